@@ -1,0 +1,59 @@
+"""The FastAPI application: ``create_app(settings)`` wires state, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from neo_service_layer import __version__
+from neo_service_layer.api.auth_cache import AuthCache
+from neo_service_layer.api.metrics import ApiMetrics
+from neo_service_layer.api.middleware import RequestContextMiddleware
+from neo_service_layer.api.problems import install_problem_handlers
+from neo_service_layer.api.ratelimit import make_rate_limiter
+from neo_service_layer.api.routes import account, admin, api_keys, audit, auth, health
+from neo_service_layer.api.state import AppState
+from neo_service_layer.config import Settings
+from neo_service_layer.constants import JWT_KEY_FILENAME
+from neo_service_layer.db.migrate import upgrade
+from neo_service_layer.db.session import Database
+from neo_service_layer.services.accounts.tokens import TokenSigner
+
+DESCRIPTION = (
+    "Off-chain services for Neo N3 and Neo X smart contracts, run in a trusted execution environment. "
+    "Errors are RFC 9457 problem details with a stable `code`."
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API app. Its state is created in the lifespan, so building it has no side effects."""
+    settings = settings or Settings()
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.effective_database_url)
+        await upgrade(db)
+        redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+        limiter = make_rate_limiter(redis_url)
+        signer = TokenSigner.from_file(
+            settings.data_dir / JWT_KEY_FILENAME, settings.jwt_issuer, settings.jwt_max_ttl_seconds
+        )
+        app.state.nsl = AppState(
+            settings, db, signer, limiter, metrics, AuthCache(settings.auth_cache_seconds)
+        )
+        try:
+            yield
+        finally:
+            await limiter.close()
+            await db.dispose()
+
+    app = FastAPI(title="Neo Service Layer", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    for module in (health, auth, admin, account, api_keys, audit):
+        app.include_router(module.router)
+    return app

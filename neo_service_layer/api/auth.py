@@ -1,0 +1,75 @@
+"""Authentication and rate limiting of every request (a FastAPI dependency).
+
+Credentials: ``X-API-Key: nsl_…`` or ``Authorization: Bearer <nsl_… API key | JWT>``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from neo_service_layer.api.state import AppState, app_state
+from neo_service_layer.errors import RateLimited, Unauthenticated
+from neo_service_layer.services.accounts.api_keys import KEY_PREFIX, authenticate_key
+from neo_service_layer.services.accounts.principal import Principal
+
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="An NSL API key (nsl_…)")
+bearer_scheme = HTTPBearer(auto_error=False, description="An operator JWT, or an API key")
+
+
+async def _principal_of_key(state: AppState, plaintext: str) -> Principal:
+    cached = state.auth_cache.get(plaintext)
+    if cached is not None:
+        return cached
+    async with state.db.session() as session:
+        principal, expires_at = await authenticate_key(session, plaintext)
+    state.auth_cache.put(plaintext, principal, expires_at)
+    return principal
+
+
+async def _enforce_rate_limits(state: AppState, principal: Principal) -> None:
+    settings = state.settings
+    for bucket, rate, burst, label in (
+        (
+            f"key:{principal.credential_id}",
+            settings.rate_limit_key_per_second,
+            settings.rate_limit_key_burst,
+            "key",
+        ),
+        (
+            f"account:{principal.account_id}",
+            settings.rate_limit_account_per_second,
+            settings.rate_limit_account_burst,
+            "account",
+        ),
+    ):
+        wait = await state.limiter.acquire(bucket, rate, burst)
+        if wait > 0:
+            raise RateLimited(wait, f"API {label}" if label == "key" else "account")
+
+
+async def authenticate(
+    request: Request,
+    api_key: Annotated[str | None, Security(api_key_scheme)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+) -> Principal:
+    """The caller, authenticated and within their rate limits."""
+    state = app_state(request)
+    if api_key:
+        principal = await _principal_of_key(state, api_key)
+    elif bearer is not None:
+        token = bearer.credentials
+        if token.startswith(f"{KEY_PREFIX}_"):
+            principal = await _principal_of_key(state, token)
+        else:
+            principal = state.signer.verify(token)
+    else:
+        raise Unauthenticated("send an API key in X-API-Key or a bearer token in Authorization")
+    request.state.principal = principal
+    await _enforce_rate_limits(state, principal)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -1,0 +1,114 @@
+"""The unit of work of an authenticated request: principal, database session, audit entry.
+
+Every authenticated route takes a :data:`TenantCtx` (session scoped to the caller's account; see
+``db.session``) or an :data:`AdminCtx` (platform operators; unscoped session). The route's writes
+and the request's audit entry commit in one transaction before the response is sent; if the route
+fails, its writes roll back and a failure entry is audited instead. Reads are audited too, as in
+Vault: who read what is often what an investigation needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from neo_service_layer.api.auth import CurrentPrincipal
+from neo_service_layer.api.problems import as_nsl_error
+from neo_service_layer.api.state import AppState, app_state
+from neo_service_layer.errors import Conflict
+from neo_service_layer.services.accounts.principal import Principal
+from neo_service_layer.services.audit.chain import AuditEvent, append
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What a route needs: who calls, a session in a transaction, and what to audit."""
+
+    principal: Principal
+    session: AsyncSession
+    request_id: str
+    state: AppState
+    action: str
+    resource: str
+    status_code: int
+    audit_details: dict[str, Any] = field(default_factory=dict)
+    outcome: str = "success"
+
+    def event(self, outcome: str, status_code: int, details: dict[str, Any]) -> AuditEvent:
+        return AuditEvent(
+            actor=self.principal.actor,
+            action=self.action,
+            resource=self.resource,
+            outcome=outcome,
+            status_code=status_code,
+            request_id=self.request_id,
+            account_id=self.principal.account_id,
+            details=details,
+        )
+
+
+def _route_status(request: Request) -> int:
+    return int(getattr(request.scope.get("route"), "status_code", None) or 200)
+
+
+@asynccontextmanager
+async def _unit_of_work(
+    request: Request, principal: Principal, *, platform: bool
+) -> AsyncIterator[RequestContext]:
+    state = app_state(request)
+    route = request.scope.get("route")
+    session = state.db.session(None if platform else principal.account_id)
+    ctx = RequestContext(
+        principal=principal,
+        session=session,
+        request_id=request.state.request_id,
+        state=state,
+        action=str(getattr(route, "name", request.url.path)),
+        resource=request.url.path,
+        status_code=_route_status(request),
+    )
+    try:
+        if platform:
+            principal.require_admin()
+        try:
+            async with session.begin():
+                yield ctx
+                await append(session, ctx.event(ctx.outcome, ctx.status_code, ctx.audit_details))
+        except IntegrityError as exc:
+            raise Conflict("a concurrent request changed the same resource; retry") from exc
+    except Exception as exc:
+        error = as_nsl_error(exc)
+        await _audit_failure(
+            session, ctx, "denied" if error.status < 500 else "error", error.status, error.code
+        )
+        raise
+    finally:
+        await session.close()
+
+
+async def _audit_failure(
+    session: AsyncSession, ctx: RequestContext, outcome: str, status: int, code: str
+) -> None:
+    await session.rollback()
+    async with session.begin():
+        await append(session, ctx.event(outcome, status, {**ctx.audit_details, "code": code}))
+
+
+async def tenant_context(request: Request, principal: CurrentPrincipal) -> AsyncIterator[RequestContext]:
+    async with _unit_of_work(request, principal, platform=False) as ctx:
+        yield ctx
+
+
+async def admin_context(request: Request, principal: CurrentPrincipal) -> AsyncIterator[RequestContext]:
+    async with _unit_of_work(request, principal, platform=True) as ctx:
+        yield ctx
+
+
+TenantCtx = Annotated[RequestContext, Depends(tenant_context, scope="function")]
+AdminCtx = Annotated[RequestContext, Depends(admin_context, scope="function")]

@@ -1,0 +1,105 @@
+"""ASGI middleware: request ids, body size limit, metrics and the access log.
+
+Pure ASGI (not BaseHTTPMiddleware) so the body limit can count streamed bytes and so the hot
+path stays cheap.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from typing import Any
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from neo_service_layer.api.metrics import ApiMetrics
+from neo_service_layer.api.problems import PROBLEM_JSON, REQUEST_ID_HEADER, json_bytes, problem_body
+from neo_service_layer.errors import PayloadTooLarge
+from neo_service_layer.logging import get_logger
+
+log = get_logger("nsl.api.access")
+# A caller-supplied request id is kept only if it is short and harmless in logs.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (bounded label cardinality), or 'unmatched'.
+
+    The router stores the matched route in the scope, which the app shares with us.
+    """
+    return str(getattr(scope.get("route"), "path", "unmatched"))
+
+
+class RequestContextMiddleware:
+    """Assigns the request id, enforces the body limit, records metrics and one access log line."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ApiMetrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        supplied = headers.get(REQUEST_ID_HEADER.lower(), "")
+        request_id = supplied if _SAFE_REQUEST_ID.match(supplied) else f"req_{secrets.token_hex(8)}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            await self._too_large(scope, send_with_id, request_id)
+        else:
+            await self.app(scope, self._limited(receive), send_with_id)
+        elapsed = time.perf_counter() - started
+        route = _route_template(scope)
+        self.metrics.observe(scope["method"], route, status_holder["status"], elapsed)
+        log.info(
+            "request",
+            method=scope["method"],
+            path=scope["path"],
+            route=route,
+            status=status_holder["status"],
+            duration_ms=round(elapsed * 1000, 2),
+        )
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    # An HTTPException passes through FastAPI's body parsing untouched and is
+                    # turned into problem+json by the handlers in api.problems.
+                    raise HTTPException(413)
+            return message
+
+        return receive_limited
+
+    async def _too_large(self, scope: Scope, send: Send, request_id: str) -> None:
+        error = PayloadTooLarge(f"request body exceeds {self.max_body_bytes} bytes")
+        payload = json_bytes(problem_body(error, request_id, Request(scope).url.path))
+        headers: list[Any] = [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(payload)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,60 @@
+"""The caller's own account (``/v1/account``) and its members."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlalchemy import select
+
+from neo_service_layer.api.context import TenantCtx
+from neo_service_layer.api.idempotency import IdempotencyDep
+from neo_service_layer.api.pagination import Page, PageDep, paginate
+from neo_service_layer.api.routes import AUTHENTICATED, problems
+from neo_service_layer.api.routes.schemas import AccountOut, MemberIn, MemberOut
+from neo_service_layer.db.models import Member
+from neo_service_layer.errors import Forbidden
+from neo_service_layer.services.accounts import service
+from neo_service_layer.services.accounts.scopes import READ, WRITE, role_can_grant
+
+SERVICE = "account"
+router = APIRouter(prefix="/v1/account", tags=["account"], responses=AUTHENTICATED)
+
+
+@router.get("", name="account.get")
+async def get_account(ctx: TenantCtx) -> AccountOut:
+    """The account of the calling credential."""
+    ctx.principal.require(SERVICE, READ)
+    return AccountOut.of(await service.get_account(ctx.session, ctx.principal.account_id))
+
+
+@router.get("/members", name="account.members.list")
+async def list_members(ctx: TenantCtx, page: PageDep) -> Page[MemberOut]:
+    ctx.principal.require(SERVICE, READ)
+    return await paginate(ctx.session, select(Member), Member.id, page, MemberOut.of)
+
+
+@router.post(
+    "/members",
+    status_code=201,
+    response_model=MemberOut,
+    name="account.members.create",
+    responses=problems(409),
+)
+async def add_member(body: MemberIn, ctx: TenantCtx, idem: IdempotencyDep) -> object:
+    """Add a person to the account with a role no higher than the caller's."""
+    ctx.principal.require(SERVICE, WRITE)
+    if (replay := await idem.replay(ctx)) is not None:
+        return replay
+    if not role_can_grant(ctx.principal.role, body.role):
+        raise Forbidden(f"a {ctx.principal.role.value} cannot add a {body.role.value}")
+    member = await service.add_member(ctx.session, ctx.principal.account_id, str(body.email), body.role)
+    ctx.audit_details = {"member_id": member.id, "role": body.role.value}
+    return await idem.respond(ctx, 201, MemberOut.of(member))
+
+
+@router.delete(
+    "/members/{member_id}", status_code=204, name="account.members.delete", responses=problems(404)
+)
+async def remove_member(member_id: str, ctx: TenantCtx) -> Response:
+    ctx.principal.require(SERVICE, WRITE)
+    await service.remove_member(ctx.session, member_id)
+    return Response(status_code=204)

@@ -1,0 +1,36 @@
+"""The account's own audit entries (``/v1/audit``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from neo_service_layer.api.context import TenantCtx
+from neo_service_layer.api.pagination import Page, PageDep, paginate
+from neo_service_layer.api.routes import AUTHENTICATED
+from neo_service_layer.api.routes.schemas import AuditEntryOut
+from neo_service_layer.db.models import AuditEntry
+from neo_service_layer.services.accounts.scopes import READ
+
+SERVICE = "audit"
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=AUTHENTICATED)
+
+
+@router.get("", name="audit.list")
+async def list_entries(
+    ctx: TenantCtx,
+    page: PageDep,
+    action: Annotated[str | None, Query(max_length=200)] = None,
+    outcome: Annotated[str | None, Query(max_length=20)] = None,
+) -> Page[AuditEntryOut]:
+    """Entries about this account, oldest first; filter by action or outcome."""
+    ctx.principal.require(SERVICE, READ)
+    # The audit log spans accounts (it is one chain), so the tenant filter is explicit here.
+    statement = select(AuditEntry).where(AuditEntry.account_id == ctx.principal.account_id)
+    if action is not None:
+        statement = statement.where(AuditEntry.action == action)
+    if outcome is not None:
+        statement = statement.where(AuditEntry.outcome == outcome)
+    return await paginate(ctx.session, statement, AuditEntry.seq, page, AuditEntryOut.of)

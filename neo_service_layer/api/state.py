@@ -1,0 +1,29 @@
+"""Everything a running API app holds, created once at start-up and reached through ``request.app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from neo_service_layer.api.auth_cache import AuthCache
+from neo_service_layer.api.metrics import ApiMetrics
+from neo_service_layer.api.ratelimit import RateLimiter
+from neo_service_layer.config import Settings
+from neo_service_layer.db.session import Database
+from neo_service_layer.services.accounts.tokens import TokenSigner
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    db: Database
+    signer: TokenSigner
+    limiter: RateLimiter
+    metrics: ApiMetrics
+    auth_cache: AuthCache
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.nsl
+    return state

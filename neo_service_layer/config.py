@@ -1,0 +1,148 @@
+"""Settings: one pydantic-settings class, read from ``NSL_*`` env vars and an optional TOML file.
+
+Precedence (highest first): constructor arguments, ``NSL_*`` environment variables, the TOML file named
+by ``NSL_CONFIG_FILE`` (or ``<data_dir>/nsl.toml`` when it exists), then the ``DEFAULT_*`` constants below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DATA_DIR = Path.home() / ".nsl"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_RATE_LIMIT_KEY_PER_SECOND = 50.0
+DEFAULT_RATE_LIMIT_KEY_BURST = 100
+DEFAULT_RATE_LIMIT_ACCOUNT_PER_SECOND = 200.0
+DEFAULT_RATE_LIMIT_ACCOUNT_BURST = 400
+DEFAULT_JWT_TTL_SECONDS = 15 * 60
+DEFAULT_JWT_MAX_TTL_SECONDS = 60 * 60
+DEFAULT_API_KEY_ROTATION_OVERLAP_SECONDS = 24 * 3600
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+DEFAULT_JOB_MAX_ATTEMPTS = 8
+DEFAULT_JOB_LEASE_SECONDS = 60.0
+DEFAULT_JOB_BACKOFF_BASE_SECONDS = 1.0
+DEFAULT_JOB_BACKOFF_MAX_SECONDS = 300.0
+DEFAULT_WORKER_CONCURRENCY = 4
+DEFAULT_WORKER_POLL_SECONDS = 0.5
+DEFAULT_SCHEDULER_LOCK_SECONDS = 30.0
+DEFAULT_AUTH_CACHE_SECONDS = 2.0
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+LogFormat = Literal["json", "console"]
+
+
+def _default_config_file() -> Path | None:
+    explicit = os.environ.get("NSL_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    data_dir = Path(os.environ.get("NSL_DATA_DIR", str(DEFAULT_DATA_DIR)))
+    candidate = data_dir / "nsl.toml"
+    return candidate if candidate.exists() else None
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform. Secrets are ``SecretStr`` so they print masked."""
+
+    model_config = SettingsConfigDict(env_prefix="NSL_", extra="forbid", validate_default=True)
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default: SQLite file under data_dir."
+    )
+    redis_url: SecretStr | None = Field(default=None, description="Shared rate limits across replicas.")
+    host: str = DEFAULT_HOST
+    port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    log_level: str = "info"
+    log_format: LogFormat = "json"
+
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    rate_limit_key_per_second: float = Field(default=DEFAULT_RATE_LIMIT_KEY_PER_SECOND, gt=0)
+    rate_limit_key_burst: int = Field(default=DEFAULT_RATE_LIMIT_KEY_BURST, ge=1)
+    rate_limit_account_per_second: float = Field(default=DEFAULT_RATE_LIMIT_ACCOUNT_PER_SECOND, gt=0)
+    rate_limit_account_burst: int = Field(default=DEFAULT_RATE_LIMIT_ACCOUNT_BURST, ge=1)
+    auth_cache_seconds: float = Field(default=DEFAULT_AUTH_CACHE_SECONDS, ge=0)
+
+    jwt_ttl_seconds: int = Field(default=DEFAULT_JWT_TTL_SECONDS, ge=10)
+    jwt_max_ttl_seconds: int = Field(default=DEFAULT_JWT_MAX_TTL_SECONDS, ge=10)
+    jwt_issuer: str = "neo-service-layer"
+    api_key_rotation_overlap_seconds: int = Field(default=DEFAULT_API_KEY_ROTATION_OVERLAP_SECONDS, ge=0)
+    idempotency_ttl_seconds: int = Field(default=DEFAULT_IDEMPOTENCY_TTL_SECONDS, ge=60)
+
+    job_max_attempts: int = Field(default=DEFAULT_JOB_MAX_ATTEMPTS, ge=1)
+    job_lease_seconds: float = Field(default=DEFAULT_JOB_LEASE_SECONDS, gt=0)
+    job_backoff_base_seconds: float = Field(default=DEFAULT_JOB_BACKOFF_BASE_SECONDS, ge=0)
+    job_backoff_max_seconds: float = Field(default=DEFAULT_JOB_BACKOFF_MAX_SECONDS, ge=0)
+    worker_concurrency: int = Field(default=DEFAULT_WORKER_CONCURRENCY, ge=1)
+    worker_poll_seconds: float = Field(default=DEFAULT_WORKER_POLL_SECONDS, gt=0)
+    scheduler_lock_seconds: float = Field(default=DEFAULT_SCHEDULER_LOCK_SECONDS, gt=0)
+
+    bootstrap_admin_key: SecretStr | None = Field(
+        default=None, description="Use this admin API key on first start instead of generating one."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _default_config_file()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or a SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'nsl.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings as plain data with every secret (and URL password) masked."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                shown[name] = "**********" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        shown["database_url"] = mask_url_password(self.effective_database_url)
+        return shown
+
+
+def mask_url_password(url: str) -> str:
+    """Replace the password of ``scheme://user:password@host`` with asterisks."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user, colon, _password = credentials.partition(":")
+    return f"{scheme}://{user}{':**********' if colon else ''}@{host}"

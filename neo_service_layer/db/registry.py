@@ -1,0 +1,13 @@
+"""Imports every module that defines ORM models, so ``Base.metadata`` is complete for migrations."""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES: tuple[str, ...] = ("neo_service_layer.db.models",)
+
+
+def import_all_models() -> None:
+    """Import the model modules of the platform and of every service."""
+    for name in MODEL_MODULES:
+        importlib.import_module(name)

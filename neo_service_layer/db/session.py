@@ -1,0 +1,103 @@
+"""Engine and sessions; the one place where tenant scoping is enforced.
+
+A session opened with ``account_id`` adds ``account_id == <tenant>`` to every ORM query on a
+:class:`~neo_service_layer.db.base.TenantOwned` model (``with_loader_criteria``, the documented
+SQLAlchemy recipe for multi-tenancy) and refuses to flush a row that belongs to another account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from neo_service_layer.db.base import TenantOwned
+
+TENANT_KEY = "account_id"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class CrossTenantWrite(RuntimeError):
+    """A tenant-scoped session tried to write a row of another account (a programming error)."""
+
+
+class Database:
+    """Owns the async engine. ``session()`` for platform work, ``session(account_id)`` for a tenant."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            # One connection per process: SQLite allows one writer, and waiting on the pool is an
+            # asyncio wait, whereas waiting on SQLITE_BUSY is a sleeping poll in a thread.
+            self.engine: AsyncEngine = create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=60, connect_args={"timeout": 30}
+            )
+            _configure_sqlite(self.engine)
+        else:
+            self.engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self, account_id: str | None = None) -> AsyncSession:
+        """A new session; scoped to ``account_id`` when given."""
+        session = self._sessions()
+        if account_id is not None:
+            session.sync_session.info[TENANT_KEY] = account_id
+        return session
+
+    @asynccontextmanager
+    async def transaction(self, account_id: str | None = None) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction that commits on success and rolls back on any error."""
+        async with self.session(account_id) as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Take over transaction control from the driver so that BEGIN IMMEDIATE below is ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+        # writes fails with SQLITE_BUSY_SNAPSHOT when another process wrote in between, instead
+        # of waiting. This also makes job claims safe without SKIP LOCKED.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_queries_to_tenant(state: ORMExecuteState) -> None:
+    tenant = state.session.info.get(TENANT_KEY)
+    if tenant is None or not (state.is_select or state.is_update or state.is_delete):
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(TenantOwned, lambda cls: cls.account_id == tenant, include_aliases=True)
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_cross_tenant_writes(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
+    tenant = session.info.get(TENANT_KEY)
+    if tenant is None:
+        return
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, TenantOwned) and obj.account_id != tenant:
+            raise CrossTenantWrite(f"{type(obj).__name__} of another account in a session of {tenant}")

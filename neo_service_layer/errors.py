@@ -1,0 +1,135 @@
+"""Typed errors with stable string codes.
+
+Every error the platform raises on purpose is an :class:`NSLError`. The ``code`` is part of the public
+API (clients switch on it) and is never renamed; ``status`` is the HTTP status the API maps it to
+(in one place: ``neo_service_layer.api.problems``). User errors are 4xx, internal errors 5xx.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class NSLError(Exception):
+    """Base of every deliberate error. Subclasses fix ``code``, ``status`` and ``title``."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        self.detail = detail or self.title
+        self.extra = extra
+        super().__init__(self.detail)
+
+
+class BadRequest(NSLError):
+    code = "bad_request"
+    status = 400
+    title = "Bad request"
+
+
+class MalformedBody(BadRequest):
+    code = "malformed_body"
+    title = "Request body is not valid JSON"
+
+
+class ValidationFailed(NSLError):
+    code = "validation_failed"
+    status = 422
+    title = "Request validation failed"
+
+
+class Unauthenticated(NSLError):
+    code = "unauthenticated"
+    status = 401
+    title = "Missing or invalid credentials"
+
+
+class CredentialExpired(Unauthenticated):
+    code = "credential_expired"
+    title = "Credential has expired"
+
+
+class CredentialRevoked(Unauthenticated):
+    code = "credential_revoked"
+    title = "Credential has been revoked"
+
+
+class Forbidden(NSLError):
+    code = "forbidden"
+    status = 403
+    title = "Not allowed"
+
+
+class MissingScope(Forbidden):
+    code = "missing_scope"
+    title = "The credential lacks a required scope"
+
+
+class NotFound(NSLError):
+    code = "not_found"
+    status = 404
+    title = "Resource not found"
+
+
+class MethodNotAllowed(NSLError):
+    code = "method_not_allowed"
+    status = 405
+    title = "Method not allowed"
+
+
+class Conflict(NSLError):
+    code = "conflict"
+    status = 409
+    title = "Conflict with the current state"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    title = "Idempotency-Key was used with a different request"
+
+
+class IdempotencyInProgress(Conflict):
+    code = "idempotency_in_progress"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class PayloadTooLarge(NSLError):
+    code = "payload_too_large"
+    status = 413
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(NSLError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "Unsupported media type"
+
+
+class RateLimited(NSLError):
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, retry_after: float, limit: str) -> None:
+        super().__init__(f"Rate limit of the {limit} exceeded; retry after {retry_after:.1f} s", limit=limit)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(NSLError):
+    code = "service_unavailable"
+    status = 503
+    title = "A dependency is unavailable"
+
+
+class AuditChainBroken(NSLError):
+    code = "audit_chain_broken"
+    status = 500
+    title = "The audit log hash chain does not verify"
+
+
+class ConfigurationError(NSLError):
+    code = "configuration_error"
+    status = 500
+    title = "Invalid configuration"

@@ -1,0 +1,71 @@
+"""Scopes and roles: what a credential may do.
+
+A scope is ``<service>:<read|write>`` or ``*``. A role caps the scopes: a viewer only reads, a
+developer reads and writes services but cannot manage the account's people and credentials, an
+owner does everything within the account, and an admin (system account only) runs the platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from neo_service_layer.db.models import Role
+from neo_service_layer.errors import ValidationFailed
+
+ALL_SCOPES = "*"
+READ, WRITE = "read", "write"
+# Services whose routes check scopes. Later services add their name here.
+SERVICES: tuple[str, ...] = (
+    "account",
+    "audit",
+    "keys",
+    "secrets",
+    "randomness",
+    "oracle",
+    "pricefeed",
+    "functions",
+    "automation",
+    "gasbank",
+    "storage",
+)
+# Services whose writes change who can do what; developers may read them but not write.
+ACCOUNT_ADMIN_SERVICES = frozenset({"account"})
+ROLE_RANK = {Role.ADMIN: 0, Role.OWNER: 1, Role.DEVELOPER: 2, Role.VIEWER: 3}
+
+
+def validate_scopes(scopes: Iterable[str]) -> list[str]:
+    """Return the scopes sorted and de-duplicated, or raise for an unknown one."""
+    clean: set[str] = set()
+    for scope in scopes:
+        if scope == ALL_SCOPES:
+            clean.add(scope)
+            continue
+        service, _, action = scope.partition(":")
+        if service not in SERVICES or action not in (READ, WRITE):
+            raise ValidationFailed(f"unknown scope {scope!r}; use '<service>:read|write' or '*'", scope=scope)
+        clean.add(scope)
+    if not clean:
+        raise ValidationFailed("at least one scope is required")
+    return sorted(clean)
+
+
+def role_allows(role: Role, service: str, action: str) -> bool:
+    """Whether ``role`` may ever perform ``action`` on ``service`` (before scopes are looked at)."""
+    if role in (Role.ADMIN, Role.OWNER):
+        return True
+    if action == READ:
+        return True
+    return role == Role.DEVELOPER and service not in ACCOUNT_ADMIN_SERVICES
+
+
+def scopes_allow(scopes: Iterable[str], service: str, action: str) -> bool:
+    """Whether the granted ``scopes`` include ``service:action`` (``write`` implies ``read``)."""
+    granted = set(scopes)
+    if ALL_SCOPES in granted or f"{service}:{action}" in granted:
+        return True
+    return action == READ and f"{service}:{WRITE}" in granted
+
+
+def role_can_grant(granter: Role, grantee: Role) -> bool:
+    """Nobody hands out a role above their own; only admins create admins."""
+    return ROLE_RANK[granter] <= ROLE_RANK[grantee]

@@ -1,0 +1,153 @@
+"""Append-only, hash-chained audit log.
+
+Each entry's hash is SHA-256 over the previous entry's hash and a canonical JSON encoding of the
+entry (sorted keys, no whitespace, UTC ISO-8601 timestamps), the construction of Certificate
+Transparency-style logs without the tree. The head row (last seq and hash) is updated in the same
+transaction, so deleting the newest entries is caught too. Appends are serialized by a row lock
+on the head (PostgreSQL) or by SQLite's single writer (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from neo_service_layer.db.base import utcnow
+from neo_service_layer.db.models import AuditEntry, AuditHead
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+VERIFY_BATCH = 1000
+REDACTED = "[redacted]"
+# Field names whose values are never written to the audit log, whatever a caller passes.
+SENSITIVE_FIELDS = frozenset(
+    {
+        "secret",
+        "password",
+        "passphrase",
+        "private_key",
+        "plaintext",
+        "token",
+        "api_key",
+        "value",
+        "key_material",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """What happened, by whom, to what, with which outcome."""
+
+    actor: str
+    action: str
+    resource: str
+    outcome: str
+    status_code: int
+    request_id: str
+    account_id: str | None = None
+    details: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """Result of walking the chain: ``ok`` or the first sequence number that does not verify."""
+
+    ok: bool
+    entries: int
+    bad_seq: int | None = None
+    reason: str | None = None
+
+
+def redact(details: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``details`` with sensitive fields (at any depth) replaced by a marker."""
+    clean: dict[str, Any] = {}
+    for name, value in details.items():
+        if name.lower() in SENSITIVE_FIELDS:
+            clean[name] = REDACTED
+        elif isinstance(value, dict):
+            clean[name] = redact(value)
+        else:
+            clean[name] = value
+    return clean
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    """The chain hash of ``entry`` (its ``prev_hash`` included)."""
+    body = {
+        "seq": entry.seq,
+        "account_id": entry.account_id,
+        "created_at": entry.created_at.isoformat(timespec="microseconds"),
+        "actor": entry.actor,
+        "action": entry.action,
+        "resource": entry.resource,
+        "outcome": entry.outcome,
+        "status_code": entry.status_code,
+        "request_id": entry.request_id,
+        "details": entry.details,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(bytes.fromhex(entry.prev_hash) + canonical.encode()).hexdigest()
+
+
+async def append(session: AsyncSession, event: AuditEvent) -> AuditEntry:
+    """Append ``event`` in the caller's transaction; it commits or rolls back with the caller's change."""
+    head = (
+        await session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+    ).scalar_one()
+    entry = AuditEntry(
+        seq=head.seq + 1,
+        account_id=event.account_id,
+        created_at=utcnow(),
+        actor=event.actor,
+        action=event.action,
+        resource=event.resource,
+        outcome=event.outcome,
+        status_code=event.status_code,
+        request_id=event.request_id,
+        details=redact(event.details or {}),
+        prev_hash=head.hash,
+        hash="",
+    )
+    entry.hash = entry_hash(entry)
+    session.add(entry)
+    head.seq, head.hash = entry.seq, entry.hash
+    await session.flush()
+    return entry
+
+
+async def verify(session: AsyncSession) -> VerifyReport:
+    """Walk the whole chain and report the first entry that was edited, deleted or reordered."""
+    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    while True:
+        batch = (
+            (
+                await session.execute(
+                    select(AuditEntry)
+                    .where(AuditEntry.seq >= expected_seq)
+                    .order_by(AuditEntry.seq)
+                    .limit(VERIFY_BATCH)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for entry in batch:
+            if entry.seq != expected_seq:
+                return VerifyReport(False, count, expected_seq, f"entry {expected_seq} is missing")
+            if entry.prev_hash != prev_hash:
+                return VerifyReport(False, count, entry.seq, "prev_hash does not match the previous entry")
+            if entry_hash(entry) != entry.hash:
+                return VerifyReport(False, count, entry.seq, "entry content does not match its hash")
+            prev_hash, expected_seq, count = entry.hash, expected_seq + 1, count + 1
+        if len(batch) < VERIFY_BATCH:
+            break
+    head = (await session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID))).scalar_one()
+    if head.seq != count or head.hash != prev_hash:
+        return VerifyReport(False, count, count + 1, f"head says {head.seq} entries, the log has {count}")
+    return VerifyReport(True, count)

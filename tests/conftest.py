@@ -1,0 +1,170 @@
+"""Shared fixtures: a real database (SQLite; PostgreSQL when NSL_TEST_POSTGRES_URL is set), the app, keys.
+
+Database-backed fixtures are parametrized over both backends, so every test that uses them runs
+twice when PostgreSQL is configured (as in CI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from neo_service_layer.api.app import create_app
+from neo_service_layer.api.state import AppState
+from neo_service_layer.config import Settings
+from neo_service_layer.db.migrate import upgrade
+from neo_service_layer.db.session import Database
+from neo_service_layer.services.accounts.service import bootstrap
+
+POSTGRES_URL = os.environ.get("NSL_TEST_POSTGRES_URL")
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgres",
+        marks=pytest.mark.skipif(not POSTGRES_URL, reason="NSL_TEST_POSTGRES_URL is not set"),
+    ),
+]
+# Tables emptied between PostgreSQL tests (children before parents).
+_TABLES = ("members", "api_keys", "idempotency_records", "jobs", "leases", "audit_log", "accounts")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's own NSL_* settings or ~/.nsl."""
+    for name in list(os.environ):
+        if name.startswith("NSL_") and name != "NSL_TEST_POSTGRES_URL":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating every test would cost seconds)."""
+    path = tmp_path_factory.mktemp("template") / "nsl.db"
+
+    async def migrate() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await upgrade(db)
+        await db.dispose()
+
+    asyncio.run(migrate())
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_reset() -> None:
+    """Start the PostgreSQL test database from an empty public schema once per session."""
+
+    async def reset() -> None:
+        assert POSTGRES_URL
+        db = Database(POSTGRES_URL)
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await upgrade(db)
+        await db.dispose()
+
+    asyncio.run(reset())
+
+
+async def _truncate_postgres(url: str) -> None:
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
+        await conn.execute(text("UPDATE audit_head SET seq = 0, hash = :genesis"), {"genesis": "0" * 64})
+    await db.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated, empty database of each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "nsl.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    request.getfixturevalue("postgres_schema_reset")
+    assert POSTGRES_URL
+    asyncio.run(_truncate_postgres(POSTGRES_URL))
+    return POSTGRES_URL
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, log_format="console")
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def state(app: FastAPI) -> AppState:
+    app_state: AppState = app.state.nsl
+    return app_state
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://nsl.test") as http:
+        yield http
+
+
+@pytest.fixture
+async def admin_key(state: AppState) -> str:
+    """The bootstrap admin API key of the system account."""
+    async with state.db.transaction() as session:
+        issued = await bootstrap(session)
+    assert issued is not None
+    return issued.plaintext
+
+
+@dataclass(frozen=True)
+class Tenant:
+    account_id: str
+    owner_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.owner_key}
+
+
+async def make_tenant(client: httpx.AsyncClient, admin_key: str, name: str) -> Tenant:
+    """Create an account and an owner key for it through the admin API."""
+    admin = {"X-API-Key": admin_key}
+    response = await client.post("/v1/admin/accounts", json={"name": name}, headers=admin)
+    assert response.status_code == 201, response.text
+    account_id = response.json()["id"]
+    response = await client.post(
+        f"/v1/admin/accounts/{account_id}/api-keys", json={"name": "owner", "role": "owner"}, headers=admin
+    )
+    assert response.status_code == 201, response.text
+    return Tenant(account_id, response.json()["secret"])
+
+
+@pytest.fixture
+async def tenant(client: httpx.AsyncClient, admin_key: str) -> Tenant:
+    return await make_tenant(client, admin_key, "acme")
+
+
+@pytest.fixture
+async def other_tenant(client: httpx.AsyncClient, admin_key: str) -> Tenant:
+    return await make_tenant(client, admin_key, "globex")
