@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from neo_service_layer.constants import DATABASE_FILENAME, JWT_KEY_FILENAME
+
 DEFAULT_DATA_DIR = Path.home() / ".nsl"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -78,6 +80,9 @@ class Settings(BaseSettings):
     jwt_ttl_seconds: int = Field(default=DEFAULT_JWT_TTL_SECONDS, ge=10)
     jwt_max_ttl_seconds: int = Field(default=DEFAULT_JWT_MAX_TTL_SECONDS, ge=10)
     jwt_issuer: str = "neo-service-layer"
+    jwt_key_file: Path | None = Field(
+        default=None, description="Ed25519 PEM signing JWTs; share it between API replicas. Default: in data_dir."
+    )
     api_key_rotation_overlap_seconds: int = Field(default=DEFAULT_API_KEY_ROTATION_OVERLAP_SECONDS, ge=0)
     idempotency_ttl_seconds: int = Field(default=DEFAULT_IDEMPOTENCY_TTL_SECONDS, ge=60)
 
@@ -118,7 +123,11 @@ class Settings(BaseSettings):
         """The configured URL, or a SQLite file under ``data_dir``."""
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_dir / 'nsl.db'}"
+        return f"sqlite+aiosqlite:///{self.data_dir / DATABASE_FILENAME}"
+
+    @property
+    def effective_jwt_key_file(self) -> Path:
+        return self.jwt_key_file or self.data_dir / JWT_KEY_FILENAME
 
     @property
     def is_sqlite(self) -> bool:

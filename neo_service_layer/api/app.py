@@ -16,7 +16,6 @@ from neo_service_layer.api.ratelimit import make_rate_limiter
 from neo_service_layer.api.routes import account, admin, api_keys, audit, auth, health
 from neo_service_layer.api.state import AppState
 from neo_service_layer.config import Settings
-from neo_service_layer.constants import JWT_KEY_FILENAME
 from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.session import Database
 from neo_service_layer.services.accounts.tokens import TokenSigner
@@ -40,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
         limiter = make_rate_limiter(redis_url)
         signer = TokenSigner.from_file(
-            settings.data_dir / JWT_KEY_FILENAME, settings.jwt_issuer, settings.jwt_max_ttl_seconds
+            settings.effective_jwt_key_file, settings.jwt_issuer, settings.jwt_max_ttl_seconds
         )
         app.state.nsl = AppState(
             settings, db, signer, limiter, metrics, AuthCache(settings.auth_cache_seconds)

@@ -1,0 +1,63 @@
+"""Helpers shared by the CLI commands: settings, the database, the console."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from neo_service_layer.config import Settings
+from neo_service_layer.db.migrate import upgrade
+from neo_service_layer.db.session import Database
+from neo_service_layer.errors import ConfigurationError, NSLError
+
+# markup=False: messages quote user input and error codes in brackets, which rich would eat as styles.
+console = Console(highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
+
+
+EXIT_ERROR = 2
+
+
+def fail(error: NSLError) -> NoReturn:
+    """Show a typed error as ``Error: [code] detail`` and exit with code 2, never a traceback."""
+    err_console.print(f"Error: [{error.code}] {error.detail}")
+    raise typer.Exit(EXIT_ERROR)
+
+
+def load_settings() -> Settings:
+    """Settings from env and the TOML file, or a readable error instead of a traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        fail(ConfigurationError(f"invalid configuration: {exc}"))
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """The migrated database of ``settings`` (creates the data directory for SQLite)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    try:
+        await upgrade(db)
+        yield db
+    finally:
+        await db.dispose()
+
+
+def run[T](func: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async command body; typed errors become a clean message and exit code 2."""
+    try:
+        return asyncio.run(func())
+    except NSLError as exc:
+        fail(exc)
+
+
+def print_json(data: Any) -> None:
+    console.print_json(json.dumps(data, default=str))

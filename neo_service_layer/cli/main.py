@@ -1,0 +1,170 @@
+"""The ``nsl`` command: run the platform's processes and administer it."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import typer
+import uvicorn
+
+from neo_service_layer import __version__
+from neo_service_layer.cli import admin
+from neo_service_layer.cli.common import console, err_console, load_settings, open_database, print_json, run
+from neo_service_layer.cli.supervisor import Child, Supervisor, child_argv
+from neo_service_layer.config import mask_url_password
+from neo_service_layer.db.migrate import current_revision, head_revision
+from neo_service_layer.logging import configure_logging
+from neo_service_layer.services.accounts.service import bootstrap
+from neo_service_layer.services.audit.chain import verify
+
+app = typer.Typer(
+    name="nsl", help="Neo Service Layer: off-chain services for Neo N3 and Neo X.", no_args_is_help=True
+)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit log.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(admin.app, name="admin")
+app.add_typer(audit_app, name="audit")
+
+READY_TIMEOUT_SECONDS = 60.0
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective configuration, secrets masked."""
+    print_json(load_settings().masked())
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations (also done on every start)."""
+    settings = load_settings()
+
+    async def body() -> None:
+        async with open_database(settings) as db:
+            revision = await current_revision(db)
+        console.print(f"database {mask_url_password(settings.effective_database_url)} at revision {revision}")
+
+    run(body)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision and the newest one this code ships."""
+    settings = load_settings()
+
+    async def body() -> None:
+        from neo_service_layer.db.session import Database
+
+        db = Database(settings.effective_database_url)
+        try:
+            print_json({"current": await current_revision(db), "head": head_revision()})
+        finally:
+            await db.dispose()
+
+    run(body)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit hash chain; exit 1 if any entry was edited, deleted or reordered."""
+    settings = load_settings()
+
+    async def body() -> bool:
+        async with open_database(settings) as db, db.session() as session:
+            report = await verify(session)
+        if report.ok:
+            console.print(f"audit log OK: {report.entries} entries, chain intact")
+        else:
+            err_console.print(f"audit log BROKEN at entry {report.bad_seq}: {report.reason}")
+        return report.ok
+
+    if not run(body):
+        raise typer.Exit(1)
+
+
+@app.command()
+def api() -> None:
+    """Run the API server (stateless; run as many replicas as you like)."""
+    from neo_service_layer.api.app import create_app
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level=settings.log_level,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker: job queue, scheduler (when leader)."""
+    from neo_service_layer.worker.runner import run_worker
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    run(lambda: run_worker(settings))
+
+
+@app.command()
+def serve() -> None:
+    """Run the whole platform on this machine: API and worker, SQLite under the data directory."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def prepare() -> str | None:
+        async with open_database(settings) as db, db.transaction() as session:
+            plaintext = (
+                settings.bootstrap_admin_key.get_secret_value() if settings.bootstrap_admin_key else None
+            )
+            issued = await bootstrap(session, plaintext=plaintext)
+        return issued.plaintext if issued is not None and plaintext is None else None
+
+    new_admin_key = run(prepare)
+    supervisor = Supervisor([Child("api", child_argv("api")), Child("worker", child_argv("worker"))])
+    url = f"http://{settings.host}:{settings.port}"
+    # Printed to the terminal only, never logged: the bootstrap key is the one secret we show.
+    if new_admin_key is not None:
+        err_console.print(f"First start. Admin API key (shown once, store it now):\n{new_admin_key}")
+    _announce_when_ready(supervisor, url)
+    supervisor.run()
+
+
+def _announce_when_ready(supervisor: Supervisor, url: str) -> None:
+    """Start the children and print the URL once the API answers."""
+    import threading
+
+    def wait() -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                    err_console.print(f"NSL is running at {url}  (docs: {url}/docs)")
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        err_console.print(f"NSL API did not answer at {url} within {READY_TIMEOUT_SECONDS:.0f} s")
+
+    threading.Thread(target=wait, name="ready-announcer", daemon=True).start()
+
+
+def main() -> None:
+    """Entry point of the ``nsl`` command."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

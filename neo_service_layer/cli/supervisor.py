@@ -1,0 +1,102 @@
+"""``nsl serve``: run the API and the worker as child processes and restart any that dies.
+
+Each child is a fresh ``python -m neo_service_layer.cli.main <command>`` with the same environment,
+so a crash in one (or a leak) never takes the others down, and the children are exactly what runs
+scaled out as separate replicas.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from neo_service_layer.logging import get_logger
+
+log = get_logger("nsl.supervisor")
+RESTART_BACKOFF_MAX_SECONDS = 30.0
+# A child that lived this long is considered healthy again: its restart backoff resets.
+HEALTHY_UPTIME_SECONDS = 60.0
+STOP_GRACE_SECONDS = 15.0
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class Child:
+    """One supervised process and its restart bookkeeping."""
+
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    next_start_at: float = 0.0
+    backoff: float = field(default=0.5)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv)  # noqa: S603 - our own interpreter and module
+        self.started_at = time.monotonic()
+        log.info("child_started", child=self.name, pid=self.process.pid, restarts=self.restarts)
+
+    def exited(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+
+def child_argv(command: str) -> list[str]:
+    return [sys.executable, "-m", "neo_service_layer.cli.main", command]
+
+
+class Supervisor:
+    """Starts the children, restarts crashed ones with exponential backoff, stops them on a signal."""
+
+    def __init__(self, children: list[Child]) -> None:
+        self.children = children
+        self._stopping = False
+
+    def request_stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def run(self) -> None:
+        """Block until SIGINT/SIGTERM, then stop every child gracefully."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        for child in self.children:
+            child.start()
+        try:
+            while not self._stopping:
+                self._restart_crashed()
+                time.sleep(POLL_SECONDS)
+        finally:
+            self.stop()
+
+    def _restart_crashed(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            code = child.exited()
+            if code is None:
+                if now - child.started_at > HEALTHY_UPTIME_SECONDS:
+                    child.backoff = 0.5
+                continue
+            if child.next_start_at == 0.0:
+                log.warning("child_exited", child=child.name, exit_code=code, restart_in=child.backoff)
+                child.next_start_at = now + child.backoff
+                child.backoff = min(child.backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
+            elif now >= child.next_start_at:
+                child.restarts += 1
+                child.next_start_at = 0.0
+                child.start()
+
+    def stop(self) -> None:
+        """SIGTERM every child, wait for the grace period, then SIGKILL what is left."""
+        running = [c.process for c in self.children if c.process is not None and c.process.poll() is None]
+        for process in running:
+            process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

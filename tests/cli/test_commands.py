@@ -1,0 +1,127 @@
+"""The ``nsl`` commands that work on the database, run in-process with typer's runner."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from neo_service_layer.cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "data"
+    monkeypatch.setenv("NSL_DATA_DIR", str(directory))
+    return directory
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_config_show_masks_secrets(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NSL_REDIS_URL", "redis://:hunter2-redis@127.0.0.1:6379/0")
+    monkeypatch.setenv("NSL_DATABASE_URL", "postgresql+asyncpg://nsl:hunter2-db@db.internal/nsl")
+    code, output = invoke("config", "show")
+    assert code == 0
+    shown = json.loads(output)
+    assert "hunter2" not in output
+    assert shown["redis_url"] == "**********"
+    assert shown["database_url"] == "postgresql+asyncpg://nsl:**********@db.internal/nsl"
+    assert shown["data_dir"] == str(data_dir)
+
+
+def test_config_reads_toml_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_file = tmp_path / "nsl.toml"
+    config_file.write_text('port = 9999\nlog_level = "debug"\n')
+    monkeypatch.setenv("NSL_CONFIG_FILE", str(config_file))
+    monkeypatch.setenv("NSL_LOG_LEVEL", "warning")  # env wins over the file
+    code, output = invoke("config", "show")
+    assert code == 0
+    shown = json.loads(output)
+    assert shown["port"] == 9999
+    assert shown["log_level"] == "warning"
+
+
+def test_invalid_configuration_is_a_clear_error(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NSL_PORT", "not-a-port")
+    code, output = invoke("config", "show")
+    assert code != 0
+    assert "port" in output
+
+
+def test_db_upgrade_and_current(data_dir: Path) -> None:
+    code, output = invoke("db", "upgrade")
+    assert code == 0, output
+    assert "revision" in output
+    code, output = invoke("db", "current")
+    assert code == 0
+    revisions = json.loads(output)
+    assert revisions["current"] == revisions["head"]
+
+
+def test_create_account_and_key_then_key_hash_only(data_dir: Path) -> None:
+    code, output = invoke("admin", "create-account", "acme")
+    assert code == 0, output
+    account = json.loads(output)
+    code, output = invoke(
+        "admin",
+        "create-key",
+        "--account",
+        account["id"],
+        "--role",
+        "developer",
+        "--scope",
+        "audit:read",
+        "--expires-in-days",
+        "30",
+    )
+    assert code == 0, output
+    key = json.loads(output)
+    assert key["secret"].startswith(key["prefix"] + "_")
+    assert key["scopes"] == ["audit:read"]
+    assert key["expires_at"] is not None
+    raw = (data_dir / "nsl.db").read_bytes()
+    assert key["secret"].encode() not in raw
+    assert key["prefix"].encode() in raw
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--account", "acc_missing"], "not_found"),
+        (["--account", "ACCOUNT", "--role", "admin"], "admin keys exist only in the system account"),
+        (["--account", "ACCOUNT", "--scope", "bogus:read"], "validation_failed"),
+    ],
+    ids=["unknown-account", "admin-outside-system", "unknown-scope"],
+)
+def test_create_key_rejects_bad_input(data_dir: Path, args: list[str], message: str) -> None:
+    _, output = invoke("admin", "create-account", "acme")
+    account_id = json.loads(output)["id"]
+    code, output = invoke("admin", "create-key", *[account_id if a == "ACCOUNT" else a for a in args])
+    assert code != 0
+    assert message in output
+    with closing(sqlite3.connect(data_dir / "nsl.db")) as conn, conn:
+        assert conn.execute("SELECT count(*) FROM api_keys").fetchone() == (0,)
+
+
+def test_audit_verify_detects_an_edited_entry(data_dir: Path) -> None:
+    for name in ("a", "b", "c"):
+        assert invoke("admin", "create-account", name)[0] == 0
+    code, output = invoke("audit", "verify")
+    assert code == 0
+    assert "3 entries" in output
+    with closing(sqlite3.connect(data_dir / "nsl.db")) as conn, conn:
+        conn.execute("DROP TRIGGER audit_log_no_update")
+        conn.execute("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2")
+    code, output = invoke("audit", "verify")
+    assert code == 1
+    assert "BROKEN at entry 2" in output
