@@ -43,7 +43,10 @@ DEFAULT_AUTH_CACHE_SECONDS = 2.0
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
+DEFAULT_ENCLAVE_TIMEOUT_SECONDS = 10.0
+
 LogFormat = Literal["json", "console"]
+EnclaveBackend = Literal["auto", "software", "tdx", "sgx"]
 
 
 def _default_config_file() -> Path | None:
@@ -81,7 +84,8 @@ class Settings(BaseSettings):
     jwt_max_ttl_seconds: int = Field(default=DEFAULT_JWT_MAX_TTL_SECONDS, ge=10)
     jwt_issuer: str = "neo-service-layer"
     jwt_key_file: Path | None = Field(
-        default=None, description="Ed25519 PEM signing JWTs; share it between API replicas. Default: in data_dir."
+        default=None,
+        description="Ed25519 PEM signing JWTs; share it between API replicas. Default: in data_dir.",
     )
     api_key_rotation_overlap_seconds: int = Field(default=DEFAULT_API_KEY_ROTATION_OVERLAP_SECONDS, ge=0)
     idempotency_ttl_seconds: int = Field(default=DEFAULT_IDEMPOTENCY_TTL_SECONDS, ge=60)
@@ -93,6 +97,23 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=DEFAULT_WORKER_CONCURRENCY, ge=1)
     worker_poll_seconds: float = Field(default=DEFAULT_WORKER_POLL_SECONDS, gt=0)
     scheduler_lock_seconds: float = Field(default=DEFAULT_SCHEDULER_LOCK_SECONDS, gt=0)
+
+    enclave_backend: EnclaveBackend = Field(
+        default="auto", description="TEE backend; auto picks sgx/tdx when the device exists, else software."
+    )
+    enclave_socket: Path | None = Field(
+        default=None, description="Unix socket; default <data_dir>/enclave/enclave.sock"
+    )
+    enclave_state_dir: Path | None = Field(
+        default=None, description="Sealed state; default <data_dir>/enclave"
+    )
+    enclave_passphrase: SecretStr | None = Field(
+        default=None, description="Derives the software sealing key (scrypt)."
+    )
+    enclave_key_file: Path | None = Field(
+        default=None, description="32-byte sealing key file (mode 0600); default <state_dir>/sealing.key"
+    )
+    enclave_timeout_seconds: float = Field(default=DEFAULT_ENCLAVE_TIMEOUT_SECONDS, gt=0)
 
     bootstrap_admin_key: SecretStr | None = Field(
         default=None, description="Use this admin API key on first start instead of generating one."
@@ -128,6 +149,14 @@ class Settings(BaseSettings):
     @property
     def effective_jwt_key_file(self) -> Path:
         return self.jwt_key_file or self.data_dir / JWT_KEY_FILENAME
+
+    @property
+    def effective_enclave_state_dir(self) -> Path:
+        return self.enclave_state_dir or self.data_dir / "enclave"
+
+    @property
+    def effective_enclave_socket(self) -> Path:
+        return self.enclave_socket or self.effective_enclave_state_dir / "enclave.sock"
 
     @property
     def is_sqlite(self) -> bool:
