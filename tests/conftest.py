@@ -21,10 +21,13 @@ from sqlalchemy import text
 from neo_service_layer.api.app import create_app
 from neo_service_layer.api.state import AppState
 from neo_service_layer.config import Settings
+from neo_service_layer.db.base import Base
 from neo_service_layer.db.migrate import upgrade
+from neo_service_layer.db.registry import import_all_models
 from neo_service_layer.db.session import Database
 from neo_service_layer.services.accounts.service import bootstrap
 
+import_all_models()
 POSTGRES_URL = os.environ.get("NSL_TEST_POSTGRES_URL")
 BACKENDS = [
     "sqlite",
@@ -33,8 +36,8 @@ BACKENDS = [
         marks=pytest.mark.skipif(not POSTGRES_URL, reason="NSL_TEST_POSTGRES_URL is not set"),
     ),
 ]
-# Tables emptied between PostgreSQL tests (children before parents).
-_TABLES = ("members", "api_keys", "idempotency_records", "jobs", "leases", "audit_log", "accounts")
+# Every table but the audit head (reset to genesis instead) is emptied between PostgreSQL tests.
+_KEPT_TABLES = frozenset({"audit_head"})
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +81,8 @@ def postgres_schema_reset() -> None:
 async def _truncate_postgres(url: str) -> None:
     db = Database(url)
     async with db.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {', '.join(_TABLES)} RESTART IDENTITY CASCADE"))
+        tables = [t.name for t in Base.metadata.sorted_tables if t.name not in _KEPT_TABLES]
+        await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         await conn.execute(text("UPDATE audit_head SET seq = 0, hash = :genesis"), {"genesis": "0" * 64})
     await db.dispose()
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES: tuple[str, ...] = ("neo_service_layer.db.models",)
+MODEL_MODULES: tuple[str, ...] = (
+    "neo_service_layer.db.models",
+    "neo_service_layer.services.masterkeys.models",
+    "neo_service_layer.services.keys.models",
+    "neo_service_layer.services.secrets.models",
+)
 
 
 def import_all_models() -> None:
