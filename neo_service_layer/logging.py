@@ -10,14 +10,20 @@ import structlog
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
     """Route stdlib and structlog logs through one JSON (or console) renderer on stderr."""
+    # Plain tracebacks only: structlog's rich console traceback prints local variables, which may
+    # hold secrets; JSON logs carry the traceback as text (format_exc_info), never the locals.
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if fmt == "json":
+        shared.append(structlog.processors.format_exc_info)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -111,7 +111,7 @@ def api() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker: job queue, scheduler (when leader)."""
-    from neo_service_layer.worker.runner import run_worker
+    from neo_service_layer.worker import run_worker
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
