@@ -133,3 +133,67 @@ class ConfigurationError(NSLError):
     code = "configuration_error"
     status = 500
     title = "Invalid configuration"
+
+
+# --- Enclave (docs/enclave.md). The client maps the enclave's protocol error codes onto these. ---
+
+
+class EnclaveUnavailable(ServiceUnavailable):
+    code = "enclave_unavailable"
+    status = 503
+    title = "The enclave is unavailable"
+
+
+class EnclaveRejected(NSLError):
+    """The enclave answered with an error; ``enclave_code`` is its protocol code (docs/enclave.md §1).
+
+    Protocol-level codes (``invalid_args``, ``unknown_op``, ``unseal_failed``, ...) mean that the host
+    and the enclave disagree or that stored sealed data is damaged: an internal error for the caller.
+    """
+
+    code = "enclave_rejected"
+    status = 500
+    title = "The enclave rejected the request"
+
+    def __init__(self, detail: str | None = None, *, enclave_code: str = "internal", **extra: Any) -> None:
+        super().__init__(detail, enclave_code=enclave_code, **extra)
+        self.enclave_code = enclave_code
+
+
+class EnclaveKeyUnusable(EnclaveRejected):
+    code = "key_unusable"
+    status = 409
+    title = "The key cannot be used for this operation"
+
+
+class EnclaveCryptoFailed(EnclaveRejected):
+    code = "crypto_failed"
+    status = 422
+    title = "The cryptographic operation failed on the given input"
+
+
+class TeeUnavailable(ConfigurationError):
+    code = "tee_unavailable"
+    title = "The requested TEE backend is not available on this machine"
+
+
+class AttestationInvalid(NSLError):
+    code = "attestation_invalid"
+    status = 422
+    title = "The attestation report does not verify"
+
+
+class QuoteInvalid(AttestationInvalid):
+    code = "quote_invalid"
+    title = "The TEE quote is malformed"
+
+
+class QuoteUntrusted(AttestationInvalid):
+    code = "quote_untrusted"
+    title = "The TEE quote does not verify against the trusted root and collateral"
+
+
+class SignatureInvalid(NSLError):
+    code = "signature_invalid"
+    status = 422
+    title = "The enclave signature does not verify"

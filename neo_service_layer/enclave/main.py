@@ -1,0 +1,115 @@
+"""``nsl enclave``: pick the TEE backend, unseal (or create) the state, serve until SIGTERM/SIGINT.
+
+Entry points: ``await run_enclave(settings)`` (what the CLI runs, like ``run_worker``), or
+``python -m neo_service_layer.enclave`` (:func:`main`: settings from the environment, JSON logs).
+Start-up failures (backend unavailable, wrong passphrase, damaged state, another enclave on the
+socket) are :class:`NSLError`\\ s: nothing is written, and the process exits with status 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from pydantic import ValidationError
+
+from neo_service_layer import __version__
+from neo_service_layer.config import Settings
+from neo_service_layer.enclave.attestation import build_report
+from neo_service_layer.enclave.context import EnclaveContext
+from neo_service_layer.enclave.handlers import default_registry
+from neo_service_layer.enclave.measurement import compute_measurement
+from neo_service_layer.enclave.ops import OpRegistry
+from neo_service_layer.enclave.server import EnclaveServer, SocketLock
+from neo_service_layer.enclave.state import load_or_create_state
+from neo_service_layer.enclave.tee.detect import DevicePaths, select_backend
+from neo_service_layer.errors import NSLError
+from neo_service_layer.logging import configure_logging, get_logger
+
+log = get_logger("nsl.enclave")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+EXIT_STARTUP_FAILED = 2
+
+
+async def run_enclave(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    registry: OpRegistry | None = None,
+    devices: DevicePaths | None = None,
+) -> None:
+    """Run the enclave until ``stop`` is set (default: until SIGTERM or SIGINT, main thread only).
+
+    ``registry`` defaults to every handler module's ops; ``devices`` to the real TEE interfaces.
+    """
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    socket_path = settings.effective_enclave_socket
+    lock = SocketLock(socket_path)
+    try:
+        backend = select_backend(settings.enclave_backend, devices)
+        log.info(
+            "enclave backend selected",
+            backend=backend.name,
+            tee=backend.tee,
+            hardware=backend.hardware,
+            note=backend.describe(),
+        )
+        # Refuse early, before touching the state, if another enclave serves this socket.
+        socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock.acquire()
+        provider = backend.sealing_key_provider(settings)
+        state = await asyncio.to_thread(load_or_create_state, settings.effective_enclave_state_dir, provider)
+        measurement = await asyncio.to_thread(compute_measurement, backend.name)
+        report = await asyncio.to_thread(build_report, state.identity, backend, measurement)
+        ctx = EnclaveContext(identity=state.identity, sealer=state.sealer, backend=backend, report=report)
+        server = EnclaveServer(ctx, registry or default_registry(), socket_path, lock=lock)
+        await server.start()
+        try:
+            log.info(
+                "enclave ready",
+                version=__version__,
+                backend=backend.name,
+                tee=backend.tee,
+                socket=str(socket_path),
+                sealing=provider.kind,
+                state_created=state.created,
+                measurement=measurement,
+                p256=report.identity.p256,
+                k1_address=report.identity.k1_address,
+            )
+            await stop.wait()
+            log.info("enclave stopping")
+        finally:
+            await server.stop()
+    finally:
+        lock.release()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def main() -> None:
+    """``python -m neo_service_layer.enclave``: run with settings from the environment."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"Error: [configuration_error] invalid configuration: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_STARTUP_FAILED) from exc
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(run_enclave(settings))
+    except NSLError as exc:
+        log.error("enclave failed to start", code=exc.code, detail=exc.detail)
+        print(f"Error: [{exc.code}] {exc.detail}", file=sys.stderr)
+        raise SystemExit(EXIT_STARTUP_FAILED) from exc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""TEE backends behind one interface (``base.TeeBackend``): software, Intel TDX, Intel SGX (Gramine)."""
+
+from __future__ import annotations
