@@ -18,6 +18,7 @@ from neo_service_layer.api.state import AppState
 from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.services.accounts.tokens import TokenSigner
 
 DESCRIPTION = (
@@ -41,12 +42,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         signer = TokenSigner.from_file(
             settings.effective_jwt_key_file, settings.jwt_issuer, settings.jwt_max_ttl_seconds
         )
+        # Connects lazily: the API starts (and answers /readyz with "enclave down") before the enclave does.
+        enclave = UnixEnclaveClient.from_settings(settings)
         app.state.nsl = AppState(
-            settings, db, signer, limiter, metrics, AuthCache(settings.auth_cache_seconds)
+            settings, db, signer, limiter, metrics, AuthCache(settings.auth_cache_seconds), enclave
         )
         try:
             yield
         finally:
+            await enclave.close()
             await limiter.close()
             await db.dispose()
 

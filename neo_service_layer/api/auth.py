@@ -1,6 +1,8 @@
 """Authentication and rate limiting of every request (a FastAPI dependency).
 
-Credentials: ``X-API-Key: nsl_…`` or ``Authorization: Bearer <nsl_… API key | JWT>``.
+Credentials: ``X-API-Key: nsl_…`` or ``Authorization: Bearer <nsl_… API key | JWT>``. A JWT is only as
+good as the API key it was exchanged for: revoking that key, its expiry, or disabling the account ends
+the token too (checked like a key, through the same short-lived cache).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from neo_service_layer.api.state import AppState, app_state
 from neo_service_layer.errors import RateLimited, Unauthenticated
-from neo_service_layer.services.accounts.api_keys import KEY_PREFIX, authenticate_key
+from neo_service_layer.services.accounts.api_keys import KEY_PREFIX, authenticate_key, ensure_usable
 from neo_service_layer.services.accounts.principal import Principal
 
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="An NSL API key (nsl_…)")
@@ -26,6 +28,18 @@ async def _principal_of_key(state: AppState, plaintext: str) -> Principal:
     async with state.db.session() as session:
         principal, expires_at = await authenticate_key(session, plaintext)
     state.auth_cache.put(plaintext, principal, expires_at)
+    return principal
+
+
+async def _principal_of_token(state: AppState, token: str) -> Principal:
+    cached = state.auth_cache.get(token)
+    if cached is not None:
+        return cached
+    principal, token_expires_at = state.signer.verify_with_expiry(token)
+    async with state.db.session() as session:
+        key_expires_at = await ensure_usable(session, principal.credential_id)
+    expires_at = token_expires_at if key_expires_at is None else min(token_expires_at, key_expires_at)
+    state.auth_cache.put(token, principal, expires_at)
     return principal
 
 
@@ -64,7 +78,7 @@ async def authenticate(
         if token.startswith(f"{KEY_PREFIX}_"):
             principal = await _principal_of_key(state, token)
         else:
-            principal = state.signer.verify(token)
+            principal = await _principal_of_token(state, token)
     else:
         raise Unauthenticated("send an API key in X-API-Key or a bearer token in Authorization")
     request.state.principal = principal

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,11 @@ from neo_service_layer.api.problems import as_nsl_error
 from neo_service_layer.api.state import AppState, app_state
 from neo_service_layer.errors import Conflict
 from neo_service_layer.services.accounts.principal import Principal
-from neo_service_layer.services.audit.chain import AuditEvent, append
+from neo_service_layer.services.audit.chain import AuditEvent, Outcome, append
+
+# audit_log.resource is 500 characters; PostgreSQL refuses longer values and NUL bytes in text.
+MAX_RESOURCE_LENGTH = 500
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 @dataclass(slots=True)
@@ -38,7 +43,7 @@ class RequestContext:
     resource: str
     status_code: int
     audit_details: dict[str, Any] = field(default_factory=dict)
-    outcome: str = "success"
+    outcome: str = Outcome.SUCCESS
 
     def event(self, outcome: str, status_code: int, details: dict[str, Any]) -> AuditEvent:
         return AuditEvent(
@@ -51,6 +56,11 @@ class RequestContext:
             account_id=self.principal.account_id,
             details=details,
         )
+
+
+def audit_resource(path: str) -> str:
+    """The request path as the audit log keeps it: percent-encoded (no control bytes), bounded."""
+    return quote(path, safe=_PATH_SAFE)[:MAX_RESOURCE_LENGTH]
 
 
 def _route_status(request: Request) -> int:
@@ -70,7 +80,7 @@ async def _unit_of_work(
         request_id=request.state.request_id,
         state=state,
         action=str(getattr(route, "name", request.url.path)),
-        resource=request.url.path,
+        resource=audit_resource(request.url.path),
         status_code=_route_status(request),
     )
     try:
@@ -85,7 +95,7 @@ async def _unit_of_work(
     except Exception as exc:
         error = as_nsl_error(exc)
         await _audit_failure(
-            session, ctx, "denied" if error.status < 500 else "error", error.status, error.code
+            session, ctx, Outcome.DENIED if error.status < 500 else Outcome.ERROR, error.status, error.code
         )
         raise
     finally:

@@ -18,13 +18,14 @@ from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from neo_service_layer.api.context import RequestContext
 from neo_service_layer.constants import IDEMPOTENCY_HEADER, REPLAYED_HEADER
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import IdempotencyRecord
 from neo_service_layer.errors import IdempotencyKeyReused, ValidationFailed
+from neo_service_layer.services.audit.chain import Outcome
 
 MAX_KEY_LENGTH = 255
 
@@ -36,6 +37,13 @@ class Idempotency:
     key: str | None
     fingerprint: str
 
+    def _of_caller(self, ctx: RequestContext) -> tuple[ColumnElement[bool], ...]:
+        # Keys are per account. Explicit, because admin routes run in an unscoped session.
+        return (
+            IdempotencyRecord.account_id == ctx.principal.account_id,
+            IdempotencyRecord.key == self.key,
+        )
+
     async def replay(self, ctx: RequestContext) -> JSONResponse | None:
         """The stored response for this key, or None if the request is new."""
         if self.key is None:
@@ -43,7 +51,7 @@ class Idempotency:
         record = (
             await ctx.session.execute(
                 select(IdempotencyRecord).where(
-                    IdempotencyRecord.key == self.key, IdempotencyRecord.expires_at > utcnow()
+                    *self._of_caller(ctx), IdempotencyRecord.expires_at > utcnow()
                 )
             )
         ).scalar_one_or_none()
@@ -51,7 +59,7 @@ class Idempotency:
             return None
         if record.fingerprint != self.fingerprint:
             raise IdempotencyKeyReused(f"Idempotency-Key {self.key!r} was used with a different request")
-        ctx.outcome = "replayed"
+        ctx.outcome = Outcome.REPLAYED
         ctx.status_code = record.status_code
         return JSONResponse(
             json.loads(record.response_body),
@@ -73,7 +81,7 @@ class Idempotency:
             stored = {k: (None if k in never_store else v) for k, v in content.items()}
             # Expired records with the same key are replaced, not kept beside the new one.
             old = (
-                await ctx.session.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == self.key))
+                await ctx.session.execute(select(IdempotencyRecord).where(*self._of_caller(ctx)))
             ).scalar_one_or_none()
             if old is not None:
                 await ctx.session.delete(old)

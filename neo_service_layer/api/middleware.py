@@ -18,12 +18,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neo_service_layer.api.metrics import ApiMetrics
 from neo_service_layer.api.problems import PROBLEM_JSON, REQUEST_ID_HEADER, json_bytes, problem_body
-from neo_service_layer.errors import PayloadTooLarge
+from neo_service_layer.errors import BadRequest, NSLError, PayloadTooLarge
 from neo_service_layer.logging import get_logger
 
 log = get_logger("nsl.api.access")
 # A caller-supplied request id is kept only if it is short and harmless in logs.
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
+_MAX_CONTENT_LENGTH_DIGITS = 18
 
 
 def _route_template(scope: Scope) -> str:
@@ -48,35 +50,51 @@ class RequestContextMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         supplied = headers.get(REQUEST_ID_HEADER.lower(), "")
-        request_id = supplied if _SAFE_REQUEST_ID.match(supplied) else f"req_{secrets.token_hex(8)}"
+        request_id = supplied if _SAFE_REQUEST_ID.fullmatch(supplied) else f"req_{secrets.token_hex(8)}"
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
+        # Stays 500 if the app raises past us (Starlette's ServerErrorMiddleware then answers 500).
         status_holder = {"status": 500}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                # Exactly one X-Request-ID, whoever else set it (problem responses do too).
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != _REQUEST_ID_KEY]
+                message["headers"] = [*kept, (_REQUEST_ID_KEY, request_id.encode())]
             await send(message)
 
-        declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await self._too_large(scope, send_with_id, request_id)
-        else:
-            await self.app(scope, self._limited(receive), send_with_id)
-        elapsed = time.perf_counter() - started
-        route = _route_template(scope)
-        self.metrics.observe(scope["method"], route, status_holder["status"], elapsed)
-        log.info(
-            "request",
-            method=scope["method"],
-            path=scope["path"],
-            route=route,
-            status=status_holder["status"],
-            duration_ms=round(elapsed * 1000, 2),
-        )
+        try:
+            rejection = self._check_content_length(headers.get("content-length"))
+            if rejection is not None:
+                await self._reject(rejection, scope, send_with_id, request_id)
+            else:
+                await self.app(scope, self._limited(receive), send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            self.metrics.observe(scope["method"], route, status_holder["status"], elapsed)
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                route=route,
+                status=status_holder["status"],
+                duration_ms=round(elapsed * 1000, 2),
+            )
+
+    def _check_content_length(self, declared: str | None) -> NSLError | None:
+        if declared is None:
+            return None
+        # isascii: str.isdigit() also accepts digits such as "²" that int() refuses; the length
+        # bound keeps int() away from its limit on huge digit strings.
+        if not (declared.isascii() and declared.isdigit() and len(declared) <= _MAX_CONTENT_LENGTH_DIGITS):
+            return BadRequest("Content-Length is not a valid number")
+        if int(declared) > self.max_body_bytes:
+            return PayloadTooLarge(f"request body exceeds {self.max_body_bytes} bytes")
+        return None
 
     def _limited(self, receive: Receive) -> Receive:
         received = 0
@@ -89,17 +107,16 @@ class RequestContextMiddleware:
                 if received > self.max_body_bytes:
                     # An HTTPException passes through FastAPI's body parsing untouched and is
                     # turned into problem+json by the handlers in api.problems.
-                    raise HTTPException(413)
+                    raise HTTPException(413, detail=f"request body exceeds {self.max_body_bytes} bytes")
             return message
 
         return receive_limited
 
-    async def _too_large(self, scope: Scope, send: Send, request_id: str) -> None:
-        error = PayloadTooLarge(f"request body exceeds {self.max_body_bytes} bytes")
+    async def _reject(self, error: NSLError, scope: Scope, send: Send, request_id: str) -> None:
         payload = json_bytes(problem_body(error, request_id, Request(scope).url.path))
         headers: list[Any] = [
             (b"content-type", PROBLEM_JSON.encode()),
             (b"content-length", str(len(payload)).encode()),
         ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})

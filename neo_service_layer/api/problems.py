@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,12 +12,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neo_service_layer.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
     MalformedBody,
     MethodNotAllowed,
     NotFound,
     NSLError,
     PayloadTooLarge,
     RateLimited,
+    ServiceUnavailable,
+    Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -26,12 +32,22 @@ PROBLEM_JSON = "application/problem+json"
 REQUEST_ID_HEADER = "X-Request-ID"
 log = get_logger("nsl.api")
 
+# Starlette/FastAPI raise HTTPException for routing (404, 405) and body reading: FastAPI's only 400 is
+# "There was an error parsing the body" (e.g. a JSON body that is not UTF-8), hence MalformedBody.
 _HTTP_STATUS_ERRORS: dict[int, type[NSLError]] = {
+    400: MalformedBody,
+    401: Unauthenticated,
+    403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
+    409: Conflict,
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
+    422: ValidationFailed,
+    503: ServiceUnavailable,
 }
+# RFC 9110 section 11.6.1: a 401 response carries a challenge.
+WWW_AUTHENTICATE = 'Bearer realm="nsl"'
 
 
 def problem_body(error: NSLError, request_id: str | None, instance: str | None = None) -> dict[str, Any]:
@@ -51,10 +67,15 @@ def problem_body(error: NSLError, request_id: str | None, instance: str | None =
     return body
 
 
-def problem_response(error: NSLError, request: Request | None = None) -> JSONResponse:
+def problem_response(
+    error: NSLError, request: Request | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The problem+json response for ``error``; ``headers`` (e.g. ``Allow`` of a 405) are kept."""
     request_id = getattr(request.state, "request_id", None) if request is not None else None
     instance = request.url.path if request is not None else None
-    headers: dict[str, str] = {}
+    headers = dict(headers or {})
+    if error.status == 401:
+        headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE)
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(max(1, int(error.retry_after + 0.999)))
     if request_id:
@@ -90,7 +111,10 @@ def as_nsl_error(exc: Exception) -> NSLError:
         return _validation_error(exc)
     if isinstance(exc, StarletteHTTPException):
         error_type = _HTTP_STATUS_ERRORS.get(exc.status_code)
-        return error_type() if error_type else NSLError(str(exc.detail))
+        if error_type is None:
+            # Keep the class of the status: a client error must not become a 500.
+            error_type = BadRequest if exc.status_code < 500 else NSLError
+        return error_type(str(exc.detail))
     return NSLError("an unexpected error occurred; see the server log")
 
 
@@ -104,7 +128,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(exc, request)
 
     async def on_known_error(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(as_nsl_error(exc), request)
+        headers = exc.headers if isinstance(exc, StarletteHTTPException) else None
+        return problem_response(as_nsl_error(exc), request, headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Log the type only: an exception message may quote data we must not log.

@@ -11,8 +11,10 @@ from collections import OrderedDict
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from neo_service_layer.constants import RATE_LIMIT_REDIS_PREFIX
+from neo_service_layer.errors import ServiceUnavailable
 
 MAX_LOCAL_BUCKETS = 100_000
 
@@ -79,7 +81,12 @@ class RedisRateLimiter:
         self._script = self._redis.register_script(_BUCKET_LUA)
 
     async def acquire(self, bucket: str, rate: float, burst: int) -> float:
-        wait_ms = await self._script(keys=[f"{RATE_LIMIT_REDIS_PREFIX}{bucket}"], args=[rate, burst])
+        """As :meth:`RateLimiter.acquire`; ServiceUnavailable (503) while Redis cannot be reached."""
+        try:
+            wait_ms = await self._script(keys=[f"{RATE_LIMIT_REDIS_PREFIX}{bucket}"], args=[rate, burst])
+        except RedisError as exc:
+            # Fail closed: without the shared bucket no replica can tell whether the caller is over.
+            raise ServiceUnavailable("the rate limiter (Redis) is unavailable") from exc
         return int(wait_ms) / 1000
 
     async def ping(self) -> bool:

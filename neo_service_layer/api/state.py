@@ -11,6 +11,7 @@ from neo_service_layer.api.metrics import ApiMetrics
 from neo_service_layer.api.ratelimit import RateLimiter
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.services.accounts.tokens import TokenSigner
 
 
@@ -22,6 +23,7 @@ class AppState:
     limiter: RateLimiter
     metrics: ApiMetrics
     auth_cache: AuthCache
+    enclave: EnclaveClient
 
 
 def app_state(request: Request) -> AppState:

@@ -86,7 +86,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 @event.listens_for(Session, "do_orm_execute")
 def _scope_queries_to_tenant(state: ORMExecuteState) -> None:
     tenant = state.session.info.get(TENANT_KEY)
-    if tenant is None or not (state.is_select or state.is_update or state.is_delete):
+    if tenant is None:
+        return
+    if state.is_insert:
+        # An INSERT statement's values are not ours to inspect reliably; tenant rows are written
+        # through the unit of work (session.add), which before_flush checks.
+        mapper = state.bind_mapper
+        if mapper is not None and issubclass(mapper.class_, TenantOwned):
+            raise CrossTenantWrite("INSERT statements on tenant tables are refused in a tenant session")
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
         return
     state.statement = state.statement.options(
         with_loader_criteria(TenantOwned, lambda cls: cls.account_id == tenant, include_aliases=True)
@@ -98,6 +107,6 @@ def _refuse_cross_tenant_writes(session: Session, _flush: UOWTransaction, _insta
     tenant = session.info.get(TENANT_KEY)
     if tenant is None:
         return
-    for obj in list(session.new) + list(session.dirty):
+    for obj in [*session.new, *session.dirty, *session.deleted]:
         if isinstance(obj, TenantOwned) and obj.account_id != tenant:
             raise CrossTenantWrite(f"{type(obj).__name__} of another account in a session of {tenant}")

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from fastapi import Path
+from pydantic import BaseModel, Field
+
+from neo_service_layer.api.problems import PROBLEM_JSON
+
+# Ids are ``<kind>_<ULID>`` (db.base.new_id). Anything else is refused before it reaches SQL.
+ID_PATTERN = r"^[a-z]{2,8}_[0-9A-Za-z]{1,40}$"
+ResourceId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description="An id such as key_01J…")]
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details, as every error of the API is returned."""
+    """RFC 9457 problem details, as every error of the API is returned.
+
+    ``code`` is stable; validation errors add ``errors`` and other codes may add members of their own.
+    """
 
     type: str
     title: str
@@ -17,18 +27,24 @@ class Problem(BaseModel):
     code: str
     instance: str | None = None
     request_id: str | None = None
+    errors: list[dict[str, Any]] | None = Field(default=None, description="Per-field validation errors")
+
+
+_PROBLEM_SCHEMA = Problem.model_json_schema()
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for the given error statuses."""
+    """OpenAPI ``responses`` entries for the given error statuses (problem+json, inline schema)."""
     return {
         status: {
-            "model": Problem,
-            "content": {"application/problem+json": {}},
             "description": "Problem details",
+            "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}},
         }
         for status in statuses
     }
 
 
-AUTHENTICATED = problems(401, 403, 422, 429)
+# What any authenticated route may answer besides its own errors: a body that is not JSON or a bad
+# Content-Length (400), missing or bad credentials (401), role or scope (403), a body over the limit
+# (413), invalid input (422), the rate limit (429), the shared rate limiter down (503).
+AUTHENTICATED = problems(400, 401, 403, 413, 422, 429, 503)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from neo_service_layer.api.context import TenantCtx
 from neo_service_layer.api.idempotency import IdempotencyDep
 from neo_service_layer.api.pagination import Page, PageDep, paginate
-from neo_service_layer.api.routes import AUTHENTICATED, problems
+from neo_service_layer.api.routes import AUTHENTICATED, ResourceId, problems
 from neo_service_layer.api.routes.schemas import AccountOut, MemberIn, MemberOut
 from neo_service_layer.db.models import Member
 from neo_service_layer.errors import Forbidden
@@ -54,7 +54,7 @@ async def add_member(body: MemberIn, ctx: TenantCtx, idem: IdempotencyDep) -> ob
 @router.delete(
     "/members/{member_id}", status_code=204, name="account.members.delete", responses=problems(404)
 )
-async def remove_member(member_id: str, ctx: TenantCtx) -> Response:
+async def remove_member(member_id: ResourceId, ctx: TenantCtx) -> Response:
     ctx.principal.require(SERVICE, WRITE)
     await service.remove_member(ctx.session, member_id)
     return Response(status_code=204)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from neo_service_layer.api.context import AdminCtx
 from neo_service_layer.api.idempotency import IdempotencyDep
 from neo_service_layer.api.pagination import Page, PageDep, paginate
-from neo_service_layer.api.routes import AUTHENTICATED, problems
+from neo_service_layer.api.routes import AUTHENTICATED, ResourceId, problems
 from neo_service_layer.api.routes.schemas import (
     AccountIn,
     AccountOut,
@@ -46,12 +46,12 @@ async def list_accounts(ctx: AdminCtx, page: PageDep) -> Page[AccountOut]:
 
 
 @router.get("/accounts/{account_id}", name="admin.accounts.get", responses=problems(404))
-async def get_account(account_id: str, ctx: AdminCtx) -> AccountOut:
+async def get_account(account_id: ResourceId, ctx: AdminCtx) -> AccountOut:
     return AccountOut.of(await service.get_account(ctx.session, account_id))
 
 
 @router.patch("/accounts/{account_id}", name="admin.accounts.update", responses=problems(404))
-async def update_account(account_id: str, body: AccountPatch, ctx: AdminCtx) -> AccountOut:
+async def update_account(account_id: ResourceId, body: AccountPatch, ctx: AdminCtx) -> AccountOut:
     """Disable or re-enable an account; a disabled account's keys stop working."""
     account = await service.get_account(ctx.session, account_id)
     if account.is_system and body.disabled:
@@ -69,7 +69,9 @@ async def update_account(account_id: str, body: AccountPatch, ctx: AdminCtx) -> 
     name="admin.api_keys.create",
     responses=problems(404, 409),
 )
-async def create_account_key(account_id: str, body: ApiKeyIn, ctx: AdminCtx, idem: IdempotencyDep) -> object:
+async def create_account_key(
+    account_id: ResourceId, body: ApiKeyIn, ctx: AdminCtx, idem: IdempotencyDep
+) -> object:
     """Create an API key in any account (e.g. an owner key for a new tenant)."""
     if (replay := await idem.replay(ctx)) is not None:
         return replay

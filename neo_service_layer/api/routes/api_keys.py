@@ -10,7 +10,7 @@ from sqlalchemy import select
 from neo_service_layer.api.context import TenantCtx
 from neo_service_layer.api.idempotency import IdempotencyDep
 from neo_service_layer.api.pagination import Page, PageDep, paginate
-from neo_service_layer.api.routes import AUTHENTICATED, problems
+from neo_service_layer.api.routes import AUTHENTICATED, ResourceId, problems
 from neo_service_layer.api.routes.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut, RotateIn
 from neo_service_layer.db.models import ApiKey
 from neo_service_layer.services.accounts import api_keys
@@ -49,7 +49,7 @@ async def list_keys(ctx: TenantCtx, page: PageDep) -> Page[ApiKeyOut]:
 
 
 @router.get("/{key_id}", name="api_keys.get", responses=problems(404))
-async def get_key(key_id: str, ctx: TenantCtx) -> ApiKeyOut:
+async def get_key(key_id: ResourceId, ctx: TenantCtx) -> ApiKeyOut:
     ctx.principal.require(SERVICE, READ)
     return ApiKeyOut.of(await api_keys.get_key(ctx.session, key_id))
 
@@ -61,7 +61,7 @@ async def get_key(key_id: str, ctx: TenantCtx) -> ApiKeyOut:
     name="api_keys.rotate",
     responses=problems(404, 409),
 )
-async def rotate_key(key_id: str, body: RotateIn, ctx: TenantCtx, idem: IdempotencyDep) -> object:
+async def rotate_key(key_id: ResourceId, body: RotateIn, ctx: TenantCtx, idem: IdempotencyDep) -> object:
     """Issue a successor key; the old one keeps working for ``overlap_seconds`` (default 24 h)."""
     ctx.principal.require(SERVICE, WRITE)
     if (replay := await idem.replay(ctx)) is not None:
@@ -76,9 +76,9 @@ async def rotate_key(key_id: str, body: RotateIn, ctx: TenantCtx, idem: Idempote
 
 
 @router.post("/{key_id}/revoke", name="api_keys.revoke", responses=problems(404))
-async def revoke_key(key_id: str, ctx: TenantCtx) -> ApiKeyOut:
+async def revoke_key(key_id: ResourceId, ctx: TenantCtx) -> ApiKeyOut:
     """Revoke a key at once (idempotent)."""
     ctx.principal.require(SERVICE, WRITE)
-    key = await api_keys.revoke_key(ctx.session, key_id)
+    key = await api_keys.revoke_key(ctx.session, key_id, caller=ctx.principal)
     ctx.state.auth_cache.clear()
     return ApiKeyOut.of(key)

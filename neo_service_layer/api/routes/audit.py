@@ -13,8 +13,10 @@ from neo_service_layer.api.routes import AUTHENTICATED
 from neo_service_layer.api.routes.schemas import AuditEntryOut
 from neo_service_layer.db.models import AuditEntry
 from neo_service_layer.services.accounts.scopes import READ
+from neo_service_layer.services.audit.chain import Outcome
 
 SERVICE = "audit"
+ACTION_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=AUTHENTICATED)
 
 
@@ -22,8 +24,10 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=AUTHENTICATED)
 async def list_entries(
     ctx: TenantCtx,
     page: PageDep,
-    action: Annotated[str | None, Query(max_length=200)] = None,
-    outcome: Annotated[str | None, Query(max_length=20)] = None,
+    action: Annotated[
+        str | None, Query(max_length=200, pattern=ACTION_PATTERN, description="e.g. api_keys.create")
+    ] = None,
+    outcome: Outcome | None = None,
 ) -> Page[AuditEntryOut]:
     """Entries about this account, oldest first; filter by action or outcome."""
     ctx.principal.require(SERVICE, READ)

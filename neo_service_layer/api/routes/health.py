@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 from sqlalchemy import func, select, text
 
 from neo_service_layer.api.ratelimit import RedisRateLimiter
@@ -17,13 +18,25 @@ from neo_service_layer.db.models import Job, JobStatus
 router = APIRouter(tags=["health"])
 
 
+class Readiness(BaseModel):
+    """``status`` is ``ready`` or ``not_ready``; one entry per dependency in ``checks``."""
+
+    status: str
+    checks: dict[str, dict[str, Any]]
+
+
 @router.get("/healthz", name="health.live")
 async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", name="health.ready", responses={503: {"description": "A dependency is not ready"}})
+@router.get(
+    "/readyz",
+    name="health.ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is not ready"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """Every dependency this process needs answers: database (migrated), Redis when configured."""
     state = app_state(request)
@@ -47,7 +60,12 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics", name="health.metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    name="health.metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Metrics"}},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition; the job queue depth is read from the database at scrape time."""
     state = app_state(request)

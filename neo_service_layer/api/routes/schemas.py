@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from neo_service_layer.db.models import Account, ApiKey, AuditEntry, Member, Role
 from neo_service_layer.services.accounts.api_keys import IssuedKey
 
 NAME_FIELD = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+# "<service>:read|write" or "*"; which services exist is checked by services.accounts.scopes.
+Scope = Annotated[str, Field(max_length=64, pattern=r"^(\*|[a-z]{1,32}:(read|write))$")]
 
 
 class StrictBody(BaseModel):
-    """Request bodies reject unknown fields: a typo must not be silently ignored."""
+    """Request bodies reject unknown fields: a typo must not be silently ignored.
+
+    Numbers and booleans are ``strict`` (no ``true`` for 1, no ``"yes"`` for true): the body must be
+    what the OpenAPI schema says. Not the whole model: FastAPI validates parsed JSON in Python mode,
+    where strict enums and datetimes would refuse their JSON strings.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -42,7 +49,7 @@ class AccountOut(BaseModel):
 
 
 class AccountPatch(StrictBody):
-    disabled: bool
+    disabled: bool = Field(strict=True)
 
 
 class MemberIn(StrictBody):
@@ -71,8 +78,28 @@ class MemberOut(BaseModel):
 class ApiKeyIn(StrictBody):
     name: str = NAME_FIELD
     role: Role = Role.DEVELOPER
-    scopes: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=64)
-    expires_at: datetime | None = None
+    scopes: list[Scope] = Field(default_factory=lambda: ["*"], min_length=1, max_length=64)
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="With a UTC offset, in the future; no expiry when null."
+    )
+
+    @field_validator("expires_at", mode="before")
+    @classmethod
+    def _rfc3339_only(cls, value: object) -> object:
+        # Lax datetimes would also take a number of seconds since 1970; the schema says a string.
+        if value is not None and not isinstance(value, str):
+            raise ValueError("expires_at must be an RFC 3339 date-time string")
+        return value
+
+    @field_validator("expires_at")
+    @classmethod
+    def _to_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:  # e.g. 9999-12-31T23:00:00-05:00 is past year 9999 in UTC
+            raise ValueError("expires_at is out of range") from exc
 
 
 class ApiKeyOut(BaseModel):
@@ -113,12 +140,12 @@ class ApiKeyCreated(ApiKeyOut):
 
 class RotateIn(StrictBody):
     overlap_seconds: int | None = Field(
-        default=None, ge=0, le=30 * 24 * 3600, description="How long the old key keeps working"
+        default=None, strict=True, ge=0, le=30 * 24 * 3600, description="How long the old key keeps working"
     )
 
 
 class TokenIn(StrictBody):
-    ttl_seconds: int | None = Field(default=None, ge=1, le=24 * 3600)
+    ttl_seconds: int | None = Field(default=None, strict=True, ge=1, le=24 * 3600)
 
 
 class TokenOut(BaseModel):

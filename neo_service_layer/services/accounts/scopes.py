@@ -66,6 +66,22 @@ def scopes_allow(scopes: Iterable[str], service: str, action: str) -> bool:
     return action == READ and f"{service}:{WRITE}" in granted
 
 
+def uncovered_scopes(granted: Iterable[str], requested: Iterable[str]) -> list[str]:
+    """The ``requested`` scopes that ``granted`` does not include (empty: nothing beyond the granter's).
+
+    ``*`` is covered only by ``*``; ``service:read`` also by ``service:write``, as in :func:`scopes_allow`.
+    """
+    have = set(granted)
+    if ALL_SCOPES in have:
+        return []
+    missing: list[str] = []
+    for scope in requested:
+        service, _, action = scope.partition(":")
+        if scope == ALL_SCOPES or not scopes_allow(have, service, action):
+            missing.append(scope)
+    return missing
+
+
 def role_can_grant(granter: Role, grantee: Role) -> bool:
     """Nobody hands out a role above their own; only admins create admins."""
     return ROLE_RANK[granter] <= ROLE_RANK[grantee]

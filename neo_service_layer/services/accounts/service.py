@@ -57,9 +57,11 @@ async def add_member(session: AsyncSession, account_id: str, email: str, role: R
         if not account.is_system:
             raise Forbidden("the admin role exists only in the system account")
     member = Member(id=new_id("mem"), account_id=account_id, email=email.lower(), role=role.value)
-    session.add(member)
     try:
+        # Added inside the savepoint, so that its rollback also forgets the row and the caller's
+        # transaction can go on after the Conflict.
         async with session.begin_nested():
+            session.add(member)
             await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"{email} is already a member") from exc

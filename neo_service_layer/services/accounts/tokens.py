@@ -11,7 +11,7 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from neo_service_layer.services.accounts.principal import Principal
 
 ALGORITHM = "EdDSA"
 AUDIENCE = "nsl-api"
+ACTOR_PREFIX = "jwt:"
 KEY_FILE_MODE = 0o600
 
 
@@ -78,7 +79,8 @@ class TokenSigner:
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": AUDIENCE,
-            "sub": principal.actor,
+            # A token exchanged for another token keeps the original subject (no "jwt:jwt:..." chains).
+            "sub": principal.actor.removeprefix(ACTOR_PREFIX),
             "iat": now,
             "nbf": now,
             "exp": now + timedelta(seconds=ttl_seconds),
@@ -93,6 +95,10 @@ class TokenSigner:
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token, or Unauthenticated / CredentialExpired."""
+        return self.verify_with_expiry(token)[0]
+
+    def verify_with_expiry(self, token: str) -> tuple[Principal, datetime]:
+        """The principal of a valid token and when the token expires."""
         try:
             claims = jwt.decode(
                 token,
@@ -107,14 +113,15 @@ class TokenSigner:
         except jwt.PyJWTError as exc:
             raise Unauthenticated("invalid bearer token") from exc
         try:
-            return Principal(
+            principal = Principal(
                 account_id=str(claims["nsl_account"]),
                 role=Role(claims["nsl_role"]),
                 scopes=tuple(str(s) for s in claims["nsl_scopes"]),
                 credential_id=str(claims["nsl_cred"]),
-                actor=f"jwt:{claims['sub']}",
+                actor=f"{ACTOR_PREFIX}{claims['sub']}",
             )
-        except (KeyError, ValueError, TypeError) as exc:
+            return principal, datetime.fromtimestamp(int(claims["exp"]), UTC)
+        except (KeyError, ValueError, TypeError, OverflowError) as exc:
             raise Unauthenticated("bearer token lacks NSL claims") from exc
 
     def jwks(self) -> dict[str, Any]:

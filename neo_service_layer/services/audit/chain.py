@@ -9,12 +9,14 @@ on the head (PostgreSQL) or by SQLite's single writer (BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
@@ -24,7 +26,9 @@ GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 VERIFY_BATCH = 1000
 REDACTED = "[redacted]"
-# Field names whose values are never written to the audit log, whatever a caller passes.
+# Field names whose values are never written to the audit log, whatever a caller passes: these names,
+# names ending in ``_<name>`` (``signing_private_key``), and names with one of SENSITIVE_WORDS as a
+# word (``client_secret``, ``access_token``).
 SENSITIVE_FIELDS = frozenset(
     {
         "secret",
@@ -38,6 +42,17 @@ SENSITIVE_FIELDS = frozenset(
         "key_material",
     }
 )
+SENSITIVE_WORDS = frozenset({"secret", "password", "passphrase", "token", "plaintext", "authorization"})
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+class Outcome(enum.StrEnum):
+    """How a request ended, as recorded in the log."""
+
+    SUCCESS = "success"
+    DENIED = "denied"  # a 4xx: refused, invalid or not found
+    ERROR = "error"  # a 5xx
+    REPLAYED = "replayed"  # an idempotent replay of an earlier success
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +79,27 @@ class VerifyReport:
     reason: str | None = None
 
 
+def is_sensitive(name: str) -> bool:
+    """Whether a field called ``name`` may hold a secret value."""
+    lowered = name.lower()
+    if lowered in SENSITIVE_FIELDS or any(lowered.endswith(f"_{field}") for field in SENSITIVE_FIELDS):
+        return True
+    return not SENSITIVE_WORDS.isdisjoint(_WORD_SPLIT.split(lowered))
+
+
 def redact(details: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``details`` with sensitive fields (at any depth) replaced by a marker."""
-    clean: dict[str, Any] = {}
-    for name, value in details.items():
-        if name.lower() in SENSITIVE_FIELDS:
-            clean[name] = REDACTED
-        elif isinstance(value, dict):
-            clean[name] = redact(value)
-        else:
-            clean[name] = value
-    return clean
+    """A copy of ``details`` with sensitive fields (at any depth, lists included) replaced by a marker."""
+    return {
+        name: REDACTED if is_sensitive(str(name)) else _redact_value(value) for name, value in details.items()
+    }
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    return value
 
 
 def entry_hash(entry: AuditEntry) -> str:
@@ -122,14 +147,22 @@ async def append(session: AsyncSession, event: AuditEvent) -> AuditEntry:
 
 
 async def verify(session: AsyncSession) -> VerifyReport:
-    """Walk the whole chain and report the first entry that was edited, deleted or reordered."""
+    """Walk the whole chain and report the first entry that was edited, deleted or reordered.
+
+    The head is read first and the walk stops at its ``seq``, so that entries appended meanwhile
+    (each append moves the head in the same transaction) do not look like a break. Entries beyond the
+    head are a break only if the head, read again afterwards, still does not cover them: a head
+    rewound to hide a rewritten tail.
+    """
+    head = (await session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID))).scalar_one()
+    head_seq, head_hash = head.seq, head.hash
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
-    while True:
+    while expected_seq <= head_seq:
         batch = (
             (
                 await session.execute(
                     select(AuditEntry)
-                    .where(AuditEntry.seq >= expected_seq)
+                    .where(AuditEntry.seq >= expected_seq, AuditEntry.seq <= head_seq)
                     .order_by(AuditEntry.seq)
                     .limit(VERIFY_BATCH)
                 )
@@ -147,7 +180,16 @@ async def verify(session: AsyncSession) -> VerifyReport:
             prev_hash, expected_seq, count = entry.hash, expected_seq + 1, count + 1
         if len(batch) < VERIFY_BATCH:
             break
-    head = (await session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID))).scalar_one()
-    if head.seq != count or head.hash != prev_hash:
-        return VerifyReport(False, count, count + 1, f"head says {head.seq} entries, the log has {count}")
+    if count != head_seq:
+        reason = f"entry {count + 1} is missing: head says {head_seq} entries, the log has {count}"
+        return VerifyReport(False, count, count + 1, reason)
+    if prev_hash != head_hash:
+        return VerifyReport(False, count, head_seq, "the last entry's hash does not match the head")
+    last_seq = (await session.execute(select(func.max(AuditEntry.seq)))).scalar_one()
+    if last_seq is not None and last_seq > head_seq:
+        # Read after last_seq: an append that committed before that read has moved the head by now.
+        covered = (await session.execute(select(AuditHead.seq).where(AuditHead.id == HEAD_ID))).scalar_one()
+        if covered < last_seq:
+            reason = f"entries after {covered} are not covered by the head"
+            return VerifyReport(False, count, covered + 1, reason)
     return VerifyReport(True, count)

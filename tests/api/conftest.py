@@ -1,0 +1,56 @@
+"""API test fixtures: apps with custom settings, and keys of each role in the ``tenant`` account."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from neo_service_layer.api.app import create_app
+from neo_service_layer.api.state import AppState
+from neo_service_layer.config import Settings
+from tests.api.helpers import new_secret
+from tests.conftest import Tenant
+
+
+@dataclass(frozen=True)
+class RunningApp:
+    app: FastAPI
+    client: httpx.AsyncClient
+    state: AppState
+
+
+AppFactory = Callable[..., Awaitable[RunningApp]]
+
+
+@pytest.fixture
+async def app_factory(settings: Settings) -> AsyncIterator[AppFactory]:
+    """Start more apps on the test's database, with settings overridden by keyword."""
+    async with AsyncExitStack() as stack:
+
+        async def start(**overrides: Any) -> RunningApp:
+            app = create_app(Settings(**{**settings.model_dump(), **overrides}))
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://nsl.test")
+            )
+            return RunningApp(app, client, app.state.nsl)
+
+        yield start
+
+
+RoleKeys = dict[str, str]
+
+
+@pytest.fixture
+async def role_keys(client: httpx.AsyncClient, tenant: Tenant) -> RoleKeys:
+    """A key of each tenant role (all scopes) in the ``tenant`` account, by role name."""
+    keys = {"owner": tenant.owner_key}
+    for role in ("developer", "viewer"):
+        keys[role] = await new_secret(client, tenant.owner_key, name=role, role=role)
+    return keys

@@ -1,0 +1,131 @@
+"""Probes, Prometheus metrics, and the published API description."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from neo_service_layer.api.state import AppState
+from neo_service_layer.db.base import new_id, utcnow
+from neo_service_layer.db.migrate import head_revision
+from neo_service_layer.db.models import Job, JobStatus
+from tests.conftest import Tenant
+
+
+def samples(text: str, name: str) -> list[Sample]:
+    return [
+        sample
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_reports_the_database_at_the_head_revision(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["checks"]["database"] == {
+        "ok": True,
+        "revision": head_revision(),
+        "expected": head_revision(),
+    }
+    assert "redis" not in body["checks"]
+
+
+async def test_metrics_count_requests_and_latency_per_route_template(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    key_id = (await client.get("/v1/api-keys", headers=tenant.headers)).json()["items"][0]["id"]
+    for _ in range(3):
+        assert (await client.get(f"/v1/api-keys/{key_id}", headers=tenant.headers)).status_code == 200
+    assert (
+        await client.get("/v1/api-keys/key_01ZZZZZZZZZZZZZZZZZZZZZZZZ", headers=tenant.headers)
+    ).status_code == 404
+    assert (await client.get("/no/such/route")).status_code == 404
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+
+    counts = {
+        (s.labels["route"], s.labels["status"]): s.value
+        for s in samples(response.text, "nsl_http_requests_total")
+        if s.labels["method"] == "GET"
+    }
+    assert counts[("/v1/api-keys/{key_id}", "200")] == 3
+    assert counts[("/v1/api-keys/{key_id}", "404")] == 1
+    assert counts[("unmatched", "404")] == 1
+    assert not any(key_id in route for route, _ in counts)  # label values are templates, not ids
+
+    histogram = {
+        s.labels["le"]: s.value
+        for s in samples(response.text, "nsl_http_request_duration_seconds_bucket")
+        if s.labels["route"] == "/v1/api-keys/{key_id}"
+    }
+    assert histogram["+Inf"] == 4
+    assert list(histogram.values()) == sorted(histogram.values())  # cumulative buckets
+
+
+async def test_metrics_report_job_queue_depth_per_status(client: httpx.AsyncClient, state: AppState) -> None:
+    now = utcnow()
+    async with state.db.transaction() as session:
+        for status, count in ((JobStatus.QUEUED, 3), (JobStatus.DEAD, 1)):
+            for _ in range(count):
+                session.add(
+                    Job(
+                        id=new_id("job"),
+                        kind="test",
+                        payload={},
+                        status=status.value,
+                        run_at=now + timedelta(hours=1),
+                        attempts=0,
+                        max_attempts=1,
+                    )
+                )
+    depth = {
+        s.labels["status"]: s.value
+        for s in samples((await client.get("/metrics")).text, "nsl_job_queue_depth")
+    }
+    assert depth == {"queued": 3.0, "running": 0.0, "succeeded": 0.0, "dead": 1.0}
+
+
+async def test_openapi_describes_every_route_with_problem_details(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    spec = response.json()
+    assert spec["info"]["title"] == "Neo Service Layer"
+    assert {"APIKeyHeader", "HTTPBearer"} <= set(spec["components"]["securitySchemes"])
+    for path in ("/v1/api-keys", "/v1/account/members", "/v1/admin/accounts", "/v1/audit", "/v1/auth/token"):
+        assert path in spec["paths"]
+    for path, item in spec["paths"].items():
+        if not path.startswith("/v1/") or path == "/v1/auth/jwks":
+            continue
+        for operation in item.values():
+            unauthorized = operation["responses"]["401"]["content"]
+            assert "application/problem+json" in unauthorized, f"{path}: errors are problem+json"
+            assert unauthorized["application/problem+json"]["schema"]["required"] == [
+                "type",
+                "title",
+                "status",
+                "detail",
+                "code",
+            ]
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"], ids=str)
+async def test_docs_are_served(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "/openapi.json" in response.text

@@ -1,0 +1,181 @@
+"""Token buckets per API key and per account: in-process, and shared through the machine's real Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from neo_service_layer.api.ratelimit import LocalRateLimiter, RedisRateLimiter, make_rate_limiter
+from neo_service_layer.constants import RATE_LIMIT_REDIS_PREFIX
+from neo_service_layer.errors import ServiceUnavailable
+from tests.api.conftest import AppFactory
+from tests.api.helpers import assert_problem, auth, new_secret
+from tests.conftest import Tenant
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+# Nothing listens here: a Redis that is down.
+DEAD_REDIS_URL = "redis://127.0.0.1:1/0"
+# Refill so slow that no token comes back during a test.
+NO_REFILL = 0.001
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client: Redis = Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def redis_limiter(redis: Redis) -> AsyncIterator[RedisRateLimiter]:
+    limiter = RedisRateLimiter(REDIS_URL)
+    yield limiter
+    await limiter.close()
+
+
+def unique_bucket() -> str:
+    return f"test:{uuid.uuid4().hex}"
+
+
+async def test_local_bucket_allows_the_burst_then_asks_to_wait() -> None:
+    limiter = LocalRateLimiter()
+    waits = [await limiter.acquire("b", rate=1.0, burst=3) for _ in range(4)]
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert 0 < waits[3] <= 1.0
+    # Another bucket is untouched.
+    assert await limiter.acquire("other", rate=1.0, burst=3) == 0.0
+
+
+async def test_local_bucket_refills_with_time() -> None:
+    limiter = LocalRateLimiter()
+    assert await limiter.acquire("b", rate=1e12, burst=1) == 0.0
+    # At 10^12 tokens a second, the bucket is full again by the next call (a nanosecond later at least).
+    assert await limiter.acquire("b", rate=1e12, burst=1) == 0.0
+    # The same calls against a bucket that hardly refills: the second has to wait.
+    assert await limiter.acquire("slow", rate=NO_REFILL, burst=1) == 0.0
+    assert await limiter.acquire("slow", rate=NO_REFILL, burst=1) > 0
+
+
+async def test_redis_bucket_allows_the_burst_then_asks_to_wait(
+    redis: Redis, redis_limiter: RedisRateLimiter
+) -> None:
+    bucket = unique_bucket()
+    try:
+        waits = [await redis_limiter.acquire(bucket, rate=NO_REFILL, burst=2) for _ in range(3)]
+        assert waits[:2] == [0.0, 0.0]
+        assert waits[2] > 1.0
+        ttl_ms = await redis.pttl(f"{RATE_LIMIT_REDIS_PREFIX}{bucket}")
+        assert ttl_ms > 0  # buckets expire on their own
+    finally:
+        await redis.delete(f"{RATE_LIMIT_REDIS_PREFIX}{bucket}")
+
+
+async def test_two_limiters_share_one_redis_bucket(redis: Redis) -> None:
+    bucket = unique_bucket()
+    first, second = RedisRateLimiter(REDIS_URL), RedisRateLimiter(REDIS_URL)
+    try:
+        assert await first.acquire(bucket, rate=NO_REFILL, burst=2) == 0.0
+        assert await second.acquire(bucket, rate=NO_REFILL, burst=2) == 0.0
+        assert await first.acquire(bucket, rate=NO_REFILL, burst=2) > 0
+        assert await second.acquire(bucket, rate=NO_REFILL, burst=2) > 0
+    finally:
+        await first.close()
+        await second.close()
+        await redis.delete(f"{RATE_LIMIT_REDIS_PREFIX}{bucket}")
+
+
+async def test_unreachable_redis_is_service_unavailable() -> None:
+    limiter = RedisRateLimiter(DEAD_REDIS_URL)
+    try:
+        with pytest.raises(ServiceUnavailable):
+            await limiter.acquire(unique_bucket(), rate=1.0, burst=1)
+    finally:
+        await limiter.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"), [(None, LocalRateLimiter), (REDIS_URL, RedisRateLimiter)], ids=["local", "redis"]
+)
+async def test_redis_is_used_only_when_configured(url: str | None, kind: type) -> None:
+    limiter = make_rate_limiter(url)
+    try:
+        assert isinstance(limiter, kind)
+    finally:
+        await limiter.close()
+
+
+async def test_key_limit_is_a_429_with_retry_after(
+    app_factory: AppFactory, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    other_key = await new_secret(client, tenant.owner_key, name="other")
+    running = await app_factory(rate_limit_key_burst=2, rate_limit_key_per_second=NO_REFILL)
+    responses = [await running.client.get("/v1/account", headers=tenant.headers) for _ in range(3)]
+    assert [r.status_code for r in responses[:2]] == [200, 200]
+    problem = assert_problem(responses[2], 429, "rate_limited")
+    assert problem["limit"] == "API key"
+    assert int(responses[2].headers["retry-after"]) >= 1
+    # The bucket is the key's: another key of the same account still has its own.
+    assert (await running.client.get("/v1/account", headers=auth(other_key))).status_code == 200
+
+
+async def test_account_limit_covers_all_its_keys(
+    app_factory: AppFactory, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    second = await new_secret(client, tenant.owner_key, name="second")
+    running = await app_factory(rate_limit_account_burst=3, rate_limit_account_per_second=NO_REFILL)
+    for key in (tenant.owner_key, second, tenant.owner_key):
+        assert (await running.client.get("/v1/account", headers=auth(key))).status_code == 200
+    problem = assert_problem(
+        await running.client.get("/v1/account", headers=auth(second)), 429, "rate_limited"
+    )
+    assert problem["limit"] == "account"
+    # Another account has its own bucket.
+    assert (await running.client.get("/v1/account", headers=other_tenant.headers)).status_code == 200
+
+
+async def test_two_app_instances_share_a_redis_bucket(
+    app_factory: AppFactory, redis: Redis, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    settings = {
+        "redis_url": SecretStr(REDIS_URL),
+        "rate_limit_key_burst": 3,
+        "rate_limit_key_per_second": NO_REFILL,
+    }
+    first, second = await app_factory(**settings), await app_factory(**settings)
+    key = await new_secret(client, tenant.owner_key)
+    key_id = (await client.get("/v1/api-keys", headers=tenant.headers)).json()["items"][-1]["id"]
+    try:
+        statuses = [
+            (await app.client.get("/v1/account", headers=auth(key))).status_code
+            for app in (first, second, first, second)
+        ]
+        # A local bucket per instance would have allowed all four.
+        assert statuses == [200, 200, 200, 429]
+        assert await redis.exists(f"{RATE_LIMIT_REDIS_PREFIX}key:{key_id}")
+    finally:
+        await redis.delete(
+            f"{RATE_LIMIT_REDIS_PREFIX}key:{key_id}", f"{RATE_LIMIT_REDIS_PREFIX}account:{tenant.account_id}"
+        )
+
+
+async def test_redis_down_is_a_503_and_not_ready(app_factory: AppFactory, tenant: Tenant) -> None:
+    running = await app_factory(redis_url=SecretStr(DEAD_REDIS_URL))
+    assert_problem(
+        await running.client.get("/v1/account", headers=tenant.headers), 503, "service_unavailable"
+    )
+    ready = await running.client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["redis"]["ok"] is False
+    assert ready.json()["checks"]["database"]["ok"] is True
+
+
+async def test_redis_up_is_ready(app_factory: AppFactory) -> None:
+    running = await app_factory(redis_url=SecretStr(REDIS_URL))
+    ready = await running.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["redis"] == {"ok": True}

@@ -1,0 +1,72 @@
+"""Settings never print their secrets: ``repr`` masks SecretStr fields, ``masked()`` the database password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from neo_service_layer.config import Settings, mask_url_password
+
+REDIS_PASSWORD = "redis-pass-123"
+ADMIN_KEY = "nsl_boot_" + "b" * 40
+DB_PASSWORD = "db-pass-456"
+
+
+@pytest.fixture
+def secret_settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=f"postgresql+asyncpg://nsl:{DB_PASSWORD}@db.internal:5432/nsl",
+        redis_url=SecretStr(f"redis://:{REDIS_PASSWORD}@cache.internal:6379/0"),
+        bootstrap_admin_key=SecretStr(ADMIN_KEY),
+    )
+
+
+def test_repr_and_str_mask_secret_fields(secret_settings: Settings) -> None:
+    for shown in (repr(secret_settings), str(secret_settings)):
+        assert REDIS_PASSWORD not in shown
+        assert ADMIN_KEY not in shown
+        assert "redis_url=SecretStr('**********')" in shown
+    assert secret_settings.redis_url is not None
+    assert REDIS_PASSWORD in secret_settings.redis_url.get_secret_value()
+
+
+def test_masked_hides_secrets_and_the_database_password(secret_settings: Settings) -> None:
+    shown = secret_settings.masked()
+    assert shown["redis_url"] == "**********"
+    assert shown["bootstrap_admin_key"] == "**********"
+    assert shown["database_url"] == "postgresql+asyncpg://nsl:**********@db.internal:5432/nsl"
+    assert DB_PASSWORD not in repr(shown)
+    assert shown["data_dir"] == str(secret_settings.data_dir)
+
+
+def test_masked_without_secrets(tmp_path: Path) -> None:
+    shown = Settings(data_dir=tmp_path).masked()
+    assert shown["redis_url"] is None
+    assert shown["database_url"] == f"sqlite+aiosqlite:///{tmp_path / 'nsl.db'}"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u:p@h/db", "postgresql://u:**********@h/db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("postgresql://u:p:q@h/db", "postgresql://u:**********@h/db"),
+        ("postgresql://u:p@ss@h/db", "postgresql://u:**********@h/db"),
+        ("sqlite+aiosqlite:////tmp/nsl.db", "sqlite+aiosqlite:////tmp/nsl.db"),
+        ("not a url", "not a url"),
+    ],
+    ids=["password", "no-password", "colon-in-password", "at-in-password", "sqlite", "garbage"],
+)
+def test_mask_url_password(url: str, expected: str) -> None:
+    assert mask_url_password(url) == expected
+
+
+def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NSL_REDIS_URL", f"redis://:{REDIS_PASSWORD}@cache:6379/0")
+    monkeypatch.setenv("NSL_MAX_BODY_BYTES", "2048")
+    settings = Settings(data_dir=tmp_path)
+    assert settings.max_body_bytes == 2048
+    assert REDIS_PASSWORD not in repr(settings)
