@@ -13,7 +13,7 @@ from neo_service_layer.api.metrics import ApiMetrics
 from neo_service_layer.api.middleware import RequestContextMiddleware
 from neo_service_layer.api.problems import install_problem_handlers
 from neo_service_layer.api.ratelimit import make_rate_limiter
-from neo_service_layer.api.routes import account, admin, api_keys, audit, auth, health
+from neo_service_layer.api.routes import account, admin, api_keys, attestation, audit, auth, health
 from neo_service_layer.api.state import AppState
 from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
@@ -57,6 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Neo Service Layer", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
-    for module in (health, auth, admin, account, api_keys, audit):
+    for module in (health, auth, admin, account, api_keys, audit, attestation):
         app.include_router(module.router)
     return app

@@ -11,7 +11,7 @@ import uvicorn
 from neo_service_layer import __version__
 from neo_service_layer.cli import admin
 from neo_service_layer.cli.common import console, err_console, load_settings, open_database, print_json, run
-from neo_service_layer.cli.supervisor import Child, Supervisor, child_argv
+from neo_service_layer.cli.supervisor import Child, Supervisor, child_argv, child_env
 from neo_service_layer.config import mask_url_password
 from neo_service_layer.db.migrate import current_revision, head_revision
 from neo_service_layer.logging import configure_logging
@@ -119,8 +119,18 @@ def worker() -> None:
 
 
 @app.command()
+def enclave() -> None:
+    """Run the enclave: the only process that holds keys and secret plaintext."""
+    from neo_service_layer.enclave.main import run_enclave
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    run(lambda: run_enclave(settings))
+
+
+@app.command()
 def serve() -> None:
-    """Run the whole platform on this machine: API and worker, SQLite under the data directory."""
+    """Run the whole platform on this machine: enclave, API and worker, SQLite under the data directory."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
 
@@ -133,7 +143,13 @@ def serve() -> None:
         return issued.plaintext if issued is not None and plaintext is None else None
 
     new_admin_key = run(prepare)
-    supervisor = Supervisor([Child("api", child_argv("api")), Child("worker", child_argv("worker"))])
+    supervisor = Supervisor(
+        [
+            Child("enclave", child_argv("enclave"), child_env(enclave=True)),
+            Child("api", child_argv("api"), child_env(enclave=False)),
+            Child("worker", child_argv("worker"), child_env(enclave=False)),
+        ]
+    )
     url = f"http://{settings.host}:{settings.port}"
     # Printed to the terminal only, never logged: the bootstrap key is the one secret we show.
     if new_admin_key is not None:

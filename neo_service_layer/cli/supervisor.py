@@ -7,6 +7,7 @@ scaled out as separate replicas.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ class Child:
 
     name: str
     argv: list[str]
+    env: dict[str, str] | None = None
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -36,7 +38,7 @@ class Child:
     backoff: float = field(default=0.5)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv)  # noqa: S603 - our own interpreter and module
+        self.process = subprocess.Popen(self.argv, env=self.env)  # noqa: S603 - our own interpreter and module
         self.started_at = time.monotonic()
         log.info("child_started", child=self.name, pid=self.process.pid, restarts=self.restarts)
 
@@ -46,6 +48,15 @@ class Child:
 
 def child_argv(command: str) -> list[str]:
     return [sys.executable, "-m", "neo_service_layer.cli.main", command]
+
+
+# Only the enclave may see what unlocks its sealing key.
+ENCLAVE_ONLY_ENV = frozenset({"NSL_ENCLAVE_PASSPHRASE"})
+
+
+def child_env(*, enclave: bool) -> dict[str, str]:
+    """The environment of a child: everything, minus the enclave's secrets for the other processes."""
+    return {k: v for k, v in os.environ.items() if enclave or k not in ENCLAVE_ONLY_ENV}
 
 
 class Supervisor:

@@ -13,6 +13,7 @@ from neo_service_layer.api.state import AppState
 from neo_service_layer.db.base import new_id, utcnow
 from neo_service_layer.db.migrate import head_revision
 from neo_service_layer.db.models import Job, JobStatus
+from neo_service_layer.enclave.server import EnclaveServer
 from tests.conftest import Tenant
 
 
@@ -129,3 +130,13 @@ async def test_docs_are_served(client: httpx.AsyncClient, path: str) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text
+
+
+async def test_readyz_reports_the_enclave(client: httpx.AsyncClient, enclave_server: EnclaveServer) -> None:
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["enclave"] == {"ok": True, "tee": "none", "backend": "software"}
+    await enclave_server.stop()
+    down = await client.get("/readyz")
+    assert down.status_code == 503
+    assert down.json()["checks"]["enclave"] == {"ok": False, "error": "enclave_unavailable"}

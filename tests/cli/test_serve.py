@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +23,10 @@ import pytest
 pytestmark = pytest.mark.slow
 START_TIMEOUT = 60.0
 KEY_PATTERN = re.compile(r"^(nsl_[0-9a-f]+_[A-Za-z0-9_-]+)$", re.MULTILINE)
+
+
+def short_socket_dir() -> Path:
+    return Path(tempfile.mkdtemp(dir="/tmp", prefix="nsl"))
 
 
 def free_port() -> int:
@@ -63,7 +68,13 @@ class Served:
 
 def start(data_dir: Path, port: int) -> Served:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
-    env |= {"NSL_DATA_DIR": str(data_dir), "NSL_PORT": str(port), "NSL_LOG_FORMAT": "json"}
+    env |= {
+        "NSL_DATA_DIR": str(data_dir),
+        "NSL_PORT": str(port),
+        "NSL_LOG_FORMAT": "json",
+        # AF_UNIX paths are limited to 107 bytes; pytest's tmp_path is long.
+        "NSL_ENCLAVE_SOCKET": str(short_socket_dir() / "enclave.sock"),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "neo_service_layer.cli.main", "serve"],
         env=env,
@@ -113,7 +124,19 @@ def test_serve_end_to_end(served: Served, tmp_path: Path) -> None:
     with httpx.Client(base_url=served.url, timeout=10) as http:
         created = http.post("/v1/admin/accounts", json={"name": "acme"}, headers=admin)
         assert created.status_code == 201, created.text
-        assert http.get("/readyz").json()["status"] == "ready"
+        ready = http.get("/readyz").json()
+        assert ready["status"] == "ready", ready
+        assert ready["checks"]["enclave"]["tee"] == "none"
+        identity = http.get("/v1/attestation").json()["identity"]
+
+        # A killed enclave is restarted and unseals the same identity.
+        os.kill(served.child_pids("enclave")[-1], signal.SIGKILL)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if len(served.child_pids("enclave")) == 2 and http.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.2)
+        assert http.get("/v1/attestation").json()["identity"] == identity
         assert http.get("/v1/account", headers={"X-API-Key": "nsl_0000_wrong"}).status_code == 401
 
         # A crashed API child is restarted by the supervisor and serves again.

@@ -14,6 +14,7 @@ from neo_service_layer.api.ratelimit import RedisRateLimiter
 from neo_service_layer.api.state import app_state
 from neo_service_layer.db.migrate import current_revision, head_revision
 from neo_service_layer.db.models import Job, JobStatus
+from neo_service_layer.errors import NSLError
 
 router = APIRouter(tags=["health"])
 
@@ -38,7 +39,7 @@ async def healthz() -> dict[str, str]:
     responses={503: {"model": Readiness, "description": "A dependency is not ready"}},
 )
 async def readyz(request: Request) -> JSONResponse:
-    """Every dependency this process needs answers: database (migrated), Redis when configured."""
+    """Every dependency this process needs answers: database (migrated), enclave, Redis when configured."""
     state = app_state(request)
     checks: dict[str, dict[str, Any]] = {}
     try:
@@ -49,6 +50,11 @@ async def readyz(request: Request) -> JSONResponse:
         checks["database"] = {"ok": revision == head, "revision": revision, "expected": head}
     except Exception as exc:
         checks["database"] = {"ok": False, "error": type(exc).__name__}
+    try:
+        ping = await state.enclave.ping()
+        checks["enclave"] = {"ok": True, "tee": ping.tee, "backend": ping.backend}
+    except NSLError as exc:
+        checks["enclave"] = {"ok": False, "error": exc.code}
     if isinstance(state.limiter, RedisRateLimiter):
         try:
             checks["redis"] = {"ok": await state.limiter.ping()}
