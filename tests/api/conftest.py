@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from neo_service_layer.api.app import create_app
 from neo_service_layer.api.state import AppState
 from neo_service_layer.config import Settings
+from neo_service_layer.enclave.server import EnclaveServer
 from tests.api.helpers import new_secret
 from tests.conftest import Tenant
 
@@ -29,7 +30,7 @@ AppFactory = Callable[..., Awaitable[RunningApp]]
 
 
 @pytest.fixture
-async def app_factory(settings: Settings) -> AsyncIterator[AppFactory]:
+async def app_factory(settings: Settings, enclave_server: EnclaveServer) -> AsyncIterator[AppFactory]:
     """Start more apps on the test's database, with settings overridden by keyword."""
     async with AsyncExitStack() as stack:
 

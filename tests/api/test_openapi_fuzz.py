@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from neo_service_layer.api.app import create_app
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.services.accounts.service import bootstrap
+from tests.enclave_runner import EnclaveRunner
 
 MAX_EXAMPLES = 25
 CHECKS = [
@@ -84,11 +86,15 @@ def target(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     shutil.copyfile(sqlite_template, directory / "nsl.db")
     url = f"sqlite+aiosqlite:///{directory / 'nsl.db'}"
     admin_key = _bootstrap(url)
+    # A real enclave process, on a short path (AF_UNIX paths are limited to 107 bytes).
+    runner = EnclaveRunner(Path(tempfile.mkdtemp(dir="/tmp", prefix="nsl")))
+    asyncio.run(runner.ready(runner.start()))
     app = create_app(
         Settings(
             data_dir=directory / "data",
             database_url=url,
             log_format="console",
+            enclave_socket=runner.socket,
             # The fuzzer is one fast client; 429s would only hide the operations behind them.
             rate_limit_key_per_second=1e6,
             rate_limit_key_burst=1_000_000,
@@ -102,6 +108,8 @@ def target(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
         yield FuzzTarget(schema, {"X-API-Key": admin_key})
     finally:
         asgi.shutdown_lifespans()
+        runner.cleanup()
+        shutil.rmtree(runner.data_dir, ignore_errors=True)
 
 
 def test_every_operation_is_fuzzed() -> None:

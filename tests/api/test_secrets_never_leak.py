@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from neo_service_layer.api.app import create_app
 from neo_service_layer.config import Settings
 from neo_service_layer.constants import JWT_KEY_FILENAME
+from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.logging import configure_logging
 from neo_service_layer.services.accounts.service import bootstrap
 from tests.api.helpers import auth, bearer
@@ -85,13 +86,20 @@ async def test_no_secret_leaks(
     tmp_path: Path,
     database_url: str,
     restore_logging: None,
+    enclave_server: EnclaveServer,
+    enclave_socket: Path,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Production logging (structlog JSON), at debug level, on the stderr that capsys captures now.
     configure_logging("debug", "json")
     logging.getLogger().addHandler(caplog.handler)
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, log_format="json")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        log_format="json",
+        enclave_socket=enclave_socket,
+    )
     app = create_app(settings)
     recorder = Recorder()
     secrets: list[str] = []
