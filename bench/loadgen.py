@@ -1,0 +1,273 @@
+"""A closed-loop HTTP/1.1 load generator cheap enough not to be the bottleneck on a small machine.
+
+Each connection is a raw asyncio protocol (no streams, no coroutine per request): it sends one
+request, reads the response (``Content-Length`` bodies only), records the latency, and sends the
+next one from ``data_received``. On uvloop that costs a few microseconds per request, far below the
+~150 µs a one-worker uvicorn needs to serve even a hello-world. CPU time of the server, of this
+process and of everything else on the machine is sampled around each window so that the report can
+tell who was busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+HOST = "127.0.0.1"
+DRAIN_TIMEOUT = 10.0
+MAX_CONNECT_FAILURES = 100
+CONNECT_RETRY_SECONDS = 0.05
+
+
+class LoadError(RuntimeError):
+    """The load could not be applied (cannot connect, unreadable response, server stuck)."""
+
+
+@dataclass(slots=True)
+class Recorder:
+    """What the connections of one measurement saw. Confined to the event loop thread: no lock."""
+
+    recording: bool = False
+    running: bool = True
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    dropped: int = 0
+    served_total: int = 0
+
+
+def parse_head(head: bytes) -> tuple[int, int]:
+    """Status code and Content-Length of a response head (without the final blank line)."""
+    if not head.startswith(b"HTTP/1.1 ") or len(head) < 12:
+        raise LoadError(f"not an HTTP/1.1 response: {head[:40]!r}")
+    lowered = head.lower()
+    start = lowered.find(b"\r\ncontent-length:")
+    if start < 0:
+        raise LoadError("response without Content-Length (chunked bodies are not supported)")
+    end = lowered.find(b"\r\n", start + 2)
+    value = head[start + 17 : end if end >= 0 else len(head)]
+    return int(head[9:12]), int(value.strip())
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection that sends the next request when a response completes."""
+
+    def __init__(self, request: bytes, recorder: Recorder, closed: asyncio.Future[None]) -> None:
+        self._request = request
+        self._recorder = recorder
+        self._closed = closed
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self._sent_at = 0.0
+        self._head_end = -1
+        self._status = 0
+        self._total = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's TCPTransport implements asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+        self._send()
+
+    def _send(self) -> None:
+        assert self._transport is not None
+        self._sent_at = time.perf_counter()
+        self._transport.write(self._request)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._on_data(data)
+        except Exception as exc:  # raised here, the loop would only log it
+            self._fail(exc)
+
+    def _on_data(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        if self._head_end < 0:
+            head_end = buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            self._status, length = parse_head(bytes(buffer[:head_end]))
+            self._head_end = head_end
+            self._total = head_end + 4 + length
+        if len(buffer) < self._total:
+            return
+        elapsed = time.perf_counter() - self._sent_at
+        if len(buffer) > self._total:
+            raise LoadError("bytes after the response; the client does not pipeline")
+        buffer.clear()
+        self._head_end = -1
+        recorder = self._recorder
+        recorder.served_total += 1
+        if recorder.recording:
+            recorder.latencies.append(elapsed)
+            recorder.statuses[self._status] += 1
+        if recorder.running:
+            self._send()
+        elif self._transport is not None:
+            self._transport.close()
+
+    def _fail(self, exc: Exception) -> None:
+        if not self._closed.done():
+            self._closed.set_exception(exc)
+        if self._transport is not None:
+            self._transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+
+async def _connection_loop(port: int, request: bytes, recorder: Recorder) -> None:
+    """Keep one connection busy until the recorder stops; reconnect (and count it) if it drops."""
+    loop = asyncio.get_running_loop()
+    failures = 0
+    while recorder.running:
+        closed: asyncio.Future[None] = loop.create_future()
+        try:
+            transport, _ = await loop.create_connection(
+                functools.partial(Connection, request, recorder, closed), HOST, port
+            )
+        except OSError as exc:
+            failures += 1
+            if failures > MAX_CONNECT_FAILURES:
+                raise LoadError(f"cannot connect to {HOST}:{port}: {exc}") from exc
+            await asyncio.sleep(CONNECT_RETRY_SECONDS)
+            continue
+        try:
+            await closed
+        finally:
+            transport.abort()
+        if recorder.running:
+            recorder.dropped += 1
+
+
+async def _sleep_watching(tasks: list[asyncio.Task[None]], seconds: float) -> None:
+    """Sleep, but raise at once if a connection task fails."""
+    done, _ = await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_EXCEPTION)
+    for task in done:
+        task.result()
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` (all threads) from /proc, or None off Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU time all CPUs spent neither idle nor in iowait (steal included), from /proc/stat."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    # user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
+    ticks = [int(value) for value in first[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    """CPU clocks at one instant: the server's, this process's, the whole machine's."""
+
+    wall: float
+    server: float | None
+    client: float
+    machine: float | None
+
+    @classmethod
+    def take(cls, server_pid: int) -> CpuSample:
+        return cls(
+            time.perf_counter(), process_cpu_seconds(server_pid), time.process_time(), machine_busy_seconds()
+        )
+
+
+@dataclass(slots=True)
+class Window:
+    """One measured window of one target. CPU figures are in cores (1.0 = one core busy)."""
+
+    target: str
+    round: int
+    seconds: float
+    requests: int
+    errors: int
+    dropped: int
+    statuses: dict[str, int]
+    server_cpu: float | None
+    client_cpu: float
+    other_cpu: float | None
+    latencies: list[float] = field(repr=False)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+async def measure(
+    target: str,
+    round_: int,
+    port: int,
+    server_pid: int,
+    request: bytes,
+    *,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+) -> Window:
+    """Warm up, then record ``seconds`` of closed-loop load over ``concurrency`` connections."""
+    recorder = Recorder()
+    tasks = [asyncio.create_task(_connection_loop(port, request, recorder)) for _ in range(concurrency)]
+    try:
+        await _sleep_watching(tasks, warmup)
+        before = CpuSample.take(server_pid)
+        recorder.recording = True
+        await _sleep_watching(tasks, seconds)
+        recorder.recording = False
+        after = CpuSample.take(server_pid)
+        recorder.running = False
+        try:
+            async with asyncio.timeout(DRAIN_TIMEOUT):
+                await asyncio.gather(*tasks)
+        except TimeoutError as exc:
+            raise LoadError(f"{target}: responses still missing {DRAIN_TIMEOUT:.0f}s after stop") from exc
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    elapsed = after.wall - before.wall
+    requests = sum(recorder.statuses.values())
+    server_cpu = other_cpu = None
+    client_cpu = (after.client - before.client) / elapsed
+    if after.server is not None and before.server is not None:
+        server_cpu = (after.server - before.server) / elapsed
+        if after.machine is not None and before.machine is not None:
+            other_cpu = max(0.0, (after.machine - before.machine) / elapsed - server_cpu - client_cpu)
+    return Window(
+        target=target,
+        round=round_,
+        seconds=elapsed,
+        requests=requests,
+        errors=requests - recorder.statuses[200] + recorder.dropped,
+        dropped=recorder.dropped,
+        statuses={str(code): count for code, count in sorted(recorder.statuses.items())},
+        server_cpu=server_cpu,
+        client_cpu=client_cpu,
+        other_cpu=other_cpu,
+        latencies=recorder.latencies,
+    )
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..1) of an ascending list; NaN when empty."""
+    if not ordered:
+        return math.nan
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]

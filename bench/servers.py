@@ -1,0 +1,120 @@
+"""uvicorn subprocesses for the benchmark, all started with the same flags on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.loadgen import HOST
+
+# The repository root: uvicorn imports ``bench.*_app`` from here (``--app-dir``).
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_LOG_LEVEL = "warning"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
+POLL_SECONDS = 0.1
+
+
+class ServerError(RuntimeError):
+    """A server did not start or answer."""
+
+
+@dataclass(slots=True)
+class Server:
+    """A uvicorn subprocess serving one app factory on 127.0.0.1:port."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def free_port() -> int:
+    """A port that was free on 127.0.0.1 a moment ago (the server binds it right after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_env(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment without any ``NSL_*`` variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
+    env.update(extra)
+    return env
+
+
+def start(name: str, factory: str, env: dict[str, str], log_dir: Path) -> Server:
+    """Start ``uvicorn <factory> --factory`` with the flags shared by every target.
+
+    One worker (served in the uvicorn process itself), uvicorn's default loop and HTTP parser
+    (uvloop and httptools when installed), log level warning, no access log. Output goes to
+    ``<log_dir>/<name>.log``; the process gets its own session, so a Ctrl-C reaches only us and
+    we stop it in order.
+    """
+    port = free_port()
+    log_path = log_dir / f"{name}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        factory,
+        "--factory",
+        "--app-dir",
+        str(ROOT),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        SERVER_LOG_LEVEL,
+        "--no-access-log",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return Server(name, process, port, log_path)
+
+
+def stop(server: Server) -> None:
+    """SIGTERM the server (only the process we started), SIGKILL if it lingers. Safe to call twice."""
+    if server.process.poll() is not None:
+        return
+    server.process.terminate()
+    try:
+        server.process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(STOP_TIMEOUT)
+
+
+def wait_ready(server: Server, path: str) -> None:
+    """Poll ``path`` until it answers 200; fail if the process exits or the timeout passes."""
+    deadline = time.monotonic() + START_TIMEOUT
+    url = f"http://{HOST}:{server.port}{path}"
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                raise ServerError(f"{server.name} server exited on start:\n{server.log_tail()}")
+            with contextlib.suppress(httpx.TransportError):
+                if client.get(url).status_code == 200:
+                    return
+            time.sleep(POLL_SECONDS)
+    raise ServerError(f"{server.name} server not ready after {START_TIMEOUT:.0f}s:\n{server.log_tail()}")
