@@ -44,6 +44,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 DEFAULT_ENCLAVE_TIMEOUT_SECONDS = 10.0
+DEFAULT_SECRETS_MAX_VERSIONS = 10
+MAX_SECRETS_MAX_VERSIONS = 1000
 
 LogFormat = Literal["json", "console"]
 EnclaveBackend = Literal["auto", "software", "tdx", "sgx"]
@@ -114,6 +116,13 @@ class Settings(BaseSettings):
         default=None, description="32-byte sealing key file (mode 0600); default <state_dir>/sealing.key"
     )
     enclave_timeout_seconds: float = Field(default=DEFAULT_ENCLAVE_TIMEOUT_SECONDS, gt=0)
+
+    secrets_max_versions: int = Field(
+        default=DEFAULT_SECRETS_MAX_VERSIONS,
+        ge=1,
+        le=MAX_SECRETS_MAX_VERSIONS,
+        description="Versions a secret keeps unless its metadata says otherwise; older ones are destroyed.",
+    )
 
     bootstrap_admin_key: SecretStr | None = Field(
         default=None, description="Use this admin API key on first start instead of generating one."

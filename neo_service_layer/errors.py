@@ -197,3 +197,158 @@ class SignatureInvalid(NSLError):
     code = "signature_invalid"
     status = 422
     title = "The enclave signature does not verify"
+
+
+# --- Keys service (neo_service_layer.services.keys) ---
+
+
+class KeyNotFound(NotFound):
+    code = "key_not_found"
+    title = "Key not found"
+
+
+class KeyNameTaken(Conflict):
+    code = "key_name_taken"
+    title = "A key with this name already exists in the account"
+
+
+class KeyExists(Conflict):
+    code = "key_exists"
+    title = "The key to restore already exists in the account"
+
+
+class KeyDisabled(Conflict):
+    code = "key_disabled"
+    title = "The key is disabled"
+
+
+class KeyPendingDeletion(Conflict):
+    code = "key_pending_deletion"
+    title = "The key is scheduled for deletion"
+
+
+class KeyOperationNotAllowed(Conflict):
+    code = "operation_not_allowed"
+    title = "The key's policy does not allow this operation"
+
+
+class KeyNotExportable(Conflict):
+    code = "key_not_exportable"
+    title = "The key is not exportable"
+
+
+class KeyOperationUnsupported(ValidationFailed):
+    code = "operation_not_supported"
+    title = "The key type does not support this operation or parameter"
+
+
+class InvalidKeyVersion(ValidationFailed):
+    code = "invalid_key_version"
+    title = "The key has no usable version of that number"
+
+
+class KeyVersionBelowMinimum(ValidationFailed):
+    code = "key_version_below_minimum"
+    title = "The key version is below the key's minimum version for this operation"
+
+
+class InvalidKeyPolicy(ValidationFailed):
+    code = "invalid_key_policy"
+    title = "The key policy change is not valid"
+
+
+class InvalidCiphertext(ValidationFailed):
+    code = "invalid_ciphertext"
+    title = "The ciphertext is not a valid nsl:v<version>:<base64> string"
+
+
+class InvalidHmac(ValidationFailed):
+    code = "invalid_hmac"
+    title = "The HMAC is not a valid nsl:v<version>:<base64> string"
+
+
+class DecryptionFailed(ValidationFailed):
+    code = "decryption_failed"
+    title = "The ciphertext does not decrypt under this key and context"
+
+
+class InvalidBackup(ValidationFailed):
+    code = "invalid_backup"
+    title = "The backup is malformed, damaged or belongs to another account"
+
+
+# --- Secrets service (neo_service_layer.services.secrets, docs/secrets.md) ---
+
+
+class Gone(NSLError):
+    code = "gone"
+    status = 410
+    title = "The resource existed but is gone"
+
+
+class SecretNotFound(NotFound):
+    code = "secret_not_found"
+    title = "Secret not found"
+
+
+class SecretVersionNotFound(NotFound):
+    code = "secret_version_not_found"
+    title = "The secret has no such version"
+
+
+class SecretVersionDeleted(Gone):
+    code = "secret_version_deleted"
+    title = "The secret version is deleted (undelete restores it)"
+
+
+class SecretVersionDestroyed(Gone):
+    code = "secret_version_destroyed"
+    title = "The secret version is destroyed for good"
+
+
+class SecretCasMismatch(Conflict):
+    code = "secret_cas_mismatch"
+    title = "The secret's current version is not the expected one (check-and-set)"
+
+
+class SecretCasRequired(ValidationFailed):
+    code = "secret_cas_required"
+    title = "The secret requires check-and-set: give cas, the version you expect to replace"
+
+
+class SecretWriteConflict(Conflict):
+    code = "secret_write_conflict"
+    title = "Concurrent writes to the secret kept winning; retry"
+
+
+class SealedValueInvalid(ValidationFailed):
+    code = "sealed_value_invalid"
+    title = "The sealed value does not open in the enclave or is not for this account and secret"
+
+
+class RecipientKeyRequired(ValidationFailed):
+    code = "recipient_key_required"
+    title = (
+        "Reading a secret needs the reader's X25519 public key (X-NSL-Recipient-Key header or "
+        "recipient query parameter): the value is returned sealed to it, never in the clear"
+    )
+
+
+class RecipientKeyInvalid(ValidationFailed):
+    code = "recipient_key_invalid"
+    title = "The recipient key is not a usable X25519 public key (64 lowercase hex digits)"
+
+
+class SecretGrantExists(Conflict):
+    code = "secret_grant_exists"
+    title = "The secret is already granted to this grantee"
+
+
+class SecretGrantNotFound(NotFound):
+    code = "secret_grant_not_found"
+    title = "The secret is not granted to this grantee"
+
+
+class SecretSealingFailed(ValidationFailed):
+    code = "secret_sealing_failed"
+    title = "The secret value could not be sealed or opened"

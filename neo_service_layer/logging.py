@@ -42,6 +42,9 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     # uvicorn's own access log duplicates ours (which carries the request id).
     logging.getLogger("uvicorn.access").disabled = True
+    # aiosqlite logs every statement with its parameters at debug level; they include wrapped key
+    # material and sealed blobs, which belong in the database, not in logs.
+    logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

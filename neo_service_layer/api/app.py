@@ -13,13 +13,25 @@ from neo_service_layer.api.metrics import ApiMetrics
 from neo_service_layer.api.middleware import RequestContextMiddleware
 from neo_service_layer.api.problems import install_problem_handlers
 from neo_service_layer.api.ratelimit import make_rate_limiter
-from neo_service_layer.api.routes import account, admin, api_keys, attestation, audit, auth, health
+from neo_service_layer.api.routes import (
+    account,
+    admin,
+    api_keys,
+    attestation,
+    audit,
+    auth,
+    health,
+    keys,
+    master_key,
+    secrets,
+)
 from neo_service_layer.api.state import AppState
 from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.services.accounts.tokens import TokenSigner
+from neo_service_layer.services.audit.writer import AuditWriter
 
 DESCRIPTION = (
     "Off-chain services for Neo N3 and Neo X smart contracts, run in a trusted execution environment. "
@@ -44,12 +56,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # Connects lazily: the API starts (and answers /readyz with "enclave down") before the enclave does.
         enclave = UnixEnclaveClient.from_settings(settings)
+        audit = AuditWriter(db)
+        await audit.start()
         app.state.nsl = AppState(
-            settings, db, signer, limiter, metrics, AuthCache(settings.auth_cache_seconds), enclave
+            settings, db, signer, limiter, metrics, AuthCache(settings.auth_cache_seconds), enclave, audit
         )
         try:
             yield
         finally:
+            # First: it drains its queue, committing the entries of requests still being answered.
+            await audit.stop()
             await enclave.close()
             await limiter.close()
             await db.dispose()
@@ -57,6 +73,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Neo Service Layer", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
-    for module in (health, auth, admin, account, api_keys, audit, attestation):
+    for module in (health, auth, admin, account, api_keys, audit, attestation, keys, secrets, master_key):
         app.include_router(module.router)
     return app

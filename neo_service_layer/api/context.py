@@ -5,6 +5,12 @@ Every authenticated route takes a :data:`TenantCtx` (session scoped to the calle
 and the request's audit entry commit in one transaction before the response is sent; if the route
 fails, its writes roll back and a failure entry is audited instead. Reads are audited too, as in
 Vault: who read what is often what an investigation needs.
+
+An entry with no change to commit with (a request that wrote nothing — a read, a signature — or any
+failure, whose changes were rolled back) goes to the process's group-commit writer
+(``services/audit/writer``): the request still waits until its entry is committed and fails if it
+is not, but the entries of concurrent requests share one transaction. A request that does write
+(noticed by ``db.session.wrote``) appends in its own transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from neo_service_layer.api.auth import CurrentPrincipal
 from neo_service_layer.api.problems import as_nsl_error
 from neo_service_layer.api.state import AppState, app_state
+from neo_service_layer.db.session import wrote
 from neo_service_layer.errors import Conflict
 from neo_service_layer.services.accounts.principal import Principal
 from neo_service_layer.services.audit.chain import AuditEvent, Outcome, append
@@ -29,6 +36,8 @@ from neo_service_layer.services.audit.chain import AuditEvent, Outcome, append
 # audit_log.resource is 500 characters; PostgreSQL refuses longer values and NUL bytes in text.
 MAX_RESOURCE_LENGTH = 500
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+# Safe methods (RFC 9110, section 9.2.1): their session begins as a read (db.session, for_read).
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(slots=True)
@@ -73,7 +82,8 @@ async def _unit_of_work(
 ) -> AsyncIterator[RequestContext]:
     state = app_state(request)
     route = request.scope.get("route")
-    session = state.db.session(None if platform else principal.account_id)
+    reading = request.method in READ_METHODS
+    session = state.db.session(None if platform else principal.account_id, for_read=reading)
     ctx = RequestContext(
         principal=principal,
         session=session,
@@ -89,7 +99,17 @@ async def _unit_of_work(
         try:
             async with session.begin():
                 yield ctx
-                await append(session, ctx.event(ctx.outcome, ctx.status_code, ctx.audit_details))
+                event = ctx.event(ctx.outcome, ctx.status_code, ctx.audit_details)
+                # Any request that changed nothing (a read, a signature, a decryption) has nothing to
+                # be atomic with, so its entry can share a batch; a change keeps its entry beside it.
+                grouped = not wrote(session)
+                if not grouped:
+                    # A change and its audit entry commit together, or neither does.
+                    await append(session, event)
+            if grouped:
+                # The read transaction has ended and given its connection back (SQLite has one per
+                # process, which the writer needs); the response waits for the entry's commit.
+                await state.audit.append(event)
         except IntegrityError as exc:
             raise Conflict("a concurrent request changed the same resource; retry") from exc
     except Exception as exc:
@@ -105,9 +125,10 @@ async def _unit_of_work(
 async def _audit_failure(
     session: AsyncSession, ctx: RequestContext, outcome: str, status: int, code: str
 ) -> None:
+    # The route's changes are rolled back first: the entry has nothing to commit with, so it goes
+    # through the group-commit writer (and the connection is free for it, see above).
     await session.rollback()
-    async with session.begin():
-        await append(session, ctx.event(outcome, status, {**ctx.audit_details, "code": code}))
+    await ctx.state.audit.append(ctx.event(outcome, status, {**ctx.audit_details, "code": code}))
 
 
 async def tenant_context(request: Request, principal: CurrentPrincipal) -> AsyncIterator[RequestContext]:

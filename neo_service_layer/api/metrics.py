@@ -25,10 +25,17 @@ class ApiMetrics:
         self.job_queue_depth = Gauge(
             "nsl_job_queue_depth", "Jobs in the queue by status", ["status"], registry=self.registry
         )
+        # The labelled children per (method, route template, status): labels() validates and
+        # locks on every call. Bounded like the labels themselves (route templates, not paths).
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._children[method, route, status] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

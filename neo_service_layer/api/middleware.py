@@ -6,6 +6,7 @@ path stays cheap.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
@@ -21,10 +22,15 @@ from neo_service_layer.api.problems import PROBLEM_JSON, REQUEST_ID_HEADER, json
 from neo_service_layer.errors import BadRequest, NSLError, PayloadTooLarge
 from neo_service_layer.logging import get_logger
 
-log = get_logger("nsl.api.access")
+ACCESS_LOGGER = "nsl.api.access"
+log = get_logger(ACCESS_LOGGER)
+# The stdlib logger behind ``log``: asked whether INFO is on before the access line is built, since
+# structlog runs its whole processor chain (context, timestamp) even for a line the level drops.
+_access_level = logging.getLogger(ACCESS_LOGGER)
 # A caller-supplied request id is kept only if it is short and harmless in logs.
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
+_CONTENT_LENGTH_KEY = b"content-length"
 _MAX_CONTENT_LENGTH_DIGITS = 18
 
 
@@ -48,8 +54,15 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        supplied = headers.get(REQUEST_ID_HEADER.lower(), "")
+        # Only the two headers we need, not a dict of all of them (the last occurrence wins, as
+        # in that dict). lower(): the ASGI spec lowercases names, but a caller may not.
+        supplied, declared_length = "", None
+        for key, value in scope["headers"]:
+            name = key.lower()
+            if name == _REQUEST_ID_KEY:
+                supplied = value.decode("latin-1")
+            elif name == _CONTENT_LENGTH_KEY:
+                declared_length = value.decode("latin-1")
         request_id = supplied if _SAFE_REQUEST_ID.fullmatch(supplied) else f"req_{secrets.token_hex(8)}"
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
@@ -67,7 +80,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            rejection = self._check_content_length(headers.get("content-length"))
+            rejection = self._check_content_length(declared_length)
             if rejection is not None:
                 await self._reject(rejection, scope, send_with_id, request_id)
             else:
@@ -76,14 +89,15 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             self.metrics.observe(scope["method"], route, status_holder["status"], elapsed)
-            log.info(
-                "request",
-                method=scope["method"],
-                path=scope["path"],
-                route=route,
-                status=status_holder["status"],
-                duration_ms=round(elapsed * 1000, 2),
-            )
+            if _access_level.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    route=route,
+                    status=status_holder["status"],
+                    duration_ms=round(elapsed * 1000, 2),
+                )
 
     def _check_content_length(self, declared: str | None) -> NSLError | None:
         if declared is None:

@@ -13,6 +13,7 @@ from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.services.accounts.tokens import TokenSigner
+from neo_service_layer.services.audit.writer import AuditSink
 
 
 @dataclass(slots=True)
@@ -24,6 +25,8 @@ class AppState:
     metrics: ApiMetrics
     auth_cache: AuthCache
     enclave: EnclaveClient
+    # Group commit of the audit entries that have no transaction of their own (api.context).
+    audit: AuditSink
 
 
 def app_state(request: Request) -> AppState:

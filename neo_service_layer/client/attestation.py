@@ -47,6 +47,7 @@ class VerifiedIdentity:
     p256: bytes  # compressed SEC 1 public key (Neo N3)
     k1: bytes  # compressed SEC 1 public key (EVM)
     k1_address: str  # EIP-55
+    x25519: bytes  # the X25519 transport key secret values are sealed to (client.secrets)
     report_data: bytes
     quote: VerifiedQuote | None  # the verified quote (hardware only)
 
@@ -82,6 +83,7 @@ def verify_attestation(
             "pass allow_software=True to accept it anyway"
         )
     p256, k1 = bytes.fromhex(parsed.identity.p256), bytes.fromhex(parsed.identity.k1)
+    x25519 = bytes.fromhex(parsed.identity.x25519)
     measurement = bytes.fromhex(parsed.measurement)
     try:
         signing.p256_load_public(p256)
@@ -90,7 +92,9 @@ def verify_attestation(
         raise AttestationInvalid("an identity public key is not a valid curve point") from exc
     if address != parsed.identity.k1_address:
         raise AttestationInvalid("k1_address is not the address of the k1 identity key")
-    report_data = attestation_report_data(p256, k1, measurement)
+    if x25519 == bytes(32):
+        raise AttestationInvalid("the x25519 transport key is the all-zero point")
+    report_data = attestation_report_data(p256, k1, x25519, measurement)
     if not hmac.compare_digest(report_data.hex(), parsed.report_data):
         raise AttestationInvalid("report_data does not bind the identity keys and the measurement")
     _check_signatures(report_data, p256, k1, parsed.signature.p256, parsed.signature.k1, AttestationInvalid)
@@ -116,6 +120,7 @@ def verify_attestation(
         p256=p256,
         k1=k1,
         k1_address=address,
+        x25519=x25519,
         report_data=report_data,
         quote=verified_quote,
     )

@@ -15,11 +15,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
 from neo_service_layer.db.base import TenantOwned
 
 TENANT_KEY = "account_id"
+# session.info flag: the session flushed changes or ran a statement other than a SELECT.
+WROTE_KEY = "nsl_wrote"
+# Execution option of the engine behind ``session(for_read=True)``: SQLite begins deferred.
+READ_TRANSACTION = "nsl_read_transaction"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -36,8 +40,15 @@ class Database:
         if self.is_sqlite:
             # One connection per process: SQLite allows one writer, and waiting on the pool is an
             # asyncio wait, whereas waiting on SQLITE_BUSY is a sleeping poll in a thread.
+            # The reset on return is ours (_on_reset): the same rollback, without a thread round trip
+            # when there is nothing to roll back.
             self.engine: AsyncEngine = create_async_engine(
-                url, pool_size=1, max_overflow=0, pool_timeout=60, connect_args={"timeout": 30}
+                url,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=60,
+                pool_reset_on_return=None,
+                connect_args={"timeout": 30},
             )
             _configure_sqlite(self.engine)
         else:
@@ -45,10 +56,20 @@ class Database:
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool; only how SQLite begins differs (see _on_begin).
+        self._read_sessions = async_sessionmaker(
+            self.engine.execution_options(**{READ_TRANSACTION: True}), expire_on_commit=False
+        )
 
-    def session(self, account_id: str | None = None) -> AsyncSession:
-        """A new session; scoped to ``account_id`` when given."""
-        session = self._sessions()
+    def session(self, account_id: str | None = None, *, for_read: bool = False) -> AsyncSession:
+        """A new session; scoped to ``account_id`` when given.
+
+        ``for_read``: a session meant to only read (a GET). On SQLite its transaction begins deferred,
+        taking no write lock, so it neither waits for nor blocks writers. Writing in it still works
+        (SQLite takes the lock at the first write, and fails with SQLITE_BUSY_SNAPSHOT rather than
+        overwrite if another process committed since the read began), and :func:`wrote` tells.
+        """
+        session = (self._read_sessions if for_read else self._sessions)()
         if account_id is not None:
             session.sync_session.info[TENANT_KEY] = account_id
         return session
@@ -75,12 +96,29 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState) -> None:
+        # What the pool's default reset does (a rollback), minus the round trip to aiosqlite's thread
+        # when no transaction is open, which is after every commit: the pool's rollback is
+        # sqlite3's Connection.rollback(), itself a no-op unless sqlite3_get_autocommit() says a
+        # transaction is open, the same state in_transaction reads. Savepoints count as open.
+        # Not asyncio-safe (a connection collected outside the loop): the pool discards it anyway.
+        if state.terminate_only or not state.asyncio_safe:
+            return
+        if record.driver_connection is None or record.driver_connection.in_transaction:
+            dbapi_connection.rollback()
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
         # writes fails with SQLITE_BUSY_SNAPSHOT when another process wrote in between, instead
         # of waiting. This also makes job claims safe without SKIP LOCKED.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read transaction begins deferred: it never upgrades to a writer, so it cannot meet
+        # SQLITE_BUSY_SNAPSHOT, and in WAL mode it reads a snapshot without waiting for writers.
+        if connection.get_execution_options().get(READ_TRANSACTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -100,6 +138,28 @@ def _scope_queries_to_tenant(state: ORMExecuteState) -> None:
     state.statement = state.statement.options(
         with_loader_criteria(TenantOwned, lambda cls: cls.account_id == tenant, include_aliases=True)
     )
+
+
+def wrote(session: AsyncSession) -> bool:
+    """Whether ``session`` wrote since it was opened, or holds changes its commit would flush.
+
+    Written: a flush that had work, or any statement but a SELECT.
+    """
+    sync = session.sync_session
+    return bool(sync.info.get(WROTE_KEY) or sync.new or sync.dirty or sync.deleted)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statements(state: ORMExecuteState) -> None:
+    # Conservative: anything but a SELECT (UPDATE, DELETE, INSERT, text()) counts as a write.
+    if not state.is_select:
+        state.session.info[WROTE_KEY] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _flush: UOWTransaction) -> None:
+    # Fires only for a flush that had something to write.
+    session.info[WROTE_KEY] = True
 
 
 @event.listens_for(Session, "before_flush")

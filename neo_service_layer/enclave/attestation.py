@@ -1,8 +1,9 @@
 """The attestation report (docs/enclave.md §4): identity keys bound to the measurement and, on hardware,
 to the platform by a quote whose REPORTDATA is the report's ``report_data``.
 
-``report_data = SHA-256("NSL-ATTEST-V1" ‖ 0x00 ‖ p256 ‖ k1 ‖ measurement)`` with the compressed keys
-(33 bytes each) and the raw 32-byte measurement: fixed lengths, so the encoding is unambiguous. Both
+``report_data = SHA-256("NSL-ATTEST-V1" ‖ 0x00 ‖ p256 ‖ k1 ‖ x25519 ‖ measurement)`` with the compressed
+keys (33 bytes each), the 32-byte X25519 transport key and the raw 32-byte measurement: fixed lengths,
+so the encoding is unambiguous. Both
 identity keys sign ``report_data`` (proof of possession); the 32-byte message cannot be confused with
 a 78-byte result preimage.
 """
@@ -20,21 +21,25 @@ from neo_service_layer.enclave.tee.base import TeeBackend
 ATTEST_DOMAIN: Final = b"NSL-ATTEST-V1\x00"
 
 
-def attestation_report_data(p256: bytes, k1: bytes, measurement: bytes) -> bytes:
-    """The 32-byte report data binding the identity keys to the measurement."""
-    if len(p256) != 33 or len(k1) != 33 or len(measurement) != 32:
-        raise ValueError("report data binds two 33-byte compressed keys and a 32-byte measurement")
-    return hashlib.sha256(ATTEST_DOMAIN + p256 + k1 + measurement).digest()
+def attestation_report_data(p256: bytes, k1: bytes, x25519: bytes, measurement: bytes) -> bytes:
+    """The 32-byte report data binding the identity keys and the transport key to the measurement."""
+    if len(p256) != 33 or len(k1) != 33 or len(x25519) != 32 or len(measurement) != 32:
+        raise ValueError(
+            "report data binds two 33-byte compressed keys, a 32-byte X25519 key and a 32-byte measurement"
+        )
+    return hashlib.sha256(ATTEST_DOMAIN + p256 + k1 + x25519 + measurement).digest()
 
 
 def identity_info(public: IdentityPublic) -> IdentityInfo:
-    return IdentityInfo(p256=public.p256.hex(), k1=public.k1.hex(), k1_address=public.k1_address)
+    return IdentityInfo(
+        p256=public.p256.hex(), k1=public.k1.hex(), k1_address=public.k1_address, x25519=public.x25519.hex()
+    )
 
 
 def build_report(identity: Identity, backend: TeeBackend, measurement: str) -> AttestationReport:
     """The report of this enclave. Asks the backend for a quote: blocking, run it off the event loop."""
     public = identity.public
-    report_data = attestation_report_data(public.p256, public.k1, bytes.fromhex(measurement))
+    report_data = attestation_report_data(public.p256, public.k1, public.x25519, bytes.fromhex(measurement))
     signatures = identity.sign(report_data)
     return AttestationReport(
         tee=backend.tee,

@@ -24,6 +24,7 @@ MAX_AMK_VERSION: Final = 2**31 - 1
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 Hex32 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 HexPublicKey = Annotated[str, Field(pattern=r"^0[23][0-9a-f]{64}$")]  # SEC 1 compressed point
+HexX25519Key = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]  # RFC 7748 u-coordinate, 32 bytes
 HexP256Signature = Annotated[str, Field(pattern=r"^[0-9a-f]{128}$")]  # r ‖ s
 HexK1Signature = Annotated[str, Field(pattern=r"^[0-9a-f]{128}(1b|1c)$")]  # r ‖ s ‖ v, v ∈ {27, 28}
 EvmAddress = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
@@ -105,6 +106,7 @@ class IdentityInfo(EnclaveModel):
     p256: HexPublicKey
     k1: HexPublicKey
     k1_address: EvmAddress
+    x25519: HexX25519Key  # the transport key: clients seal secret values to it (docs/secrets.md)
 
 
 class ReportSignature(EnclaveModel):

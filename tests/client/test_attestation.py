@@ -57,7 +57,9 @@ def software_report(identity: Identity) -> Report:
 
 def _expected_report_data(identity: Identity, backend: str) -> bytes:
     measurement = bytes.fromhex(compute_measurement(backend))
-    return quote_report_data(attestation_report_data(identity.public.p256, identity.public.k1, measurement))
+    return quote_report_data(
+        attestation_report_data(identity.public.p256, identity.public.k1, identity.public.x25519, measurement)
+    )
 
 
 @pytest.fixture(scope="module")

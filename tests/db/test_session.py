@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from neo_service_layer.db.base import new_id
 from neo_service_layer.db.models import Account, ApiKey, Member
-from neo_service_layer.db.session import CrossTenantWrite, Database
+from neo_service_layer.db.session import CrossTenantWrite, Database, wrote
 from neo_service_layer.services.accounts.service import create_account
 
 
@@ -153,3 +153,48 @@ async def test_deleting_another_tenants_row_is_refused(db: Database, two: TwoTen
     except CrossTenantWrite:
         pass
     assert two.their_member in await all_members(db)
+
+
+async def test_a_read_session_does_not_hold_sqlites_write_lock(db: Database, two: TwoTenants) -> None:
+    """A GET's transaction begins deferred: another process can write while it is open."""
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL has row locks, not one write lock")
+    other = Database(db.url)  # another process's connection to the same file
+    try:
+        async with db.session(two.mine, for_read=True) as reading, reading.begin():
+            assert [m.id for m in (await reading.execute(select(Member))).scalars()] == [two.my_member]
+            # BEGIN IMMEDIATE here would have waited for the write lock (busy_timeout, 30 s).
+            async with other.transaction() as writing:
+                await writing.execute(update(Account).values(name="renamed"))
+            assert not wrote(reading)
+    finally:
+        await other.dispose()
+
+
+@pytest.mark.parametrize("change", ["flush", "pending", "statement"], ids=["flush", "pending", "statement"])
+async def test_wrote_notices_every_kind_of_write(db: Database, two: TwoTenants, change: str) -> None:
+    async with db.session(two.mine, for_read=True) as session, session.begin():
+        assert not wrote(session)
+        if change == "statement":
+            await session.execute(update(Member).values(role="viewer"))
+        else:
+            session.add(Member(id=new_id("mem"), account_id=two.mine, email="n@e.w", role="viewer"))
+            if change == "flush":
+                await session.flush()
+        assert wrote(session)
+
+
+async def test_a_connection_returned_mid_transaction_is_rolled_back(db: Database, two: TwoTenants) -> None:
+    """Our pool reset on SQLite (it skips the rollback when idle) still ends a transaction left open."""
+    if not db.is_sqlite:
+        pytest.skip("the custom reset is SQLite's")
+    async with db.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        # Behind SQLAlchemy's back, so that only the pool's reset can end it.
+        await driver.execute("BEGIN IMMEDIATE")
+        await driver.execute("UPDATE accounts SET name = 'uncommitted'")
+    # The one pooled connection again: its BEGIN IMMEDIATE would fail inside an open transaction.
+    async with db.transaction() as session:
+        names = set((await session.execute(select(Account.name))).scalars())
+    assert "uncommitted" not in names

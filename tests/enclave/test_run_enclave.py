@@ -76,7 +76,7 @@ async def test_sgx_enclave_on_fake_gramine_attests_verifiably(short_dir: Path) -
     state = load_or_create_state(settings.effective_enclave_state_dir, GramineSgxKeyProvider(gramine))
     measurement = compute_measurement("sgx")
     public = state.identity.public
-    report_data = attestation_report_data(public.p256, public.k1, bytes.fromhex(measurement))
+    report_data = attestation_report_data(public.p256, public.k1, public.x25519, bytes.fromhex(measurement))
     (gramine / "quote").write_bytes(world.sgx_quote(quote_report_data(report_data)))
 
     async with running(settings, DevicePaths(gramine_attestation_dir=gramine)) as report:

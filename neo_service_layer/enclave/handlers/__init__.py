@@ -11,6 +11,6 @@ from neo_service_layer.enclave.ops import OpRegistry, build_registry
 
 def default_registry() -> OpRegistry:
     """Every op the enclave serves."""
-    from neo_service_layer.enclave.handlers import amk, builtin
+    from neo_service_layer.enclave.handlers import amk, builtin, keys, secrets
 
-    return build_registry(builtin.registry, amk.registry)
+    return build_registry(builtin.registry, amk.registry, keys.registry, secrets.registry)

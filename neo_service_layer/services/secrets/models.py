@@ -32,7 +32,9 @@ class SecretVersion(TenantOwned, Base):
     __table_args__ = (UniqueConstraint("secret_id", "version", name="uq_secret_versions_secret_version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    secret_id: Mapped[str] = mapped_column(String(40), ForeignKey("secrets.id", ondelete="CASCADE"), index=True)
+    secret_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("secrets.id", ondelete="CASCADE"), index=True
+    )
     version: Mapped[int] = mapped_column(Integer)
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     wrapped_dek: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
@@ -51,7 +53,9 @@ class SecretGrant(TenantOwned, Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    secret_id: Mapped[str] = mapped_column(String(40), ForeignKey("secrets.id", ondelete="CASCADE"), index=True)
+    secret_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("secrets.id", ondelete="CASCADE"), index=True
+    )
     grantee_kind: Mapped[str] = mapped_column(String(20))
     grantee: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,134 @@
+"""Schemas of the secrets ops (``handlers/secrets.py``) and the sealed value envelopes (docs/secrets.md).
+
+A client never sends a secret value in the clear: it seals (libsodium ``crypto_box_seal``, X25519 +
+XSalsa20-Poly1305) a small canonical-JSON envelope to the enclave's transport key::
+
+    write envelope = {"format": "nsl-secret-write-v1", "account_id": …, "name": …, "value": <base64>}
+
+and the enclave refuses it unless ``account_id`` and ``name`` are those of the request, so a sealed
+value captured from one account or secret cannot be stored under another. A read returns the value
+sealed to the reader's X25519 key::
+
+    read envelope  = {"format": "nsl-secret-read-v1", "account_id": …, "secret_id": …, "name": …,
+                      "version": n, "value": <base64>}
+
+At rest each version is ``AES-256-GCM(dek, value, aad)`` with a fresh 256-bit data key (DEK) and::
+
+    aad = "nsl-secret-value-v1" ‖ 0x00 ‖ account_id ‖ 0x00 ‖ secret_id ‖ 0x00 ‖ decimal(version)
+
+and the DEK is wrapped under the account master key (purpose ``secret-dek``, context
+``"<secret_id>:<version>"``, ``wrapping.py``): rows swapped by the host fail to open.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from pydantic import Field
+
+from neo_service_layer.enclave.canonical import B64Bytes
+from neo_service_layer.enclave.handlers.amk import SealedAmk
+from neo_service_layer.enclave.schemas import (
+    UNSIGNED,
+    AccountId,
+    EnclaveModel,
+    HexX25519Key,
+    SealedBytes,
+    SignedArgs,
+)
+
+WRITE_FORMAT: Final = "nsl-secret-write-v1"
+READ_FORMAT: Final = "nsl-secret-read-v1"
+VALUE_AAD_LABEL: Final = b"nsl-secret-value-v1"
+#: Largest secret value (bytes). Vault's default KV entry limit is 1 MiB; ours are credentials.
+MAX_SECRET_BYTES: Final = 64 * 1024
+#: A sealed write envelope: the value in base64 (4/3), the JSON around it, the 48-byte box overhead.
+MAX_SEALED_BYTES: Final = MAX_SECRET_BYTES * 4 // 3 + 1024
+MAX_SECRET_VERSION: Final = 2**31 - 1
+SECRET_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"  # noqa: S105 - a pattern
+# Ids as the service makes them (``sec_<ULID>``): never a colon, which separates id and version.
+SECRET_ID_PATTERN: Final = r"^[a-z]{2,8}_[0-9A-Za-z]{1,40}$"  # noqa: S105 - a pattern
+MAX_RESOLVED_SECRETS: Final = 64
+
+SecretId = Annotated[str, Field(pattern=SECRET_ID_PATTERN, max_length=49)]
+SecretName = Annotated[str, Field(pattern=SECRET_NAME_PATTERN)]
+SecretVersionNumber = Annotated[int, Field(ge=1, le=MAX_SECRET_VERSION)]
+UnsignedAmk = Annotated[SealedAmk, UNSIGNED]
+
+
+class WriteEnvelope(EnclaveModel):
+    """What a client seals to the transport key for a write."""
+
+    format: Literal["nsl-secret-write-v1"]
+    account_id: AccountId
+    name: SecretName
+    value: Annotated[B64Bytes, Field(max_length=MAX_SECRET_BYTES)]
+
+
+class ReadEnvelope(EnclaveModel):
+    """What the enclave seals to a reader's key."""
+
+    format: Literal["nsl-secret-read-v1"]
+    account_id: AccountId
+    secret_id: SecretId
+    name: SecretName
+    version: SecretVersionNumber
+    value: B64Bytes
+
+
+class EncryptArgs(EnclaveModel):
+    """``secrets.encrypt``: open a sealed write envelope and encrypt it as a new version."""
+
+    account_id: AccountId
+    secret_id: SecretId
+    name: SecretName
+    version: SecretVersionNumber
+    amk: SealedAmk
+    sealed_value: Annotated[B64Bytes, Field(min_length=1, max_length=MAX_SEALED_BYTES)]
+
+
+class EncryptResult(EnclaveModel):
+    ciphertext: B64Bytes
+    wrapped_dek: B64Bytes
+    amk_version: int
+
+
+class StoredVersion(EnclaveModel):
+    """One stored version as the host keeps it: ciphertext and the DEK wrapped under ``amk``."""
+
+    secret_id: SecretId
+    name: SecretName
+    version: SecretVersionNumber
+    ciphertext: B64Bytes
+    wrapped_dek: B64Bytes
+    amk: SealedAmk
+
+
+class ReadArgs(SignedArgs):
+    """``secrets.read`` (signed): the value of one version, sealed to ``recipient``.
+
+    Signed params are the secret id, name, version and recipient key: the signature tells the reader
+    that the enclave sealed exactly this version for exactly this key.
+    """
+
+    secret_id: SecretId
+    name: SecretName
+    version: SecretVersionNumber
+    recipient: HexX25519Key
+    amk: UnsignedAmk
+    ciphertext: SealedBytes
+    wrapped_dek: SealedBytes
+
+
+class ReadResult(EnclaveModel):
+    secret_id: SecretId
+    name: SecretName
+    version: int
+    sealed_value: B64Bytes
+
+
+class ResolveArgs(EnclaveModel):
+    """The stored records of the secrets granted to a function or oracle request (``resolve_secrets``)."""
+
+    account_id: AccountId
+    secrets: Annotated[list[StoredVersion], Field(max_length=MAX_RESOLVED_SECRETS)]

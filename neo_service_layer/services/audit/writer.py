@@ -1,0 +1,155 @@
+"""Group commit of audit entries: many requests' entries chained and committed in one transaction.
+
+Every append locks the chain head (a row lock on PostgreSQL, the single writer on SQLite), so
+appends are serialized and each costs a head read, an INSERT, a head UPDATE and a commit. Requests
+whose audit entry has no change of theirs to commit with (reads, and failures whose changes were
+rolled back) hand their entry to the process's :class:`AuditWriter` instead: one task takes what
+has queued up, appends it all with :func:`chain.append_batch` (one head lock, one multi-row INSERT,
+one head UPDATE) and commits, then wakes every request of the batch. A request still answers only
+after its entry is committed, and fails if the batch fails: fail-closed, as before, but N entries
+share one transaction. The batches form naturally: while one commits, the next requests queue, so
+an idle server commits each entry at once and a busy one amortizes (the classic group commit of
+database logs; PostgreSQL's own WAL does the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from neo_service_layer.db.session import Database
+from neo_service_layer.errors import NSLError, ServiceUnavailable
+from neo_service_layer.logging import get_logger
+from neo_service_layer.services.audit.chain import AuditEvent, append_batch
+
+DEFAULT_MAX_BATCH = 64
+# Requests waiting beyond this block in ``append`` (back-pressure) instead of growing memory.
+DEFAULT_MAX_QUEUE = 4096
+
+log = get_logger("nsl.audit.writer")
+
+
+class AuditWriteFailed(NSLError):
+    """The batch holding this request's audit entry did not commit: the request must fail."""
+
+    code = "audit_write_failed"
+    status = 500
+    title = "The audit entry could not be written"
+
+
+class AuditSink(Protocol):
+    """Where a request's audit entry goes when it has no transaction of its own to join."""
+
+    async def append(self, event: AuditEvent) -> None: ...
+
+
+_Item = tuple[AuditEvent, "asyncio.Future[None]"]
+
+
+class AuditWriter:
+    """One per process: appends queued audit events in batches; ``append`` returns once committed."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+    ) -> None:
+        if max_batch < 1 or max_queue < 1:
+            raise ValueError("max_batch and max_queue must be at least 1")
+        self._db = db
+        self._max_batch = max_batch
+        # Committed so far (for tests and metrics): entries / batches is the mean batch size.
+        self.batches = 0
+        self.entries = 0
+        self.largest_batch = 0
+        # Guarded by the event loop; None = the stop marker, queued behind everything else.
+        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue(max_queue)
+        self._task: asyncio.Task[None] | None = None
+        self._accepting = False
+
+    async def start(self) -> None:
+        """Start the writer task (a second call does nothing)."""
+        if self._task is None:
+            self._accepting = True
+            self._task = asyncio.create_task(self._run(), name="nsl-audit-writer")
+
+    async def stop(self) -> None:
+        """Refuse new entries, commit every queued one, then end the task (safe to call twice)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._accepting = False
+        if not task.done():  # a finished task drains nothing, and a full queue would block forever
+            await self._queue.put(None)
+        await task
+
+    async def append(self, event: AuditEvent) -> None:
+        """Return once ``event`` is committed; raise :class:`AuditWriteFailed` if it was not."""
+        if not self._accepting or self._task is None or self._task.done():
+            raise ServiceUnavailable("the audit writer is not running (the server is shutting down)")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((event, done))
+        # A cancelled request (client gone) stops waiting, but its entry stays queued and is written:
+        # an entry may outlive its response, never the other way round.
+        await asyncio.shield(done)
+
+    async def _run(self) -> None:
+        batch: list[_Item] = []
+        try:
+            while True:
+                item = await self._queue.get()
+                stopping = item is None
+                if item is not None:
+                    batch.append(item)
+                while len(batch) < self._max_batch and not stopping:
+                    try:
+                        item = self._queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        break
+                    stopping = item is None
+                    if item is not None:
+                        batch.append(item)
+                if batch:
+                    await self._commit(batch)
+                    batch = []
+                if stopping:
+                    return
+        finally:
+            # Only reached with waiters left if the task is cancelled mid-batch or has a bug:
+            # nobody may wait forever, nor believe an unconfirmed entry was written.
+            self._accepting = False
+            while not self._queue.empty():
+                left = self._queue.get_nowait()
+                if left is not None:
+                    batch.append(left)
+            self._fail_all(batch, "the audit writer stopped", None)
+
+    async def _commit(self, batch: list[_Item]) -> None:
+        try:
+            async with self._db.transaction() as session:
+                await append_batch(session, [event for event, _ in batch])
+        except Exception as exc:
+            # Every request of the batch fails: none of their entries is known to be committed.
+            log.error("audit_batch_failed", entries=len(batch), error_type=type(exc).__name__)
+            self._fail_all(batch, "the audit entry could not be written", exc)
+            return
+        self.batches += 1
+        self.entries += len(batch)
+        self.largest_batch = max(self.largest_batch, len(batch))
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)
+
+    @staticmethod
+    def _fail_all(batch: list[_Item], detail: str, cause: BaseException | None) -> None:
+        for _, done in batch:
+            if not done.done():
+                # One exception per waiter: a shared one would collect every waiter's traceback.
+                error = AuditWriteFailed(detail)
+                error.__cause__ = cause
+                done.set_exception(error)
+                # Marks it retrieved: a waiter that was cancelled never awaits it, and asyncio
+                # would log "exception was never retrieved". Awaiting it still raises.
+                done.exception()

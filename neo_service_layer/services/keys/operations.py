@@ -1,0 +1,339 @@
+"""Key operations: each checks the key policy on the host, then runs the op in the enclave.
+
+The host resolves the key (tenant-scoped: another account's key is a 404), checks its state, the
+operation against the key type and the policy, picks the version (``policy.resolve_version``), and
+hands the enclave the version's wrapped material with the sealed AMK that wraps it. Results are the
+enclave's signed envelopes (``Signed``): the API returns them unchanged so that clients can check them
+with ``neo_service_layer.client.verify_result``. The request ``params`` the enclave signs are the
+op's public arguments: ``key_id``, ``version``, ``key_type`` and the inputs (``docs/keys.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from neo_service_layer.enclave.canonical import MAX_SAFE_INTEGER
+from neo_service_layer.enclave.client import EnclaveClient, Signed
+from neo_service_layer.enclave.crypto.errors import UnsupportedOperation
+from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
+from neo_service_layer.enclave.handlers.amk import SealedAmk
+from neo_service_layer.enclave.handlers.keys_schemas import (
+    CiphertextResult,
+    DataKeyArgs,
+    DataKeyResult,
+    DecryptArgs,
+    EncryptArgs,
+    EvmSignatureResult,
+    EvmSignMessageArgs,
+    EvmSignTxArgs,
+    EvmSignTxResult,
+    EvmSignTypedDataArgs,
+    HmacArgs,
+    HmacResult,
+    HmacVerifyArgs,
+    N3SignTxArgs,
+    N3SignTxResult,
+    PlaintextResult,
+    RewrapArgs,
+    SignArgs,
+    SignResult,
+    ValidResult,
+    VerifyArgs,
+)
+from neo_service_layer.errors import (
+    DecryptionFailed,
+    EnclaveCryptoFailed,
+    InvalidHmac,
+    InvalidKeyVersion,
+    KeyOperationUnsupported,
+    ValidationFailed,
+)
+from neo_service_layer.services.keys import ciphertext, policy
+from neo_service_layer.services.keys.models import Key, KeyVersion
+from neo_service_layer.services.keys.policy import Operation
+from neo_service_layer.services.keys.service import get_key
+from neo_service_layer.services.masterkeys.models import AccountMasterKey
+
+DIGEST_SIZE: Final = 32
+# Hashes whose output is the 32-byte ECDSA input as is; a digest made with one is signed unchanged.
+_DIGEST_HASHES = (HashAlgorithm.SHA256, HashAlgorithm.KECCAK256, HashAlgorithm.NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """A key version ready for the enclave: the policy row, its type, the version and its AMK."""
+
+    key: Key
+    key_type: KeyType
+    version: KeyVersion
+    amk: AccountMasterKey
+
+    def args(self) -> dict[str, Any]:
+        """The common args of the enclave's key-version ops."""
+        return {
+            "account_id": self.key.account_id,
+            "key_id": self.key.id,
+            "version": self.version.version,
+            "key_type": self.key_type,
+            "amk": SealedAmk(version=self.amk.version, sealed=self.amk.sealed),
+            "material": self.version.wrapped_material,
+        }
+
+
+async def version_with_amk(
+    session: AsyncSession, key: Key, number: int
+) -> tuple[KeyVersion, AccountMasterKey]:
+    """Key version ``number`` of ``key`` and the AMK version that wraps it (one query)."""
+    row = (
+        await session.execute(
+            select(KeyVersion, AccountMasterKey)
+            .join(
+                AccountMasterKey,
+                and_(
+                    AccountMasterKey.account_id == KeyVersion.account_id,
+                    AccountMasterKey.version == KeyVersion.amk_version,
+                ),
+            )
+            .where(KeyVersion.key_id == key.id, KeyVersion.version == number)
+        )
+    ).one_or_none()
+    if row is None:
+        raise InvalidKeyVersion(f"key {key.id} has no version {number}", version=number)
+    return row[0], row[1]
+
+
+async def use(session: AsyncSession, key_id: str, op: Operation, requested: int | None) -> KeyUse:
+    """Resolve ``key_id`` for ``op``: state, type, policy and version checks (``policy``), then load it."""
+    key = await get_key(session, key_id)
+    key_type = policy.check_usable(key, op)
+    version, amk = await version_with_amk(session, key, policy.resolve_version(key, op, requested))
+    return KeyUse(key, key_type, version, amk)
+
+
+def signature_params(
+    key_type: KeyType, hash_alg: HashAlgorithm | None, fmt: SignatureFormat | None, *, prehashed: bool
+) -> tuple[HashAlgorithm, SignatureFormat]:
+    """The hash the enclave applies and the format; 422 for combinations the key type cannot do.
+
+    A caller's ``digest`` is signed as is (hash ``none``): it must come from a 32-byte hash (SHA-256,
+    Keccak-256) — the ECDSA input of the 256-bit curves — and ed25519 (PureEdDSA, RFC 8032) signs
+    messages only.
+    """
+    chosen_hash = hash_alg or key_type.default_hash or HashAlgorithm.NONE
+    chosen_format = fmt or SignatureFormat.RAW
+    if prehashed:
+        if key_type is KeyType.ED25519:
+            raise KeyOperationUnsupported("ed25519 signs messages, not digests (PureEdDSA, RFC 8032)")
+        if chosen_hash not in _DIGEST_HASHES:
+            raise KeyOperationUnsupported(
+                f"a digest must be {DIGEST_SIZE} bytes from sha256 or keccak256; "
+                f"{chosen_hash.value} digests are not accepted"
+            )
+        chosen_hash = HashAlgorithm.NONE
+    try:
+        key_type.check_signature_params(chosen_hash, chosen_format)
+    except UnsupportedOperation as exc:
+        raise KeyOperationUnsupported(exc.detail) from exc
+    return chosen_hash, chosen_format
+
+
+def _check_digest(data: bytes, prehashed: bool) -> None:
+    if prehashed and len(data) != DIGEST_SIZE:
+        raise ValidationFailed(f"digest must be {DIGEST_SIZE} bytes, got {len(data)}", parameter="digest")
+
+
+async def sign(
+    session: AsyncSession,
+    enclave: EnclaveClient,
+    key_id: str,
+    *,
+    data: bytes,
+    prehashed: bool,
+    hash_alg: HashAlgorithm | None,
+    fmt: SignatureFormat | None,
+    version: int | None,
+) -> Signed[SignResult]:
+    """Sign a message (hashed with ``hash_alg``) or a 32-byte digest (``prehashed``)."""
+    key_use = await use(session, key_id, Operation.SIGN, version)
+    chosen_hash, chosen_format = signature_params(key_use.key_type, hash_alg, fmt, prehashed=prehashed)
+    _check_digest(data, prehashed)
+    args = SignArgs(**key_use.args(), data=data, hash=chosen_hash, format=chosen_format)
+    return await enclave.call_signed("keys.sign", args, SignResult)
+
+
+async def verify(
+    session: AsyncSession,
+    enclave: EnclaveClient,
+    key_id: str,
+    *,
+    data: bytes,
+    prehashed: bool,
+    signature: bytes,
+    hash_alg: HashAlgorithm | None,
+    fmt: SignatureFormat | None,
+    version: int | None,
+) -> Signed[ValidResult]:
+    """Whether ``signature`` is the key version's over the message or digest."""
+    key_use = await use(session, key_id, Operation.VERIFY, version)
+    chosen_hash, chosen_format = signature_params(key_use.key_type, hash_alg, fmt, prehashed=prehashed)
+    _check_digest(data, prehashed)
+    args = VerifyArgs(
+        **key_use.args(), data=data, hash=chosen_hash, format=chosen_format, signature=signature
+    )
+    return await enclave.call_signed("keys.verify", args, ValidResult)
+
+
+async def encrypt(
+    session: AsyncSession,
+    enclave: EnclaveClient,
+    key_id: str,
+    *,
+    plaintext: bytes,
+    context: bytes,
+    version: int | None,
+) -> Signed[CiphertextResult]:
+    key_use = await use(session, key_id, Operation.ENCRYPT, version)
+    args = EncryptArgs(**key_use.args(), plaintext=plaintext, context=context)
+    return await enclave.call_signed("keys.encrypt", args, CiphertextResult)
+
+
+async def decrypt(
+    session: AsyncSession, enclave: EnclaveClient, key_id: str, *, text: str, context: bytes
+) -> Signed[PlaintextResult]:
+    """Decrypt an ``nsl:v<n>:…`` ciphertext; DecryptionFailed for another key's, context or tampering."""
+    number, blob = ciphertext.decode(text)
+    key_use = await use(session, key_id, Operation.DECRYPT, number)
+    args = DecryptArgs(**key_use.args(), ciphertext=blob, context=context)
+    try:
+        return await enclave.call_signed("keys.decrypt", args, PlaintextResult)
+    except EnclaveCryptoFailed as exc:
+        raise DecryptionFailed("the ciphertext does not decrypt under this key and context") from exc
+
+
+async def rewrap(
+    session: AsyncSession, enclave: EnclaveClient, key_id: str, *, text: str, context: bytes
+) -> Signed[CiphertextResult]:
+    """Move a ciphertext to the latest version without the plaintext leaving the enclave."""
+    number, blob = ciphertext.decode(text)
+    source = await use(session, key_id, Operation.REWRAP, number)
+    target, target_amk = await version_with_amk(session, source.key, source.key.latest_version)
+    args = RewrapArgs(
+        **source.args(),
+        ciphertext=blob,
+        context=context,
+        target_version=target.version,
+        target_amk=SealedAmk(version=target_amk.version, sealed=target_amk.sealed),
+        target_material=target.wrapped_material,
+    )
+    try:
+        return await enclave.call_signed("keys.rewrap", args, CiphertextResult)
+    except EnclaveCryptoFailed as exc:
+        raise DecryptionFailed("the ciphertext does not decrypt under this key and context") from exc
+
+
+async def datakey(
+    session: AsyncSession,
+    enclave: EnclaveClient,
+    key_id: str,
+    *,
+    context: bytes,
+    include_plaintext: bool,
+    version: int | None,
+) -> Signed[DataKeyResult]:
+    key_use = await use(session, key_id, Operation.DATAKEY, version)
+    args = DataKeyArgs(**key_use.args(), context=context, include_plaintext=include_plaintext)
+    return await enclave.call_signed("keys.datakey", args, DataKeyResult)
+
+
+async def hmac(
+    session: AsyncSession, enclave: EnclaveClient, key_id: str, *, data: bytes, version: int | None
+) -> Signed[HmacResult]:
+    key_use = await use(session, key_id, Operation.HMAC, version)
+    return await enclave.call_signed("keys.hmac", HmacArgs(**key_use.args(), data=data), HmacResult)
+
+
+async def hmac_verify(
+    session: AsyncSession, enclave: EnclaveClient, key_id: str, *, data: bytes, text: str
+) -> Signed[ValidResult]:
+    number, tag = ciphertext.decode(text, InvalidHmac)
+    key_use = await use(session, key_id, Operation.HMAC_VERIFY, number)
+    args = HmacVerifyArgs(**key_use.args(), data=data, mac=tag)
+    return await enclave.call_signed("keys.hmac_verify", args, ValidResult)
+
+
+async def n3_sign_transaction(
+    session: AsyncSession,
+    enclave: EnclaveClient,
+    key_id: str,
+    *,
+    transaction: bytes,
+    network_magic: int,
+    version: int | None,
+) -> Signed[N3SignTxResult]:
+    key_use = await use(session, key_id, Operation.NEO_SIGN_TRANSACTION, version)
+    args = N3SignTxArgs(**key_use.args(), transaction=transaction, network_magic=network_magic)
+    return await enclave.call_signed("keys.n3_sign_tx", args, N3SignTxResult)
+
+
+def check_canonical(value: Any, field: str) -> None:
+    """Refuse what canonical JSON cannot sign: floats and integers beyond ±(2^53 - 1) (send 0x-hex)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise ValidationFailed(
+                f"{field}: integers beyond ±(2^53 - 1) must be sent as 0x-hex strings", parameter=field
+            )
+        return
+    if isinstance(value, float):
+        raise ValidationFailed(f"{field}: numbers must be integers", parameter=field)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            check_canonical(item, f"{field}.{key}")
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            check_canonical(item, f"{field}[{index}]")
+        return
+    raise ValidationFailed(f"{field}: unsupported JSON value", parameter=field)  # pragma: no cover
+
+
+async def evm_sign_transaction(
+    session: AsyncSession,
+    enclave: EnclaveClient,
+    key_id: str,
+    *,
+    transaction: dict[str, Any],
+    version: int | None,
+) -> Signed[EvmSignTxResult]:
+    check_canonical(transaction, "transaction")
+    key_use = await use(session, key_id, Operation.EVM_SIGN_TRANSACTION, version)
+    args = EvmSignTxArgs(**key_use.args(), transaction=transaction)
+    return await enclave.call_signed("keys.evm_sign_tx", args, EvmSignTxResult)
+
+
+async def evm_sign_message(
+    session: AsyncSession, enclave: EnclaveClient, key_id: str, *, message: bytes, version: int | None
+) -> Signed[EvmSignatureResult]:
+    key_use = await use(session, key_id, Operation.EVM_SIGN_MESSAGE, version)
+    args = EvmSignMessageArgs(**key_use.args(), message=message)
+    return await enclave.call_signed("keys.evm_sign_message", args, EvmSignatureResult)
+
+
+async def evm_sign_typed_data(
+    session: AsyncSession,
+    enclave: EnclaveClient,
+    key_id: str,
+    *,
+    typed_data: dict[str, Any],
+    version: int | None,
+) -> Signed[EvmSignatureResult]:
+    check_canonical(typed_data, "typed_data")
+    key_use = await use(session, key_id, Operation.EVM_SIGN_TYPED_DATA, version)
+    args = EvmSignTypedDataArgs(**key_use.args(), typed_data=typed_data)
+    return await enclave.call_signed("keys.evm_sign_typed_data", args, EvmSignatureResult)

@@ -1,0 +1,214 @@
+"""No secret value and no private key byte reaches the database, the logs, /metrics or a response.
+
+Known values are stored through the API, then every secrets route is called (successes and failures,
+AMK rotation included) with logging at debug level in both formats. The SQLite files, every log line
+and every response body and header are then searched for each value and key in several encodings.
+The in-process enclave is the only place the values exist in the clear; the API gets sealed boxes.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import structlog
+
+from neo_service_layer.api.app import create_app
+from neo_service_layer.client.attestation import verify_attestation
+from neo_service_layer.client.secrets import RecipientKey, open_secret_value, seal_secret_value
+from neo_service_layer.config import Settings
+from neo_service_layer.enclave.identity import derive_transport_key
+from neo_service_layer.enclave.server import EnclaveServer
+from neo_service_layer.logging import configure_logging
+from neo_service_layer.services.accounts.service import bootstrap
+from tests.conftest import make_tenant
+
+VALUES = {
+    "db-password": b"LEAKCANARY-db-password-7f3c9e21",
+    "api-token": b"LEAKCANARY-api-token-\x00\x01binary\xfe",
+    "rotated": b"LEAKCANARY-rotated-value-55aa",
+}
+UPDATED = b"LEAKCANARY-db-password-v2-c0ffee"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.getLogger("uvicorn.access").disabled)
+    try:
+        yield
+    finally:
+        root.handlers[:], level, logging.getLogger("uvicorn.access").disabled = saved
+        root.setLevel(level)
+        structlog.reset_defaults()
+
+
+def encodings(secret: bytes) -> set[bytes]:
+    """How a value could show up: raw, hex, base64 and base64url (with and without padding), repr."""
+    forms = {secret, secret.hex().encode(), base64.b64encode(secret), base64.urlsafe_b64encode(secret)}
+    forms |= {repr(secret).encode()}
+    return forms | {form.rstrip(b"=") for form in forms}
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_no_secret_value_or_private_key_leaks(
+    tmp_path: Path,
+    database_url: str,
+    log_format: str,
+    restore_logging: None,
+    enclave_server: EnclaveServer,
+    enclave_socket: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("debug", log_format)
+    logging.getLogger().addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        log_format=log_format,
+        enclave_socket=enclave_socket,
+    )
+    app = create_app(settings)
+    responses: list[httpx.Response] = []
+
+    async def record(response: httpx.Response) -> None:
+        await response.aread()
+        responses.append(response)
+
+    reader = RecipientKey.generate()
+    async with app.router.lifespan_context(app):
+        async with app.state.nsl.db.transaction() as session:
+            issued = await bootstrap(session)
+        assert issued is not None
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://nsl.test", event_hooks={"response": [record]}
+        ) as client:
+            tenant = await make_tenant(client, issued.plaintext, "leaky")
+            other = await make_tenant(client, issued.plaintext, "snoop")
+            await exercise_every_route(client, tenant.account_id, tenant.headers, other.headers, reader)
+
+    p256, k1 = enclave_server.ctx.identity.secrets()
+    private = {
+        "identity p256": p256,
+        "identity k1": k1,
+        "transport x25519": bytes(derive_transport_key(p256, k1)),
+        "recipient x25519": bytes(reader.private_key),
+    }
+    db_files = {
+        path.name: path.read_bytes() for path in Path(database_url.split("///")[1]).parent.glob("nsl.db*")
+    }
+    captured = capsys.readouterr()
+    logs = (captured.err + captured.out + "\n".join(r.getMessage() for r in caplog.records)).encode()
+    assert b"request" in logs  # the access log was captured
+    assert any(r.request.url.path == "/metrics" for r in responses)
+    assert len(responses) >= 35
+    # Positive controls: the scan sees what is stored and logged (names are not secret).
+    assert any(b"db-password" in content for content in db_files.values())
+    assert b"/v1/secrets/db-password" in logs
+    assert any(r.levelno == logging.DEBUG for r in caplog.records)  # debug level really was on
+
+    secrets = {
+        **{f"value {name}": value for name, value in VALUES.items()},
+        "value updated": UPDATED,
+        **private,
+    }
+    for label, secret in secrets.items():
+        forms = encodings(secret)
+        for name, content in db_files.items():
+            assert not any(form in content for form in forms), f"{label} is in {name}"
+        assert not any(form in logs for form in forms), f"{label} is in the {log_format} logs"
+        for response in responses:
+            seen = response.content + str(response.headers.raw).encode()
+            assert not any(form in seen for form in forms), f"{label} is in {response.request.url.path}"
+
+
+async def exercise_every_route(
+    client: httpx.AsyncClient,
+    account_id: str,
+    headers: dict[str, str],
+    other_headers: dict[str, str],
+    reader: RecipientKey,
+) -> None:
+    """Every secrets route, successes and failures; the values are only checked after opening."""
+    report = (await client.get("/v1/attestation")).json()
+    identity = verify_attestation(report, allow_software=True)
+    read_headers = {**headers, "X-NSL-Recipient-Key": reader.public_hex}
+
+    def sealed(name: str, value: bytes, account: str = account_id) -> str:
+        return seal_secret_value(identity, account, name, value)
+
+    for name, value in VALUES.items():
+        response = await client.put(
+            f"/v1/secrets/{name}", json={"sealed_value": sealed(name, value)}, headers=headers
+        )
+        assert response.status_code == 201, response.text
+    idem = {**headers, "Idempotency-Key": "leak-write"}
+    body = {"sealed_value": sealed("db-password", UPDATED), "cas": 1}
+    assert (await client.put("/v1/secrets/db-password", json=body, headers=idem)).status_code == 200
+    assert (await client.put("/v1/secrets/db-password", json=body, headers=idem)).status_code == 200  # replay
+
+    got = await client.get("/v1/secrets/db-password", headers=read_headers)
+    assert open_secret_value(reader, got.json()["sealed_value"]) == UPDATED
+    got = await client.get("/v1/secrets/db-password", params={"version": "1"}, headers=read_headers)
+    assert open_secret_value(reader, got.json()["sealed_value"]) == VALUES["db-password"]
+    rotated = await client.post("/v1/account/master-key/rotate", headers=headers)
+    assert rotated.status_code == 200, rotated.text
+    got = await client.get("/v1/secrets/rotated", params={"recipient": reader.public_hex}, headers=headers)
+    assert open_secret_value(reader, got.json()["sealed_value"]) == VALUES["rotated"]
+
+    grant = {"grantee_kind": "function", "grantee": "fetcher"}
+    calls: list[tuple[str, str, dict[str, str], object]] = [
+        ("GET", "/v1/secrets", headers, None),
+        ("GET", "/v1/secrets/db-password/metadata", headers, None),
+        ("PATCH", "/v1/secrets/db-password/metadata", headers, {"max_versions": 5, "cas_required": True}),
+        (
+            "PUT",
+            "/v1/secrets/db-password",
+            headers,
+            {"sealed_value": sealed("db-password", UPDATED)},
+        ),  # cas req.
+        (
+            "PUT",
+            "/v1/secrets/db-password",
+            headers,
+            {"sealed_value": sealed("db-password", UPDATED), "cas": 9},
+        ),
+        (
+            "PUT",
+            "/v1/secrets/api-token",
+            headers,
+            {"sealed_value": sealed("db-password", UPDATED)},
+        ),  # other name
+        ("PUT", "/v1/secrets/api-token", headers, {"sealed_value": sealed("api-token", UPDATED, "acc_x")}),
+        ("PUT", "/v1/secrets/api-token", headers, {"sealed_value": "%%%"}),
+        ("GET", "/v1/secrets/db-password", headers, None),  # no recipient
+        ("GET", "/v1/secrets/db-password?version=99", read_headers, None),
+        ("POST", "/v1/secrets/api-token/grants", headers, grant),
+        ("POST", "/v1/secrets/api-token/grants", headers, grant),
+        ("GET", "/v1/secrets/api-token/grants", headers, None),
+        ("DELETE", "/v1/secrets/api-token/grants/function/fetcher", headers, None),
+        ("POST", "/v1/secrets/db-password/delete", headers, {"versions": [1]}),
+        ("GET", "/v1/secrets/db-password?version=1", read_headers, None),
+        ("POST", "/v1/secrets/db-password/undelete", headers, {"versions": [1]}),
+        ("POST", "/v1/secrets/db-password/destroy", headers, {"versions": [1]}),
+        ("GET", "/v1/secrets/db-password?version=1", read_headers, None),
+        ("GET", "/v1/secrets/db-password", other_headers, None),
+        ("GET", "/v1/secrets/db-password/metadata", other_headers, None),
+        ("DELETE", "/v1/secrets/db-password", other_headers, None),
+        ("GET", "/v1/secrets/api-token", read_headers, None),
+        ("DELETE", "/v1/secrets/api-token", headers, None),
+        ("POST", "/v1/account/master-key/rotate", headers, None),
+        ("GET", "/v1/audit", headers, None),
+        ("GET", "/metrics", {}, None),
+    ]
+    for method, path, call_headers, call_body in calls:
+        response = await client.request(method, path, headers=call_headers, json=call_body)
+        assert response.status_code < 500, (path, response.text)

@@ -1,0 +1,289 @@
+"""Secrets ops in the enclave: sealed writes, reads sealed to a recipient, in-enclave resolution.
+
+Real crypto throughout (libsodium sealed boxes, AES-256-GCM, the AMK sealer); ops run through
+``ops.execute`` so that their schemas, error mapping and result signatures are the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import nacl.public
+import pytest
+
+from neo_service_layer.client.attestation import verify_attestation, verify_result
+from neo_service_layer.client.secrets import RecipientKey, open_secret_envelope, seal_secret_value
+from neo_service_layer.enclave.canonical import b64decode, b64encode, canonical_json
+from neo_service_layer.enclave.context import EnclaveContext
+from neo_service_layer.enclave.handlers import default_registry
+from neo_service_layer.enclave.handlers.secrets import dek_context, resolve_secrets, value_aad
+from neo_service_layer.enclave.handlers.secrets_schemas import MAX_SECRET_BYTES, StoredVersion
+from neo_service_layer.enclave.identity import Identity
+from neo_service_layer.enclave.ops import execute
+from neo_service_layer.enclave.protocol import CryptoFailure, EnclaveError, InvalidArgs, UnsealFailed
+from neo_service_layer.enclave.wrapping import WrapPurpose, unwrap
+
+ACCOUNT = "acc_01TESTACCOUNT"
+OTHER_ACCOUNT = "acc_01OTHERACCOUNT"
+SECRET_ID = "sec_01SECRET"
+NAME = "db-password"
+VALUE = b"correct horse battery staple \x00\xff"
+
+
+async def run(ctx: EnclaveContext, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    spec = default_registry().get(op)
+    assert spec is not None
+    return await execute(spec, ctx, args)
+
+
+def amk(ctx: EnclaveContext, version: int = 1, account: str = ACCOUNT) -> dict[str, Any]:
+    return {"version": version, "sealed": b64encode(ctx.new_amk(account, version))}
+
+
+async def encrypt(
+    ctx: EnclaveContext,
+    sealed: str,
+    *,
+    version: int = 1,
+    name: str = NAME,
+    amk_args: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return await run(
+        ctx,
+        "secrets.encrypt",
+        {
+            "account_id": ACCOUNT,
+            "secret_id": SECRET_ID,
+            "name": name,
+            "version": version,
+            "amk": amk_args or amk(ctx),
+            "sealed_value": sealed,
+        },
+    )
+
+
+def read_args(
+    stored: dict[str, Any], amk_args: dict[str, Any], recipient: str, version: int = 1
+) -> dict[str, Any]:
+    return {
+        "account_id": ACCOUNT,
+        "secret_id": SECRET_ID,
+        "name": NAME,
+        "version": version,
+        "recipient": recipient,
+        "amk": amk_args,
+        "ciphertext": stored["ciphertext"],
+        "wrapped_dek": stored["wrapped_dek"],
+    }
+
+
+async def test_write_then_read_round_trips_sealed_to_the_recipient(ctx: EnclaveContext) -> None:
+    amk_args = amk(ctx)
+    sealed = seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, VALUE)
+    stored = await encrypt(ctx, sealed, amk_args=amk_args)
+    assert stored["amk_version"] == 1
+    reader = RecipientKey.generate()
+    signed = await run(ctx, "secrets.read", read_args(stored, amk_args, reader.public_hex))
+    envelope = open_secret_envelope(reader, signed["result"]["sealed_value"])
+    assert (envelope.value, envelope.account_id, envelope.secret_id, envelope.name, envelope.version) == (
+        VALUE,
+        ACCOUNT,
+        SECRET_ID,
+        NAME,
+        1,
+    )
+    # The result is signed over exactly this request, recipient included (docs/enclave.md §3).
+    identity = verify_attestation(ctx.report, allow_software=True)
+    params = {"secret_id": SECRET_ID, "name": NAME, "version": 1, "recipient": reader.public_hex}
+    request = {"op": "secrets.read", "account_id": ACCOUNT, "params": params}
+    assert verify_result(signed, identity, request=request)["version"] == 1
+
+
+async def test_stored_value_is_ciphertext_under_a_fresh_data_key_wrapped_by_the_amk(
+    ctx: EnclaveContext,
+) -> None:
+    amk_args = amk(ctx)
+    sealed = seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, VALUE)
+    first = await encrypt(ctx, sealed, amk_args=amk_args)
+    second = await encrypt(ctx, sealed, amk_args=amk_args)
+    key = ctx.open_amk(ACCOUNT, 1, b64decode(amk_args["sealed"]))
+    deks = [
+        unwrap(key, ACCOUNT, WrapPurpose.SECRET_DEK, dek_context(SECRET_ID, 1), b64decode(s["wrapped_dek"]))
+        for s in (first, second)
+    ]
+    assert deks[0] != deks[1]  # one data key per version write
+    assert len(deks[0]) == 32
+    for stored in (first, second):
+        assert VALUE not in b64decode(stored["ciphertext"])
+    assert (
+        value_aad(ACCOUNT, SECRET_ID, 1) == b"nsl-secret-value-v1\x00acc_01TESTACCOUNT\x00sec_01SECRET\x001"
+    )
+
+
+def _box(ctx: EnclaveContext, document: bytes) -> str:
+    return b64encode(
+        nacl.public.SealedBox(nacl.public.PublicKey(ctx.identity.public.x25519)).encrypt(document)
+    )
+
+
+def _envelope(**changes: Any) -> dict[str, Any]:
+    return {
+        "format": "nsl-secret-write-v1",
+        "account_id": ACCOUNT,
+        "name": NAME,
+        "value": b64encode(VALUE),
+        **changes,
+    }
+
+
+def _tampered(sealed: str) -> str:
+    raw = bytearray(b64decode(sealed))
+    raw[40] ^= 1  # inside the ciphertext, past the 32-byte ephemeral key
+    return b64encode(bytes(raw))
+
+
+BAD_SEALED: list[Any] = [
+    pytest.param(
+        lambda ctx: seal_secret_value(ctx.identity.public.x25519, OTHER_ACCOUNT, NAME, VALUE),
+        "another account",
+        id="other-account",
+    ),
+    pytest.param(
+        lambda ctx: seal_secret_value(ctx.identity.public.x25519, ACCOUNT, "other-name", VALUE),
+        "another account or secret name",
+        id="other-name",
+    ),
+    pytest.param(
+        lambda ctx: seal_secret_value(Identity.generate().public.x25519, ACCOUNT, NAME, VALUE),
+        "does not open",
+        id="other-enclave-key",
+    ),
+    pytest.param(
+        lambda ctx: _tampered(seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, VALUE)),
+        "does not open",
+        id="tampered-box",
+    ),
+    pytest.param(lambda ctx: b64encode(b"\x01" * 47), "does not open", id="truncated-box"),
+    pytest.param(lambda ctx: _box(ctx, b"not json"), "not a valid", id="not-json"),
+    pytest.param(
+        lambda ctx: _box(ctx, b'{"format":"nsl-secret-write-v1","format":"x"}'),
+        "not a valid",
+        id="duplicate-key",
+    ),
+    pytest.param(
+        lambda ctx: _box(ctx, canonical_json(_envelope(format="nsl-secret-read-v1"))),
+        "not a valid",
+        id="read-format",
+    ),
+    pytest.param(
+        lambda ctx: _box(ctx, canonical_json(_envelope(value="not base64!"))),
+        "not a valid",
+        id="value-not-base64",
+    ),
+    pytest.param(lambda ctx: _box(ctx, canonical_json(_envelope(extra=1))), "not a valid", id="extra-field"),
+    pytest.param(
+        lambda ctx: _box(ctx, canonical_json(_envelope(value=b64encode(b"x" * (MAX_SECRET_BYTES + 1))))),
+        "not a valid",
+        id="value-too-large",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "message"), BAD_SEALED)
+async def test_bad_sealed_values_are_refused_without_echoing_them(
+    ctx: EnclaveContext, make: Callable[[EnclaveContext], str], message: str
+) -> None:
+    with pytest.raises(CryptoFailure, match=message) as raised:
+        await encrypt(ctx, make(ctx))
+    assert "correct horse" not in raised.value.detail
+
+
+async def test_stored_rows_swapped_by_the_host_do_not_open(ctx: EnclaveContext) -> None:
+    amk_args = amk(ctx)
+    v1 = await encrypt(
+        ctx, seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, b"one"), amk_args=amk_args
+    )
+    v2 = await encrypt(
+        ctx,
+        seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, b"two"),
+        version=2,
+        amk_args=amk_args,
+    )
+    reader = RecipientKey.generate().public_hex
+    swapped = {**v2, "wrapped_dek": v1["wrapped_dek"]}
+    cases = [
+        read_args(v1, amk_args, reader, version=2),  # v1's row presented as v2
+        read_args(swapped, amk_args, reader, version=2),  # v2's ciphertext with v1's data key
+        {**read_args(v1, amk_args, reader), "account_id": OTHER_ACCOUNT},  # another account
+    ]
+    for args in cases:
+        with pytest.raises(UnsealFailed):
+            await run(ctx, "secrets.read", args)
+
+
+@pytest.mark.parametrize(
+    ("recipient", "error"),
+    [
+        pytest.param("00" * 32, CryptoFailure, id="low-order-zero-point"),
+        pytest.param("01" + "00" * 31, CryptoFailure, id="low-order-point-one"),
+        pytest.param("AB" * 32, InvalidArgs, id="uppercase-hex"),
+        pytest.param("ab" * 31, InvalidArgs, id="short"),
+    ],
+)
+async def test_unusable_recipient_keys_are_refused(
+    ctx: EnclaveContext, recipient: str, error: type[EnclaveError]
+) -> None:
+    amk_args = amk(ctx)
+    stored = await encrypt(
+        ctx, seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, VALUE), amk_args=amk_args
+    )
+    with pytest.raises(error):
+        await run(ctx, "secrets.read", read_args(stored, amk_args, recipient))
+
+
+async def test_resolve_secrets_returns_plaintext_inside_the_enclave_only(ctx: EnclaveContext) -> None:
+    amk_args = amk(ctx)
+    stored = await encrypt(
+        ctx, seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, VALUE), amk_args=amk_args
+    )
+    record = {
+        "secret_id": SECRET_ID,
+        "name": NAME,
+        "version": 1,
+        "amk": amk_args,
+        **{k: stored[k] for k in ("ciphertext", "wrapped_dek")},
+    }
+    assert resolve_secrets(ctx, {"account_id": ACCOUNT, "secrets": [record]}) == {NAME: VALUE}
+    assert StoredVersion.model_validate(record).name == NAME
+    with pytest.raises(InvalidArgs, match="twice"):
+        resolve_secrets(ctx, {"account_id": ACCOUNT, "secrets": [record, record]})
+    with pytest.raises(InvalidArgs, match="malformed"):
+        resolve_secrets(ctx, {"account_id": ACCOUNT, "secrets": [{**record, "version": 0}]})
+    with pytest.raises(UnsealFailed):
+        resolve_secrets(ctx, {"account_id": ACCOUNT, "secrets": [{**record, "secret_id": "sec_01OTHER"}]})
+    # Not a wire op: nothing serves plaintext over the protocol.
+    assert not any("resolve" in name for name in default_registry().names())
+
+
+def test_transport_key_is_derived_from_the_identity_and_stable() -> None:
+    identity = Identity.generate()
+    again = Identity.from_secrets(*identity.secrets())
+    assert again.public.x25519 == identity.public.x25519
+    assert len(identity.public.x25519) == 32
+    assert identity.public.x25519 != Identity.generate().public.x25519
+    assert (
+        identity.open_sealed_box(
+            nacl.public.SealedBox(nacl.public.PublicKey(again.public.x25519)).encrypt(b"hi")
+        )
+        == b"hi"
+    )
+    assert repr(identity).endswith("private=**********)")
+
+
+def test_report_publishes_and_binds_the_transport_key(ctx: EnclaveContext) -> None:
+    report = ctx.report.model_dump(mode="json")
+    assert report["identity"]["x25519"] == ctx.identity.public.x25519.hex()
+    assert verify_attestation(report, allow_software=True).x25519 == ctx.identity.public.x25519
+    json.dumps(report)  # plain JSON

@@ -1,0 +1,127 @@
+"""Group commit of audit entries: batches chain like single appends, fail together, and drain on stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select
+
+from neo_service_layer.db.models import AuditEntry, AuditHead
+from neo_service_layer.db.session import Database
+from neo_service_layer.errors import ServiceUnavailable
+from neo_service_layer.services.audit.chain import HEAD_ID, AuditEvent, verify
+from neo_service_layer.services.audit.writer import AuditWriteFailed, AuditWriter
+
+EVENT = AuditEvent(
+    actor="api_key:key_1",
+    action="account.get",
+    resource="/v1/account",
+    outcome="success",
+    status_code=200,
+    request_id="req_0",
+    account_id="acc_1",
+)
+
+
+def events(count: int) -> list[AuditEvent]:
+    return [replace(EVENT, request_id=f"req_{n}") for n in range(count)]
+
+
+async def stored(db: Database) -> list[AuditEntry]:
+    async with db.session() as session:
+        return list((await session.execute(select(AuditEntry).order_by(AuditEntry.seq))).scalars())
+
+
+async def chain_ok(db: Database) -> bool:
+    async with db.session() as session:
+        return (await verify(session)).ok
+
+
+@pytest.fixture
+async def writer(db: Database) -> AsyncIterator[AuditWriter]:
+    audit = AuditWriter(db, max_batch=8)
+    await audit.start()
+    yield audit
+    await audit.stop()
+
+
+async def test_concurrent_appends_share_transactions_and_chain_in_order(
+    db: Database, writer: AuditWriter
+) -> None:
+    batch = events(50)
+    await asyncio.gather(*(writer.append(event) for event in batch))
+    entries = await stored(db)
+    # Queue order is chain order: gather starts the appends in list order.
+    assert [e.request_id for e in entries] == [e.request_id for e in batch]
+    assert [e.seq for e in entries] == list(range(1, 51))
+    assert await chain_ok(db)
+    # Fewer transactions than entries, none larger than the bound.
+    assert writer.entries == 50
+    assert writer.batches < 50
+    assert writer.largest_batch <= 8
+
+
+async def test_a_lone_append_commits_at_once(db: Database, writer: AuditWriter) -> None:
+    await writer.append(EVENT)
+    assert [e.request_id for e in await stored(db)] == ["req_0"]
+    assert (writer.batches, writer.entries) == (1, 1)
+
+
+async def test_a_failed_batch_fails_every_waiter_and_the_writer_recovers(
+    db: Database, writer: AuditWriter
+) -> None:
+    # Without the head row the batch cannot chain: its transaction fails before anything commits.
+    async with db.transaction() as session:
+        head = (await session.execute(select(AuditHead))).scalar_one()
+        saved = (head.seq, head.hash)
+        await session.execute(delete(AuditHead))
+    try:
+        appends = (writer.append(event) for event in events(20))
+        results = await asyncio.gather(*appends, return_exceptions=True)
+    finally:
+        async with db.transaction() as session:
+            session.add(AuditHead(id=HEAD_ID, seq=saved[0], hash=saved[1]))
+    assert all(isinstance(result, AuditWriteFailed) for result in results)
+    assert all(isinstance(result, Exception) and result.__cause__ is not None for result in results)
+    assert await stored(db) == []
+    # The writer task survived the failure and commits the next batch.
+    await writer.append(EVENT)
+    assert [e.seq for e in await stored(db)] == [1]
+    assert await chain_ok(db)
+
+
+async def test_stop_drains_the_queue_then_refuses(db: Database) -> None:
+    writer = AuditWriter(db, max_batch=4)
+    await writer.start()
+    await writer.start()  # a second start changes nothing
+    pending = [asyncio.create_task(writer.append(event)) for event in events(30)]
+    await asyncio.sleep(0)  # the appends queue their entries
+    await writer.stop()
+    await writer.stop()  # safe twice
+    # Committed, in queue order, by the time stop returned; and no waiter was failed.
+    assert [e.request_id for e in await stored(db)] == [f"req_{n}" for n in range(30)]
+    assert await asyncio.gather(*pending) == [None] * 30
+    assert await chain_ok(db)
+    with pytest.raises(ServiceUnavailable):
+        await writer.append(EVENT)
+
+
+async def test_a_cancelled_waiter_still_gets_its_entry_written(db: Database, writer: AuditWriter) -> None:
+    # The response of a cancelled request is never sent; its entry must be written all the same.
+    waiting = asyncio.create_task(writer.append(EVENT))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await writer.append(replace(EVENT, request_id="req_after"))
+    assert [e.request_id for e in await stored(db)] == ["req_0", "req_after"]
+
+
+@pytest.mark.parametrize(("max_batch", "max_queue"), [(0, 1), (1, 0)], ids=["batch", "queue"])
+def test_bounds_must_be_positive(tmp_path: Path, max_batch: int, max_queue: int) -> None:
+    # The engine connects lazily: nothing is opened here.
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'nsl.db'}")
+    with pytest.raises(ValueError, match="at least 1"):
+        AuditWriter(db, max_batch=max_batch, max_queue=max_queue)
