@@ -6,11 +6,13 @@ and the request's audit entry commit in one transaction before the response is s
 fails, its writes roll back and a failure entry is audited instead. Reads are audited too, as in
 Vault: who read what is often what an investigation needs.
 
-An entry with no change to commit with (a request that wrote nothing — a read, a signature — or any
-failure, whose changes were rolled back) goes to the process's group-commit writer
-(``services/audit/writer``): the request still waits until its entry is committed and fails if it
-is not, but the entries of concurrent requests share one transaction. A request that does write
-(noticed by ``db.session.wrote``) appends in its own transaction.
+An entry with no change to commit with (a GET or HEAD that wrote nothing, or any failure, whose
+changes were rolled back) goes to the process's group-commit writer (``services/audit/writer``):
+the request still waits until its entry is committed and fails if it is not, but the entries of
+concurrent requests share one transaction. A GET that does write (noticed by ``db.session.wrote``)
+appends in its own transaction, like any other method. (POSTs that change nothing, such as a
+signature, could share batches too; at concurrency 1 that costs a second transaction, so they
+keep the single-transaction path — measured with bench/keys.py.)
 """
 
 from __future__ import annotations
@@ -100,9 +102,7 @@ async def _unit_of_work(
             async with session.begin():
                 yield ctx
                 event = ctx.event(ctx.outcome, ctx.status_code, ctx.audit_details)
-                # Any request that changed nothing (a read, a signature, a decryption) has nothing to
-                # be atomic with, so its entry can share a batch; a change keeps its entry beside it.
-                grouped = not wrote(session)
+                grouped = reading and not wrote(session)
                 if not grouped:
                     # A change and its audit entry commit together, or neither does.
                     await append(session, event)
