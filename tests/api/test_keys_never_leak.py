@@ -9,16 +9,13 @@ several encodings.
 
 from __future__ import annotations
 
-import base64
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import structlog
 from sqlalchemy import select, update
 
 from neo_service_layer.api.app import create_app
@@ -29,32 +26,9 @@ from neo_service_layer.logging import configure_logging
 from neo_service_layer.services.accounts.service import bootstrap
 from neo_service_layer.services.keys.models import Key, KeyVersion
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
+from tests.api.helpers import encodings
 from tests.api.test_keys import LEGACY, TYPED_DATA
 from tests.keys_helpers import KEY_TYPES, b64, private_material
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogger("uvicorn.access").disabled)
-    try:
-        yield
-    finally:
-        root.handlers[:], level, logging.getLogger("uvicorn.access").disabled = saved
-        root.setLevel(level)
-        structlog.reset_defaults()
-
-
-def encodings(secret: bytes) -> set[bytes]:
-    """Raw, hex (both cases), base64 and base64url with and without padding."""
-    forms = {
-        secret,
-        secret.hex().encode(),
-        secret.hex().upper().encode(),
-        base64.b64encode(secret),
-        base64.urlsafe_b64encode(secret),
-    }
-    return forms | {form.rstrip(b"=") for form in forms}
 
 
 async def exercise(client: httpx.AsyncClient, headers: dict[str, str]) -> tuple[str, str]:

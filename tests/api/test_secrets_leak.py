@@ -8,14 +8,11 @@ The in-process enclave is the only place the values exist in the clear; the API 
 
 from __future__ import annotations
 
-import base64
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import structlog
 
 from neo_service_layer.api.app import create_app
 from neo_service_layer.client.attestation import verify_attestation
@@ -25,6 +22,7 @@ from neo_service_layer.enclave.identity import derive_transport_key
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.logging import configure_logging
 from neo_service_layer.services.accounts.service import bootstrap
+from tests.api.helpers import encodings
 from tests.conftest import make_tenant
 
 VALUES = {
@@ -33,25 +31,6 @@ VALUES = {
     "rotated": b"LEAKCANARY-rotated-value-55aa",
 }
 UPDATED = b"LEAKCANARY-db-password-v2-c0ffee"
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogger("uvicorn.access").disabled)
-    try:
-        yield
-    finally:
-        root.handlers[:], level, logging.getLogger("uvicorn.access").disabled = saved
-        root.setLevel(level)
-        structlog.reset_defaults()
-
-
-def encodings(secret: bytes) -> set[bytes]:
-    """How a value could show up: raw, hex, base64 and base64url (with and without padding), repr."""
-    forms = {secret, secret.hex().encode(), base64.b64encode(secret), base64.urlsafe_b64encode(secret)}
-    forms |= {repr(secret).encode()}
-    return forms | {form.rstrip(b"=") for form in forms}
 
 
 @pytest.mark.parametrize("log_format", ["json", "console"])

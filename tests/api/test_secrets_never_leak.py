@@ -8,15 +8,12 @@ key's secret, by design, is the only place that key may appear.
 
 from __future__ import annotations
 
-import base64
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -26,7 +23,7 @@ from neo_service_layer.constants import JWT_KEY_FILENAME
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.logging import configure_logging
 from neo_service_layer.services.accounts.service import bootstrap
-from tests.api.helpers import auth, bearer
+from tests.api.helpers import auth, bearer, encodings
 
 
 @dataclass
@@ -46,25 +43,6 @@ class Recorder:
         assert secret
         self.revealed_by[secret] = len(self.responses) - 1
         return secret
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Put the logging setup back after a test that calls configure_logging."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogger("uvicorn.access").disabled)
-    try:
-        yield
-    finally:
-        root.handlers[:], level, logging.getLogger("uvicorn.access").disabled = saved
-        root.setLevel(level)
-        structlog.reset_defaults()
-
-
-def encodings(secret: bytes) -> set[bytes]:
-    """How a secret could show up: raw, hex, base64 and base64url (with and without padding)."""
-    forms = {secret, secret.hex().encode(), base64.b64encode(secret), base64.urlsafe_b64encode(secret)}
-    return forms | {form.rstrip(b"=") for form in forms}
 
 
 def private_key_forms(data_dir: Path) -> set[bytes]:
