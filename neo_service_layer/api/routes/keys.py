@@ -47,8 +47,9 @@ from neo_service_layer.api.routes.keys_schemas import (
     VerifyIn,
 )
 from neo_service_layer.enclave.canonical import b64decode, b64encode
+from neo_service_layer.enclave.client import Signed
 from neo_service_layer.enclave.crypto.keytypes import KeyType
-from neo_service_layer.enclave.handlers.keys_schemas import EvmSignatureResult
+from neo_service_layer.enclave.handlers.keys_schemas import CiphertextResult, EvmSignatureResult
 from neo_service_layer.enclave.schemas import SignedResult
 from neo_service_layer.services.accounts.scopes import READ, WRITE
 from neo_service_layer.services.keys import backup, ciphertext, operations, service
@@ -282,8 +283,15 @@ async def encrypt(key_id: ResourceId, body: EncryptIn, ctx: TenantCtx) -> Cipher
         context=b64decode(body.context),
         version=body.version,
     )
+    return _ciphertext_out(ctx, key_id, "encrypt", signed)
+
+
+def _ciphertext_out(
+    ctx: RequestContext, key_id: str, op: str, signed: Signed[CiphertextResult]
+) -> CiphertextOut:
+    """The response of an op that produces a ciphertext (encrypt, rewrap), audited with its version."""
     result = signed.result
-    _audit(ctx, key_id, "encrypt", result.version)
+    _audit(ctx, key_id, op, result.version)
     return CiphertextOut(
         key_id=key_id,
         version=result.version,
@@ -313,14 +321,7 @@ async def rewrap(key_id: ResourceId, body: DecryptIn, ctx: TenantCtx) -> Ciphert
     signed = await operations.rewrap(
         ctx.session, ctx.state.enclave, key_id, text=body.ciphertext, context=b64decode(body.context)
     )
-    result = signed.result
-    _audit(ctx, key_id, "rewrap", result.version)
-    return CiphertextOut(
-        key_id=key_id,
-        version=result.version,
-        ciphertext=ciphertext.encode(result.version, result.ciphertext),
-        envelope=signed.envelope,
-    )
+    return _ciphertext_out(ctx, key_id, "rewrap", signed)
 
 
 @router.post("/{key_id}/datakey", name="keys.datakey", responses=OP_ERRORS)
