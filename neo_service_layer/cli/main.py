@@ -111,12 +111,12 @@ def api() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker: job queue, scheduler (when leader)."""
-    from neo_service_layer.services.keys import purge as keys_purge
     from neo_service_layer.worker import run_worker
+    from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    run(lambda: run_worker(settings, handlers=keys_purge.handlers(), tasks=keys_purge.tasks()))
+    run(lambda: run_worker(settings, handlers=service_handlers(), tasks=service_tasks()))
 
 
 @app.command()

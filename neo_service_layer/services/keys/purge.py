@@ -1,7 +1,8 @@
-"""The ``keys.purge`` job: delete keys whose deletion date has passed, wrapped material included.
+"""Deleting keys whose deletion date has passed, wrapped material included (the ``keys.purge`` job of
+``worker/service_jobs.py``).
 
 Reads already treat such keys as gone (``service.not_deleted``), so the purge only has to remove the
-rows; it runs from the scheduler (hourly) and deletes in batches, each its own short transaction
+rows; it deletes in batches, each its own short transaction
 (SQLite has one writer: API requests interleave with a large purge). ``key_versions`` rows go with
 their key (``ON DELETE CASCADE``, and explicitly, so a database without foreign keys enforced is purged too).
 """
@@ -9,18 +10,12 @@ their key (``ON DELETE CASCADE``, and explicitly, so a database without foreign 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, select
 
-from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
 from neo_service_layer.services.keys.models import Key, KeyState, KeyVersion
-from neo_service_layer.worker.context import Handler, JobContext
-from neo_service_layer.worker.scheduler import PeriodicTask
 
-PURGE_KIND = "keys.purge"
-DEFAULT_PURGE_INTERVAL_SECONDS = 3600.0
 PURGE_BATCH_SIZE = 500
 
 
@@ -52,20 +47,3 @@ async def purge_deleted_keys(db: Database, *, now: datetime, batch_size: int = P
         purged += len(ids)
         if len(ids) < batch_size:
             return purged
-
-
-async def purge_handler(ctx: JobContext) -> dict[str, Any]:
-    """Handler of ``keys.purge`` (no payload)."""
-    purged = await purge_deleted_keys(ctx.db, now=utcnow())
-    ctx.log.info("purged deleted keys", keys=purged)
-    return {"keys": purged}
-
-
-def handlers() -> dict[str, Handler]:
-    """The keys service's job handlers (``nsl worker`` registers them)."""
-    return {PURGE_KIND: purge_handler}
-
-
-def tasks(interval_seconds: float = DEFAULT_PURGE_INTERVAL_SECONDS) -> list[PeriodicTask]:
-    """The keys service's periodic tasks: the purge, hourly."""
-    return [PeriodicTask(name="keys-purge", interval_seconds=interval_seconds, kind=PURGE_KIND)]

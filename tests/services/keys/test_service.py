@@ -20,7 +20,7 @@ from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.errors import InvalidKeyPolicy, KeyNameTaken, KeyNotFound, KeyPendingDeletion
 from neo_service_layer.services.keys import operations, service
 from neo_service_layer.services.keys.models import Key, KeyState, KeyVersion
-from neo_service_layer.services.keys.purge import purge_deleted_keys, tasks
+from neo_service_layer.services.keys.purge import purge_deleted_keys
 from neo_service_layer.services.keys.rewrap_source import KeyVersionSource
 from neo_service_layer.services.masterkeys import service as masterkeys
 from tests.keys_helpers import private_material
@@ -142,7 +142,6 @@ async def test_deletion_date_edges_and_purge(
     async with db.session() as session:
         assert (await session.execute(select(Key.id))).scalars().all() == [keep.id]
         assert (await session.execute(select(func.count()).select_from(KeyVersion))).scalar_one() == 1
-    assert tasks()[0].kind == "keys.purge"
 
 
 async def test_cancel_brings_the_key_back_disabled(

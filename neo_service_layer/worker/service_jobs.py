@@ -1,0 +1,38 @@
+"""The services' background jobs and their schedule, registered by ``nsl worker``.
+
+The logic stays in each service (dependencies flow worker → services, never back); this module only
+names the job kinds, wraps them as handlers and says how often the scheduler enqueues them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neo_service_layer.db.base import utcnow
+from neo_service_layer.services.keys.purge import purge_deleted_keys
+from neo_service_layer.worker.context import Handler, JobContext
+from neo_service_layer.worker.scheduler import PeriodicTask
+
+KEYS_PURGE_KIND = "keys.purge"
+DEFAULT_KEYS_PURGE_INTERVAL_SECONDS = 3600.0
+
+
+async def keys_purge_handler(ctx: JobContext) -> dict[str, Any]:
+    """Handler of ``keys.purge`` (no payload): delete keys past their deletion date."""
+    purged = await purge_deleted_keys(ctx.db, now=utcnow())
+    ctx.log.info("purged deleted keys", keys=purged)
+    return {"keys": purged}
+
+
+def service_handlers() -> dict[str, Handler]:
+    """Every service job handler, by kind."""
+    return {KEYS_PURGE_KIND: keys_purge_handler}
+
+
+def service_tasks(
+    keys_purge_interval_seconds: float = DEFAULT_KEYS_PURGE_INTERVAL_SECONDS,
+) -> list[PeriodicTask]:
+    """The services' periodic tasks: the keys purge, hourly."""
+    return [
+        PeriodicTask(name="keys-purge", interval_seconds=keys_purge_interval_seconds, kind=KEYS_PURGE_KIND)
+    ]
