@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,6 +43,7 @@ class Served:
     url: str
     lines: list[str] = field(default_factory=list)
     pump: threading.Thread | None = None
+    socket_dir: Path | None = None
 
     def output(self) -> str:
         return "\n".join(self.lines)
@@ -67,13 +69,14 @@ class Served:
 
 
 def start(data_dir: Path, port: int) -> Served:
+    socket_dir = short_socket_dir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
     env |= {
         "NSL_DATA_DIR": str(data_dir),
         "NSL_PORT": str(port),
         "NSL_LOG_FORMAT": "json",
         # AF_UNIX paths are limited to 107 bytes; pytest's tmp_path is long.
-        "NSL_ENCLAVE_SOCKET": str(short_socket_dir() / "enclave.sock"),
+        "NSL_ENCLAVE_SOCKET": str(socket_dir / "enclave.sock"),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "neo_service_layer.cli.main", "serve"],
@@ -82,7 +85,7 @@ def start(data_dir: Path, port: int) -> Served:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    served = Served(process, f"http://127.0.0.1:{port}")
+    served = Served(process, f"http://127.0.0.1:{port}", socket_dir=socket_dir)
 
     def pump() -> None:
         assert process.stdout is not None
@@ -103,6 +106,8 @@ def stop(served: Served) -> int:
         served.pump.join(timeout=10)
     if served.process.stdout is not None:
         served.process.stdout.close()
+    if served.socket_dir is not None:
+        shutil.rmtree(served.socket_dir, ignore_errors=True)
     return code
 
 
