@@ -70,12 +70,18 @@ OTHER_CPU_WARNING = 0.25
 MIN_TABLE_WIDTH = 130
 
 BARE = "bare"
+FLOOR = "floor"
 OURS = "ours"
-PATHS = {BARE: "/", OURS: "/v1/account"}
-FACTORIES = {BARE: "bench.bare_app:create_app", OURS: "bench.nsl_app:create_app"}
+TARGETS = (BARE, FLOOR, OURS)
+PATHS = {BARE: "/", FLOOR: "/v1/account", OURS: "/v1/account"}
+FACTORIES = {
+    BARE: "bench.bare_app:create_app",
+    FLOOR: "bench.floor_app:create_app",
+    OURS: "bench.nsl_app:create_app",
+}
 # Liveness, not /readyz: readiness includes the enclave, which GET /v1/account does not use and the
 # bench does not start. The provisioning requests then prove the database works.
-READY_PATHS = {BARE: "/", OURS: "/healthz"}
+READY_PATHS = {BARE: "/", FLOOR: "/docs", OURS: "/healthz"}
 
 
 class HarnessError(RuntimeError):
@@ -148,13 +154,14 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
 
-def report(console: Console, bare: Summary, ours: Summary, info: dict[str, Any]) -> dict[str, Any]:
+def report(console: Console, summaries: dict[str, Summary], info: dict[str, Any]) -> dict[str, Any]:
     """Print the table, notes and verdict; return the JSON-ready result."""
     table = Table(title=f"NSL API benchmark ({info['description']})")
     columns = ("target", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "requests", "errors")
     for column in (*columns, "server CPU", "server µs/req", "client CPU", "other CPU"):
         table.add_column(column, justify="left" if column == "target" else "right")
-    for s in (bare, ours):
+    bare, floor, ours = summaries[BARE], summaries[FLOOR], summaries[OURS]
+    for s in summaries.values():
         table.add_row(
             s.target,
             f"{s.rps:,.0f}",
@@ -173,15 +180,22 @@ def report(console: Console, bare: Summary, ours: Summary, info: dict[str, Any])
         "throughput": _ratio(ours.rps, bare.rps),
         "p50_latency": _ratio(ours.p50_ms, bare.p50_ms),
         "p99_latency": _ratio(ours.p99_ms, bare.p99_ms),
+        "floor_throughput": _ratio(floor.rps, bare.rps),
+        "ours_vs_floor_throughput": _ratio(ours.rps, floor.rps),
     }
     table.add_section()
-    table.add_row(
-        "ours / bare",
-        f"{ratios['throughput']:.1%}",
-        f"{ratios['p50_latency']:.1f}x",
-        "",
-        f"{ratios['p99_latency']:.1f}x",
-    )
+    for label, a, b in (
+        ("ours/bare", ours, bare),
+        ("floor/bare", floor, bare),
+        ("ours/floor", ours, floor),
+    ):
+        table.add_row(
+            label,
+            f"{_ratio(a.rps, b.rps):.1%}",
+            f"{_ratio(a.p50_ms, b.p50_ms):.1f}x",
+            "",
+            f"{_ratio(a.p99_ms, b.p99_ms):.1f}x",
+        )
     console.print(table)
     for line in info["notes"]:
         console.print(f"  - {line}")
@@ -189,31 +203,31 @@ def report(console: Console, bare: Summary, ours: Summary, info: dict[str, Any])
     verdict = "[green]MET[/green]" if met else "[red]NOT MET[/red]"
     console.print(
         f"Target (ours >= {info['target_ratio']:.0%} of bare throughput): {verdict}: "
-        f"ours is {ratios['throughput']:.1%} of bare ({ours.rps:,.0f} vs {bare.rps:,.0f} req/s)."
+        f"ours is {ratios['throughput']:.1%} of bare ({ours.rps:,.0f} vs {bare.rps:,.0f} req/s); "
+        f"FastAPI with our dependency shape alone (floor) reaches {ratios['floor_throughput']:.1%}."
     )
     _warn(
         console,
-        bare,
-        ours,
+        list(summaries.values()),
         external_services=info["database"] != "SQLite" or info["rate_limiter"] != "in-process",
     )
     return {
         "info": {k: v for k, v in info.items() if k != "description"},
-        "results": {BARE: asdict(bare), OURS: asdict(ours)},
+        "results": {name: asdict(s) for name, s in summaries.items()},
         "ratios": ratios,
         "target_met": met,
     }
 
 
-def _warn(console: Console, bare: Summary, ours: Summary, *, external_services: bool) -> None:
-    for s in (bare, ours):
+def _warn(console: Console, summaries: list[Summary], *, external_services: bool) -> None:
+    for s in summaries:
         if s.client_cpu >= CLIENT_CPU_WARNING:
             console.print(
                 f"[yellow]warning: client CPU {s.client_cpu:.0%} during {s.target}: "
                 "the load generator may be the bottleneck.[/yellow]"
             )
         # PostgreSQL and Redis run outside the server process: their CPU counts as "other".
-        busy_elsewhere = s.target == BARE or not external_services
+        busy_elsewhere = s.target != OURS or not external_services
         if busy_elsewhere and s.other_cpu is not None and s.other_cpu >= OTHER_CPU_WARNING:
             console.print(
                 f"[yellow]warning: other processes used {s.other_cpu:.0%} of a core during {s.target}: "
@@ -383,9 +397,13 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         database_url = Settings(data_dir=data_dir, database_url=args.database_url).effective_database_url
         admin_key = runner.run(bootstrap_admin(database_url))
 
-        envs = {BARE: servers.server_env({}), OURS: servers.server_env(_nsl_env(data_dir, args))}
+        envs = {
+            BARE: servers.server_env({}),
+            FLOOR: servers.server_env({}),
+            OURS: servers.server_env(_nsl_env(data_dir, args)),
+        }
         started: dict[str, Server] = {}
-        for name in (BARE, OURS):
+        for name in TARGETS:
             started[name] = servers.start(name, FACTORIES[name], envs[name], data_dir)
             stack.callback(servers.stop, started[name])
         for name, server in started.items():
@@ -393,9 +411,9 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         api_key = provision_tenant(started[OURS], admin_key)
         audit_before = runner.run(audit_entries(database_url))
 
-        windows: dict[str, list[Window]] = {BARE: [], OURS: []}
+        windows: dict[str, list[Window]] = {name: [] for name in TARGETS}
         for round_ in range(1, args.rounds + 1):
-            for name in (BARE, OURS) if round_ % 2 else (OURS, BARE):
+            for name in TARGETS if round_ % 2 else tuple(reversed(TARGETS)):
                 server = started[name]
                 console.print(f"round {round_}/{args.rounds}: {name} GET {PATHS[name]} ...", end=" ")
                 window = runner.run(
@@ -418,8 +436,11 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     measured = sum(w.requests for w in windows[OURS])
     return report(
         console,
-        summarize(BARE, "GET / (hello world)", windows[BARE]),
-        summarize(OURS, "GET /v1/account (API key, rate limits, audit)", windows[OURS]),
+        {
+            BARE: summarize(BARE, "GET / (hello world)", windows[BARE]),
+            FLOOR: summarize(FLOOR, "GET /v1/account (FastAPI dependency shape only)", windows[FLOOR]),
+            OURS: summarize(OURS, "GET /v1/account (API key, rate limits, audit)", windows[OURS]),
+        },
         _info(args, audited, measured),
     )
 
@@ -442,8 +463,10 @@ def _info(args: argparse.Namespace, audited: int, measured: int) -> dict[str, An
         "audit_entries_written": audited,
         "notes": [
             'bare = GET / returning {"hello": "world"}; ours = GET /v1/account with X-API-Key '
-            "(auth, rate limit per key and per account, tenant-scoped session, audit entry).",
-            f"Both: uvicorn {uvicorn.__version__}, 1 worker, default loop/http (uvloop, httptools), "
+            "(auth, rate limit per key and per account, tenant-scoped session, audit entry); floor = "
+            "GET /v1/account with the same FastAPI dependency shape as ours and no work "
+            "(bench/floor_app.py): the framework's own ceiling for a route of this shape.",
+            f"All three: uvicorn {uvicorn.__version__}, 1 worker, default loop/http (uvloop, httptools), "
             f"log level {servers.SERVER_LOG_LEVEL}, no access log, {HOST}; keep-alive HTTP/1.1, "
             "one request in flight per connection, the same request headers.",
             f"Rate limits raised to {UNLIMITED_RATE}/s (burst {UNLIMITED_RATE}) per key and per "
