@@ -15,7 +15,7 @@ from neo_service_layer.enclave.wrapping import WrapPurpose, unwrap
 from neo_service_layer.services.keys.models import KeyVersion
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
 
-KEY_TYPES = ["secp256r1", "secp256k1", "ed25519", "aes256-gcm", "hmac-sha256"]
+KEY_TYPES = ["secp256r1", "secp256k1", "ed25519", "aes256-gcm", "hmac-sha256", "bls12381"]
 PROBLEM_JSON = "application/problem+json"
 
 

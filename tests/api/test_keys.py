@@ -117,6 +117,7 @@ async def test_create_and_get_every_type(
         ),
         ({"name": "k", "type": "aes256-gcm", "allowed_operations": ["sign"]}, 422, "operation_not_supported"),
         ({"name": "k", "type": "aes256-gcm", "allowed_operations": ["teleport"]}, 422, "validation_failed"),
+        ({"name": "k", "type": "bls12381", "allowed_operations": ["sign"]}, 422, "operation_not_supported"),
         ({"name": "k", "type": "ed25519", "exportable": "yes"}, 422, "validation_failed"),
         ({"name": "k", "type": "ed25519", "material": "AAAA"}, 422, "validation_failed"),
         ({"name": "", "type": "ed25519"}, 422, "validation_failed"),
@@ -127,6 +128,7 @@ async def test_create_and_get_every_type(
         "k1-encrypt",
         "aes-sign",
         "unknown-op",
+        "bls12381-sign",
         "lax-bool",
         "extra-field",
         "no-name",
@@ -266,6 +268,7 @@ async def test_sign_digest(client: httpx.AsyncClient, tenant: Tenant, key_type: 
         ("ed25519", {"digest": "00" * 32}, 422, "operation_not_supported"),
         ("aes256-gcm", {"message": "AAAA"}, 422, "operation_not_supported"),
         ("hmac-sha256", {"message": "AAAA"}, 422, "operation_not_supported"),
+        ("bls12381", {"message": "AAAA"}, 422, "operation_not_supported"),
         ("secp256r1", {"message": "AAAA", "version": 2}, 422, "invalid_key_version"),
         ("secp256r1", {"message": "AAAA", "version": 0}, 422, "validation_failed"),
         ("secp256r1", {"message": "AAAA", "version": "1"}, 422, "validation_failed"),
@@ -284,6 +287,7 @@ async def test_sign_digest(client: httpx.AsyncClient, tenant: Tenant, key_type: 
         "ed25519-digest",
         "aes-cannot-sign",
         "hmac-cannot-sign",
+        "bls12381-cannot-sign",
         "no-such-version",
         "version-zero",
         "version-string",
@@ -841,6 +845,36 @@ async def test_public_key_export(client: httpx.AsyncClient, tenant: Tenant, key_
     assert_problem(
         await client.get(url, params={"format": "der"}, headers=tenant.headers), 422, "validation_failed"
     )
+
+
+async def test_public_key_export_bls12381_is_hex_only(
+    client: httpx.AsyncClient, tenant: Tenant, state: AppState
+) -> None:
+    key = await create_key(client, tenant.headers, "bls12381")
+    url = f"/v1/keys/{key['id']}/public-key"
+    hex_out = (await client.get(url, headers=tenant.headers)).json()
+    assert (hex_out["type"], hex_out["format"]) == ("bls12381", "hex")
+    assert hex_out["public_key"] == key["versions"][0]["public_key"]
+    public = bytes.fromhex(hex_out["public_key"])
+    assert crypto_keys.normalize_public_key(KeyType.BLS12381, public) == public  # a G1 point, not identity
+    assert (hex_out["n3_address"], hex_out["evm_address"]) == (None, None)
+    # No SubjectPublicKeyInfo algorithm is registered for BLS12-381 keys: refused, audited as denied.
+    problem = assert_problem(
+        await client.get(url, params={"format": "pem"}, headers=tenant.headers),
+        422,
+        "operation_not_supported",
+    )
+    assert "format=hex" in problem["detail"]
+    async with state.db.session() as session:
+        entries = (
+            (await session.execute(select(AuditEntry).where(AuditEntry.action == "keys.public_key")))
+            .scalars()
+            .all()
+        )
+    assert [(e.outcome, e.details.get("code")) for e in entries] == [
+        ("success", None),
+        ("denied", "operation_not_supported"),
+    ]
 
 
 async def test_public_key_of_a_symmetric_key(client: httpx.AsyncClient, tenant: Tenant) -> None:

@@ -126,8 +126,9 @@ async def test_sign_result_is_signed_over_the_public_request_only(
         ({"version": 2}, EnclaveRejected),  # another version's row
         ({"account_id": OTHER}, EnclaveRejected),  # another account (its AMK does not open)
         ({"key_type": KeyType.AES256_GCM}, EnclaveKeyUnusable),  # a type that cannot sign
+        ({"key_type": KeyType.BLS12381}, EnclaveKeyUnusable),  # asymmetric, but a VRF secret: no signing
     ],
-    ids=["other-key", "other-version", "other-account", "symmetric-type"],
+    ids=["other-key", "other-version", "other-account", "symmetric-type", "bls12381-type"],
 )
 async def test_swapped_rows_never_sign(
     client: UnixEnclaveClient, overrides: dict[str, Any], error: type[EnclaveRejected]

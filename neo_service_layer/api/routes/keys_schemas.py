@@ -98,7 +98,9 @@ class RestoreIn(StrictBody):
 class KeyVersionOut(BaseModel):
     version: int
     created_at: datetime
-    public_key: str | None = Field(description="hex: SEC 1 compressed (EC) or RFC 8032 (ed25519)")
+    public_key: str | None = Field(
+        description="hex: SEC 1 compressed (EC), RFC 8032 (ed25519) or compressed G1 (bls12381)"
+    )
     n3_address: str | None = None
     n3_script_hash: str | None = None
     evm_address: str | None = None

@@ -11,7 +11,8 @@ concern:
 - :mod:`.aead` — AES-256-GCM with an encryption context, data keys;
 - :mod:`.mac` — HMAC-SHA256;
 - :mod:`.neo` — Neo N3 script hash, address and transaction witnesses (secp256r1);
-- :mod:`.evm` — EVM address, EIP-155 / EIP-1559 transactions, EIP-191 / EIP-712 signatures (secp256k1).
+- :mod:`.evm` — EVM address, EIP-155 / EIP-1559 transactions, EIP-191 / EIP-712 signatures (secp256k1);
+- :mod:`.dyvrf` — the Dodis-Yampolskiy VRF on BLS12-381 (bls12381), verifiable by N3 CryptoLib and EIP-2537.
 """
 
 from neo_service_layer.enclave.crypto.errors import (
@@ -19,7 +20,9 @@ from neo_service_layer.enclave.crypto.errors import (
     DecryptionFailed,
     InvalidInput,
     InvalidKeyMaterial,
+    InvalidProof,
     InvalidSignatureEncoding,
+    ProofUndefined,
     UnsupportedOperation,
 )
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
@@ -30,8 +33,10 @@ __all__ = [
     "HashAlgorithm",
     "InvalidInput",
     "InvalidKeyMaterial",
+    "InvalidProof",
     "InvalidSignatureEncoding",
     "KeyType",
+    "ProofUndefined",
     "SignatureFormat",
     "UnsupportedOperation",
 ]

@@ -58,3 +58,24 @@ class DecryptionFailed(CryptoError):
 
     code = "decryption_failed"
     user_error = True
+
+
+class InvalidProof(CryptoError):
+    """A VRF proof does not decode: wrong length, not a point of the right group, or the identity.
+
+    Raised by the decoders (``proof_to_hash``, the on-chain encoders); ``verify`` answers "invalid" instead.
+    """
+
+    code = "invalid_proof"
+    user_error = True
+
+
+class ProofUndefined(CryptoError):
+    """The Dodis-Yampolskiy proof ``1/(sk + x)·G2`` does not exist: ``sk + x ≡ 0 (mod r)``.
+
+    A property of the key and the input together (probability about 2^-254 for a hashed input), so it
+    is reported, not retried: the same key can never prove that input.
+    """
+
+    code = "proof_undefined"
+    user_error = True

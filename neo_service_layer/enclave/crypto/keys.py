@@ -7,11 +7,15 @@ Private material is always 32 raw bytes:
   for P-256, libsecp256k1 via ``coincurve`` for secp256k1), never by hand;
 - ``ed25519``: the 32-byte seed of RFC 8032 §5.1.5 (every 32-byte string is a valid seed);
 - ``aes256-gcm``: a 256-bit AES key (FIPS 197); ``hmac-sha256``: a 256-bit key (RFC 2104 §3: at
-  least the hash output length ``L`` = 32 bytes).
+  least the hash output length ``L`` = 32 bytes);
+- ``bls12381``: the big-endian Dodis-Yampolskiy VRF secret ``sk`` with ``1 ≤ sk < r``, the BLS12-381
+  group order (validated by :mod:`.dyvrf`).
 
 Public keys are SEC 1 §2.3.3 *compressed* points (33 bytes, prefix ``02``/``03``) for the EC types
 and the 32-byte encoding of RFC 8032 §5.1.2 for ed25519. Inputs may also be uncompressed (65 bytes,
-prefix ``04``); hybrid encodings (``06``/``07``) are rejected.
+prefix ``04``); hybrid encodings (``06``/``07``) are rejected. ``bls12381`` public keys are compressed
+G1 points (48 bytes, the ZCash serialization that Neo N3 CryptoLib deserializes), in the subgroup and
+never the identity.
 
 Fresh randomness comes from the OS CSPRNG (``os.urandom`` through the libraries and ``secrets``).
 """
@@ -26,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.crypto.errors import InvalidKeyMaterial, UnsupportedOperation
 from neo_service_layer.enclave.crypto.keytypes import KeyType
 
@@ -66,6 +71,8 @@ def generate(key_type: KeyType) -> bytes:
             return Ed25519PrivateKey.generate().private_bytes_raw()
         case KeyType.AES256_GCM | KeyType.HMAC_SHA256:
             return secrets.token_bytes(MATERIAL_SIZE)
+        case KeyType.BLS12381:
+            return dyvrf.generate_secret()
     raise UnsupportedOperation(f"unknown key type {key_type!r}")  # pragma: no cover
 
 
@@ -76,10 +83,13 @@ def validate_material(key_type: KeyType, material: bytes) -> None:
         p256_private_key(material)
     elif key_type is KeyType.SECP256K1:
         k1_private_key(material)
+    elif key_type is KeyType.BLS12381:
+        dyvrf.validate_secret(material)
 
 
 def public_key(key_type: KeyType, material: bytes) -> bytes:
-    """The public key of ``material``: SEC 1 compressed (33 bytes) for EC, 32 bytes for ed25519."""
+    """The public key of ``material``: SEC 1 compressed (33 bytes) for EC, 32 bytes for ed25519,
+    compressed G1 (48 bytes) for bls12381."""
     match key_type:
         case KeyType.SECP256R1:
             return (
@@ -91,14 +101,16 @@ def public_key(key_type: KeyType, material: bytes) -> bytes:
             return k1_private_key(material).public_key.format(compressed=True)
         case KeyType.ED25519:
             return ed25519_private_key(material).public_key().public_bytes_raw()
+        case KeyType.BLS12381:
+            return dyvrf.public_key(material)
     raise UnsupportedOperation(f"key type {key_type.value} has no public key")
 
 
 def normalize_public_key(key_type: KeyType, public: bytes) -> bytes:
-    """Validate a public key and return its canonical encoding (compressed for EC).
+    """Validate a public key and return its canonical encoding (compressed for EC and bls12381).
 
     Raises :class:`InvalidKeyMaterial` for a wrong length, a hybrid or unknown prefix, or a point not
-    on the curve (including the point at infinity).
+    on the curve (including the point at infinity; for bls12381 also a point outside the subgroup).
     """
     match key_type:
         case KeyType.SECP256R1:
@@ -109,6 +121,9 @@ def normalize_public_key(key_type: KeyType, public: bytes) -> bytes:
             return k1_public_key(public).format(compressed=True)
         case KeyType.ED25519:
             return ed25519_public_key(public).public_bytes_raw()
+        case KeyType.BLS12381:
+            dyvrf.validate_public_key(public)  # compressed is the only encoding, and it is unique
+            return public
     raise UnsupportedOperation(f"key type {key_type.value} has no public key")
 
 

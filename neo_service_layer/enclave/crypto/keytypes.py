@@ -5,17 +5,21 @@ The policy style follows OpenBao transit (``keysutil.KeyType.SigningSupported()`
 hash algorithms and signature formats are allowed, so the keys service asks the enum instead of
 re-encoding the rules.
 
-=============  =====  ======  =======  ====  =========  ============================  ==================
-key type       sign   verify  encrypt  hmac  data key   hashes                        formats
-=============  =====  ======  =======  ====  =========  ============================  ==================
-secp256r1      yes    yes     no       no    no         sha256 sha384 sha512          raw der
-                                                        keccak256 none
-secp256k1      yes    yes     no       no    no         sha256 sha384 sha512          raw der evm
-                                                        keccak256 none
-ed25519        yes    yes     no       no    no         none (PureEdDSA, RFC 8032)    raw
-aes256-gcm     no     no      yes      no    yes        -                             -
-hmac-sha256    no     no      no       yes   no         -                             -
-=============  =====  ======  =======  ====  =========  ============================  ==================
+=============  =====  ======  =======  ====  =========  ===  ============================  ==================
+key type       sign   verify  encrypt  hmac  data key   vrf  hashes                        formats
+=============  =====  ======  =======  ====  =========  ===  ============================  ==================
+secp256r1      yes    yes     no       no    no         no   sha256 sha384 sha512          raw der
+                                                             keccak256 none
+secp256k1      yes    yes     no       no    no         no   sha256 sha384 sha512          raw der evm
+                                                             keccak256 none
+ed25519        yes    yes     no       no    no         no   none (PureEdDSA, RFC 8032)    raw
+aes256-gcm     no     no      yes      no    yes        no   -                             -
+hmac-sha256    no     no      no       yes   no         no   -                             -
+bls12381       no     no      no       no    no         yes  -                             -
+=============  =====  ======  =======  ====  =========  ===  ============================  ==================
+
+``bls12381`` keys have a public key (asymmetric) but do not sign: their material is the secret of the
+Dodis-Yampolskiy VRF (:mod:`.dyvrf`), whose proofs contracts verify on chain.
 """
 
 from __future__ import annotations
@@ -73,11 +77,12 @@ class KeyType(StrEnum):
     ED25519 = "ed25519"  # RFC 8032
     AES256_GCM = "aes256-gcm"  # FIPS 197 + NIST SP 800-38D
     HMAC_SHA256 = "hmac-sha256"  # RFC 2104 + FIPS 180-4
+    BLS12381 = "bls12381"  # Dodis-Yampolskiy VRF on BLS12-381 (PKC 2005; enclave/crypto/dyvrf.py)
 
     @property
     def is_asymmetric(self) -> bool:
-        """True for the key types with a public key (the EC and Edwards curves)."""
-        return self in (KeyType.SECP256R1, KeyType.SECP256K1, KeyType.ED25519)
+        """True for the key types with a public key (the EC and Edwards curves, BLS12-381)."""
+        return self in (KeyType.SECP256R1, KeyType.SECP256K1, KeyType.ED25519, KeyType.BLS12381)
 
     @property
     def is_elliptic_curve_ecdsa(self) -> bool:
@@ -86,13 +91,13 @@ class KeyType(StrEnum):
 
     @property
     def can_sign(self) -> bool:
-        """True if the key type produces signatures (the asymmetric key types)."""
-        return self.is_asymmetric
+        """True if the key type produces signatures (the asymmetric key types except ``bls12381``)."""
+        return self in (KeyType.SECP256R1, KeyType.SECP256K1, KeyType.ED25519)
 
     @property
     def can_verify(self) -> bool:
         """True if signatures can be verified with the key type's public key."""
-        return self.is_asymmetric
+        return self.can_sign
 
     @property
     def can_encrypt(self) -> bool:
@@ -108,6 +113,11 @@ class KeyType(StrEnum):
     def can_generate_data_key(self) -> bool:
         """True if the key type can wrap a freshly generated data key (envelope encryption)."""
         return self is KeyType.AES256_GCM
+
+    @property
+    def can_vrf(self) -> bool:
+        """True if the key type proves VRF outputs (``bls12381``: Dodis-Yampolskiy, :mod:`.dyvrf`)."""
+        return self is KeyType.BLS12381
 
     @property
     def supported_hashes(self) -> tuple[HashAlgorithm, ...]:

@@ -3,6 +3,8 @@
 Public keys never need the enclave: they were returned by ``keys.generate`` and are stored beside the
 wrapped material. secp256r1 keys get their Neo N3 address and script hash (standard account
 verification script, neo-go ``Uint160.StringLE`` display); secp256k1 keys their EIP-55 EVM address.
+bls12381 keys (compressed G1) export as hex only: no SubjectPublicKeyInfo algorithm is registered for
+them, so PEM is refused rather than invented.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from neo_service_layer.enclave.crypto import evm, neo
 from neo_service_layer.enclave.crypto.keytypes import KeyType
+from neo_service_layer.errors import KeyOperationUnsupported
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +39,15 @@ def addresses(key_type: KeyType, public_key: bytes | None) -> Addresses:
 
 
 def to_pem(key_type: KeyType, public_key: bytes) -> str:
-    """SubjectPublicKeyInfo PEM (RFC 5280 §4.1.2.7; RFC 5480 for EC, RFC 8410 for ed25519)."""
+    """SubjectPublicKeyInfo PEM (RFC 5280 §4.1.2.7; RFC 5480 for EC, RFC 8410 for ed25519).
+
+    Raises :class:`KeyOperationUnsupported` for bls12381 (no registered SPKI algorithm identifier).
+    """
     loaded: ec.EllipticCurvePublicKey | Ed25519PublicKey
+    if key_type is KeyType.BLS12381:
+        raise KeyOperationUnsupported(
+            f"key type {key_type.value} has no PEM encoding; export it with format=hex", format="pem"
+        )
     if key_type is KeyType.ED25519:
         loaded = Ed25519PublicKey.from_public_bytes(public_key)
     else:

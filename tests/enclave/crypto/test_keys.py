@@ -1,5 +1,6 @@
 """Key generation, material validation and public keys, against FIPS 186-3 CAVP (P-256), the SECP256K1
-CAVP-format file of ``cryptography-vectors`` and RFC 8032 §7.1 (ed25519)."""
+CAVP-format file of ``cryptography-vectors`` and RFC 8032 §7.1 (ed25519); bls12381 (the Dodis-Yampolskiy
+VRF secret) is checked in depth, against its own vectors, in ``test_dyvrf.py``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from neo_service_layer.enclave.crypto import keys
+from neo_service_layer.enclave.crypto import dyvrf, keys
 from neo_service_layer.enclave.crypto.errors import InvalidKeyMaterial, UnsupportedOperation
 from neo_service_layer.enclave.crypto.keys import P256_ORDER, SECP256K1_ORDER
 from neo_service_layer.enclave.crypto.keytypes import KeyType
@@ -40,6 +41,8 @@ def test_generate_gives_valid_distinct_material(key_type: KeyType) -> None:
         pytest.param(KeyType.SECP256R1, 33, {2, 3}, id="secp256r1-sec1-compressed"),
         pytest.param(KeyType.SECP256K1, 33, {2, 3}, id="secp256k1-sec1-compressed"),
         pytest.param(KeyType.ED25519, 32, set(range(256)), id="ed25519-rfc8032"),
+        # ZCash serialization: compression flag set, infinity flag clear, sign flag either way.
+        pytest.param(KeyType.BLS12381, 48, set(range(0x80, 0xC0)), id="bls12381-compressed-g1"),
     ],
 )
 def test_public_key_shape(key_type: KeyType, size: int, prefixes: set[int]) -> None:
@@ -81,15 +84,22 @@ SCALAR_CASES = [
     pytest.param(KeyType.SECP256K1, 0, False, id="k1-d=0"),
     pytest.param(KeyType.SECP256K1, SECP256K1_ORDER, False, id="k1-d=n"),
     pytest.param(KeyType.SECP256K1, 2**256 - 1, False, id="k1-d=2^256-1"),
+    # bls12381: the range check is ours; test_dyvrf.py proves CURVE_ORDER is arkworks' r.
+    pytest.param(KeyType.BLS12381, 1, True, id="bls-sk=1"),
+    pytest.param(KeyType.BLS12381, dyvrf.CURVE_ORDER - 1, True, id="bls-sk=r-1"),
+    pytest.param(KeyType.BLS12381, 0, False, id="bls-sk=0"),
+    pytest.param(KeyType.BLS12381, dyvrf.CURVE_ORDER, False, id="bls-sk=r"),
+    pytest.param(KeyType.BLS12381, 2**256 - 1, False, id="bls-sk=2^256-1"),
 ]
+PUBLIC_KEY_SIZES = {KeyType.SECP256R1: 33, KeyType.SECP256K1: 33, KeyType.BLS12381: 48}
 
 
 @pytest.mark.parametrize(("key_type", "scalar", "valid"), SCALAR_CASES)
-def test_ec_scalar_range(key_type: KeyType, scalar: int, valid: bool) -> None:
+def test_scalar_range(key_type: KeyType, scalar: int, valid: bool) -> None:
     material = scalar.to_bytes(32, "big")
     if valid:
         keys.validate_material(key_type, material)
-        assert len(keys.public_key(key_type, material)) == 33
+        assert len(keys.public_key(key_type, material)) == PUBLIC_KEY_SIZES[key_type]
     else:
         with pytest.raises(InvalidKeyMaterial, match=r"out of range") as info:
             keys.validate_material(key_type, material)
@@ -151,6 +161,25 @@ def test_normalize_public_key_rejects(key_type: KeyType, case: str) -> None:
     bad = _bad_points(compressed, keys.uncompressed_public_key(key_type, compressed))[case]
     with pytest.raises(InvalidKeyMaterial):
         keys.normalize_public_key(key_type, bad)
+
+
+@pytest.mark.parametrize(
+    "case", ["truncated", "too-long", "uncompressed-flag", "infinity", "off-curve", "empty"]
+)
+def test_normalize_public_key_rejects_bls12381(case: str) -> None:
+    public = keys.public_key(KeyType.BLS12381, keys.generate(KeyType.BLS12381))
+    bad = {
+        "truncated": public[:-1],
+        "too-long": public + b"\x00",
+        "uncompressed-flag": bytes([public[0] & 0x7F]) + public[1:],
+        "infinity": bytes([0xC0]) + bytes(47),
+        "off-curve": bytes([0x80]) + (1).to_bytes(47, "big"),  # x = 1: x^3 + 4 is not a square mod p
+        "empty": b"",
+    }[case]
+    with pytest.raises(InvalidKeyMaterial):
+        keys.normalize_public_key(KeyType.BLS12381, bad)
+    with pytest.raises(UnsupportedOperation):
+        keys.uncompressed_public_key(KeyType.BLS12381, public)  # SEC 1 only; see dyvrf.eip2537_g1
 
 
 def test_ed25519_public_key_length_is_checked() -> None:

@@ -10,7 +10,9 @@ from neo_service_layer.enclave.crypto.errors import (
     DecryptionFailed,
     InvalidInput,
     InvalidKeyMaterial,
+    InvalidProof,
     InvalidSignatureEncoding,
+    ProofUndefined,
     UnsupportedOperation,
 )
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
@@ -19,25 +21,33 @@ H = HashAlgorithm
 F = SignatureFormat
 ALL_EC_HASHES = (H.SHA256, H.SHA384, H.SHA512, H.KECCAK256, H.NONE)
 
-# key type: (sign, verify, encrypt, hmac, data key, asymmetric, hashes, formats)
+# key type: (sign, verify, encrypt, hmac, data key, asymmetric, vrf), hashes, formats
 CAPABILITIES = [
     pytest.param(
         KeyType.SECP256R1,
-        (True, True, False, False, False, True),
+        (True, True, False, False, False, True, False),
         ALL_EC_HASHES,
         (F.RAW, F.DER),
         id="secp256r1",
     ),
     pytest.param(
         KeyType.SECP256K1,
-        (True, True, False, False, False, True),
+        (True, True, False, False, False, True, False),
         ALL_EC_HASHES,
         (F.RAW, F.DER, F.EVM),
         id="secp256k1",
     ),
-    pytest.param(KeyType.ED25519, (True, True, False, False, False, True), (H.NONE,), (F.RAW,), id="ed25519"),
-    pytest.param(KeyType.AES256_GCM, (False, False, True, False, True, False), (), (), id="aes256-gcm"),
-    pytest.param(KeyType.HMAC_SHA256, (False, False, False, True, False, False), (), (), id="hmac-sha256"),
+    pytest.param(
+        KeyType.ED25519, (True, True, False, False, False, True, False), (H.NONE,), (F.RAW,), id="ed25519"
+    ),
+    pytest.param(
+        KeyType.AES256_GCM, (False, False, True, False, True, False, False), (), (), id="aes256-gcm"
+    ),
+    pytest.param(
+        KeyType.HMAC_SHA256, (False, False, False, True, False, False, False), (), (), id="hmac-sha256"
+    ),
+    # A public key (asymmetric) but no signatures: the material is a Dodis-Yampolskiy VRF secret.
+    pytest.param(KeyType.BLS12381, (False, False, False, False, False, True, True), (), (), id="bls12381"),
 ]
 
 
@@ -55,6 +65,7 @@ def test_capabilities(
         key_type.can_hmac,
         key_type.can_generate_data_key,
         key_type.is_asymmetric,
+        key_type.can_vrf,
     )
     assert got == flags
     assert key_type.supported_hashes == hashes
@@ -66,7 +77,14 @@ def test_capabilities(
 
 def test_wire_names_are_stable() -> None:
     # These strings are stored in the database and cross the enclave protocol: never rename.
-    assert [k.value for k in KeyType] == ["secp256r1", "secp256k1", "ed25519", "aes256-gcm", "hmac-sha256"]
+    assert [k.value for k in KeyType] == [
+        "secp256r1",
+        "secp256k1",
+        "ed25519",
+        "aes256-gcm",
+        "hmac-sha256",
+        "bls12381",
+    ]
     assert [h.value for h in HashAlgorithm] == ["sha256", "sha384", "sha512", "keccak256", "none"]
     assert [f.value for f in SignatureFormat] == ["raw", "der", "evm"]
     assert KeyType("aes256-gcm") is KeyType.AES256_GCM
@@ -81,6 +99,7 @@ def test_wire_names_are_stable() -> None:
         pytest.param(KeyType.ED25519, H.NONE, F.EVM, "format evm", id="ed25519-evm"),
         pytest.param(KeyType.AES256_GCM, H.NONE, F.RAW, "cannot sign", id="aes-sign"),
         pytest.param(KeyType.HMAC_SHA256, H.SHA256, F.RAW, "cannot sign", id="hmac-sign"),
+        pytest.param(KeyType.BLS12381, H.SHA256, F.RAW, "cannot sign", id="bls12381-sign"),
     ],
 )
 def test_check_signature_params_rejects(
@@ -105,6 +124,8 @@ ERRORS: list[tuple[type[CryptoError], str, bool]] = [
     (InvalidSignatureEncoding, "invalid_signature_encoding", True),
     (InvalidInput, "invalid_input", True),
     (DecryptionFailed, "decryption_failed", True),
+    (InvalidProof, "invalid_proof", True),
+    (ProofUndefined, "proof_undefined", True),
 ]
 
 
