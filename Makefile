@@ -11,7 +11,7 @@ PYTHON ?= $(shell for p in python3.13 $$(ls -d $$(pyenv root 2>/dev/null || echo
 
 .PHONY: setup run test check lint typecheck pytest bench lock clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found; install it or pass PYTHON=/path/to/python3.13" >&2; exit 1; }
@@ -20,6 +20,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+# The EVM toolchain (anvil, solc-js) pinned by package-lock.json; tests never touch the network.
+# --ignore-scripts: anvil's binary arrives as a platform optionalDependency, its postinstall only checks it.
+node_modules/.installed: package-lock.json package.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 run: setup
@@ -48,4 +54,4 @@ lock: setup
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^neo-service-layer' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.30;
+
+import {DYVRF} from "./DYVRFVerifier.sol";
+import {EnclaveSignature} from "./EnclaveSignature.sol";
+import {INSLGateway} from "./INSLGateway.sol";
+
+/// @title NSLGateway: service requests from contracts, fulfilled with results signed by the NSL enclave.
+/// @notice request() stores a request and emits ServiceRequested with a unique id; fulfill() accepts a result
+///         only with the registered enclave key's signature, once, then calls the consumer back with bounded
+///         gas. Randomness results always carry the Dodis-Yampolskiy proof (in the Fulfilled event); in
+///         OnchainVerify mode the gateway also checks it against the key the owner registered, for an input
+///         it derives itself from the request. Formats: docs/chains-evm.md.
+contract NSLGateway is INSLGateway {
+    bytes32 public constant RANDOMNESS = "randomness";
+    /// Upper bound on the gas a consumer may ask for its callback.
+    uint32 public constant MAX_GAS_FOR_RESPONSE = 2_500_000;
+    /// A randomness result: beta (32 bytes) || pi as an EIP-2537 G2 point (256 bytes).
+    uint256 public constant RANDOMNESS_RESULT_SIZE = 288;
+    bytes internal constant FULFIL_TAG = "NSL-FULFIL-V1";
+    bytes internal constant ALPHA_TAG = "NSL-DYVRF-ALPHA-V1";
+    /// Gas kept back around the callback: the opcodes between the gas check and CALL, and the bookkeeping
+    /// after it (Chainlink VRFCoordinatorV2.GAS_FOR_CALL_EXACT_CHECK).
+    uint256 internal constant CALLBACK_GAS_RESERVE = 5_000;
+
+    enum Status {
+        None,
+        Pending,
+        Fulfilled
+    }
+
+    struct Request {
+        address requester;
+        bytes4 callbackSelector;
+        uint32 gasForResponse;
+        Mode mode;
+        Status status;
+        address callbackContract;
+        bytes32 service;
+        bytes32 payloadHash;
+    }
+
+    struct Fee {
+        uint128 amount;
+        bool offered;
+    }
+
+    address public owner;
+    address public enclaveSigner;
+    /// The attestation measurement (e.g. MRENCLAVE / MRTD digest) of the enclave holding enclaveSigner's key.
+    bytes32 public enclaveMeasurement;
+    uint32 public enclaveKeyVersion;
+    bool public paused;
+    /// Number of requests so far; the nonce in each request id.
+    uint64 public requestCount;
+    /// The DY-VRF public key (EIP-2537 G1, 128 bytes) for OnchainVerify; empty until the owner sets it.
+    bytes public vrfPublicKey;
+    uint32 public vrfKeyVersion;
+    mapping(bytes32 => Request) internal requests;
+    mapping(bytes32 => mapping(Mode => Fee)) internal fees;
+
+    event ServiceRequested(
+        bytes32 indexed requestId,
+        address indexed requester,
+        bytes32 indexed service,
+        bytes payload,
+        Mode mode,
+        address callbackContract,
+        bytes4 callbackSelector,
+        uint32 gasForResponse,
+        uint256 feePaid
+    );
+    /// callbackSuccess is true iff a callback was made and returned without reverting.
+    event Fulfilled(bytes32 indexed requestId, bytes result, bool callbackSuccess, uint32 enclaveKeyVersion);
+    event EnclaveKeyRotated(uint32 indexed version, address signer, bytes32 measurement);
+    event VrfPublicKeySet(uint32 indexed version, bytes publicKey);
+    event FeeSet(bytes32 indexed service, Mode mode, uint256 amount, bool offered);
+    event PauseChanged(bool paused);
+    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+    event Withdrawn(address indexed to, uint256 amount);
+
+    error NotOwner(address caller);
+    error ZeroAddress();
+    error GatewayPaused();
+    error ServiceNotOffered(bytes32 service, Mode mode);
+    error ModeNotSupported(bytes32 service, Mode mode);
+    error InsufficientFee(uint256 required, uint256 paid);
+    error CallbackNotRequester(address callbackContract);
+    error GasForResponseTooHigh(uint32 requested, uint32 max);
+    error UnknownRequest(bytes32 requestId);
+    error AlreadyFulfilled(bytes32 requestId);
+    error NotEnclaveSigned(address signer);
+    error BadResultSize(uint256 expected, uint256 actual);
+    error VrfPublicKeyNotSet();
+    error InvalidVrfPublicKey();
+    error InvalidProof();
+    error OutputMismatch(bytes32 expected, bytes32 claimed);
+    error InsufficientGasForCallback();
+    error WithdrawFailed();
+
+    modifier onlyOwner() {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _;
+    }
+
+    constructor(address signer, bytes32 measurement) {
+        owner = msg.sender;
+        emit OwnershipTransferred(address(0), msg.sender);
+        _setEnclave(signer, measurement);
+    }
+
+    // --- requests --------------------------------------------------------------------------------------
+
+    /// @inheritdoc INSLGateway
+    function request(
+        bytes32 service,
+        bytes calldata payload,
+        address callbackContract,
+        bytes4 callbackSelector,
+        uint32 gasForResponse,
+        Mode mode
+    ) external payable override returns (bytes32 requestId) {
+        if (paused) revert GatewayPaused();
+        Fee memory f = fees[service][mode];
+        if (!f.offered) revert ServiceNotOffered(service, mode);
+        if (msg.value < f.amount) revert InsufficientFee(f.amount, msg.value);
+        // Only the requester may be called back: otherwise anyone could make the gateway deliver results
+        // the victim never asked for to a callback that trusts msg.sender == gateway.
+        if (callbackContract != address(0) && callbackContract != msg.sender) {
+            revert CallbackNotRequester(callbackContract);
+        }
+        if (gasForResponse > MAX_GAS_FOR_RESPONSE) revert GasForResponseTooHigh(gasForResponse, MAX_GAS_FOR_RESPONSE);
+        uint64 nonce = ++requestCount;
+        requestId = keccak256(abi.encode(block.chainid, address(this), nonce, msg.sender));
+        requests[requestId] = Request({
+            requester: msg.sender,
+            callbackSelector: callbackSelector,
+            gasForResponse: gasForResponse,
+            mode: mode,
+            status: Status.Pending,
+            callbackContract: callbackContract,
+            service: service,
+            payloadHash: keccak256(payload)
+        });
+        emit ServiceRequested(
+            requestId, msg.sender, service, payload, mode, callbackContract, callbackSelector, gasForResponse, msg.value
+        );
+    }
+
+    /// @notice Deliver a result. Anyone may relay it; only the enclave key's signature makes it valid.
+    /// @param requestId A pending request's id (unknown: UnknownRequest; done: AlreadyFulfilled).
+    /// @param result The service result (randomness: beta || pi, RANDOMNESS_RESULT_SIZE bytes).
+    /// @param signature 65-byte r || s || v (v 27/28, low s) by enclaveSigner over fulfilmentDigest.
+    function fulfill(bytes32 requestId, bytes calldata result, bytes calldata signature) external {
+        if (paused) revert GatewayPaused();
+        Request storage r = requests[requestId];
+        if (r.status == Status.None) revert UnknownRequest(requestId);
+        if (r.status == Status.Fulfilled) revert AlreadyFulfilled(requestId);
+        address signer = EnclaveSignature.recover(fulfilmentDigest(requestId, keccak256(result)), signature);
+        if (signer != enclaveSigner) revert NotEnclaveSigned(signer);
+        if (r.service == RANDOMNESS) {
+            if (result.length != RANDOMNESS_RESULT_SIZE) {
+                revert BadResultSize(RANDOMNESS_RESULT_SIZE, result.length);
+            }
+            if (r.mode == Mode.OnchainVerify) _verifyRandomness(requestId, r.payloadHash, result);
+        }
+        // Marked before the callback: a reentrant fulfill of the same id finds it fulfilled.
+        r.status = Status.Fulfilled;
+        bool ok;
+        if (r.callbackContract != address(0)) {
+            ok = _callWithExactGas(
+                r.gasForResponse, r.callbackContract, abi.encodeWithSelector(r.callbackSelector, requestId, result)
+            );
+        }
+        emit Fulfilled(requestId, result, ok, enclaveKeyVersion);
+    }
+
+    /// @notice The digest the enclave signs for a result:
+    ///         keccak256("NSL-FULFIL-V1" || chainid (32) || gateway (20) || requestId (32) || keccak256(result)).
+    function fulfilmentDigest(bytes32 requestId, bytes32 resultHash) public view returns (bytes32) {
+        return keccak256(abi.encodePacked(FULFIL_TAG, block.chainid, address(this), requestId, resultHash));
+    }
+
+    /// @notice The VRF input of a request:
+    ///         "NSL-DYVRF-ALPHA-V1" || chainid (32) || gateway (20) || requestId (32) || keccak256(payload).
+    function randomnessAlpha(bytes32 requestId) external view returns (bytes memory) {
+        Request storage r = requests[requestId];
+        if (r.status == Status.None) revert UnknownRequest(requestId);
+        return _alpha(requestId, r.payloadHash);
+    }
+
+    /// @notice The stored request (status None for an unknown id).
+    function getRequest(bytes32 requestId) external view returns (Request memory) {
+        return requests[requestId];
+    }
+
+    /// @inheritdoc INSLGateway
+    function fee(bytes32 service, Mode mode) external view override returns (uint256) {
+        Fee memory f = fees[service][mode];
+        if (!f.offered) revert ServiceNotOffered(service, mode);
+        return f.amount;
+    }
+
+    // --- administration --------------------------------------------------------------------------------
+
+    /// @notice Rotate the enclave key: results signed by the previous key are refused from now on.
+    /// @param measurement The attestation measurement of the enclave that holds the new key, kept on record.
+    function setEnclave(address signer, bytes32 measurement) external onlyOwner {
+        _setEnclave(signer, measurement);
+    }
+
+    /// @notice Register the DY-VRF public key (EIP-2537 G1, 128 bytes) used by OnchainVerify.
+    /// @dev Checked once here: G1MSM by 1 fails for a point off the curve or outside the subgroup, and the
+    ///      identity is refused (with pk = O anyone can compute pi = (1/x)*G2). Needs Prague.
+    function setVrfPublicKey(bytes calldata publicKey) external onlyOwner {
+        if (!DYVRF.isValidPublicKey(publicKey)) revert InvalidVrfPublicKey();
+        vrfPublicKey = publicKey;
+        emit VrfPublicKeySet(++vrfKeyVersion, publicKey);
+    }
+
+    /// @notice Offer (or withdraw) a service in a mode at a fee in wei.
+    function setFee(bytes32 service, Mode mode, uint128 amount, bool offered) external onlyOwner {
+        if (mode == Mode.OnchainVerify && service != RANDOMNESS) revert ModeNotSupported(service, mode);
+        fees[service][mode] = Fee({amount: amount, offered: offered});
+        emit FeeSet(service, mode, amount, offered);
+    }
+
+    /// @notice Stop (true) or resume (false) requests, fulfilments and price reports.
+    function setPaused(bool value) external onlyOwner {
+        paused = value;
+        emit PauseChanged(value);
+    }
+
+    function transferOwnership(address newOwner) external onlyOwner {
+        if (newOwner == address(0)) revert ZeroAddress();
+        emit OwnershipTransferred(owner, newOwner);
+        owner = newOwner;
+    }
+
+    /// @notice Send collected fees to `to`.
+    function withdraw(address payable to, uint256 amount) external onlyOwner {
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert WithdrawFailed();
+        emit Withdrawn(to, amount);
+    }
+
+    // --- internals -------------------------------------------------------------------------------------
+
+    function _setEnclave(address signer, bytes32 measurement) internal {
+        // A zero signer would match ecrecover's failure value in careless code; refuse it outright.
+        if (signer == address(0)) revert ZeroAddress();
+        enclaveSigner = signer;
+        enclaveMeasurement = measurement;
+        emit EnclaveKeyRotated(++enclaveKeyVersion, signer, measurement);
+    }
+
+    function _alpha(bytes32 requestId, bytes32 payloadHash) internal view returns (bytes memory) {
+        return abi.encodePacked(ALPHA_TAG, block.chainid, address(this), requestId, payloadHash);
+    }
+
+    /// Check pi against the registered key for x derived here from the request, and beta = proofToHash(pi).
+    function _verifyRandomness(bytes32 requestId, bytes32 payloadHash, bytes calldata result) internal view {
+        bytes memory pk = vrfPublicKey;
+        if (pk.length == 0) revert VrfPublicKeyNotSet();
+        bytes memory pi = result[32:RANDOMNESS_RESULT_SIZE];
+        if (!DYVRF.verify(pk, DYVRF.alphaToScalar(_alpha(requestId, payloadHash)), pi)) revert InvalidProof();
+        bytes32 beta = DYVRF.proofToHash(pi);
+        bytes32 claimed = bytes32(result[0:32]);
+        if (beta != claimed) revert OutputMismatch(beta, claimed);
+    }
+
+    /// Call target with exactly gasAmount gas, or revert if that much cannot be forwarded: a relayer must not
+    /// be able to starve the callback, make it fail and still mark the request fulfilled (Chainlink
+    /// VRFCoordinatorV2.callWithExactGas; EIP-150 passes at most 63/64 of the remaining gas).
+    function _callWithExactGas(uint256 gasAmount, address target, bytes memory data) internal returns (bool success) {
+        if (target.code.length == 0) return false;
+        bool enough;
+        assembly ("memory-safe") {
+            let g := gas()
+            if gt(g, CALLBACK_GAS_RESERVE) {
+                g := sub(g, CALLBACK_GAS_RESERVE)
+                enough := gt(sub(g, div(g, 64)), gasAmount)
+            }
+            if enough { success := call(gasAmount, target, 0, add(data, 0x20), mload(data), 0, 0) }
+        }
+        if (!enough) revert InsufficientGasForCallback();
+    }
+}

@@ -1,0 +1,271 @@
+"""NSLGateway on a real anvil chain: requests, enclave-signed fulfilments, admin, callbacks.
+
+Signature rules (EIP-2 low s; digest binding chain id, gateway and request id) follow
+docs/chains-evm.md; the callback gas rule follows Chainlink VRFCoordinatorV2.callWithExactGas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from web3 import Web3
+
+from neo_service_layer.chains.evm import messages
+from neo_service_layer.chains.evm.messages import Mode
+from neo_service_layer.chains.evm.tx import transact
+from tests.chains.evm.flows import (
+    ORACLE,
+    RANDOMNESS,
+    Nsl,
+    fulfil,
+    randomness_result,
+    request_randomness,
+    sign_result,
+)
+from tests.chains.evm.helpers import EnclaveKey, assert_reverts, flip, high_s, one_event
+
+STATUS_PENDING, STATUS_FULFILLED = 1, 2
+
+
+def test_request_emits_unique_id_and_stores_request(nsl: Nsl) -> None:
+    seed = b"seed-1"
+    first, receipt = request_randomness(nsl, seed, verify=False)
+    second, _ = request_randomness(nsl, seed, verify=False)
+    assert first != second
+    consumer = nsl.randomness_consumer.address
+    event = one_event(nsl.gateway, "ServiceRequested", receipt)
+    assert event.args.requester == consumer
+    assert event.args.service == RANDOMNESS
+    assert event.args.payload == seed
+    assert event.args.mode == Mode.SIGNATURE_ONLY
+    assert event.args.callbackContract == consumer
+    assert event.args.callbackSelector == Web3.keccak(text="onRandomness(bytes32,bytes)")[:4]
+    assert event.args.feePaid == nsl.fee(RANDOMNESS, Mode.SIGNATURE_ONLY)
+    # The id is keccak256(abi.encode(chainid, gateway, nonce, requester)), nonce counting from 1.
+    assert first == messages.request_id(nsl.chain_id, nsl.gateway.address, 1, consumer)
+    stored = nsl.gateway.functions.getRequest(first).call()
+    assert (stored[0], stored[4], stored[7]) == (consumer, STATUS_PENDING, Web3.keccak(seed))
+
+
+def test_fulfil_delivers_value_to_consumer(nsl: Nsl) -> None:
+    seed = b"lottery #7"
+    request_id, request_receipt = request_randomness(nsl, seed, verify=False)
+    result = randomness_result(nsl, request_id, seed)
+    receipt = fulfil(nsl, request_id, result)
+    event = one_event(nsl.gateway, "Fulfilled", receipt)
+    assert event.args.result == result
+    assert event.args.callbackSuccess is True
+    assert event.args.enclaveKeyVersion == 1
+    requested, fulfilled, verified, value = nsl.randomness_consumer.functions.draws(request_id).call()
+    assert (requested, fulfilled, verified) == (True, True, False)
+    assert value == result[:32]
+    assert nsl.gateway.functions.getRequest(request_id).call()[4] == STATUS_FULFILLED
+    print(f"\ngas: request {request_receipt['gasUsed']}, fulfil (signature only) {receipt['gasUsed']}")
+    assert receipt["gasUsed"] < 150_000
+
+
+def test_digest_and_alpha_agree_with_python(nsl: Nsl) -> None:
+    request_id, _ = request_randomness(nsl, b"agree", verify=True)
+    result = b"any result bytes"
+    on_chain = nsl.gateway.functions.fulfilmentDigest(request_id, Web3.keccak(result)).call()
+    assert on_chain == messages.fulfilment_digest(nsl.chain_id, nsl.gateway.address, request_id, result)
+    alpha = nsl.gateway.functions.randomnessAlpha(request_id).call()
+    assert alpha == messages.randomness_alpha(nsl.chain_id, nsl.gateway.address, request_id, b"agree")
+
+
+def _other_key(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    return rid, result, sign_result(nsl, rid, result, key=EnclaveKey())
+
+
+def _flipped_result(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    return rid, flip(result, 0), sign_result(nsl, rid, result)
+
+
+def _flipped_signature(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    return rid, result, flip(sign_result(nsl, rid, result), 40)  # in s: still recovers, to another address
+
+
+def _high_s(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    return rid, result, high_s(sign_result(nsl, rid, result))
+
+
+def _bad_v(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    sig = sign_result(nsl, rid, result)
+    return rid, result, sig[:64] + bytes([sig[64] - 27])  # v 0/1 instead of 27/28
+
+
+def _short(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    return rid, result, sign_result(nsl, rid, result)[:64]
+
+
+def _other_chain(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    digest = messages.fulfilment_digest(nsl.chain_id + 1, nsl.gateway.address, rid, result)
+    return rid, result, nsl.enclave.sign(digest)
+
+
+def _other_gateway(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    digest = messages.fulfilment_digest(nsl.chain_id, nsl.verifier.address, rid, result)
+    return rid, result, nsl.enclave.sign(digest)
+
+
+def _other_request(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    return rid, result, sign_result(nsl, flip(rid, 31), result)
+
+
+def _no_tag(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    digest = Web3.keccak(nsl.chain_id.to_bytes(32, "big") + bytes.fromhex(nsl.gateway.address[2:]) + rid)
+    return rid, result, nsl.enclave.sign(digest)
+
+
+Forgery = Callable[[Nsl, bytes, bytes], tuple[bytes, bytes, bytes]]
+FORGERIES: list[tuple[str, Forgery, str]] = [
+    ("other-key", _other_key, "NotEnclaveSigned"),
+    ("flipped-result", _flipped_result, "NotEnclaveSigned"),
+    ("flipped-signature", _flipped_signature, "NotEnclaveSigned"),
+    ("high-s", _high_s, "InvalidSignature"),
+    ("v-not-27-28", _bad_v, "InvalidSignature"),
+    ("64-byte-signature", _short, "InvalidSignature"),
+    ("other-chain-id", _other_chain, "NotEnclaveSigned"),
+    ("other-gateway", _other_gateway, "NotEnclaveSigned"),
+    ("other-request-id", _other_request, "NotEnclaveSigned"),
+    ("untagged-digest", _no_tag, "NotEnclaveSigned"),
+]
+
+
+@pytest.mark.parametrize(("forge", "error"), [(f, e) for _, f, e in FORGERIES], ids=[c[0] for c in FORGERIES])
+def test_forged_fulfilment_is_rejected(nsl: Nsl, forge: Forgery, error: str) -> None:
+    request_id, _ = request_randomness(nsl, b"forge", verify=False)
+    rid, result, sig = forge(nsl, request_id, randomness_result(nsl, request_id, b"forge"))
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, nsl.gateway.functions.fulfill(rid, result, sig), error)
+    # Still pending: the genuine fulfilment goes through afterwards.
+    fulfil(nsl, request_id, randomness_result(nsl, request_id, b"forge"))
+
+
+def test_replay_and_unknown_id_are_rejected(nsl: Nsl) -> None:
+    request_id, _ = request_randomness(nsl, b"once", verify=False)
+    result = randomness_result(nsl, request_id, b"once")
+    sig = sign_result(nsl, request_id, result)
+    fulfil(nsl, request_id, result, sig)
+    replay = nsl.gateway.functions.fulfill(request_id, result, sig)
+    assert_reverts(nsl.w3, nsl.build, nsl.user, replay, "AlreadyFulfilled")
+    unknown = bytes(32)
+    fn = nsl.gateway.functions.fulfill(unknown, result, sign_result(nsl, unknown, result))
+    assert_reverts(nsl.w3, nsl.build, nsl.user, fn, "UnknownRequest")
+
+
+def test_randomness_result_must_have_the_proof(nsl: Nsl) -> None:
+    request_id, _ = request_randomness(nsl, b"short", verify=False)
+    result = bytes(32)
+    fn = nsl.gateway.functions.fulfill(request_id, result, sign_result(nsl, request_id, result))
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, fn, "BadResultSize")
+
+
+def test_pause_blocks_requests_and_fulfilments(nsl: Nsl) -> None:
+    request_id, _ = request_randomness(nsl, b"p", verify=False)
+    transact(nsl.w3, nsl.owner, nsl.gateway.functions.setPaused(True))
+    result = randomness_result(nsl, request_id, b"p")
+    fn = nsl.gateway.functions.fulfill(request_id, result, sign_result(nsl, request_id, result))
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, fn, "GatewayPaused")
+    fee = nsl.fee(RANDOMNESS, Mode.SIGNATURE_ONLY)
+    req = nsl.randomness_consumer.functions.requestRandomness(b"q", False)
+    assert_reverts(nsl.w3, nsl.build, nsl.user, req, "GatewayPaused", value=fee)
+    transact(nsl.w3, nsl.owner, nsl.gateway.functions.setPaused(False))
+    fulfil(nsl, request_id, result)
+
+
+def test_only_owner_administers(nsl: Nsl) -> None:
+    g = nsl.gateway.functions
+    calls = [
+        g.setEnclave(nsl.user.address, bytes(32)),
+        g.setPaused(True),
+        g.setFee(ORACLE, 0, 0, True),
+        g.setVrfPublicKey(bytes(128)),
+        g.withdraw(nsl.user.address, 1),
+        g.transferOwnership(nsl.user.address),
+    ]
+    for fn in calls:
+        assert_reverts(nsl.w3, nsl.build, nsl.user, fn, "NotOwner")
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, g.setEnclave(Web3.to_checksum_address(bytes(20)), bytes(32)),
+                   "ZeroAddress")  # fmt: skip
+
+
+def test_rotation_refuses_the_old_key(nsl: Nsl) -> None:
+    request_id, _ = request_randomness(nsl, b"rot", verify=False)
+    result = randomness_result(nsl, request_id, b"rot")
+    old_sig = sign_result(nsl, request_id, result)
+    new_key, measurement = EnclaveKey(), bytes.fromhex("ab" * 32)
+    receipt = transact(nsl.w3, nsl.owner, nsl.gateway.functions.setEnclave(new_key.address, measurement))
+    event = one_event(nsl.gateway, "EnclaveKeyRotated", receipt)
+    assert (event.args.version, event.args.signer, event.args.measurement) == (
+        2,
+        new_key.address,
+        measurement,
+    )
+    assert nsl.gateway.functions.enclaveMeasurement().call() == measurement
+    stale = nsl.gateway.functions.fulfill(request_id, result, old_sig)
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, stale, "NotEnclaveSigned")
+    receipt = fulfil(nsl, request_id, result, sign_result(nsl, request_id, result, key=new_key))
+    assert one_event(nsl.gateway, "Fulfilled", receipt).args.enclaveKeyVersion == 2
+
+
+def test_request_rules(nsl: Nsl) -> None:
+    g, fee = nsl.gateway.functions, nsl.fee(RANDOMNESS, Mode.SIGNATURE_ONLY)
+    req = nsl.randomness_consumer.functions.requestRandomness(b"cheap", False)
+    assert_reverts(nsl.w3, nsl.build, nsl.user, req, "InsufficientFee", value=fee - 1)
+    zero = Web3.to_checksum_address(bytes(20))
+    selector = bytes(4)
+    unknown_service = g.request(messages.service_id("nope"), b"", zero, selector, 0, 0)
+    assert_reverts(nsl.w3, nsl.build, nsl.user, unknown_service, "ServiceNotOffered", value=fee)
+    oracle_verify = g.request(ORACLE, b"", zero, selector, 0, int(Mode.ONCHAIN_VERIFY))
+    assert_reverts(nsl.w3, nsl.build, nsl.user, oracle_verify, "ServiceNotOffered", value=fee)
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, g.setFee(ORACLE, 1, 0, True), "ModeNotSupported")
+    # Results go only to the requester itself: a third party cannot aim a callback at a consumer.
+    aimed = g.request(RANDOMNESS, b"", nsl.randomness_consumer.address, selector, 0, 0)
+    assert_reverts(nsl.w3, nsl.build, nsl.user, aimed, "CallbackNotRequester", value=fee)
+    greedy = g.request(RANDOMNESS, b"", zero, selector, 2_500_001, 0)
+    assert_reverts(nsl.w3, nsl.build, nsl.user, greedy, "GasForResponseTooHigh", value=fee)
+
+
+def test_request_without_callback_is_fulfilled_by_event(nsl: Nsl) -> None:
+    zero = Web3.to_checksum_address(bytes(20))
+    fee = nsl.fee(ORACLE, Mode.SIGNATURE_ONLY)
+    receipt = transact(
+        nsl.w3, nsl.user, nsl.gateway.functions.request(ORACLE, b"q", zero, bytes(4), 0, 0), value=fee
+    )
+    request_id = bytes(one_event(nsl.gateway, "ServiceRequested", receipt).args.requestId)
+    receipt = fulfil(nsl, request_id, b'{"price": 1}')
+    event = one_event(nsl.gateway, "Fulfilled", receipt)
+    assert (event.args.result, event.args.callbackSuccess) == (b'{"price": 1}', False)
+
+
+def test_callback_revert_does_not_block_fulfilment(nsl: Nsl) -> None:
+    fee = nsl.fee(ORACLE, Mode.SIGNATURE_ONLY)
+    receipt = transact(nsl.w3, nsl.user, nsl.oracle_consumer.functions.requestData(b"GET /big"), value=fee)
+    request_id = bytes(one_event(nsl.gateway, "ServiceRequested", receipt).args.requestId)
+    too_big = b"x" * 257  # OracleConsumer.MAX_RESULT_SIZE is 256: its callback reverts ResultTooLarge
+    receipt = fulfil(nsl, request_id, too_big)
+    assert one_event(nsl.gateway, "Fulfilled", receipt).args.callbackSuccess is False
+    assert nsl.gateway.functions.getRequest(request_id).call()[4] == STATUS_FULFILLED
+    assert nsl.oracle_consumer.functions.pending(request_id).call() is True
+    replay = nsl.gateway.functions.fulfill(request_id, too_big, sign_result(nsl, request_id, too_big))
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, replay, "AlreadyFulfilled")
+
+
+def test_oracle_consumer_receives_result(nsl: Nsl) -> None:
+    fee = nsl.fee(ORACLE, Mode.SIGNATURE_ONLY)
+    receipt = transact(nsl.w3, nsl.user, nsl.oracle_consumer.functions.requestData(b"GET /price"), value=fee)
+    request_id = bytes(one_event(nsl.gateway, "ServiceRequested", receipt).args.requestId)
+    receipt = fulfil(nsl, request_id, b'{"neo": 12.5}')
+    assert one_event(nsl.gateway, "Fulfilled", receipt).args.callbackSuccess is True
+    assert nsl.oracle_consumer.functions.results(request_id).call() == b'{"neo": 12.5}'
+
+
+def test_fees_are_collected_and_withdrawn(nsl: Nsl) -> None:
+    request_randomness(nsl, b"fee", verify=False)
+    fee = nsl.fee(RANDOMNESS, Mode.SIGNATURE_ONLY)
+    assert nsl.w3.eth.get_balance(nsl.gateway.address) == fee
+    before = nsl.w3.eth.get_balance(nsl.user.address)
+    transact(nsl.w3, nsl.owner, nsl.gateway.functions.withdraw(nsl.user.address, fee))
+    assert nsl.w3.eth.get_balance(nsl.user.address) == before + fee
+    assert nsl.w3.eth.get_balance(nsl.gateway.address) == 0

@@ -1,0 +1,87 @@
+"""The pure message builders (the contracts' agreement with them is tested on chain in test_gateway.py,
+test_price_feed.py and test_vrf_verifier.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from neo_service_layer.chains.evm import messages
+from neo_service_layer.chains.evm.errors import InvalidChainMessage
+from neo_service_layer.enclave.crypto import dyvrf
+from tests.chains.evm.helpers import EnclaveKey, high_s
+
+GATEWAY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+VECTORS = json.loads((Path(__file__).parents[2] / "testdata" / "dyvrf_vectors.json").read_text())["vectors"]
+
+
+def test_service_id() -> None:
+    assert messages.service_id("randomness") == b"randomness" + bytes(22)
+    for bad in ("", "x" * 33, "ünïcode"):
+        with pytest.raises((InvalidChainMessage, UnicodeEncodeError)):
+            messages.service_id(bad)
+
+
+def test_layouts() -> None:
+    rid = bytes(range(32))
+    alpha = messages.randomness_alpha(1, GATEWAY, rid, b"seed")
+    assert len(alpha) == 18 + 32 + 20 + 32 + 32
+    assert alpha.startswith(
+        b"NSL-DYVRF-ALPHA-V1" + (1).to_bytes(32, "big") + bytes.fromhex(GATEWAY[2:]) + rid
+    )
+    assert len(messages.fulfilment_digest(1, GATEWAY, rid, b"r")) == 32
+    assert messages.fulfilment_digest(1, GATEWAY, rid, b"r") != messages.fulfilment_digest(
+        2, GATEWAY, rid, b"r"
+    )
+    assert messages.price_report_digest(1, GATEWAY, 1, -1, 5) != messages.price_report_digest(
+        1, GATEWAY, 1, 1, 5
+    )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: messages.fulfilment_digest(1, GATEWAY, bytes(31), b""),
+        lambda: messages.fulfilment_digest(1, "0x1234", bytes(32), b""),
+        lambda: messages.fulfilment_digest(-1, GATEWAY, bytes(32), b""),
+        lambda: messages.price_report_digest(1, GATEWAY, 2**80, 0, 0),
+        lambda: messages.price_report_digest(1, GATEWAY, 1, 2**255, 0),
+        lambda: messages.randomness_result(bytes(32), bytes(255)),
+        lambda: messages.split_randomness_result(bytes(287)),
+        lambda: messages.compress_eip2537_g2(bytes(255)),
+        lambda: messages.compress_eip2537_g2(b"\x01" + bytes(255)),  # padding byte set
+    ],
+    ids=["short-id", "short-address", "negative-chain", "round-80-bits", "answer-256-bits", "short-pi",
+         "short-result", "short-pi-compress", "bad-padding"],
+)  # fmt: skip
+def test_out_of_format_values_are_refused(call: object) -> None:
+    with pytest.raises(InvalidChainMessage):
+        call()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["id"] for v in VECTORS])
+def test_compression_recipe_matches_vectors(vector: dict[str, str]) -> None:
+    pi_evm = bytes.fromhex(vector["pi_eip2537"])
+    assert messages.compress_eip2537_g2(pi_evm).hex() == vector["pi"]
+    assert messages.proof_to_hash_eip2537(pi_evm).hex() == vector["beta"]
+
+
+def test_randomness_result_round_trip() -> None:
+    sk = dyvrf.generate_secret()
+    pi = dyvrf.prove(sk, b"a")
+    beta = dyvrf.proof_to_hash(pi)
+    result = messages.randomness_result(beta, dyvrf.eip2537_g2(pi))
+    assert len(result) == messages.RANDOMNESS_RESULT_SIZE
+    assert messages.split_randomness_result(result) == (beta, dyvrf.eip2537_g2(pi))
+    assert hashlib.sha256(messages.compress_eip2537_g2(result[32:])).digest() == beta
+
+
+def test_canonical_signature() -> None:
+    sig = EnclaveKey().sign(bytes(32))
+    assert messages.is_canonical_signature(sig)
+    assert not messages.is_canonical_signature(high_s(sig))
+    assert not messages.is_canonical_signature(sig[:64])
+    assert not messages.is_canonical_signature(sig[:64] + b"\x01")
