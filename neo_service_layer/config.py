@@ -44,6 +44,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 DEFAULT_ENCLAVE_TIMEOUT_SECONDS = 10.0
+DEFAULT_EVM_CONFIRMATIONS = 1
+DEFAULT_EVM_POLL_SECONDS = 1.0
 DEFAULT_SECRETS_MAX_VERSIONS = 10
 MAX_SECRETS_MAX_VERSIONS = 1000
 
@@ -123,6 +125,16 @@ class Settings(BaseSettings):
         le=MAX_SECRETS_MAX_VERSIONS,
         description="Versions a secret keeps unless its metadata says otherwise; older ones are destroyed.",
     )
+
+    evm_rpc_url: str | None = Field(
+        default=None, description="EVM (Neo X) JSON-RPC; enables the chain watcher."
+    )
+    evm_gateway_address: str | None = Field(default=None, description="The NSLGateway contract to watch.")
+    evm_confirmations: int = Field(
+        default=DEFAULT_EVM_CONFIRMATIONS, ge=0, description="Blocks on top of a request before it is served."
+    )
+    evm_start_block: int = Field(default=0, ge=0, description="First block to scan when no cursor is stored.")
+    evm_poll_seconds: float = Field(default=DEFAULT_EVM_POLL_SECONDS, gt=0)
 
     bootstrap_admin_key: SecretStr | None = Field(
         default=None, description="Use this admin API key on first start instead of generating one."

@@ -116,7 +116,7 @@ def worker() -> None:
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    run(lambda: run_worker(settings, handlers=service_handlers(), tasks=service_tasks()))
+    run(lambda: run_worker(settings, handlers=service_handlers(), tasks=service_tasks(settings)))
 
 
 @app.command()

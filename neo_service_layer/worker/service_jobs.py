@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from neo_service_layer.config import Settings
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.services.keys.purge import purge_deleted_keys
+from neo_service_layer.worker.chain_watch import EVM_WATCH_KIND, chain_tasks, evm_watch_handler
 from neo_service_layer.worker.context import Handler, JobContext
 from neo_service_layer.worker.scheduler import PeriodicTask
 
@@ -26,13 +28,15 @@ async def keys_purge_handler(ctx: JobContext) -> dict[str, Any]:
 
 def service_handlers() -> dict[str, Handler]:
     """Every service job handler, by kind."""
-    return {KEYS_PURGE_KIND: keys_purge_handler}
+    return {KEYS_PURGE_KIND: keys_purge_handler, EVM_WATCH_KIND: evm_watch_handler}
 
 
 def service_tasks(
+    settings: Settings | None = None,
     keys_purge_interval_seconds: float = DEFAULT_KEYS_PURGE_INTERVAL_SECONDS,
 ) -> list[PeriodicTask]:
-    """The services' periodic tasks: the keys purge, hourly."""
-    return [
-        PeriodicTask(name="keys-purge", interval_seconds=keys_purge_interval_seconds, kind=KEYS_PURGE_KIND)
-    ]
+    """The periodic tasks: the keys purge, hourly; with ``settings``, the configured chains' watchers."""
+    purge = PeriodicTask(
+        name="keys-purge", interval_seconds=keys_purge_interval_seconds, kind=KEYS_PURGE_KIND
+    )
+    return [purge, *(chain_tasks(settings) if settings is not None else [])]
