@@ -76,3 +76,15 @@ def fulfil(nsl: Nsl, request_id: bytes, result: bytes, signature: bytes | None =
     """A relayer (the owner account here; anyone may) submits the fulfilment."""
     sig = signature if signature is not None else sign_result(nsl, request_id, result)
     return transact(nsl.w3, nsl.owner, nsl.gateway.functions.fulfill(request_id, result, sig))
+
+
+def reorg(nsl: Nsl, depth: int) -> None:
+    """Replace the newest ``depth`` blocks (anvil's reorg support).
+
+    The first replacement block carries a small transfer, so it differs from the block it replaces
+    even when both were mined in the same second: empty replacements can hash the same as the
+    originals, and then there is no reorg to see.
+    """
+    marker = {"from": nsl.owner.address, "to": nsl.user.address, "value": hex(1)}
+    reply = nsl.w3.provider.make_request("anvil_reorg", [depth, [[marker, 0]]])  # type: ignore[arg-type]
+    assert "error" not in reply, reply

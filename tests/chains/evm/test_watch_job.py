@@ -27,7 +27,7 @@ from neo_service_layer.worker.context import PermanentJobError
 from neo_service_layer.worker.process import run_worker
 from neo_service_layer.worker.queue import enqueue
 from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
-from tests.chains.evm.flows import Nsl, request_randomness
+from tests.chains.evm.flows import Nsl, reorg, request_randomness
 from tests.worker.helpers import wait_until
 
 
@@ -108,7 +108,7 @@ async def test_a_reorg_is_reported_and_the_new_request_enqueued(
     watcher = evm_watcher(_settings(tmp_path, db.url, nsl))
     request_randomness(nsl, b"orphan", verify=False)
     await watch_once(db, watcher)
-    nsl.w3.provider.make_request("anvil_reorg", [1, []])  # type: ignore[arg-type]
+    reorg(nsl, 1)
     replacement, _ = request_randomness(nsl, b"new", verify=False)
 
     after = await watch_once(db, watcher)

@@ -16,18 +16,12 @@ from neo_service_layer.chains.evm.requests import (
     service_name,
 )
 from neo_service_layer.chains.evm.watcher import Cursor, EvmWatcher, ReorgTooDeep
-from tests.chains.evm.flows import Nsl, request_randomness
+from tests.chains.evm.flows import Nsl, reorg, request_randomness
 from tests.chains.evm.helpers import one_event
 
 
 def _mine(nsl: Nsl, blocks: int) -> None:
     nsl.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
-
-
-def _reorg(nsl: Nsl, depth: int) -> None:
-    """Replace the newest ``depth`` blocks with empty ones (anvil's reorg support)."""
-    reply = nsl.w3.provider.make_request("anvil_reorg", [depth, []])  # type: ignore[arg-type]
-    assert "error" not in reply, reply
 
 
 def _watcher(nsl: Nsl, **options: Any) -> EvmWatcher:
@@ -123,7 +117,7 @@ def test_a_reorg_is_repaired_and_the_new_branch_rescanned(nsl: Nsl, blocks_befor
     before = watcher.scan(Cursor())
     assert _request_ids(before.requests) == [orphan_id]
 
-    _reorg(nsl, 2)  # drops the request's block and the one after it
+    reorg(nsl, 2)  # drops the request's block and the one after it
     replacement_id, _ = request_randomness(nsl, b"replacement", verify=False)
     after = watcher.scan(before.cursor)
 
@@ -139,7 +133,7 @@ def test_a_reorg_deeper_than_the_window_is_refused(nsl: Nsl) -> None:
     _mine(nsl, 4)
     scan = watcher.scan(Cursor())
     assert len(scan.cursor.recent) == 2
-    _reorg(nsl, 3)
+    reorg(nsl, 3)
     with pytest.raises(ReorgTooDeep):
         watcher.scan(scan.cursor)
 
