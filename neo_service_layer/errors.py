@@ -352,3 +352,82 @@ class SecretGrantNotFound(NotFound):
 class SecretSealingFailed(ValidationFailed):
     code = "secret_sealing_failed"
     title = "The secret value could not be sealed or opened"
+
+
+# --- Randomness service (neo_service_layer.services.randomness, docs/randomness.md) ---
+
+
+class RandomnessNotFound(NotFound):
+    code = "randomness_not_found"
+    title = "Randomness request not found"
+
+
+class RandomnessUnknownScheme(ValidationFailed):
+    code = "randomness_unknown_scheme"
+    title = "Unknown VRF scheme"
+
+
+class RandomnessWordsOutOfRange(ValidationFailed):
+    code = "randomness_words_out_of_range"
+    title = "words must be within 1..500"
+
+
+class RandomnessBytesOutOfRange(ValidationFailed):
+    code = "randomness_bytes_out_of_range"
+    title = "bytes must be within 1..1024"
+
+
+class RandomnessOutputConflict(ValidationFailed):
+    code = "randomness_output_conflict"
+    title = "Ask for words or for bytes, not both"
+
+
+class RandomnessRangeWithBytes(ValidationFailed):
+    code = "randomness_range_with_bytes"
+    title = "min and max apply to words only"
+
+
+class RandomnessRangeIncomplete(ValidationFailed):
+    code = "randomness_range_incomplete"
+    title = "min and max must be given together"
+
+
+class RandomnessMinAboveMax(ValidationFailed):
+    code = "randomness_min_above_max"
+    title = "min must not be greater than max"
+
+
+class RandomnessRangeOutOfBounds(ValidationFailed):
+    code = "randomness_range_out_of_bounds"
+    title = "min and max must be integers within int256 (-2^255 .. 2^255 - 1)"
+
+
+class RandomnessSeedTooLong(ValidationFailed):
+    code = "randomness_seed_too_long"
+    title = "The seed is longer than 256 bytes"
+
+
+class RandomnessSeedNotHex(ValidationFailed):
+    code = "randomness_seed_not_hex"
+    title = "The seed must be hex (an even number of digits, optional 0x)"
+
+
+class RandomnessBatchSize(ValidationFailed):
+    code = "randomness_batch_size"
+    title = "A batch holds 1..100 requests"
+
+
+class RandomnessKeySchemeMismatch(ValidationFailed):
+    code = "randomness_key_scheme_mismatch"
+    title = "The key's type does not prove this VRF scheme"
+
+
+class RandomnessVerificationFailed(ValidationFailed):
+    """A randomness result does not verify; ``reason`` (``extra``) is a stable reason code."""
+
+    code = "randomness_verification_failed"
+    title = "The randomness result does not verify"
+
+    def __init__(self, detail: str, *, reason: str, **extra: Any) -> None:
+        super().__init__(detail, reason=reason, **extra)
+        self.reason = reason

@@ -23,6 +23,7 @@ from neo_service_layer.api.routes import (
     health,
     keys,
     master_key,
+    randomness,
     secrets,
 )
 from neo_service_layer.api.state import AppState
@@ -73,6 +74,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Neo Service Layer", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
-    for module in (health, auth, admin, account, api_keys, audit, attestation, keys, secrets, master_key):
+    for module in (
+        health,
+        auth,
+        admin,
+        account,
+        api_keys,
+        audit,
+        attestation,
+        keys,
+        secrets,
+        master_key,
+        randomness,
+    ):
         app.include_router(module.router)
     return app

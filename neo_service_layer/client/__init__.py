@@ -3,5 +3,19 @@
 from __future__ import annotations
 
 from neo_service_layer.client.attestation import VerifiedIdentity, verify_attestation, verify_result
+from neo_service_layer.client.randomness import (
+    RandomnessResult,
+    VerificationReason,
+    VerifiedRandomness,
+    verify_randomness,
+)
 
-__all__ = ["VerifiedIdentity", "verify_attestation", "verify_result"]
+__all__ = [
+    "RandomnessResult",
+    "VerificationReason",
+    "VerifiedIdentity",
+    "VerifiedRandomness",
+    "verify_attestation",
+    "verify_randomness",
+    "verify_result",
+]

@@ -8,18 +8,20 @@ re-encoding the rules.
 =============  =====  ======  =======  ====  =========  ===  ============================  ==================
 key type       sign   verify  encrypt  hmac  data key   vrf  hashes                        formats
 =============  =====  ======  =======  ====  =========  ===  ============================  ==================
-secp256r1      yes    yes     no       no    no         no   sha256 sha384 sha512          raw der
+secp256r1      yes    yes     no       no    no         yes  sha256 sha384 sha512          raw der
                                                              keccak256 none
 secp256k1      yes    yes     no       no    no         no   sha256 sha384 sha512          raw der evm
                                                              keccak256 none
-ed25519        yes    yes     no       no    no         no   none (PureEdDSA, RFC 8032)    raw
+ed25519        yes    yes     no       no    no         yes  none (PureEdDSA, RFC 8032)    raw
 aes256-gcm     no     no      yes      no    yes        no   -                             -
 hmac-sha256    no     no      no       yes   no         no   -                             -
 bls12381       no     no      no       no    no         yes  -                             -
 =============  =====  ======  =======  ====  =========  ===  ============================  ==================
 
 ``bls12381`` keys have a public key (asymmetric) but do not sign: their material is the secret of the
-Dodis-Yampolskiy VRF (:mod:`.dyvrf`), whose proofs contracts verify on chain.
+Dodis-Yampolskiy VRF (:mod:`.dyvrf`), whose proofs contracts verify on chain. ``ed25519`` and
+``secp256r1`` keys also prove ECVRF outputs (RFC 9381 suites ``ECVRF-EDWARDS25519-SHA512-TAI`` and
+``ECVRF-P256-SHA256-TAI``, :mod:`.ecvrf`); :mod:`.vrf` maps each VRF scheme to its key type.
 """
 
 from __future__ import annotations
@@ -116,8 +118,11 @@ class KeyType(StrEnum):
 
     @property
     def can_vrf(self) -> bool:
-        """True if the key type proves VRF outputs (``bls12381``: Dodis-Yampolskiy, :mod:`.dyvrf`)."""
-        return self is KeyType.BLS12381
+        """True if the key type proves VRF outputs (:mod:`.vrf`).
+
+        ``ed25519`` and ``secp256r1``: ECVRF (RFC 9381); ``bls12381``: Dodis-Yampolskiy (:mod:`.dyvrf`).
+        """
+        return self in (KeyType.ED25519, KeyType.SECP256R1, KeyType.BLS12381)
 
     @property
     def supported_hashes(self) -> tuple[HashAlgorithm, ...]:

@@ -110,7 +110,11 @@ def _unwrap_material(
     return material
 
 
-def _material(ctx: EnclaveContext, args: KeyVersionArgs) -> bytes:
+def version_material(ctx: EnclaveContext, args: KeyVersionArgs) -> bytes:
+    """The plaintext material of the key version in ``args`` (``KeyUnusable`` if it is not of its type).
+
+    Shared with the other handler modules that use key versions (``randomness``).
+    """
     return _unwrap_material(
         ctx, args.account_id, args.key_id, args.version, args.key_type, args.amk, args.material
     )
@@ -140,7 +144,7 @@ async def generate(ctx: EnclaveContext, args: GenerateArgs) -> GenerateResult:
 async def sign(ctx: EnclaveContext, args: SignArgs) -> SignResult:
     _require(args.key_type, args.key_type.can_sign, "sign")
     args.key_type.check_signature_params(args.hash, args.format)
-    material = _material(ctx, args)
+    material = version_material(ctx, args)
     signature = signing.sign(args.key_type, material, args.data, hash_alg=args.hash, fmt=args.format)
     return SignResult(
         key_id=args.key_id,
@@ -157,7 +161,7 @@ async def verify(ctx: EnclaveContext, args: VerifyArgs) -> ValidResult:
     """Verify against the public key derived from the stored material (not one the host could swap)."""
     _require(args.key_type, args.key_type.can_verify, "verify")
     args.key_type.check_signature_params(args.hash, args.format)
-    public = keys.public_key(args.key_type, _material(ctx, args))
+    public = keys.public_key(args.key_type, version_material(ctx, args))
     valid = signing.verify(
         args.key_type, public, args.data, args.signature, hash_alg=args.hash, fmt=args.format
     )
@@ -168,7 +172,7 @@ async def verify(ctx: EnclaveContext, args: VerifyArgs) -> ValidResult:
 async def encrypt(ctx: EnclaveContext, args: EncryptArgs) -> CiphertextResult:
     _require(args.key_type, args.key_type.can_encrypt, "encrypt")
     blob = aead.encrypt(
-        _material(ctx, args), args.plaintext, encryption_aad(args.key_id, args.version, args.context)
+        version_material(ctx, args), args.plaintext, encryption_aad(args.key_id, args.version, args.context)
     )
     return CiphertextResult(key_id=args.key_id, version=args.version, ciphertext=blob)
 
@@ -176,7 +180,7 @@ async def encrypt(ctx: EnclaveContext, args: EncryptArgs) -> CiphertextResult:
 def _decrypt(ctx: EnclaveContext, args: DecryptArgs) -> bytes:
     _require(args.key_type, args.key_type.can_encrypt, "decrypt")
     return aead.decrypt(
-        _material(ctx, args), args.ciphertext, encryption_aad(args.key_id, args.version, args.context)
+        version_material(ctx, args), args.ciphertext, encryption_aad(args.key_id, args.version, args.context)
     )
 
 
@@ -207,7 +211,7 @@ async def datakey(ctx: EnclaveContext, args: DataKeyArgs) -> DataKeyResult:
     """A fresh AES-256 data key encrypted under the key (envelope encryption); plaintext on request."""
     _require(args.key_type, args.key_type.can_generate_data_key, "generate data keys")
     data_key = aead.generate_wrapped_data_key(
-        _material(ctx, args), encryption_aad(args.key_id, args.version, args.context)
+        version_material(ctx, args), encryption_aad(args.key_id, args.version, args.context)
     )
     return DataKeyResult(
         key_id=args.key_id,
@@ -220,14 +224,14 @@ async def datakey(ctx: EnclaveContext, args: DataKeyArgs) -> DataKeyResult:
 @registry.op("keys.hmac", HmacArgs, HmacResult, signed=True)
 async def hmac(ctx: EnclaveContext, args: HmacArgs) -> HmacResult:
     _require(args.key_type, args.key_type.can_hmac, "compute an HMAC")
-    tag = mac.hmac_sha256(_material(ctx, args), args.data)
+    tag = mac.hmac_sha256(version_material(ctx, args), args.data)
     return HmacResult(key_id=args.key_id, version=args.version, mac=tag)
 
 
 @registry.op("keys.hmac_verify", HmacVerifyArgs, ValidResult, signed=True)
 async def hmac_verify(ctx: EnclaveContext, args: HmacVerifyArgs) -> ValidResult:
     _require(args.key_type, args.key_type.can_hmac, "verify an HMAC")
-    valid = mac.hmac_verify(_material(ctx, args), args.data, args.mac)
+    valid = mac.hmac_verify(version_material(ctx, args), args.data, args.mac)
     return ValidResult(key_id=args.key_id, version=args.version, valid=valid)
 
 
@@ -235,7 +239,7 @@ async def hmac_verify(ctx: EnclaveContext, args: HmacVerifyArgs) -> ValidResult:
 async def n3_sign_tx(ctx: EnclaveContext, args: N3SignTxArgs) -> N3SignTxResult:
     """The standard-account witness of a serialized Neo N3 transaction (secp256r1 keys)."""
     _require(args.key_type, args.key_type is KeyType.SECP256R1, "sign Neo N3 transactions")
-    material = _material(ctx, args)
+    material = version_material(ctx, args)
     witness = neo.sign_n3_transaction(material, args.transaction, args.network_magic)
     return N3SignTxResult(
         key_id=args.key_id,
@@ -250,7 +254,7 @@ async def n3_sign_tx(ctx: EnclaveContext, args: N3SignTxArgs) -> N3SignTxResult:
 
 def _k1(ctx: EnclaveContext, args: KeyVersionArgs, operation: str) -> tuple[bytes, str]:
     _require(args.key_type, args.key_type is KeyType.SECP256K1, operation)
-    material = _material(ctx, args)
+    material = version_material(ctx, args)
     return material, evm.address(keys.public_key(args.key_type, material))
 
 

@@ -55,6 +55,7 @@ class Operation(enum.StrEnum):
     EVM_SIGN_TRANSACTION = "evm_sign_transaction"
     EVM_SIGN_MESSAGE = "evm_sign_message"
     EVM_SIGN_TYPED_DATA = "evm_sign_typed_data"
+    VRF = "vrf"  # prove verifiable random outputs (the randomness service, docs/randomness.md)
 
     @property
     def consumes(self) -> bool:
@@ -77,6 +78,8 @@ def supported_operations(key_type: KeyType) -> list[Operation]:
         ops.add(Operation.DATAKEY)
     if key_type.can_hmac:
         ops |= {Operation.HMAC, Operation.HMAC_VERIFY}
+    if key_type.can_vrf:
+        ops.add(Operation.VRF)
     return [op for op in Operation if op in ops]
 
 

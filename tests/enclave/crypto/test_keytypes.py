@@ -25,7 +25,7 @@ ALL_EC_HASHES = (H.SHA256, H.SHA384, H.SHA512, H.KECCAK256, H.NONE)
 CAPABILITIES = [
     pytest.param(
         KeyType.SECP256R1,
-        (True, True, False, False, False, True, False),
+        (True, True, False, False, False, True, True),
         ALL_EC_HASHES,
         (F.RAW, F.DER),
         id="secp256r1",
@@ -38,7 +38,7 @@ CAPABILITIES = [
         id="secp256k1",
     ),
     pytest.param(
-        KeyType.ED25519, (True, True, False, False, False, True, False), (H.NONE,), (F.RAW,), id="ed25519"
+        KeyType.ED25519, (True, True, False, False, False, True, True), (H.NONE,), (F.RAW,), id="ed25519"
     ),
     pytest.param(
         KeyType.AES256_GCM, (False, False, True, False, True, False, False), (), (), id="aes256-gcm"

@@ -54,14 +54,15 @@ def key(
 @pytest.mark.parametrize(
     ("key_type", "expected"),
     [
-        (KeyType.SECP256R1, {"sign", "verify", "neo_sign_transaction"}),
+        (KeyType.SECP256R1, {"sign", "verify", "neo_sign_transaction", "vrf"}),
         (
             KeyType.SECP256K1,
             {"sign", "verify", "evm_sign_transaction", "evm_sign_message", "evm_sign_typed_data"},
         ),
-        (KeyType.ED25519, {"sign", "verify"}),
+        (KeyType.ED25519, {"sign", "verify", "vrf"}),
         (KeyType.AES256_GCM, {"encrypt", "decrypt", "rewrap", "datakey"}),
         (KeyType.HMAC_SHA256, {"hmac", "hmac_verify"}),
+        (KeyType.BLS12381, {"vrf"}),
     ],
     ids=lambda v: v.value if isinstance(v, KeyType) else "",
 )

@@ -1,0 +1,65 @@
+"""Randomness service op: prove a VRF output for a request with an account's key (docs/randomness.md).
+
+``randomness.prove`` unwraps the key version as the keys ops do (``keys.version_material``), draws a
+fresh 32-byte enclave nonce from the OS CSPRNG unless the args carry one (the retry of a recorded
+request reuses its nonce, so the output is the same), builds alpha from the request
+(``crypto.randomness.alpha``: the host never supplies alpha), proves, and derives the output from β.
+The result is signed (``signed=True``): the enclave's signatures cover the request (key, scheme, request
+id, seed, output spec, nonce if given) and the result (nonce, alpha, proof, β, output).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from neo_service_layer.enclave.context import EnclaveContext
+from neo_service_layer.enclave.crypto import vrf
+from neo_service_layer.enclave.crypto.randomness import NONCE_SIZE, AlphaInput, alpha, derive
+from neo_service_layer.enclave.handlers.keys import version_material
+from neo_service_layer.enclave.handlers.randomness_schemas import ProveArgs, ProveResult
+from neo_service_layer.enclave.ops import OpRegistry
+from neo_service_layer.enclave.protocol import InvalidArgs, KeyUnusable
+from neo_service_layer.errors import NSLError
+
+registry = OpRegistry()
+
+
+@registry.op("randomness.prove", ProveArgs, ProveResult, signed=True)
+async def prove(ctx: EnclaveContext, args: ProveArgs) -> ProveResult:
+    """The VRF proof of the request's alpha and the output derived from it (module docs)."""
+    if args.key_type is not args.scheme.key_type:
+        raise KeyUnusable(f"key type {args.key_type.value} does not prove {args.scheme.value}")
+    try:
+        spec = args.spec()
+    except NSLError as exc:
+        raise InvalidArgs(exc.detail) from exc
+    material = version_material(ctx, args)
+    nonce = args.nonce if args.nonce is not None else secrets.token_bytes(NONCE_SIZE)
+    message = alpha(
+        AlphaInput(
+            scheme=args.scheme.value,
+            account_id=args.account_id,
+            request_id=args.request_id,
+            key_id=args.key_id,
+            key_version=args.version,
+            seed=args.seed,
+            nonce=nonce,
+            spec=spec,
+        )
+    )
+    proof = vrf.prove(args.scheme, material, message)
+    beta = vrf.proof_to_hash(args.scheme, proof)
+    output = derive(beta, spec)
+    return ProveResult(
+        scheme=args.scheme,
+        request_id=args.request_id,
+        key_id=args.key_id,
+        version=args.version,
+        public_key=vrf.public_key(args.scheme, material),
+        nonce=nonce,
+        alpha=message,
+        proof=proof,
+        beta=beta,
+        words=None if output.words is None else [str(w) for w in output.words],
+        data=output.data,
+    )
