@@ -1,0 +1,83 @@
+"""Example consumer (neo3-boa 1.5): asks NSLGateway's oracle service for data and keeps the result bytes.
+
+Same pattern as the randomness consumer: the owner calls ``request_data``, the contract pays the fee
+from its GAS, and ``on_result`` accepts only the gateway and only ids this contract requested.
+Compiled by neo3-boa, never executed by CPython.
+"""
+
+from typing import Any, cast
+
+from boa3.sc import runtime, storage
+from boa3.sc.compiletime import NeoMetadata, public
+from boa3.sc.contracts import GasToken
+from boa3.sc.types import Event, UInt160
+from boa3.sc.utils import CreateNewEvent, abort, call_contract, to_bytes
+
+
+def manifest_metadata() -> NeoMetadata:
+    """Manifest: calls the gateway (its hash is set at deploy) and GAS."""
+    meta = NeoMetadata()
+    meta.name = "NSLOracleConsumer"
+    meta.author = "Neo Service Layer"
+    meta.add_permission(contract="*", methods=["request", "get_fee", "transfer"])
+    return meta
+
+
+KEY_GATEWAY = b"g"
+KEY_OWNER = b"o"
+PREFIX_PENDING = b"p"
+PREFIX_RESULT = b"r"
+CALLBACK_GAS = 10_000_000
+
+on_received: Event = CreateNewEvent([("request_id", int), ("result", bytes)], "OracleResult")
+
+
+@public
+def _deploy(data: Any, update: bool) -> None:
+    """``data`` is the gateway's script hash; the deployer becomes the owner."""
+    if update:
+        return
+    storage.put_uint160(KEY_GATEWAY, cast(UInt160, data))
+    storage.put_uint160(KEY_OWNER, runtime.script_container.sender)
+
+
+@public
+def onNEP17Payment(from_address: UInt160 | None, amount: int, data: Any) -> None:  # noqa: N802 - NEP-17
+    """Accept GAS (it pays the gateway's fees); refuse other tokens."""
+    if runtime.calling_script_hash != GasToken.hash:
+        abort("only GAS is accepted")
+
+
+@public
+def request_data(query: bytes) -> int:
+    """Pay the signature-only fee and request ``query`` (e.g. a JSON request spec); returns the id."""
+    if not runtime.check_witness(storage.get_uint160(KEY_OWNER)):
+        abort("only the owner")
+    gateway = storage.get_uint160(KEY_GATEWAY)
+    fee: int = call_contract(gateway, "get_fee", [False])
+    if fee > 0 and not GasToken.transfer(runtime.executing_script_hash, gateway, fee, None):
+        abort("cannot pay the gateway fee")
+    request_id: int = call_contract(
+        gateway, "request", ["oracle", query, runtime.executing_script_hash, "on_result", CALLBACK_GAS, False]
+    )
+    storage.put_bool(PREFIX_PENDING + to_bytes(request_id), True)
+    return request_id
+
+
+@public
+def on_result(request_id: int, result: bytes) -> None:
+    """Gateway callback: keep the result bytes."""
+    if runtime.calling_script_hash != storage.get_uint160(KEY_GATEWAY):
+        abort("only the gateway")
+    key = PREFIX_PENDING + to_bytes(request_id)
+    if not storage.get_bool(key):
+        abort("not a pending request")
+    storage.delete(key)
+    storage.put(PREFIX_RESULT + to_bytes(request_id), result)
+    on_received(request_id, result)
+
+
+@public(safe=True)
+def get_result(request_id: int) -> bytes:
+    """The delivered result of ``request_id`` (empty until fulfilled)."""
+    return storage.get(PREFIX_RESULT + to_bytes(request_id))

@@ -1,0 +1,63 @@
+"""Fixtures on a real local Neo N3 chain: ONE neo-go node for the session, the contracts compiled (cached
+in build/neo_n3) and deployed once in a single transaction.
+
+The enclave is stood in for by a secp256r1 key made here (:class:`EnclaveKey`) and a DY-VRF secret from
+``dyvrf.generate_secret``. Tests share the chain: each makes its own requests, and a test that changes
+gateway settings (pause, key rotation) restores them before it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from neo3.wallet.account import Account
+
+from neo_service_layer.chains.neo_n3.build import N3Build, build_contracts
+from neo_service_layer.chains.neo_n3.deploy import deploy_nsl
+from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet
+from neo_service_layer.enclave.crypto import dyvrf
+from tests.chains.neo_n3.helpers import EnclaveKey, Nsl
+
+MEASUREMENT = bytes.fromhex("6e" * 32)
+
+
+@pytest.fixture(scope="session")
+def n3_build() -> N3Build:
+    return build_contracts()
+
+
+@pytest.fixture(scope="session")
+def n3_devnet() -> Iterator[N3Devnet]:
+    with N3Devnet() as chain:
+        yield chain
+
+
+@pytest.fixture(scope="session")
+def nsl(n3_devnet: N3Devnet, n3_build: N3Build) -> Nsl:
+    admin, relayer, stranger = Account.create_new(), Account.create_new(), Account.create_new()
+    enclave = EnclaveKey()
+    vrf_secret = dyvrf.generate_secret()
+
+    async def setup() -> Nsl:
+        await n3_devnet.fund(
+            {
+                admin.script_hash: 1_000 * GAS_FACTOR,
+                relayer.script_hash: 500 * GAS_FACTOR,
+                stranger.script_hash: 50 * GAS_FACTOR,
+            }
+        )
+        deployment = await deploy_nsl(
+            n3_devnet.rpc_url,
+            admin,
+            n3_build,
+            enclave_public_key=enclave.public_key,
+            measurement=MEASUREMENT,
+            vrf_public_key=dyvrf.public_key(vrf_secret),
+        )
+        return Nsl(
+            n3_devnet, n3_build, deployment, admin, relayer, stranger, enclave, vrf_secret, MEASUREMENT
+        )
+
+    return asyncio.run(setup())

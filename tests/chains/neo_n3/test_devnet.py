@@ -1,0 +1,58 @@
+"""The neo-go devnet: a second chain next to the session's starts, answers, stops cleanly; funding works."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from neo3.api.wrappers import GasToken
+from neo3.wallet.account import Account
+
+from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet
+from neo_service_layer.chains.neo_n3.errors import N3DevnetFailed
+from tests.chains.neo_n3.helpers import stack_int, test_invoke
+
+
+def test_status_of_the_session_chain(n3_devnet: N3Devnet) -> None:
+    status = n3_devnet.status()
+    assert status["running"] is True
+    assert status["magic"] == n3_devnet.magic
+    assert status["block_count"] >= 2
+    assert status["committee"] == n3_devnet.committee.address
+    version = n3_devnet.rpc("getversion")
+    assert version["protocol"]["network"] == n3_devnet.magic
+    assert version["protocol"]["msperblock"] == 1000
+    assert len(n3_devnet.validator_public_key) == 33
+
+
+def test_up_down_idempotent() -> None:
+    chain = N3Devnet(magic=4242)
+    assert chain.status() == {"running": False}
+    with pytest.raises(N3DevnetFailed):
+        _ = chain.rpc_url
+    started = time.monotonic()
+    with chain:
+        chain.start()  # no-op while running
+        assert chain.running
+        assert chain.rpc("getversion")["protocol"]["network"] == 4242
+        print(f"\nneo-go devnet ready in {time.monotonic() - started:.2f} s")
+    assert not chain.running
+    chain.stop()  # idempotent
+    with pytest.raises(N3DevnetFailed):
+        chain.rpc("getblockcount")
+
+
+def test_a_missing_binary_fails_clearly(tmp_path: Path) -> None:
+    chain = N3Devnet(neogo=tmp_path / "neogo")
+    with pytest.raises(N3DevnetFailed, match="cannot run"):
+        chain.start()
+    assert not chain.running
+
+
+async def test_fund(n3_devnet: N3Devnet) -> None:
+    account = Account.create_new()
+    await n3_devnet.fund({account.script_hash: 3 * GAS_FACTOR})
+    balance = GasToken().balance_of(account.script_hash)  # type: ignore[no-untyped-call]
+    reply = test_invoke(n3_devnet.rpc_url, balance, n3_devnet.committee)
+    assert stack_int(reply.stack[0]) == 3 * GAS_FACTOR
