@@ -48,6 +48,7 @@ check: test
 bench: setup
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/randomness.py
+	$(BIN)/python bench/fulfilment.py
 
 # Re-pin every dependency after changing pyproject.toml (run in a fresh venv with network access).
 lock: setup

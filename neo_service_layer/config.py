@@ -46,6 +46,10 @@ MAX_PAGE_SIZE = 500
 DEFAULT_ENCLAVE_TIMEOUT_SECONDS = 10.0
 DEFAULT_EVM_CONFIRMATIONS = 1
 DEFAULT_EVM_POLL_SECONDS = 1.0
+DEFAULT_EVM_FULFIL_REPLACE_SECONDS = 30.0
+DEFAULT_EVM_FULFIL_MAX_REPLACEMENTS = 5
+DEFAULT_EVM_FULFIL_TIMEOUT_SECONDS = 300.0
+DEFAULT_EVM_FULFIL_POLL_SECONDS = 0.25
 DEFAULT_SECRETS_MAX_VERSIONS = 10
 MAX_SECRETS_MAX_VERSIONS = 1000
 
@@ -135,6 +139,18 @@ class Settings(BaseSettings):
     )
     evm_start_block: int = Field(default=0, ge=0, description="First block to scan when no cursor is stored.")
     evm_poll_seconds: float = Field(default=DEFAULT_EVM_POLL_SECONDS, gt=0)
+    evm_fulfil_replace_seconds: float = Field(
+        default=DEFAULT_EVM_FULFIL_REPLACE_SECONDS,
+        gt=0,
+        description="A fulfilment not mined this long is re-sent with the same nonce and fees +12.5%.",
+    )
+    evm_fulfil_max_replacements: int = Field(default=DEFAULT_EVM_FULFIL_MAX_REPLACEMENTS, ge=0)
+    evm_fulfil_timeout_seconds: float = Field(
+        default=DEFAULT_EVM_FULFIL_TIMEOUT_SECONDS,
+        gt=0,
+        description="How long one job attempt waits for a receipt before it is retried later.",
+    )
+    evm_fulfil_poll_seconds: float = Field(default=DEFAULT_EVM_FULFIL_POLL_SECONDS, gt=0)
 
     bootstrap_admin_key: SecretStr | None = Field(
         default=None, description="Use this admin API key on first start instead of generating one."

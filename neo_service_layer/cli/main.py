@@ -116,7 +116,7 @@ def worker() -> None:
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    run(lambda: run_worker(settings, handlers=service_handlers(), tasks=service_tasks(settings)))
+    run(lambda: run_worker(settings, handlers=service_handlers(settings), tasks=service_tasks(settings)))
 
 
 @app.command()

@@ -73,13 +73,16 @@ class EvmDevnet:
         balance_ether: int = DEFAULT_BALANCE_ETHER,
         anvil: Path | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_SECONDS,
+        block_time: float | None = None,
     ) -> None:
+        """``block_time``: mine a block every that many seconds instead of one per transaction."""
         self.hardfork = hardfork
         self.chain_id = chain_id
         self._n_accounts = accounts
         self._balance_ether = balance_ether
         self._anvil = anvil
         self._startup_timeout = startup_timeout
+        self._block_time = block_time
         self._proc: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._port = 0
@@ -168,6 +171,8 @@ class EvmDevnet:
             "--config-out", str(workdir / "config.json"),
             "--silent",
         ]  # fmt: skip
+        if self._block_time is not None:
+            argv += ["--block-time", str(self._block_time)]
         log = (workdir / "anvil.log").open("ab")
         try:
             # Own process group: a Ctrl-C meant for the caller does not kill the chain mid-test.

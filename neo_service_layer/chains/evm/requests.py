@@ -75,6 +75,40 @@ class ServiceRequest:
             "log_index": self.log_index,
         }
 
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> ServiceRequest:
+        """The inverse of :meth:`to_payload`; :class:`InvalidChainMessage` for a malformed payload."""
+        try:
+            chain = str(payload["chain"])
+            if not chain.startswith("evm:"):
+                raise ValueError(f"not an EVM chain: {chain!r}")
+            return cls(
+                chain_id=int(chain.removeprefix("evm:")),
+                gateway=to_checksum_address(payload["gateway"]),
+                request_id=_fixed(payload["request_id"], 32),
+                requester=to_checksum_address(payload["requester"]),
+                service=str(payload["service"]),
+                payload=bytes.fromhex(payload["payload"]),
+                mode=Mode(int(payload["mode"])),
+                callback_contract=to_checksum_address(payload["callback_contract"]),
+                callback_selector=_fixed(payload["callback_selector"], 4),
+                gas_for_response=int(payload["gas_for_response"]),
+                fee_paid=int(payload["fee_paid"]),
+                block_number=int(payload["block_number"]),
+                block_hash=_fixed(payload["block_hash"], 32),
+                tx_hash=_fixed(payload["tx_hash"], 32),
+                log_index=int(payload["log_index"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise InvalidChainMessage(f"malformed chain request payload: {e}") from e
+
+
+def _fixed(text: str, size: int) -> bytes:
+    value = bytes.fromhex(text)
+    if len(value) != size:
+        raise ValueError(f"expected {size} bytes, got {len(value)}")
+    return value
+
 
 def decode_service_requested(chain_id: int, log: Mapping[str, Any]) -> ServiceRequest:
     """Decode one ``ServiceRequested`` log (as ``eth_getLogs`` returns it).

@@ -7,15 +7,19 @@ from ``dyvrf.generate_secret``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from neo_service_layer.chains.evm.build import ContractBuild, build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at, deploy_nsl
 from neo_service_layer.chains.evm.devnet import EvmDevnet
+from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.server import EnclaveServer
 from tests.chains.evm.flows import Nsl
+from tests.chains.evm.fulfil_helpers import Platform, wire_platform
 from tests.chains.evm.helpers import EnclaveKey
 
 MEASUREMENT = bytes.fromhex("6d" * 32)
@@ -76,3 +80,12 @@ def nsl(_deployed: Nsl) -> Iterator[Nsl]:
     yield _deployed
     reverted = provider.make_request("evm_revert", [snapshot])["result"]  # type: ignore[arg-type]
     assert reverted is True
+
+
+@pytest.fixture
+async def platform(
+    nsl: Nsl, db: Database, enclave_server: EnclaveServer, enclave_socket: Path
+) -> AsyncIterator[Platform]:
+    """The test gateway registered with a real (in-process) enclave's keys and a real database."""
+    async for wired in wire_platform(nsl, db, enclave_socket):
+        yield wired

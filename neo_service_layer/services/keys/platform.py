@@ -1,0 +1,114 @@
+"""Platform keys: keys of the keys service owned by the system account, which NSL itself uses on chains.
+
+- ``platform-evm-vrf`` (bls12381, operation ``vrf``): the DY-VRF key that proves randomness for the EVM
+  gateways; its public key (EIP-2537 G1) is what a gateway registers with ``setVrfPublicKey``;
+- ``platform-evm-relayer-<chain id>`` (secp256k1, operation ``evm_sign_transaction``): the account that
+  sends fulfilment transactions on that chain and pays their gas. It must be funded.
+
+They are ordinary keys (wrapped under the system account's AMK, versioned, visible to its admins)
+created on first use. Creation is race-safe: the key name is unique per account, so of two workers
+creating the same key at once one insert fails, and that worker reads the winner's key instead
+(``keys.service.create_key`` turns the unique violation into ``KeyNameTaken``).
+
+The enclave's signer address (the gateway's ``enclaveSigner``) is not a key of this service: it is the
+enclave identity's secp256k1 key, published in the attestation report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from neo_service_layer.db.base import utcnow
+from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.client import EnclaveClient
+from neo_service_layer.enclave.crypto import dyvrf, evm
+from neo_service_layer.enclave.crypto.keytypes import KeyType
+from neo_service_layer.errors import KeyNameTaken, ServiceUnavailable
+from neo_service_layer.services.accounts.service import system_account
+from neo_service_layer.services.keys.models import Key
+from neo_service_layer.services.keys.operations import KeyUse, use
+from neo_service_layer.services.keys.policy import Operation
+from neo_service_layer.services.keys.service import create_key, not_deleted
+
+EVM_VRF_KEY_NAME = "platform-evm-vrf"
+EVM_RELAYER_KEY_PREFIX = "platform-evm-relayer-"
+
+
+class SystemAccountMissing(ServiceUnavailable):
+    """The platform has not been bootstrapped (``nsl api`` / ``nsl serve`` create the system account)."""
+
+    code = "system_account_missing"
+    title = "System account not bootstrapped"
+
+
+def evm_relayer_key_name(chain_id: int) -> str:
+    return f"{EVM_RELAYER_KEY_PREFIX}{chain_id}"
+
+
+async def platform_key(
+    db: Database, enclave: EnclaveClient, name: str, key_type: KeyType, operation: Operation
+) -> KeyUse:
+    """The system account's key ``name`` ready for ``operation``, created (version 1) on first use."""
+    async with db.transaction() as session:
+        account = await system_account(session)
+    if account is None:
+        raise SystemAccountMissing("no system account: start the API once (nsl api) to bootstrap it")
+    async with db.transaction(account.id) as session:
+        key_id = await session.scalar(select(Key.id).where(Key.name == name, not_deleted(utcnow())))
+        if key_id is None:
+            try:
+                key, _ = await create_key(
+                    session, enclave, account.id, name=name, key_type=key_type, allowed=[operation]
+                )
+                key_id = key.id
+            except KeyNameTaken:
+                # Another worker created it meanwhile; its row is committed (the insert waited for it).
+                key_id = await session.scalar(select(Key.id).where(Key.name == name))
+                assert key_id is not None
+        return await use(session, key_id, operation, None)
+
+
+async def evm_vrf_key(db: Database, enclave: EnclaveClient) -> KeyUse:
+    """The DY-VRF key of the EVM gateways."""
+    return await platform_key(db, enclave, EVM_VRF_KEY_NAME, KeyType.BLS12381, Operation.VRF)
+
+
+async def evm_relayer_key(db: Database, enclave: EnclaveClient, chain_id: int) -> KeyUse:
+    """The relayer key of EVM chain ``chain_id``."""
+    return await platform_key(
+        db, enclave, evm_relayer_key_name(chain_id), KeyType.SECP256K1, Operation.EVM_SIGN_TRANSACTION
+    )
+
+
+def public_key_of(key_use: KeyUse) -> bytes:
+    public = key_use.version.public_key
+    assert public is not None, "asymmetric key versions store their public key"
+    return public
+
+
+@dataclass(frozen=True, slots=True)
+class EvmPlatformKeys:
+    """What a gateway deployment registers: the enclave signer, the VRF key, and who to fund."""
+
+    enclave_signer: str  # the enclave identity's secp256k1 address: setEnclave / constructor
+    vrf_public_key: bytes  # compressed G1, 48 bytes
+    relayer: str  # the relayer key's address: fund it
+
+    @property
+    def vrf_public_key_eip2537(self) -> bytes:
+        """The VRF key as ``setVrfPublicKey`` takes it (EIP-2537 G1, 128 bytes)."""
+        return dyvrf.eip2537_g1(self.vrf_public_key)
+
+
+async def evm_platform_keys(db: Database, enclave: EnclaveClient, chain_id: int) -> EvmPlatformKeys:
+    """The platform's public keys for a gateway on ``chain_id`` (creating the keys on first use)."""
+    report = await enclave.attest()
+    vrf = await evm_vrf_key(db, enclave)
+    relayer = await evm_relayer_key(db, enclave, chain_id)
+    return EvmPlatformKeys(
+        enclave_signer=report.identity.k1_address,
+        vrf_public_key=public_key_of(vrf),
+        relayer=evm.address(public_key_of(relayer)),
+    )

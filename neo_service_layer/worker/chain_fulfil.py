@@ -1,0 +1,148 @@
+"""The ``chains.request`` job: fulfil one request the chain watcher found (``chains.evm.fulfiller``).
+
+This module wires the fulfiller to its dependencies: the node (``evm_rpc_url``), the database, and the
+enclave, through :class:`EnclaveFulfilmentSigner` — the platform's VRF key proves the result
+(``chains.evm_randomness_fulfilment``) and the chain's relayer key signs the transaction
+(``keys.evm_sign_tx``); both keys stay wrapped outside the enclave. Job outcomes:
+
+- ``confirmed`` → the job succeeds with the outcome as its result;
+- ``failed`` (``service_not_supported_yet``, ``request_not_on_chain``, ``would_revert``,
+  ``tx_reverted``) → :class:`PermanentJobError`: the job is dead at once, with the reason;
+- not mined yet, node or enclave unavailable → an ordinary error: the queue retries with backoff, and
+  the next attempt carries on from the recorded row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from web3 import Web3
+
+from neo_service_layer.chains.evm.errors import InvalidChainMessage
+from neo_service_layer.chains.evm.fulfiller import (
+    EvmFulfiller,
+    FulfilPolicy,
+    RandomnessFulfilment,
+    SignedTx,
+)
+from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
+from neo_service_layer.chains.evm.requests import ServiceRequest
+from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
+from neo_service_layer.config import Settings
+from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
+from neo_service_layer.enclave.crypto import evm
+from neo_service_layer.enclave.handlers.chains_schemas import (
+    EvmRandomnessFulfilmentArgs,
+    EvmRandomnessFulfilmentResult,
+)
+from neo_service_layer.enclave.handlers.keys_schemas import EvmSignTxArgs, EvmSignTxResult
+from neo_service_layer.services.keys.operations import KeyUse
+from neo_service_layer.services.keys.platform import evm_relayer_key, evm_vrf_key, public_key_of
+from neo_service_layer.worker.chain_watch import CHAIN_REQUEST_KIND
+from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
+
+__all__ = ["CHAIN_REQUEST_KIND", "EnclaveFulfilmentSigner", "chain_handlers", "chain_request_handler"]
+
+_RPC_TIMEOUT_SECONDS = 10
+
+
+class EnclaveFulfilmentSigner:
+    """:class:`FulfilmentSigner` over the enclave and the platform keys (loaded, or created, on first use)."""
+
+    def __init__(self, db: Database, enclave: EnclaveClient, chain_id: int) -> None:
+        self._db = db
+        self._enclave = enclave
+        self._chain_id = chain_id
+        self._vrf: KeyUse | None = None
+        self._relayer: KeyUse | None = None
+
+    async def _relayer_key(self) -> KeyUse:
+        if self._relayer is None:
+            self._relayer = await evm_relayer_key(self._db, self._enclave, self._chain_id)
+        return self._relayer
+
+    async def relayer(self) -> str:
+        return evm.address(public_key_of(await self._relayer_key()))
+
+    async def randomness(
+        self, chain_id: int, gateway: str, request_id: bytes, payload_hash: bytes
+    ) -> RandomnessFulfilment:
+        if self._vrf is None:
+            self._vrf = await evm_vrf_key(self._db, self._enclave)
+        args = EvmRandomnessFulfilmentArgs(
+            **self._vrf.args(),
+            chain_id=chain_id,
+            gateway=gateway,
+            request_id=request_id,
+            payload_hash=payload_hash,
+        )
+        result = await self._enclave.call(
+            "chains.evm_randomness_fulfilment", args, EvmRandomnessFulfilmentResult
+        )
+        return RandomnessFulfilment(result=result.result, signature=result.signature, signer=result.signer)
+
+    async def sign_transaction(self, tx: dict[str, Any]) -> SignedTx:
+        args = EvmSignTxArgs(**(await self._relayer_key()).args(), transaction=tx)
+        signed = await self._enclave.call_signed("keys.evm_sign_tx", args, EvmSignTxResult)
+        return SignedTx(raw=signed.result.raw_transaction, tx_hash="0x" + signed.result.tx_hash.hex())
+
+
+def fulfil_policy(settings: Settings) -> FulfilPolicy:
+    return FulfilPolicy(
+        replace_after_seconds=settings.evm_fulfil_replace_seconds,
+        max_replacements=settings.evm_fulfil_max_replacements,
+        receipt_timeout_seconds=settings.evm_fulfil_timeout_seconds,
+        poll_seconds=settings.evm_fulfil_poll_seconds,
+    )
+
+
+def _request(ctx: JobContext) -> ServiceRequest:
+    settings = ctx.settings
+    if not settings.evm_rpc_url or not settings.evm_gateway_address:
+        raise PermanentJobError("chain_not_configured: evm_rpc_url and evm_gateway_address must be set")
+    try:
+        return ServiceRequest.from_payload(ctx.job.payload)
+    except InvalidChainMessage as e:
+        raise PermanentJobError(f"invalid_chain_request: {e.detail}") from e
+
+
+async def chain_request_handler(ctx: JobContext) -> dict[str, Any]:
+    """Handler of ``chains.request`` for the configured EVM gateway (module docstring)."""
+    request = _request(ctx)
+    assert ctx.settings.evm_rpc_url is not None
+    assert ctx.settings.evm_gateway_address is not None
+    provider = Web3.HTTPProvider(ctx.settings.evm_rpc_url, request_kwargs={"timeout": _RPC_TIMEOUT_SECONDS})
+    rpc = GatewayRpc(Web3(provider), ctx.settings.evm_gateway_address)
+    chain_id = await asyncio.to_thread(rpc.chain_id)
+    if (request.chain_id, request.gateway) != (chain_id, rpc.gateway):
+        raise PermanentJobError(
+            f"chain_not_configured: request of {request.gateway} on evm:{request.chain_id}, "
+            f"configured {rpc.gateway} on evm:{chain_id}"
+        )
+    enclave = UnixEnclaveClient.from_settings(ctx.settings, pool_size=1)
+    try:
+        fulfiller = EvmFulfiller(
+            rpc,
+            FulfilmentStore(ctx.db, f"evm:{chain_id}"),
+            EnclaveFulfilmentSigner(ctx.db, enclave, chain_id),
+            chain_id=chain_id,
+            policy=fulfil_policy(ctx.settings),
+        )
+        outcome = await fulfiller.fulfil(request)
+    finally:
+        await enclave.close()
+    result = {"request_id": request.request_id.hex(), **outcome.to_result()}
+    if outcome.status is FulfilmentStatus.FAILED:
+        ctx.log.warning("chain request failed", **result)
+        raise PermanentJobError(f"{outcome.reason}: {outcome.detail}")
+    ctx.log.info("chain request fulfilled", **result)
+    return result
+
+
+def chain_handlers(settings: Settings | None) -> dict[str, Handler]:
+    """The fulfilment handler, when an EVM chain is configured."""
+    if settings is None or not settings.evm_rpc_url or not settings.evm_gateway_address:
+        return {}
+    return {CHAIN_REQUEST_KIND: chain_request_handler}

@@ -1,0 +1,111 @@
+"""Set-up shared by the fulfiller tests: the platform's keys registered on the test gateway, settings for
+a worker that watches and fulfils, and polling helpers over the ``chain_fulfilments`` table."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+from web3.types import Wei
+
+from neo_service_layer.chains.evm.tx import send_transaction, transact
+from neo_service_layer.chains.fulfilments import ChainFulfilment
+from neo_service_layer.config import Settings
+from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.services.accounts.service import bootstrap
+from neo_service_layer.services.keys.platform import EvmPlatformKeys, evm_platform_keys
+from tests.chains.evm.flows import Nsl
+from tests.worker.helpers import wait_until
+
+RELAYER_FUNDS = 10 * 10**18
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The gateway wired to this test's enclave and database."""
+
+    nsl: Nsl
+    db: Database
+    keys: EvmPlatformKeys
+    enclave: UnixEnclaveClient
+    socket: Path
+
+    @property
+    def chain(self) -> str:
+        return f"evm:{self.nsl.chain_id}"
+
+    def settings(self, tmp_path: Path, **overrides: Any) -> Settings:
+        options: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "database_url": self.db.url,
+            "log_format": "console",
+            "enclave_socket": self.socket,
+            "evm_rpc_url": self.nsl.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
+            "evm_gateway_address": self.nsl.gateway.address,
+            "evm_confirmations": 0,
+            "evm_start_block": self.nsl.w3.eth.block_number + 1,
+            "evm_poll_seconds": 0.1,
+            "evm_fulfil_poll_seconds": 0.05,
+            "worker_poll_seconds": 0.05,
+            "scheduler_lock_seconds": 1.0,
+        }
+        return Settings(**{**options, **overrides})
+
+    async def row(self, request_id: bytes) -> ChainFulfilment | None:
+        async with self.db.transaction() as session:
+            return await session.get(ChainFulfilment, (self.chain, request_id.hex()))
+
+    async def wait_status(self, request_id: bytes, *statuses: str, within: float = 20.0) -> ChainFulfilment:
+        async def reached() -> bool:
+            row = await self.row(request_id)
+            return row is not None and row.status in statuses
+
+        await wait_until(reached, within=within)
+        row = await self.row(request_id)
+        assert row is not None
+        return row
+
+
+async def wire_platform(nsl: Nsl, db: Database, socket: Path) -> AsyncIterator[Platform]:
+    """Bootstrap the system account, create the platform keys, register them on the gateway, fund the
+    relayer (all undone by the ``nsl`` fixture's snapshot revert and the test's fresh database)."""
+    async with db.transaction() as session:
+        await bootstrap(session)
+    enclave = UnixEnclaveClient(socket, timeout=10.0, pool_size=1)
+    try:
+        keys = await evm_platform_keys(db, enclave, nsl.chain_id)
+        measurement = nsl.gateway.functions.enclaveMeasurement().call()
+        transact(nsl.w3, nsl.owner, nsl.gateway.functions.setEnclave(keys.enclave_signer, measurement))
+        transact(nsl.w3, nsl.owner, nsl.gateway.functions.setVrfPublicKey(keys.vrf_public_key_eip2537))
+        fund(nsl.w3, nsl, keys.relayer)
+        yield Platform(nsl, db, keys, enclave, socket)
+    finally:
+        await enclave.close()
+
+
+def fund(w3: Web3, nsl: Nsl, address: str) -> None:
+    """Send the relayer gas money from the deployer."""
+    send_transaction(
+        w3, nsl.owner, {"to": Web3.to_checksum_address(address), "value": Wei(RELAYER_FUNDS), "gas": 21_000}
+    )
+
+
+def rpc(nsl: Nsl, method: str, *params: Any) -> Any:
+    reply = nsl.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in reply, reply
+    return reply.get("result")
+
+
+@contextmanager
+def automine_off(nsl: Nsl) -> Iterator[None]:
+    """Transactions wait in anvil's pool until ``evm_mine``; automine is back on afterwards."""
+    rpc(nsl, "evm_setAutomine", False)
+    try:
+        yield
+    finally:
+        rpc(nsl, "evm_setAutomine", True)

@@ -1,0 +1,328 @@
+"""The EVM fulfiller end to end on a real anvil, a real database (both backends) and a real enclave:
+watcher job → fulfil job → the consumer holds a value that ``dyvrf.verify`` accepts offline; reconciling
+from chain state, crash recovery with a SIGKILLed worker process, fee bumps with the same nonce.
+
+Forged fulfilments (another key, high s, wrong proof) and replays are refused by the gateway itself:
+``test_gateway.py`` covers them; here the fulfiller's side of it is checked (it sends nothing twice and
+records what the chain says)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from web3 import Web3
+from web3.types import Nonce, TxParams, Wei
+
+from neo_service_layer.chains.evm import messages
+from neo_service_layer.chains.evm.fulfiller import EvmFulfiller, FulfilPolicy
+from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
+from neo_service_layer.chains.evm.messages import Mode
+from neo_service_layer.chains.evm.requests import ServiceRequest
+from neo_service_layer.chains.evm.tx import transact
+from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
+from neo_service_layer.db.models import Job
+from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.worker.chain_fulfil import EnclaveFulfilmentSigner
+from neo_service_layer.worker.chain_watch import CHAIN_REQUEST_KIND, evm_watcher, watch_once
+from neo_service_layer.worker.process import run_worker
+from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
+from tests.chains.evm.flows import RANDOMNESS, Nsl, request_randomness
+from tests.chains.evm.fulfil_helpers import Platform, automine_off, rpc
+from tests.chains.evm.helpers import one_event
+from tests.worker.helpers import wait_until
+
+
+def fulfilled_logs(nsl: Nsl, request_id: bytes) -> list[Any]:
+    return list(
+        nsl.gateway.events.Fulfilled().get_logs(from_block=0, argument_filters={"requestId": request_id})
+    )
+
+
+async def jobs(platform: Platform) -> list[Job]:
+    async with platform.db.transaction() as session:
+        query = select(Job).where(Job.kind == CHAIN_REQUEST_KIND).order_by(Job.created_at)
+        return list((await session.execute(query)).scalars())
+
+
+async def request_of(platform: Platform, tmp_path: Path, request_id: bytes) -> ServiceRequest:
+    """The request as the watcher hands it to the fulfiller (one real scan)."""
+    await watch_once(platform.db, evm_watcher(platform.settings(tmp_path, evm_start_block=0)))
+    for job in await jobs(platform):
+        if job.payload["request_id"] == request_id.hex():
+            return ServiceRequest.from_payload(job.payload)
+    raise AssertionError("the watcher did not enqueue the request")
+
+
+def fulfiller(platform: Platform, **policy: Any) -> EvmFulfiller:
+    nsl = platform.nsl
+    return EvmFulfiller(
+        GatewayRpc(nsl.w3, nsl.gateway.address),
+        FulfilmentStore(platform.db, platform.chain),
+        EnclaveFulfilmentSigner(platform.db, platform.enclave, nsl.chain_id),
+        chain_id=nsl.chain_id,
+        policy=FulfilPolicy(poll_seconds=0.05, **policy),
+    )
+
+
+def assert_verifiable(platform: Platform, request_id: bytes, seed: bytes) -> bytes:
+    """The consumer's value is beta, and dyvrf.verify accepts the proof offline with the registered key."""
+    nsl = platform.nsl
+    (log,) = fulfilled_logs(nsl, request_id)
+    beta, pi = messages.split_randomness_result(bytes(log.args.result))
+    alpha = messages.randomness_alpha(nsl.chain_id, nsl.gateway.address, request_id, seed)
+    registered = bytes(nsl.gateway.functions.vrfPublicKey().call())
+    assert registered == platform.keys.vrf_public_key_eip2537
+    assert dyvrf.verify(platform.keys.vrf_public_key, alpha, messages.compress_eip2537_g2(pi)) == beta
+    requested, fulfilled, _verified, value = nsl.randomness_consumer.functions.draws(request_id).call()
+    assert (requested, fulfilled, bytes(value)) == (True, True, beta)
+    return beta
+
+
+async def test_a_real_worker_fulfils_randomness_in_both_modes(platform: Platform, tmp_path: Path) -> None:
+    nsl = platform.nsl
+    settings = platform.settings(tmp_path)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        run_worker(settings, stop=stop, handlers=service_handlers(settings), tasks=service_tasks(settings))
+    )
+    try:
+        signature_only, _ = request_randomness(nsl, b"sig-only", verify=False)
+        verified, _ = request_randomness(nsl, b"on-chain", verify=True)
+        rows = [await platform.wait_status(rid, "confirmed", "failed") for rid in (signature_only, verified)]
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 30)
+
+    assert [row.status for row in rows] == ["confirmed", "confirmed"], [r.failure_detail for r in rows]
+    assert [row.mode for row in rows] == [Mode.SIGNATURE_ONLY, Mode.ONCHAIN_VERIFY]
+    assert rows[0].nonce is not None
+    assert rows[1].nonce is not None
+    assert rows[0].nonce != rows[1].nonce
+    assert all(row.callback_success for row in rows)
+    assert assert_verifiable(platform, signature_only, b"sig-only") != assert_verifiable(
+        platform, verified, b"on-chain"
+    )
+    assert nsl.randomness_consumer.functions.draws(verified).call()[2] is True  # verifiedOnChain
+    finished = await jobs(platform)
+    assert [(job.status, (job.result or {}).get("status")) for job in finished] == [
+        ("succeeded", "confirmed")
+    ] * 2
+    # The gas floor covers the on-chain proof check (~142k) on top of the callback's budget.
+    assert rows[1].gas_limit is not None
+    assert rows[1].gas_limit > 200_000
+
+
+async def test_running_the_job_again_sends_nothing_and_keeps_the_outcome(
+    platform: Platform, tmp_path: Path
+) -> None:
+    nsl = platform.nsl
+    request_id, _ = request_randomness(nsl, b"twice", verify=False)
+    request = await request_of(platform, tmp_path, request_id)
+    first = await fulfiller(platform).fulfil(request)
+    sent = nsl.w3.eth.get_transaction_count(Web3.to_checksum_address(platform.keys.relayer))
+
+    again = await fulfiller(platform).fulfil(request)
+    await FulfilmentStore(platform.db, platform.chain).update(request_id.hex(), status="pending")
+    reconciled = await fulfiller(platform).fulfil(request)  # the row lost: the chain still decides
+
+    assert (first.status, again, reconciled.status) == (
+        FulfilmentStatus.CONFIRMED,
+        first,
+        FulfilmentStatus.CONFIRMED,
+    )
+    assert reconciled.tx_hash == first.tx_hash
+    assert nsl.w3.eth.get_transaction_count(Web3.to_checksum_address(platform.keys.relayer)) == sent
+    assert len(fulfilled_logs(nsl, request_id)) == 1
+
+
+async def test_a_request_fulfilled_by_someone_else_is_confirmed_from_the_chain(
+    platform: Platform, tmp_path: Path
+) -> None:
+    nsl = platform.nsl
+    request_id, _ = request_randomness(nsl, b"relayed", verify=True)
+    request = await request_of(platform, tmp_path, request_id)
+    signer = EnclaveFulfilmentSigner(platform.db, platform.enclave, nsl.chain_id)
+    payload_hash = Web3.keccak(b"relayed")
+    answer = await signer.randomness(nsl.chain_id, nsl.gateway.address, request_id, payload_hash)
+    other = transact(
+        nsl.w3, nsl.owner, nsl.gateway.functions.fulfill(request_id, answer.result, answer.signature)
+    )
+
+    outcome = await fulfiller(platform).fulfil(request)
+
+    assert outcome.status is FulfilmentStatus.CONFIRMED
+    assert (outcome.tx_hash, outcome.attempts) == (other["transactionHash"].to_0x_hex(), 0)
+    assert one_event(nsl.gateway, "Fulfilled", other).args.callbackSuccess is True
+
+
+async def test_unknown_and_unsupported_requests_fail_with_stable_reasons(
+    platform: Platform, tmp_path: Path
+) -> None:
+    nsl = platform.nsl
+    request_id, _ = request_randomness(nsl, b"real", verify=False)
+    real = await request_of(platform, tmp_path, request_id)
+    orphan = ServiceRequest.from_payload({**real.to_payload(), "request_id": "ab" * 32})
+    fee = nsl.fee(messages.service_id("oracle"), Mode.SIGNATURE_ONLY)
+    receipt = transact(nsl.w3, nsl.user, nsl.oracle_consumer.functions.requestData(b"q"), value=fee)
+    oracle = await request_of(
+        platform, tmp_path, bytes(one_event(nsl.gateway, "ServiceRequested", receipt).args.requestId)
+    )
+
+    orphaned = await fulfiller(platform).fulfil(orphan)
+    unsupported = await fulfiller(platform).fulfil(oracle)
+
+    assert (orphaned.status, orphaned.reason) == (FulfilmentStatus.FAILED, "request_not_on_chain")
+    assert (unsupported.status, unsupported.reason) == (FulfilmentStatus.FAILED, "service_not_supported_yet")
+
+
+async def test_a_proof_the_gateway_refuses_fails_with_the_decoded_reason(
+    platform: Platform, tmp_path: Path
+) -> None:
+    nsl = platform.nsl
+    other_key = dyvrf.eip2537_g1(dyvrf.public_key(dyvrf.generate_secret()))
+    transact(nsl.w3, nsl.owner, nsl.gateway.functions.setVrfPublicKey(other_key))
+    request_id, _ = request_randomness(nsl, b"wrong key", verify=True)
+
+    outcome = await fulfiller(platform).fulfil(await request_of(platform, tmp_path, request_id))
+
+    assert (outcome.status, outcome.reason, outcome.detail) == (
+        FulfilmentStatus.FAILED,
+        "would_revert",
+        "InvalidProof()",
+    )
+    assert fulfilled_logs(nsl, request_id) == []
+
+
+async def test_a_transaction_reverted_on_chain_is_failed_with_its_custom_error(
+    platform: Platform, tmp_path: Path
+) -> None:
+    nsl = platform.nsl
+    request_id, _ = request_randomness(nsl, b"paused", verify=False)
+    request = await request_of(platform, tmp_path, request_id)
+    with automine_off(nsl):
+        task = asyncio.create_task(fulfiller(platform).fulfil(request))
+        await platform.wait_status(request_id, "sent")
+        # The owner pauses the gateway with a higher tip: mined first in the same block.
+        nonce = nsl.w3.eth.get_transaction_count(nsl.owner.address, "pending")
+        params: TxParams = {
+            "from": nsl.owner.address,
+            "nonce": Nonce(nonce),
+            "maxPriorityFeePerGas": Wei(10**11),
+            "maxFeePerGas": Wei(10**12),
+        }
+        pause = nsl.gateway.functions.setPaused(True).build_transaction(params)
+        signed = nsl.owner.sign_transaction(pause)  # type: ignore[arg-type]
+        nsl.w3.eth.send_raw_transaction(signed.raw_transaction)
+        rpc(nsl, "evm_mine")
+        outcome = await asyncio.wait_for(task, 20)
+
+    assert (outcome.status, outcome.reason, outcome.detail) == (
+        FulfilmentStatus.FAILED,
+        "tx_reverted",
+        "GatewayPaused()",
+    )
+    assert outcome.block_number == nsl.w3.eth.block_number
+
+
+async def test_a_slow_transaction_is_replaced_with_the_same_nonce_and_higher_fees(
+    platform: Platform, tmp_path: Path
+) -> None:
+    nsl = platform.nsl
+    request_id, _ = request_randomness(nsl, b"bump", verify=False)
+    request = await request_of(platform, tmp_path, request_id)
+    with automine_off(nsl):
+        task = asyncio.create_task(fulfiller(platform, replace_after_seconds=0.3).fulfil(request))
+        sent = await platform.wait_status(request_id, "sent")
+        original = nsl.w3.eth.get_transaction(sent.tx_hash)  # type: ignore[arg-type]  # in the pool
+
+        async def replaced() -> bool:
+            row = await platform.row(request_id)
+            return row is not None and row.attempts >= 2
+
+        await wait_until(replaced)
+        rpc(nsl, "evm_mine")
+        outcome = await asyncio.wait_for(task, 20)
+
+    row = await platform.row(request_id)
+    assert row is not None
+    assert outcome.status is FulfilmentStatus.CONFIRMED
+    assert outcome.tx_hash in row.tx_hashes[1:]  # a replacement was mined, not the first version
+    mined = nsl.w3.eth.get_transaction(outcome.tx_hash)  # type: ignore[arg-type]
+    assert original["blockNumber"] is None
+    assert mined["nonce"] == original["nonce"] == row.nonce
+    assert mined["maxFeePerGas"] >= original["maxFeePerGas"] * 9 // 8
+    assert mined["maxPriorityFeePerGas"] >= original["maxPriorityFeePerGas"] * 9 // 8
+    assert len(fulfilled_logs(nsl, request_id)) == 1
+
+
+async def test_a_worker_killed_with_a_transaction_in_flight_recovers_on_restart(
+    platform: Platform, tmp_path: Path
+) -> None:
+    nsl = platform.nsl
+    settings = platform.settings(tmp_path, job_lease_seconds=1.5, job_backoff_base_seconds=0.1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
+    env |= {
+        f"NSL_{name.upper()}": str(value)
+        for name, value in settings.model_dump(exclude_none=True).items()
+        if name in _ENV
+    }
+    request_id, _ = request_randomness(nsl, b"crash", verify=False)
+    nsl_cli = Path(sys.executable).parent / "nsl"
+
+    def start() -> subprocess.Popen[bytes]:
+        with (tmp_path / "worker.log").open("ab") as log:  # the child keeps its own descriptor
+            return subprocess.Popen([str(nsl_cli), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    with automine_off(nsl):
+        first = start()
+        try:
+            sent = await platform.wait_status(request_id, "sent", within=30)
+        finally:
+            first.send_signal(signal.SIGKILL)  # our own child, by its handle
+            first.wait()
+        assert nsl.w3.eth.get_transaction(sent.tx_hash)["blockNumber"] is None  # type: ignore[arg-type]
+    rpc(nsl, "evm_mine")
+    second = start()
+    try:
+        row = await platform.wait_status(request_id, "confirmed", "failed", within=30)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(20)
+
+    assert row.status == "confirmed", (tmp_path / "worker.log").read_text()[-2000:]
+    assert (row.tx_hash, row.attempts, row.tx_hashes) == (sent.tx_hash, 1, [sent.tx_hash])
+    assert len(fulfilled_logs(nsl, request_id)) == 1
+    assert_verifiable(platform, request_id, b"crash")
+
+
+_ENV = {
+    "data_dir",
+    "database_url",
+    "log_format",
+    "enclave_socket",
+    "evm_rpc_url",
+    "evm_gateway_address",
+    "evm_confirmations",
+    "evm_start_block",
+    "evm_poll_seconds",
+    "evm_fulfil_poll_seconds",
+    "worker_poll_seconds",
+    "scheduler_lock_seconds",
+    "job_lease_seconds",
+    "job_backoff_base_seconds",
+}
+
+
+@pytest.mark.parametrize(
+    "mode", [Mode.SIGNATURE_ONLY, Mode.ONCHAIN_VERIFY], ids=["signature-only", "onchain-verify"]
+)
+def test_a_fee_is_offered_for_each_mode_the_fulfiller_serves(nsl: Nsl, mode: Mode) -> None:
+    assert nsl.fee(RANDOMNESS, mode) > 0
