@@ -20,17 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import math
 import os
 import platform
 import re
-import signal
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
@@ -46,8 +43,9 @@ if __package__ in (None, ""):  # run as ``python bench/api.py``: make ``bench`` 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import servers
-from bench.loadgen import HOST, LoadError, Window, measure, percentile
-from bench.servers import Server, ServerError
+from bench.cli import HarnessError, load_parser, parse_load_args, run_benchmark
+from bench.loadgen import HOST, Window, measure, percentile
+from bench.servers import Server
 from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.models import AuditHead
@@ -59,8 +57,6 @@ DEFAULT_WARMUP = 1.0
 DEFAULT_ROUNDS = 2
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TARGET_RATIO = 0.5
-MAX_DURATION = 600.0
-MAX_CONCURRENCY = 1024
 MAX_ROUNDS = 20
 # Rate limits high enough that no request waits; the limiter still takes a token per request.
 UNLIMITED_RATE = "1000000000"
@@ -82,10 +78,6 @@ FACTORIES = {
 # Liveness, not /readyz: readiness includes the enclave, which GET /v1/account does not use and the
 # bench does not start. The provisioning requests then prove the database works.
 READY_PATHS = {BARE: "/", FLOOR: "/docs", OURS: "/healthz"}
-
-
-class HarnessError(RuntimeError):
-    """The benchmark could not run (a setup request failed, the database was not fresh, ...)."""
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -313,36 +305,14 @@ def http_request(port: int, path: str, api_key: str) -> bytes:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=DEFAULT_DURATION,
-        help="measured seconds per target, split over the rounds (default %(default)s)",
-    )
-    parser.add_argument(
-        "--warmup",
-        type=float,
-        default=DEFAULT_WARMUP,
-        help="warm-up seconds before each measured window (default %(default)s)",
+    parser = load_parser(
+        __doc__, duration=DEFAULT_DURATION, warmup=DEFAULT_WARMUP, concurrency=DEFAULT_CONCURRENCY
     )
     parser.add_argument(
         "--rounds",
         type=int,
         default=DEFAULT_ROUNDS,
         help="alternating windows per target (default %(default)s)",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=DEFAULT_CONCURRENCY,
-        help="keep-alive connections, one request in flight each (default %(default)s)",
-    )
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help="PostgreSQL URL for our app, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/"
-        "nsl_bench (the database must be named nsl_bench*: it is dropped and recreated)",
     )
     parser.add_argument(
         "--redis-url", default=None, help="use the Redis rate limiter, e.g. redis://127.0.0.1:6379"
@@ -353,21 +323,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_TARGET_RATIO,
         help="throughput ratio ours/bare to report as met (default %(default)s)",
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
-    args = parser.parse_args(argv)
-    if not 0 < args.duration <= MAX_DURATION or not 0 <= args.warmup <= MAX_DURATION:
-        parser.error(f"--duration and --warmup must be within (0, {MAX_DURATION:.0f}] seconds")
-    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
-        parser.error(f"--concurrency must be within 1..{MAX_CONCURRENCY}")
+    args = parse_load_args(parser, argv)
     if not 1 <= args.rounds <= MAX_ROUNDS:
         parser.error(f"--rounds must be within 1..{MAX_ROUNDS}")
-    if args.database_url and not args.database_url.startswith("postgresql"):
-        parser.error("--database-url must be a postgresql+asyncpg:// URL (SQLite is the default)")
     return args
-
-
-def _raise_on_sigterm(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
 
 
 def _nsl_env(data_dir: Path, args: argparse.Namespace) -> dict[str, str]:
@@ -481,25 +440,7 @@ def _info(args: argparse.Namespace, audited: int, measured: int) -> dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 when it ran (whatever the numbers), 1 when the harness failed."""
-    args = parse_args(argv)
-    console = Console()
-    if console.width < MIN_TABLE_WIDTH and not console.is_terminal:
-        console = Console(width=MIN_TABLE_WIDTH)
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    # Also when started in the background (where SIGINT may be ignored): Ctrl-C stops the servers.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        result = run(args, console)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted; servers stopped[/yellow]")
-        return 130
-    except (HarnessError, LoadError, ServerError, OSError, httpx.HTTPError) as exc:
-        console.print(f"[red]benchmark failed:[/red] {exc}")
-        return 1
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
-        console.print(f"results written to {args.json}")
-    return 0
+    return run_benchmark(run, parse_args(argv), min_width=MIN_TABLE_WIDTH)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,16 +44,11 @@ if __package__ in (None, ""):  # run as ``python bench/keys.py``: make ``bench``
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import servers
-from bench.api import (
-    UNLIMITED_RATE,
-    HarnessError,
-    bootstrap_admin,
-    http_request,
-    provision_tenant,
-    reset_postgres,
-)
-from bench.loadgen import HOST, LoadError, measure, percentile
-from bench.servers import Server, ServerError
+from bench.api import UNLIMITED_RATE, bootstrap_admin, http_request, provision_tenant, reset_postgres
+from bench.cli import HarnessError, load_parser, parse_load_args, run_benchmark
+from bench.loadgen import HOST, measure, percentile
+from bench.servers import Server
+from neo_service_layer.chains.devnet.platform import spawn_enclave
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.crypto import aead, keys, signing
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
@@ -156,16 +150,7 @@ def post_request(port: int, path: str, api_key: str, body: dict[str, Any]) -> by
 def start_enclave(env: dict[str, str], log_dir: Path) -> Server:
     """The enclave as its own process, in its own session (stopped with ``servers.stop``)."""
     log_path = log_dir / "enclave.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "neo_service_layer.enclave"],
-            env=env,
-            cwd=servers.ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Server("enclave", process, 0, log_path)
+    return Server("enclave", spawn_enclave(env, log_path), 0, log_path)
 
 
 def create_keys(server: Server, api_key: str) -> dict[KeyType, str]:
@@ -334,36 +319,15 @@ def report(
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--duration", type=float, default=DEFAULT_DURATION, help="measured seconds per case")
-    parser.add_argument("--warmup", type=float, default=DEFAULT_WARMUP, help="warm-up seconds per case")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight")
-    parser.add_argument("--database-url", default=None, help="PostgreSQL (database named nsl_bench*)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
-    args = parser.parse_args(argv)
-    if not 0 < args.duration <= 600 or not 0 <= args.warmup <= 600:
-        parser.error("--duration and --warmup must be within (0, 600] seconds")
-    if not 1 <= args.concurrency <= 1024:
-        parser.error("--concurrency must be within 1..1024")
-    return args
+    parser = load_parser(
+        __doc__, duration=DEFAULT_DURATION, warmup=DEFAULT_WARMUP, concurrency=DEFAULT_CONCURRENCY
+    )
+    return parse_load_args(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    console = Console()
-    if console.width < MIN_TABLE_WIDTH and not console.is_terminal:
-        console = Console(width=MIN_TABLE_WIDTH)
-    try:
-        result = run(args, console)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted; servers stopped[/yellow]")
-        return 130
-    except (HarnessError, LoadError, ServerError, OSError, httpx.HTTPError) as exc:
-        console.print(f"[red]benchmark failed:[/red] {exc}")
-        return 1
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    """Run the benchmark; 0 when it ran (whatever the numbers), 1 when the harness failed."""
+    return run_benchmark(run, parse_args(argv), min_width=MIN_TABLE_WIDTH)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import sys
@@ -37,10 +36,11 @@ if __package__ in (None, ""):  # run as ``python bench/randomness.py``: make ``b
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import servers
-from bench.api import UNLIMITED_RATE, HarnessError, bootstrap_admin, provision_tenant, reset_postgres
+from bench.api import UNLIMITED_RATE, bootstrap_admin, provision_tenant, reset_postgres
+from bench.cli import HarnessError, load_parser, parse_load_args, run_benchmark
 from bench.keys import MIN_TABLE_WIDTH, bare_latencies, post_request, start_enclave
-from bench.loadgen import HOST, LoadError, measure, percentile
-from bench.servers import Server, ServerError
+from bench.loadgen import HOST, measure, percentile
+from bench.servers import Server
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.crypto import keys, vrf
 from neo_service_layer.enclave.crypto.randomness import AlphaInput, OutputKind, OutputSpec, alpha
@@ -260,39 +260,18 @@ def report(console: Console, results: list[Result], args: argparse.Namespace) ->
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--duration", type=float, default=DEFAULT_DURATION, help="measured seconds per case")
-    parser.add_argument("--warmup", type=float, default=DEFAULT_WARMUP, help="warm-up seconds per case")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight")
-    parser.add_argument("--database-url", default=None, help="PostgreSQL (database named nsl_bench*)")
+    parser = load_parser(
+        __doc__, duration=DEFAULT_DURATION, warmup=DEFAULT_WARMUP, concurrency=DEFAULT_CONCURRENCY
+    )
     parser.add_argument(
         "--scheme", type=Scheme, action="append", choices=list(Scheme), help="only this scheme (repeatable)"
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
-    args = parser.parse_args(argv)
-    if not 0 < args.duration <= 600 or not 0 <= args.warmup <= 600:
-        parser.error("--duration and --warmup must be within (0, 600] seconds")
-    if not 1 <= args.concurrency <= 1024:
-        parser.error("--concurrency must be within 1..1024")
-    return args
+    return parse_load_args(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    console = Console()
-    if console.width < MIN_TABLE_WIDTH and not console.is_terminal:
-        console = Console(width=MIN_TABLE_WIDTH)
-    try:
-        result = run(args, console)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted; servers stopped[/yellow]")
-        return 130
-    except (HarnessError, LoadError, ServerError, OSError, httpx.HTTPError) as exc:
-        console.print(f"[red]benchmark failed:[/red] {exc}")
-        return 1
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    """Run the benchmark; 0 when it ran (whatever the numbers), 1 when the harness failed."""
+    return run_benchmark(run, parse_args(argv), min_width=MIN_TABLE_WIDTH)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from neo_service_layer.api.app import create_app
 from neo_service_layer.api.state import AppState
+from neo_service_layer.client import VerifiedIdentity, verify_attestation
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.server import EnclaveServer
 from tests.api.helpers import new_secret
@@ -70,3 +71,10 @@ def restore_logging() -> Iterator[None]:
         root.handlers[:], level, logging.getLogger("uvicorn.access").disabled = saved
         root.setLevel(level)
         structlog.reset_defaults()
+
+
+@pytest.fixture
+async def identity(client: httpx.AsyncClient) -> VerifiedIdentity:
+    """The enclave identity the app attests to (software TEE allowed: the tests' enclave)."""
+    report = (await client.get("/v1/attestation")).json()
+    return verify_attestation(report, allow_software=True)

@@ -11,7 +11,6 @@ import hashlib
 import hmac as std_hmac
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +27,7 @@ from neo3.wallet.account import Account as NeoAccount
 from sqlalchemy import func, select, update
 
 from neo_service_layer.api.state import AppState
-from neo_service_layer.client import VerifiedIdentity, verify_attestation, verify_result
+from neo_service_layer.client import VerifiedIdentity, verify_result
 from neo_service_layer.config import Settings
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import AuditEntry
@@ -38,7 +37,7 @@ from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, Si
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.models import Key, KeyVersion
 from neo_service_layer.services.keys.purge import purge_deleted_keys
-from tests.api.helpers import new_secret
+from tests.api.helpers import NO_RATE_LIMITS, new_secret
 from tests.conftest import Tenant
 from tests.keys_helpers import KEY_TYPES, assert_problem, b64, create_key, private_material, request_of, unb64
 
@@ -47,24 +46,9 @@ N3_MAGIC = 860833102
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, enclave_socket: Path) -> Settings:
+def settings(settings: Settings) -> Settings:
     """The shared settings with rate limits out of the way (these tests make many calls per key)."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        log_format="console",
-        enclave_socket=enclave_socket,
-        rate_limit_key_per_second=100_000,
-        rate_limit_key_burst=100_000,
-        rate_limit_account_per_second=100_000,
-        rate_limit_account_burst=100_000,
-    )
-
-
-@pytest.fixture
-async def identity(client: httpx.AsyncClient) -> VerifiedIdentity:
-    report = (await client.get("/v1/attestation")).json()
-    return verify_attestation(report, allow_software=True)
+    return settings.model_copy(update=NO_RATE_LIMITS)
 
 
 def check_envelope(

@@ -23,6 +23,7 @@ from neo_service_layer.enclave.crypto import signing
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
 from neo_service_layer.errors import EnclaveUnavailable
 from neo_service_layer.services.accounts.service import bootstrap
+from tests.api.helpers import NO_RATE_LIMITS
 from tests.conftest import make_tenant
 from tests.keys_helpers import PROBLEM_JSON, b64, create_key, unb64
 
@@ -99,11 +100,7 @@ async def api(
         enclave_socket=runner.socket,
         enclave_timeout_seconds=5.0,
         log_format="console",
-        rate_limit_key_burst=100_000,
-        rate_limit_key_per_second=100_000,
-        rate_limit_account_burst=100_000,
-        rate_limit_account_per_second=100_000,
-    )
+    ).model_copy(update=NO_RATE_LIMITS)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

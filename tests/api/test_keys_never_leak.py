@@ -26,7 +26,7 @@ from neo_service_layer.logging import configure_logging
 from neo_service_layer.services.accounts.service import bootstrap
 from neo_service_layer.services.keys.models import Key, KeyVersion
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
-from tests.api.helpers import encodings
+from tests.api.helpers import NO_RATE_LIMITS, encodings
 from tests.api.test_keys import LEGACY, TYPED_DATA
 from tests.keys_helpers import KEY_TYPES, b64, private_material
 
@@ -111,11 +111,7 @@ async def test_no_private_key_material_leaks(
         log_format="json",
         log_level="debug",
         enclave_socket=enclave_socket,
-        rate_limit_key_burst=100_000,
-        rate_limit_key_per_second=100_000,
-        rate_limit_account_burst=100_000,
-        rate_limit_account_per_second=100_000,
-    )
+    ).model_copy(update=NO_RATE_LIMITS)
     app = create_app(settings)
     responses: list[httpx.Response] = []
 

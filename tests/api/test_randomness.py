@@ -7,7 +7,6 @@ Every result is checked offline with ``client.verify_randomness`` under the key'
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from neo_service_layer.api.state import AppState
-from neo_service_layer.client import VerifiedIdentity, verify_attestation, verify_randomness, verify_result
+from neo_service_layer.client import VerifiedIdentity, verify_randomness, verify_result
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.crypto.vrf import Scheme
@@ -23,7 +22,7 @@ from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.models import Key
 from neo_service_layer.services.randomness import service
 from neo_service_layer.services.randomness.models import RandomnessRequest
-from tests.api.helpers import audit_entries, encodings
+from tests.api.helpers import NO_RATE_LIMITS, audit_entries, encodings
 from tests.conftest import Tenant
 from tests.keys_helpers import assert_problem, create_key, private_material, request_of
 from tests.randomness_helpers import SCHEMES
@@ -32,24 +31,9 @@ URL = "/v1/randomness"
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, enclave_socket: Path) -> Settings:
-    """Rate limits out of the way (these tests make many calls per key)."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        log_format="console",
-        enclave_socket=enclave_socket,
-        rate_limit_key_per_second=100_000,
-        rate_limit_key_burst=100_000,
-        rate_limit_account_per_second=100_000,
-        rate_limit_account_burst=100_000,
-    )
-
-
-@pytest.fixture
-async def identity(client: httpx.AsyncClient) -> VerifiedIdentity:
-    report = (await client.get("/v1/attestation")).json()
-    return verify_attestation(report, allow_software=True)
+def settings(settings: Settings) -> Settings:
+    """The shared settings with rate limits out of the way (these tests make many calls per key)."""
+    return settings.model_copy(update=NO_RATE_LIMITS)
 
 
 async def _generate(client: httpx.AsyncClient, tenant: Tenant, **body: Any) -> dict[str, Any]:
