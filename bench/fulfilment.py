@@ -3,8 +3,9 @@
 Set-up: a fresh data dir and SQLite database (migrated, bootstrapped), the enclave as its own process
 (``python -m neo_service_layer.enclave``), anvil with ``--block-time 1``, the contracts deployed with the
 platform's keys (``services.keys.platform.evm_platform_keys``: enclave signer, VRF key) and the relayer
-funded, then ``nsl worker`` as its own process watching the gateway (``NSL_EVM_CONFIRMATIONS``, default
-0 here) and fulfilling. Requests come from the example ``RandomnessConsumer`` (signature-only mode).
+funded (``chains.devnet.platform.deploy_evm``, shared with ``nsl devnet up``), then ``nsl worker`` as its
+own process watching the gateway (``NSL_EVM_CONFIRMATIONS``, default 0 here) and fulfilling. Requests
+come from the example ``RandomnessConsumer`` (signature-only mode).
 
 - **latency**: ``--sequential`` requests one after the other; for each, the number of blocks between
   the request's block and its ``Fulfilled`` block (1 = fulfilled in the next block), p50 / p99;
@@ -41,11 +42,11 @@ from bench.api import bootstrap_admin
 from bench.keys import start_enclave
 from bench.loadgen import percentile
 from bench.servers import Server
+from neo_service_layer.chains.devnet.platform import deploy_evm, wait_for_enclave
 from neo_service_layer.chains.evm.build import build_contracts
-from neo_service_layer.chains.evm.deploy import contract_at, deploy_nsl
+from neo_service_layer.chains.evm.deploy import contract_at
 from neo_service_layer.chains.evm.devnet import EvmDevnet
 from neo_service_layer.chains.evm.messages import Mode, service_id
-from neo_service_layer.chains.evm.tx import send_transaction
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.services.keys.platform import EvmPlatformKeys, evm_platform_keys
@@ -64,15 +65,7 @@ async def platform_keys(database_url: str, socket: Path, chain_id: int) -> EvmPl
     db = Database(database_url)
     enclave = UnixEnclaveClient(socket, timeout=10.0, pool_size=1)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                await enclave.ping()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
+        await wait_for_enclave(enclave, within=20)
         return await evm_platform_keys(db, enclave, chain_id)
     finally:
         await enclave.close()
@@ -149,19 +142,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         w3 = chain.web3()
         socket = data_dir / "enclave" / "enclave.sock"
         keys = asyncio.run(platform_keys(database_url, socket, chain.chain_id))
-        owner, user = chain.accounts[0].signer, chain.accounts[1].signer
-        deployment = deploy_nsl(
-            w3,
-            owner,
-            build_contracts(),
-            enclave_signer=keys.enclave_signer,
-            measurement=MEASUREMENT,
-            vrf_public_key=keys.vrf_public_key_eip2537,
-            feeds=(),
-        )
-        send_transaction(
-            w3, owner, {"to": Web3.to_checksum_address(keys.relayer), "value": Wei(RELAYER_FUNDS)}
-        )
+        user = chain.accounts[1].signer
+        deployment = deploy_evm(chain, keys, MEASUREMENT, feeds=(), relayer_funds=RELAYER_FUNDS)
         build = build_contracts()
         gateway = contract_at(w3, build["NSLGateway"], deployment.gateway)
         consumer = contract_at(w3, build["RandomnessConsumer"], deployment.examples["RandomnessConsumer"])

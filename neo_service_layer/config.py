@@ -50,6 +50,8 @@ DEFAULT_EVM_FULFIL_REPLACE_SECONDS = 30.0
 DEFAULT_EVM_FULFIL_MAX_REPLACEMENTS = 5
 DEFAULT_EVM_FULFIL_TIMEOUT_SECONDS = 300.0
 DEFAULT_EVM_FULFIL_POLL_SECONDS = 0.25
+DEFAULT_N3_CONFIRMATIONS = 0
+DEFAULT_N3_POLL_SECONDS = 1.0
 DEFAULT_SECRETS_MAX_VERSIONS = 10
 MAX_SECRETS_MAX_VERSIONS = 1000
 
@@ -151,6 +153,18 @@ class Settings(BaseSettings):
         description="How long one job attempt waits for a receipt before it is retried later.",
     )
     evm_fulfil_poll_seconds: float = Field(default=DEFAULT_EVM_FULFIL_POLL_SECONDS, gt=0)
+
+    n3_rpc_url: str | None = Field(default=None, description="Neo N3 JSON-RPC; enables the N3 chain watcher.")
+    n3_gateway_hash: str | None = Field(
+        default=None, description="The N3 gateway contract's script hash (0x…, big-endian) to watch."
+    )
+    n3_confirmations: int = Field(
+        default=DEFAULT_N3_CONFIRMATIONS,
+        ge=0,
+        description="Blocks on top of a request before it is served (dBFT blocks are final: 0 is safe).",
+    )
+    n3_start_block: int = Field(default=0, ge=0, description="First N3 block to scan with no cursor.")
+    n3_poll_seconds: float = Field(default=DEFAULT_N3_POLL_SECONDS, gt=0)
 
     bootstrap_admin_key: SecretStr | None = Field(
         default=None, description="Use this admin API key on first start instead of generating one."

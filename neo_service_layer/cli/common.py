@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tomllib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
@@ -37,6 +38,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         fail(ConfigurationError(f"invalid configuration: {exc}"))
+    except tomllib.TOMLDecodeError as exc:
+        fail(ConfigurationError(f"the config file is not valid TOML: {exc}"))
 
 
 @asynccontextmanager

@@ -9,13 +9,13 @@ import typer
 import uvicorn
 
 from neo_service_layer import __version__
-from neo_service_layer.cli import admin
+from neo_service_layer.cli import admin, devnet
 from neo_service_layer.cli.common import console, err_console, load_settings, open_database, print_json, run
 from neo_service_layer.cli.supervisor import Child, Supervisor, child_argv, child_env
 from neo_service_layer.config import mask_url_password
 from neo_service_layer.db.migrate import current_revision, head_revision
 from neo_service_layer.logging import configure_logging
-from neo_service_layer.services.accounts.service import bootstrap
+from neo_service_layer.services.accounts.first_start import ensure_system_account
 from neo_service_layer.services.audit.chain import verify
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(admin.app, name="admin")
 app.add_typer(audit_app, name="audit")
+app.add_typer(devnet.app, name="devnet")
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -135,15 +136,7 @@ def serve() -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
 
-    async def prepare() -> str | None:
-        async with open_database(settings) as db, db.transaction() as session:
-            plaintext = (
-                settings.bootstrap_admin_key.get_secret_value() if settings.bootstrap_admin_key else None
-            )
-            issued = await bootstrap(session, plaintext=plaintext)
-        return issued.plaintext if issued is not None and plaintext is None else None
-
-    new_admin_key = run(prepare)
+    new_admin_key = run(lambda: ensure_system_account(settings))
     supervisor = Supervisor(
         [
             Child("enclave", child_argv("enclave"), child_env(enclave=True)),

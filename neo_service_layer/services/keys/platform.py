@@ -3,15 +3,19 @@
 - ``platform-evm-vrf`` (bls12381, operation ``vrf``): the DY-VRF key that proves randomness for the EVM
   gateways; its public key (EIP-2537 G1) is what a gateway registers with ``setVrfPublicKey``;
 - ``platform-evm-relayer-<chain id>`` (secp256k1, operation ``evm_sign_transaction``): the account that
-  sends fulfilment transactions on that chain and pays their gas. It must be funded.
+  sends fulfilment transactions on that chain and pays their gas. It must be funded;
+- ``platform-n3-vrf`` (bls12381, ``vrf``) and ``platform-n3-relayer-<network magic>`` (secp256r1,
+  ``neo_sign_transaction``): the same two roles for the Neo N3 gateways (a key per chain family, so
+  rotating one family's VRF key never touches the other's deployments).
 
 They are ordinary keys (wrapped under the system account's AMK, versioned, visible to its admins)
 created on first use. Creation is race-safe: the key name is unique per account, so of two workers
 creating the same key at once one insert fails, and that worker reads the winner's key instead
 (``keys.service.create_key`` turns the unique violation into ``KeyNameTaken``).
 
-The enclave's signer address (the gateway's ``enclaveSigner``) is not a key of this service: it is the
-enclave identity's secp256k1 key, published in the attestation report.
+The enclave's signer (the EVM gateway's ``enclaveSigner``, the N3 gateway's enclave key) is not a key of
+this service: it is the enclave identity's secp256k1 (EVM) or secp256r1 (N3) key, published in the
+attestation report.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from sqlalchemy import select
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import EnclaveClient
-from neo_service_layer.enclave.crypto import dyvrf, evm
+from neo_service_layer.enclave.crypto import dyvrf, evm, neo
 from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.errors import KeyNameTaken, ServiceUnavailable
 from neo_service_layer.services.accounts.service import system_account
@@ -34,6 +38,8 @@ from neo_service_layer.services.keys.service import create_key, not_deleted
 
 EVM_VRF_KEY_NAME = "platform-evm-vrf"
 EVM_RELAYER_KEY_PREFIX = "platform-evm-relayer-"
+N3_VRF_KEY_NAME = "platform-n3-vrf"
+N3_RELAYER_KEY_PREFIX = "platform-n3-relayer-"
 
 
 class SystemAccountMissing(ServiceUnavailable):
@@ -45,6 +51,10 @@ class SystemAccountMissing(ServiceUnavailable):
 
 def evm_relayer_key_name(chain_id: int) -> str:
     return f"{EVM_RELAYER_KEY_PREFIX}{chain_id}"
+
+
+def n3_relayer_key_name(network_magic: int) -> str:
+    return f"{N3_RELAYER_KEY_PREFIX}{network_magic}"
 
 
 async def platform_key(
@@ -111,4 +121,41 @@ async def evm_platform_keys(db: Database, enclave: EnclaveClient, chain_id: int)
         enclave_signer=report.identity.k1_address,
         vrf_public_key=public_key_of(vrf),
         relayer=evm.address(public_key_of(relayer)),
+    )
+
+
+async def n3_vrf_key(db: Database, enclave: EnclaveClient) -> KeyUse:
+    """The DY-VRF key of the Neo N3 gateways."""
+    return await platform_key(db, enclave, N3_VRF_KEY_NAME, KeyType.BLS12381, Operation.VRF)
+
+
+async def n3_relayer_key(db: Database, enclave: EnclaveClient, network_magic: int) -> KeyUse:
+    """The relayer key of the Neo N3 network ``network_magic``."""
+    return await platform_key(
+        db, enclave, n3_relayer_key_name(network_magic), KeyType.SECP256R1, Operation.NEO_SIGN_TRANSACTION
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class N3PlatformKeys:
+    """What an N3 gateway deployment registers (enclave key, VRF key) and who to fund (the relayer)."""
+
+    enclave_public_key: bytes  # the enclave identity's secp256r1 key, SEC 1 compressed (33 bytes)
+    vrf_public_key: bytes  # compressed G1, 48 bytes (what CryptoLib.bls12381Deserialize takes)
+    relayer_public_key: bytes  # secp256r1, compressed
+    relayer_script_hash: str  # 0x… (big-endian, as N3 tools display it): fund it with GAS
+    relayer_address: str  # the N3 address (N…) of the relayer
+
+
+async def n3_platform_keys(db: Database, enclave: EnclaveClient, network_magic: int) -> N3PlatformKeys:
+    """The platform's public keys for a gateway on the N3 network ``network_magic`` (created on first use)."""
+    report = await enclave.attest()
+    vrf = await n3_vrf_key(db, enclave)
+    relayer = public_key_of(await n3_relayer_key(db, enclave, network_magic))
+    return N3PlatformKeys(
+        enclave_public_key=bytes.fromhex(report.identity.p256),
+        vrf_public_key=public_key_of(vrf),
+        relayer_public_key=relayer,
+        relayer_script_hash=neo.script_hash_hex(relayer),
+        relayer_address=neo.address(relayer),
     )

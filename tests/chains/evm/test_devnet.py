@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from eth_account import Account
 from web3 import Web3
 
+from neo_service_layer.chains.devnet.processes import pid_alive, terminate
 from neo_service_layer.chains.evm.devnet import DEFAULT_CHAIN_ID, EvmDevnet
 from neo_service_layer.chains.evm.errors import DevnetFailed
 from neo_service_layer.enclave.crypto import dyvrf
@@ -51,3 +54,22 @@ def test_start_and_stop_are_idempotent() -> None:
 def test_unknown_hardfork_fails_with_anvil_message() -> None:
     with pytest.raises(DevnetFailed, match="anvil did not start"):
         EvmDevnet(hardfork="no-such-fork", startup_timeout=5).start()
+
+
+def test_detach_leaves_anvil_running_in_its_workdir(tmp_path: Path) -> None:
+    with EvmDevnet(chain_id=4243, accounts=1, workdir=tmp_path / "evm") as chain:
+        url, pid = chain.rpc_url, chain.pid
+        assert chain.detach() == pid
+        assert not chain.running
+    try:  # stop() on exit left the detached process alone, and kept its files
+        assert pid_alive(pid, str(tmp_path / "evm"))
+        assert Web3(Web3.HTTPProvider(url)).eth.chain_id == 4243
+        assert (tmp_path / "evm" / "anvil.log").is_file()
+    finally:
+        assert terminate(pid, str(tmp_path / "evm"))
+    assert not pid_alive(pid)
+
+
+def test_only_a_devnet_with_a_workdir_detaches() -> None:
+    with EvmDevnet(chain_id=4244, accounts=1) as chain, pytest.raises(DevnetFailed, match="workdir"):
+        chain.detach()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from neo3.api.wrappers import GasToken
 from neo3.wallet.account import Account
 
+from neo_service_layer.chains.devnet.processes import pid_alive, terminate
 from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet
 from neo_service_layer.chains.neo_n3.errors import N3DevnetFailed
 from tests.chains.neo_n3.helpers import stack_int, test_invoke
@@ -56,3 +58,24 @@ async def test_fund(n3_devnet: N3Devnet) -> None:
     balance = GasToken().balance_of(account.script_hash)  # type: ignore[no-untyped-call]
     reply = test_invoke(n3_devnet.rpc_url, balance, n3_devnet.committee)
     assert stack_int(reply.stack[0]) == 3 * GAS_FACTOR
+
+
+def test_detach_leaves_the_node_running_in_its_workdir(tmp_path: Path) -> None:
+    workdir = tmp_path / "n3"
+    with N3Devnet(magic=4243, workdir=workdir) as chain:
+        url, pid = chain.rpc_url, chain.pid
+        assert chain.detach() == pid
+        assert not chain.running
+    try:  # stop() on exit left the detached process alone, and kept its files
+        assert pid_alive(pid, str(workdir))
+        reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "getversion", "params": []})
+        assert reply.json()["result"]["protocol"]["network"] == 4243
+        assert (workdir / "neogo.log").is_file()
+    finally:
+        assert terminate(pid, str(workdir))
+    assert not pid_alive(pid)
+
+
+def test_only_a_devnet_with_a_workdir_detaches() -> None:
+    with N3Devnet(magic=4244) as chain, pytest.raises(N3DevnetFailed, match="workdir"):
+        chain.detach()

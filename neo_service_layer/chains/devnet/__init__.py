@@ -1,0 +1,12 @@
+"""``nsl devnet``: a local Neo N3 chain (neo-go) and EVM chain (anvil) with the NSL contracts deployed.
+
+``up`` (start, deploy, fund, record), ``stack`` (status and down, without the chain libraries),
+``platform`` (the enclave, the system account, deploying with the platform's keys; shared with
+``bench/fulfilment.py``), ``state`` (``<data_dir>/devnet/state.json``), ``config_file`` (the NSL TOML
+file), ``processes`` (detached chain processes, by pid), ``errors``. Described in docs/chains-neo-n3.md
+and README.md.
+"""
+
+#: Seconds between EVM blocks once deployed (0: a block per transaction, anvil's automine). Here, not in
+#: ``up``, so that the CLI can show it without importing the chain libraries.
+DEFAULT_EVM_BLOCK_TIME_SECONDS = 1

@@ -1,0 +1,144 @@
+"""``nsl devnet up``: both local chains, detached, with the NSL contracts deployed.
+
+Starts anvil (Prague) and a single-validator neo-go node (1 s blocks) with their files under
+``<data_dir>/devnet/{evm,neo-n3}``, creates (first use) the platform's keys through the enclave, deploys
+the contracts registering the enclave's identity keys and the platform VRF keys, funds the relayers and
+a test account, detaches the chains (they outlive the command), writes ``state.json`` and sets
+``evm_rpc_url``, ``evm_gateway_address``, ``n3_rpc_url`` and ``n3_gateway_hash`` in the NSL TOML file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from neo_service_layer.chains.devnet import DEFAULT_EVM_BLOCK_TIME_SECONDS, config_file
+from neo_service_layer.chains.devnet.errors import DevnetBusy, DevnetUnhealthy
+from neo_service_layer.chains.devnet.platform import (
+    deploy_evm,
+    deploy_n3,
+    running_enclave,
+)
+from neo_service_layer.chains.devnet.stack import CONFIG_COMMENT, EVM, N3, config_values, rpc, status
+from neo_service_layer.chains.devnet.state import (
+    ChainRecord,
+    DevnetState,
+    devnet_dir,
+    load_state,
+    remove_state,
+    save_state,
+    state_path,
+)
+from neo_service_layer.chains.evm.devnet import EvmDevnet
+from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet, devnet_account, write_devnet_wallet
+from neo_service_layer.config import Settings
+from neo_service_layer.db.session import Database
+from neo_service_layer.services.accounts.first_start import ensure_system_account
+from neo_service_layer.services.keys.platform import evm_platform_keys, n3_platform_keys
+
+N3_TEST_ACCOUNT_FUNDS = 1_000 * GAS_FACTOR
+N3_WALLET_FILENAME = "accounts.json"
+LOCK_FILENAME = "up.lock"
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """One ``up`` at a time per data directory (``flock``; released when the process ends)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise DevnetBusy(f"another nsl devnet up is running on {path.parent}") from e
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True, slots=True)
+class UpResult:
+    state: DevnetState
+    started: bool  # False: a healthy devnet was already up and nothing changed
+    config_file: Path
+    admin_key: str | None = None  # the bootstrap admin key, when ``up`` bootstrapped the database
+
+
+async def up(settings: Settings, *, evm_block_time: int = DEFAULT_EVM_BLOCK_TIME_SECONDS) -> UpResult:
+    """Start both chains and deploy (see the module doc); a no-op when a healthy devnet is recorded.
+
+    A recorded devnet that is partly down raises :class:`DevnetUnhealthy` (``down`` first). On any
+    failure the chains started here are stopped; their logs stay under ``<data_dir>/devnet``.
+    """
+    config = config_file.config_path(settings)
+    base = devnet_dir(settings.data_dir)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_exclusive(base / LOCK_FILENAME))
+        current = load_state(settings.data_dir)
+        if current is not None:
+            if not status(settings).healthy:
+                recorded = state_path(settings.data_dir)
+                raise DevnetUnhealthy(f"the devnet in {recorded} is partly down: nsl devnet down first")
+            return UpResult(current, started=False, config_file=config)
+        config_file.current_values(config)  # an unreadable config file fails now, before anything starts
+        admin_key = await ensure_system_account(settings)
+        evm = stack.enter_context(EvmDevnet(workdir=base / EVM))
+        n3 = stack.enter_context(N3Devnet(workdir=base / N3))
+        db = Database(settings.effective_database_url)
+        try:
+            async with running_enclave(settings, base / "enclave.log") as enclave:
+                measurement = bytes.fromhex((await enclave.attest()).measurement)
+                evm_keys = await evm_platform_keys(db, enclave, evm.chain_id)
+                n3_keys = await n3_platform_keys(db, enclave, n3.magic)
+        finally:
+            await db.dispose()
+        evm_deployment = deploy_evm(evm, evm_keys, measurement)
+        if evm_block_time > 0:  # deployed with automine (a block per transaction), then timed blocks
+            rpc(evm.rpc_url, "evm_setIntervalMining", [evm_block_time])
+        admin, tester = devnet_account("admin"), devnet_account("test")
+        write_devnet_wallet(n3.workdir / N3_WALLET_FILENAME, [admin, tester])
+        n3_deployment = await deploy_n3(
+            n3, n3_keys, measurement, admin, extra_funding={tester.script_hash: N3_TEST_ACCOUNT_FUNDS}
+        )
+        evm_record = ChainRecord(
+            pid=evm.pid,
+            rpc_url=evm.rpc_url,
+            workdir=str(evm.workdir),
+            log=str(evm.workdir / "anvil.log"),
+            network=evm.chain_id,
+            contracts=evm_deployment.to_dict(),
+            accounts={
+                "deployer": evm.accounts[0].address,
+                "test": evm.accounts[1].address,
+                "relayer": evm_keys.relayer,
+                "enclave_signer": evm_keys.enclave_signer,
+            },
+        )
+        n3_record = ChainRecord(
+            pid=n3.pid,
+            rpc_url=n3.rpc_url,
+            workdir=str(n3.workdir),
+            log=str(n3.workdir / "neogo.log"),
+            network=n3.magic,
+            contracts=n3_deployment.to_dict(),
+            accounts={
+                "deployer": admin.address,
+                "test": tester.address,
+                "relayer": n3_keys.relayer_address,
+                "committee": n3.committee.address,
+                "wallet": str(n3.workdir / N3_WALLET_FILENAME),
+            },
+        )
+        state = DevnetState(evm=evm_record, n3=n3_record)
+        save_state(settings.data_dir, state)
+        try:
+            config_file.set_keys(config, config_values(state), comment=CONFIG_COMMENT)
+        except BaseException:
+            remove_state(settings.data_dir)  # the chains stop on the way out: nothing recorded
+            raise
+        evm.detach()
+        n3.detach()
+    return UpResult(state, started=True, config_file=config, admin_key=admin_key)

@@ -1,0 +1,324 @@
+"""``nsl devnet up | status | down`` as real processes: real anvil and neo-go, the real enclave.
+
+One devnet for the module (``up`` costs ~5 s with a warm contract build cache). The chains outlive the
+``up`` process; the module fixture always takes them down (``nsl devnet down``, then by pid as a last
+resort), even when a test fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+from web3 import Web3
+
+from neo_service_layer.chains.devnet.platform import spawn_enclave, wait_for_enclave
+from neo_service_layer.chains.devnet.processes import pid_alive, terminate
+from neo_service_layer.chains.evm.build import build_contracts
+from neo_service_layer.chains.evm.deploy import contract_at
+from neo_service_layer.cli.main import app
+from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.enclave.schemas import AttestationReport
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+GAS_HASH = "0xd2a4cff31913016155e38e474a2c06d08be276cf"
+CONFIG_KEYS = ("evm_rpc_url", "evm_gateway_address", "n3_rpc_url", "n3_gateway_hash")
+UNRELATED = '# the operator\'s own settings\nlog_level = "warning"\n'
+
+
+@dataclass(frozen=True)
+class Devnet:
+    data_dir: Path
+    env: dict[str, str]
+    up_output: str
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "devnet" / "state.json"
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / "nsl.toml"
+
+    def state(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.state_file.read_text())
+        return data
+
+    def nsl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return nsl(self.env, *args)
+
+
+def nsl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "neo_service_layer.cli.main", "devnet", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def rpc(url: str, method: str, params: list[Any] | None = None) -> Any:
+    reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).json()
+    assert "error" not in reply, reply
+    return reply["result"]
+
+
+@pytest.fixture(scope="module")
+def devnet() -> Iterator[Devnet]:
+    data_dir = Path(tempfile.mkdtemp(dir="/tmp", prefix="nsldv"))  # short: the enclave's unix socket
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
+    env["NSL_DATA_DIR"] = str(data_dir)
+    (data_dir / "nsl.toml").write_text(UNRELATED)
+    try:
+        result = nsl(env, "up")
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield Devnet(data_dir, env, result.stdout + result.stderr)
+    finally:
+        state_file = data_dir / "devnet" / "state.json"
+        pids = []
+        if state_file.is_file():
+            state = json.loads(state_file.read_text())
+            pids = [(state[c]["pid"], state[c]["workdir"]) for c in ("evm", "n3")]
+        nsl(env, "down")
+        for pid, marker in pids:  # only if down failed
+            terminate(pid, marker)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_up_writes_state_and_config(devnet: Devnet) -> None:
+    assert "First start. Admin API key" in devnet.up_output
+    state = devnet.state()
+    assert state["version"] == 1
+    assert state["evm"]["network"] == 31337
+    assert state["n3"]["network"] == 56753
+    for chain in ("evm", "n3"):
+        record = state[chain]
+        assert pid_alive(record["pid"], record["workdir"])
+        assert record["rpc_url"].startswith("http://127.0.0.1:")
+        assert Path(record["log"]).is_file()
+        assert {"deployer", "test", "relayer"} <= set(record["accounts"])
+    assert set(state["evm"]["contracts"]["examples"]) >= {"RandomnessConsumer", "OracleConsumer"}
+    assert set(state["evm"]["contracts"]["price_feeds"]) == {"NEO / USD", "GAS / USD"}
+    assert set(state["n3"]["contracts"]["examples"]) == {
+        "RandomnessConsumer",
+        "OracleConsumer",
+        "PriceFeedConsumer",
+    }
+    # Public data only: no anvil dev key (the well-known ones) in the state file.
+    anvil_keys = json.loads((Path(state["evm"]["workdir"]) / "config.json").read_text())["private_keys"]
+    text = devnet.state_file.read_text().lower()
+    assert not any(key.lower().removeprefix("0x") in text for key in anvil_keys)
+    assert "private" not in text
+
+    config = tomllib.loads(devnet.config_file.read_text())
+    assert config == {
+        "log_level": "warning",
+        "evm_rpc_url": state["evm"]["rpc_url"],
+        "evm_gateway_address": state["evm"]["contracts"]["gateway"],
+        "n3_rpc_url": state["n3"]["rpc_url"],
+        "n3_gateway_hash": state["n3"]["contracts"]["gateway"],
+    }
+    assert devnet.config_file.read_text().startswith(UNRELATED)
+
+
+def test_config_is_what_nsl_reads(devnet: Devnet) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "neo_service_layer.cli.main", "config", "show"],
+        env=devnet.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    shown = json.loads(result.stdout)
+    state = devnet.state()
+    assert shown["evm_gateway_address"] == state["evm"]["contracts"]["gateway"]
+    assert shown["n3_rpc_url"] == state["n3"]["rpc_url"]
+
+
+def test_contracts_are_deployed(devnet: Devnet) -> None:
+    evm = devnet.state()["evm"]
+    contracts = evm["contracts"]
+    addresses = [
+        contracts["gateway"],
+        contracts["verifier"],
+        *contracts["price_feeds"].values(),
+        *contracts["examples"].values(),
+    ]
+    for address in addresses:
+        assert len(rpc(evm["rpc_url"], "eth_getCode", [address, "latest"])) > 2, address
+    n3 = devnet.state()["n3"]
+    for name, script_hash in [
+        ("NSLGateway", n3["contracts"]["gateway"]),
+        *n3["contracts"]["examples"].items(),
+    ]:
+        state = rpc(n3["rpc_url"], "getcontractstate", [script_hash])
+        assert state["hash"] == script_hash
+        assert state["manifest"]["name"].startswith("NSL"), name
+
+
+def test_relayers_and_test_accounts_are_funded(devnet: Devnet) -> None:
+    evm, n3 = devnet.state()["evm"], devnet.state()["n3"]
+    for role in ("relayer", "test"):
+        balance = int(rpc(evm["rpc_url"], "eth_getBalance", [evm["accounts"][role], "latest"]), 16)
+        assert balance >= 1_000 * 10**18, role
+    for role in ("relayer", "test"):
+        balances = rpc(n3["rpc_url"], "getnep17balances", [n3["accounts"][role]])["balance"]
+        gas = [int(b["amount"]) for b in balances if b["assethash"] == GAS_HASH]
+        assert gas, role
+        assert gas[0] >= 1_000 * 10**8, role
+
+
+def _attest(devnet: Devnet) -> AttestationReport:
+    process = spawn_enclave(devnet.env, devnet.data_dir / "attest-enclave.log")
+
+    async def attest() -> AttestationReport:
+        client = UnixEnclaveClient(devnet.data_dir / "enclave" / "enclave.sock", timeout=10.0)
+        try:
+            await wait_for_enclave(client, process=process)
+            return await client.attest()
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(attest())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+
+
+def test_gateways_register_the_enclave_identity(devnet: Devnet) -> None:
+    report = _attest(devnet)
+    evm, n3 = devnet.state()["evm"], devnet.state()["n3"]
+    assert evm["accounts"]["enclave_signer"] == report.identity.k1_address
+
+    w3 = Web3(Web3.HTTPProvider(evm["rpc_url"]))
+    gateway = contract_at(w3, build_contracts()["NSLGateway"], evm["contracts"]["gateway"])
+    assert gateway.functions.enclaveSigner().call() == Web3.to_checksum_address(report.identity.k1_address)
+    assert bytes(gateway.functions.enclaveMeasurement().call()).hex() == report.measurement
+    assert gateway.functions.vrfKeyVersion().call() == 1
+
+    invoked = rpc(n3["rpc_url"], "invokefunction", [n3["contracts"]["gateway"], "get_enclave_key", []])
+    assert invoked["state"] == "HALT"
+    pubkey, measurement, version = invoked["stack"][0]["value"]
+    assert base64.b64decode(pubkey["value"]).hex() == report.identity.p256
+    assert base64.b64decode(measurement["value"]).hex() == report.measurement
+    assert int(version["value"]) == 1
+    vrf = rpc(n3["rpc_url"], "invokefunction", [n3["contracts"]["gateway"], "get_vrf_key", []])
+    assert len(base64.b64decode(vrf["stack"][0]["value"])) == 48
+
+
+def test_status_shows_heights(devnet: Devnet) -> None:
+    result = devnet.nsl("status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [["evm", "running"], ["neo-n3", "running"]]
+    assert all("height" in line for line in lines)
+    shown = json.loads(devnet.nsl("status", "--json").stdout)
+    assert shown["up"] is True
+    assert shown["chains"]["evm"]["height"] >= 1
+    assert shown["chains"]["neo-n3"]["height"] >= 1
+    assert shown["chains"]["neo-n3"]["contracts"]["gateway"] == devnet.state()["n3"]["contracts"]["gateway"]
+
+
+def test_second_up_is_a_no_op(devnet: Devnet) -> None:
+    before = devnet.state_file.read_bytes(), devnet.config_file.read_bytes()
+    result = devnet.nsl("up")
+    assert result.returncode == 0, result.stderr
+    assert "already up; nothing changed" in result.stdout
+    assert (devnet.state_file.read_bytes(), devnet.config_file.read_bytes()) == before
+
+
+def test_partly_down_then_down(devnet: Devnet) -> None:
+    """Runs last: anvil dies; status says so, up refuses, down stops the rest and cleans up."""
+    state = devnet.state()
+    os.kill(state["evm"]["pid"], signal.SIGKILL)
+    status = devnet.nsl("status")
+    assert status.returncode == 1
+    assert "evm     DOWN" in status.stdout
+    up = devnet.nsl("up")
+    assert up.returncode == 2
+    assert "[devnet_unhealthy]" in up.stderr
+    assert "Traceback" not in up.stderr
+
+    down = devnet.nsl("down")
+    assert down.returncode == 0, down.stderr
+    assert "stopped: neo-n3" in down.stdout
+    for chain in ("evm", "n3"):
+        assert not pid_alive(state[chain]["pid"])
+    assert not devnet.state_file.exists()
+    assert devnet.config_file.read_text() == UNRELATED
+    after = devnet.nsl("status")
+    assert after.returncode == 1
+    assert "no devnet" in after.stdout
+    again = devnet.nsl("down")
+    assert again.returncode == 0
+    assert "nothing to do" in again.stdout
+
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def empty_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("NSL_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_down_and_status_with_nothing_up(empty_data_dir: Path) -> None:
+    down = runner.invoke(app, ["devnet", "down"])
+    assert down.exit_code == 0
+    assert "no devnet is up; nothing to do" in down.output
+    status = runner.invoke(app, ["devnet", "status", "--json"])
+    assert status.exit_code == 1
+    assert json.loads(status.output) == {"up": False, "recorded": False, "chains": {}}
+
+
+@pytest.mark.parametrize("command", ["status", "down", "up"])
+def test_corrupt_state_is_a_clean_error(empty_data_dir: Path, command: str) -> None:
+    (empty_data_dir / "devnet").mkdir()
+    (empty_data_dir / "devnet" / "state.json").write_text("{not json")
+    result = runner.invoke(app, ["devnet", command])
+    assert result.exit_code == 2
+    assert "Error: [devnet_state_invalid]" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_second_concurrent_up_is_refused(empty_data_dir: Path) -> None:
+    lock_path = empty_data_dir / "devnet" / "up.lock"
+    lock_path.parent.mkdir()
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running ``up`` holds it
+        result = runner.invoke(app, ["devnet", "up"])
+    assert result.exit_code == 2
+    assert "Error: [devnet_busy]" in result.output
+    assert not (empty_data_dir / "devnet" / "evm").exists()
+
+
+def test_an_invalid_config_file_starts_nothing(empty_data_dir: Path) -> None:
+    (empty_data_dir / "nsl.toml").write_text("port = = 1\n")
+    result = runner.invoke(app, ["devnet", "up"])
+    assert result.exit_code == 2
+    assert "Error: [configuration_error]" in result.output
+    assert not (empty_data_dir / "devnet" / "evm").exists()
+    assert (empty_data_dir / "nsl.toml").read_text() == "port = = 1\n"
