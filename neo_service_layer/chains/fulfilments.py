@@ -1,5 +1,10 @@
 """What the fulfiller did for each on-chain request, and the relayers' nonces: the fulfiller's memory.
 
+Shared by the chain families: ``chain`` is ``evm:<chain id>`` or ``n3:<network magic>``; the request key
+is the EVM request id (hex) or ``<N3 gateway hash>:<request id>``. The diagram below is the EVM one; on
+N3 there is no nonce (a transaction is valid until a block height instead) and an expired transaction
+is rebuilt and signed again rather than replaced (docs/chains-neo-n3.md, "Fulfiller").
+
 One ``chain_fulfilments`` row per (chain, request id), whatever number of jobs or attempts serve it::
 
     pending ──sign + record──> sent ──receipt (status 1) / already fulfilled on chain──> confirmed
@@ -23,6 +28,7 @@ reused instead of leaving a gap that would stall every later transaction.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -44,6 +50,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from neo_service_layer.db.base import Base, UTCDateTime, utcnow
 from neo_service_layer.db.session import Database
+from neo_service_layer.errors import ServiceUnavailable
+
+# Stable failure reasons of every chain family (chain_fulfilments.failure_reason, job errors).
+SERVICE_NOT_SUPPORTED = "service_not_supported_yet"
+REQUEST_NOT_ON_CHAIN = "request_not_on_chain"
 
 # Compare-and-set rounds before giving up: each lost round means another allocation succeeded.
 MAX_NONCE_ROUNDS = 50
@@ -108,6 +119,52 @@ class ChainNonce(Base):
     next_nonce: Mapped[int] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class FulfilmentPending(ServiceUnavailable):
+    """A fulfilment transaction is signed and sent but not in a block yet; the job tries again later."""
+
+    code = "fulfilment_pending"
+    title = "Fulfilment transaction not mined yet"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a request ended (or stands), from its row: what a job stores as its result."""
+
+    status: FulfilmentStatus
+    reason: str | None
+    detail: str | None
+    tx_hash: str | None
+    nonce: int | None
+    attempts: int
+    block_number: int | None
+    callback_success: bool | None
+
+    @classmethod
+    def of(cls, row: ChainFulfilment) -> Outcome:
+        return cls(
+            row.state,
+            row.failure_reason,
+            row.failure_detail,
+            row.tx_hash,
+            row.nonce,
+            row.attempts,
+            row.block_number,
+            row.callback_success,
+        )
+
+    def to_result(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "reason": self.reason,
+            "detail": self.detail,
+            "tx_hash": self.tx_hash,
+            "nonce": self.nonce,
+            "attempts": self.attempts,
+            "block_number": self.block_number,
+            "callback_success": self.callback_success,
+        }
 
 
 class NonceContention(RuntimeError):
@@ -176,9 +233,13 @@ class FulfilmentStore:
         )
 
     async def record_signed(
-        self, request_id: str, *, tx: dict[str, Any], tx_hash: str, raw_tx: bytes
+        self, request_id: str, *, tx: dict[str, Any], tx_hash: str, raw_tx: bytes, **fees: Any
     ) -> ChainFulfilment:
-        """Record a signed (not yet broadcast) transaction: status ``sent``, one more attempt."""
+        """Record a signed (not yet broadcast) transaction: status ``sent``, one more attempt.
+
+        ``fees``: the chain's fee columns (EVM: ``gas_limit``, ``max_fee_per_gas``,
+        ``max_priority_fee_per_gas``; N3 keeps its system and network fees in ``tx``).
+        """
         async with self.db.transaction() as session:
             row = await session.get(ChainFulfilment, (self.chain, request_id), with_for_update=True)
             assert row is not None, "ensure() creates the row first"
@@ -187,9 +248,8 @@ class FulfilmentStore:
             row.tx_hash = tx_hash
             row.tx_hashes = [*row.tx_hashes, tx_hash]  # a new list: JSON columns track assignment only
             row.raw_tx = raw_tx
-            row.gas_limit = int(tx["gas"])
-            row.max_fee_per_gas = int(tx["maxFeePerGas"], 16)
-            row.max_priority_fee_per_gas = int(tx["maxPriorityFeePerGas"], 16)
+            for name, value in fees.items():
+                setattr(row, name, value)
             row.attempts += 1
             row.sent_at = utcnow()
             row.updated_at = row.sent_at

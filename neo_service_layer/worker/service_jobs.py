@@ -12,7 +12,14 @@ from neo_service_layer.config import Settings
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.services.keys.purge import purge_deleted_keys
 from neo_service_layer.worker.chain_fulfil import chain_handlers
-from neo_service_layer.worker.chain_watch import EVM_WATCH_KIND, chain_tasks, evm_watch_handler
+from neo_service_layer.worker.chain_fulfil_n3 import n3_chain_handlers
+from neo_service_layer.worker.chain_watch import (
+    EVM_WATCH_KIND,
+    N3_WATCH_KIND,
+    chain_tasks,
+    evm_watch_handler,
+    n3_watch_handler,
+)
 from neo_service_layer.worker.context import Handler, JobContext
 from neo_service_layer.worker.scheduler import PeriodicTask
 
@@ -28,11 +35,13 @@ async def keys_purge_handler(ctx: JobContext) -> dict[str, Any]:
 
 
 def service_handlers(settings: Settings | None = None) -> dict[str, Handler]:
-    """Every service job handler, by kind; with ``settings``, the configured chains' fulfilment handler."""
+    """Every service job handler, by kind; with ``settings``, the configured chains' fulfilment handlers."""
     return {
         KEYS_PURGE_KIND: keys_purge_handler,
         EVM_WATCH_KIND: evm_watch_handler,
+        N3_WATCH_KIND: n3_watch_handler,
         **chain_handlers(settings),
+        **n3_chain_handlers(settings),
     }
 
 

@@ -40,10 +40,3 @@ class InvalidChainMessage(ValidationFailed):
 
     code = "invalid_chain_message"
     title = "Value does not fit the EVM message format"
-
-
-class FulfilmentPending(ServiceUnavailable):
-    """A fulfilment transaction is signed and sent but not mined yet; the job tries again later."""
-
-    code = "fulfilment_pending"
-    title = "Fulfilment transaction not mined yet"

@@ -33,11 +33,18 @@ from web3.exceptions import Web3RPCError
 from web3.types import TxReceipt
 
 from neo_service_layer.chains.evm import gateway_rpc
-from neo_service_layer.chains.evm.errors import FulfilmentPending
 from neo_service_layer.chains.evm.gateway_rpc import Fees, GatewayRpc, RequestStatus, WouldRevert
 from neo_service_layer.chains.evm.messages import RANDOMNESS, Mode
 from neo_service_layer.chains.evm.requests import ServiceRequest
-from neo_service_layer.chains.fulfilments import ChainFulfilment, FulfilmentStatus, FulfilmentStore
+from neo_service_layer.chains.fulfilments import (
+    REQUEST_NOT_ON_CHAIN,
+    SERVICE_NOT_SUPPORTED,
+    ChainFulfilment,
+    FulfilmentPending,
+    FulfilmentStatus,
+    FulfilmentStore,
+    Outcome,
+)
 
 #: Gas of ``fulfill`` around the callback and the proof check (measured 51,757; docs/chains-evm.md).
 FULFIL_BASE_GAS = 60_000
@@ -51,9 +58,7 @@ DEFAULT_MAX_REPLACEMENTS = 5
 DEFAULT_RECEIPT_TIMEOUT_SECONDS = 300.0
 DEFAULT_POLL_SECONDS = 0.25
 
-# Stable failure reasons (chain_fulfilments.failure_reason, job errors).
-SERVICE_NOT_SUPPORTED = "service_not_supported_yet"
-REQUEST_NOT_ON_CHAIN = "request_not_on_chain"
+# Stable failure reasons (chain_fulfilments.failure_reason, job errors); the shared ones in fulfilments.
 WOULD_REVERT = "would_revert"
 TX_REVERTED = "tx_reverted"
 
@@ -98,45 +103,6 @@ class FulfilPolicy:
     receipt_timeout_seconds: float = DEFAULT_RECEIPT_TIMEOUT_SECONDS
     poll_seconds: float = DEFAULT_POLL_SECONDS
     gas_margin_percent: int = DEFAULT_GAS_MARGIN_PERCENT
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How a request ended (or stands), from its row: what a job stores as its result."""
-
-    status: FulfilmentStatus
-    reason: str | None
-    detail: str | None
-    tx_hash: str | None
-    nonce: int | None
-    attempts: int
-    block_number: int | None
-    callback_success: bool | None
-
-    @classmethod
-    def of(cls, row: ChainFulfilment) -> Outcome:
-        return cls(
-            row.state,
-            row.failure_reason,
-            row.failure_detail,
-            row.tx_hash,
-            row.nonce,
-            row.attempts,
-            row.block_number,
-            row.callback_success,
-        )
-
-    def to_result(self) -> dict[str, Any]:
-        return {
-            "status": self.status.value,
-            "reason": self.reason,
-            "detail": self.detail,
-            "tx_hash": self.tx_hash,
-            "nonce": self.nonce,
-            "attempts": self.attempts,
-            "block_number": self.block_number,
-            "callback_success": self.callback_success,
-        }
 
 
 def bump(value: int) -> int:
@@ -261,7 +227,15 @@ class EvmFulfiller:
             "maxPriorityFeePerGas": hex(fees.max_priority_fee_per_gas),
         }
         signed = await self.signer.sign_transaction(priced)
-        row = await self.store.record_signed(key, tx=priced, tx_hash=signed.tx_hash, raw_tx=signed.raw)
+        row = await self.store.record_signed(
+            key,
+            tx=priced,
+            tx_hash=signed.tx_hash,
+            raw_tx=signed.raw,
+            gas_limit=int(tx["gas"]),
+            max_fee_per_gas=fees.max_fee_per_gas,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+        )
         await self._broadcast(row)
         return row
 

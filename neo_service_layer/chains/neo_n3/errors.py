@@ -33,3 +33,10 @@ class InvalidN3Message(ValidationFailed):
 
     code = "invalid_n3_message"
     title = "Value does not fit the Neo N3 message format"
+
+
+class N3RpcUnavailable(ServiceUnavailable):
+    """The N3 node did not answer, or answered with an error: retry later (nothing was recorded)."""
+
+    code = "n3_rpc_unavailable"
+    title = "Neo N3 node unavailable"

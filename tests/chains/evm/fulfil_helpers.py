@@ -20,7 +20,7 @@ from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.services.accounts.service import bootstrap
 from neo_service_layer.services.keys.platform import EvmPlatformKeys, evm_platform_keys
 from tests.chains.evm.flows import Nsl
-from tests.worker.helpers import wait_until
+from tests.chains.fulfilment_rows import fulfilment_row, wait_fulfilment
 
 RELAYER_FUNDS = 10 * 10**18
 
@@ -57,18 +57,10 @@ class Platform:
         return Settings(**{**options, **overrides})
 
     async def row(self, request_id: bytes) -> ChainFulfilment | None:
-        async with self.db.transaction() as session:
-            return await session.get(ChainFulfilment, (self.chain, request_id.hex()))
+        return await fulfilment_row(self.db, self.chain, request_id.hex())
 
     async def wait_status(self, request_id: bytes, *statuses: str, within: float = 20.0) -> ChainFulfilment:
-        async def reached() -> bool:
-            row = await self.row(request_id)
-            return row is not None and row.status in statuses
-
-        await wait_until(reached, within=within)
-        row = await self.row(request_id)
-        assert row is not None
-        return row
+        return await wait_fulfilment(self.db, self.chain, request_id.hex(), *statuses, within=within)
 
 
 async def wire_platform(nsl: Nsl, db: Database, socket: Path) -> AsyncIterator[Platform]:

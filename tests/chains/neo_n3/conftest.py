@@ -9,7 +9,8 @@ gateway settings (pause, key rotation) restores them before it ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from neo3.wallet.account import Account
@@ -17,8 +18,11 @@ from neo3.wallet.account import Account
 from neo_service_layer.chains.neo_n3.build import N3Build, build_contracts
 from neo_service_layer.chains.neo_n3.deploy import deploy_nsl
 from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet
+from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.server import EnclaveServer
 from tests.chains.neo_n3.helpers import EnclaveKey, Nsl
+from tests.chains.neo_n3.platform import N3Platform, wire_n3_platform
 
 MEASUREMENT = bytes.fromhex("6e" * 32)
 
@@ -61,3 +65,12 @@ def nsl(n3_devnet: N3Devnet, n3_build: N3Build) -> Nsl:
         )
 
     return asyncio.run(setup())
+
+
+@pytest.fixture
+async def n3_platform(
+    n3_devnet: N3Devnet, n3_build: N3Build, db: Database, enclave_server: EnclaveServer, enclave_socket: Path
+) -> AsyncIterator[N3Platform]:
+    """A fresh gateway registered with a real (in-process) enclave's keys and a real database."""
+    async for wired in wire_n3_platform(n3_devnet, n3_build, db, enclave_socket):
+        yield wired

@@ -1,0 +1,336 @@
+"""Fulfil N3 gateway requests: prove and sign in the enclave, build and send ``fulfill``, record.
+
+One :meth:`N3Fulfiller.fulfil` serves one ``Request`` notification (a ``chains.n3.request`` job). It is
+safe to run any number of times, concurrently or after a crash at any point (docs/chains-neo-n3.md,
+"Fulfiller"), because it trusts only the chain and the row it recorded (``chains.fulfilments``):
+
+1. a transaction already recorded for the row → its application log decides (HALT → ``confirmed``;
+   FAULT → step 2, then ``failed`` / ``tx_faulted``);
+2. **reconcile**: ``is_fulfilled(id)`` → ``confirmed`` with the ``Fulfilled`` notification as evidence
+   (ours, or anyone's, found from the request's block on), nothing sent; ``get_request(id)`` empty and
+   not fulfilled → ``failed`` / ``request_not_on_chain``;
+3. otherwise the enclave proves and signs the result (``chains.n3_randomness_fulfilment``); the
+   ``fulfill`` script is test-invoked with the relayer as signer (FAULT → ``failed`` / ``would_fault``
+   with the VM's exception; ``request already fulfilled`` → step 2) and its GAS consumed is the system
+   fee; ``valid_until_block = blockcount + valid_blocks``; the network fee comes from
+   ``calculatenetworkfee`` with the relayer's verification script; ``keys.n3_sign_tx`` signs it with
+   the relayer key in the enclave; the signed transaction is **recorded, then broadcast**;
+4. wait for its application log. If the chain passes ``valid_until_block`` without it, the transaction
+   can never be included: it is rebuilt (new nonce and fees) and sent again, at most ``max_resends``
+   times per attempt.
+
+No fee bumping and no nonce management: an N3 transaction carries a random nonce and is valid until a
+block height, and its fees are fixed (the system fee is what the test invocation used — burnt in full
+whatever the execution uses, so no margin is added; the network fee is the verification cost).
+The gateway refuses a second fulfilment (``request already fulfilled``), so even two racing fulfillers
+cannot deliver a request twice; reconciling from the chain makes them agree on the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from neo3 import vm
+from neo3.core import types
+from neo3.network.payloads.transaction import Transaction
+from neo3.network.payloads.verification import Signer, Witness, WitnessScope
+
+from neo_service_layer.chains.fulfilments import (
+    REQUEST_NOT_ON_CHAIN,
+    SERVICE_NOT_SUPPORTED,
+    ChainFulfilment,
+    FulfilmentPending,
+    FulfilmentStatus,
+    FulfilmentStore,
+    Outcome,
+)
+from neo_service_layer.chains.neo_n3.messages import RANDOMNESS
+from neo_service_layer.chains.neo_n3.requests import N3Request
+from neo_service_layer.chains.neo_n3.rpc import N3Rpc, N3RpcError
+from neo_service_layer.chains.neo_n3.watcher import N3Watcher
+from neo_service_layer.enclave.crypto import neo
+
+#: valid_until_block = block count + this: ~20 s on a 1 s devnet, 5 min on MainNet's 15 s blocks.
+DEFAULT_VALID_BLOCKS = 20
+DEFAULT_MAX_RESENDS = 3
+DEFAULT_POLL_SECONDS = 0.25
+DEFAULT_TIMEOUT_SECONDS = 600.0
+#: How far past the request the reconciliation looks for a ``Fulfilled`` notification as evidence.
+MAX_EVIDENCE_BLOCKS = 2000
+
+# Stable failure reasons of the N3 fulfiller (chain_fulfilments.failure_reason, job errors).
+WOULD_FAULT = "would_fault"
+TX_FAULTED = "tx_faulted"
+_ALREADY_FULFILLED = "request already fulfilled"
+
+
+@dataclass(frozen=True, slots=True)
+class N3RandomnessFulfilment:
+    """The enclave's answer: the ``fulfill`` arguments and the key that signed the message."""
+
+    result: bytes
+    signature: bytes
+    signer: bytes  # the enclave identity's compressed secp256r1 key
+
+
+@dataclass(frozen=True, slots=True)
+class N3SignedWitness:
+    invocation_script: bytes
+    verification_script: bytes
+
+
+class N3FulfilmentSigner(Protocol):
+    """The enclave side: proves results and signs transactions; holds no key material itself."""
+
+    async def relayer_public_key(self) -> bytes:
+        """The compressed secp256r1 key whose account pays for and signs fulfilment transactions."""
+        ...
+
+    async def randomness(
+        self, magic: int, gateway: str, request_id: int, payload: bytes
+    ) -> N3RandomnessFulfilment: ...
+
+    async def sign_transaction(self, tx: bytes, magic: int) -> N3SignedWitness: ...
+
+
+@dataclass(frozen=True, slots=True)
+class N3FulfilPolicy:
+    valid_blocks: int = DEFAULT_VALID_BLOCKS
+    max_resends: int = DEFAULT_MAX_RESENDS
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+
+
+def _uint160(display: str) -> types.UInt160:
+    return types.UInt160.from_string(display[2:])
+
+
+def call_script(gateway: str, method: str, args: list[Any]) -> bytes:
+    """A script calling ``gateway.method(*args)`` with all call flags."""
+    builder = vm.ScriptBuilder()  # type: ignore[no-untyped-call]
+    builder.emit_contract_call_with_args(_uint160(gateway), method, args)
+    return bytes(builder.to_array())
+
+
+class N3Fulfiller:
+    """Fulfils requests of one N3 gateway with one signer (module docstring)."""
+
+    def __init__(
+        self,
+        rpc: N3Rpc,
+        gateway: str,
+        store: FulfilmentStore,
+        signer: N3FulfilmentSigner,
+        *,
+        policy: N3FulfilPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rpc = rpc
+        self.gateway = gateway.lower()
+        self.store = store
+        self.signer = signer
+        self.policy = policy or N3FulfilPolicy()
+        self._clock = clock
+        self._notifications = N3Watcher(rpc, self.gateway)
+
+    async def fulfil(self, request: N3Request) -> Outcome:
+        """Serve ``request`` to an outcome; :class:`FulfilmentPending` if it is not in a block yet."""
+        key = request.fulfilment_key
+        row = await self.store.ensure(key, request.service, request.mode)
+        if row.state.final:
+            return Outcome.of(row)
+        if request.service != RANDOMNESS:
+            detail = f"the N3 fulfiller serves randomness only, not {request.service!r}"
+            return Outcome.of(
+                await self.store.finish(
+                    key, FulfilmentStatus.FAILED, reason=SERVICE_NOT_SUPPORTED, failure_detail=detail
+                )
+            )
+        deadline = self._clock() + self.policy.timeout_seconds
+        if row.state is FulfilmentStatus.SENT:
+            outcome = await self._track(request, row, deadline)
+            if outcome is not None:
+                return outcome
+        for _ in range(self.policy.max_resends + 1):
+            reconciled = await self._reconcile(request)
+            if reconciled is not None:
+                return reconciled
+            sent = await self._sign_and_send(request)
+            if isinstance(sent, Outcome):
+                return sent
+            outcome = await self._track(request, sent, deadline)
+            if outcome is not None:
+                return outcome
+        raise FulfilmentPending(f"request {key}: {self.policy.max_resends + 1} transactions expired")
+
+    # --- chain state -----------------------------------------------------------------------------------
+
+    async def _read(self, method: str, request_id: int) -> dict[str, Any]:
+        reply = await self.rpc.invoke_script(call_script(self.gateway, method, [request_id]), [])
+        if reply.get("state") != "HALT" or not reply.get("stack"):
+            raise N3RpcError(method, 0, f"read of {method}({request_id}) FAULTed: {reply.get('exception')}")
+        return dict(reply["stack"][0])
+
+    async def _reconcile(self, request: N3Request) -> Outcome | None:
+        """The outcome the chain already decides (fulfilled, or unknown), or None while it is pending."""
+        key = request.fulfilment_key
+        fulfilled = await self._read("is_fulfilled", request.request_id)
+        if fulfilled.get("value") not in (True, "1", 1):
+            stored = await self._read("get_request", request.request_id)
+            if stored.get("value"):
+                return None
+            detail = f"get_request({request.request_id}) is empty and the request is not fulfilled"
+            row = await self.store.finish(
+                key, FulfilmentStatus.FAILED, reason=REQUEST_NOT_ON_CHAIN, failure_detail=detail
+            )
+            return Outcome.of(row)
+        evidence = await self._find_fulfilled(request)
+        if evidence is None:  # fulfilled in state, but the block is beyond what we search
+            row = await self.store.finish(key, FulfilmentStatus.CONFIRMED, tx_hash=None)
+            return Outcome.of(row)
+        return await self._confirm(key, evidence, await self.rpc.application_log(evidence[0]))
+
+    async def _find_fulfilled(self, request: N3Request) -> tuple[str, int] | None:
+        """(tx hash, block) of the ``Fulfilled`` notification of ``request``: ours first, else a scan."""
+        row = await self.store.get(request.fulfilment_key)
+        for tx_hash in reversed(row.tx_hashes):
+            log = await self.rpc.application_log(tx_hash)
+            if log is not None and _state(log) == "HALT":
+                return tx_hash, await self._height(tx_hash)
+        head = await self.rpc.block_count() - 1
+        last = min(head, request.block_index + MAX_EVIDENCE_BLOCKS)
+        async for found in self._notifications.notifications(request.block_index, last, "Fulfilled"):
+            items = found.notification.get("state", {}).get("value", [])
+            if items and items[0].get("type") == "Integer" and int(items[0]["value"]) == request.request_id:
+                return found.tx_hash, found.block_index
+        return None
+
+    async def _height(self, tx_hash: str) -> int:
+        return int(await self.rpc.call("gettransactionheight", [tx_hash]))
+
+    async def _confirm(self, key: str, evidence: tuple[str, int], log: dict[str, Any] | None) -> Outcome:
+        tx_hash, block_index = evidence
+        execution = (log or {}).get("executions", [{}])[0]
+        row = await self.store.finish(
+            key,
+            FulfilmentStatus.CONFIRMED,
+            tx_hash=tx_hash,
+            block_number=block_index,
+            gas_used=int(execution["gasconsumed"]) if "gasconsumed" in execution else None,
+            # A callback that FAULTs fails the whole fulfilment on N3: a HALTed one succeeded.
+            callback_success=True,
+        )
+        return Outcome.of(row)
+
+    # --- sending ---------------------------------------------------------------------------------------
+
+    async def _sign_and_send(self, request: N3Request) -> ChainFulfilment | Outcome:
+        """Prove, test-invoke, build, sign, record, broadcast; an Outcome if the chain decides first."""
+        key = request.fulfilment_key
+        magic = await self.rpc.magic()
+        answer = await self.signer.randomness(magic, self.gateway, request.request_id, request.payload)
+        script = call_script(self.gateway, "fulfill", [request.request_id, answer.result, answer.signature])
+        relayer_key = await self.signer.relayer_public_key()
+        verification = neo.verification_script(relayer_key)
+        relayer = types.UInt160(neo.script_hash(relayer_key))
+        test = await self.rpc.invoke_script(script, [{"account": f"0x{relayer}", "scopes": "CalledByEntry"}])
+        if test.get("state") != "HALT":
+            exception = str(test.get("exception"))
+            if _ALREADY_FULFILLED in exception:
+                reconciled = await self._reconcile(request)
+                if reconciled is not None:
+                    return reconciled
+            row = await self.store.finish(
+                key, FulfilmentStatus.FAILED, reason=WOULD_FAULT, failure_detail=exception
+            )
+            return Outcome.of(row)
+        tx = Transaction(
+            version=0,
+            nonce=secrets.randbits(32),
+            system_fee=int(test["gasconsumed"]),
+            network_fee=0,
+            valid_until_block=await self.rpc.block_count() + self.policy.valid_blocks,
+            attributes=[],
+            signers=[Signer(relayer, WitnessScope.CALLED_BY_ENTRY)],
+            script=script,
+            witnesses=[Witness(b"", verification)],
+        )
+        tx.network_fee = await self.rpc.network_fee(tx.to_array())
+        tx.witnesses = []
+        witness = await self.signer.sign_transaction(tx.to_array(), magic)
+        tx.witnesses = [Witness(witness.invocation_script, witness.verification_script)]
+        row = await self.store.record_signed(
+            key,
+            tx={
+                "system_fee": tx.system_fee,
+                "network_fee": tx.network_fee,
+                "valid_until_block": tx.valid_until_block,
+                "nonce": tx.nonce,
+                "script": script.hex(),
+            },
+            tx_hash=f"0x{tx.hash()}",
+            raw_tx=tx.to_array(),
+            relayer=f"0x{relayer}",
+        )
+        await self._broadcast(row)
+        return row
+
+    async def _broadcast(self, row: ChainFulfilment) -> None:
+        assert row.raw_tx is not None
+        try:
+            await self.rpc.send(row.raw_tx)
+        except N3RpcError as e:
+            # Already in the pool or in a block, or expired / invalid: the application log and the
+            # valid-until height decide what happened; the row already says what was signed.
+            if not any(w in str(e).lower() for w in ("already", "expired", "exist")):
+                raise
+
+    async def _track(self, request: N3Request, row: ChainFulfilment, deadline: float) -> Outcome | None:
+        """Wait for the application log of the row's transaction; None once it expired unseen."""
+        assert row.tx is not None
+        assert row.tx_hash is not None
+        valid_until = int(row.tx["valid_until_block"])
+        rebroadcast = True
+        while True:
+            head = await self.rpc.block_count() - 1  # read first: a log missing after it is really missing
+            for tx_hash in reversed(row.tx_hashes):
+                log = await self.rpc.application_log(tx_hash)
+                if log is not None:
+                    return await self._settle(request, tx_hash, log)
+            if head >= valid_until:
+                return None  # can no longer be included: rebuild
+            if rebroadcast and not await self.rpc.in_mempool(row.tx_hash):
+                await self._broadcast(row)  # recorded but never sent (we died first), or the node lost it
+            rebroadcast = False
+            if self._clock() >= deadline:
+                raise FulfilmentPending(f"request {request.fulfilment_key}: {row.tx_hash} not in a block yet")
+            await asyncio.sleep(self.policy.poll_seconds)
+
+    async def _settle(self, request: N3Request, tx_hash: str, log: dict[str, Any]) -> Outcome:
+        key = request.fulfilment_key
+        if _state(log) == "HALT":
+            return await self._confirm(key, (tx_hash, await self._height(tx_hash)), log)
+        reconciled = await self._reconcile(request)  # someone else's fulfilment may have come first
+        if reconciled is not None:
+            return reconciled
+        execution = log["executions"][0]
+        row = await self.store.finish(
+            key,
+            FulfilmentStatus.FAILED,
+            reason=TX_FAULTED,
+            failure_detail=str(execution.get("exception")),
+            tx_hash=tx_hash,
+            block_number=await self._height(tx_hash),
+            gas_used=int(execution["gasconsumed"]),
+        )
+        return Outcome.of(row)
+
+
+def _state(log: dict[str, Any]) -> str:
+    executions = log.get("executions") or [{}]
+    return str(executions[0].get("vmstate"))

@@ -1,0 +1,118 @@
+"""The ``chains.n3.request`` job: fulfil one request the N3 watcher found (``chains.neo_n3.fulfiller``).
+
+Wires the fulfiller to the node (``n3_rpc_url``), the database and the enclave through
+:class:`N3EnclaveFulfilmentSigner`: the platform's N3 VRF key proves the result
+(``chains.n3_randomness_fulfilment``, signed by the enclave identity's secp256r1 key) and the network's
+relayer key signs the transaction (``keys.n3_sign_tx``); both keys stay wrapped outside the enclave.
+Outcomes as for EVM (worker/chain_fulfil.py): ``confirmed`` → success; ``failed``
+(``service_not_supported_yet``, ``request_not_on_chain``, ``would_fault``, ``tx_faulted``) →
+:class:`PermanentJobError`; not in a block yet, node or enclave unavailable → retried with backoff.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
+from neo_service_layer.chains.neo_n3.errors import InvalidN3Message
+from neo_service_layer.chains.neo_n3.fulfiller import (
+    N3Fulfiller,
+    N3RandomnessFulfilment,
+    N3SignedWitness,
+)
+from neo_service_layer.chains.neo_n3.requests import N3Request
+from neo_service_layer.chains.neo_n3.rpc import N3Rpc
+from neo_service_layer.config import Settings
+from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
+from neo_service_layer.enclave.handlers.chains_schemas import (
+    N3RandomnessFulfilmentArgs,
+    N3RandomnessFulfilmentResult,
+)
+from neo_service_layer.enclave.handlers.keys_schemas import N3SignTxArgs, N3SignTxResult
+from neo_service_layer.services.keys.operations import KeyUse
+from neo_service_layer.services.keys.platform import n3_relayer_key, n3_vrf_key, public_key_of
+from neo_service_layer.worker.chain_watch import N3_REQUEST_KIND, n3_configured
+from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
+
+_RPC_TIMEOUT_SECONDS = 10
+
+
+class N3EnclaveFulfilmentSigner:
+    """:class:`N3FulfilmentSigner` over the enclave and the platform keys (created on first use)."""
+
+    def __init__(self, db: Database, enclave: EnclaveClient, network_magic: int) -> None:
+        self._db = db
+        self._enclave = enclave
+        self._magic = network_magic
+        self._vrf: KeyUse | None = None
+        self._relayer: KeyUse | None = None
+
+    async def _relayer_key(self) -> KeyUse:
+        if self._relayer is None:
+            self._relayer = await n3_relayer_key(self._db, self._enclave, self._magic)
+        return self._relayer
+
+    async def relayer_public_key(self) -> bytes:
+        return public_key_of(await self._relayer_key())
+
+    async def randomness(
+        self, magic: int, gateway: str, request_id: int, payload: bytes
+    ) -> N3RandomnessFulfilment:
+        if self._vrf is None:
+            self._vrf = await n3_vrf_key(self._db, self._enclave)
+        args = N3RandomnessFulfilmentArgs(
+            **self._vrf.args(), network_magic=magic, gateway=gateway, request_id=request_id, payload=payload
+        )
+        op = "chains.n3_randomness_fulfilment"
+        result = await self._enclave.call(op, args, N3RandomnessFulfilmentResult)
+        return N3RandomnessFulfilment(result=result.result, signature=result.signature, signer=result.signer)
+
+    async def sign_transaction(self, tx: bytes, magic: int) -> N3SignedWitness:
+        args = N3SignTxArgs(**(await self._relayer_key()).args(), transaction=tx, network_magic=magic)
+        signed = await self._enclave.call_signed("keys.n3_sign_tx", args, N3SignTxResult)
+        return N3SignedWitness(signed.result.invocation_script, signed.result.verification_script)
+
+
+def _request(ctx: JobContext) -> N3Request:
+    if not n3_configured(ctx.settings):
+        raise PermanentJobError("chain_not_configured: n3_rpc_url and n3_gateway_hash must be set")
+    try:
+        return N3Request.from_payload(ctx.job.payload)
+    except InvalidN3Message as e:
+        raise PermanentJobError(f"invalid_chain_request: {e.detail}") from e
+
+
+async def n3_request_handler(ctx: JobContext) -> dict[str, Any]:
+    """Handler of ``chains.n3.request`` for the configured N3 gateway (module docstring)."""
+    request = _request(ctx)
+    assert ctx.settings.n3_rpc_url is not None
+    assert ctx.settings.n3_gateway_hash is not None
+    gateway = ctx.settings.n3_gateway_hash.lower()
+    gateway = gateway if gateway.startswith("0x") else f"0x{gateway}"
+    async with N3Rpc(ctx.settings.n3_rpc_url, timeout=_RPC_TIMEOUT_SECONDS) as rpc:
+        magic = await rpc.magic()
+        if (request.network_magic, request.gateway) != (magic, gateway):
+            raise PermanentJobError(
+                f"chain_not_configured: request of {request.gateway} on n3:{request.network_magic}, "
+                f"configured {gateway} on n3:{magic}"
+            )
+        enclave = UnixEnclaveClient.from_settings(ctx.settings, pool_size=1)
+        try:
+            store = FulfilmentStore(ctx.db, request.chain)
+            signer = N3EnclaveFulfilmentSigner(ctx.db, enclave, magic)
+            fulfiller = N3Fulfiller(rpc, gateway, store, signer)
+            outcome = await fulfiller.fulfil(request)
+        finally:
+            await enclave.close()
+    result = {"request_id": request.request_id, "gateway": gateway, **outcome.to_result()}
+    if outcome.status is FulfilmentStatus.FAILED:
+        ctx.log.warning("chain request failed", **result)
+        raise PermanentJobError(f"{outcome.reason}: {outcome.detail}")
+    ctx.log.info("chain request fulfilled", **result)
+    return result
+
+
+def n3_chain_handlers(settings: Settings | None) -> dict[str, Handler]:
+    """The N3 fulfilment handler, when an N3 gateway is configured."""
+    return {N3_REQUEST_KIND: n3_request_handler} if n3_configured(settings) else {}
