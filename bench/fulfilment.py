@@ -1,16 +1,20 @@
-"""EVM fulfilment latency and throughput: anvil mining a block every second, the real worker and enclave.
+"""Fulfilment latency and throughput on the local chains, the real worker and enclave: EVM (anvil) and
+Neo N3 (neo-go, ``bench/fulfilment_n3.py``), each mining a block every second.
 
-Set-up: a fresh data dir and SQLite database (migrated, bootstrapped), the enclave as its own process
-(``python -m neo_service_layer.enclave``), anvil with ``--block-time 1``, the contracts deployed with the
-platform's keys (``services.keys.platform.evm_platform_keys``: enclave signer, VRF key) and the relayer
-funded (``chains.devnet.platform.deploy_evm``, shared with ``nsl devnet up``), then ``nsl worker`` as its
-own process watching the gateway (``NSL_EVM_CONFIRMATIONS``, default 0 here) and fulfilling. Requests
-come from the example ``RandomnessConsumer`` (signature-only mode).
+Set-up per chain (``bench/fulfil_platform.py``): a fresh data dir and SQLite database (migrated,
+bootstrapped), the enclave as its own process (``python -m neo_service_layer.enclave``), the chain, the
+contracts deployed with the platform's keys and the relayer funded (``chains.devnet.platform``, shared
+with ``nsl devnet up``), then ``nsl worker`` as its own process watching the gateway and fulfilling.
+Requests come from the example ``RandomnessConsumer`` (signature-only mode). EVM: the keys are
+``services.keys.platform.evm_platform_keys`` (enclave signer, VRF key), ``NSL_EVM_CONFIRMATIONS``
+defaults to 0 here.
 
 - **latency**: ``--sequential`` requests one after the other; for each, the number of blocks between
-  the request's block and its ``Fulfilled`` block (1 = fulfilled in the next block), p50 / p99;
-- **throughput**: a burst of ``--burst`` requests sent at once (pre-signed, consecutive nonces); the
-  fulfilments per minute from the first request's block to the last fulfilment's block (block times).
+  the request's block and its ``Fulfilled`` block (1 = fulfilled in the next block), p50 / p99; the gas
+  (EVM: gas units; N3: GAS, system + network fee) of each fulfilment transaction;
+- **throughput**: a burst of ``--burst`` requests sent at once (EVM: pre-signed, consecutive nonces;
+  N3: a few transactions of many requests each); the fulfilments per minute from the first request's
+  block to the last fulfilment's block (block times).
 
 A report, not a test: exit 0 whatever the numbers, 1 when the harness fails.
 """
@@ -21,10 +25,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import subprocess
+import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,10 +40,8 @@ from web3.logs import DISCARD
 from web3.types import Nonce, TxParams, Wei
 
 from bench import servers
-from bench.api import bootstrap_admin
-from bench.keys import start_enclave
-from bench.loadgen import percentile
-from bench.servers import Server
+from bench.fulfil_platform import HarnessError, blocks_summary, start_platform
+from bench.fulfilment_n3 import run_n3
 from neo_service_layer.chains.devnet.platform import deploy_evm, wait_for_enclave
 from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at
@@ -49,15 +49,13 @@ from neo_service_layer.chains.evm.devnet import EvmDevnet
 from neo_service_layer.chains.evm.messages import Mode, service_id
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.errors import NSLError
 from neo_service_layer.services.keys.platform import EvmPlatformKeys, evm_platform_keys
 
 MEASUREMENT = bytes(32)
 RELAYER_FUNDS = 1000 * 10**18
 REQUEST_GAS = 300_000
-
-
-class HarnessError(RuntimeError):
-    """The benchmark could not run."""
+CHAINS = {"evm": ("evm",), "n3": ("n3",), "both": ("evm", "n3")}
 
 
 async def platform_keys(database_url: str, socket: Path, chain_id: int) -> EvmPlatformKeys:
@@ -70,16 +68,6 @@ async def platform_keys(database_url: str, socket: Path, chain_id: int) -> EvmPl
     finally:
         await enclave.close()
         await db.dispose()
-
-
-def start_worker(env: dict[str, str], log_dir: Path) -> Server:
-    log_path = log_dir / "worker.log"
-    nsl = Path(sys.executable).parent / "nsl"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(nsl), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    return Server("worker", process, 0, log_path)
 
 
 def send_requests(w3: Web3, consumer: Any, account: Any, count: int, fee: int, tag: str) -> list[bytes]:
@@ -102,8 +90,11 @@ def send_requests(w3: Web3, consumer: Any, account: Any, count: int, fee: int, t
     return hashes
 
 
-def wait_fulfilled(w3: Web3, gateway: Any, tx_hashes: list[bytes], timeout: float) -> list[tuple[int, int]]:
-    """For each request transaction: (request block, fulfilment block), once all are fulfilled."""
+def wait_fulfilled(
+    w3: Web3, gateway: Any, tx_hashes: list[bytes], timeout: float
+) -> list[tuple[int, int, bytes]]:
+    """For each request transaction: (request block, fulfilment block, fulfilment tx hash), once all
+    are fulfilled."""
     receipts = [
         w3.eth.wait_for_transaction_receipt(HexBytes(h), timeout=timeout, poll_latency=0.1) for h in tx_hashes
     ]
@@ -112,7 +103,7 @@ def wait_fulfilled(w3: Web3, gateway: Any, tx_hashes: list[bytes], timeout: floa
         for event in gateway.events.ServiceRequested().process_receipt(receipt, errors=DISCARD):
             requests[bytes(event.args.requestId)] = int(receipt["blockNumber"])
     first = min(requests.values())
-    fulfilled: dict[bytes, int] = {}
+    fulfilled: dict[bytes, tuple[int, bytes]] = {}
     deadline = time.monotonic() + timeout
     while len(fulfilled) < len(requests):
         if time.monotonic() > deadline:
@@ -120,101 +111,141 @@ def wait_fulfilled(w3: Web3, gateway: Any, tx_hashes: list[bytes], timeout: floa
         for log in gateway.events.Fulfilled().get_logs(from_block=first):
             request_id = bytes(log.args.requestId)
             if request_id in requests:
-                fulfilled[request_id] = int(log.blockNumber)
+                fulfilled[request_id] = (int(log.blockNumber), bytes(log.transactionHash))
         time.sleep(0.25)
-    return [(requests[r], fulfilled[r]) for r in requests]
+    return [(requests[r], *fulfilled[r]) for r in requests]
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run_evm(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
-        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nslbf-", dir="/tmp")))
-        database_url = f"sqlite+aiosqlite:///{data_dir / 'nsl.db'}"
-        asyncio.run(bootstrap_admin(database_url))
-        env = {
-            "NSL_DATA_DIR": str(data_dir),
-            "NSL_DATABASE_URL": database_url,
-            "NSL_LOG_LEVEL": "warning",
-            "NSL_ENCLAVE_PASSPHRASE": os.urandom(16).hex(),
-        }
-        enclave = start_enclave(servers.server_env(env), data_dir)
-        stack.callback(servers.stop, enclave)
+        platform = start_platform(stack, "nslbf-")
         chain = stack.enter_context(EvmDevnet(block_time=args.block_time, accounts=3))
         w3 = chain.web3()
-        socket = data_dir / "enclave" / "enclave.sock"
-        keys = asyncio.run(platform_keys(database_url, socket, chain.chain_id))
+        keys = asyncio.run(platform_keys(platform.database_url, platform.socket, chain.chain_id))
         user = chain.accounts[1].signer
         deployment = deploy_evm(chain, keys, MEASUREMENT, feeds=(), relayer_funds=RELAYER_FUNDS)
         build = build_contracts()
         gateway = contract_at(w3, build["NSLGateway"], deployment.gateway)
         consumer = contract_at(w3, build["RandomnessConsumer"], deployment.examples["RandomnessConsumer"])
         fee = int(gateway.functions.fee(service_id("randomness"), int(Mode.SIGNATURE_ONLY)).call())
-        worker_env = {
-            **env,
-            "NSL_EVM_RPC_URL": chain.rpc_url,
-            "NSL_EVM_GATEWAY_ADDRESS": deployment.gateway,
-            "NSL_EVM_CONFIRMATIONS": str(args.confirmations),
-            "NSL_EVM_START_BLOCK": str(w3.eth.block_number + 1),
-            "NSL_EVM_POLL_SECONDS": str(args.poll),
-            "NSL_EVM_FULFIL_POLL_SECONDS": "0.1",
-            "NSL_WORKER_POLL_SECONDS": "0.05",
-            "NSL_WORKER_CONCURRENCY": str(args.concurrency),
-        }
-        worker = start_worker(servers.server_env(worker_env), data_dir)
-        stack.callback(servers.stop, worker)
+        platform.start_worker(
+            stack,
+            {
+                "NSL_EVM_RPC_URL": chain.rpc_url,
+                "NSL_EVM_GATEWAY_ADDRESS": deployment.gateway,
+                "NSL_EVM_CONFIRMATIONS": str(args.confirmations),
+                "NSL_EVM_START_BLOCK": str(w3.eth.block_number + 1),
+                "NSL_EVM_POLL_SECONDS": str(args.poll),
+                "NSL_EVM_FULFIL_POLL_SECONDS": "0.1",
+                "NSL_WORKER_POLL_SECONDS": "0.05",
+                "NSL_WORKER_CONCURRENCY": str(args.concurrency),
+            },
+        )
 
-        gaps = []
+        gaps, gas = [], []
         for i in range(args.sequential):
-            pairs = wait_fulfilled(w3, gateway, send_requests(w3, consumer, user, 1, fee, f"seq{i}"), 60)
-            gaps.append(pairs[0][1] - pairs[0][0])
+            hashes = send_requests(w3, consumer, user, 1, fee, f"seq{i}")
+            ((requested, fulfilled, tx_hash),) = wait_fulfilled(w3, gateway, hashes, 60)
+            gaps.append(fulfilled - requested)
+            gas.append(int(w3.eth.get_transaction_receipt(HexBytes(tx_hash))["gasUsed"]))
         started = time.monotonic()
-        pairs = wait_fulfilled(w3, gateway, send_requests(w3, consumer, user, args.burst, fee, "burst"), 600)
+        hashes = send_requests(w3, consumer, user, args.burst, fee, "burst")
+        burst = wait_fulfilled(w3, gateway, hashes, 600)
         wall = time.monotonic() - started
-        first_block = min(r for r, _ in pairs)
-        last_block = max(f for _, f in pairs)
+        first_block = min(r for r, _, _ in burst)
+        last_block = max(f for _, f, _ in burst)
         span = int(w3.eth.get_block(last_block)["timestamp"]) - int(
             w3.eth.get_block(first_block)["timestamp"]
         )
-        burst_gaps = [f - r for r, f in pairs]
         return {
+            "chain": f"evm:{chain.chain_id}",
             "block_time_seconds": args.block_time,
             "confirmations": args.confirmations,
             "worker_concurrency": args.concurrency,
             "sequential": args.sequential,
-            "latency_blocks_p50": percentile(sorted(float(g) for g in gaps), 0.5),
-            "latency_blocks_p99": percentile(sorted(float(g) for g in gaps), 0.99),
-            "latency_blocks": gaps,
+            **blocks_summary("latency_blocks", gaps),
+            "gas_per_fulfil_mean": round(sum(gas) / len(gas)) if gas else None,
             "burst": args.burst,
+            "burst_requests_blocks": len({r for r, _, _ in burst}),
             "burst_blocks_first_request_to_last_fulfilment": last_block - first_block,
             "burst_chain_seconds": span,
             "burst_wall_seconds": round(wall, 2),
             "burst_fulfilments_per_minute": round(60 * args.burst / max(span, args.block_time), 1),
-            "burst_latency_blocks_p50": percentile(sorted(float(g) for g in burst_gaps), 0.5),
-            "burst_latency_blocks_p99": percentile(sorted(float(g) for g in burst_gaps), 0.99),
+            **blocks_summary("burst_latency_blocks", [f - r for r, f, _ in burst]),
         }
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def table(figures: dict[str, dict[str, Any]]) -> str:
+    """Both chains' figures side by side."""
+    rows = [
+        ("chain", "chain"),
+        ("latency p50 (blocks request->Fulfilled)", "latency_blocks_p50"),
+        ("latency p99 (blocks)", "latency_blocks_p99"),
+        ("gas per fulfil (EVM: gas units)", "gas_per_fulfil_mean"),
+        ("GAS per fulfil (N3: sys + net fee)", "gas_per_fulfil_gas"),
+        ("burst requests", "burst"),
+        ("burst: blocks holding the requests", "burst_requests_blocks"),
+        ("burst: blocks first request->last fulfil", "burst_blocks_first_request_to_last_fulfilment"),
+        ("burst: chain seconds", "burst_chain_seconds"),
+        ("burst: fulfilments/min", "burst_fulfilments_per_minute"),
+        ("burst latency p50 / p99 (blocks)", "burst_latency"),
+    ]
+    names = list(figures)
+    width = max(len(label) for label, _ in rows)
+    lines = [f"{'':{width}}  " + "  ".join(f"{n:>14}" for n in names)]
+    for label, key in rows:
+        cells = []
+        for name in names:
+            f = figures[name]
+            if key == "burst_latency":
+                cell = f"{_cell(f['burst_latency_blocks_p50'])} / {_cell(f['burst_latency_blocks_p99'])}"
+            else:
+                cell = _cell(f.get(key))
+            cells.append(f"{cell:>14}")
+        lines.append(f"{label:{width}}  " + "  ".join(cells))
+    return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--block-time", type=float, default=1.0, help="anvil --block-time (seconds)")
+    parser.add_argument("--chain", choices=sorted(CHAINS), default="both", help="which chain(s) to measure")
+    parser.add_argument("--block-time", type=float, default=1.0, help="seconds per block on both chains")
     parser.add_argument("--sequential", type=int, default=20, help="requests for the latency figures")
     parser.add_argument("--burst", type=int, default=200, help="requests sent at once for throughput")
+    parser.add_argument("--n3-batch", type=int, default=20, help="N3 burst: requests per transaction")
     parser.add_argument("--confirmations", type=int, default=0, help="NSL_EVM_CONFIRMATIONS")
     parser.add_argument("--concurrency", type=int, default=16, help="NSL_WORKER_CONCURRENCY")
-    parser.add_argument("--poll", type=float, default=0.2, help="NSL_EVM_POLL_SECONDS (watcher period)")
+    parser.add_argument(
+        "--poll", type=float, default=0.2, help="NSL_EVM_POLL_SECONDS / NSL_N3_POLL_SECONDS (watcher period)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if min(args.sequential, args.burst, args.n3_batch, args.concurrency) < 1 or args.block_time <= 0:
+        parser.error("--sequential, --burst, --n3-batch, --concurrency and --block-time must be positive")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    runners = {"evm": run_evm, "n3": run_n3}
+    figures: dict[str, dict[str, Any]] = {}
     try:
-        figures = run(args)
-    except (HarnessError, servers.ServerError, OSError) as e:
+        for chain in CHAINS[args.chain]:
+            started = time.monotonic()
+            figures[chain] = runners[chain](args)
+            print(f"{chain}: measured in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    except (HarnessError, servers.ServerError, NSLError, OSError) as e:
         print(f"benchmark failed: {e}", file=sys.stderr)
         return 1
-    print(json.dumps(figures, indent=2))
+    print(table(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0

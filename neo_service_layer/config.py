@@ -52,6 +52,12 @@ DEFAULT_EVM_FULFIL_TIMEOUT_SECONDS = 300.0
 DEFAULT_EVM_FULFIL_POLL_SECONDS = 0.25
 DEFAULT_N3_CONFIRMATIONS = 0
 DEFAULT_N3_POLL_SECONDS = 1.0
+DEFAULT_N3_FULFIL_VALID_BLOCKS = 20
+#: MainNet's MaxValidUntilBlockIncrement (neo-go ``config.ProtocolConfiguration``: 86400 s / 15 s blocks).
+MAX_N3_FULFIL_VALID_BLOCKS = 5760
+DEFAULT_N3_FULFIL_MAX_RESENDS = 3
+DEFAULT_N3_FULFIL_POLL_SECONDS = 0.25
+DEFAULT_N3_FULFIL_TIMEOUT_SECONDS = 600.0
 DEFAULT_SECRETS_MAX_VERSIONS = 10
 MAX_SECRETS_MAX_VERSIONS = 1000
 
@@ -165,6 +171,28 @@ class Settings(BaseSettings):
     )
     n3_start_block: int = Field(default=0, ge=0, description="First N3 block to scan with no cursor.")
     n3_poll_seconds: float = Field(default=DEFAULT_N3_POLL_SECONDS, gt=0)
+    n3_fulfil_valid_blocks: int = Field(
+        default=DEFAULT_N3_FULFIL_VALID_BLOCKS,
+        ge=1,
+        le=MAX_N3_FULFIL_VALID_BLOCKS,
+        description="A fulfilment transaction's valid_until_block is the block count + this "
+        "(20 = ~20 s on a 1 s devnet, 5 min on MainNet's 15 s blocks); an expired one is re-sent.",
+    )
+    n3_fulfil_max_resends: int = Field(
+        default=DEFAULT_N3_FULFIL_MAX_RESENDS,
+        ge=0,
+        description="Rebuilds of a fulfilment transaction that expired unincluded, per job attempt.",
+    )
+    n3_fulfil_poll_seconds: float = Field(
+        default=DEFAULT_N3_FULFIL_POLL_SECONDS,
+        gt=0,
+        description="How often a fulfilment attempt polls for its transaction's application log.",
+    )
+    n3_fulfil_timeout_seconds: float = Field(
+        default=DEFAULT_N3_FULFIL_TIMEOUT_SECONDS,
+        gt=0,
+        description="How long one job attempt waits for inclusion before it is retried later.",
+    )
 
     bootstrap_admin_key: SecretStr | None = Field(
         default=None, description="Use this admin API key on first start instead of generating one."

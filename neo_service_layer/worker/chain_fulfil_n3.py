@@ -4,6 +4,7 @@ Wires the fulfiller to the node (``n3_rpc_url``), the database and the enclave t
 :class:`N3EnclaveFulfilmentSigner`: the platform's N3 VRF key proves the result
 (``chains.n3_randomness_fulfilment``, signed by the enclave identity's secp256r1 key) and the network's
 relayer key signs the transaction (``keys.n3_sign_tx``); both keys stay wrapped outside the enclave.
+Timing comes from the ``n3_fulfil_*`` settings (:func:`n3_fulfil_policy`).
 Outcomes as for EVM (worker/chain_fulfil.py): ``confirmed`` → success; ``failed``
 (``service_not_supported_yet``, ``request_not_on_chain``, ``would_fault``, ``tx_faulted``) →
 :class:`PermanentJobError`; not in a block yet, node or enclave unavailable → retried with backoff.
@@ -17,6 +18,7 @@ from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentSto
 from neo_service_layer.chains.neo_n3.errors import InvalidN3Message
 from neo_service_layer.chains.neo_n3.fulfiller import (
     N3Fulfiller,
+    N3FulfilPolicy,
     N3RandomnessFulfilment,
     N3SignedWitness,
 )
@@ -74,6 +76,16 @@ class N3EnclaveFulfilmentSigner:
         return N3SignedWitness(signed.result.invocation_script, signed.result.verification_script)
 
 
+def n3_fulfil_policy(settings: Settings) -> N3FulfilPolicy:
+    """The fulfiller's policy from the ``n3_fulfil_*`` settings (``NSL_N3_FULFIL_*``)."""
+    return N3FulfilPolicy(
+        valid_blocks=settings.n3_fulfil_valid_blocks,
+        max_resends=settings.n3_fulfil_max_resends,
+        poll_seconds=settings.n3_fulfil_poll_seconds,
+        timeout_seconds=settings.n3_fulfil_timeout_seconds,
+    )
+
+
 def _request(ctx: JobContext) -> N3Request:
     if not n3_configured(ctx.settings):
         raise PermanentJobError("chain_not_configured: n3_rpc_url and n3_gateway_hash must be set")
@@ -101,7 +113,7 @@ async def n3_request_handler(ctx: JobContext) -> dict[str, Any]:
         try:
             store = FulfilmentStore(ctx.db, request.chain)
             signer = N3EnclaveFulfilmentSigner(ctx.db, enclave, magic)
-            fulfiller = N3Fulfiller(rpc, gateway, store, signer)
+            fulfiller = N3Fulfiller(rpc, gateway, store, signer, policy=n3_fulfil_policy(ctx.settings))
             outcome = await fulfiller.fulfil(request)
         finally:
             await enclave.close()
