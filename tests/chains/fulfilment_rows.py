@@ -1,9 +1,20 @@
-"""Reading ``chain_fulfilments`` rows in the fulfiller tests of every chain family."""
+"""Reading ``chain_fulfilments`` rows (and every other table) in the fulfiller tests of every chain family."""
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
 from neo_service_layer.chains.fulfilments import ChainFulfilment
+from neo_service_layer.db.base import Base
 from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.handlers.keys import version_material
+from neo_service_layer.enclave.handlers.keys_schemas import KeyVersionArgs
+from neo_service_layer.enclave.server import EnclaveServer
+from neo_service_layer.services.keys.operations import KeyUse
 from tests.worker.helpers import wait_until
 
 
@@ -25,3 +36,41 @@ async def wait_fulfilment(
     row = await fulfilment_row(db, chain, key)
     assert row is not None
     return row
+
+
+async def database_dump(db: Database) -> bytes:
+    """Every value of every table (job results included), as bytes: raw, hex, text and JSON."""
+    parts: list[bytes] = []
+    async with db.transaction() as session:
+        for table in Base.metadata.sorted_tables:
+            for row in (await session.execute(select(table))).all():
+                for value in row:
+                    if isinstance(value, bytes | bytearray | memoryview):
+                        parts.append(bytes(value))
+                        parts.append(bytes(value).hex().encode())
+                    elif isinstance(value, dict | list):
+                        parts.append(json.dumps(value).encode())
+                    elif value is not None:
+                        parts.append(str(value).encode())
+    return b"\n".join(parts)
+
+
+def assert_no_key_material(enclave: EnclaveServer, keys: Iterable[KeyUse], haystack: bytes) -> None:
+    """None of ``keys``' private material is in ``haystack`` in any usual encoding. The keys are unwrapped
+    here the way only the enclave can (the tests run it in-process); a first check proves the search
+    would find them."""
+    secrets = [version_material(enclave.ctx, KeyVersionArgs(**use.args())) for use in keys]
+    assert secrets
+    assert all(len(secret) == 32 for secret in secrets)
+    for secret in secrets:
+        forms = (
+            secret,
+            secret.hex().encode(),
+            secret.hex().upper().encode(),
+            base64.b64encode(secret),
+            base64.urlsafe_b64encode(secret).rstrip(b"="),
+            secret[::-1],
+        )
+        assert all(form in b"x" + form + b"x" for form in forms)  # the search itself works
+        for form in forms:
+            assert form not in haystack

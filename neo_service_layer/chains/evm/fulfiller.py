@@ -12,7 +12,8 @@ safe to run any number of times, concurrently or after a crash at any point (doc
    estimated (a revert here is decoded: ``AlreadyFulfilled`` → back to 1, anything else → ``failed``),
    a nonce is allocated (``FulfilmentStore.allocate_nonce``), the enclave signs the EIP-1559
    transaction with the relayer key, the signed transaction is **recorded, then broadcast**;
-4. wait for the receipt, polling; not mined within ``replace_after_seconds`` → the same transaction
+4. wait for the receipt, polling (a transaction the node no longer knows is broadcast again from the
+   row's raw bytes); not mined within ``replace_after_seconds`` → the same transaction
    with fees raised by at least 12.5 % (the geth / anvil replacement rule is 10 %), signed again with
    the SAME nonce, recorded, broadcast — at most ``max_replacements`` times. A receipt with status 1 →
    ``confirmed``; status 0 → the call is replayed to decode the custom error → ``failed``.
@@ -254,13 +255,15 @@ class EvmFulfiller:
         key = request.request_id.hex()
         deadline = self._clock() + self.policy.receipt_timeout_seconds
         last_send = self._clock()
-        if not await self._rpc(self.rpc.knows, row.tx_hash):
-            await self._broadcast(row)  # signed and recorded, but the node lost it (or we died first)
         while True:
             for tx_hash in reversed(row.tx_hashes):
                 receipt = await self._rpc(self.rpc.receipt, tx_hash)
                 if receipt is not None:
                     return await self._settle(request, row, receipt, relayer)
+            # Every round, not only the first: a node restarted or its pool evicted the transaction
+            # while we wait. Signed and recorded, but the node lost it (or we died before sending it).
+            if not await self._rpc(self.rpc.knows, row.tx_hash):
+                await self._broadcast(row)
             mined = await self._rpc(self.rpc.mined_nonce, relayer)
             if row.nonce is not None and mined > row.nonce:
                 outcome = await self._nonce_used(request, row, relayer)

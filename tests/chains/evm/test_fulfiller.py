@@ -9,10 +9,6 @@ records what the chain says)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +23,11 @@ from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
 from neo_service_layer.chains.evm.messages import Mode
 from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.evm.tx import transact
-from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
+from neo_service_layer.chains.fulfilments import FulfilmentPending, FulfilmentStatus, FulfilmentStore
 from neo_service_layer.db.models import Job
 from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.server import EnclaveServer
+from neo_service_layer.services.keys.platform import evm_relayer_key, evm_vrf_key
 from neo_service_layer.worker.chain_fulfil import EnclaveFulfilmentSigner
 from neo_service_layer.worker.chain_watch import CHAIN_REQUEST_KIND, evm_watcher, watch_once
 from neo_service_layer.worker.process import run_worker
@@ -37,6 +35,8 @@ from neo_service_layer.worker.service_jobs import service_handlers, service_task
 from tests.chains.evm.flows import RANDOMNESS, Nsl, request_randomness
 from tests.chains.evm.fulfil_helpers import Platform, automine_off, rpc
 from tests.chains.evm.helpers import one_event
+from tests.chains.fulfilment_rows import assert_no_key_material, database_dump
+from tests.chains.worker_process import WorkerProcess, kill, stop
 from tests.worker.helpers import wait_until
 
 
@@ -263,62 +263,147 @@ async def test_a_slow_transaction_is_replaced_with_the_same_nonce_and_higher_fee
     assert len(fulfilled_logs(nsl, request_id)) == 1
 
 
+@pytest.mark.parametrize("lost", [False, True], ids=["in-the-pool", "dropped-from-the-pool"])
 async def test_a_worker_killed_with_a_transaction_in_flight_recovers_on_restart(
-    platform: Platform, tmp_path: Path
+    platform: Platform, tmp_path: Path, lost: bool
 ) -> None:
+    """SIGKILL while the transaction waits in anvil's pool; if ``lost``, the pool forgets it as well
+    (a node restarted meanwhile): the restarted worker rebroadcasts the recorded raw transaction."""
     nsl = platform.nsl
     settings = platform.settings(tmp_path, job_lease_seconds=1.5, job_backoff_base_seconds=0.1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
-    env |= {
-        f"NSL_{name.upper()}": str(value)
-        for name, value in settings.model_dump(exclude_none=True).items()
-        if name in _ENV
-    }
+    worker = WorkerProcess(settings, tmp_path / "worker.log")
     request_id, _ = request_randomness(nsl, b"crash", verify=False)
-    nsl_cli = Path(sys.executable).parent / "nsl"
-
-    def start() -> subprocess.Popen[bytes]:
-        with (tmp_path / "worker.log").open("ab") as log:  # the child keeps its own descriptor
-            return subprocess.Popen([str(nsl_cli), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
     with automine_off(nsl):
-        first = start()
-        try:
+        with worker.running() as first:
             sent = await platform.wait_status(request_id, "sent", within=30)
-        finally:
-            first.send_signal(signal.SIGKILL)  # our own child, by its handle
-            first.wait()
+            await wait_until(lambda: knows(nsl, sent.tx_hash))
+            kill(first)
         assert nsl.w3.eth.get_transaction(sent.tx_hash)["blockNumber"] is None  # type: ignore[arg-type]
+        if lost:
+            rpc(nsl, "anvil_dropTransaction", sent.tx_hash)
+            assert not await knows(nsl, sent.tx_hash)
     rpc(nsl, "evm_mine")
-    second = start()
-    try:
+    with worker.running() as second:
         row = await platform.wait_status(request_id, "confirmed", "failed", within=30)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(20)
+        stop(second)
 
-    assert row.status == "confirmed", (tmp_path / "worker.log").read_text()[-2000:]
+    assert row.status == "confirmed", worker.tail()
     assert (row.tx_hash, row.attempts, row.tx_hashes) == (sent.tx_hash, 1, [sent.tx_hash])
     assert len(fulfilled_logs(nsl, request_id)) == 1
     assert_verifiable(platform, request_id, b"crash")
 
 
-_ENV = {
-    "data_dir",
-    "database_url",
-    "log_format",
-    "enclave_socket",
-    "evm_rpc_url",
-    "evm_gateway_address",
-    "evm_confirmations",
-    "evm_start_block",
-    "evm_poll_seconds",
-    "evm_fulfil_poll_seconds",
-    "worker_poll_seconds",
-    "scheduler_lock_seconds",
-    "job_lease_seconds",
-    "job_backoff_base_seconds",
-}
+async def test_a_transaction_lost_from_the_pool_is_rebroadcast(platform: Platform, tmp_path: Path) -> None:
+    nsl = platform.nsl
+    request_id, _ = request_randomness(nsl, b"lost", verify=False)
+    request = await request_of(platform, tmp_path, request_id)
+    with automine_off(nsl):
+        task = asyncio.create_task(fulfiller(platform).fulfil(request))  # no replacement for 30 s
+        sent = await platform.wait_status(request_id, "sent")
+        await wait_until(lambda: knows(nsl, sent.tx_hash))
+        rpc(nsl, "anvil_dropAllTransactions")
+        await wait_until(lambda: knows(nsl, sent.tx_hash))  # the fulfiller sent it again
+        rpc(nsl, "evm_mine")
+        outcome = await asyncio.wait_for(task, 20)
+
+    assert outcome.status is FulfilmentStatus.CONFIRMED
+    assert (outcome.tx_hash, outcome.attempts, outcome.nonce) == (sent.tx_hash, 1, sent.nonce)
+    assert len(fulfilled_logs(nsl, request_id)) == 1
+
+
+async def test_a_nonce_taken_by_another_transaction_is_detected_and_the_request_sent_again(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """The relayer key's nonce goes to a plain transfer (an operator using the key) that replaces the
+    fulfilment in the pool: the fulfiller sees the nonce used without a receipt of its own, puts the
+    row back to ``pending``, and the next attempt sends with a fresh nonce."""
+    nsl = platform.nsl
+    relayer = Web3.to_checksum_address(platform.keys.relayer)
+    request_id, _ = request_randomness(nsl, b"nonce", verify=False)
+    request = await request_of(platform, tmp_path, request_id)
+    signer = EnclaveFulfilmentSigner(platform.db, platform.enclave, nsl.chain_id)
+    with automine_off(nsl):
+        task = asyncio.create_task(fulfiller(platform).fulfil(request))
+        sent = await platform.wait_status(request_id, "sent")
+        assert sent.nonce is not None
+        assert sent.max_fee_per_gas is not None
+        assert sent.max_priority_fee_per_gas is not None
+        await wait_until(lambda: knows(nsl, sent.tx_hash))
+        transfer = await signer.sign_transaction(
+            {
+                "type": 2,
+                "chainId": nsl.chain_id,
+                "to": nsl.owner.address,
+                "value": 1,
+                "gas": 21_000,
+                "nonce": sent.nonce,
+                "maxFeePerGas": hex(sent.max_fee_per_gas * 2),
+                "maxPriorityFeePerGas": hex(sent.max_priority_fee_per_gas * 2),
+            }
+        )
+        nsl.w3.eth.send_raw_transaction(transfer.raw)
+        rpc(nsl, "evm_mine")
+        with pytest.raises(FulfilmentPending, match="used by another transaction"):
+            await asyncio.wait_for(task, 20)
+    assert nsl.w3.eth.get_transaction_receipt(transfer.tx_hash)["status"] == 1  # type: ignore[arg-type]
+    requeued = await platform.row(request_id)
+    assert requeued is not None
+    assert (requeued.status, requeued.nonce) == ("pending", None)
+
+    outcome = await fulfiller(platform).fulfil(request)  # the job's next attempt
+
+    assert outcome.status is FulfilmentStatus.CONFIRMED
+    assert outcome.nonce == sent.nonce + 1
+    assert nsl.w3.eth.get_transaction_count(relayer) == sent.nonce + 2
+    assert len(fulfilled_logs(nsl, request_id)) == 1
+    assert_verifiable(platform, request_id, b"nonce")
+
+
+async def test_no_key_material_reaches_the_database_job_results_or_logs(
+    platform: Platform, enclave_server: EnclaveServer, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    nsl = platform.nsl
+    settings = platform.settings(tmp_path, log_format="json")
+    stop_worker = asyncio.Event()
+    worker = asyncio.create_task(
+        run_worker(
+            settings, stop=stop_worker, handlers=service_handlers(settings), tasks=service_tasks(settings)
+        )
+    )
+    try:
+        request_id, _ = request_randomness(nsl, b"secret?", verify=True)
+        row = await platform.wait_status(request_id, "confirmed", "failed")
+        await wait_until(lambda: job_finished(platform))
+    finally:
+        stop_worker.set()
+        await asyncio.wait_for(worker, 30)
+    assert row.status == "confirmed", row.failure_detail
+    keys = [
+        await evm_vrf_key(platform.db, platform.enclave),
+        await evm_relayer_key(platform.db, platform.enclave, nsl.chain_id),
+    ]
+    captured = capfd.readouterr()
+    logs = (captured.out + captured.err).encode()
+    dump = await database_dump(platform.db)
+
+    for haystack in (dump, logs):
+        assert_no_key_material(enclave_server, keys, haystack)
+    # Positive controls: the public side is where the key material would be.
+    assert row.tx_hash is not None
+    assert row.tx_hash.encode() in dump
+    assert row.tx_hash.encode() in logs
+    assert platform.keys.relayer.lower().encode() in dump.lower()
+
+
+async def job_finished(platform: Platform) -> bool:
+    return [job.status for job in await jobs(platform)] == ["succeeded"]
+
+
+async def knows(nsl: Nsl, tx_hash: str | None) -> bool:
+    """Whether anvil has the transaction (in its pool or mined)."""
+    assert tx_hash is not None
+    return GatewayRpc(nsl.w3, nsl.gateway.address).knows(tx_hash)
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """The N3 fulfiller end to end on a real neo-go chain, a real database (both backends) and a real enclave:
 watch job → ``chains.n3.request`` job → the consumer holds a value the chain verified (on-chain mode) and
 that ``dyvrf.verify`` accepts offline; replays refused on chain; reconciliation from chain state; an
-expired transaction rebuilt and sent again; one fulfilment per request however often the job runs; no
-key material in any database row or job result.
+expired transaction rebuilt and sent again; a worker process SIGKILLed with its transaction broadcast,
+or recorded but never broadcast, recovering on restart; one fulfilment per request however often the
+job runs; no key material in any database row or job result.
 
 Forged fulfilments (another key, other result, other id, tampered proofs) are refused by the gateway
 itself: ``test_gateway.py`` covers them."""
@@ -11,32 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from neo3.api.wrappers import GenericContract
 from sqlalchemy import select
 
-from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
+from neo_service_layer.chains.fulfilments import ChainFulfilment, FulfilmentStatus, FulfilmentStore
 from neo_service_layer.chains.neo_n3 import messages
 from neo_service_layer.chains.neo_n3.devnet import facade_for
 from neo_service_layer.chains.neo_n3.fulfiller import N3Fulfiller, N3FulfilPolicy, call_script
 from neo_service_layer.chains.neo_n3.requests import N3Request
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
-from neo_service_layer.db.base import Base
 from neo_service_layer.db.models import Job
 from neo_service_layer.enclave.crypto import dyvrf
-from neo_service_layer.enclave.handlers.keys import version_material
-from neo_service_layer.enclave.handlers.keys_schemas import KeyVersionArgs
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.platform import n3_relayer_key, n3_vrf_key
 from neo_service_layer.worker.chain_fulfil_n3 import N3EnclaveFulfilmentSigner
 from neo_service_layer.worker.chain_watch import N3_REQUEST_KIND, n3_watch_once, n3_watcher
 from neo_service_layer.worker.process import run_worker
 from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
+from tests.chains.fulfilment_rows import assert_no_key_material, database_dump
 from tests.chains.neo_n3.helpers import stack_bytes, stack_int, test_invoke
 from tests.chains.neo_n3.platform import N3Platform
+from tests.chains.worker_process import WorkerProcess, kill, stop
+from tests.worker.helpers import wait_until
 
 
 async def jobs(platform: N3Platform) -> list[Job]:
@@ -251,6 +252,78 @@ async def test_an_expired_transaction_is_rebuilt_and_sent_again(
     assert len(events) == 1
 
 
+async def known_to_node(rpc: N3Rpc, tx_hash: str | None) -> bool:
+    """Whether the node has the transaction, in its pool or in a block."""
+    assert tx_hash is not None
+    return await rpc.in_mempool(tx_hash) or await rpc.application_log(tx_hash) is not None
+
+
+async def recover_with_a_fresh_worker(
+    platform: N3Platform, worker: WorkerProcess, request_id: int, recorded: ChainFulfilment
+) -> None:
+    """A new worker process serves the request to ``confirmed`` with the transaction ``recorded`` before
+    the crash (nothing signed again), and the chain holds exactly one fulfilment."""
+    with worker.running() as process:
+        row = await platform.wait_status(request_id, "confirmed", "failed", within=30)
+        stop(process)
+    assert row.status == "confirmed", worker.tail()
+    assert (row.tx_hash, row.attempts, row.tx_hashes) == (recorded.tx_hash, 1, [recorded.tx_hash])
+    async with N3Rpc(platform.rpc_url) as rpc:
+        assert [tx for tx, _ in await fulfilled_events(platform, rpc, request_id)] == [recorded.tx_hash]
+        await assert_verifiable(platform, rpc, request_id, b"crash")
+
+
+async def test_a_worker_killed_after_broadcasting_recovers_on_restart(
+    n3_platform: N3Platform, tmp_path: Path
+) -> None:
+    settings = n3_platform.settings(tmp_path, job_lease_seconds=1.5, job_backoff_base_seconds=0.1)
+    worker = WorkerProcess(settings, tmp_path / "worker.log")
+    async with N3Rpc(n3_platform.rpc_url) as rpc:
+        with worker.running() as first:
+            (request_id,), _ = await n3_platform.request_randomness((b"crash", False))
+            sent = await n3_platform.wait_status(request_id, "sent", within=30)
+            await wait_until(lambda: known_to_node(rpc, sent.tx_hash))
+            kill(first)
+    killed = await n3_platform.row(request_id)
+    assert killed is not None
+    assert killed.status == "sent"  # killed before it saw the transaction in a block
+
+    await recover_with_a_fresh_worker(n3_platform, worker, request_id, sent)
+
+
+class _Killed(Exception):
+    """Stands for SIGKILL between recording the signed transaction and broadcasting it."""
+
+
+class _DyingRpc(N3Rpc):
+    """The real node; the process "dies" when it is about to broadcast."""
+
+    async def send(self, tx: bytes) -> str:
+        raise _Killed
+
+
+async def test_a_transaction_recorded_but_never_broadcast_is_sent_by_the_next_worker(
+    n3_platform: N3Platform, tmp_path: Path
+) -> None:
+    """The fulfiller's "recorded, then broadcast" window, reached deterministically: the row says
+    ``sent`` but the node never saw the transaction. A fresh worker process rebroadcasts the recorded
+    raw transaction (it signs nothing new) and confirms it."""
+    settings = n3_platform.settings(tmp_path, job_lease_seconds=1.5, job_backoff_base_seconds=0.1)
+    (request_id,), _ = await n3_platform.request_randomness((b"crash", False))
+    request = await request_of(n3_platform, tmp_path, request_id)  # the job the next worker runs
+    async with _DyingRpc(n3_platform.rpc_url) as rpc:
+        with pytest.raises(_Killed):
+            await fulfiller(n3_platform, rpc).fulfil(request)
+        recorded = await n3_platform.row(request_id)
+        assert recorded is not None
+        assert (recorded.status, recorded.attempts) == ("sent", 1)
+        assert not await known_to_node(rpc, recorded.tx_hash)
+
+    await recover_with_a_fresh_worker(
+        n3_platform, WorkerProcess(settings, tmp_path / "worker.log"), request_id, recorded
+    )
+
+
 async def test_unknown_unsupported_and_refused_requests_fail_with_stable_reasons(
     n3_platform: N3Platform, tmp_path: Path
 ) -> None:
@@ -290,21 +363,14 @@ async def test_no_key_material_reaches_the_database_or_job_results(
             await request_of(n3_platform, tmp_path, request_id)
         )
     assert outcome.status is FulfilmentStatus.CONFIRMED
-    # The private keys, unwrapped here the way only the enclave can (this test runs it in-process).
-    secrets = [
-        version_material(enclave_server.ctx, KeyVersionArgs(**use.args()))
-        for use in (
-            await n3_vrf_key(n3_platform.db, n3_platform.enclave),
-            await n3_relayer_key(n3_platform.db, n3_platform.enclave, n3_platform.deployment.magic),
-        )
+    keys = [
+        await n3_vrf_key(n3_platform.db, n3_platform.enclave),
+        await n3_relayer_key(n3_platform.db, n3_platform.enclave, n3_platform.deployment.magic),
     ]
-    assert all(len(secret) == 32 for secret in secrets)
 
-    dump = await _database_dump(n3_platform)
+    dump = await database_dump(n3_platform.db)
 
-    for secret in secrets:
-        for form in (secret, secret.hex().encode(), base64.b64encode(secret), secret[::-1]):
-            assert form not in dump
+    assert_no_key_material(enclave_server, keys, dump)
     # The dump does hold the public side: the check looks where the key material would be.
     assert outcome.tx_hash is not None
     assert outcome.tx_hash.encode() in dump
@@ -312,23 +378,6 @@ async def test_no_key_material_reaches_the_database_or_job_results(
         n3_platform.keys.relayer_public_key.hex().encode() in dump
         or n3_platform.keys.relayer_public_key in dump
     )
-
-
-async def _database_dump(platform: N3Platform) -> bytes:
-    """Every value of every table (job results included), as bytes: raw, text and JSON."""
-    parts: list[bytes] = []
-    async with platform.db.transaction() as session:
-        for table in Base.metadata.sorted_tables:
-            for row in (await session.execute(select(table))).all():
-                for value in row:
-                    if isinstance(value, bytes | bytearray | memoryview):
-                        parts.append(bytes(value))
-                        parts.append(bytes(value).hex().encode())
-                    elif isinstance(value, dict | list):
-                        parts.append(json.dumps(value).encode())
-                    elif value is not None:
-                        parts.append(str(value).encode())
-    return b"\n".join(parts)
 
 
 def test_the_fulfil_script_calls_the_gateway() -> None:
