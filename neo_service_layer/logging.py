@@ -45,6 +45,10 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     # aiosqlite logs every statement with its parameters at debug level; they include wrapped key
     # material and sealed blobs, which belong in the database, not in logs.
     logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))
+    # httpx logs every request's URL at info level: chain RPC URLs often carry a provider's API key,
+    # and the chain watchers poll every second, so these lines would be both a leak and noise.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

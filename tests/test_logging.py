@@ -1,0 +1,52 @@
+"""Logging set-up: third-party loggers that would write URLs or statements stay quiet."""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from neo_service_layer.logging import configure_logging
+
+SECRET_PATH = "/v3/provider-api-key-0123456789"
+
+
+class _Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return  # the server's own access log would print the path to stderr too
+
+
+@pytest.fixture
+def local_url() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("level", ["debug", "info"])
+def test_http_client_requests_do_not_log_their_urls(
+    local_url: str, level: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(level, "json")
+    try:
+        assert httpx.get(local_url + SECRET_PATH).status_code == 200
+        logging.getLogger("httpx").warning("control line")
+    finally:
+        configure_logging("info", "console")
+    err = capsys.readouterr().err
+    assert "control line" in err  # the handler does write httpx's warnings
+    assert SECRET_PATH not in err
