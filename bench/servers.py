@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from bench.loadgen import HOST
+from neo_service_layer.chains.devnet.processes import free_port
 
 # The repository root: uvicorn imports ``bench.*_app`` from here (``--app-dir``).
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,14 +43,6 @@ class Server:
             return ""
 
 
-def free_port() -> int:
-    """A port that was free on 127.0.0.1 a moment ago (the server binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def server_env(extra: dict[str, str]) -> dict[str, str]:
     """This process's environment without any ``NSL_*`` variable, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
@@ -66,7 +58,7 @@ def start(name: str, factory: str, env: dict[str, str], log_dir: Path) -> Server
     ``<log_dir>/<name>.log``; the process gets its own session, so a Ctrl-C reaches only us and
     we stop it in order.
     """
-    port = free_port()
+    port = free_port(HOST)
     log_path = log_dir / f"{name}.log"
     command = [
         sys.executable,

@@ -10,10 +10,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from neo_service_layer.api.state import AppState
+from neo_service_layer.chains.devnet.processes import free_port
 from neo_service_layer.db.base import new_id, utcnow
 from neo_service_layer.db.migrate import head_revision
 from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.enclave.server import EnclaveServer
+from tests.api.conftest import AppFactory
 from tests.conftest import Tenant
 
 # Routes anyone may call: the JWT verifying key and the enclave's attestation.
@@ -143,3 +145,18 @@ async def test_readyz_reports_the_enclave(client: httpx.AsyncClient, enclave_ser
     down = await client.get("/readyz")
     assert down.status_code == 503
     assert down.json()["checks"]["enclave"] == {"ok": False, "error": "enclave_unavailable"}
+
+
+async def test_readyz_reports_unreachable_chains_without_their_urls(app_factory: AppFactory) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v3/provider-api-key-0123456789"  # nothing listens there
+    running = await app_factory(evm_rpc_url=url, n3_rpc_url=url)
+    response = await running.client.get("/readyz")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["evm"] == checks["neo_n3"] == {"ok": False, "error": "unreachable"}
+    assert "provider-api-key" not in response.text
+
+
+async def test_readyz_has_no_chain_checks_when_no_chain_is_configured(client: httpx.AsyncClient) -> None:
+    checks = (await client.get("/readyz")).json()["checks"]
+    assert set(checks) == {"database", "enclave"}

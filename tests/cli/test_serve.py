@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from neo_service_layer.chains.devnet.processes import free_port
+
 pytestmark = pytest.mark.slow
 START_TIMEOUT = 60.0
 KEY_PATTERN = re.compile(r"^(nsl_[0-9a-f]+_[A-Za-z0-9_-]+)$", re.MULTILINE)
@@ -28,13 +29,6 @@ KEY_PATTERN = re.compile(r"^(nsl_[0-9a-f]+_[A-Za-z0-9_-]+)$", re.MULTILINE)
 
 def short_socket_dir() -> Path:
     return Path(tempfile.mkdtemp(dir="/tmp", prefix="nsl"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

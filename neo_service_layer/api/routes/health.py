@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 
 from neo_service_layer.api.ratelimit import RedisRateLimiter
 from neo_service_layer.api.state import app_state
+from neo_service_layer.chains.health import chain_readiness
 from neo_service_layer.db.migrate import current_revision, head_revision
 from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.errors import NSLError
@@ -39,7 +40,8 @@ async def healthz() -> dict[str, str]:
     responses={503: {"model": Readiness, "description": "A dependency is not ready"}},
 )
 async def readyz(request: Request) -> JSONResponse:
-    """Every dependency this process needs answers: database (migrated), enclave, Redis when configured."""
+    """Every dependency this process needs answers: database (migrated), enclave, and Redis and the chains
+    when configured."""
     state = app_state(request)
     checks: dict[str, dict[str, Any]] = {}
     try:
@@ -60,6 +62,7 @@ async def readyz(request: Request) -> JSONResponse:
             checks["redis"] = {"ok": await state.limiter.ping()}
         except Exception as exc:
             checks["redis"] = {"ok": False, "error": type(exc).__name__}
+    checks.update(await chain_readiness(state.settings))
     ready = all(check["ok"] for check in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import time
 import warnings
 from collections.abc import Iterator
@@ -86,3 +87,10 @@ def terminate(
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(_POLL_SECONDS)
     return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (the OS picks it; a process should bind it soon after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,7 +27,7 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.types import Wei
 
-from neo_service_layer.chains.devnet.processes import releasing_children
+from neo_service_layer.chains.devnet.processes import free_port, releasing_children
 from neo_service_layer.chains.evm.errors import DevnetFailed
 from neo_service_layer.chains.evm.toolchain import find_toolchain
 from neo_service_layer.chains.evm.tx import send_transaction
@@ -108,7 +107,7 @@ class EvmDevnet:
             self._fixed_workdir.mkdir(parents=True, exist_ok=True)
         last_error = ""
         for _ in range(_PORT_ATTEMPTS):
-            self._port = _free_port()
+            self._port = free_port(_HOST)
             self._proc = self._spawn(anvil, self.workdir)
             try:
                 self._wait_ready()
@@ -282,9 +281,3 @@ class EvmDevnet:
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((_HOST, 0))
-        return int(s.getsockname()[1])

