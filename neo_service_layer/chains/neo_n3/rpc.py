@@ -54,7 +54,8 @@ class N3Rpc:
         try:
             reply = (await self._http.post(self.url, json=body)).raise_for_status().json()
         except (httpx.HTTPError, ValueError) as e:
-            raise N3RpcUnavailable(f"{method} at {self.url}: {e}") from e
+            # Not the URL, nor httpx's message (which quotes it): node URLs often carry an API key.
+            raise N3RpcUnavailable(f"{method}: the N3 node did not answer ({_describe(e)})") from e
         error = reply.get("error")
         if error is not None:
             raise N3RpcError(method, int(error.get("code", 0)), str(error.get("message", "")))
@@ -99,3 +100,9 @@ class N3Rpc:
     async def send(self, tx: bytes) -> str:
         """Broadcast a signed transaction; its hash (``0x…``)."""
         return str((await self.call("sendrawtransaction", [base64.b64encode(tx).decode()]))["hash"])
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, httpx.HTTPStatusError):
+        return f"HTTP {error.response.status_code}"
+    return type(error).__name__

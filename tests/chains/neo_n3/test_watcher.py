@@ -118,10 +118,12 @@ async def test_an_unreachable_node_fails_the_run_and_records_nothing(
     n3_platform: N3Platform, tmp_path: Path
 ) -> None:
     await n3_platform.request_randomness((b"x", False))
-    watcher = n3_watcher(n3_platform.settings(tmp_path, n3_rpc_url="http://127.0.0.1:9"))
+    url = "http://127.0.0.1:9/provider-api-key-0123"  # port 9 (discard): nothing answers
+    watcher = n3_watcher(n3_platform.settings(tmp_path, n3_rpc_url=url))
 
-    with pytest.raises(N3RpcUnavailable):
+    with pytest.raises(N3RpcUnavailable) as unreachable:
         await n3_watch_once(n3_platform.db, watcher)
+    assert "provider-api-key" not in str(unreachable.value)  # the error reaches logs and job rows
     await watcher.rpc.close()
     # Reachable, but a block read fails mid-scan (an index beyond the chain): still nothing recorded.
     broken = N3Watcher(N3Rpc(n3_platform.rpc_url), n3_platform.gateway, start_block=10**6)
