@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from web3 import Web3
-
 from neo_service_layer.chains.evm.errors import InvalidChainMessage
 from neo_service_layer.chains.evm.fulfiller import (
     EvmFulfiller,
@@ -28,6 +26,7 @@ from neo_service_layer.chains.evm.fulfiller import (
 )
 from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
 from neo_service_layer.chains.evm.requests import ServiceRequest
+from neo_service_layer.chains.evm.rpc import node_web3
 from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
@@ -44,8 +43,6 @@ from neo_service_layer.worker.chain_watch import CHAIN_REQUEST_KIND
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 
 __all__ = ["CHAIN_REQUEST_KIND", "EnclaveFulfilmentSigner", "chain_handlers", "chain_request_handler"]
-
-_RPC_TIMEOUT_SECONDS = 10
 
 
 class EnclaveFulfilmentSigner:
@@ -113,8 +110,7 @@ async def chain_request_handler(ctx: JobContext) -> dict[str, Any]:
     request = _request(ctx)
     assert ctx.settings.evm_rpc_url is not None
     assert ctx.settings.evm_gateway_address is not None
-    provider = Web3.HTTPProvider(ctx.settings.evm_rpc_url, request_kwargs={"timeout": _RPC_TIMEOUT_SECONDS})
-    rpc = GatewayRpc(Web3(provider), ctx.settings.evm_gateway_address)
+    rpc = GatewayRpc(node_web3(ctx.settings.evm_rpc_url), ctx.settings.evm_gateway_address)
     chain_id = await asyncio.to_thread(rpc.chain_id)
     if (request.chain_id, request.gateway) != (chain_id, rpc.gateway):
         raise PermanentJobError(

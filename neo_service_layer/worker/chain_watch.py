@@ -19,9 +19,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from web3 import Web3
-
 from neo_service_layer.chains.cursors import StoredCursor, load_cursor, save_cursor
+from neo_service_layer.chains.evm.rpc import node_web3
 from neo_service_layer.chains.evm.watcher import Cursor, EvmWatcher
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.chains.neo_n3.watcher import N3Watcher
@@ -37,16 +36,14 @@ CHAIN_REQUEST_KIND = "chains.request"
 N3_WATCH_KIND = "chains.n3.watch"
 #: A request seen on a Neo N3 gateway, for the N3 fulfiller.
 N3_REQUEST_KIND = "chains.n3.request"
-_RPC_TIMEOUT_SECONDS = 10
 
 
 def evm_watcher(settings: Settings) -> EvmWatcher:
     """The watcher the settings describe (it asks the node for the chain id: blocking, run in a thread)."""
     if not settings.evm_rpc_url or not settings.evm_gateway_address:
         raise PermanentJobError("evm_rpc_url and evm_gateway_address must both be set to watch a chain")
-    provider = Web3.HTTPProvider(settings.evm_rpc_url, request_kwargs={"timeout": _RPC_TIMEOUT_SECONDS})
     return EvmWatcher(
-        Web3(provider),
+        node_web3(settings.evm_rpc_url),
         settings.evm_gateway_address,
         confirmations=settings.evm_confirmations,
         start_block=settings.evm_start_block,
@@ -125,7 +122,7 @@ def n3_watcher(settings: Settings) -> N3Watcher:
     if not settings.n3_rpc_url or not settings.n3_gateway_hash:
         raise PermanentJobError("n3_rpc_url and n3_gateway_hash must both be set to watch an N3 chain")
     return N3Watcher(
-        N3Rpc(settings.n3_rpc_url, timeout=_RPC_TIMEOUT_SECONDS),
+        N3Rpc(settings.n3_rpc_url),
         settings.n3_gateway_hash,
         confirmations=settings.n3_confirmations,
         start_block=settings.n3_start_block,

@@ -40,3 +40,10 @@ class InvalidChainMessage(ValidationFailed):
 
     code = "invalid_chain_message"
     title = "Value does not fit the EVM message format"
+
+
+class EvmRpcUnavailable(ServiceUnavailable):
+    """The EVM node did not answer (transport failure or an HTTP error): retry later."""
+
+    code = "evm_rpc_unavailable"
+    title = "EVM node unavailable"

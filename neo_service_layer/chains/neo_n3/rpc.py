@@ -54,8 +54,9 @@ class N3Rpc:
         try:
             reply = (await self._http.post(self.url, json=body)).raise_for_status().json()
         except (httpx.HTTPError, ValueError) as e:
-            # Not the URL, nor httpx's message (which quotes it): node URLs often carry an API key.
-            raise N3RpcUnavailable(f"{method}: the N3 node did not answer ({_describe(e)})") from e
+            # Not the URL, nor httpx's message (which quotes it): node URLs often carry an API key. ``from
+            # None``: the logged traceback would print the original exception too.
+            raise N3RpcUnavailable(f"{method}: the N3 node did not answer ({_describe(e)})") from None
         error = reply.get("error")
         if error is not None:
             raise N3RpcError(method, int(error.get("code", 0)), str(error.get("message", "")))

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from web3 import Web3
 
 from neo_service_layer.chains.cursors import CursorMoved, load_cursor, save_cursor
+from neo_service_layer.chains.evm.errors import EvmRpcUnavailable
+from neo_service_layer.chains.evm.rpc import node_web3
 from neo_service_layer.config import Settings
 from neo_service_layer.db.models import Job
 from neo_service_layer.db.session import Database
@@ -124,11 +125,11 @@ async def test_an_unreachable_node_fails_the_run_and_records_nothing(
 ) -> None:
     watcher = evm_watcher(_settings(tmp_path, db.url, nsl))
     request_randomness(nsl, b"x", verify=False)
-    watcher.w3 = Web3(Web3.HTTPProvider("http://127.0.0.1:9"))  # the node went away
+    watcher.w3 = node_web3("http://127.0.0.1:9")  # the node went away (port 9: discard, nothing listens)
 
-    with pytest.raises(OSError, match="Connection"):
+    with pytest.raises(EvmRpcUnavailable, match="ConnectionError"):
         await watch_once(db, watcher)
-    with pytest.raises(OSError, match="Connection"):
+    with pytest.raises(EvmRpcUnavailable, match="ConnectionError"):
         evm_watcher(_settings(tmp_path, db.url, nsl, evm_rpc_url="http://127.0.0.1:9"))
     async with db.transaction() as session:
         stored = await load_cursor(session, watcher.chain)
