@@ -3,7 +3,8 @@
 ``up`` (start, deploy, fund, record), ``stack`` (status and down, without the chain libraries),
 ``platform`` (the enclave, the system account, deploying with the platform's keys; shared with
 ``bench/fulfilment.py``), ``state`` (``<data_dir>/devnet/state.json``), ``config_file`` (the NSL TOML
-file), ``processes`` (detached chain processes, by pid), ``errors``. Described in docs/chains-neo-n3.md
+file), ``processes`` (detached chain processes, by pid), ``local_chain`` (the node process lifecycle anvil and
+neo-go share: ``EvmDevnet`` and ``N3Devnet`` build on it), ``errors``. Described in docs/chains-neo-n3.md
 and README.md.
 """
 

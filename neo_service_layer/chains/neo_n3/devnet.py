@@ -12,14 +12,9 @@ Recipe and timings: /work/shared/notes/local-chains.md §2 (ready < 1 s, SIGTERM
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 from neo3.api.helpers.signing import sign_with_account, sign_with_multisig_account
@@ -29,30 +24,31 @@ from neo3.network.payloads.verification import Signer
 from neo3.wallet import account, wallet
 from neo3.wallet.scrypt_parameters import ScryptParameters
 
-from neo_service_layer.chains.devnet.processes import free_port, releasing_children
+from neo_service_layer.chains.devnet.local_chain import HOST, LocalChain
 from neo_service_layer.chains.neo_n3.errors import N3DevnetFailed, N3TransactionFailed
 
 #: Network magic of the devnet (any uint32 that is not a public network's).
 DEFAULT_MAGIC = 56753
 DEFAULT_BLOCK_TIME_MS = 1000
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 20.0
-DEFAULT_STOP_TIMEOUT_SECONDS = 5.0
 #: A transaction is in the next block (1 s); wait a few blocks before calling it lost.
 DEFAULT_RECEIPT_TIMEOUT_SECONDS = 15.0
 RECEIPT_POLL_SECONDS = 0.1
 #: GAS has 8 decimals: 1 GAS = 10^8 datoshi.
 GAS_FACTOR = 10**8
-_HOST = "127.0.0.1"
 _WALLET_FILE = "node.json"
 # A devnet wallet protects nothing; the password only satisfies NEP-6 and neo-go's UnlockWallet.
 DEVNET_WALLET_PASSWORD = "nsl-devnet"  # noqa: S105
 # n=16 instead of NEP-2's 16384: loading the wallet takes 0.02 s instead of 0.6 s.
 _SCRYPT = ScryptParameters(n=16, r=1, p=1)
-_PORT_ATTEMPTS = 3
 
 
-class N3Devnet:
+class N3Devnet(LocalChain):
     """A local neo-go chain: a context manager, or :meth:`start` / :meth:`stop` (both idempotent)."""
+
+    program = "neo-go"
+    log_file = "neogo.log"
+    failure = N3DevnetFailed
 
     def __init__(
         self,
@@ -68,109 +64,14 @@ class N3Devnet:
         ``workdir``: keep the node's config, wallet and log there instead of a temporary directory that
         :meth:`stop` deletes; needed by :meth:`detach` (``nsl devnet up``).
         """
+        super().__init__(startup_timeout=startup_timeout, workdir=workdir)
         self.magic = magic
         self.block_time_ms = block_time_ms
         self._neogo = neogo
-        self._startup_timeout = startup_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._workdir: tempfile.TemporaryDirectory[str] | None = None
-        self._fixed_workdir = workdir
-        self._port = 0
         self._node: account.Account | None = None
         self._committee: account.Account | None = None
 
-    # --- lifecycle -------------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Write wallet + config, start ``neogo node`` and wait for the first block. No-op if running."""
-        if self._proc is not None:
-            return
-        neogo = self._neogo or _bundled_neogo()
-        if self._fixed_workdir is None:
-            self._workdir = tempfile.TemporaryDirectory(prefix="nsl-neogo-")
-        else:
-            self._fixed_workdir.mkdir(parents=True, exist_ok=True)
-        workdir = self.workdir
-        self._write_wallet(workdir)
-        last_error = ""
-        for _ in range(_PORT_ATTEMPTS):
-            self._port = free_port(_HOST)
-            (workdir / "protocol.yml").write_text(json.dumps(self._config()))
-            try:
-                self._proc = self._spawn(neogo, workdir)
-            except N3DevnetFailed:
-                self._cleanup()
-                raise
-            try:
-                self._wait_ready()
-            except N3DevnetFailed as e:
-                last_error = e.detail
-                self._terminate()
-                continue
-            return
-        self._cleanup()
-        raise N3DevnetFailed(f"neo-go did not start: {last_error}")
-
-    def stop(self) -> None:
-        """Stop the node (SIGTERM, then SIGKILL after a grace period) and delete its files. Idempotent.
-
-        A given ``workdir`` is kept (only a temporary one is deleted); after :meth:`detach` nothing is
-        stopped.
-        """
-        self._terminate()
-        self._cleanup()
-
-    def detach(self) -> int:
-        """Leave the node running after this object is stopped or gone (``nsl devnet up``); its pid.
-
-        Needs a ``workdir`` (a temporary one would be deleted under the running chain). From then on
-        this object no longer owns the process: :meth:`stop` is a no-op for it, and it is stopped by pid
-        (``chains.devnet.processes.terminate``).
-        """
-        if self._fixed_workdir is None:
-            raise N3DevnetFailed("only a devnet with a workdir can be detached")
-        pid = self.pid
-        with releasing_children():
-            self._proc = None  # the only reference: the child keeps running
-        return pid
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        """True while the node process is alive."""
-        return self._proc is not None and self._proc.poll() is None
-
     # --- what tests, deploy and the CLI use ------------------------------------------------------------
-
-    @property
-    def pid(self) -> int:
-        """The node's process id."""
-        self._require_running()
-        assert self._proc is not None
-        return self._proc.pid
-
-    @property
-    def workdir(self) -> Path:
-        """Where the node's config, wallet and log are."""
-        if self._fixed_workdir is not None:
-            return self._fixed_workdir
-        if self._workdir is None:
-            raise N3DevnetFailed("the devnet is not running")
-        return Path(self._workdir.name)
-
-    @property
-    def rpc_url(self) -> str:
-        """``http://127.0.0.1:<port>`` of the node's JSON-RPC server."""
-        self._require_running()
-        return f"http://{_HOST}:{self._port}"
 
     @property
     def committee(self) -> account.Account:
@@ -230,7 +131,7 @@ class N3Devnet:
 
     # --- internals ---------------------------------------------------------------------------------------
 
-    def _write_wallet(self, workdir: Path) -> None:
+    def _prepare(self, workdir: Path) -> None:
         w = wallet.Wallet(scrypt_params=_SCRYPT)
         node = account.Account(scrypt_parameters=_SCRYPT)
         node.label = "node"
@@ -260,7 +161,7 @@ class N3Devnet:
             "ApplicationConfiguration": {
                 "DBConfiguration": {"Type": "inmemory"},
                 "P2P": {
-                    "Addresses": [f"{_HOST}:0"],
+                    "Addresses": [f"{HOST}:0"],
                     "DialTimeout": "3s",
                     "ProtoTickInterval": "2s",
                     "PingInterval": "30s",
@@ -276,7 +177,7 @@ class N3Devnet:
                 },
                 "RPC": {
                     "Enabled": True,
-                    "Addresses": [f"{_HOST}:{self._port}"],
+                    "Addresses": [f"{HOST}:{self._port}"],
                     "MaxGasInvoke": 100,
                     "SessionEnabled": True,
                 },
@@ -285,68 +186,26 @@ class N3Devnet:
             },
         }
 
-    def _spawn(self, neogo: Path, workdir: Path) -> subprocess.Popen[bytes]:
-        argv = [
-            str(neogo),
-            "node",
-            "--config-file",
-            str(workdir / "protocol.yml"),
-            "--relative-path",
-            str(workdir),
-        ]
-        log = (workdir / "neogo.log").open("ab")
-        try:
-            # Own process group: a Ctrl-C meant for the caller does not kill the chain mid-test.
-            return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
-        except OSError as e:
-            raise N3DevnetFailed(f"cannot run {neogo}: {e}") from e
-        finally:
-            log.close()  # the child holds its own descriptor
+    def _before_spawn(self, workdir: Path) -> None:
+        (workdir / "protocol.yml").write_text(json.dumps(self._config()))
 
-    def _wait_ready(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + self._startup_timeout
+    def _binary(self) -> Path:
+        return self._neogo or _bundled_neogo()
+
+    def _argv(self, binary: Path, workdir: Path) -> list[str]:
+        protocol = str(workdir / "protocol.yml")
+        return [str(binary), "node", "--config-file", protocol, "--relative-path", str(workdir)]
+
+    def _ready(self, client: httpx.Client) -> bool:
         body = {"jsonrpc": "2.0", "id": 1, "method": "getblockcount", "params": []}
-        with httpx.Client(timeout=1.0) as client:
-            while time.monotonic() < deadline:
-                if self._proc.poll() is not None:
-                    raise N3DevnetFailed(f"neo-go exited with {self._proc.returncode}: {self._log_tail()}")
-                try:
-                    count = int(client.post(f"http://{_HOST}:{self._port}", json=body).json()["result"])
-                except (httpx.HTTPError, ValueError, KeyError, TypeError):
-                    count = 0
-                if count >= 2:  # genesis plus one block made by consensus: the chain runs
-                    return
-                time.sleep(0.05)
-        raise N3DevnetFailed(f"neo-go not ready after {self._startup_timeout} s: {self._log_tail()}")
-
-    def _log_tail(self) -> str:
         try:
-            return (self.workdir / "neogo.log").read_text(errors="replace")[-800:].strip()
-        except (OSError, N3DevnetFailed):
-            return ""
+            count = int(client.post(self._local_url, json=body).json()["result"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return False
+        return count >= 2  # genesis plus one block made by consensus: the chain runs
 
-    def _require_running(self) -> None:
-        if not self.running:
-            raise N3DevnetFailed("the devnet is not running")
-
-    def _terminate(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=DEFAULT_STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def _cleanup(self) -> None:
+    def _forget(self) -> None:
         self._node = self._committee = None
-        if self._workdir is not None:
-            self._workdir.cleanup()
-            self._workdir = None
 
 
 def devnet_account(label: str) -> account.Account:
