@@ -14,9 +14,11 @@ import fcntl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from neo_service_layer.chains.devnet import DEFAULT_EVM_BLOCK_TIME_SECONDS, config_file
 from neo_service_layer.chains.devnet.errors import DevnetBusy, DevnetUnhealthy
+from neo_service_layer.chains.devnet.local_chain import LocalChain
 from neo_service_layer.chains.devnet.platform import (
     deploy_evm,
     deploy_n3,
@@ -103,28 +105,22 @@ async def up(settings: Settings, *, evm_block_time: int = DEFAULT_EVM_BLOCK_TIME
         n3_deployment = await deploy_n3(
             n3, n3_keys, measurement, admin, extra_funding={tester.script_hash: N3_TEST_ACCOUNT_FUNDS}
         )
-        evm_record = ChainRecord(
-            pid=evm.pid,
-            rpc_url=evm.rpc_url,
-            workdir=str(evm.workdir),
-            log=str(evm.workdir / "anvil.log"),
-            network=evm.chain_id,
-            contracts=evm_deployment.to_dict(),
-            accounts={
+        evm_record = _record(
+            evm,
+            evm.chain_id,
+            evm_deployment.to_dict(),
+            {
                 "deployer": evm.accounts[0].address,
                 "test": evm.accounts[1].address,
                 "relayer": evm_keys.relayer,
                 "enclave_signer": evm_keys.enclave_signer,
             },
         )
-        n3_record = ChainRecord(
-            pid=n3.pid,
-            rpc_url=n3.rpc_url,
-            workdir=str(n3.workdir),
-            log=str(n3.workdir / "neogo.log"),
-            network=n3.magic,
-            contracts=n3_deployment.to_dict(),
-            accounts={
+        n3_record = _record(
+            n3,
+            n3.magic,
+            n3_deployment.to_dict(),
+            {
                 "deployer": admin.address,
                 "test": tester.address,
                 "relayer": n3_keys.relayer_address,
@@ -142,3 +138,18 @@ async def up(settings: Settings, *, evm_block_time: int = DEFAULT_EVM_BLOCK_TIME
         evm.detach()
         n3.detach()
     return UpResult(state, started=True, config_file=config, admin_key=admin_key)
+
+
+def _record(
+    chain: LocalChain, network: int, contracts: dict[str, Any], accounts: dict[str, str]
+) -> ChainRecord:
+    """The state file's record of a running ``chain`` (process, URL and files read from the chain itself)."""
+    return ChainRecord(
+        pid=chain.pid,
+        rpc_url=chain.rpc_url,
+        workdir=str(chain.workdir),
+        log=str(chain.workdir / chain.log_file),
+        network=network,
+        contracts=contracts,
+        accounts=accounts,
+    )
