@@ -241,11 +241,14 @@ async def test_a_slow_transaction_is_replaced_with_the_same_nonce_and_higher_fee
     with automine_off(nsl):
         task = asyncio.create_task(fulfiller(platform, replace_after_seconds=0.3).fulfil(request))
         sent = await platform.wait_status(request_id, "sent")
+        await wait_until(lambda: knows(nsl, sent.tx_hash))  # recorded first, then broadcast
         original = nsl.w3.eth.get_transaction(sent.tx_hash)  # type: ignore[arg-type]  # in the pool
 
         async def replaced() -> bool:
+            # Recorded, then broadcast: mine only once the node holds the replacement, or the block
+            # may take the first version while the replacement is still on its way.
             row = await platform.row(request_id)
-            return row is not None and row.attempts >= 2
+            return row is not None and row.attempts >= 2 and await knows(nsl, row.tx_hash)
 
         await wait_until(replaced)
         rpc(nsl, "evm_mine")
