@@ -70,18 +70,25 @@ async def platform_keys(database_url: str, socket: Path, chain_id: int) -> EvmPl
         await db.dispose()
 
 
-def send_requests(w3: Web3, consumer: Any, account: Any, count: int, fee: int, tag: str) -> list[bytes]:
-    """``count`` requests sent at once (consecutive nonces); their transaction hashes."""
+def send_requests(
+    w3: Web3, gateway: Any, consumer: Any, account: Any, count: int, tag: str
+) -> list[bytes]:
+    """``count`` requests sent at once (consecutive nonces), each paying the gateway's price at its max
+    fee per gas (the fee and the callback's gas); their transaction hashes."""
     nonce = w3.eth.get_transaction_count(account.address, "pending")
     base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
+    max_fee = 4 * base + 10**9
+    callback_gas = int(consumer.functions.CALLBACK_GAS().call())
+    randomness, mode = service_id("randomness"), int(Mode.SIGNATURE_ONLY)
+    price = int(gateway.functions.requestPrice(randomness, mode, callback_gas, max_fee).call())
     hashes = []
     for i in range(count):
         params: TxParams = {
             "from": account.address,
-            "value": Wei(fee),
+            "value": Wei(price),
             "nonce": Nonce(nonce + i),
             "gas": REQUEST_GAS,
-            "maxFeePerGas": Wei(4 * base + 10**9),
+            "maxFeePerGas": Wei(max_fee),
             "maxPriorityFeePerGas": Wei(10**9),
             "chainId": w3.eth.chain_id,
         }
@@ -127,7 +134,6 @@ def run_evm(args: argparse.Namespace) -> dict[str, Any]:
         build = build_contracts()
         gateway = contract_at(w3, build["NSLGateway"], deployment.gateway)
         consumer = contract_at(w3, build["RandomnessConsumer"], deployment.examples["RandomnessConsumer"])
-        fee = int(gateway.functions.fee(service_id("randomness"), int(Mode.SIGNATURE_ONLY)).call())
         platform.start_worker(
             stack,
             {
@@ -144,12 +150,12 @@ def run_evm(args: argparse.Namespace) -> dict[str, Any]:
 
         gaps, gas = [], []
         for i in range(args.sequential):
-            hashes = send_requests(w3, consumer, user, 1, fee, f"seq{i}")
+            hashes = send_requests(w3, gateway, consumer, user, 1, f"seq{i}")
             ((requested, fulfilled, tx_hash),) = wait_fulfilled(w3, gateway, hashes, 60)
             gaps.append(fulfilled - requested)
             gas.append(int(w3.eth.get_transaction_receipt(HexBytes(tx_hash))["gasUsed"]))
         started = time.monotonic()
-        hashes = send_requests(w3, consumer, user, args.burst, fee, "burst")
+        hashes = send_requests(w3, gateway, consumer, user, args.burst, "burst")
         burst = wait_fulfilled(w3, gateway, hashes, 600)
         wall = time.monotonic() - started
         first_block = min(r for r, _, _ in burst)

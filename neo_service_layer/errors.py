@@ -237,6 +237,11 @@ class KeyNotExportable(Conflict):
     title = "The key is not exportable"
 
 
+class KeyReserved(Forbidden):
+    code = "key_reserved"
+    title = "The key is reserved for the platform"
+
+
 class KeyOperationUnsupported(ValidationFailed):
     code = "operation_not_supported"
     title = "The key type does not support this operation or parameter"

@@ -5,7 +5,8 @@ The private halves exist only in this process and, sealed, in the state file (``
 transport key is not stored: it is derived from the two identity scalars with HKDF-SHA256 (RFC 5869;
 ikm = p256 scalar ‖ k1 scalar, no salt, info ``nsl-transport-x25519-v1``), so every enclave start
 that unseals the same identity has the same transport key, and existing state files need no change.
-HKDF's info string separates it from every other use of the scalars.
+HKDF's info string separates it from every other use of the scalars (``Identity.derive``: the
+platform's chain VRF keys, the randomness nonce key).
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ class TransportUnsealFailed(ValueError):
     """A sealed box that does not open with the transport key (not for us, altered, or truncated)."""
 
 
+def _hkdf(p256_scalar: bytes, k1_secret: bytes, info: bytes, length: int) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(
+        p256_scalar + k1_secret
+    )
+
+
 def derive_transport_key(p256_scalar: bytes, k1_secret: bytes) -> nacl.public.PrivateKey:
     """The X25519 transport key of an identity (module docstring)."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=X25519_BYTES, salt=None, info=TRANSPORT_KEY_INFO)
-    return nacl.public.PrivateKey(hkdf.derive(p256_scalar + k1_secret))
+    return nacl.public.PrivateKey(_hkdf(p256_scalar, k1_secret, TRANSPORT_KEY_INFO, X25519_BYTES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +98,18 @@ class Identity:
             raise ValueError("secp256k1 private key out of range") from exc
         return cls(ec.derive_private_key(scalar, ec.SECP256R1()), k1)
 
+    def derive(self, info: bytes, length: int) -> bytes:
+        """``length`` bytes of HKDF-SHA256 over the identity scalars (ikm = p256 ‖ k1, no salt; RFC 5869).
+
+        For keys the enclave must have again after every restart without storing them (the transport
+        key, the platform's chain VRF keys, the randomness nonce key): ``info`` names the use and keeps
+        the outputs of different uses independent.
+        """
+        p256, k1 = self.secrets()
+        return _hkdf(p256, k1, info, length)
+
     def secrets(self) -> tuple[bytes, bytes]:
-        """The private scalars, only for sealing them into the state file."""
+        """The private scalars, only for sealing them into the state file and for :meth:`derive`."""
         p256 = self._p256.private_numbers().private_value.to_bytes(SCALAR_BYTES, "big")
         return p256, self._k1.secret
 

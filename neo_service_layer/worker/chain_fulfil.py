@@ -1,9 +1,10 @@
 """The ``chains.request`` job: fulfil one request the chain watcher found (``chains.evm.fulfiller``).
 
 This module wires the fulfiller to its dependencies: the node (``evm_rpc_url``), the database, and the
-enclave, through :class:`EnclaveFulfilmentSigner` — the platform's VRF key proves the result
-(``chains.evm_randomness_fulfilment``) and the chain's relayer key signs the transaction
-(``keys.evm_sign_tx``); both keys stay wrapped outside the enclave. Job outcomes:
+enclave, through :class:`EnclaveFulfilmentSigner` — the enclave proves the result with the version of
+its EVM VRF key the request is pinned to (``chains.evm_randomness_fulfilment``; the key is derived in
+the enclave, never named here) and the chain's relayer key signs the transaction (``keys.evm_sign_tx``;
+wrapped outside the enclave). Job outcomes:
 
 - ``confirmed`` → the job succeeds with the outcome as its result;
 - ``failed`` (``service_not_supported_yet``, ``request_not_on_chain``, ``would_revert``,
@@ -38,7 +39,7 @@ from neo_service_layer.enclave.handlers.chains_schemas import (
 )
 from neo_service_layer.enclave.handlers.keys_schemas import EvmSignTxArgs, EvmSignTxResult
 from neo_service_layer.services.keys.operations import KeyUse
-from neo_service_layer.services.keys.platform import evm_relayer_key, evm_vrf_key, public_key_of
+from neo_service_layer.services.keys.platform import evm_relayer_key, public_key_of
 from neo_service_layer.worker.chain_watch import CHAIN_REQUEST_KIND
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 
@@ -52,7 +53,6 @@ class EnclaveFulfilmentSigner:
         self._db = db
         self._enclave = enclave
         self._chain_id = chain_id
-        self._vrf: KeyUse | None = None
         self._relayer: KeyUse | None = None
 
     async def _relayer_key(self) -> KeyUse:
@@ -64,16 +64,14 @@ class EnclaveFulfilmentSigner:
         return evm.address(public_key_of(await self._relayer_key()))
 
     async def randomness(
-        self, chain_id: int, gateway: str, request_id: bytes, payload_hash: bytes
+        self, chain_id: int, gateway: str, request_id: bytes, payload_hash: bytes, vrf_key_version: int
     ) -> RandomnessFulfilment:
-        if self._vrf is None:
-            self._vrf = await evm_vrf_key(self._db, self._enclave)
         args = EvmRandomnessFulfilmentArgs(
-            **self._vrf.args(),
             chain_id=chain_id,
             gateway=gateway,
             request_id=request_id,
             payload_hash=payload_hash,
+            vrf_key_version=vrf_key_version,
         )
         result = await self._enclave.call(
             "chains.evm_randomness_fulfilment", args, EvmRandomnessFulfilmentResult

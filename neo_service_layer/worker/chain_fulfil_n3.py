@@ -1,9 +1,10 @@
 """The ``chains.n3.request`` job: fulfil one request the N3 watcher found (``chains.neo_n3.fulfiller``).
 
 Wires the fulfiller to the node (``n3_rpc_url``), the database and the enclave through
-:class:`N3EnclaveFulfilmentSigner`: the platform's N3 VRF key proves the result
-(``chains.n3_randomness_fulfilment``, signed by the enclave identity's secp256r1 key) and the network's
-relayer key signs the transaction (``keys.n3_sign_tx``); both keys stay wrapped outside the enclave.
+:class:`N3EnclaveFulfilmentSigner`: the enclave proves the result with the version of its N3 VRF key the
+request is pinned to (``chains.n3_randomness_fulfilment``, signed by the enclave identity's secp256r1
+key; the VRF key is derived in the enclave, never named here) and the network's relayer key signs the
+transaction (``keys.n3_sign_tx``; wrapped outside the enclave).
 Timing comes from the ``n3_fulfil_*`` settings (:func:`n3_fulfil_policy`).
 Outcomes as for EVM (worker/chain_fulfil.py): ``confirmed`` → success; ``failed``
 (``service_not_supported_yet``, ``request_not_on_chain``, ``would_fault``, ``tx_faulted``) →
@@ -33,7 +34,7 @@ from neo_service_layer.enclave.handlers.chains_schemas import (
 )
 from neo_service_layer.enclave.handlers.keys_schemas import N3SignTxArgs, N3SignTxResult
 from neo_service_layer.services.keys.operations import KeyUse
-from neo_service_layer.services.keys.platform import n3_relayer_key, n3_vrf_key, public_key_of
+from neo_service_layer.services.keys.platform import n3_relayer_key, public_key_of
 from neo_service_layer.worker.chain_watch import N3_REQUEST_KIND, n3_configured
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 
@@ -47,7 +48,6 @@ class N3EnclaveFulfilmentSigner:
         self._db = db
         self._enclave = enclave
         self._magic = network_magic
-        self._vrf: KeyUse | None = None
         self._relayer: KeyUse | None = None
 
     async def _relayer_key(self) -> KeyUse:
@@ -59,12 +59,14 @@ class N3EnclaveFulfilmentSigner:
         return public_key_of(await self._relayer_key())
 
     async def randomness(
-        self, magic: int, gateway: str, request_id: int, payload: bytes
+        self, magic: int, gateway: str, request_id: int, payload: bytes, vrf_key_version: int
     ) -> N3RandomnessFulfilment:
-        if self._vrf is None:
-            self._vrf = await n3_vrf_key(self._db, self._enclave)
         args = N3RandomnessFulfilmentArgs(
-            **self._vrf.args(), network_magic=magic, gateway=gateway, request_id=request_id, payload=payload
+            network_magic=magic,
+            gateway=gateway,
+            request_id=request_id,
+            payload=payload,
+            vrf_key_version=vrf_key_version,
         )
         op = "chains.n3_randomness_fulfilment"
         result = await self._enclave.call(op, args, N3RandomnessFulfilmentResult)

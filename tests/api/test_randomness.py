@@ -59,7 +59,6 @@ def _prove_params(result: dict[str, Any], key_type: str) -> dict[str, Any]:
         "scheme": result["scheme"],
         "request_id": result["id"],
         "seed": __import__("base64").b64encode(bytes.fromhex(result["seed"])).decode(),
-        "nonce": None,
         "output": "bytes" if result["bytes"] is not None else "words",
         "count": len(result["words"]) if result["words"] is not None else len(result["bytes"]) // 2,
         "min": result["min"],
@@ -137,7 +136,7 @@ async def test_idempotency_key_replays_the_same_output(
     assert count == 1
 
 
-async def test_reproving_a_record_with_its_nonce_gives_the_same_output(
+async def test_reproving_a_record_gives_the_same_nonce_and_output(
     client: httpx.AsyncClient, tenant: Tenant, state: AppState, enclave_server: EnclaveServer
 ) -> None:
     result = await _generate(client, tenant, scheme=SCHEMES[0].value, words=4, min=1, max=6)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from neo_service_layer.chains.fulfilments import ChainFulfilment
 from neo_service_layer.db.base import Base
 from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.chain_keys import ChainFamily, chain_vrf_secret
 from neo_service_layer.enclave.handlers.keys import version_material
 from neo_service_layer.enclave.handlers.keys_schemas import KeyVersionArgs
 from neo_service_layer.enclave.server import EnclaveServer
@@ -55,11 +56,21 @@ async def database_dump(db: Database) -> bytes:
     return b"\n".join(parts)
 
 
-def assert_no_key_material(enclave: EnclaveServer, keys: Iterable[KeyUse], haystack: bytes) -> None:
-    """None of ``keys``' private material is in ``haystack`` in any usual encoding. The keys are unwrapped
-    here the way only the enclave can (the tests run it in-process); a first check proves the search
-    would find them."""
-    secrets = [version_material(enclave.ctx, KeyVersionArgs(**use.args())) for use in keys]
+def key_secrets(enclave: EnclaveServer, keys: Iterable[KeyUse]) -> list[bytes]:
+    """The private material of ``keys``, unwrapped the way only the enclave can (the tests run it
+    in-process)."""
+    return [version_material(enclave.ctx, KeyVersionArgs(**use.args())) for use in keys]
+
+
+def chain_vrf_secrets(enclave: EnclaveServer, family: ChainFamily, versions: Iterable[int]) -> list[bytes]:
+    """The platform's chain VRF secrets of ``versions``, derived as the enclave derives them."""
+    return [chain_vrf_secret(enclave.ctx.identity, family, version) for version in versions]
+
+
+def assert_no_key_material(secrets: Iterable[bytes], haystack: bytes) -> None:
+    """None of ``secrets`` is in ``haystack`` in any usual encoding; a first check proves the search would
+    find them."""
+    secrets = list(secrets)
     assert secrets
     assert all(len(secret) == 32 for secret in secrets)
     for secret in secrets:

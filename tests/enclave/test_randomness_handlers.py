@@ -1,11 +1,14 @@
-"""``randomness.prove`` over the real protocol: proofs verify, the nonce is fresh unless given (then the
-output is the same), the result is signed over the public request, and mismatched keys are refused."""
+"""``randomness.prove`` over the real protocol: proofs verify, the enclave derives the nonce from the
+request (the same request always gets the same output, the host cannot choose it), the result is signed
+over the public request, and mismatched keys are refused."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from neo_service_layer.client import VerifiedIdentity, verify_attestation, verify_result
 from neo_service_layer.enclave.client import UnixEnclaveClient
@@ -16,6 +19,7 @@ from neo_service_layer.enclave.crypto.randomness import AlphaInput, OutputKind, 
 from neo_service_layer.enclave.crypto.vrf import Scheme
 from neo_service_layer.enclave.handlers.amk import SealedAmk
 from neo_service_layer.enclave.handlers.keys_schemas import GenerateArgs, GenerateResult
+from neo_service_layer.enclave.handlers.randomness import request_nonce
 from neo_service_layer.enclave.handlers.randomness_schemas import ProveArgs, ProveResult
 from neo_service_layer.errors import EnclaveKeyUnusable, EnclaveRejected
 from tests.randomness_helpers import SCHEMES
@@ -72,7 +76,6 @@ async def test_prove_verifies_and_is_signed(
         "scheme",
         "request_id",
         "seed",
-        "nonce",
         "output",
         "count",
         "min",
@@ -81,15 +84,29 @@ async def test_prove_verifies_and_is_signed(
     assert verify_result(signed.envelope, identity, request=request)["beta"] == result.beta.hex()
 
 
-async def test_fresh_nonce_unless_given_then_identical(client: UnixEnclaveClient) -> None:
+async def test_the_nonce_is_the_enclaves_and_a_function_of_the_request(
+    client: UnixEnclaveClient, ctx: EnclaveContext
+) -> None:
+    """A compromised host asking again, hoping for a better draw, gets the same output; another request
+    id (or key version) gets another nonce; and the host cannot hand in a nonce of its choosing."""
     raw = await _prove_args(client, SCHEMES[0], output=OutputKind.BYTES, count=64, min=None, max=None)
     first = (await client.call_signed("randomness.prove", ProveArgs(**raw), ProveResult)).result
-    second = (await client.call_signed("randomness.prove", ProveArgs(**raw), ProveResult)).result
-    assert first.nonce != second.nonce
-    assert first.data != second.data
-    retry = ProveArgs(**(raw | {"nonce": first.nonce}))
-    again = (await client.call_signed("randomness.prove", retry, ProveResult)).result
+    again = (await client.call_signed("randomness.prove", ProveArgs(**raw), ProveResult)).result
     assert again == first
+    other = ProveArgs(**(raw | {"request_id": "rnd_01B"}))
+    second = (await client.call_signed("randomness.prove", other, ProveResult)).result
+    assert (second.nonce, second.data) != (first.nonce, first.data)
+    assert first.nonce == request_nonce(ctx, ProveArgs(**raw))
+    with pytest.raises(ValidationError):
+        ProveArgs(**(raw | {"nonce": bytes(32)}))
+
+
+async def test_a_host_chosen_nonce_is_refused_on_the_wire(client: UnixEnclaveClient) -> None:
+    raw = await _prove_args(client, SCHEMES[0], output=OutputKind.BYTES, count=8, min=None, max=None)
+    wire = ProveArgs(**raw).model_dump(mode="json") | {"nonce": base64.b64encode(bytes(32)).decode()}
+    with pytest.raises(EnclaveRejected) as refused:
+        await client._roundtrip("randomness.prove", wire)  # what a compromised host would send
+    assert refused.value.extra["enclave_code"] == "invalid_args"
 
 
 @pytest.mark.parametrize(

@@ -115,7 +115,7 @@ async def restore_key(body: RestoreIn, ctx: TenantCtx, idem: IdempotencyDep) -> 
 async def get_key(key_id: ResourceId, ctx: TenantCtx) -> KeyOut:
     """The key's policy and versions, with public keys and chain addresses."""
     ctx.principal.require(SERVICE, READ)
-    return await _key_out(ctx.session, await service.get_key(ctx.session, key_id))
+    return await _key_out(ctx.session, await service.get_key(ctx.session, key_id, metadata_only=True))
 
 
 @router.patch("/{key_id}", name="keys.update", responses=problems(404, 422))

@@ -129,6 +129,7 @@ def deploy_evm(
         enclave_signer=keys.enclave_signer,
         measurement=measurement,
         vrf_public_key=keys.vrf_public_key_eip2537,
+        vrf_key_version=keys.vrf_key_version,
         feeds=feeds,
     )
     if relayer_funds > 0:
@@ -144,7 +145,7 @@ async def deploy_n3(
     admin: account.Account,
     *,
     relayer_funds: int = DEFAULT_N3_RELAYER_FUNDS,
-    admin_funds: int = 1_000 * GAS_FACTOR,
+    admin_funds: int = 2_000 * GAS_FACTOR,
     extra_funding: Mapping[types.UInt160, int] | None = None,
 ) -> N3Deployment:
     """Fund ``admin``, the relayer and ``extra_funding`` in one transaction, then deploy from ``admin``."""
@@ -157,4 +158,5 @@ async def deploy_n3(
         enclave_public_key=keys.enclave_public_key,
         measurement=measurement,
         vrf_public_key=keys.vrf_public_key,
+        vrf_key_version=keys.vrf_key_version,
     )

@@ -21,7 +21,9 @@ from neo_service_layer.chains.evm.errors import EvmTransactionFailed
 from neo_service_layer.chains.evm.messages import Mode, service_id
 from neo_service_layer.chains.evm.tx import send_transaction, transact
 
-#: Devnet fees in wei per (service, mode). On-chain verification costs the relayer ~150k more gas.
+#: Devnet fees in wei per (service, mode), before the callback's gas (which requests pay on top at their
+#: own gas price). They cover the fulfilment's own gas (~85k; ~230k with on-chain verification) at up
+#: to ~1 gwei.
 DEFAULT_FEES: Mapping[tuple[str, Mode], int] = {
     ("randomness", Mode.SIGNATURE_ONLY): 10**14,
     ("randomness", Mode.ONCHAIN_VERIFY): 3 * 10**14,
@@ -92,6 +94,7 @@ def deploy_nsl(
     enclave_signer: str,
     measurement: bytes,
     vrf_public_key: bytes | None = None,
+    vrf_key_version: int = 1,
     fees: Mapping[tuple[str, Mode], int] = DEFAULT_FEES,
     feeds: Sequence[FeedSpec] = DEFAULT_FEEDS,
     examples: bool = True,
@@ -99,12 +102,13 @@ def deploy_nsl(
     """Deploy and configure the NSL contracts from ``account`` (which becomes the gateway owner).
 
     ``measurement`` is the enclave's 32-byte attestation measurement; ``vrf_public_key`` the DY-VRF key
-    as an EIP-2537 G1 point (``dyvrf.eip2537_g1``), registered only when given.
+    as an EIP-2537 G1 point (``dyvrf.eip2537_g1``), registered as version ``vrf_key_version`` only when
+    given.
     """
     gateway_address = deploy_contract(w3, account, build["NSLGateway"], enclave_signer, measurement)
     gateway = contract_at(w3, build["NSLGateway"], gateway_address)
     if vrf_public_key is not None:
-        transact(w3, account, gateway.functions.setVrfPublicKey(vrf_public_key))
+        transact(w3, account, gateway.functions.setVrfPublicKey(vrf_key_version, vrf_public_key))
     for (service, mode), amount in fees.items():
         transact(w3, account, gateway.functions.setFee(service_id(service), int(mode), amount, True))
     verifier = deploy_contract(w3, account, build["DYVRFVerifier"])

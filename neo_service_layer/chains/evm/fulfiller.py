@@ -8,15 +8,24 @@ safe to run any number of times, concurrently or after a crash at any point (doc
    recording it, or by anyone) → ``confirmed`` with the ``Fulfilled`` log as evidence, nothing sent;
    unknown (orphaned by a reorg) → ``failed`` / ``request_not_on_chain``;
 2. a transaction already recorded for the row → look for its receipt (and its replacements');
-3. otherwise: the enclave proves and signs the result (``chains.evm_randomness_fulfilment``), gas is
-   estimated (a revert here is decoded: ``AlreadyFulfilled`` → back to 1, anything else → ``failed``),
-   a nonce is allocated (``FulfilmentStore.allocate_nonce``), the enclave signs the EIP-1559
-   transaction with the relayer key, the signed transaction is **recorded, then broadcast**;
+3. otherwise: the enclave proves and signs the result (``chains.evm_randomness_fulfilment``, with the
+   payload hash and VRF key version the gateway stored), gas is estimated (a revert here is decoded:
+   ``AlreadyFulfilled`` → back to 1, anything else → ``failed``), the fees are capped to the request's
+   budget (below), a nonce is allocated (``FulfilmentStore.allocate_nonce``), the enclave signs the
+   EIP-1559 transaction with the relayer key, the signed transaction is **recorded, then broadcast**;
 4. wait for the receipt, polling (a transaction the node no longer knows is broadcast again from the
    row's raw bytes); not mined within ``replace_after_seconds`` → the same transaction
    with fees raised by at least 12.5 % (the geth / anvil replacement rule is 10 %), signed again with
-   the SAME nonce, recorded, broadcast — at most ``max_replacements`` times. A receipt with status 1 →
-   ``confirmed``; status 0 → the call is replayed to decode the custom error → ``failed``.
+   the SAME nonce, recorded, broadcast — at most ``max_replacements`` times, and only within the
+   budget. A receipt with status 1 → ``confirmed``; status 0 → the call is replayed to decode the
+   custom error → ``failed``.
+
+**Budget**: the relayer never risks more than the request paid (``feePaid``, which the gateway checked
+covers the fee and ``gasForResponse`` at the request's gas price): every signed version has
+``gas * maxFeePerGas <= feePaid``, and since a transaction costs at most its gas limit times its max fee,
+a consumer whose callback burns all its gas costs the relayer no more than it paid. When even the
+current base fee does not fit, nothing is sent: the request waits (:class:`FulfilmentPending` with
+``fee_budget_exceeded``) for gas prices to fall, and the job retries with backoff.
 
 The gateway refuses a second fulfilment of an id (``AlreadyFulfilled``), so even two racing fulfillers
 cannot deliver a request twice; reconciling from the chain makes them agree on the outcome.
@@ -62,6 +71,8 @@ DEFAULT_POLL_SECONDS = 0.25
 # Stable failure reasons (chain_fulfilments.failure_reason, job errors); the shared ones in fulfilments.
 WOULD_REVERT = "would_revert"
 TX_REVERTED = "tx_reverted"
+#: Why a request waits: the gas price is above what its fee pays for (module docstring, "Budget").
+FEE_BUDGET_EXCEEDED = "fee_budget_exceeded"
 
 T = TypeVar("T")
 
@@ -89,7 +100,7 @@ class FulfilmentSigner(Protocol):
         ...
 
     async def randomness(
-        self, chain_id: int, gateway: str, request_id: bytes, payload_hash: bytes
+        self, chain_id: int, gateway: str, request_id: bytes, payload_hash: bytes, vrf_key_version: int
     ) -> RandomnessFulfilment: ...
 
     async def sign_transaction(self, tx: dict[str, Any]) -> SignedTx: ...
@@ -109,6 +120,15 @@ class FulfilPolicy:
 def bump(value: int) -> int:
     """``value`` raised by at least 12.5 % (rounded up) and at least 1 wei."""
     return value + max(1, (value + 7) // 8)
+
+
+def capped(fees: Fees, gas: int, budget: int) -> Fees | None:
+    """``fees`` lowered so that ``gas * maxFeePerGas <= budget``; None if that is below the base fee."""
+    max_fee = min(fees.max_fee_per_gas, budget // gas)
+    if max_fee < max(fees.base_fee_per_gas, 1):
+        return None
+    tip = min(fees.max_priority_fee_per_gas, max_fee)
+    return Fees(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip, base_fee_per_gas=fees.base_fee_per_gas)
 
 
 def gas_floor(mode: Mode, gas_for_response: int) -> int:
@@ -161,7 +181,11 @@ class EvmFulfiller:
         if row.state is FulfilmentStatus.PENDING:
             stored = await self._rpc(self.rpc.get_request, request.request_id)
             fulfilment = await self.signer.randomness(
-                self.chain_id, self.rpc.gateway, request.request_id, stored.payload_hash
+                self.chain_id,
+                self.rpc.gateway,
+                request.request_id,
+                stored.payload_hash,
+                stored.vrf_key_version,
             )
             data = gateway_rpc.fulfill_calldata(request.request_id, fulfilment.result, fulfilment.signature)
             try:
@@ -178,9 +202,14 @@ class EvmFulfiller:
                 estimate * (100 + self.policy.gas_margin_percent) // 100,
                 gas_floor(stored.mode, stored.gas_for_response),
             )
+            fees = capped(await self._rpc(self.rpc.fees), gas, request.fee_paid)
+            if fees is None:
+                raise FulfilmentPending(
+                    f"{FEE_BUDGET_EXCEEDED}: request {key} paid {request.fee_paid} wei, less than {gas} gas "
+                    "at the current base fee; waiting for lower gas prices"
+                )
             pending = await self._rpc(self.rpc.pending_nonce, relayer)
             nonce = await self.store.allocate_nonce(key, relayer, pending)
-            fees = await self._rpc(self.rpc.fees)
             tx = {
                 "type": 2,
                 "chainId": self.chain_id,
@@ -276,7 +305,7 @@ class EvmFulfiller:
                 )
             replaceable = row.attempts <= self.policy.max_replacements
             if replaceable and now - last_send >= self.policy.replace_after_seconds:
-                row = await self._replace(key, row)
+                row = await self._replace(key, row, request.fee_paid)
                 last_send = self._clock()
             await asyncio.sleep(self.policy.poll_seconds)
 
@@ -299,17 +328,19 @@ class EvmFulfiller:
         )
         raise FulfilmentPending(f"nonce {row.nonce} of {relayer} was used by another transaction; re-sending")
 
-    async def _replace(self, key: str, row: ChainFulfilment) -> ChainFulfilment:
-        """The same transaction (same nonce) with fees raised by ≥ 12.5 %, or to the market if higher."""
+    async def _replace(self, key: str, row: ChainFulfilment, budget: int) -> ChainFulfilment:
+        """The same transaction (same nonce) with fees raised by ≥ 12.5 %, or to the market if higher —
+        unless that would exceed the request's budget: then the row stays as it is and we keep waiting."""
         assert row.tx is not None
         assert row.max_fee_per_gas is not None
         assert row.max_priority_fee_per_gas is not None
         market = await self._rpc(self.rpc.fees)
         tip = max(bump(row.max_priority_fee_per_gas), market.max_priority_fee_per_gas)
-        fees = Fees(
-            max_fee_per_gas=max(bump(row.max_fee_per_gas), market.max_fee_per_gas, tip),
-            max_priority_fee_per_gas=tip,
-        )
+        wanted = max(bump(row.max_fee_per_gas), market.max_fee_per_gas, tip)
+        max_fee = min(wanted, budget // int(row.tx["gas"]))
+        if max_fee < bump(row.max_fee_per_gas) or tip > max_fee:
+            return row  # a replacement must pay ≥ 10 % more (tip and cap): the budget leaves no room
+        fees = Fees(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
         tx = {k: v for k, v in row.tx.items() if k not in ("maxFeePerGas", "maxPriorityFeePerGas")}
         return await self._sign_and_send(key, tx, fees)
 

@@ -28,8 +28,8 @@ GET_REQUEST_SIGNATURE = "getRequest(bytes32)"
 FULFILLED_SIGNATURE = "Fulfilled(bytes32,bytes,bool,uint32)"
 FULFILLED_TOPIC = keccak(text=FULFILLED_SIGNATURE)
 # getRequest's struct: requester, callbackSelector, gasForResponse, mode, status, callbackContract,
-# service, payloadHash (NSLGateway.Request, in declaration order).
-_REQUEST_TYPES = ("(address,bytes4,uint32,uint8,uint8,address,bytes32,bytes32)",)
+# vrfKeyVersion, service, payloadHash (NSLGateway.Request, in declaration order).
+_REQUEST_TYPES = ("(address,bytes4,uint32,uint8,uint8,address,uint32,bytes32,bytes32)",)
 #: The custom errors a fulfilment can revert with: NSLGateway's own and its libraries'.
 GATEWAY_ERRORS: tuple[str, ...] = (
     "GatewayPaused()",
@@ -65,6 +65,7 @@ class StoredRequest:
     gas_for_response: int
     service: bytes
     payload_hash: bytes
+    vrf_key_version: int  # the VRF key version the request is pinned to (0: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +80,11 @@ class FulfilledLog:
 
 @dataclass(frozen=True, slots=True)
 class Fees:
-    """EIP-1559 fees per gas, in wei."""
+    """EIP-1559 fees per gas, in wei (and the base fee they were read with, when known)."""
 
     max_fee_per_gas: int
     max_priority_fee_per_gas: int
+    base_fee_per_gas: int = 0
 
 
 def selector(signature: str) -> bytes:
@@ -155,8 +157,10 @@ class GatewayRpc:
         data = selector(GET_REQUEST_SIGNATURE) + request_id
         raw = self.w3.eth.call(cast(TxParams, {"to": self.gateway, "data": HexBytes(data)}))
         (fields,) = abi_decode(_REQUEST_TYPES, bytes(raw))
-        _requester, _selector, gas, mode, status, _callback, service, payload_hash = fields
-        return StoredRequest(RequestStatus(status), Mode(mode), int(gas), bytes(service), bytes(payload_hash))
+        _requester, _selector, gas, mode, status, _callback, key_version, service, payload_hash = fields
+        return StoredRequest(
+            RequestStatus(status), Mode(mode), int(gas), bytes(service), bytes(payload_hash), int(key_version)
+        )
 
     def find_fulfilled(self, request_id: bytes, from_block: int) -> FulfilledLog | None:
         """The ``Fulfilled`` log of ``request_id`` at or after ``from_block``, if any."""
@@ -208,7 +212,7 @@ class GatewayRpc:
         """EIP-1559 fees for the next block: tip from the node, max = 2 * base fee + tip."""
         base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
         tip = int(self.w3.eth.max_priority_fee)
-        return Fees(max_fee_per_gas=2 * base + tip, max_priority_fee_per_gas=tip)
+        return Fees(max_fee_per_gas=2 * base + tip, max_priority_fee_per_gas=tip, base_fee_per_gas=base)
 
     def pending_nonce(self, address: str) -> int:
         return int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(address), "pending"))

@@ -5,8 +5,10 @@ fulfiller builds results with :func:`randomness_result`, auditors rebuild :func:
 format is ``abi.encodePacked`` of fixed-size fields behind a versioned ASCII tag, with the chain id and the
 contract address in it so a signature is valid on one chain, for one contract only (docs/chains-evm.md):
 
-- fulfilment digest: ``keccak256("NSL-FULFIL-V1" ‖ chainid (32) ‖ gateway (20) ‖ requestId (32) ‖
-  keccak256(result) (32))``;
+- fulfilment digest: ``keccak256("NSL-FULFIL-V2" ‖ chainid (32) ‖ gateway (20) ‖ requestId (32) ‖
+  payloadHash (32) ‖ vrfKeyVersion (4) ‖ vrfKeyHash (32) ‖ keccak256(result) (32))`` — the request's
+  stored payload hash and pinned VRF key version, and ``keccak256`` of the EIP-2537 key registered under
+  that version (zeros without one); built by the enclave's own ``evm_gateway.fulfilment_preimage``;
 - VRF input: ``alpha = "NSL-DYVRF-ALPHA-V1" ‖ chainid (32) ‖ gateway (20) ‖ requestId (32) ‖
   keccak256(payload) (32)``, then ``x = SHA-256(alpha) & (2^254 - 1)`` (``dyvrf.alpha_to_scalar``);
 - randomness result: ``beta (32) ‖ pi (EIP-2537 G2, 256)`` with ``beta = SHA-256(compressed pi)``;
@@ -25,8 +27,10 @@ from eth_utils.address import to_canonical_address
 from eth_utils.crypto import keccak
 
 from neo_service_layer.chains.evm.errors import InvalidChainMessage
+from neo_service_layer.enclave.crypto import evm_gateway
+from neo_service_layer.enclave.crypto.errors import InvalidInput
 
-FULFIL_TAG = b"NSL-FULFIL-V1"
+FULFIL_TAG = evm_gateway.FULFIL_TAG
 ALPHA_TAG = b"NSL-DYVRF-ALPHA-V1"
 PRICE_TAG = b"NSL-PRICE-V1"
 #: Service names the gateway knows specially (the rest are opaque to it).
@@ -91,11 +95,35 @@ def request_id(chain_id: int, gateway: str | bytes, nonce: int, requester: str |
     )
 
 
-def fulfilment_digest(chain_id: int, gateway: str | bytes, request_id: bytes, result: bytes) -> bytes:
+def fulfilment_digest(
+    chain_id: int,
+    gateway: str | bytes,
+    request_id: bytes,
+    result: bytes,
+    *,
+    payload_hash: bytes,
+    vrf_key_version: int = 0,
+    vrf_key_hash: bytes = evm_gateway.NO_VRF_KEY,
+) -> bytes:
     """The 32-byte digest the enclave signs to fulfil ``request_id`` with ``result``."""
-    return keccak(
-        FULFIL_TAG + _word(chain_id) + _address(gateway) + _bytes32(request_id, "request id") + keccak(result)
-    )
+    try:
+        preimage = evm_gateway.fulfilment_preimage(
+            chain_id,
+            _address(gateway),
+            _bytes32(request_id, "request id"),
+            payload_hash=payload_hash,
+            vrf_key_version=vrf_key_version,
+            vrf_key_hash=vrf_key_hash,
+            result=result,
+        )
+    except InvalidInput as e:
+        raise InvalidChainMessage(e.detail) from e
+    return keccak(preimage)
+
+
+def vrf_key_hash(public_key_eip2537: bytes) -> bytes:
+    """What the gateway keeps for a registered VRF key: ``keccak256`` of its EIP-2537 G1 form."""
+    return keccak(public_key_eip2537)
 
 
 def randomness_alpha(chain_id: int, gateway: str | bytes, request_id: bytes, payload: bytes) -> bytes:

@@ -32,10 +32,11 @@ class N3Fees:
     onchain_verify: int
 
 
-#: Devnet fees: on-chain verification costs the relayer ~4.1 GAS more per fulfilment (docs).
-DEFAULT_FEES = N3Fees(signature_only=GAS_FACTOR // 10, onchain_verify=5 * GAS_FACTOR)
-#: GAS given to each example consumer for its fees.
-DEFAULT_CONSUMER_FUNDING = 100 * GAS_FACTOR
+#: Devnet fees: they cover the relayer's fulfilment before the callback (~0.37 GAS signature-only,
+#: ~4.5 GAS with on-chain verification; docs/chains-neo-n3.md); requests pay the callback's GAS on top.
+DEFAULT_FEES = N3Fees(signature_only=GAS_FACTOR // 2, onchain_verify=5 * GAS_FACTOR)
+#: GAS given to each example consumer for its requests (~0.6 GAS each, the callback's GAS included).
+DEFAULT_CONSUMER_FUNDING = 300 * GAS_FACTOR
 #: Example consumers: deployment name -> contract source stem.
 EXAMPLES: Mapping[str, str] = {
     "RandomnessConsumer": "randomness_consumer",
@@ -81,6 +82,7 @@ async def deploy_nsl(
     enclave_public_key: bytes,
     measurement: bytes,
     vrf_public_key: bytes | None = None,
+    vrf_key_version: int = 1,
     fees: N3Fees = DEFAULT_FEES,
     examples: bool = True,
     consumer_funding: int = DEFAULT_CONSUMER_FUNDING,
@@ -88,7 +90,8 @@ async def deploy_nsl(
     """Deploy and configure the NSL contracts from ``admin`` (a funded single-signature account).
 
     ``enclave_public_key``: the enclave's compressed secp256r1 key (33 bytes); ``measurement``: its
-    attestation measurement; ``vrf_public_key``: the DY-VRF key (compressed G1, 48 bytes).
+    attestation measurement; ``vrf_public_key``: the DY-VRF key (compressed G1, 48 bytes), registered as
+    version ``vrf_key_version``.
     """
     gateway_hash = predicted_hash(admin.script_hash, build["nsl_gateway"])
     gateway = GenericContract(gateway_hash)
@@ -98,7 +101,7 @@ async def deploy_nsl(
         gateway.call_function("set_fees", [fees.signature_only, fees.onchain_verify]),
     ]
     if vrf_public_key is not None:
-        calls.append(gateway.call_function("set_vrf_key", [vrf_public_key]))
+        calls.append(gateway.call_function("set_vrf_key", [vrf_key_version, vrf_public_key]))
     consumers: dict[str, types.UInt160] = {}
     if examples:
         gas = GasToken()  # type: ignore[no-untyped-call]

@@ -8,13 +8,17 @@ safe to run any number of times, concurrently or after a crash at any point (doc
    FAULT → step 2, then ``failed`` / ``tx_faulted``);
 2. **reconcile**: ``is_fulfilled(id)`` → ``confirmed`` with the ``Fulfilled`` notification as evidence
    (ours, or anyone's, found from the request's block on), nothing sent; ``get_request(id)`` empty and
-   not fulfilled → ``failed`` / ``request_not_on_chain``;
-3. otherwise the enclave proves and signs the result (``chains.n3_randomness_fulfilment``); the
-   ``fulfill`` script is test-invoked with the relayer as signer (FAULT → ``failed`` / ``would_fault``
-   with the VM's exception; ``request already fulfilled`` → step 2) and its GAS consumed is the system
-   fee; ``valid_until_block = blockcount + valid_blocks``; the network fee comes from
-   ``calculatenetworkfee`` with the relayer's verification script; ``keys.n3_sign_tx`` signs it with
-   the relayer key in the enclave; the signed transaction is **recorded, then broadcast**;
+   not fulfilled → ``failed`` / ``request_not_on_chain``; otherwise the stored request gives what it
+   paid and the VRF key version it is pinned to;
+3. otherwise the enclave proves and signs the result (``chains.n3_randomness_fulfilment``, with that
+   key version); the ``fulfill`` script is test-invoked with the relayer as signer (FAULT → ``failed`` /
+   ``would_fault`` with the VM's exception, ``callback_gas_exceeded`` when it ran out of GAS;
+   ``request already fulfilled`` → step 2) and its GAS
+   consumed is the system fee; ``valid_until_block = blockcount + valid_blocks``; the network fee
+   comes from ``calculatenetworkfee`` with the relayer's verification script; if the two together
+   exceed what the request paid, nothing is sent (``failed`` / ``callback_gas_exceeded``); else
+   ``keys.n3_sign_tx`` signs it with the relayer key in the enclave; the signed transaction is
+   **recorded, then broadcast**;
 4. wait for its application log. If the chain passes ``valid_until_block`` without it, the transaction
    can never be included: it is rebuilt (new nonce and fees) and sent again, at most ``max_resends``
    times per attempt.
@@ -22,6 +26,15 @@ safe to run any number of times, concurrently or after a crash at any point (doc
 No fee bumping and no nonce management: an N3 transaction carries a random nonce and is valid until a
 block height, and its fees are fixed (the system fee is what the test invocation used — burnt in full
 whatever the execution uses, so no margin is added; the network fee is the verification cost).
+
+**The relayer's budget.** NeoVM cannot bound the GAS of one contract call, so a consumer's callback could
+make the relayer pay up to the node's invocation limit (``MaxGasInvoke``) if the system fee simply
+followed the test invocation. The gateway charges every request its fee plus ``gas_for_response`` up
+front (as the native OracleContract charges ``gasForResponse``); the fulfiller never signs a transaction
+whose system and network fees together exceed that, and a callback that would need more is recorded as
+``callback_gas_exceeded``. A callback that burns more in the real block than in the test invocation runs
+out of the system fee and FAULTs (``callback_gas_exceeded`` again): the relayer has then paid at most
+what the request paid.
 The gateway refuses a second fulfilment (``request already fulfilled``), so even two racing fulfillers
 cannot deliver a request twice; reconciling from the chain makes them agree on the outcome.
 """
@@ -66,7 +79,14 @@ MAX_EVIDENCE_BLOCKS = 2000
 # Stable failure reasons of the N3 fulfiller (chain_fulfilments.failure_reason, job errors).
 WOULD_FAULT = "would_fault"
 TX_FAULTED = "tx_faulted"
+CALLBACK_GAS_EXCEEDED = "callback_gas_exceeded"
 _ALREADY_FULFILLED = "request already fulfilled"
+#: neo-go's words when an execution runs out of its GAS ("GAS limit exceeded"), matched lower-cased.
+_OUT_OF_GAS = "gas limit exceeded"
+# get_request's record: [requester, service, payload hash, callback, method, gas_for_response,
+# verify_on_chain, paid, vrf_key_version] (contracts/nsl_gateway.py).
+_PAID_INDEX = 7
+_VRF_KEY_VERSION_INDEX = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +96,23 @@ class N3RandomnessFulfilment:
     result: bytes
     signature: bytes
     signer: bytes  # the enclave identity's compressed secp256r1 key
+
+
+@dataclass(frozen=True, slots=True)
+class N3StoredRequest:
+    """What the fulfiller takes from the gateway's record of a pending request."""
+
+    paid: int  # datoshi the request was charged: the fee and gas_for_response (the relayer's budget)
+    vrf_key_version: int  # the VRF key version it is pinned to (0: a service without one)
+
+    @classmethod
+    def from_stack(cls, item: dict[str, Any]) -> N3StoredRequest:
+        """From ``get_request``'s Array stack item; N3RpcError if it is not the gateway's record."""
+        try:
+            fields = item["value"]
+            return cls(int(fields[_PAID_INDEX]["value"]), int(fields[_VRF_KEY_VERSION_INDEX]["value"]))
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise N3RpcError("get_request", 0, "the stored request is not an NSLGateway record") from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +129,7 @@ class N3FulfilmentSigner(Protocol):
         ...
 
     async def randomness(
-        self, magic: int, gateway: str, request_id: int, payload: bytes
+        self, magic: int, gateway: str, request_id: int, payload: bytes, vrf_key_version: int
     ) -> N3RandomnessFulfilment: ...
 
     async def sign_transaction(self, tx: bytes, magic: int) -> N3SignedWitness: ...
@@ -158,9 +195,9 @@ class N3Fulfiller:
                 return outcome
         for _ in range(self.policy.max_resends + 1):
             reconciled = await self._reconcile(request)
-            if reconciled is not None:
+            if isinstance(reconciled, Outcome):
                 return reconciled
-            sent = await self._sign_and_send(request)
+            sent = await self._sign_and_send(request, reconciled)
             if isinstance(sent, Outcome):
                 return sent
             outcome = await self._track(request, sent, deadline)
@@ -176,14 +213,14 @@ class N3Fulfiller:
             raise N3RpcError(method, 0, f"read of {method}({request_id}) FAULTed: {reply.get('exception')}")
         return dict(reply["stack"][0])
 
-    async def _reconcile(self, request: N3Request) -> Outcome | None:
-        """The outcome the chain already decides (fulfilled, or unknown), or None while it is pending."""
+    async def _reconcile(self, request: N3Request) -> Outcome | N3StoredRequest:
+        """The outcome the chain already decides (fulfilled, or unknown), or the stored pending request."""
         key = request.fulfilment_key
         fulfilled = await self._read("is_fulfilled", request.request_id)
         if fulfilled.get("value") not in (True, "1", 1):
             stored = await self._read("get_request", request.request_id)
             if stored.get("value"):
-                return None
+                return N3StoredRequest.from_stack(stored)
             detail = f"get_request({request.request_id}) is empty and the request is not fulfilled"
             row = await self.store.finish(
                 key, FulfilmentStatus.FAILED, reason=REQUEST_NOT_ON_CHAIN, failure_detail=detail
@@ -229,11 +266,14 @@ class N3Fulfiller:
 
     # --- sending ---------------------------------------------------------------------------------------
 
-    async def _sign_and_send(self, request: N3Request) -> ChainFulfilment | Outcome:
-        """Prove, test-invoke, build, sign, record, broadcast; an Outcome if the chain decides first."""
+    async def _sign_and_send(self, request: N3Request, stored: N3StoredRequest) -> ChainFulfilment | Outcome:
+        """Prove, test-invoke, build, check the budget, sign, record, broadcast; an Outcome if the chain
+        decides first or the request cannot pay for its fulfilment."""
         key = request.fulfilment_key
         magic = await self.rpc.magic()
-        answer = await self.signer.randomness(magic, self.gateway, request.request_id, request.payload)
+        answer = await self.signer.randomness(
+            magic, self.gateway, request.request_id, request.payload, stored.vrf_key_version
+        )
         script = call_script(self.gateway, "fulfill", [request.request_id, answer.result, answer.signature])
         relayer_key = await self.signer.relayer_public_key()
         verification = neo.verification_script(relayer_key)
@@ -243,10 +283,11 @@ class N3Fulfiller:
             exception = str(test.get("exception"))
             if _ALREADY_FULFILLED in exception:
                 reconciled = await self._reconcile(request)
-                if reconciled is not None:
+                if isinstance(reconciled, Outcome):
                     return reconciled
+            reason = CALLBACK_GAS_EXCEEDED if _OUT_OF_GAS in exception.lower() else WOULD_FAULT
             row = await self.store.finish(
-                key, FulfilmentStatus.FAILED, reason=WOULD_FAULT, failure_detail=exception
+                key, FulfilmentStatus.FAILED, reason=reason, failure_detail=exception
             )
             return Outcome.of(row)
         tx = Transaction(
@@ -261,6 +302,15 @@ class N3Fulfiller:
             witnesses=[Witness(b"", verification)],
         )
         tx.network_fee = await self.rpc.network_fee(tx.to_array())
+        if tx.system_fee + tx.network_fee > stored.paid:
+            detail = (
+                f"the fulfilment needs {tx.system_fee} + {tx.network_fee} datoshi (system + network fee), "
+                f"the request paid {stored.paid}"
+            )
+            row = await self.store.finish(
+                key, FulfilmentStatus.FAILED, reason=CALLBACK_GAS_EXCEEDED, failure_detail=detail
+            )
+            return Outcome.of(row)
         tx.witnesses = []
         witness = await self.signer.sign_transaction(tx.to_array(), magic)
         tx.witnesses = [Witness(witness.invocation_script, witness.verification_script)]
@@ -316,14 +366,15 @@ class N3Fulfiller:
         if _state(log) == "HALT":
             return await self._confirm(key, (tx_hash, await self._height(tx_hash)), log)
         reconciled = await self._reconcile(request)  # someone else's fulfilment may have come first
-        if reconciled is not None:
+        if isinstance(reconciled, Outcome):
             return reconciled
         execution = log["executions"][0]
+        exception = str(execution.get("exception"))
         row = await self.store.finish(
             key,
             FulfilmentStatus.FAILED,
-            reason=TX_FAULTED,
-            failure_detail=str(execution.get("exception")),
+            reason=CALLBACK_GAS_EXCEEDED if _OUT_OF_GAS in exception.lower() else TX_FAULTED,
+            failure_detail=exception,
             tx_hash=tx_hash,
             block_number=await self._height(tx_hash),
             gas_used=int(execution["gasconsumed"]),

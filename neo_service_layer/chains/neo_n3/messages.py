@@ -13,7 +13,11 @@ one request only (docs/chains-neo-n3.md):
   on chain by ``CryptoLib.verifyWithECDsa(message, pubkey, signature, secp256r1SHA256)``, which hashes
   the message itself)::
 
-      "NSL-N3-FULFIL-V1" ‖ magic (u32) ‖ gateway (20) ‖ request id (u64) ‖ SHA-256(result)      -- 80 bytes
+      "NSL-N3-FULFIL-V2" ‖ magic (u32) ‖ gateway (20) ‖ request id (u64) ‖ SHA-256(payload) ‖
+      VRF key version (u32) ‖ SHA-256(VRF key) ‖ SHA-256(result)                               -- 148 bytes
+
+  with the request's stored payload hash, its pinned VRF key version and the hash of the key the gateway
+  registered under that version (version 0 and zero bytes for a service without a VRF key);
 
 - VRF input of a randomness request::
 
@@ -60,6 +64,7 @@ __all__ = [
     "randomness_alpha",
     "randomness_result",
     "split_randomness_result",
+    "vrf_key_hash",
 ]
 
 #: Service names the gateway and the example consumers use.
@@ -92,6 +97,7 @@ fulfilment_message = _wrap(n3_gateway.fulfilment_message)
 randomness_alpha = _wrap(n3_gateway.randomness_alpha)
 randomness_result = _wrap(n3_gateway.randomness_result)
 split_randomness_result = _wrap(n3_gateway.split_randomness_result)
+vrf_key_hash = n3_gateway.vrf_key_hash
 
 
 def price_result(price: int) -> bytes:

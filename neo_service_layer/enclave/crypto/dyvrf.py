@@ -43,6 +43,8 @@ from neo_service_layer.enclave.crypto.errors import (
 
 #: Size of the secret: a big-endian scalar in ``[1, r)``.
 SECRET_SIZE = 32
+#: Bytes of key material reduced to a secret (draft-irtf-cfrg-bls-signature-05 §2.3: L = 48).
+KEYGEN_OKM_SIZE = 48
 #: Size of a public key: a compressed G1 point.
 PUBLIC_KEY_SIZE = 48
 #: Size of a proof: a compressed G2 point.
@@ -102,6 +104,20 @@ def validate_secret(secret: bytes) -> None:
 def generate_secret() -> bytes:
     """A fresh secret, uniform in ``[1, r)`` (``secrets`` = the OS CSPRNG)."""
     return (1 + secrets.randbelow(CURVE_ORDER - 1)).to_bytes(SECRET_SIZE, "big")
+
+
+def secret_from_okm(okm: bytes) -> bytes:
+    """The secret for 48 bytes of uniform key material: ``OS2IP(okm) mod r`` (the reduction of
+    draft-irtf-cfrg-bls-signature-05 §2.3 KeyGen: 48 bytes leave a bias below 2^-128).
+
+    Raises :class:`InvalidKeyMaterial` for the zero scalar (probability 2^-255: never, in practice).
+    """
+    if len(okm) != KEYGEN_OKM_SIZE:
+        raise InvalidKeyMaterial(f"key material must be {KEYGEN_OKM_SIZE} bytes, got {len(okm)}")
+    sk = int.from_bytes(okm, "big") % CURVE_ORDER
+    if sk == 0:
+        raise InvalidKeyMaterial("key material reduces to the zero scalar")
+    return sk.to_bytes(SECRET_SIZE, "big")
 
 
 def public_key(secret: bytes) -> bytes:

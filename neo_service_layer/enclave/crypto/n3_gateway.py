@@ -5,9 +5,14 @@ here and ``chains.neo_n3.messages`` (the host side) wraps them: one implementati
 are little-endian (NeoVM's order); the gateway hash is the 20-byte ``UInt160`` as N3 serializes it
 (little-endian, ``UInt160.to_array()``):
 
-- fulfilment message: ``"NSL-N3-FULFIL-V1" ‖ magic (u32) ‖ gateway (20) ‖ request id (u64) ‖
-  SHA-256(result)`` (80 bytes), signed with ECDSA secp256r1 over its SHA-256, raw ``r ‖ s`` — what
-  ``CryptoLib.verifyWithECDsa(message, pubkey, signature, secp256r1SHA256)`` checks (it hashes itself);
+- fulfilment message: ``"NSL-N3-FULFIL-V2" ‖ magic (u32) ‖ gateway (20) ‖ request id (u64) ‖
+  SHA-256(payload) (32) ‖ VRF key version (u32) ‖ SHA-256(VRF public key) (32) ‖ SHA-256(result)``
+  (148 bytes), signed with ECDSA secp256r1 over its SHA-256, raw ``r ‖ s`` — what
+  ``CryptoLib.verifyWithECDsa(message, pubkey, signature, secp256r1SHA256)`` checks (it hashes itself).
+  The payload hash and key version are the ones the gateway stored with the request and the key hash
+  is that of the key it registered under that version (zero version and hash for services without a
+  VRF key): the gateway rebuilds the message from its storage, so one request has exactly one
+  acceptable randomness result;
 - VRF input: ``alpha = "NSL-N3-DYVRF-ALPHA-V1" ‖ magic (u32) ‖ gateway (20) ‖ request id (u64) ‖
   SHA-256(payload)``;
 - randomness result: ``beta (32) ‖ pi (compressed G2, 96) ‖ x (32, little-endian)``, ``beta = SHA-256(pi)``,
@@ -25,12 +30,14 @@ from typing import NamedTuple
 from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.crypto.errors import InvalidInput
 
-FULFIL_TAG = b"NSL-N3-FULFIL-V1"
+FULFIL_TAG = b"NSL-N3-FULFIL-V2"
 ALPHA_TAG = b"NSL-N3-DYVRF-ALPHA-V1"
 HASH160_SIZE = 20
 BETA_SIZE = 32
 RANDOMNESS_RESULT_SIZE = BETA_SIZE + dyvrf.PROOF_SIZE + dyvrf.SCALAR_SIZE
-FULFIL_MESSAGE_SIZE = len(FULFIL_TAG) + 4 + HASH160_SIZE + 8 + 32
+HASH_SIZE = 32
+FULFIL_MESSAGE_SIZE = len(FULFIL_TAG) + 4 + HASH160_SIZE + 8 + HASH_SIZE + 4 + HASH_SIZE + HASH_SIZE
+NO_VRF_KEY = bytes(HASH_SIZE)
 
 
 class RandomnessResult(NamedTuple):
@@ -63,9 +70,34 @@ def _hash160(gateway: bytes) -> bytes:
     return gateway
 
 
-def fulfilment_message(magic: int, gateway: bytes, request_id: int, result: bytes) -> bytes:
-    """The 80 bytes the enclave signs to fulfil ``request_id`` with ``result`` (gateway: 20 bytes LE)."""
-    return FULFIL_TAG + _u32(magic) + _hash160(gateway) + _u64(request_id) + hashlib.sha256(result).digest()
+def fulfilment_message(
+    magic: int,
+    gateway: bytes,
+    request_id: int,
+    *,
+    payload_hash: bytes,
+    vrf_key_version: int,
+    vrf_key_hash: bytes,
+    result: bytes,
+) -> bytes:
+    """The 148 bytes the enclave signs to fulfil ``request_id`` with ``result`` (gateway: 20 bytes LE)."""
+    if len(payload_hash) != HASH_SIZE or len(vrf_key_hash) != HASH_SIZE:
+        raise InvalidInput(f"payload and key hashes are {HASH_SIZE} bytes")
+    return (
+        FULFIL_TAG
+        + _u32(magic)
+        + _hash160(gateway)
+        + _u64(request_id)
+        + payload_hash
+        + _u32(vrf_key_version)
+        + vrf_key_hash
+        + hashlib.sha256(result).digest()
+    )
+
+
+def vrf_key_hash(public_key: bytes) -> bytes:
+    """SHA-256 of a compressed VRF public key: what the gateway compares per registered version."""
+    return hashlib.sha256(public_key).digest()
 
 
 def randomness_alpha(magic: int, gateway: bytes, request_id: int, payload: bytes) -> bytes:

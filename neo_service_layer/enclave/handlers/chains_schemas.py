@@ -1,15 +1,16 @@
 """Schemas of the chain fulfilment ops (``handlers/chains.py``).
 
-``chains.evm_randomness_fulfilment`` takes the platform's DY-VRF key version (:class:`KeyVersionArgs`:
-key id, version and type; the wrapped material and the sealed AMK as keys ops receive them) and the
-request as the gateway stored it: chain id, gateway address, request id and ``keccak256(payload)``. It
-takes no alpha, digest or result: the enclave derives all three itself. Fixed-size values are
-lowercase hex (docs/enclave.md §1).
+The fulfilment ops take a request as the gateway stored it, and the VRF key version stored with it; no
+key material, alpha, digest or result: the enclave derives the key from its identity
+(``enclave/chain_keys.py``) and builds everything else itself. Fixed-size values are lowercase hex
+(docs/enclave.md §1).
 
-``chains.n3_randomness_fulfilment`` takes the same key version and a Neo N3 request as the gateway's
-``Request`` notification carries it: network magic, gateway script hash (``0x`` + big-endian hex, as N3
-tools display it), request id and the payload itself (the enclave hashes it; the gateway stores its
-SHA-256). Again no alpha, message or result.
+- ``chains.evm_randomness_fulfilment``: chain id, gateway address, request id, ``keccak256(payload)``
+  and the request's VRF key version (``getRequest``);
+- ``chains.n3_randomness_fulfilment``: network magic, gateway script hash (``0x`` + big-endian hex, as
+  N3 tools display it), request id, the payload itself (the enclave hashes it; the gateway stores its
+  SHA-256) and the request's VRF key version (``get_request``);
+- ``chains.vrf_public_key``: a chain family and a version → the public key a gateway registers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Annotated, Final
 from pydantic import Field
 
 from neo_service_layer.enclave.canonical import MAX_SAFE_INTEGER
-from neo_service_layer.enclave.handlers.keys_schemas import HexBytes, KeyVersionArgs
+from neo_service_layer.enclave.chain_keys import MAX_KEY_VERSION, ChainFamily
+from neo_service_layer.enclave.handlers.keys_schemas import HexBytes
 from neo_service_layer.enclave.schemas import EnclaveModel, EvmAddress
 
 WORD_SIZE: Final = 32
@@ -30,6 +32,8 @@ EVM_SIGNATURE_SIZE: Final = 65
 N3_RANDOMNESS_RESULT_SIZE: Final = 160
 P256_SIGNATURE_SIZE: Final = 64
 P256_PUBLIC_KEY_SIZE: Final = 33
+VRF_PUBLIC_KEY_SIZE: Final = 48
+EIP2537_G1_SIZE: Final = 128
 #: NeoVM's largest stack item (1 MiB): no notification payload is larger.
 N3_MAX_PAYLOAD_SIZE: Final = 1024 * 1024
 
@@ -37,15 +41,36 @@ Word = Annotated[HexBytes, Field(min_length=WORD_SIZE, max_length=WORD_SIZE)]
 # Chain ids travel as JSON integers; every chain in use is far below 2^53 (EIP-2294 bounds them lower).
 ChainId = Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
 N3ScriptHash = Annotated[str, Field(pattern=r"^0x[0-9a-f]{40}$")]
+VrfKeyVersion = Annotated[int, Field(ge=1, le=MAX_KEY_VERSION)]
+FamilyField = Annotated[ChainFamily, Field(strict=False)]
+VrfPublicKey = Annotated[HexBytes, Field(min_length=VRF_PUBLIC_KEY_SIZE, max_length=VRF_PUBLIC_KEY_SIZE)]
 
 
-class EvmRandomnessFulfilmentArgs(KeyVersionArgs):
-    """One randomness request of an NSLGateway, and the VRF key version to prove it with."""
+class VrfPublicKeyArgs(EnclaveModel):
+    """A version of a chain family's platform VRF key."""
+
+    family: FamilyField
+    version: VrfKeyVersion
+
+
+class VrfPublicKeyResult(EnclaveModel):
+    """The public key of that version, in the forms the gateways register."""
+
+    family: FamilyField
+    version: int
+    public_key: VrfPublicKey  # compressed G1: N3 ``set_vrf_key``
+    public_key_eip2537: Annotated[HexBytes, Field(min_length=EIP2537_G1_SIZE, max_length=EIP2537_G1_SIZE)]
+    key_hash: Word  # EVM: keccak256(EIP-2537 form); N3: SHA-256(compressed form)
+
+
+class EvmRandomnessFulfilmentArgs(EnclaveModel):
+    """One randomness request of an NSLGateway as ``getRequest`` returns it."""
 
     chain_id: ChainId
     gateway: EvmAddress
     request_id: Word
     payload_hash: Word  # keccak256(payload), as the gateway stores it (getRequest().payloadHash)
+    vrf_key_version: VrfKeyVersion  # getRequest().vrfKeyVersion
 
 
 class EvmRandomnessFulfilmentResult(EnclaveModel):
@@ -56,16 +81,18 @@ class EvmRandomnessFulfilmentResult(EnclaveModel):
     beta: Word
     signature: Annotated[HexBytes, Field(min_length=EVM_SIGNATURE_SIZE, max_length=EVM_SIGNATURE_SIZE)]
     signer: EvmAddress  # the identity's secp256k1 address: the gateway's enclaveSigner
-    vrf_public_key: HexBytes  # compressed G1 (48 bytes); the gateway holds its EIP-2537 form
+    vrf_key_version: int
+    vrf_public_key: VrfPublicKey  # compressed G1; the gateway holds its EIP-2537 form and that form's hash
 
 
-class N3RandomnessFulfilmentArgs(KeyVersionArgs):
-    """One randomness request of a Neo N3 NSLGateway, and the VRF key version to prove it with."""
+class N3RandomnessFulfilmentArgs(EnclaveModel):
+    """One randomness request of a Neo N3 NSLGateway, as its notification and ``get_request`` give it."""
 
     network_magic: Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
     gateway: N3ScriptHash  # 0x + big-endian hex (the display form); the messages use its reverse
     request_id: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]  # the gateway counts 1, 2, ... (u64)
     payload: Annotated[HexBytes, Field(max_length=N3_MAX_PAYLOAD_SIZE)]
+    vrf_key_version: VrfKeyVersion  # get_request()[8]
 
 
 class N3RandomnessFulfilmentResult(EnclaveModel):
@@ -78,4 +105,5 @@ class N3RandomnessFulfilmentResult(EnclaveModel):
     beta: Word
     signature: Annotated[HexBytes, Field(min_length=P256_SIGNATURE_SIZE, max_length=P256_SIGNATURE_SIZE)]
     signer: Annotated[HexBytes, Field(min_length=P256_PUBLIC_KEY_SIZE, max_length=P256_PUBLIC_KEY_SIZE)]
-    vrf_public_key: HexBytes  # compressed G1 (48 bytes): what set_vrf_key registers
+    vrf_key_version: int
+    vrf_public_key: VrfPublicKey  # compressed G1 (48 bytes): what set_vrf_key registers

@@ -1,9 +1,10 @@
 """Schemas of the randomness service's enclave op ``randomness.prove`` (``handlers/randomness.py``).
 
 The args are a key version (:class:`KeyVersionArgs`: signed key id, version and type; unsigned wrapped
-material and sealed AMK) plus the request: scheme, request id, caller seed, output spec and, for a
-retry of a recorded request, the recorded enclave nonce. ``min`` / ``max`` travel as decimal strings:
-int256 values do not fit the signed canonical JSON (integers there stop at 2^53 - 1). Results carry
+material and sealed AMK) plus the request: scheme, request id, caller seed and output spec — never a
+nonce: the enclave derives it from the request (``handlers/randomness.py``). ``min`` / ``max`` travel
+as decimal strings: int256 values do not fit the signed canonical JSON (integers there stop at
+2^53 - 1). Results carry
 fixed-size values as lowercase hex and words as decimal strings, for the same reason.
 """
 
@@ -18,7 +19,6 @@ from neo_service_layer.enclave.crypto.randomness import (
     MAX_BYTES,
     MAX_SEED_BYTES,
     MAX_WORDS,
-    NONCE_SIZE,
     OutputKind,
     OutputSpec,
 )
@@ -41,7 +41,6 @@ class ProveArgs(KeyVersionArgs):
     scheme: SchemeField
     request_id: Annotated[str, Field(pattern=KEY_ID_PATTERN, max_length=49)]
     seed: Annotated[B64Bytes, Field(max_length=MAX_SEED_BYTES)]
-    nonce: Annotated[B64Bytes, Field(min_length=NONCE_SIZE, max_length=NONCE_SIZE)] | None = None
     output: OutputKindField
     count: Annotated[int, Field(ge=1, le=MAX_COUNT)]
     min: Decimal | None = None

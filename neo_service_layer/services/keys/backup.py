@@ -50,6 +50,7 @@ from neo_service_layer.errors import (
 from neo_service_layer.services.keys import policy
 from neo_service_layer.services.keys.models import Key, KeyState, KeyVersion
 from neo_service_layer.services.keys.policy import Operation
+from neo_service_layer.services.keys.reserved import require_reachable
 from neo_service_layer.services.keys.service import get_key, versions
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
 from neo_service_layer.services.masterkeys.service import latest_amk
@@ -66,7 +67,7 @@ def _check_state(key: Key) -> None:
 
 async def public_key(session: AsyncSession, key_id: str, version: int | None) -> tuple[Key, KeyVersion]:
     """The key and its version ``version`` (default latest) for public-key export."""
-    key = await get_key(session, key_id)
+    key = await get_key(session, key_id, metadata_only=True)
     _check_state(key)
     if not KeyType(key.type).is_asymmetric:
         raise KeyOperationUnsupported(f"key type {key.type} has no public key")
@@ -178,6 +179,7 @@ async def restore(session: AsyncSession, enclave: EnclaveClient, account_id: str
     if latest < 1 or sorted(v.version for v in result.versions) != list(range(1, latest + 1)):
         raise InvalidBackup("the backup's versions are not 1..n")
     restored_policy = _restored_policy(result.key_type, result.policy, latest)
+    require_reachable(session, restored_policy["name"], key_id)
     if existing is not None:  # deleted (its date has passed) but not yet purged: purge it now
         await session.execute(delete(KeyVersion).where(KeyVersion.key_id == key_id))
         await session.delete(existing)

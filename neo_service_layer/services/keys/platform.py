@@ -1,21 +1,23 @@
-"""Platform keys: keys of the keys service owned by the system account, which NSL itself uses on chains.
+"""Platform keys: what NSL itself uses on chains.
 
-- ``platform-evm-vrf`` (bls12381, operation ``vrf``): the DY-VRF key that proves randomness for the EVM
-  gateways; its public key (EIP-2537 G1) is what a gateway registers with ``setVrfPublicKey``;
-- ``platform-evm-relayer-<chain id>`` (secp256k1, operation ``evm_sign_transaction``): the account that
-  sends fulfilment transactions on that chain and pays their gas. It must be funded;
-- ``platform-n3-vrf`` (bls12381, ``vrf``) and ``platform-n3-relayer-<network magic>`` (secp256r1,
-  ``neo_sign_transaction``): the same two roles for the Neo N3 gateways (a key per chain family, so
-  rotating one family's VRF key never touches the other's deployments).
+- the **relayers**, keys of the keys service owned by the system account:
+  ``platform-evm-relayer-<chain id>`` (secp256k1, operation ``evm_sign_transaction``) sends fulfilment
+  transactions on that EVM chain and pays their gas; ``platform-n3-relayer-<network magic>`` (secp256r1,
+  ``neo_sign_transaction``) the same on a Neo N3 network. They must be funded. They are **reserved**
+  (``services/keys/reserved.py``): no ``/v1/keys`` operation, policy change or deletion reaches them,
+  whoever asks; only ``nsl admin rotate-platform-key`` rotates them, audited;
+- the **VRF keys** that prove on-chain randomness are not keys of this service at all: the enclave
+  derives version ``v`` of each chain family's key from its identity (``enclave/chain_keys.py``), so no
+  host process ever names one. :func:`chain_vrf_public_key` gives the public key a gateway registers
+  under that version.
 
-They are ordinary keys (wrapped under the system account's AMK, versioned, visible to its admins)
-created on first use. Creation is race-safe: the key name is unique per account, so of two workers
-creating the same key at once one insert fails, and that worker reads the winner's key instead
+Relayers are created on first use. Creation is race-safe: the key name is unique per account, so of two
+workers creating the same key at once one insert fails, and that worker reads the winner's key instead
 (``keys.service.create_key`` turns the unique violation into ``KeyNameTaken``).
 
 The enclave's signer (the EVM gateway's ``enclaveSigner``, the N3 gateway's enclave key) is not a key of
-this service: it is the enclave identity's secp256k1 (EVM) or secp256r1 (N3) key, published in the
-attestation report.
+this service either: it is the enclave identity's secp256k1 (EVM) or secp256r1 (N3) key, published in
+the attestation report.
 """
 
 from __future__ import annotations
@@ -26,20 +28,23 @@ from sqlalchemy import select
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.chain_keys import ChainFamily
 from neo_service_layer.enclave.client import EnclaveClient
-from neo_service_layer.enclave.crypto import dyvrf, evm, neo
+from neo_service_layer.enclave.crypto import evm, neo
 from neo_service_layer.enclave.crypto.keytypes import KeyType
+from neo_service_layer.enclave.handlers.chains_schemas import VrfPublicKeyArgs, VrfPublicKeyResult
 from neo_service_layer.errors import KeyNameTaken, ServiceUnavailable
 from neo_service_layer.services.accounts.service import system_account
 from neo_service_layer.services.keys.models import Key
 from neo_service_layer.services.keys.operations import KeyUse, use
 from neo_service_layer.services.keys.policy import Operation
+from neo_service_layer.services.keys.reserved import RESERVED_KEY_PREFIX, allow_reserved
 from neo_service_layer.services.keys.service import create_key, not_deleted
 
-EVM_VRF_KEY_NAME = "platform-evm-vrf"
-EVM_RELAYER_KEY_PREFIX = "platform-evm-relayer-"
-N3_VRF_KEY_NAME = "platform-n3-vrf"
-N3_RELAYER_KEY_PREFIX = "platform-n3-relayer-"
+EVM_RELAYER_KEY_PREFIX = f"{RESERVED_KEY_PREFIX}evm-relayer-"
+N3_RELAYER_KEY_PREFIX = f"{RESERVED_KEY_PREFIX}n3-relayer-"
+#: The VRF key version a new deployment registers (``nsl admin rotate-platform-key`` moves it on).
+DEFAULT_VRF_KEY_VERSION = 1
 
 
 class SystemAccountMissing(ServiceUnavailable):
@@ -66,6 +71,7 @@ async def platform_key(
     if account is None:
         raise SystemAccountMissing("no system account: start the API once (nsl api) to bootstrap it")
     async with db.transaction(account.id) as session:
+        allow_reserved(session)
         key_id = await session.scalar(select(Key.id).where(Key.name == name, not_deleted(utcnow())))
         if key_id is None:
             try:
@@ -80,16 +86,19 @@ async def platform_key(
         return await use(session, key_id, operation, None)
 
 
-async def evm_vrf_key(db: Database, enclave: EnclaveClient) -> KeyUse:
-    """The DY-VRF key of the EVM gateways."""
-    return await platform_key(db, enclave, EVM_VRF_KEY_NAME, KeyType.BLS12381, Operation.VRF)
-
-
 async def evm_relayer_key(db: Database, enclave: EnclaveClient, chain_id: int) -> KeyUse:
     """The relayer key of EVM chain ``chain_id``."""
     return await platform_key(
         db, enclave, evm_relayer_key_name(chain_id), KeyType.SECP256K1, Operation.EVM_SIGN_TRANSACTION
     )
+
+
+async def chain_vrf_public_key(
+    enclave: EnclaveClient, family: ChainFamily, version: int = DEFAULT_VRF_KEY_VERSION
+) -> VrfPublicKeyResult:
+    """Version ``version`` of ``family``'s platform VRF key, derived in the enclave (module docstring)."""
+    args = VrfPublicKeyArgs(family=family, version=version)
+    return await enclave.call("chains.vrf_public_key", args, VrfPublicKeyResult)
 
 
 def public_key_of(key_use: KeyUse) -> bytes:
@@ -103,30 +112,26 @@ class EvmPlatformKeys:
     """What a gateway deployment registers: the enclave signer, the VRF key, and who to fund."""
 
     enclave_signer: str  # the enclave identity's secp256k1 address: setEnclave / constructor
+    vrf_key_version: int  # setVrfPublicKey(version, …)
     vrf_public_key: bytes  # compressed G1, 48 bytes
+    vrf_public_key_eip2537: bytes  # what setVrfPublicKey takes (EIP-2537 G1, 128 bytes)
     relayer: str  # the relayer key's address: fund it
 
-    @property
-    def vrf_public_key_eip2537(self) -> bytes:
-        """The VRF key as ``setVrfPublicKey`` takes it (EIP-2537 G1, 128 bytes)."""
-        return dyvrf.eip2537_g1(self.vrf_public_key)
 
-
-async def evm_platform_keys(db: Database, enclave: EnclaveClient, chain_id: int) -> EvmPlatformKeys:
-    """The platform's public keys for a gateway on ``chain_id`` (creating the keys on first use)."""
+async def evm_platform_keys(
+    db: Database, enclave: EnclaveClient, chain_id: int, *, vrf_key_version: int = DEFAULT_VRF_KEY_VERSION
+) -> EvmPlatformKeys:
+    """The platform's public keys for a gateway on ``chain_id`` (creating the relayer on first use)."""
     report = await enclave.attest()
-    vrf = await evm_vrf_key(db, enclave)
+    vrf = await chain_vrf_public_key(enclave, ChainFamily.EVM, vrf_key_version)
     relayer = await evm_relayer_key(db, enclave, chain_id)
     return EvmPlatformKeys(
         enclave_signer=report.identity.k1_address,
-        vrf_public_key=public_key_of(vrf),
+        vrf_key_version=vrf_key_version,
+        vrf_public_key=vrf.public_key,
+        vrf_public_key_eip2537=vrf.public_key_eip2537,
         relayer=evm.address(public_key_of(relayer)),
     )
-
-
-async def n3_vrf_key(db: Database, enclave: EnclaveClient) -> KeyUse:
-    """The DY-VRF key of the Neo N3 gateways."""
-    return await platform_key(db, enclave, N3_VRF_KEY_NAME, KeyType.BLS12381, Operation.VRF)
 
 
 async def n3_relayer_key(db: Database, enclave: EnclaveClient, network_magic: int) -> KeyUse:
@@ -141,20 +146,29 @@ class N3PlatformKeys:
     """What an N3 gateway deployment registers (enclave key, VRF key) and who to fund (the relayer)."""
 
     enclave_public_key: bytes  # the enclave identity's secp256r1 key, SEC 1 compressed (33 bytes)
+    vrf_key_version: int  # set_vrf_key(version, …)
     vrf_public_key: bytes  # compressed G1, 48 bytes (what CryptoLib.bls12381Deserialize takes)
     relayer_public_key: bytes  # secp256r1, compressed
     relayer_script_hash: str  # 0x… (big-endian, as N3 tools display it): fund it with GAS
     relayer_address: str  # the N3 address (N…) of the relayer
 
 
-async def n3_platform_keys(db: Database, enclave: EnclaveClient, network_magic: int) -> N3PlatformKeys:
-    """The platform's public keys for a gateway on the N3 network ``network_magic`` (created on first use)."""
+async def n3_platform_keys(
+    db: Database,
+    enclave: EnclaveClient,
+    network_magic: int,
+    *,
+    vrf_key_version: int = DEFAULT_VRF_KEY_VERSION,
+) -> N3PlatformKeys:
+    """The platform's public keys for a gateway on the N3 network ``network_magic`` (relayer created on
+    first use)."""
     report = await enclave.attest()
-    vrf = await n3_vrf_key(db, enclave)
+    vrf = await chain_vrf_public_key(enclave, ChainFamily.N3, vrf_key_version)
     relayer = public_key_of(await n3_relayer_key(db, enclave, network_magic))
     return N3PlatformKeys(
         enclave_public_key=bytes.fromhex(report.identity.p256),
-        vrf_public_key=public_key_of(vrf),
+        vrf_key_version=vrf_key_version,
+        vrf_public_key=vrf.public_key,
         relayer_public_key=relayer,
         relayer_script_hash=neo.script_hash_hex(relayer),
         relayer_address=neo.address(relayer),

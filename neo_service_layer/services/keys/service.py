@@ -34,6 +34,7 @@ from neo_service_layer.errors import (
 from neo_service_layer.services.keys import policy
 from neo_service_layer.services.keys.models import Key, KeyState, KeyVersion
 from neo_service_layer.services.keys.policy import Operation
+from neo_service_layer.services.keys.reserved import require_reachable
 from neo_service_layer.services.masterkeys.service import latest_amk
 
 KEY_ID_PREFIX = "key"
@@ -51,13 +52,21 @@ def list_statement(now: datetime | None = None) -> Select[Key]:
     return select(Key).where(not_deleted(now or utcnow()))
 
 
-async def get_key(session: AsyncSession, key_id: str, *, now: datetime | None = None) -> Key:
-    """The key ``key_id`` of the session's account; KeyNotFound if absent, another account's or deleted."""
+async def get_key(
+    session: AsyncSession, key_id: str, *, now: datetime | None = None, metadata_only: bool = False
+) -> Key:
+    """The key ``key_id`` of the session's account; KeyNotFound if absent, another account's or deleted.
+
+    Every use or change of a key loads it here, so this is where a reserved key (``reserved.py``) is
+    refused to any session but the platform's; ``metadata_only`` reads (policy, public key) pass.
+    """
     key = (
         await session.execute(select(Key).where(Key.id == key_id, not_deleted(now or utcnow())))
     ).scalar_one_or_none()
     if key is None:
         raise KeyNotFound(f"no key {key_id}", key_id=key_id)
+    if not metadata_only:
+        require_reachable(session, key.name, key.id)
     return key
 
 
@@ -107,6 +116,7 @@ async def create_key(
     allowed: Sequence[Operation] | None = None,
 ) -> tuple[Key, KeyVersion]:
     """A new key with version 1 generated in the enclave. KeyNameTaken if the name is in use."""
+    require_reachable(session, name)
     operations = policy.allowed_operations(key_type, allowed)
     if await _name_taken(session, name):
         raise KeyNameTaken(f"the account already has a key named {name!r}", name=name)

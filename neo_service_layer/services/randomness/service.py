@@ -4,9 +4,9 @@ A request resolves its key (the caller's ``key_id``, or the account's default ke
 created on first use through the keys service), asks the enclave for ``randomness.prove`` under a new
 request id, and stores the whole result — seed, enclave nonce, output spec, proof, β, output and the
 enclave's signed envelope — in the request's transaction, so the response exists only once the record
-does. A stored request is never proved again with a new nonce: reads return the record, and
-:func:`reprove` (re-checking a record) hands the enclave the recorded nonce, which yields the same
-output. Sessions are tenant-scoped: another account's request or key is a 404.
+does. The enclave derives the nonce from the request (account, request id, scheme, key version), so a
+request id has exactly one output: reads return the record, and :func:`reprove` (re-checking a record)
+gets the same nonce and output again. Sessions are tenant-scoped: another account's request or key is a 404.
 """
 
 from __future__ import annotations
@@ -104,14 +104,12 @@ async def _prove(
     request_id: str,
     seed: bytes,
     spec: OutputSpec,
-    nonce: bytes | None = None,
 ) -> Signed[ProveResult]:
     args = ProveArgs(
         **key_use.args(),
         scheme=scheme,
         request_id=request_id,
         seed=seed,
-        nonce=nonce,
         output=spec.kind,
         count=spec.count,
         min=_bound(spec.minimum),
@@ -210,11 +208,9 @@ def spec_of(record: RandomnessRequest) -> OutputSpec:
 async def reprove(
     session: AsyncSession, enclave: EnclaveClient, record: RandomnessRequest
 ) -> Signed[ProveResult]:
-    """Prove a recorded request again with its recorded key version and nonce (same output).
+    """Prove a recorded request again with its recorded key version (same nonce, same output).
 
-    For audits and retries: a request id never gets a fresh nonce, so it can never be re-rolled.
+    For audits: the enclave derives the nonce from the request, so a request id can never be re-rolled.
     """
     key_use = await operations.use(session, record.key_id, Operation.VRF, record.key_version)
-    return await _prove(
-        enclave, key_use, Scheme(record.scheme), record.id, record.seed, spec_of(record), nonce=record.nonce
-    )
+    return await _prove(enclave, key_use, Scheme(record.scheme), record.id, record.seed, spec_of(record))

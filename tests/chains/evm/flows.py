@@ -13,7 +13,7 @@ from neo_service_layer.chains.evm import messages
 from neo_service_layer.chains.evm.build import ContractBuild
 from neo_service_layer.chains.evm.deploy import EvmDeployment, contract_at
 from neo_service_layer.chains.evm.messages import Mode
-from neo_service_layer.chains.evm.tx import transact
+from neo_service_layer.chains.evm.tx import fill_fees, transact
 from neo_service_layer.enclave.crypto import dyvrf
 from tests.chains.evm.helpers import EnclaveKey, one_event
 
@@ -49,12 +49,40 @@ class Nsl:
     def fee(self, service: bytes, mode: Mode) -> int:
         return int(self.gateway.functions.fee(service, int(mode)).call())
 
+    def price(self, service: bytes, mode: Mode, gas_for_response: int) -> int:
+        """What a request pays at most: its fee and the callback's gas at the highest gas price a
+        transaction of :func:`transact` offers (2 x base fee + tip; the gateway charges tx.gasprice)."""
+        fees = fill_fees(self.w3, {})
+        gas_price = int(fees["maxFeePerGas"])
+        return int(
+            self.gateway.functions.requestPrice(service, int(mode), gas_for_response, gas_price).call()
+        )
 
-def request_randomness(nsl: Nsl, seed: bytes, *, verify: bool) -> tuple[bytes, TxReceipt]:
-    """The RandomnessConsumer asks for randomness; the request id and the receipt."""
+
+def stored_request(nsl: Nsl, request_id: bytes) -> tuple[bytes, int, bytes]:
+    """``(payloadHash, vrfKeyVersion, vrfKeyHash)`` as the gateway stored them for ``request_id``."""
+    stored = nsl.gateway.functions.getRequest(request_id).call()
+    version = int(stored[6])
+    key_hash = bytes(nsl.gateway.functions.vrfKeyHashes(version).call()) if version else bytes(32)
+    return bytes(stored[8]), version, key_hash
+
+
+def request_randomness(nsl: Nsl, seed: bytes, *, verify: bool, overpay: int = 1) -> tuple[bytes, TxReceipt]:
+    """The RandomnessConsumer asks for randomness, paying ``overpay`` times the price; the request id and
+    the receipt."""
     mode = Mode.ONCHAIN_VERIFY if verify else Mode.SIGNATURE_ONLY
     fn = nsl.randomness_consumer.functions.requestRandomness(seed, verify)
-    receipt = transact(nsl.w3, nsl.user, fn, value=nsl.fee(RANDOMNESS, mode))
+    gas = int(nsl.randomness_consumer.functions.CALLBACK_GAS().call())
+    receipt = transact(nsl.w3, nsl.user, fn, value=overpay * nsl.price(RANDOMNESS, mode, gas))
+    event = one_event(nsl.gateway, "ServiceRequested", receipt)
+    return bytes(event.args.requestId), receipt
+
+
+def request_oracle(nsl: Nsl, query: bytes) -> tuple[bytes, TxReceipt]:
+    """The OracleConsumer sends ``query``; the request id and the receipt."""
+    gas = int(nsl.oracle_consumer.functions.CALLBACK_GAS().call())
+    value = nsl.price(ORACLE, Mode.SIGNATURE_ONLY, gas)
+    receipt = transact(nsl.w3, nsl.user, nsl.oracle_consumer.functions.requestData(query), value=value)
     event = one_event(nsl.gateway, "ServiceRequested", receipt)
     return bytes(event.args.requestId), receipt
 
@@ -66,9 +94,28 @@ def randomness_result(nsl: Nsl, request_id: bytes, seed: bytes, *, secret: bytes
     return messages.randomness_result(dyvrf.proof_to_hash(pi), dyvrf.eip2537_g2(pi))
 
 
-def sign_result(nsl: Nsl, request_id: bytes, result: bytes, *, key: EnclaveKey | None = None) -> bytes:
-    """The enclave's signature of a fulfilment."""
-    digest = messages.fulfilment_digest(nsl.chain_id, nsl.gateway.address, request_id, result)
+def sign_result(
+    nsl: Nsl,
+    request_id: bytes,
+    result: bytes,
+    *,
+    key: EnclaveKey | None = None,
+    payload_hash: bytes | None = None,
+    vrf_key_version: int | None = None,
+    vrf_key_hash: bytes | None = None,
+) -> bytes:
+    """The enclave's signature of a fulfilment: over the request's stored payload hash, pinned VRF key
+    version and that version's key hash, unless a test names others."""
+    stored_payload, stored_version, stored_key_hash = stored_request(nsl, request_id)
+    digest = messages.fulfilment_digest(
+        nsl.chain_id,
+        nsl.gateway.address,
+        request_id,
+        result,
+        payload_hash=stored_payload if payload_hash is None else payload_hash,
+        vrf_key_version=stored_version if vrf_key_version is None else vrf_key_version,
+        vrf_key_hash=stored_key_hash if vrf_key_hash is None else vrf_key_hash,
+    )
     return (key or nsl.enclave).sign(digest)
 
 

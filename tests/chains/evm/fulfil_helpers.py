@@ -23,6 +23,7 @@ from tests.chains.evm.flows import Nsl
 from tests.chains.fulfilment_rows import fulfilment_row, wait_fulfilment
 
 RELAYER_FUNDS = 10 * 10**18
+PLATFORM_VRF_KEY_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,17 @@ class Platform:
 
 
 async def wire_platform(nsl: Nsl, db: Database, socket: Path) -> AsyncIterator[Platform]:
-    """Bootstrap the system account, create the platform keys, register them on the gateway, fund the
-    relayer (all undone by the ``nsl`` fixture's snapshot revert and the test's fresh database)."""
+    """Bootstrap the system account, create the platform keys, register them on the gateway (the VRF key
+    as version 2: version 1 is the session deployment's stand-in key), fund the relayer (all undone by
+    the ``nsl`` fixture's snapshot revert and the test's fresh database)."""
     async with db.transaction() as session:
         await bootstrap(session)
     enclave = UnixEnclaveClient(socket, timeout=10.0, pool_size=1)
     try:
-        keys = await evm_platform_keys(db, enclave, nsl.chain_id)
-        measurement = nsl.gateway.functions.enclaveMeasurement().call()
-        transact(nsl.w3, nsl.owner, nsl.gateway.functions.setEnclave(keys.enclave_signer, measurement))
-        transact(nsl.w3, nsl.owner, nsl.gateway.functions.setVrfPublicKey(keys.vrf_public_key_eip2537))
+        keys = await evm_platform_keys(db, enclave, nsl.chain_id, vrf_key_version=PLATFORM_VRF_KEY_VERSION)
+        g = nsl.gateway.functions
+        transact(nsl.w3, nsl.owner, g.setEnclave(keys.enclave_signer, g.enclaveMeasurement().call()))
+        transact(nsl.w3, nsl.owner, g.setVrfPublicKey(keys.vrf_key_version, keys.vrf_public_key_eip2537))
         fund(nsl.w3, nsl, keys.relayer)
         yield Platform(nsl, db, keys, enclave, socket)
     finally:

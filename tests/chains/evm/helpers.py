@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import coincurve
 import pytest
@@ -15,7 +15,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
-from web3.types import TxReceipt, Wei
+from web3.types import TxParams, TxReceipt, Wei
 
 from neo_service_layer.chains.evm.build import ContractBuild
 from neo_service_layer.chains.evm.errors import EvmTransactionFailed
@@ -62,10 +62,16 @@ def error_selectors(build: ContractBuild) -> dict[bytes, str]:
     return out
 
 
-def revert_name(build: ContractBuild, fn: ContractFunction, sender: str, value: int = 0) -> str:
-    """The custom error name ``fn`` reverts with when called from ``sender`` (fails if it does not revert)."""
+def revert_name(
+    build: ContractBuild, fn: ContractFunction, sender: str, value: int = 0, *, gas_price: int | None = None
+) -> str:
+    """The custom error name ``fn`` reverts with when called from ``sender`` (fails if it does not revert);
+    ``gas_price`` sets ``tx.gasprice`` in the call (0 otherwise)."""
+    params: dict[str, Any] = {"from": Web3.to_checksum_address(sender), "value": Wei(value)}
+    if gas_price is not None:
+        params["gasPrice"] = Wei(gas_price)
     try:
-        fn.call({"from": Web3.to_checksum_address(sender), "value": Wei(value)})
+        fn.call(cast(TxParams, params))
     except ContractCustomError as e:
         data = bytes.fromhex(str(e.data).removeprefix("0x"))
         return error_selectors(build).get(data[:4], data[:4].hex())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from typing import Any
 
 import pytest
 from eth_utils.crypto import keccak
@@ -35,21 +36,55 @@ def test_the_enclave_builds_the_bytes_the_host_and_the_gateway_build(chain_id: i
     assert evm_gateway.randomness_alpha(
         chain_id, gateway, request_id, keccak(payload)
     ) == messages.randomness_alpha(chain_id, GATEWAY, request_id, payload)
-    assert evm_gateway.fulfilment_digest(chain_id, gateway, request_id, result) == messages.fulfilment_digest(
-        chain_id, GATEWAY, request_id, result
-    )
+    fields: dict[str, Any] = {
+        "payload_hash": keccak(payload),
+        "vrf_key_version": 7,
+        "vrf_key_hash": keccak(b"key"),
+    }
+    preimage = evm_gateway.fulfilment_preimage(chain_id, gateway, request_id, result=result, **fields)
+    assert keccak(preimage) == messages.fulfilment_digest(chain_id, GATEWAY, request_id, result, **fields)
+    # Every field the gateway takes from storage is in the digest: changing any one changes it.
+    for name, other in (("payload_hash", keccak(b"x")), ("vrf_key_version", 8), ("vrf_key_hash", bytes(32))):
+        changed = messages.fulfilment_digest(
+            chain_id, GATEWAY, request_id, result, **(fields | {name: other})
+        )
+        assert changed != keccak(preimage), name
 
 
 @pytest.mark.parametrize(
-    ("chain_id", "gateway", "request_id"),
-    [(0, b"\x01" * 20, b"\x02" * 32), (1, b"\x01" * 19, b"\x02" * 32), (1, b"\x01" * 20, b"\x02" * 31)],
-    ids=["chain-0", "short-gateway", "short-id"],
+    ("chain_id", "gateway", "request_id", "payload_hash", "version", "key_hash"),
+    [
+        (0, b"\x01" * 20, b"\x02" * 32, bytes(32), 1, bytes(32)),
+        (1, b"\x01" * 19, b"\x02" * 32, bytes(32), 1, bytes(32)),
+        (1, b"\x01" * 20, b"\x02" * 31, bytes(32), 1, bytes(32)),
+        (1, b"\x01" * 20, b"\x02" * 32, bytes(31), 1, bytes(32)),
+        (1, b"\x01" * 20, b"\x02" * 32, bytes(32), 2**32, bytes(32)),
+        (1, b"\x01" * 20, b"\x02" * 32, bytes(32), -1, bytes(32)),
+        (1, b"\x01" * 20, b"\x02" * 32, bytes(32), 1, bytes(33)),
+    ],
+    ids=[
+        "chain-0",
+        "short-gateway",
+        "short-id",
+        "short-payload-hash",
+        "version-2^32",
+        "version-negative",
+        "long-key-hash",
+    ],
 )
 def test_malformed_fields_are_refused_inside_the_enclave(
-    chain_id: int, gateway: bytes, request_id: bytes
+    chain_id: int, gateway: bytes, request_id: bytes, payload_hash: bytes, version: int, key_hash: bytes
 ) -> None:
     with pytest.raises(InvalidInput):
-        evm_gateway.fulfilment_preimage(chain_id, gateway, request_id, b"r")
+        evm_gateway.fulfilment_preimage(
+            chain_id,
+            gateway,
+            request_id,
+            payload_hash=payload_hash,
+            vrf_key_version=version,
+            vrf_key_hash=key_hash,
+            result=b"r",
+        )
 
 
 def test_every_signature_matches_the_compiled_gateway(evm_build: ContractBuild) -> None:

@@ -25,17 +25,27 @@ from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.evm.tx import transact
 from neo_service_layer.chains.fulfilments import FulfilmentPending, FulfilmentStatus, FulfilmentStore
 from neo_service_layer.db.models import Job
+from neo_service_layer.enclave.chain_keys import ChainFamily
 from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.handlers.chains_schemas import (
+    EvmRandomnessFulfilmentArgs,
+    EvmRandomnessFulfilmentResult,
+)
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.services.keys.platform import evm_relayer_key, evm_vrf_key
+from neo_service_layer.services.keys.platform import evm_relayer_key
 from neo_service_layer.worker.chain_fulfil import EnclaveFulfilmentSigner
 from neo_service_layer.worker.chain_watch import CHAIN_REQUEST_KIND, evm_watcher, watch_once
 from neo_service_layer.worker.process import run_worker
 from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
-from tests.chains.evm.flows import RANDOMNESS, Nsl, request_randomness
+from tests.chains.evm.flows import RANDOMNESS, Nsl, request_oracle, request_randomness
 from tests.chains.evm.fulfil_helpers import Platform, automine_off, rpc
-from tests.chains.evm.helpers import one_event
-from tests.chains.fulfilment_rows import assert_no_key_material, database_dump
+from tests.chains.evm.helpers import one_event, revert_name
+from tests.chains.fulfilment_rows import (
+    assert_no_key_material,
+    chain_vrf_secrets,
+    database_dump,
+    key_secrets,
+)
 from tests.chains.worker_process import WorkerProcess, kill, stop
 from tests.worker.helpers import wait_until
 
@@ -120,6 +130,40 @@ async def test_a_real_worker_fulfils_randomness_in_both_modes(platform: Platform
     assert rows[1].gas_limit > 200_000
 
 
+@pytest.mark.parametrize("verify", [False, True], ids=["signature-only", "onchain-verify"])
+async def test_a_compromised_host_gets_no_second_acceptable_output(platform: Platform, verify: bool) -> None:
+    """The host asks the real enclave, as a compromised worker could, to fulfil one request with another
+    payload hash or another VRF key version: each answer is validly signed by the enclave, and the
+    gateway refuses every one of them; only the request's own output is accepted."""
+    nsl = platform.nsl
+    request_id, _ = request_randomness(nsl, b"fair draw", verify=verify)
+    stored = GatewayRpc(nsl.w3, nsl.gateway.address).get_request(request_id)
+    honest = EvmRandomnessFulfilmentArgs(
+        chain_id=nsl.chain_id,
+        gateway=nsl.gateway.address,
+        request_id=request_id,
+        payload_hash=stored.payload_hash,
+        vrf_key_version=stored.vrf_key_version,
+    )
+    op = "chains.evm_randomness_fulfilment"
+    rerolls = [
+        honest.model_copy(update={"payload_hash": Web3.keccak(b"a seed the consumer never sent")}),
+        honest.model_copy(update={"vrf_key_version": 1}),  # registered, but not this request's version
+        honest.model_copy(update={"vrf_key_version": 3}),  # never registered
+    ]
+    answers = [await platform.enclave.call(op, args, EvmRandomnessFulfilmentResult) for args in rerolls]
+    outputs = {answer.beta for answer in answers}
+    assert len(outputs) == len(rerolls)  # three different outputs, each signed by the enclave
+    for answer in answers:
+        forged = nsl.gateway.functions.fulfill(request_id, answer.result, answer.signature)
+        assert revert_name(nsl.build, forged, nsl.owner.address) == "NotEnclaveSigned"
+
+    answer = await platform.enclave.call(op, honest, EvmRandomnessFulfilmentResult)
+    transact(nsl.w3, nsl.owner, nsl.gateway.functions.fulfill(request_id, answer.result, answer.signature))
+    assert answer.beta not in outputs
+    assert assert_verifiable(platform, request_id, b"fair draw") == answer.beta
+
+
 async def test_running_the_job_again_sends_nothing_and_keeps_the_outcome(
     platform: Platform, tmp_path: Path
 ) -> None:
@@ -151,7 +195,8 @@ async def test_a_request_fulfilled_by_someone_else_is_confirmed_from_the_chain(
     request = await request_of(platform, tmp_path, request_id)
     signer = EnclaveFulfilmentSigner(platform.db, platform.enclave, nsl.chain_id)
     payload_hash = Web3.keccak(b"relayed")
-    answer = await signer.randomness(nsl.chain_id, nsl.gateway.address, request_id, payload_hash)
+    version = platform.keys.vrf_key_version
+    answer = await signer.randomness(nsl.chain_id, nsl.gateway.address, request_id, payload_hash, version)
     other = transact(
         nsl.w3, nsl.owner, nsl.gateway.functions.fulfill(request_id, answer.result, answer.signature)
     )
@@ -170,11 +215,7 @@ async def test_unknown_and_unsupported_requests_fail_with_stable_reasons(
     request_id, _ = request_randomness(nsl, b"real", verify=False)
     real = await request_of(platform, tmp_path, request_id)
     orphan = ServiceRequest.from_payload({**real.to_payload(), "request_id": "ab" * 32})
-    fee = nsl.fee(messages.service_id("oracle"), Mode.SIGNATURE_ONLY)
-    receipt = transact(nsl.w3, nsl.user, nsl.oracle_consumer.functions.requestData(b"q"), value=fee)
-    oracle = await request_of(
-        platform, tmp_path, bytes(one_event(nsl.gateway, "ServiceRequested", receipt).args.requestId)
-    )
+    oracle = await request_of(platform, tmp_path, request_oracle(nsl, b"q")[0])
 
     orphaned = await fulfiller(platform).fulfil(orphan)
     unsupported = await fulfiller(platform).fulfil(oracle)
@@ -183,21 +224,21 @@ async def test_unknown_and_unsupported_requests_fail_with_stable_reasons(
     assert (unsupported.status, unsupported.reason) == (FulfilmentStatus.FAILED, "service_not_supported_yet")
 
 
-async def test_a_proof_the_gateway_refuses_fails_with_the_decoded_reason(
+async def test_a_key_the_platform_does_not_hold_fails_with_the_decoded_reason(
     platform: Platform, tmp_path: Path
 ) -> None:
+    """The owner registers a VRF key version that is not the enclave's: the enclave proves with its own
+    key of that version, whose hash its signature covers, and the gateway refuses the signature."""
     nsl = platform.nsl
     other_key = dyvrf.eip2537_g1(dyvrf.public_key(dyvrf.generate_secret()))
-    transact(nsl.w3, nsl.owner, nsl.gateway.functions.setVrfPublicKey(other_key))
+    transact(nsl.w3, nsl.owner, nsl.gateway.functions.setVrfPublicKey(3, other_key))
     request_id, _ = request_randomness(nsl, b"wrong key", verify=True)
 
     outcome = await fulfiller(platform).fulfil(await request_of(platform, tmp_path, request_id))
 
-    assert (outcome.status, outcome.reason, outcome.detail) == (
-        FulfilmentStatus.FAILED,
-        "would_revert",
-        "InvalidProof()",
-    )
+    assert (outcome.status, outcome.reason) == (FulfilmentStatus.FAILED, "would_revert")
+    assert outcome.detail is not None
+    assert outcome.detail.startswith("NotEnclaveSigned(")
     assert fulfilled_logs(nsl, request_id) == []
 
 
@@ -236,7 +277,8 @@ async def test_a_slow_transaction_is_replaced_with_the_same_nonce_and_higher_fee
     platform: Platform, tmp_path: Path
 ) -> None:
     nsl = platform.nsl
-    request_id, _ = request_randomness(nsl, b"bump", verify=False)
+    # Paid generously: the replacements' higher fees stay within what the request paid (the budget).
+    request_id, _ = request_randomness(nsl, b"bump", verify=False, overpay=10)
     request = await request_of(platform, tmp_path, request_id)
     with automine_off(nsl):
         task = asyncio.create_task(fulfiller(platform, replace_after_seconds=0.3).fulfil(request))
@@ -295,6 +337,64 @@ async def test_a_worker_killed_with_a_transaction_in_flight_recovers_on_restart(
     assert (row.tx_hash, row.attempts, row.tx_hashes) == (sent.tx_hash, 1, [sent.tx_hash])
     assert len(fulfilled_logs(nsl, request_id)) == 1
     assert_verifiable(platform, request_id, b"crash")
+
+
+async def test_the_relayer_never_signs_more_than_the_request_paid(platform: Platform, tmp_path: Path) -> None:
+    """The owner offers randomness for the callback's gas alone (no flat fee): the request pays
+    100k gas at its gas price, while its fulfilment needs ~169k gas. The fees are capped to the budget
+    (gas limit x max fee <= feePaid), no replacement goes beyond it while the transaction waits, and the
+    relayer's balance drops by less than the request paid."""
+    nsl = platform.nsl
+    relayer = Web3.to_checksum_address(platform.keys.relayer)
+    transact(nsl.w3, nsl.owner, nsl.gateway.functions.setFee(RANDOMNESS, 0, 0, True))
+    request_id, _ = request_randomness(nsl, b"tight", verify=False)
+    request = await request_of(platform, tmp_path, request_id)
+    before = nsl.w3.eth.get_balance(relayer)
+    with automine_off(nsl):
+        task = asyncio.create_task(fulfiller(platform, replace_after_seconds=0.2).fulfil(request))
+        sent = await platform.wait_status(request_id, "sent")
+        await wait_until(lambda: knows(nsl, sent.tx_hash))
+        await asyncio.sleep(1.0)  # five replacement rounds: none fits the budget
+        waited = await platform.row(request_id)
+        rpc(nsl, "evm_mine")
+        outcome = await asyncio.wait_for(task, 20)
+
+    assert waited is not None
+    assert waited.attempts == 1
+    assert waited.gas_limit is not None
+    assert waited.max_fee_per_gas is not None
+    assert (
+        waited.gas_limit * waited.max_fee_per_gas
+        <= request.fee_paid
+        < waited.gas_limit * 2 * waited.max_fee_per_gas
+    )
+    assert outcome.status is FulfilmentStatus.CONFIRMED
+    assert 0 < before - nsl.w3.eth.get_balance(relayer) <= request.fee_paid
+
+
+async def test_a_request_that_paid_nothing_is_not_sent(platform: Platform, tmp_path: Path) -> None:
+    """The owner offers randomness for free and a requester asks for no callback gas: the budget is 0,
+    so the fulfiller sends nothing and the request waits (fee_budget_exceeded) instead of costing the
+    relayer."""
+    nsl = platform.nsl
+    relayer = Web3.to_checksum_address(platform.keys.relayer)
+    transact(nsl.w3, nsl.owner, nsl.gateway.functions.setFee(RANDOMNESS, 0, 0, True))
+    zero = Web3.to_checksum_address(bytes(20))
+    receipt = transact(
+        nsl.w3, nsl.user, nsl.gateway.functions.request(RANDOMNESS, b"free", zero, bytes(4), 0, 0)
+    )
+    request_id = bytes(one_event(nsl.gateway, "ServiceRequested", receipt).args.requestId)
+    request = await request_of(platform, tmp_path, request_id)
+    assert request.fee_paid == 0
+    nonce = nsl.w3.eth.get_transaction_count(relayer)
+
+    with pytest.raises(FulfilmentPending, match=r"^fee_budget_exceeded"):
+        await fulfiller(platform).fulfil(request)
+
+    row = await platform.row(request_id)
+    assert row is not None
+    assert (row.status, row.nonce, row.tx_hash) == ("pending", None, None)
+    assert nsl.w3.eth.get_transaction_count(relayer) == nonce
 
 
 async def test_a_transaction_lost_from_the_pool_is_rebroadcast(platform: Platform, tmp_path: Path) -> None:
@@ -382,16 +482,16 @@ async def test_no_key_material_reaches_the_database_job_results_or_logs(
         stop_worker.set()
         await asyncio.wait_for(worker, 30)
     assert row.status == "confirmed", row.failure_detail
-    keys = [
-        await evm_vrf_key(platform.db, platform.enclave),
-        await evm_relayer_key(platform.db, platform.enclave, nsl.chain_id),
+    secrets = [
+        *chain_vrf_secrets(enclave_server, ChainFamily.EVM, [platform.keys.vrf_key_version]),
+        *key_secrets(enclave_server, [await evm_relayer_key(platform.db, platform.enclave, nsl.chain_id)]),
     ]
     captured = capfd.readouterr()
     logs = (captured.out + captured.err).encode()
     dump = await database_dump(platform.db)
 
     for haystack in (dump, logs):
-        assert_no_key_material(enclave_server, keys, haystack)
+        assert_no_key_material(secrets, haystack)
     # Positive controls: the public side is where the key material would be.
     assert row.tx_hash is not None
     assert row.tx_hash.encode() in dump

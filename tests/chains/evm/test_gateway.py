@@ -7,23 +7,37 @@ docs/chains-evm.md; the callback gas rule follows Chainlink VRFCoordinatorV2.cal
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 from web3 import Web3
+from web3.types import TxParams
 
 from neo_service_layer.chains.evm import messages
+from neo_service_layer.chains.evm.errors import EvmTransactionFailed
 from neo_service_layer.chains.evm.messages import Mode
 from neo_service_layer.chains.evm.tx import transact
+from neo_service_layer.enclave.crypto import dyvrf
 from tests.chains.evm.flows import (
     ORACLE,
     RANDOMNESS,
     Nsl,
     fulfil,
     randomness_result,
+    request_oracle,
     request_randomness,
     sign_result,
+    stored_request,
 )
-from tests.chains.evm.helpers import EnclaveKey, assert_reverts, flip, high_s, one_event
+from tests.chains.evm.helpers import (
+    REVERT_TX_GAS,
+    EnclaveKey,
+    assert_reverts,
+    flip,
+    high_s,
+    one_event,
+    revert_name,
+)
 
 STATUS_PENDING, STATUS_FULFILLED = 1, 2
 
@@ -41,11 +55,12 @@ def test_request_emits_unique_id_and_stores_request(nsl: Nsl) -> None:
     assert event.args.mode == Mode.SIGNATURE_ONLY
     assert event.args.callbackContract == consumer
     assert event.args.callbackSelector == Web3.keccak(text="onRandomness(bytes32,bytes)")[:4]
-    assert event.args.feePaid == nsl.fee(RANDOMNESS, Mode.SIGNATURE_ONLY)
+    assert event.args.feePaid == nsl.w3.eth.get_transaction(receipt["transactionHash"])["value"]
     # The id is keccak256(abi.encode(chainid, gateway, nonce, requester)), nonce counting from 1.
     assert first == messages.request_id(nsl.chain_id, nsl.gateway.address, 1, consumer)
     stored = nsl.gateway.functions.getRequest(first).call()
-    assert (stored[0], stored[4], stored[7]) == (consumer, STATUS_PENDING, Web3.keccak(seed))
+    # requester, status, the VRF key version it is pinned to (the current one), keccak256(payload)
+    assert (stored[0], stored[4], stored[6], stored[8]) == (consumer, STATUS_PENDING, 1, Web3.keccak(seed))
 
 
 def test_fulfil_delivers_value_to_consumer(nsl: Nsl) -> None:
@@ -69,7 +84,17 @@ def test_digest_and_alpha_agree_with_python(nsl: Nsl) -> None:
     request_id, _ = request_randomness(nsl, b"agree", verify=True)
     result = b"any result bytes"
     on_chain = nsl.gateway.functions.fulfilmentDigest(request_id, Web3.keccak(result)).call()
-    assert on_chain == messages.fulfilment_digest(nsl.chain_id, nsl.gateway.address, request_id, result)
+    key_hash = messages.vrf_key_hash(dyvrf.eip2537_g1(dyvrf.public_key(nsl.vrf_secret)))
+    assert on_chain == messages.fulfilment_digest(
+        nsl.chain_id,
+        nsl.gateway.address,
+        request_id,
+        result,
+        payload_hash=Web3.keccak(b"agree"),
+        vrf_key_version=1,
+        vrf_key_hash=key_hash,
+    )
+    assert stored_request(nsl, request_id) == (Web3.keccak(b"agree"), 1, key_hash)
     alpha = nsl.gateway.functions.randomnessAlpha(request_id).call()
     assert alpha == messages.randomness_alpha(nsl.chain_id, nsl.gateway.address, request_id, b"agree")
 
@@ -100,13 +125,53 @@ def _short(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
 
 
 def _other_chain(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
-    digest = messages.fulfilment_digest(nsl.chain_id + 1, nsl.gateway.address, rid, result)
+    payload_hash, version, key_hash = stored_request(nsl, rid)
+    digest = messages.fulfilment_digest(
+        nsl.chain_id + 1,
+        nsl.gateway.address,
+        rid,
+        result,
+        payload_hash=payload_hash,
+        vrf_key_version=version,
+        vrf_key_hash=key_hash,
+    )
     return rid, result, nsl.enclave.sign(digest)
 
 
 def _other_gateway(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
-    digest = messages.fulfilment_digest(nsl.chain_id, nsl.verifier.address, rid, result)
+    payload_hash, version, key_hash = stored_request(nsl, rid)
+    digest = messages.fulfilment_digest(
+        nsl.chain_id,
+        nsl.verifier.address,
+        rid,
+        result,
+        payload_hash=payload_hash,
+        vrf_key_version=version,
+        vrf_key_hash=key_hash,
+    )
     return rid, result, nsl.enclave.sign(digest)
+
+
+# What a compromised host could get the enclave to sign before the fix: the enclave's own key over
+# another payload, another key version, or a proof under a key the gateway never registered.
+def _other_payload(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    other = randomness_result(nsl, rid, b"a seed the consumer never sent")
+    return (
+        rid,
+        other,
+        sign_result(nsl, rid, other, payload_hash=Web3.keccak(b"a seed the consumer never sent")),
+    )
+
+
+def _other_key_version(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    return rid, result, sign_result(nsl, rid, result, vrf_key_version=2)
+
+
+def _foreign_vrf_key(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    secret = dyvrf.generate_secret()
+    other = randomness_result(nsl, rid, b"forge", secret=secret)
+    key_hash = messages.vrf_key_hash(dyvrf.eip2537_g1(dyvrf.public_key(secret)))
+    return rid, other, sign_result(nsl, rid, other, vrf_key_hash=key_hash)
 
 
 def _other_request(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
@@ -115,6 +180,15 @@ def _other_request(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, b
 
 def _no_tag(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
     digest = Web3.keccak(nsl.chain_id.to_bytes(32, "big") + bytes.fromhex(nsl.gateway.address[2:]) + rid)
+    return rid, result, nsl.enclave.sign(digest)
+
+
+def _v1_digest(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
+    # The format before payload hash and key were covered: "NSL-FULFIL-V1" ‖ chainid ‖ gateway ‖ id ‖ H(r)
+    gateway = bytes.fromhex(nsl.gateway.address[2:])
+    digest = Web3.keccak(
+        b"NSL-FULFIL-V1" + nsl.chain_id.to_bytes(32, "big") + gateway + rid + Web3.keccak(result)
+    )
     return rid, result, nsl.enclave.sign(digest)
 
 
@@ -130,12 +204,17 @@ FORGERIES: list[tuple[str, Forgery, str]] = [
     ("other-gateway", _other_gateway, "NotEnclaveSigned"),
     ("other-request-id", _other_request, "NotEnclaveSigned"),
     ("untagged-digest", _no_tag, "NotEnclaveSigned"),
+    ("v1-digest", _v1_digest, "NotEnclaveSigned"),
+    ("other-payload-hash", _other_payload, "NotEnclaveSigned"),
+    ("other-vrf-key-version", _other_key_version, "NotEnclaveSigned"),
+    ("foreign-vrf-key", _foreign_vrf_key, "NotEnclaveSigned"),
 ]
 
 
+@pytest.mark.parametrize("verify", [False, True], ids=["signature-only", "onchain-verify"])
 @pytest.mark.parametrize(("forge", "error"), [(f, e) for _, f, e in FORGERIES], ids=[c[0] for c in FORGERIES])
-def test_forged_fulfilment_is_rejected(nsl: Nsl, forge: Forgery, error: str) -> None:
-    request_id, _ = request_randomness(nsl, b"forge", verify=False)
+def test_forged_fulfilment_is_rejected(nsl: Nsl, forge: Forgery, error: str, verify: bool) -> None:
+    request_id, _ = request_randomness(nsl, b"forge", verify=verify)
     rid, result, sig = forge(nsl, request_id, randomness_result(nsl, request_id, b"forge"))
     assert_reverts(nsl.w3, nsl.build, nsl.owner, nsl.gateway.functions.fulfill(rid, result, sig), error)
     # Still pending: the genuine fulfilment goes through afterwards.
@@ -180,7 +259,7 @@ def test_only_owner_administers(nsl: Nsl) -> None:
         g.setEnclave(nsl.user.address, bytes(32)),
         g.setPaused(True),
         g.setFee(ORACLE, 0, 0, True),
-        g.setVrfPublicKey(bytes(128)),
+        g.setVrfPublicKey(2, bytes(128)),
         g.withdraw(nsl.user.address, 1),
         g.transferOwnership(nsl.user.address),
     ]
@@ -227,9 +306,26 @@ def test_request_rules(nsl: Nsl) -> None:
     assert_reverts(nsl.w3, nsl.build, nsl.user, greedy, "GasForResponseTooHigh", value=fee)
 
 
+def test_the_callback_gas_is_paid_at_the_request_gas_price(nsl: Nsl) -> None:
+    """A consumer asking for a large callback budget pays for it: the relayer spends that gas."""
+    g, fee = nsl.gateway.functions, nsl.fee(RANDOMNESS, Mode.SIGNATURE_ONLY)
+    gas_price, gas = 3 * 10**9, 2_000_000
+    assert g.requestPrice(RANDOMNESS, 0, gas, gas_price).call() == fee + gas * gas_price
+    greedy = nsl.randomness_consumer.functions.requestRandomness(b"greedy", False)  # 100k callback gas
+    callback_gas = int(nsl.randomness_consumer.functions.CALLBACK_GAS().call())
+    # The flat fee alone (what the gateway took before) no longer buys a callback.
+    assert revert_name(nsl.build, greedy, nsl.user.address, fee, gas_price=gas_price) == "InsufficientFee"
+    short = fee + callback_gas * gas_price - 1
+    assert revert_name(nsl.build, greedy, nsl.user.address, short, gas_price=gas_price) == "InsufficientFee"
+    greedy.call(cast(TxParams, {"from": nsl.user.address, "value": short + 1, "gasPrice": gas_price}))
+    # A real transaction paying only the flat fee is refused too (its tx.gasprice is above 0).
+    with pytest.raises(EvmTransactionFailed, match="reverted"):
+        transact(nsl.w3, nsl.user, greedy, value=fee, gas=REVERT_TX_GAS)
+
+
 def test_request_without_callback_is_fulfilled_by_event(nsl: Nsl) -> None:
     zero = Web3.to_checksum_address(bytes(20))
-    fee = nsl.fee(ORACLE, Mode.SIGNATURE_ONLY)
+    fee = nsl.fee(ORACLE, Mode.SIGNATURE_ONLY)  # no callback gas: the fee alone
     receipt = transact(
         nsl.w3, nsl.user, nsl.gateway.functions.request(ORACLE, b"q", zero, bytes(4), 0, 0), value=fee
     )
@@ -240,9 +336,7 @@ def test_request_without_callback_is_fulfilled_by_event(nsl: Nsl) -> None:
 
 
 def test_callback_revert_does_not_block_fulfilment(nsl: Nsl) -> None:
-    fee = nsl.fee(ORACLE, Mode.SIGNATURE_ONLY)
-    receipt = transact(nsl.w3, nsl.user, nsl.oracle_consumer.functions.requestData(b"GET /big"), value=fee)
-    request_id = bytes(one_event(nsl.gateway, "ServiceRequested", receipt).args.requestId)
+    request_id, _ = request_oracle(nsl, b"GET /big")
     too_big = b"x" * 257  # OracleConsumer.MAX_RESULT_SIZE is 256: its callback reverts ResultTooLarge
     receipt = fulfil(nsl, request_id, too_big)
     assert one_event(nsl.gateway, "Fulfilled", receipt).args.callbackSuccess is False
@@ -253,19 +347,41 @@ def test_callback_revert_does_not_block_fulfilment(nsl: Nsl) -> None:
 
 
 def test_oracle_consumer_receives_result(nsl: Nsl) -> None:
-    fee = nsl.fee(ORACLE, Mode.SIGNATURE_ONLY)
-    receipt = transact(nsl.w3, nsl.user, nsl.oracle_consumer.functions.requestData(b"GET /price"), value=fee)
-    request_id = bytes(one_event(nsl.gateway, "ServiceRequested", receipt).args.requestId)
+    request_id, _ = request_oracle(nsl, b"GET /price")
     receipt = fulfil(nsl, request_id, b'{"neo": 12.5}')
     assert one_event(nsl.gateway, "Fulfilled", receipt).args.callbackSuccess is True
     assert nsl.oracle_consumer.functions.results(request_id).call() == b'{"neo": 12.5}'
 
 
 def test_fees_are_collected_and_withdrawn(nsl: Nsl) -> None:
-    request_randomness(nsl, b"fee", verify=False)
-    fee = nsl.fee(RANDOMNESS, Mode.SIGNATURE_ONLY)
+    _, receipt = request_randomness(nsl, b"fee", verify=False)
+    fee = one_event(nsl.gateway, "ServiceRequested", receipt).args.feePaid
+    assert fee > nsl.fee(RANDOMNESS, Mode.SIGNATURE_ONLY)  # the callback's gas on top
     assert nsl.w3.eth.get_balance(nsl.gateway.address) == fee
     before = nsl.w3.eth.get_balance(nsl.user.address)
     transact(nsl.w3, nsl.owner, nsl.gateway.functions.withdraw(nsl.user.address, fee))
     assert nsl.w3.eth.get_balance(nsl.user.address) == before + fee
     assert nsl.w3.eth.get_balance(nsl.gateway.address) == 0
+
+
+def test_a_request_keeps_the_vrf_key_it_was_made_under(nsl: Nsl) -> None:
+    """Rotating the VRF key neither re-rolls pending requests nor lets them be proved with the new key."""
+    g = nsl.gateway.functions
+    old, _ = request_randomness(nsl, b"before", verify=True)
+    new_secret = dyvrf.generate_secret()
+    transact(nsl.w3, nsl.owner, g.setVrfPublicKey(2, dyvrf.eip2537_g1(dyvrf.public_key(new_secret))))
+    new, _ = request_randomness(nsl, b"after", verify=False)
+    assert (stored_request(nsl, old)[1], stored_request(nsl, new)[1]) == (1, 2)
+    # The pending request proved with the new key: refused, whatever the enclave signs over.
+    swapped = randomness_result(nsl, old, b"before", secret=new_secret)
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, g.fulfill(old, swapped, sign_result(nsl, old, swapped)),
+                   "InvalidProof")  # fmt: skip
+    claims_v2 = sign_result(nsl, old, swapped, vrf_key_version=2, vrf_key_hash=stored_request(nsl, new)[2])
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, g.fulfill(old, swapped, claims_v2), "NotEnclaveSigned")
+    # And the new request cannot be served with the old key.
+    stale = randomness_result(nsl, new, b"after")
+    stale_sig = sign_result(nsl, new, stale, vrf_key_version=1, vrf_key_hash=stored_request(nsl, old)[2])
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, g.fulfill(new, stale, stale_sig), "NotEnclaveSigned")
+    # Each is fulfilled with the key it was made under.
+    fulfil(nsl, old, randomness_result(nsl, old, b"before"))
+    fulfil(nsl, new, randomness_result(nsl, new, b"after", secret=new_secret))

@@ -15,6 +15,7 @@ from neo_service_layer.enclave.crypto import dyvrf
 from tests.chains.evm.helpers import EnclaveKey, high_s
 
 GATEWAY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+H = bytes(32)
 VECTORS = json.loads((Path(__file__).parents[2] / "testdata" / "dyvrf_vectors.json").read_text())["vectors"]
 
 
@@ -32,9 +33,10 @@ def test_layouts() -> None:
     assert alpha.startswith(
         b"NSL-DYVRF-ALPHA-V1" + (1).to_bytes(32, "big") + bytes.fromhex(GATEWAY[2:]) + rid
     )
-    assert len(messages.fulfilment_digest(1, GATEWAY, rid, b"r")) == 32
-    assert messages.fulfilment_digest(1, GATEWAY, rid, b"r") != messages.fulfilment_digest(
-        2, GATEWAY, rid, b"r"
+    h = bytes(32)
+    assert len(messages.fulfilment_digest(1, GATEWAY, rid, b"r", payload_hash=h)) == 32
+    assert messages.fulfilment_digest(1, GATEWAY, rid, b"r", payload_hash=h) != messages.fulfilment_digest(
+        2, GATEWAY, rid, b"r", payload_hash=h
     )
     assert messages.price_report_digest(1, GATEWAY, 1, -1, 5) != messages.price_report_digest(
         1, GATEWAY, 1, 1, 5
@@ -44,9 +46,11 @@ def test_layouts() -> None:
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: messages.fulfilment_digest(1, GATEWAY, bytes(31), b""),
-        lambda: messages.fulfilment_digest(1, "0x1234", bytes(32), b""),
-        lambda: messages.fulfilment_digest(-1, GATEWAY, bytes(32), b""),
+        lambda: messages.fulfilment_digest(1, GATEWAY, bytes(31), b"", payload_hash=bytes(32)),
+        lambda: messages.fulfilment_digest(1, "0x1234", bytes(32), b"", payload_hash=bytes(32)),
+        lambda: messages.fulfilment_digest(-1, GATEWAY, bytes(32), b"", payload_hash=bytes(32)),
+        lambda: messages.fulfilment_digest(1, GATEWAY, bytes(32), b"", payload_hash=bytes(31)),
+        lambda: messages.fulfilment_digest(1, GATEWAY, bytes(32), b"", payload_hash=H, vrf_key_version=-1),
         lambda: messages.price_report_digest(1, GATEWAY, 2**80, 0, 0),
         lambda: messages.price_report_digest(1, GATEWAY, 1, 2**255, 0),
         lambda: messages.randomness_result(bytes(32), bytes(255)),
@@ -54,7 +58,8 @@ def test_layouts() -> None:
         lambda: messages.compress_eip2537_g2(bytes(255)),
         lambda: messages.compress_eip2537_g2(b"\x01" + bytes(255)),  # padding byte set
     ],
-    ids=["short-id", "short-address", "negative-chain", "round-80-bits", "answer-256-bits", "short-pi",
+    ids=["short-id", "short-address", "negative-chain", "short-payload-hash", "negative-key-version",
+         "round-80-bits", "answer-256-bits", "short-pi",
          "short-result", "short-pi-compress", "bad-padding"],
 )  # fmt: skip
 def test_out_of_format_values_are_refused(call: object) -> None:

@@ -159,34 +159,38 @@ def test_signature_only_mode_does_not_check_the_proof(nsl: Nsl) -> None:
 
 def test_vrf_key_registration(nsl: Nsl) -> None:
     g = nsl.gateway.functions
-    assert_reverts(nsl.w3, nsl.build, nsl.owner, g.setVrfPublicKey(bytes(128)), "InvalidVrfPublicKey")
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, g.setVrfPublicKey(2, bytes(128)), "InvalidVrfPublicKey")
     off_curve = flip(dyvrf.eip2537_g1(dyvrf.public_key(SECRET)), 127)
-    assert_reverts(nsl.w3, nsl.build, nsl.owner, g.setVrfPublicKey(off_curve), "InvalidVrfPublicKey")
-    assert_reverts(nsl.w3, nsl.build, nsl.owner, g.setVrfPublicKey(bytes(48)), "InvalidVrfPublicKey")
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, g.setVrfPublicKey(2, off_curve), "InvalidVrfPublicKey")
+    assert_reverts(nsl.w3, nsl.build, nsl.owner, g.setVrfPublicKey(2, bytes(48)), "InvalidVrfPublicKey")
     pk = dyvrf.eip2537_g1(dyvrf.public_key(OTHER_SECRET))
-    receipt = transact(nsl.w3, nsl.owner, g.setVrfPublicKey(pk))
-    assert one_event(nsl.gateway, "VrfPublicKeySet", receipt).args.version == 2
-    assert g.vrfPublicKey().call() == pk
+    # Versions only grow: the current one (1) cannot be overwritten, nor an older one re-registered.
+    for stale in (0, 1):
+        fn = g.setVrfPublicKey(stale, pk)
+        assert_reverts(nsl.w3, nsl.build, nsl.owner, fn, "VrfKeyVersionNotNewer")
+    first = bytes(g.vrfPublicKey().call())
+    receipt = transact(nsl.w3, nsl.owner, g.setVrfPublicKey(5, pk))
+    event = one_event(nsl.gateway, "VrfPublicKeySet", receipt)
+    assert (event.args.version, event.args.publicKey, event.args.keyHash) == (5, pk, Web3.keccak(pk))
+    assert (g.vrfKeyVersion().call(), g.vrfPublicKey().call()) == (5, pk)
+    # The old version stays for requests pinned to it.
+    assert (g.vrfPublicKeys(1).call(), g.vrfKeyHashes(1).call()) == (first, Web3.keccak(first))
 
 
-def test_onchain_mode_needs_a_registered_key(nsl: Nsl) -> None:
+def test_randomness_needs_a_registered_key(nsl: Nsl) -> None:
     gateway = contract_at(
         nsl.w3,
         nsl.build["NSLGateway"],
         deploy_contract(nsl.w3, nsl.owner, nsl.build["NSLGateway"], nsl.enclave.address, MEASUREMENT),
     )
-    transact(nsl.w3, nsl.owner, gateway.functions.setFee(messages.service_id("randomness"), 1, 0, True))
+    randomness = messages.service_id("randomness")
+    for mode in (0, 1):
+        transact(nsl.w3, nsl.owner, gateway.functions.setFee(randomness, mode, 0, True))
     zero = "0x" + "00" * 20
-    receipt = transact(
-        nsl.w3,
-        nsl.user,
-        gateway.functions.request(messages.service_id("randomness"), b"s", zero, bytes(4), 0, 1),
-    )
-    rid = bytes(one_event(gateway, "ServiceRequested", receipt).args.requestId)
-    result = bytes(messages.RANDOMNESS_RESULT_SIZE)
-    digest = messages.fulfilment_digest(nsl.chain_id, gateway.address, rid, result)
-    fn = gateway.functions.fulfill(rid, result, nsl.enclave.sign(digest))
-    assert_reverts(nsl.w3, nsl.build, nsl.owner, fn, "VrfPublicKeyNotSet")
+    # In either mode: a request must be pinned to a key, or no output would be the only acceptable one.
+    for mode in (0, 1):
+        fn = gateway.functions.request(randomness, b"s", zero, bytes(4), 0, mode)
+        assert_reverts(nsl.w3, nsl.build, nsl.user, fn, "VrfPublicKeyNotSet")
 
 
 @pytest.fixture(scope="module")
@@ -207,5 +211,5 @@ def test_pre_prague_chain_reverts(cancun: EvmDevnet, evm_build: ContractBuild) -
     assert revert_name(evm_build, fn, account.address) == "PrecompileFailed"
     gateway_address = deploy_contract(w3, account, evm_build["NSLGateway"], account.address, MEASUREMENT)
     gateway = contract_at(w3, evm_build["NSLGateway"], gateway_address)
-    set_key = gateway.functions.setVrfPublicKey(dyvrf.eip2537_g1(pk))
+    set_key = gateway.functions.setVrfPublicKey(1, dyvrf.eip2537_g1(pk))
     assert revert_name(evm_build, set_key, account.address) == "PrecompileFailed"

@@ -47,7 +47,7 @@ def nsl(n3_devnet: N3Devnet, n3_build: N3Build) -> Nsl:
     async def setup() -> Nsl:
         await n3_devnet.fund(
             {
-                admin.script_hash: 1_000 * GAS_FACTOR,
+                admin.script_hash: 2_000 * GAS_FACTOR,
                 relayer.script_hash: 500 * GAS_FACTOR,
                 stranger.script_hash: 50 * GAS_FACTOR,
             }

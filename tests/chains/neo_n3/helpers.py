@@ -77,8 +77,40 @@ class Nsl:
         alpha = self.alpha(request_id, payload)
         return messages.randomness_result(dyvrf.prove(secret or self.vrf_secret, alpha), alpha)
 
-    def sign(self, request_id: int, result: bytes, key: EnclaveKey | None = None) -> bytes:
-        message = messages.fulfilment_message(self.deployment.magic, self.gateway_le, request_id, result)
+    def stored(self, request_id: int) -> tuple[bytes, int, bytes]:
+        """``(SHA-256(payload), vrf key version, SHA-256(vrf key))`` the gateway stored with a pending
+        request (zeros for an unknown or fulfilled one: its fulfilment FAULTs before the signature)."""
+        reply = test_invoke(
+            self.rpc_url, self.gateway.call_function("get_request", [request_id]), self.stranger
+        )
+        record = reply.stack[0].get("value") or []
+        if not record:
+            return bytes(32), 0, bytes(32)
+        version = stack_int(record[8])
+        keys = test_invoke(
+            self.rpc_url, self.gateway.call_function("get_vrf_key_of", [version]), self.stranger
+        )
+        key = stack_bytes(keys.stack[0])
+        return stack_bytes(record[2]), version, messages.vrf_key_hash(key) if key else bytes(32)
+
+    def sign(
+        self,
+        request_id: int,
+        result: bytes,
+        key: EnclaveKey | None = None,
+        **fields: Any,
+    ) -> bytes:
+        """The enclave's signature of a fulfilment: over the request's stored payload hash, pinned VRF key
+        version and that version's key hash, unless a test names others in ``fields``."""
+        payload_hash, version, key_hash = self.stored(request_id)
+        stored: dict[str, Any] = {
+            "payload_hash": payload_hash,
+            "vrf_key_version": version,
+            "vrf_key_hash": key_hash,
+        }
+        message = messages.fulfilment_message(
+            self.deployment.magic, self.gateway_le, request_id, result=result, **(stored | fields)
+        )
         return (key or self.enclave).sign(message)
 
     def fulfil_call(

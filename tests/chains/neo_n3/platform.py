@@ -110,7 +110,7 @@ async def wire_n3_platform(
         report = await enclave.attest()
         admin = Account.create_new()
         relayer = types.UInt160.from_string(keys.relayer_script_hash[2:])
-        await devnet.fund({admin.script_hash: 1_000 * GAS_FACTOR, relayer: RELAYER_FUNDS})
+        await devnet.fund({admin.script_hash: 2_000 * GAS_FACTOR, relayer: RELAYER_FUNDS})
         deployment = await deploy_nsl(
             devnet.rpc_url,
             admin,
@@ -118,6 +118,7 @@ async def wire_n3_platform(
             enclave_public_key=keys.enclave_public_key,
             measurement=bytes.fromhex(report.measurement),
             vrf_public_key=keys.vrf_public_key,
+            vrf_key_version=keys.vrf_key_version,
         )
         yield N3Platform(devnet, deployment, admin, db, keys, enclave, socket)
     finally:

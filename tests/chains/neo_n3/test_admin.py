@@ -17,7 +17,7 @@ RANDOMNESS = "RandomnessConsumer"
     ("method", "args"),
     [
         ("set_enclave_key", [bytes.fromhex("02" + "11" * 32), b"m"]),
-        ("set_vrf_key", [dyvrf.G1_GENERATOR]),
+        ("set_vrf_key", [2, dyvrf.G1_GENERATOR]),
         ("set_fees", [0, 0]),
         ("pause", []),
         ("unpause", []),
@@ -30,19 +30,24 @@ def test_only_admin(nsl: Nsl, method: str, args: list[Any]) -> None:
     test_invoke(nsl.rpc_url, call, nsl.stranger).assert_fault("only the admin")
 
 
+NEWER = "VRF key version must be newer than the current one"
+
+
 @pytest.mark.parametrize(
-    ("pubkey", "reason"),
+    ("version", "pubkey", "reason"),
     [
-        (dyvrf.G1_GENERATOR[:47], "VRF key must be 48 bytes"),
-        (b"\xc0" + bytes(47), "VRF key is the point at infinity"),
-        (bytes([0x80]) + bytes(46) + b"\x05", ""),  # not on the curve: CryptoLib FAULTs
+        (2, dyvrf.G1_GENERATOR[:47], "VRF key must be 48 bytes"),
+        (2, b"\xc0" + bytes(47), "VRF key is the point at infinity"),
+        (2, bytes([0x80]) + bytes(46) + b"\x05", ""),  # not on the curve: CryptoLib FAULTs
+        (1, dyvrf.G1_GENERATOR, NEWER),  # the current version: pending requests keep their key
+        (0, dyvrf.G1_GENERATOR, NEWER),
+        (2**32, dyvrf.G1_GENERATOR, NEWER),  # not a uint32
     ],
-    ids=["short", "infinity", "off-curve"],
+    ids=["short", "infinity", "off-curve", "current-version", "version-0", "version-2^32"],
 )
-def test_vrf_key_is_checked(nsl: Nsl, pubkey: bytes, reason: str) -> None:
-    test_invoke(nsl.rpc_url, nsl.gateway.call_function("set_vrf_key", [pubkey]), nsl.admin).assert_fault(
-        reason
-    )
+def test_vrf_key_is_checked(nsl: Nsl, version: int, pubkey: bytes, reason: str) -> None:
+    call = nsl.gateway.call_function("set_vrf_key", [version, pubkey])
+    test_invoke(nsl.rpc_url, call, nsl.admin).assert_fault(reason)
 
 
 async def test_enclave_key_rotation_refuses_the_old_key(nsl: Nsl) -> None:
@@ -116,9 +121,9 @@ async def test_admin_sets_fees_and_withdraws(nsl: Nsl) -> None:
     state, _, notifications, exception = await send(
         nsl,
         [
-            gw.call_function("set_fees", [GAS_TENTH, 6 * GAS]),
+            gw.call_function("set_fees", [GAS // 10, 6 * GAS]),
             gw.call_function("withdraw", [nsl.admin.script_hash, collected]),
-            gw.call_function("set_fees", [GAS_TENTH, 5 * GAS]),
+            gw.call_function("set_fees", [GAS // 2, 5 * GAS]),
         ],
         nsl.admin,
     )
@@ -132,4 +137,3 @@ async def test_admin_sets_fees_and_withdraws(nsl: Nsl) -> None:
 
 
 GAS = 10**8
-GAS_TENTH = GAS // 10

@@ -26,14 +26,20 @@ from neo_service_layer.chains.neo_n3.fulfiller import N3Fulfiller, N3FulfilPolic
 from neo_service_layer.chains.neo_n3.requests import N3Request
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.db.models import Job
+from neo_service_layer.enclave.chain_keys import ChainFamily
 from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.services.keys.platform import n3_relayer_key, n3_vrf_key
+from neo_service_layer.services.keys.platform import n3_relayer_key
 from neo_service_layer.worker.chain_fulfil_n3 import N3EnclaveFulfilmentSigner
 from neo_service_layer.worker.chain_watch import N3_REQUEST_KIND, n3_watch_once, n3_watcher
 from neo_service_layer.worker.process import run_worker
 from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
-from tests.chains.fulfilment_rows import assert_no_key_material, database_dump
+from tests.chains.fulfilment_rows import (
+    assert_no_key_material,
+    chain_vrf_secrets,
+    database_dump,
+    key_secrets,
+)
 from tests.chains.neo_n3.helpers import stack_bytes, stack_int, test_invoke
 from tests.chains.neo_n3.platform import N3Platform
 from tests.chains.worker_process import WorkerProcess, kill, stop
@@ -158,7 +164,7 @@ async def test_a_replayed_fulfilment_is_refused_on_chain(n3_platform: N3Platform
             await request_of(n3_platform, tmp_path, request_id)
         )
         answer = await signer(n3_platform).randomness(
-            n3_platform.deployment.magic, n3_platform.gateway, request_id, b"replay"
+            n3_platform.deployment.magic, n3_platform.gateway, request_id, b"replay", 1
         )
         replay = GenericContract(n3_platform.deployment.gateway).call_function(
             "fulfill", [request_id, answer.result, answer.signature]
@@ -198,7 +204,7 @@ async def test_a_request_fulfilled_by_someone_else_is_confirmed_from_the_chain(
     (request_id,), _ = await n3_platform.request_randomness((b"relayed", False))
     request = await request_of(n3_platform, tmp_path, request_id)
     answer = await signer(n3_platform).randomness(
-        n3_platform.deployment.magic, n3_platform.gateway, request_id, b"relayed"
+        n3_platform.deployment.magic, n3_platform.gateway, request_id, b"relayed", 1
     )
     call = GenericContract(n3_platform.deployment.gateway).call_function(
         "fulfill", [request_id, answer.result, answer.signature]
@@ -215,6 +221,36 @@ async def test_a_request_fulfilled_by_someone_else_is_confirmed_from_the_chain(
         0,
         receipt.included_in_block,
     )
+
+
+async def test_a_compromised_host_gets_no_second_acceptable_output(
+    n3_platform: N3Platform, tmp_path: Path
+) -> None:
+    """The host asks the real enclave, as a compromised worker could, to fulfil one request with another
+    payload or another VRF key version: each answer is validly signed by the enclave, and the gateway
+    refuses every one of them (signature-only mode: no proof check to fall back on); only the request's
+    own output is accepted."""
+    (request_id,), _ = await n3_platform.request_randomness((b"fair draw", False))
+    magic, gateway = n3_platform.deployment.magic, n3_platform.gateway
+    rerolls = [(b"a seed never sent", 1), (b"fair draw", 2), (b"fair draw", 7)]
+    answers = [
+        await signer(n3_platform).randomness(magic, gateway, request_id, payload, version)
+        for payload, version in rerolls
+    ]
+    assert len({answer.result for answer in answers}) == len(rerolls)
+    contract = GenericContract(n3_platform.deployment.gateway)
+    for answer in answers:
+        forged = contract.call_function("fulfill", [request_id, answer.result, answer.signature])
+        test_invoke(n3_platform.rpc_url, forged, n3_platform.admin).assert_fault(
+            "signature is not from the enclave key"
+        )
+    async with N3Rpc(n3_platform.rpc_url) as rpc:
+        outcome = await fulfiller(n3_platform, rpc).fulfil(
+            await request_of(n3_platform, tmp_path, request_id)
+        )
+        beta = await assert_verifiable(n3_platform, rpc, request_id, b"fair draw")
+    assert outcome.status is FulfilmentStatus.CONFIRMED
+    assert beta not in {answer.result[:32] for answer in answers}
 
 
 class _DroppingRpc(N3Rpc):
@@ -336,7 +372,7 @@ async def test_unknown_unsupported_and_refused_requests_fail_with_stable_reasons
     )
     other_key = dyvrf.public_key(dyvrf.generate_secret())
     facade = facade_for(n3_platform.rpc_url, n3_platform.admin)
-    receipt = await facade.invoke_multi([oracle_call, gateway.call_function("set_vrf_key", [other_key])])
+    receipt = await facade.invoke_multi([oracle_call, gateway.call_function("set_vrf_key", [2, other_key])])
     assert str(receipt.state) == "HALT", receipt.exception
     (wrong_key,), _ = await n3_platform.request_randomness((b"wrong key", True))
     async with N3Rpc(n3_platform.rpc_url) as rpc:
@@ -346,8 +382,10 @@ async def test_unknown_unsupported_and_refused_requests_fail_with_stable_reasons
 
     assert (orphaned.status, orphaned.reason) == (FulfilmentStatus.FAILED, "request_not_on_chain")
     assert (unsupported.status, unsupported.reason) == (FulfilmentStatus.FAILED, "service_not_supported_yet")
+    # A key version the enclave does not hold (the admin registered a foreign key as version 2): the
+    # enclave proves with its own version 2, whose hash its signature covers, and the gateway refuses it.
     assert (refused.status, refused.reason) == (FulfilmentStatus.FAILED, "would_fault")
-    assert "invalid VRF proof" in (refused.detail or "")
+    assert "signature is not from the enclave key" in (refused.detail or "")
     pending = test_invoke(
         n3_platform.rpc_url, gateway.call_function("is_fulfilled", [wrong_key]), n3_platform.admin
     )
@@ -363,14 +401,15 @@ async def test_no_key_material_reaches_the_database_or_job_results(
             await request_of(n3_platform, tmp_path, request_id)
         )
     assert outcome.status is FulfilmentStatus.CONFIRMED
-    keys = [
-        await n3_vrf_key(n3_platform.db, n3_platform.enclave),
-        await n3_relayer_key(n3_platform.db, n3_platform.enclave, n3_platform.deployment.magic),
+    relayer = await n3_relayer_key(n3_platform.db, n3_platform.enclave, n3_platform.deployment.magic)
+    secrets = [
+        *chain_vrf_secrets(enclave_server, ChainFamily.N3, [n3_platform.keys.vrf_key_version]),
+        *key_secrets(enclave_server, [relayer]),
     ]
 
     dump = await database_dump(n3_platform.db)
 
-    assert_no_key_material(enclave_server, keys, dump)
+    assert_no_key_material(secrets, dump)
     # The dump does hold the public side: the check looks where the key material would be.
     assert outcome.tx_hash is not None
     assert outcome.tx_hash.encode() in dump

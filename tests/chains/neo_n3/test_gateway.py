@@ -7,6 +7,7 @@ Formats: docs/chains-neo-n3.md (messages.py builds the same bytes). DY-VRF: docs
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from neo_service_layer.chains.neo_n3 import messages
 from neo_service_layer.enclave.crypto import dyvrf
@@ -24,6 +25,8 @@ from tests.chains.neo_n3.helpers import (
 RANDOMNESS = "RandomnessConsumer"
 #: Measured GAS (system fee, datoshi) of one fulfil per mode, printed for docs/chains-neo-n3.md.
 GAS = 10**8
+#: The example consumers' gas_for_response (contracts/randomness_consumer.py CALLBACK_GAS).
+CALLBACK_GAS = 10_000_000
 
 
 async def _request_randomness(nsl: Nsl, seeds: list[tuple[bytes, bool]]) -> list[int]:
@@ -37,27 +40,39 @@ async def _request_randomness(nsl: Nsl, seeds: list[tuple[bytes, bool]]) -> list
     return [int(r[0]) for r in requests]
 
 
-def test_views_agree_with_python(nsl: Nsl) -> None:
+async def test_views_agree_with_python(nsl: Nsl) -> None:
+    (request_id,) = await _request_randomness(nsl, [(b"seed", False)])
     gw = nsl.gateway
     result = b"any result bytes"
     reply = test_invoke(
         nsl.rpc_url,
         [
-            gw.call_function("fulfilment_message", [42, result]),
+            gw.call_function("fulfilment_message", [request_id, result]),
             gw.call_function("randomness_alpha", [42, hashlib.sha256(b"seed").digest()]),
             gw.call_function("get_pairing_constant"),
             gw.call_function("get_enclave_key"),
             gw.call_function("get_vrf_key"),
+            gw.call_function("get_vrf_key_version"),
             gw.call_function("get_fee", [False]),
             gw.call_function("get_fee", [True]),
+            gw.call_function("get_request_price", [True, 7]),
             gw.call_function("owner"),
         ],
         nsl.stranger,
     )
     assert reply.state == "HALT", reply.exception
-    message, alpha, gt, enclave, vrf_key, fee_sig, fee_verify, owner = reply.stack
+    message, alpha, gt, enclave, vrf_key, vrf_version, fee_sig, fee_verify, price, owner = reply.stack
     magic = nsl.deployment.magic
-    assert stack_bytes(message) == messages.fulfilment_message(magic, nsl.gateway_le, 42, result)
+    public = dyvrf.public_key(nsl.vrf_secret)
+    assert stack_bytes(message) == messages.fulfilment_message(
+        magic,
+        nsl.gateway_le,
+        request_id,
+        payload_hash=hashlib.sha256(b"seed").digest(),
+        vrf_key_version=1,
+        vrf_key_hash=messages.vrf_key_hash(public),
+        result=result,
+    )
     assert len(stack_bytes(message)) == messages.FULFIL_MESSAGE_SIZE
     assert stack_bytes(alpha) == messages.randomness_alpha(magic, nsl.gateway_le, 42, b"seed")
     # e(G1, G2), computed by CryptoLib in _deploy (gnark-crypto GT encoding, docs/dyvrf.md §5.1).
@@ -66,9 +81,12 @@ def test_views_agree_with_python(nsl: Nsl) -> None:
     pubkey, measurement, version = enclave["value"]
     assert (stack_bytes(pubkey), stack_bytes(measurement)) == (nsl.enclave.public_key, nsl.measurement)
     assert stack_int(version) % 2 == 1  # 1 at deploy; the rotation test rotates and back (+2)
-    assert stack_bytes(vrf_key) == dyvrf.public_key(nsl.vrf_secret)
-    assert (stack_int(fee_sig), stack_int(fee_verify)) == (GAS // 10, 5 * GAS)
+    assert (stack_bytes(vrf_key), stack_int(vrf_version)) == (public, 1)
+    assert (stack_int(fee_sig), stack_int(fee_verify)) == (GAS // 2, 5 * GAS)
+    assert stack_int(price) == 5 * GAS + 7
     assert stack_bytes(owner) == bytes(nsl.admin.script_hash.to_array())
+    unknown = test_invoke(nsl.rpc_url, gw.call_function("fulfilment_message", [10**6, result]), nsl.stranger)
+    unknown.assert_fault("unknown request")
 
 
 async def test_randomness_end_to_end_both_modes(nsl: Nsl) -> None:
@@ -85,10 +103,16 @@ async def test_randomness_end_to_end_both_modes(nsl: Nsl) -> None:
         ],
         nsl.stranger,
     )
-    assert stack_int(after.stack[0]) - stack_int(before.stack[0]) == GAS // 10 + 5 * GAS
+    # Each request paid its mode's fee and its callback's GAS (CALLBACK_GAS = 0.1 GAS) up front.
+    assert stack_int(after.stack[0]) - stack_int(before.stack[0]) == GAS // 2 + 5 * GAS + 2 * CALLBACK_GAS
     record = after.stack[1]["value"]
     assert stack_bytes(record[0]) == bytes(consumer.hash.to_array())  # requester = the consumer
     assert stack_bytes(record[4]) == b"on_randomness"
+    assert (stack_int(record[5]), stack_int(record[7]), stack_int(record[8])) == (
+        CALLBACK_GAS,
+        5 * GAS + CALLBACK_GAS,  # what it paid
+        1,  # the VRF key version it is pinned to
+    )
 
     results = {
         rid: nsl.randomness_result(rid, seed)
@@ -155,6 +179,23 @@ async def test_forged_replayed_unknown_and_tampered_fulfilments_fault(nsl: Nsl) 
     test_invoke(rpc, nsl.fulfil_call(sig_id, good, nsl.sign(verify_id, good)), relayer).assert_fault(
         "signature is not from the enclave key"
     )
+    # What a compromised host could get the enclave to sign before the fix: its own key's signature over
+    # another payload, another VRF key version, or a proof under a key the gateway never registered.
+    foreign = dyvrf.generate_secret()
+    rerolls: list[tuple[bytes, dict[str, Any]]] = [
+        (
+            nsl.randomness_result(sig_id, b"a seed never sent"),
+            {"payload_hash": hashlib.sha256(b"a seed never sent").digest()},
+        ),
+        (good, {"vrf_key_version": 2}),
+        (
+            nsl.randomness_result(sig_id, seed_sig, secret=foreign),
+            {"vrf_key_hash": messages.vrf_key_hash(dyvrf.public_key(foreign))},
+        ),
+    ]
+    for result, fields in rerolls:
+        forged = nsl.fulfil_call(sig_id, result, nsl.sign(sig_id, result, **fields))
+        test_invoke(rpc, forged, relayer).assert_fault("signature is not from the enclave key")
     test_invoke(rpc, nsl.fulfil_call(10**6, good), relayer).assert_fault("unknown request")
     test_invoke(rpc, nsl.fulfil_call(sig_id, good[:-1]), relayer).assert_fault(
         "randomness result must be 160 bytes"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,14 +17,20 @@ VECTORS = json.loads((Path(__file__).parents[2] / "testdata" / "dyvrf_vectors.js
 GATEWAY = bytes(range(20))
 
 
+FIELDS: dict[str, Any] = {"payload_hash": b"\x11" * 32, "vrf_key_version": 258, "vrf_key_hash": b"\x22" * 32}
+
+
 def test_fulfilment_message_layout() -> None:
-    msg = messages.fulfilment_message(56753, GATEWAY, 7, b"abc")
-    assert len(msg) == messages.FULFIL_MESSAGE_SIZE == 80
+    msg = messages.fulfilment_message(56753, GATEWAY, 7, result=b"abc", **FIELDS)
+    assert len(msg) == messages.FULFIL_MESSAGE_SIZE == 148
     assert msg == (
-        b"NSL-N3-FULFIL-V1"
+        b"NSL-N3-FULFIL-V2"
         + bytes.fromhex("b1dd0000")  # 56753 little-endian
         + GATEWAY
         + bytes.fromhex("0700000000000000")
+        + b"\x11" * 32  # SHA-256(payload), as stored
+        + bytes.fromhex("02010000")  # key version 258 little-endian
+        + b"\x22" * 32  # SHA-256(VRF key of that version)
         + bytes.fromhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")  # SHA-256("abc")
     )
 
@@ -62,13 +69,24 @@ def test_price_result_is_neovm_integer(price: int, encoded: str) -> None:
     assert int.from_bytes(messages.price_result(price) or b"\0", "little", signed=True) == price
 
 
+@pytest.mark.parametrize(
+    ("magic", "gateway", "request_id", "fields"),
+    [
+        (2**32, GATEWAY, 1, FIELDS),
+        (1, GATEWAY, 2**64, FIELDS),
+        (1, GATEWAY[:19], 1, FIELDS),
+        (1, GATEWAY, 1, FIELDS | {"payload_hash": bytes(31)}),
+        (1, GATEWAY, 1, FIELDS | {"vrf_key_version": 2**32}),
+        (1, GATEWAY, 1, FIELDS | {"vrf_key_hash": bytes(33)}),
+    ],
+    ids=["magic-2^32", "id-2^64", "short-gateway", "short-payload-hash", "version-2^32", "long-key-hash"],
+)
+def test_bad_message_fields(magic: int, gateway: bytes, request_id: int, fields: dict[str, Any]) -> None:
+    with pytest.raises(InvalidN3Message):
+        messages.fulfilment_message(magic, gateway, request_id, result=b"", **fields)
+
+
 def test_bad_inputs() -> None:
-    with pytest.raises(InvalidN3Message):
-        messages.fulfilment_message(2**32, GATEWAY, 1, b"")
-    with pytest.raises(InvalidN3Message):
-        messages.fulfilment_message(1, GATEWAY, 2**64, b"")
-    with pytest.raises(InvalidN3Message):
-        messages.fulfilment_message(1, GATEWAY[:19], 1, b"")
     with pytest.raises(InvalidN3Message):
         messages.randomness_result(bytes(95), b"alpha")
     with pytest.raises(InvalidN3Message):

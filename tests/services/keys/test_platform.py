@@ -1,4 +1,5 @@
-"""Platform keys (services/keys/platform.py): created on first use, once, however many workers race."""
+"""Platform keys (services/keys/platform.py): relayers created on first use, once, however many workers
+race; VRF keys derived in the enclave, never stored."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ import pytest
 from sqlalchemy import func, select
 
 from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.chain_keys import ChainFamily, chain_vrf_secret
 from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.errors import KeyNameTaken
 from neo_service_layer.services.accounts.service import bootstrap
 from neo_service_layer.services.keys import platform
 from neo_service_layer.services.keys.models import Key
 from neo_service_layer.services.keys.platform import (
-    EVM_VRF_KEY_NAME,
-    N3_VRF_KEY_NAME,
     evm_platform_keys,
     evm_relayer_key_name,
     n3_platform_keys,
@@ -71,7 +72,33 @@ async def test_racing_creations_make_one_key_of_each_name(
     assert n3_a == n3_b
     async with db.transaction() as session:
         rows = (await session.execute(select(Key.name, func.count()).group_by(Key.name))).all()
-    names = [EVM_VRF_KEY_NAME, evm_relayer_key_name(CHAIN_ID), N3_VRF_KEY_NAME, n3_relayer_key_name(MAGIC)]
+    # Only the relayers are keys of the keys service; the VRF keys are the enclave's own.
+    names = [evm_relayer_key_name(CHAIN_ID), n3_relayer_key_name(MAGIC)]
     assert {name: count for name, count in rows} == dict.fromkeys(names, 1)
     # PostgreSQL: each race really reached the insert, and one of its two lost; SQLite: none did.
     assert sorted(lost) == (sorted(names) if postgres else [])
+
+
+async def test_vrf_keys_are_the_enclaves_derived_keys_by_version(
+    db: Database, enclave_server: EnclaveServer, enclave_socket: Path
+) -> None:
+    async with db.transaction() as session:
+        await bootstrap(session)
+    client = UnixEnclaveClient(enclave_socket, timeout=10.0, pool_size=1)
+    try:
+        first = await evm_platform_keys(db, client, CHAIN_ID)
+        second = await evm_platform_keys(db, client, CHAIN_ID, vrf_key_version=2)
+        n3 = await n3_platform_keys(db, client, MAGIC)
+    finally:
+        await client.close()
+
+    identity = enclave_server.ctx.identity
+    assert (first.vrf_key_version, second.vrf_key_version, n3.vrf_key_version) == (1, 2, 1)
+    assert first.vrf_public_key == dyvrf.public_key(chain_vrf_secret(identity, ChainFamily.EVM, 1))
+    assert second.vrf_public_key == dyvrf.public_key(chain_vrf_secret(identity, ChainFamily.EVM, 2))
+    assert n3.vrf_public_key == dyvrf.public_key(chain_vrf_secret(identity, ChainFamily.N3, 1))
+    assert first.vrf_public_key_eip2537 == dyvrf.eip2537_g1(first.vrf_public_key)
+    assert first.relayer == second.relayer
+    async with db.transaction() as session:
+        names = set((await session.execute(select(Key.name))).scalars())
+    assert names == {evm_relayer_key_name(CHAIN_ID), n3_relayer_key_name(MAGIC)}

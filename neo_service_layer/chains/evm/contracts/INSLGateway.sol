@@ -14,7 +14,8 @@ interface INSLGateway {
         OnchainVerify
     }
 
-    /// @notice Ask for a service result; msg.value must be at least fee(service, mode).
+    /// @notice Ask for a service result; msg.value must be at least
+    ///         requestPrice(service, mode, gasForResponse, tx.gasprice) = fee + gasForResponse * tx.gasprice.
     /// @param service The service name, ASCII left-aligned and zero-padded ("randomness", "oracle", ...).
     /// @param payload The service input (for randomness: the consumer's seed).
     /// @param callbackContract msg.sender (the result is delivered to it) or address(0) (event only).
@@ -31,8 +32,16 @@ interface INSLGateway {
         Mode mode
     ) external payable returns (bytes32 requestId);
 
-    /// @notice The fee in wei for a service and mode; reverts ServiceNotOffered if it is not offered.
+    /// @notice The fee in wei for a service and mode, before the callback's gas; reverts ServiceNotOffered
+    ///         if it is not offered.
     function fee(bytes32 service, Mode mode) external view returns (uint256);
+
+    /// @notice What a request pays at least: fee(service, mode) + gasForResponse * gasPrice (in a request,
+    ///         gasPrice is the transaction's tx.gasprice); reverts ServiceNotOffered if it is not offered.
+    function requestPrice(bytes32 service, Mode mode, uint32 gasForResponse, uint256 gasPrice)
+        external
+        view
+        returns (uint256);
 
     /// @notice The address whose secp256k1 signatures the gateway accepts (the enclave's key).
     function enclaveSigner() external view returns (address);

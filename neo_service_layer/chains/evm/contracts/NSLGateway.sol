@@ -8,16 +8,19 @@ import {INSLGateway} from "./INSLGateway.sol";
 /// @title NSLGateway: service requests from contracts, fulfilled with results signed by the NSL enclave.
 /// @notice request() stores a request and emits ServiceRequested with a unique id; fulfill() accepts a result
 ///         only with the registered enclave key's signature, once, then calls the consumer back with bounded
-///         gas. Randomness results always carry the Dodis-Yampolskiy proof (in the Fulfilled event); in
-///         OnchainVerify mode the gateway also checks it against the key the owner registered, for an input
-///         it derives itself from the request. Formats: docs/chains-evm.md.
+///         gas. A randomness request is pinned at request time to the VRF key version registered then; the
+///         enclave's signature covers the request's payload hash, that version and its key's hash, all of
+///         which fulfill() takes from storage, so each request has exactly one acceptable result. Results
+///         always carry the Dodis-Yampolskiy proof (in the Fulfilled event); in OnchainVerify mode the
+///         gateway also checks it against the pinned key, for an input it derives itself from the request.
+///         The fee covers the callback's gas at the request's gas price. Formats: docs/chains-evm.md.
 contract NSLGateway is INSLGateway {
     bytes32 public constant RANDOMNESS = "randomness";
     /// Upper bound on the gas a consumer may ask for its callback.
     uint32 public constant MAX_GAS_FOR_RESPONSE = 2_500_000;
     /// A randomness result: beta (32 bytes) || pi as an EIP-2537 G2 point (256 bytes).
     uint256 public constant RANDOMNESS_RESULT_SIZE = 288;
-    bytes internal constant FULFIL_TAG = "NSL-FULFIL-V1";
+    bytes internal constant FULFIL_TAG = "NSL-FULFIL-V2";
     bytes internal constant ALPHA_TAG = "NSL-DYVRF-ALPHA-V1";
     /// Gas kept back around the callback: the opcodes between the gas check and CALL, and the bookkeeping
     /// after it (Chainlink VRFCoordinatorV2.GAS_FOR_CALL_EXACT_CHECK).
@@ -36,6 +39,8 @@ contract NSLGateway is INSLGateway {
         Mode mode;
         Status status;
         address callbackContract;
+        /// The VRF key version current at request time (randomness; 0 for other services).
+        uint32 vrfKeyVersion;
         bytes32 service;
         bytes32 payloadHash;
     }
@@ -53,9 +58,12 @@ contract NSLGateway is INSLGateway {
     bool public paused;
     /// Number of requests so far; the nonce in each request id.
     uint64 public requestCount;
-    /// The DY-VRF public key (EIP-2537 G1, 128 bytes) for OnchainVerify; empty until the owner sets it.
-    bytes public vrfPublicKey;
+    /// The current DY-VRF key version: new randomness requests are pinned to it (0 until the owner sets one).
     uint32 public vrfKeyVersion;
+    /// Every registered DY-VRF public key (EIP-2537 G1, 128 bytes) by version, kept for pending requests.
+    mapping(uint32 => bytes) public vrfPublicKeys;
+    /// keccak256 of each version's public key: what the enclave's fulfilment signature covers.
+    mapping(uint32 => bytes32) public vrfKeyHashes;
     mapping(bytes32 => Request) internal requests;
     mapping(bytes32 => mapping(Mode => Fee)) internal fees;
 
@@ -73,7 +81,7 @@ contract NSLGateway is INSLGateway {
     /// callbackSuccess is true iff a callback was made and returned without reverting.
     event Fulfilled(bytes32 indexed requestId, bytes result, bool callbackSuccess, uint32 enclaveKeyVersion);
     event EnclaveKeyRotated(uint32 indexed version, address signer, bytes32 measurement);
-    event VrfPublicKeySet(uint32 indexed version, bytes publicKey);
+    event VrfPublicKeySet(uint32 indexed version, bytes publicKey, bytes32 keyHash);
     event FeeSet(bytes32 indexed service, Mode mode, uint256 amount, bool offered);
     event PauseChanged(bool paused);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
@@ -93,6 +101,7 @@ contract NSLGateway is INSLGateway {
     error BadResultSize(uint256 expected, uint256 actual);
     error VrfPublicKeyNotSet();
     error InvalidVrfPublicKey();
+    error VrfKeyVersionNotNewer(uint32 version, uint32 current);
     error InvalidProof();
     error OutputMismatch(bytes32 expected, bytes32 claimed);
     error InsufficientGasForCallback();
@@ -123,13 +132,21 @@ contract NSLGateway is INSLGateway {
         if (paused) revert GatewayPaused();
         Fee memory f = fees[service][mode];
         if (!f.offered) revert ServiceNotOffered(service, mode);
-        if (msg.value < f.amount) revert InsufficientFee(f.amount, msg.value);
         // Only the requester may be called back: otherwise anyone could make the gateway deliver results
         // the victim never asked for to a callback that trusts msg.sender == gateway.
         if (callbackContract != address(0) && callbackContract != msg.sender) {
             revert CallbackNotRequester(callbackContract);
         }
         if (gasForResponse > MAX_GAS_FOR_RESPONSE) revert GasForResponseTooHigh(gasForResponse, MAX_GAS_FOR_RESPONSE);
+        // The relayer pays for the callback's gas: the request pays for it too, at its own gas price, so a
+        // consumer asking for a large callback budget cannot make the relayer spend what it did not pay.
+        uint256 price = uint256(f.amount) + uint256(gasForResponse) * tx.gasprice;
+        if (msg.value < price) revert InsufficientFee(price, msg.value);
+        uint32 keyVersion;
+        if (service == RANDOMNESS) {
+            keyVersion = vrfKeyVersion;
+            if (keyVersion == 0) revert VrfPublicKeyNotSet();
+        }
         uint64 nonce = ++requestCount;
         requestId = keccak256(abi.encode(block.chainid, address(this), nonce, msg.sender));
         requests[requestId] = Request({
@@ -139,6 +156,7 @@ contract NSLGateway is INSLGateway {
             mode: mode,
             status: Status.Pending,
             callbackContract: callbackContract,
+            vrfKeyVersion: keyVersion,
             service: service,
             payloadHash: keccak256(payload)
         });
@@ -156,13 +174,13 @@ contract NSLGateway is INSLGateway {
         Request storage r = requests[requestId];
         if (r.status == Status.None) revert UnknownRequest(requestId);
         if (r.status == Status.Fulfilled) revert AlreadyFulfilled(requestId);
-        address signer = EnclaveSignature.recover(fulfilmentDigest(requestId, keccak256(result)), signature);
+        address signer = EnclaveSignature.recover(_digest(requestId, r, keccak256(result)), signature);
         if (signer != enclaveSigner) revert NotEnclaveSigned(signer);
         if (r.service == RANDOMNESS) {
             if (result.length != RANDOMNESS_RESULT_SIZE) {
                 revert BadResultSize(RANDOMNESS_RESULT_SIZE, result.length);
             }
-            if (r.mode == Mode.OnchainVerify) _verifyRandomness(requestId, r.payloadHash, result);
+            if (r.mode == Mode.OnchainVerify) _verifyRandomness(requestId, r, result);
         }
         // Marked before the callback: a reentrant fulfill of the same id finds it fulfilled.
         r.status = Status.Fulfilled;
@@ -175,10 +193,26 @@ contract NSLGateway is INSLGateway {
         emit Fulfilled(requestId, result, ok, enclaveKeyVersion);
     }
 
-    /// @notice The digest the enclave signs for a result:
-    ///         keccak256("NSL-FULFIL-V1" || chainid (32) || gateway (20) || requestId (32) || keccak256(result)).
-    function fulfilmentDigest(bytes32 requestId, bytes32 resultHash) public view returns (bytes32) {
-        return keccak256(abi.encodePacked(FULFIL_TAG, block.chainid, address(this), requestId, resultHash));
+    /// @notice The digest the enclave signs for a result of a stored request:
+    ///         keccak256("NSL-FULFIL-V2" || chainid (32) || gateway (20) || requestId (32) || payloadHash (32)
+    ///         || vrfKeyVersion (4) || vrfKeyHash (32) || resultHash (32)), all but resultHash from storage
+    ///         (vrfKeyHash: of the request's pinned key version; zero when it has none).
+    function fulfilmentDigest(bytes32 requestId, bytes32 resultHash) external view returns (bytes32) {
+        Request storage r = requests[requestId];
+        if (r.status == Status.None) revert UnknownRequest(requestId);
+        return _digest(requestId, r, resultHash);
+    }
+
+    /// @inheritdoc INSLGateway
+    function requestPrice(bytes32 service, Mode mode, uint32 gasForResponse, uint256 gasPrice)
+        external
+        view
+        override
+        returns (uint256)
+    {
+        Fee memory f = fees[service][mode];
+        if (!f.offered) revert ServiceNotOffered(service, mode);
+        return uint256(f.amount) + uint256(gasForResponse) * gasPrice;
     }
 
     /// @notice The VRF input of a request:
@@ -187,6 +221,11 @@ contract NSLGateway is INSLGateway {
         Request storage r = requests[requestId];
         if (r.status == Status.None) revert UnknownRequest(requestId);
         return _alpha(requestId, r.payloadHash);
+    }
+
+    /// @notice The current DY-VRF public key (EIP-2537 G1; empty until the owner sets one).
+    function vrfPublicKey() external view returns (bytes memory) {
+        return vrfPublicKeys[vrfKeyVersion];
     }
 
     /// @notice The stored request (status None for an unknown id).
@@ -209,13 +248,20 @@ contract NSLGateway is INSLGateway {
         _setEnclave(signer, measurement);
     }
 
-    /// @notice Register the DY-VRF public key (EIP-2537 G1, 128 bytes) used by OnchainVerify.
+    /// @notice Register a DY-VRF public key (EIP-2537 G1, 128 bytes) under `version`, which becomes current:
+    ///         randomness requests from now on are pinned to it. Versions only grow and are never
+    ///         overwritten, so pending requests keep the key they were made under (the platform derives
+    ///         version v of its key inside the enclave: register its key under the same number).
     /// @dev Checked once here: G1MSM by 1 fails for a point off the curve or outside the subgroup, and the
     ///      identity is refused (with pk = O anyone can compute pi = (1/x)*G2). Needs Prague.
-    function setVrfPublicKey(bytes calldata publicKey) external onlyOwner {
+    function setVrfPublicKey(uint32 version, bytes calldata publicKey) external onlyOwner {
+        if (version <= vrfKeyVersion) revert VrfKeyVersionNotNewer(version, vrfKeyVersion);
         if (!DYVRF.isValidPublicKey(publicKey)) revert InvalidVrfPublicKey();
-        vrfPublicKey = publicKey;
-        emit VrfPublicKeySet(++vrfKeyVersion, publicKey);
+        bytes32 keyHash = keccak256(publicKey);
+        vrfPublicKeys[version] = publicKey;
+        vrfKeyHashes[version] = keyHash;
+        vrfKeyVersion = version;
+        emit VrfPublicKeySet(version, publicKey, keyHash);
     }
 
     /// @notice Offer (or withdraw) a service in a mode at a fee in wei.
@@ -254,16 +300,31 @@ contract NSLGateway is INSLGateway {
         emit EnclaveKeyRotated(++enclaveKeyVersion, signer, measurement);
     }
 
+    function _digest(bytes32 requestId, Request storage r, bytes32 resultHash) internal view returns (bytes32) {
+        uint32 keyVersion = r.vrfKeyVersion;
+        return keccak256(
+            abi.encodePacked(
+                FULFIL_TAG,
+                block.chainid,
+                address(this),
+                requestId,
+                r.payloadHash,
+                keyVersion,
+                keyVersion == 0 ? bytes32(0) : vrfKeyHashes[keyVersion],
+                resultHash
+            )
+        );
+    }
+
     function _alpha(bytes32 requestId, bytes32 payloadHash) internal view returns (bytes memory) {
         return abi.encodePacked(ALPHA_TAG, block.chainid, address(this), requestId, payloadHash);
     }
 
-    /// Check pi against the registered key for x derived here from the request, and beta = proofToHash(pi).
-    function _verifyRandomness(bytes32 requestId, bytes32 payloadHash, bytes calldata result) internal view {
-        bytes memory pk = vrfPublicKey;
-        if (pk.length == 0) revert VrfPublicKeyNotSet();
+    /// Check pi against the request's pinned key for x derived here from the request, and beta = proofToHash(pi).
+    function _verifyRandomness(bytes32 requestId, Request storage r, bytes calldata result) internal view {
+        bytes memory pk = vrfPublicKeys[r.vrfKeyVersion];
         bytes memory pi = result[32:RANDOMNESS_RESULT_SIZE];
-        if (!DYVRF.verify(pk, DYVRF.alphaToScalar(_alpha(requestId, payloadHash)), pi)) revert InvalidProof();
+        if (!DYVRF.verify(pk, DYVRF.alphaToScalar(_alpha(requestId, r.payloadHash)), pi)) revert InvalidProof();
         bytes32 beta = DYVRF.proofToHash(pi);
         bytes32 claimed = bytes32(result[0:32]);
         if (beta != claimed) revert OutputMismatch(beta, claimed);

@@ -26,7 +26,8 @@ contract OracleConsumer {
         gateway = gateway_;
     }
 
-    /// @notice Send `query` (the oracle service's request payload) with at least gateway.fee("oracle", 0).
+    /// @notice Send `query` (the oracle service's request payload) with at least
+    ///         gateway.requestPrice("oracle", SignatureOnly, CALLBACK_GAS, tx.gasprice).
     function requestData(bytes calldata query) external payable returns (bytes32 requestId) {
         requestId = gateway.request{value: msg.value}(
             ORACLE, query, address(this), this.onOracleResult.selector, CALLBACK_GAS, INSLGateway.Mode.SignatureOnly

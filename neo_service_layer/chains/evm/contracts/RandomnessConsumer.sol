@@ -33,7 +33,8 @@ contract RandomnessConsumer {
         gateway = gateway_;
     }
 
-    /// @notice Request randomness for `seed`; send at least gateway.fee("randomness", mode) as value.
+    /// @notice Request randomness for `seed`; send at least
+    ///         gateway.requestPrice("randomness", mode, CALLBACK_GAS, tx.gasprice) as value.
     function requestRandomness(bytes calldata seed, bool verifyOnChain) external payable returns (bytes32 requestId) {
         INSLGateway.Mode mode = verifyOnChain ? INSLGateway.Mode.OnchainVerify : INSLGateway.Mode.SignatureOnly;
         requestId = gateway.request{value: msg.value}(

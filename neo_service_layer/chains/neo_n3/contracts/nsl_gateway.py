@@ -1,12 +1,21 @@
 """NSLGateway for Neo N3 (neo3-boa 1.5): service requests from contracts, fulfilled with enclave-signed results.
 
-- ``request`` stores a request under a unique incrementing id, charges the mode's fee from the caller's
-  prepaid GAS balance and emits ``Request``;
+- ``request`` stores a request under a unique incrementing id, pinned (randomness) to the VRF key version
+  registered at that moment, charges the mode's fee plus ``gas_for_response`` (the callback's GAS, paid
+  up front as the native OracleContract charges it) from the caller's prepaid GAS balance and emits
+  ``Request``;
 - ``fulfill`` accepts a result only with the registered enclave key's secp256r1 signature over the
-  fulfilment message, once per request, optionally verifies a Dodis-Yampolskiy proof on chain with
-  CryptoLib's BLS12-381 methods, then calls the consumer back and emits ``Fulfilled``;
-- the admin (the deploying account) rotates the enclave key (with its attestation measurement), sets
-  the VRF key and the fees, pauses, and withdraws collected fees.
+  fulfilment message — which it rebuilds from the stored payload hash, the pinned key version and that
+  version's key hash, so one request has exactly one acceptable result — once per request, optionally
+  verifies a Dodis-Yampolskiy proof on chain with CryptoLib's BLS12-381 methods against the pinned key,
+  then calls the consumer back and emits ``Fulfilled``;
+- the admin (the deploying account) rotates the enclave key (with its attestation measurement),
+  registers VRF key versions (only ever growing; old ones stay for pending requests), sets the fees,
+  pauses, and withdraws collected fees.
+
+The relayer that sends ``fulfill`` pays its system fee, burnt in full; NeoVM cannot cap the gas of one
+call, so the relayer caps the transaction instead (``chains/neo_n3/fulfiller.py``): never more than the
+request paid (its fee and ``gas_for_response``), whatever the callback does.
 
 Formats (the fulfilment message, the randomness result, the VRF input) are in docs/chains-neo-n3.md and
 built identically in Python by ``neo_service_layer.chains.neo_n3.messages``. This file is compiled by
@@ -34,7 +43,7 @@ def manifest_metadata() -> NeoMetadata:
 
 # --- formats (docs/chains-neo-n3.md; messages.py builds the same bytes) -----------------------------------
 
-FULFIL_TAG = b"NSL-N3-FULFIL-V1"
+FULFIL_TAG = b"NSL-N3-FULFIL-V2"
 ALPHA_TAG = b"NSL-N3-DYVRF-ALPHA-V1"
 RANDOMNESS = "randomness"
 #: Randomness result: beta (32) || pi (compressed G2, 96) || x (32, little-endian scalar).
@@ -43,6 +52,7 @@ PROOF_SIZE = 96
 SCALAR_SIZE = 32
 RANDOMNESS_RESULT_SIZE = 160
 VRF_KEY_SIZE = 48
+MAX_KEY_VERSION = 0xFFFFFFFF
 #: 10 GAS: the most a consumer may ask the relayer to budget for its callback.
 MAX_GAS_FOR_RESPONSE = 1_000_000_000
 MAX_MEASUREMENT_SIZE = 64
@@ -69,7 +79,7 @@ KEY_PAUSED = b"p"
 KEY_ENCLAVE_KEY = b"k"
 KEY_MEASUREMENT = b"m"
 KEY_ENCLAVE_VERSION = b"v"
-KEY_VRF_KEY = b"q"
+KEY_VRF_VERSION = b"w"
 KEY_GT = b"g"
 KEY_COUNTER = b"n"
 KEY_FEE_SIGNATURE = b"s"
@@ -78,6 +88,8 @@ KEY_COLLECTED = b"c"
 PREFIX_BALANCE = b"b"
 PREFIX_REQUEST = b"r"
 PREFIX_DONE = b"d"
+PREFIX_VRF_KEY = b"q"
+NO_KEY_HASH = b"\x00" * 32
 
 # --- events ---------------------------------------------------------------------------------------------
 
@@ -97,7 +109,7 @@ on_fulfilled: Event = CreateNewEvent([("request_id", int), ("result", bytes)], "
 on_enclave_key_set: Event = CreateNewEvent(
     [("version", int), ("pubkey", ECPoint), ("measurement", bytes)], "EnclaveKeySet"
 )
-on_vrf_key_set: Event = CreateNewEvent([("pubkey", bytes)], "VrfKeySet")
+on_vrf_key_set: Event = CreateNewEvent([("version", int), ("pubkey", bytes)], "VrfKeySet")
 on_fees_set: Event = CreateNewEvent([("signature_only", int), ("onchain_verify", int)], "FeesSet")
 on_paused: Event = CreateNewEvent([("paused", bool)], "PauseChanged")
 on_deposit: Event = CreateNewEvent([("account", UInt160), ("amount", int)], "Deposited")
@@ -148,6 +160,12 @@ def get_fee(verify_on_chain: bool) -> int:
 
 
 @public(safe=True)
+def get_request_price(verify_on_chain: bool, gas_for_response: int) -> int:
+    """What a request pays (datoshi): the mode's fee and the callback's GAS, ``gas_for_response``."""
+    return get_fee(verify_on_chain) + gas_for_response
+
+
+@public(safe=True)
 def fees_collected() -> int:
     """Fees charged so far and not yet withdrawn (datoshi)."""
     return storage.get_int(KEY_COLLECTED)
@@ -177,18 +195,21 @@ def request(
         abort("service and callback method are required")
     if gas_for_response < 0 or gas_for_response > MAX_GAS_FOR_RESPONSE:
         abort("gas_for_response out of range")
-    if verify_on_chain:
-        if service != RANDOMNESS:
-            abort("on-chain verification is only offered for randomness")
-        if len(storage.get(KEY_VRF_KEY)) == 0:
+    if verify_on_chain and service != RANDOMNESS:
+        abort("on-chain verification is only offered for randomness")
+    key_version = 0
+    if service == RANDOMNESS:
+        key_version = storage.get_int(KEY_VRF_VERSION)
+        if key_version == 0:
             abort("VRF key not set")
-    fee = get_fee(verify_on_chain)
+    # The callback's GAS is paid up front with the fee: the relayer never spends more than this on it.
+    price = get_request_price(verify_on_chain, gas_for_response)
     balance_key = PREFIX_BALANCE + requester
     balance = storage.get_int(balance_key)
-    if balance < fee:
-        abort("insufficient prepaid GAS for the fee")
-    storage.put_int(balance_key, balance - fee)
-    storage.put_int(KEY_COLLECTED, storage.get_int(KEY_COLLECTED) + fee)
+    if balance < price:
+        abort("insufficient prepaid GAS for the fee and gas_for_response")
+    storage.put_int(balance_key, balance - price)
+    storage.put_int(KEY_COLLECTED, storage.get_int(KEY_COLLECTED) + price)
     request_id = storage.get_int(KEY_COUNTER) + 1
     storage.put_int(KEY_COUNTER, request_id)
     record: list[Any] = [
@@ -199,7 +220,8 @@ def request(
         callback_method,
         gas_for_response,
         verify_on_chain,
-        fee,
+        price,
+        key_version,
     ]
     storage.put_list(PREFIX_REQUEST + to_bytes(request_id), record)
     on_request(
@@ -211,7 +233,8 @@ def request(
 @public(safe=True)
 def get_request(request_id: int) -> list[Any]:
     """``[requester, service, sha256(payload), callback_contract, callback_method, gas_for_response,
-    verify_on_chain, fee]`` of a pending request, or ``[]`` if unknown or fulfilled."""
+    verify_on_chain, paid, vrf_key_version]`` of a pending request (``paid``: the fee and
+    ``gas_for_response`` it was charged), or ``[]`` if unknown or fulfilled."""
     data = storage.get(PREFIX_REQUEST + to_bytes(request_id))
     if len(data) == 0:
         return []
@@ -241,17 +264,38 @@ def u64le(value: int) -> bytes:
     return to_bytes(value, 8, False, False)
 
 
-@public(safe=True)
-def fulfilment_message(request_id: int, result: bytes) -> bytes:
-    """The bytes the enclave signs (ECDSA P-256 over their SHA-256):
-    tag || network magic (u32 LE) || gateway hash (20) || request id (u64 LE) || SHA-256(result)."""
+def key_hash_of(version: int) -> bytes:
+    """SHA-256 of VRF key ``version`` (zero bytes for version 0: a request without a VRF key)."""
+    if version == 0:
+        return NO_KEY_HASH
+    return CryptoLib.sha256(storage.get(PREFIX_VRF_KEY + to_bytes(version)))
+
+
+def message_of(request_id: int, record: list[Any], result: bytes) -> bytes:
+    """The bytes the enclave signs (ECDSA P-256 over their SHA-256): tag || network magic (u32 LE) ||
+    gateway hash (20) || request id (u64 LE) || SHA-256(payload) (32) || VRF key version (u32 LE) ||
+    SHA-256(VRF key) (32) || SHA-256(result) — all but the result from the stored request."""
+    payload_hash: bytes = record[2]
+    key_version: int = record[8]
     return (
         FULFIL_TAG
         + u32le(runtime.get_network())
         + runtime.executing_script_hash
         + u64le(request_id)
+        + payload_hash
+        + u32le(key_version)
+        + key_hash_of(key_version)
         + CryptoLib.sha256(result)
     )
+
+
+@public(safe=True)
+def fulfilment_message(request_id: int, result: bytes) -> bytes:
+    """The message a fulfilment of pending request ``request_id`` with ``result`` must be signed over."""
+    key = PREFIX_REQUEST + to_bytes(request_id)
+    if len(storage.get(key)) == 0:
+        abort("unknown request")
+    return message_of(request_id, storage.get_list(key), result)
 
 
 @public(safe=True)
@@ -278,8 +322,8 @@ def alpha_scalar(alpha: bytes) -> int:
     return to_int(cast(bytes, buf))
 
 
-def verify_randomness(request_id: int, payload_hash: bytes, result: bytes) -> None:
-    """Abort unless result = beta || pi || x is the DY-VRF output for this request under the VRF key."""
+def verify_randomness(request_id: int, payload_hash: bytes, key_version: int, result: bytes) -> None:
+    """Abort unless result = beta || pi || x is the DY-VRF output for this request under its pinned key."""
     beta = result[0:BETA_SIZE]
     pi = result[BETA_SIZE : BETA_SIZE + PROOF_SIZE]
     x = result[BETA_SIZE + PROOF_SIZE : RANDOMNESS_RESULT_SIZE]
@@ -290,7 +334,8 @@ def verify_randomness(request_id: int, payload_hash: bytes, result: bytes) -> No
         abort("beta is not SHA-256(pi)")
     g1 = CryptoLib.bls12_381_deserialize(G1_GENERATOR)
     point = CryptoLib.bls12_381_add(
-        CryptoLib.bls12_381_mul(g1, x, False), CryptoLib.bls12_381_deserialize(storage.get(KEY_VRF_KEY))
+        CryptoLib.bls12_381_mul(g1, x, False),
+        CryptoLib.bls12_381_deserialize(storage.get(PREFIX_VRF_KEY + to_bytes(key_version))),
     )
     lhs = CryptoLib.bls12_381_pairing(point, CryptoLib.bls12_381_deserialize(pi))
     # e(G1, G2) was computed at deploy: a caller-supplied constant would make any proof pass.
@@ -309,7 +354,7 @@ def fulfill(request_id: int, result: bytes, signature: bytes) -> None:
     if len(storage.get(key)) == 0:
         abort("unknown request")
     record = storage.get_list(key)
-    message = fulfilment_message(request_id, result)
+    message = message_of(request_id, record, result)
     if not CryptoLib.verify_with_ecdsa(
         message, storage.get_ecpoint(KEY_ENCLAVE_KEY), signature, NamedCurveHash.SECP256R1SHA256
     ):
@@ -321,7 +366,8 @@ def fulfill(request_id: int, result: bytes, signature: bytes) -> None:
         verify: bool = record[6]
         if verify:
             payload_hash: bytes = record[2]
-            verify_randomness(request_id, payload_hash, result)
+            key_version: int = record[8]
+            verify_randomness(request_id, payload_hash, key_version, result)
     # Marked done before the callback, so a re-entrant fulfill hits "already fulfilled".
     storage.delete(key)
     storage.put_bool(PREFIX_DONE + to_bytes(request_id), True)
@@ -371,22 +417,41 @@ def get_enclave_key() -> list[Any]:
 
 
 @public
-def set_vrf_key(pubkey: bytes) -> None:
-    """Register the DY-VRF public key (compressed G1, 48 bytes; checked on the curve, not the identity)."""
+def set_vrf_key(version: int, pubkey: bytes) -> None:
+    """Register DY-VRF public key ``version`` (compressed G1, 48 bytes; checked on the curve, not the
+    identity) and make it current: randomness requests from now on are pinned to it. Versions only grow
+    and are never overwritten, so pending requests keep the key they were made under."""
     require_admin()
+    if version <= storage.get_int(KEY_VRF_VERSION) or version > MAX_KEY_VERSION:
+        abort("VRF key version must be newer than the current one (and a uint32)")
     if len(pubkey) != VRF_KEY_SIZE:
         abort("VRF key must be 48 bytes")
     if pubkey == G1_INFINITY:
         abort("VRF key is the point at infinity")
     CryptoLib.bls12_381_deserialize(pubkey)  # FAULTs unless on the curve and in the subgroup
-    storage.put(KEY_VRF_KEY, pubkey)
-    on_vrf_key_set(pubkey)
+    storage.put(PREFIX_VRF_KEY + to_bytes(version), pubkey)
+    storage.put_int(KEY_VRF_VERSION, version)
+    on_vrf_key_set(version, pubkey)
 
 
 @public(safe=True)
 def get_vrf_key() -> bytes:
-    """The registered DY-VRF public key (empty until set)."""
-    return storage.get(KEY_VRF_KEY)
+    """The current DY-VRF public key (empty until set)."""
+    return get_vrf_key_of(storage.get_int(KEY_VRF_VERSION))
+
+
+@public(safe=True)
+def get_vrf_key_of(version: int) -> bytes:
+    """DY-VRF public key ``version`` (empty if never registered)."""
+    if version == 0:
+        return b""
+    return storage.get(PREFIX_VRF_KEY + to_bytes(version))
+
+
+@public(safe=True)
+def get_vrf_key_version() -> int:
+    """The current DY-VRF key version (0 until a key is set)."""
+    return storage.get_int(KEY_VRF_VERSION)
 
 
 @public(safe=True)

@@ -19,7 +19,7 @@ def manifest_metadata() -> NeoMetadata:
     meta = NeoMetadata()
     meta.name = "NSLOracleConsumer"
     meta.author = "Neo Service Layer"
-    meta.add_permission(contract="*", methods=["request", "get_fee", "transfer"])
+    meta.add_permission(contract="*", methods=["request", "get_request_price", "transfer"])
     return meta
 
 
@@ -54,7 +54,7 @@ def request_data(query: bytes) -> int:
     if not runtime.check_witness(storage.get_uint160(KEY_OWNER)):
         abort("only the owner")
     gateway = storage.get_uint160(KEY_GATEWAY)
-    fee: int = call_contract(gateway, "get_fee", [False])
+    fee: int = call_contract(gateway, "get_request_price", [False, CALLBACK_GAS])
     if fee > 0 and not GasToken.transfer(runtime.executing_script_hash, gateway, fee, None):
         abort("cannot pay the gateway fee")
     request_id: int = call_contract(

@@ -20,7 +20,7 @@ def manifest_metadata() -> NeoMetadata:
     meta = NeoMetadata()
     meta.name = "NSLPriceFeedConsumer"
     meta.author = "Neo Service Layer"
-    meta.add_permission(contract="*", methods=["request", "get_fee", "transfer"])
+    meta.add_permission(contract="*", methods=["request", "get_request_price", "transfer"])
     return meta
 
 
@@ -55,7 +55,7 @@ def request_price(pair: str) -> int:
     if not runtime.check_witness(storage.get_uint160(KEY_OWNER)):
         abort("only the owner")
     gateway = storage.get_uint160(KEY_GATEWAY)
-    fee: int = call_contract(gateway, "get_fee", [False])
+    fee: int = call_contract(gateway, "get_request_price", [False, CALLBACK_GAS])
     if fee > 0 and not GasToken.transfer(runtime.executing_script_hash, gateway, fee, None):
         abort("cannot pay the gateway fee")
     request_id: int = call_contract(

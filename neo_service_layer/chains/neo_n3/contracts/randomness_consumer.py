@@ -20,7 +20,7 @@ def manifest_metadata() -> NeoMetadata:
     meta = NeoMetadata()
     meta.name = "NSLRandomnessConsumer"
     meta.author = "Neo Service Layer"
-    meta.add_permission(contract="*", methods=["request", "get_fee", "transfer"])
+    meta.add_permission(contract="*", methods=["request", "get_request_price", "transfer"])
     return meta
 
 
@@ -29,7 +29,7 @@ KEY_OWNER = b"o"
 PREFIX_PENDING = b"p"
 PREFIX_VALUE = b"v"
 PREFIX_VERIFIED = b"c"
-#: Advisory callback budget for the relayer (datoshi): the callback stores 32 bytes.
+#: GAS for the callback (datoshi), paid with the fee: the callback stores 32 bytes.
 CALLBACK_GAS = 10_000_000
 BETA_SIZE = 32
 
@@ -58,7 +58,7 @@ def request_randomness(seed: bytes, verify_on_chain: bool) -> int:
     if not runtime.check_witness(storage.get_uint160(KEY_OWNER)):
         abort("only the owner")
     gateway = storage.get_uint160(KEY_GATEWAY)
-    fee: int = call_contract(gateway, "get_fee", [verify_on_chain])
+    fee: int = call_contract(gateway, "get_request_price", [verify_on_chain, CALLBACK_GAS])
     if fee > 0 and not GasToken.transfer(runtime.executing_script_hash, gateway, fee, None):
         abort("cannot pay the gateway fee")
     request_id: int = call_contract(
