@@ -193,6 +193,17 @@ class QuoteUntrusted(AttestationInvalid):
     title = "The TEE quote does not verify against the trusted root and collateral"
 
 
+class QuoteTcbNotSupported(QuoteUntrusted):
+    """No TCB level of the (genuine) TCB info matches: no level has every SVN at or below the platform's.
+
+    Intel's QVL calls this STATUS_TCB_NOT_SUPPORTED (``SGX_QL_TCB_NOT_SUPPORTED``: "Current TCB level
+    cannot be found in platform/enclave TCB info"): an error, not a TCB status a caller can accept.
+    """
+
+    code = "quote_tcb_not_supported"
+    title = "No TCB level of the collateral's TCB info matches the platform"
+
+
 class SignatureInvalid(NSLError):
     code = "signature_invalid"
     status = 422

@@ -1,6 +1,7 @@
 """Offline verification of attestation reports and signed results (client.attestation), against reports
 built by the enclave's own code: a software one, and SGX / TDX ones whose quotes come from the FAKE
-devices of tests/enclave/fakes.py with synthetic, verifiable DCAP quotes (tests/enclave/dcap_pki.py)."""
+devices of tests/enclave/fakes.py with synthetic, verifiable DCAP quotes (tests/enclave/dcap_pki.py);
+then the same reports carrying real Intel quotes (tests/testdata/dcap) under Intel's root."""
 
 from __future__ import annotations
 
@@ -25,9 +26,15 @@ from neo_service_layer.enclave.tee.base import quote_report_data
 from neo_service_layer.enclave.tee.sgx import SgxBackend
 from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.enclave.tee.tdx import TdxBackend
-from neo_service_layer.errors import AttestationInvalid, QuoteUntrusted, SignatureInvalid
-from tests.enclave.dcap_pki import DcapWorld
+from neo_service_layer.errors import (
+    AttestationInvalid,
+    QuoteTcbNotSupported,
+    QuoteUntrusted,
+    SignatureInvalid,
+)
+from tests.enclave.dcap_pki import TEE_TCB_SVN_2, DcapWorld
 from tests.enclave.fakes import FakeTsmFs, fake_gramine_dir, fake_tdx_machine
+from tests.enclave.real_quotes import Name, RealQuote, flip_bit, real_quote
 from tests.enclave.testops import SumArgs
 
 Report = dict[str, Any]
@@ -199,6 +206,123 @@ def test_hardware_report_without_quote_or_with_a_tdx_quote_is_refused(
     swapped = {**sgx_report, "quote": tdx_report["quote"]}
     with pytest.raises(AttestationInvalid, match="the quote is tdx"):
         verify_attestation(swapped, collateral=world.collateral(tee="tdx"), **options)
+
+
+def test_td_report_15_report_verifies_end_to_end(
+    identity: Identity, world: DcapWorld, tmp_path: Path
+) -> None:
+    # A TDX 1.5 module's v5 quote, through the TDX backend, the enclave's report and the client check.
+    _, report_dir = fake_tdx_machine(tmp_path)
+    backend = TdxBackend(report_dir, FakeTsmFs(lambda inblob: world.tdx_quote(inblob, td_report="1.5")))
+    report = build_report(identity, backend, compute_measurement("tdx")).model_dump(mode="json")
+    verified = verify_attestation(
+        report, collateral=world.collateral(tee="tdx"), root_ca_der=world.root_der, now=world.unix_now
+    )
+    assert verified.quote is not None
+    info = verified.quote.info
+    assert (verified.hardware, info.version, info.tee_tcb_svn_2, info.mr_servicetd) == (
+        True,
+        5,
+        TEE_TCB_SVN_2,
+        bytes(48),
+    )
+    assert info.report_data == quote_report_data(verified.report_data)
+
+
+# --- real Intel quotes (tests/testdata/dcap) in an NSL report ---
+# A real quote's REPORTDATA is not the hash of an NSL identity, so the most a report carrying one can
+# do is pass every quote check under Intel's root and then be refused for exactly that binding; any
+# earlier failure of the quote must refuse first, with its own error.
+
+SGX_STATUS = "ConfigurationAndSWHardeningNeeded"
+ACCEPT_SGX = frozenset({"UpToDate", SGX_STATUS})
+
+
+def _carrying(report: Report, quote: bytes) -> Report:
+    # The report stays self-consistent (its signatures are over report_data, not over the quote).
+    return {**report, "quote": b64encode(quote)}
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted"),
+    [
+        pytest.param("sgx_quote", ACCEPT_SGX, id="sgx-status-accepted"),
+        pytest.param("tdx_quote", frozenset({"UpToDate"}), id="tdx-v4-up-to-date"),
+    ],
+)
+def test_real_quote_verifies_but_does_not_carry_the_reports_data(
+    request: pytest.FixtureRequest, name: Name, accepted: frozenset[str]
+) -> None:
+    real = real_quote(name)
+    tee = "sgx" if name == "sgx_quote" else "tdx"
+    report = _carrying(request.getfixturevalue(f"{tee}_report"), real.raw)
+    with pytest.raises(
+        AttestationInvalid, match="the quote does not carry this report's report_data"
+    ) as caught:
+        verify_attestation(report, collateral=real.collateral, now=real.now, accepted_tcb_statuses=accepted)
+    assert type(caught.value) is AttestationInvalid  # not a quote error: the quote itself verified
+
+
+REAL_QUOTE_REFUSALS: list[Any] = [
+    pytest.param(
+        "sgx_quote",
+        lambda q: q.raw,
+        lambda q: q.now,
+        QuoteUntrusted,
+        SGX_STATUS,
+        id="sgx-status-not-accepted",
+    ),
+    pytest.param(
+        "tdx_quote_outdated",
+        lambda q: q.raw,
+        lambda q: q.now,
+        QuoteTcbNotSupported,
+        "no TCB level",
+        id="tdx-v5-no-tcb-level",
+    ),
+    pytest.param(
+        "tdx_quote", lambda q: q.raw, lambda q: q.expired, QuoteUntrusted, "expired", id="tdx-v4-expired"
+    ),
+    pytest.param(
+        "sgx_quote",
+        lambda q: flip_bit(q.raw, q.report_data_at),
+        lambda q: q.now,
+        QuoteUntrusted,
+        "signature",
+        id="sgx-report-data-tampered",
+    ),
+    pytest.param(
+        "tdx_quote",
+        lambda q: flip_bit(q.raw, q.qe_report_at + 10),
+        lambda q: q.now,
+        QuoteUntrusted,
+        "qe_report",
+        id="tdx-v4-qe-report-tampered",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "quote_of", "at", "error", "message"), REAL_QUOTE_REFUSALS)
+def test_real_quote_that_fails_is_refused_before_the_binding(
+    request: pytest.FixtureRequest,
+    name: Name,
+    quote_of: Callable[[RealQuote], bytes],
+    at: Callable[[RealQuote], int],
+    error: type[QuoteUntrusted],
+    message: str,
+) -> None:
+    real = real_quote(name)
+    tee = "sgx" if name == "sgx_quote" else "tdx"
+    report = _carrying(request.getfixturevalue(f"{tee}_report"), quote_of(real))
+    with pytest.raises(error, match=message) as caught:
+        verify_attestation(report, collateral=real.collateral, now=at(real))
+    assert type(caught.value) is error
+
+
+def test_real_quote_of_the_other_tee_is_refused(sgx_report: Report) -> None:
+    real = real_quote("tdx_quote")
+    with pytest.raises(AttestationInvalid, match="the report says sgx but the quote is tdx"):
+        verify_attestation(_carrying(sgx_report, real.raw), collateral=real.collateral, now=real.now)
 
 
 # --- signed results ---

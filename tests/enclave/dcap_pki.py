@@ -1,11 +1,12 @@
 """A synthetic Intel DCAP world for tests: a private root CA, PCK chain, collateral, and SGX/TDX quotes.
 
 NOT real Intel data and not a fake of dcap-qvl: every certificate, CRL, TCB info, QE identity and quote
-is built here, from the layouts of Intel's "SGX ECDSA Quote Library API" (quote v3/v4), the "SGX PCK
-Certificate and CRL Profile" (the SGX extension, OID 1.2.840.113741.1.13.1) and the PCS API (TCB info
-v3, QE identity v2), and signed with fresh keys. dcap-qvl then verifies it against our root with
+is built here, from the layouts of Intel's "SGX ECDSA Quote Library API" (quote v3/v4; v5 with a TD
+Report 1.5 as Intel's QVL parses it, ``QuoteVerification/Quote.cpp``), the "SGX PCK Certificate and
+CRL Profile" (the SGX extension, OID 1.2.840.113741.1.13.1) and the PCS API (TCB info v3, QE identity
+v2), and signed with fresh keys. dcap-qvl then verifies it against our root with
 ``verify_with_root_ca`` — the same code path as with Intel's root — so tests can check the positive
-case and each way a quote can fail. Nothing fetched is committed.
+case and each way a quote can fail. Real quotes from Intel hardware are in tests/enclave/real_quotes.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 import json
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import dcap_qvl
 from cryptography import x509
@@ -39,6 +40,9 @@ QE_AUTH_DATA = bytes(range(32))
 # TEE_TCB_SVN: byte 0 is the TDX module's ISVSVN, byte 1 its major version; version 0 means "no
 # per-version module identity", which keeps the TCB info small.
 TEE_TCB_SVN = bytes([1, 0] + [1] * 14)
+# TD Report 1.5 (quote v5, body type 3): the module's SVN after a TD-preserving update, and no service TD.
+TEE_TCB_SVN_2 = bytes([2, 0] + [1] * 14)
+TD_REPORT15_BODY_TYPE = 3
 
 
 # --- minimal DER (X.690) for the SGX extension ---
@@ -301,9 +305,23 @@ class DcapWorld:
         auth = _raw_sign(self.attestation_key, signed) + _raw_public(self.attestation_key) + self._qe_auth()
         return signed + struct.pack("<I", len(auth)) + auth
 
-    def tdx_quote(self, report_data: bytes, *, mr_td: bytes = b"\x33" * 48) -> bytes:
-        """A v4 TDX quote over ``report_data`` (certification data type 6 wrapping the QE report)."""
-        signed = _header(4, TEE_TDX) + td_report_body(report_data, mr_td=mr_td)
+    def tdx_quote(
+        self,
+        report_data: bytes,
+        *,
+        mr_td: bytes = b"\x33" * 48,
+        td_report: Literal["1.0", "1.5"] = "1.0",
+        mr_servicetd: bytes = bytes(48),
+    ) -> bytes:
+        """A TDX quote over ``report_data`` (certification data type 6 wrapping the QE report): v4 with a
+        TD Report 1.0, or v5 with a TD Report 1.5 (body descriptor, then the 1.0 body + TEE_TCB_SVN_2 +
+        MRSERVICETD; the signature covers the descriptor too)."""
+        body = td_report_body(report_data, mr_td=mr_td)
+        if td_report == "1.5":
+            body += TEE_TCB_SVN_2 + mr_servicetd
+            signed = _header(5, TEE_TDX) + struct.pack("<HI", TD_REPORT15_BODY_TYPE, len(body)) + body
+        else:
+            signed = _header(4, TEE_TDX) + body
         auth = (
             _raw_sign(self.attestation_key, signed)
             + _raw_public(self.attestation_key)

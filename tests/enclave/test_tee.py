@@ -1,7 +1,8 @@
 """TEE backends: selection, and the documented device protocols against FAKE devices (tests/enclave/fakes.py).
 
 This machine has no SGX or TDX, so the hardware backends run against fakes of their file interfaces;
-the quotes they return are synthetic (dcap_pki) and parsed by dcap-qvl, so report-data binding is real.
+the quotes they return are synthetic (dcap_pki) or real Intel quotes (tests/testdata/dcap), parsed by
+dcap-qvl, so report-data binding is real.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from neo_service_layer.enclave.tee.verify import parse_quote
 from neo_service_layer.errors import TeeUnavailable
 from tests.enclave.dcap_pki import DcapWorld
 from tests.enclave.fakes import FakeTsmFs, fake_gramine_dir, fake_tdx_machine
+from tests.enclave.real_quotes import real_quote
 
 REPORT_DATA = bytes(range(32))
 
@@ -151,3 +153,30 @@ def test_tdx_quote_with_other_report_data_is_refused(short_dir: Path, world: Dca
     fs = FakeTsmFs(lambda inblob: world.tdx_quote(bytes(64)))
     with pytest.raises(TeeUnavailable, match="does not carry our report data"):
         TdxBackend(report_dir, fs).quote(REPORT_DATA)
+
+
+# --- real quotes (tests/testdata/dcap) through the backends' report-data check ---
+# Both real samples below follow NSL's REPORTDATA convention (32 bytes, then 32 zero bytes), so the
+# backends can be asked for exactly that report data and must hand the real quote back.
+
+
+def test_tdx_backend_takes_a_real_td_report_15_quote(short_dir: Path) -> None:
+    # What configfs-tsm returns on a TDX 1.5 module: a v5 quote. parse_quote used to refuse it as an
+    # unsupported report type, so a TDX enclave on current platforms could not start.
+    real = real_quote("tdx_quote_outdated")
+    ours = parse_quote(real.raw).report_data[:32]
+    _, report_dir = fake_tdx_machine(short_dir)
+    fs = FakeTsmFs(lambda inblob: real.raw)
+    assert TdxBackend(report_dir, fs).quote(ours) == real.raw
+    assert fs.inblobs == [quote_report_data(ours)]
+    with pytest.raises(TeeUnavailable, match="does not carry our report data"):
+        TdxBackend(report_dir, fs).quote(REPORT_DATA)
+
+
+def test_sgx_backend_takes_a_real_quote(short_dir: Path) -> None:
+    real = real_quote("sgx_quote")
+    ours = b"Hello, world!".ljust(32, b"\0")
+    gramine = fake_gramine_dir(short_dir / "attestation", quote=real.raw)
+    assert SgxBackend(gramine).quote(ours) == real.raw
+    with pytest.raises(TeeUnavailable, match="does not carry our report data"):
+        SgxBackend(gramine).quote(REPORT_DATA)

@@ -15,7 +15,7 @@ import pytest
 
 from neo_service_layer.enclave.tee.verify import parse_quote, verify_quote
 from neo_service_layer.errors import QuoteInvalid, QuoteUntrusted
-from tests.enclave.dcap_pki import DcapWorld
+from tests.enclave.dcap_pki import TEE_TCB_SVN_2, DcapWorld
 
 REPORT_DATA = bytes(range(64))
 DAY = 86_400
@@ -52,12 +52,31 @@ def test_parse_reports_the_claims(world: DcapWorld) -> None:
     assert (sgx.tee, sgx.version, sgx.measurement, sgx.report_data) == ("sgx", 3, b"\xee" * 32, REPORT_DATA)
     tdx = parse_quote(world.tdx_quote(REPORT_DATA, mr_td=b"\xdd" * 48))
     assert (tdx.tee, tdx.version, tdx.measurement, tdx.signer) == ("tdx", 4, b"\xdd" * 48, None)
+    assert (tdx.tee_tcb_svn_2, tdx.mr_servicetd) == (None, None)
+    td15 = parse_quote(world.tdx_quote(REPORT_DATA, mr_td=b"\xdd" * 48, td_report="1.5"))
+    assert (td15.tee, td15.version, td15.measurement, td15.report_data) == (
+        "tdx",
+        5,
+        b"\xdd" * 48,
+        REPORT_DATA,
+    )
+    assert (td15.tee_tcb_svn_2, td15.mr_servicetd) == (TEE_TCB_SVN_2, bytes(48))
 
 
-@pytest.mark.parametrize("tee", ["sgx", "tdx"])
-def test_genuine_synthetic_quote_verifies(world: DcapWorld, tee: str) -> None:
-    raw = world.sgx_quote(REPORT_DATA) if tee == "sgx" else world.tdx_quote(REPORT_DATA)
-    verified = verify_quote(raw, world.collateral(tee=tee), now=world.unix_now, root_ca_der=world.root_der)
+@pytest.mark.parametrize(
+    ("tee", "make"),
+    [
+        pytest.param("sgx", lambda w: w.sgx_quote(REPORT_DATA), id="sgx-v3"),
+        pytest.param("tdx", lambda w: w.tdx_quote(REPORT_DATA), id="tdx-v4-td-report-1.0"),
+        pytest.param("tdx", lambda w: w.tdx_quote(REPORT_DATA, td_report="1.5"), id="tdx-v5-td-report-1.5"),
+    ],
+)
+def test_genuine_synthetic_quote_verifies(
+    world: DcapWorld, tee: str, make: Callable[[DcapWorld], bytes]
+) -> None:
+    verified = verify_quote(
+        make(world), world.collateral(tee=tee), now=world.unix_now, root_ca_der=world.root_der
+    )
     assert verified.tcb_status == "UpToDate"
     assert verified.info.tee == tee
     assert verified.info.report_data == REPORT_DATA
@@ -111,6 +130,16 @@ def _flip(raw: bytes, offset: int) -> bytes:
             lambda w: (w.sgx_quote(REPORT_DATA, attributes=bytes([0x07]) + bytes(15)), w.collateral()),
             "Debug",
             id="debug-enclave",
+        ),
+        pytest.param(
+            # A service TD bound to the TD (e.g. a migration TD) could export its state (dcap-qvl
+            # src/verify.rs, validate_td15).
+            lambda w: (
+                w.tdx_quote(REPORT_DATA, td_report="1.5", mr_servicetd=b"\x44" * 48),
+                w.collateral(tee="tdx"),
+            ),
+            "MR service TD",
+            id="td-report-1.5-with-a-service-td",
         ),
     ],
 )
