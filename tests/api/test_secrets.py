@@ -543,19 +543,60 @@ async def test_scopes_and_roles(api: Secrets, client: httpx.AsyncClient) -> None
     )
     viewer = await new_secret(client, api.tenant.owner_key, name="viewer", role="viewer")
     for key in (reader, viewer):
-        headers = {"X-API-Key": key}
         problem(
-            await api.put("scoped", b"y", headers=headers),
+            await api.put("scoped", b"y", headers={"X-API-Key": key}),
             403,
             "missing_scope" if key == reader else "forbidden",
         )
-        read = await client.get(
-            "/v1/secrets/scoped", headers={**headers, RECIPIENT_HEADER: api.reader.public_hex}
-        )
-        assert read.status_code == 200, read.text
     developer = await new_secret(client, api.tenant.owner_key, name="dev", role="developer")
     rotate = await client.post("/v1/account/master-key/rotate", headers={"X-API-Key": developer})
     problem(rotate, 403, "forbidden")
+
+
+@pytest.mark.parametrize(
+    ("role", "scopes", "reads_values"),
+    [
+        pytest.param("owner", ["*"], True, id="owner"),
+        pytest.param("developer", ["*"], True, id="developer"),
+        pytest.param("developer", ["secrets:read"], True, id="developer-read-scope"),
+        pytest.param("viewer", ["*"], False, id="viewer"),
+        pytest.param("viewer", ["secrets:read"], False, id="viewer-read-scope"),
+    ],
+)
+async def test_viewers_see_metadata_never_values(
+    api: Secrets, client: httpx.AsyncClient, role: str, scopes: list[str], reads_values: bool
+) -> None:
+    """docs/secrets.md: a value needs a developer or an owner; a viewer sees every secret's metadata.
+    Every way of asking for a value is tried: the current version, a named one, the query parameter."""
+    await api.put("db-password", b"v1-value")
+    await api.put("db-password", b"v2-value")
+    key = await new_secret(client, api.tenant.owner_key, name=role, role=role, scopes=scopes)
+    who = Secrets(client, Tenant(api.tenant.account_id, key), api.identity, RecipientKey.generate())
+    reads = [
+        (await who.read("db-password"), b"v2-value"),
+        (await who.read("db-password", version=1), b"v1-value"),
+        (
+            await client.get(
+                "/v1/secrets/db-password",
+                params={"recipient": who.reader.public_hex},
+                headers=who.tenant.headers,
+            ),
+            b"v2-value",
+        ),
+    ]
+    for response, value in reads:
+        if reads_values:
+            assert response.status_code == 200, response.text
+            assert open_secret_value(who.reader, response.json()["sealed_value"]) == value
+        else:
+            body = problem(response, 403, "forbidden")
+            assert "metadata, not values" in body["detail"]
+            assert "sealed_value" not in body
+    assert (await who.metadata("db-password"))["current_version"] == 2
+    listed = await client.get("/v1/secrets", headers=who.tenant.headers)
+    assert [s["name"] for s in listed.json()["items"]] == ["db-password"]
+    grants = await client.get("/v1/secrets/db-password/grants", headers=who.tenant.headers)
+    assert grants.status_code == 200, grants.text
 
 
 async def test_a_replayed_sealed_write_is_refused_and_changes_nothing(api: Secrets) -> None:
