@@ -172,6 +172,12 @@ class EnclaveCryptoFailed(EnclaveRejected):
     title = "The cryptographic operation failed on the given input"
 
 
+class EnclavePreconditionFailed(EnclaveRejected):
+    code = "precondition_failed"
+    status = 409
+    title = "The request was made for another state"
+
+
 class TeeUnavailable(ConfigurationError):
     code = "tee_unavailable"
     title = "The requested TEE backend is not available on this machine"
@@ -332,9 +338,12 @@ class SecretCasRequired(ValidationFailed):
     title = "The secret requires check-and-set: give cas, the version you expect to replace"
 
 
-class SecretWriteConflict(Conflict):
-    code = "secret_write_conflict"
-    title = "Concurrent writes to the secret kept winning; retry"
+class SealedValueStale(Conflict):
+    """A sealed write made to replace another version than the current one: a replay of an old write,
+    or a value sealed before another write landed. Seal it again for the current version."""
+
+    code = "sealed_value_stale"
+    title = "The sealed value was made for another version of the secret"
 
 
 class SealedValueInvalid(ValidationFailed):

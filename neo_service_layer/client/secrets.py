@@ -3,8 +3,10 @@
 Secret values never travel in the clear, not even through the API process (docs/secrets.md)::
 
     identity = verify_attestation(report, expected_measurement=...)         # GET /v1/attestation
-    body = {"sealed_value": seal_secret_value(identity, account_id, "db-password", b"hunter2")}
-    # PUT /v1/secrets/db-password
+    body = {"sealed_value": seal_secret_value(identity, account_id, "db-password", b"hunter2", cas=0)}
+    # PUT /v1/secrets/db-password  (201: version 1, "id": "sec_…")
+    update = seal_secret_value(identity, account_id, "db-password", b"hunter3", cas=1, secret_id="sec_…")
+    # PUT /v1/secrets/db-password  {"sealed_value": update, "cas": 1}
 
     reader = RecipientKey.generate()
     # GET /v1/secrets/db-password  with  X-NSL-Recipient-Key: reader.public_hex
@@ -31,6 +33,7 @@ from neo_service_layer.enclave.handlers.secrets_schemas import (
     MAX_SECRET_BYTES,
     WRITE_FORMAT,
     ReadEnvelope,
+    WriteEnvelope,
 )
 from neo_service_layer.enclave.schemas import AttestationReport
 from neo_service_layer.errors import SecretSealingFailed
@@ -83,20 +86,43 @@ def transport_key(target: TransportTarget, *, allow_software: bool = False) -> b
 
 
 def seal_secret_value(
-    target: TransportTarget, account_id: str, name: str, value: bytes, *, allow_software: bool = False
+    target: TransportTarget,
+    account_id: str,
+    name: str,
+    value: bytes,
+    *,
+    cas: int,
+    secret_id: str | None = None,
+    allow_software: bool = False,
 ) -> str:
-    """``value`` sealed for the enclave as a write of secret ``name`` in ``account_id`` (base64).
+    """``value`` sealed for the enclave as one write of secret ``name`` in ``account_id`` (base64).
 
+    ``cas`` is the version this write replaces (0: it creates the secret) and ``secret_id`` the ``id``
+    of the secret it replaces it in (for ``cas > 0``; from the secret's metadata or the last write's
+    response). The enclave refuses the result for any other account, name, version or secret, so it
+    is good for one write: stored again (a replay) it is refused with ``sealed_value_stale``.
     ``target`` is the enclave's attestation report (verified here), a :class:`VerifiedIdentity`, or its
-    transport key. The enclave refuses the result for any other account or secret name.
+    transport key.
     """
     if len(value) > MAX_SECRET_BYTES:
         raise SecretSealingFailed(f"a secret value is at most {MAX_SECRET_BYTES} bytes")
-    envelope = canonical_json(
-        {"format": WRITE_FORMAT, "account_id": account_id, "name": name, "value": b64encode(value)}
-    )
+    document = {
+        "format": WRITE_FORMAT,
+        "account_id": account_id,
+        "name": name,
+        "cas": cas,
+        "secret_id": secret_id,
+        "value": b64encode(value),
+    }
+    try:
+        WriteEnvelope.model_validate(document)
+    except ValidationError as exc:
+        raise SecretSealingFailed(
+            "not a write the enclave takes: check the account id, the name, cas (≥ 0) and secret_id "
+            "(the secret's id when cas > 0, none when cas = 0)"
+        ) from exc
     key = nacl.public.PublicKey(transport_key(target, allow_software=allow_software))
-    return b64encode(nacl.public.SealedBox(key).encrypt(envelope))
+    return b64encode(nacl.public.SealedBox(key).encrypt(canonical_json(document)))
 
 
 def open_secret_envelope(recipient: RecipientKey | bytes, sealed: str | bytes) -> ReadEnvelope:

@@ -44,6 +44,7 @@ from neo_service_layer.enclave.schemas import (
 from neo_service_layer.errors import (
     EnclaveCryptoFailed,
     EnclaveKeyUnusable,
+    EnclavePreconditionFailed,
     EnclaveRejected,
     EnclaveUnavailable,
     NSLError,
@@ -91,6 +92,8 @@ def error_from_response(code: str, detail: str) -> NSLError:
         return EnclaveKeyUnusable(detail, enclave_code=code)
     if code == ErrorCode.CRYPTO_ERROR:
         return EnclaveCryptoFailed(detail, enclave_code=code)
+    if code == ErrorCode.PRECONDITION_FAILED:
+        return EnclavePreconditionFailed(detail, enclave_code=code)
     return EnclaveRejected(f"enclave error {code}: {detail}", enclave_code=code)
 
 

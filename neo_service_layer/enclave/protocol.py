@@ -41,6 +41,9 @@ class ErrorCode(enum.StrEnum):
     UNSEAL_FAILED = "unseal_failed"
     KEY_UNUSABLE = "key_unusable"
     CRYPTO_ERROR = "crypto_error"
+    # Well-formed and authentic, but made for another state than the host presents (a sealed secret
+    # write for another version): the caller's input is stale, the host is not broken.
+    PRECONDITION_FAILED = "precondition_failed"
     SHUTTING_DOWN = "shutting_down"  # the enclave is stopping: retry on a restarted one
     INTERNAL = "internal"
 
@@ -95,6 +98,11 @@ class KeyUnusable(EnclaveError):
 class CryptoFailure(EnclaveError):
     code = ErrorCode.CRYPTO_ERROR
     title = "The cryptographic operation failed"
+
+
+class PreconditionFailed(EnclaveError):
+    code = ErrorCode.PRECONDITION_FAILED
+    title = "The request was made for another state"
 
 
 class ShuttingDown(EnclaveError):

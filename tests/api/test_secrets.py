@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import nacl.public
 import pytest
 from sqlalchemy import select
 
 from neo_service_layer.api.state import AppState
 from neo_service_layer.client.attestation import VerifiedIdentity, verify_attestation, verify_result
 from neo_service_layer.client.secrets import RecipientKey, open_secret_value, seal_secret_value
-from neo_service_layer.enclave.canonical import b64decode, b64encode
+from neo_service_layer.enclave.canonical import b64decode, b64encode, canonical_json
 from neo_service_layer.enclave.handlers.secrets import resolve_secrets
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
@@ -38,13 +39,32 @@ class Secrets:
     identity: VerifiedIdentity
     reader: RecipientKey
 
-    def seal(self, name: str, value: bytes, account_id: str | None = None) -> str:
-        return seal_secret_value(self.identity, account_id or self.tenant.account_id, name, value)
+    def seal(
+        self, name: str, value: bytes, cas: int, secret_id: str | None = None, account_id: str | None = None
+    ) -> str:
+        account = account_id or self.tenant.account_id
+        return seal_secret_value(self.identity, account, name, value, cas=cas, secret_id=secret_id)
+
+    async def current(self, name: str) -> tuple[int, str | None]:
+        """The version a write of ``name`` replaces now and the secret's id; (0, None) if it is absent."""
+        response = await self.http.get(f"/v1/secrets/{name}/metadata", headers=self.tenant.headers)
+        if response.status_code == 404:
+            return 0, None
+        assert response.status_code == 200, response.text
+        return response.json()["current_version"], response.json()["id"]
+
+    async def sealed(self, name: str, value: bytes, cas: int | None = None) -> str:
+        """``value`` sealed to replace version ``cas`` (default: the current one), as a client does."""
+        current, secret_id = await self.current(name)
+        cas = current if cas is None else cas
+        if cas > 0 and secret_id is None:
+            secret_id = "sec_01ABSENT"  # the host refuses this cas before the enclave opens the value
+        return self.seal(name, value, cas, secret_id if cas > 0 else None)
 
     async def put(
         self, name: str, value: bytes, cas: int | None = None, headers: dict[str, str] | None = None
     ) -> httpx.Response:
-        body: dict[str, Any] = {"sealed_value": self.seal(name, value)}
+        body: dict[str, Any] = {"sealed_value": await self.sealed(name, value, cas)}
         if cas is not None:
             body["cas"] = cas
         return await self.http.put(f"/v1/secrets/{name}", json=body, headers=headers or self.tenant.headers)
@@ -146,6 +166,14 @@ async def test_list_is_paginated(api: Secrets) -> None:
     assert rest.json()["next_cursor"] is None
 
 
+def _legacy_envelope(identity: VerifiedIdentity, account_id: str, name: str) -> str:
+    """A write in the first envelope format, which named no version (so could be replayed)."""
+    document = {"format": "nsl-secret-write-v1", "account_id": account_id, "name": name, "value": "dg=="}
+    return b64encode(
+        nacl.public.SealedBox(nacl.public.PublicKey(identity.x25519)).encrypt(canonical_json(document))
+    )
+
+
 def _tamper(sealed: str) -> str:
     raw = bytearray(b64decode(sealed))
     raw[-1] ^= 1
@@ -177,6 +205,39 @@ BAD_INPUTS: list[Any] = [
     ),
     pytest.param(
         "PUT", "/v1/secrets/s", "tampered", None, 422, "sealed_value_invalid", id="tampered-sealed-box"
+    ),
+    pytest.param(
+        "PUT",
+        "/v1/secrets/s",
+        "v1-format",
+        None,
+        422,
+        "sealed_value_invalid",
+        id="v1-envelope-binds-no-version",
+    ),
+    pytest.param(
+        "PUT", "/v1/secrets/s", "sealed-for-v1", None, 409, "sealed_value_stale", id="sealed-for-v1"
+    ),
+    pytest.param(
+        "PUT", "/v1/secrets/s", "sealed-as-creation", None, 409, "sealed_value_stale", id="sealed-as-creation"
+    ),
+    pytest.param(
+        "PUT",
+        "/v1/secrets/s",
+        "sealed-for-v3",
+        None,
+        409,
+        "sealed_value_stale",
+        id="sealed-for-a-later-version",
+    ),
+    pytest.param(
+        "PUT",
+        "/v1/secrets/s",
+        "sealed-for-other-secret",
+        None,
+        409,
+        "sealed_value_stale",
+        id="sealed-for-another-secret-id",
     ),
     pytest.param(
         "PUT", "/v1/secrets/s", "extra-field", None, 422, "validation_failed", id="unknown-body-field"
@@ -329,15 +390,22 @@ async def test_bad_input_is_refused_with_a_stable_code(
     assert (await api.put("s", b"existing")).status_code == 201
     assert (await api.put("s", b"existing-2")).status_code == 200
     name = path.split("/")[3]
+    _, secret_id = await api.current("s")
+    for_s = api.seal("s", b"v", 2, secret_id)  # sealed for the current version: only the test's edit is bad
     bodies: dict[str, object] = {
-        "valid": {"sealed_value": api.seal(name, b"v")},
-        "other-account": {"sealed_value": api.seal("s", b"v", account_id="acc_01SOMEONEELSE")},
-        "other-name": {"sealed_value": api.seal("t", b"v")},
-        "tampered": {"sealed_value": _tamper(api.seal("s", b"v"))},
-        "extra-field": {"sealed_value": api.seal("s", b"v"), "value": "plain"},
-        "cas-string": {"sealed_value": api.seal("s", b"v"), "cas": "2"},
-        "cas-0": {"sealed_value": api.seal("s", b"v"), "cas": 0},
-        "cas-1": {"sealed_value": api.seal(name, b"v"), "cas": 1},
+        "valid": {"sealed_value": for_s},  # the path is what is wrong
+        "other-account": {"sealed_value": api.seal("s", b"v", 2, secret_id, account_id="acc_01SOMEONEELSE")},
+        "other-name": {"sealed_value": api.seal("t", b"v", 2, secret_id)},
+        "tampered": {"sealed_value": _tamper(for_s)},
+        "extra-field": {"sealed_value": for_s, "value": "plain"},
+        "cas-string": {"sealed_value": for_s, "cas": "2"},
+        "cas-0": {"sealed_value": for_s, "cas": 0},
+        "cas-1": {"sealed_value": api.seal(name.replace("bad%20name", "s"), b"v", 1, secret_id), "cas": 1},
+        "sealed-for-v1": {"sealed_value": api.seal("s", b"v", 1, secret_id)},
+        "sealed-as-creation": {"sealed_value": api.seal("s", b"v", 0)},
+        "sealed-for-v3": {"sealed_value": api.seal("s", b"v", 3, secret_id), "cas": 2},
+        "sealed-for-other-secret": {"sealed_value": api.seal("s", b"v", 2, "sec_01OTHERSECRET")},
+        "v1-format": {"sealed_value": _legacy_envelope(api.identity, api.tenant.account_id, "s")},
     }
     payload = bodies[body] if isinstance(body, str) else body
     before = await api.metadata("s")
@@ -417,15 +485,23 @@ async def test_concurrent_writes_with_the_same_cas_exactly_one_wins(api: Secrets
     assert {r.json()["code"] for r in updated if r.status_code == 409} == {"secret_cas_mismatch"}
     winner = next(r for r in updated if r.status_code == 200)
     assert winner.json()["version"] == 2
-    # Without cas, concurrent writes all land, each as its own version.
-    free = await asyncio.gather(*(api.put("race", f"d{i}".encode()) for i in range(3)))
-    assert sorted(r.json()["version"] for r in free) == [3, 4, 5]
-    assert [v["version"] for v in (await api.metadata("race"))["versions"]] == [1, 2, 3, 4, 5]
+    # Without cas in the body, too: each value was sealed to replace version 2, so one lands and the
+    # others cannot become version 4 (refused by the host's update or, once it sees v3, the enclave).
+    bodies = [{"sealed_value": await api.sealed("race", f"d{i}".encode())} for i in range(3)]
+    free = await asyncio.gather(
+        *(api.http.put("/v1/secrets/race", json=body, headers=api.tenant.headers) for body in bodies)
+    )
+    assert sorted(r.status_code for r in free) == [200, 409, 409]
+    assert {r.json()["code"] for r in free if r.status_code == 409} <= {
+        "secret_cas_mismatch",
+        "sealed_value_stale",
+    }
+    assert [v["version"] for v in (await api.metadata("race"))["versions"]] == [1, 2, 3]
 
 
 async def test_idempotent_write_is_replayed_not_repeated(api: Secrets) -> None:
     headers = {**api.tenant.headers, "Idempotency-Key": "write-1"}
-    body = {"sealed_value": api.seal("idem", b"x")}
+    body = {"sealed_value": api.seal("idem", b"x", 0)}
     first = await api.http.put("/v1/secrets/idem", json=body, headers=headers)
     again = await api.http.put("/v1/secrets/idem", json=body, headers=headers)
     assert (first.status_code, again.status_code) == (201, 201)
@@ -467,19 +543,91 @@ async def test_scopes_and_roles(api: Secrets, client: httpx.AsyncClient) -> None
     )
     viewer = await new_secret(client, api.tenant.owner_key, name="viewer", role="viewer")
     for key in (reader, viewer):
-        headers = {"X-API-Key": key}
         problem(
-            await api.put("scoped", b"y", headers=headers),
+            await api.put("scoped", b"y", headers={"X-API-Key": key}),
             403,
             "missing_scope" if key == reader else "forbidden",
         )
-        read = await client.get(
-            "/v1/secrets/scoped", headers={**headers, RECIPIENT_HEADER: api.reader.public_hex}
-        )
-        assert read.status_code == 200, read.text
     developer = await new_secret(client, api.tenant.owner_key, name="dev", role="developer")
     rotate = await client.post("/v1/account/master-key/rotate", headers={"X-API-Key": developer})
     problem(rotate, 403, "forbidden")
+
+
+@pytest.mark.parametrize(
+    ("role", "scopes", "reads_values"),
+    [
+        pytest.param("owner", ["*"], True, id="owner"),
+        pytest.param("developer", ["*"], True, id="developer"),
+        pytest.param("developer", ["secrets:read"], True, id="developer-read-scope"),
+        pytest.param("viewer", ["*"], False, id="viewer"),
+        pytest.param("viewer", ["secrets:read"], False, id="viewer-read-scope"),
+    ],
+)
+async def test_viewers_see_metadata_never_values(
+    api: Secrets, client: httpx.AsyncClient, role: str, scopes: list[str], reads_values: bool
+) -> None:
+    """docs/secrets.md: a value needs a developer or an owner; a viewer sees every secret's metadata.
+    Every way of asking for a value is tried: the current version, a named one, the query parameter."""
+    await api.put("db-password", b"v1-value")
+    await api.put("db-password", b"v2-value")
+    key = await new_secret(client, api.tenant.owner_key, name=role, role=role, scopes=scopes)
+    who = Secrets(client, Tenant(api.tenant.account_id, key), api.identity, RecipientKey.generate())
+    reads = [
+        (await who.read("db-password"), b"v2-value"),
+        (await who.read("db-password", version=1), b"v1-value"),
+        (
+            await client.get(
+                "/v1/secrets/db-password",
+                params={"recipient": who.reader.public_hex},
+                headers=who.tenant.headers,
+            ),
+            b"v2-value",
+        ),
+    ]
+    for response, value in reads:
+        if reads_values:
+            assert response.status_code == 200, response.text
+            assert open_secret_value(who.reader, response.json()["sealed_value"]) == value
+        else:
+            body = problem(response, 403, "forbidden")
+            assert "metadata, not values" in body["detail"]
+            assert "sealed_value" not in body
+    assert (await who.metadata("db-password"))["current_version"] == 2
+    listed = await client.get("/v1/secrets", headers=who.tenant.headers)
+    assert [s["name"] for s in listed.json()["items"]] == ["db-password"]
+    grants = await client.get("/v1/secrets/db-password/grants", headers=who.tenant.headers)
+    assert grants.status_code == 200, grants.text
+
+
+async def test_a_replayed_sealed_write_is_refused_and_changes_nothing(api: Secrets) -> None:
+    """Item 6 of issue 11: whoever captured a write's body (a log, a proxy, the API process) replays it
+    to roll the secret back. The body's cas is not sealed, so the attacker also drops or edits it."""
+    url = "/v1/secrets/db-password"
+    created = await api.put("db-password", b"v1-value")
+    secret_id = created.json()["id"]
+    captured = {"sealed_value": api.seal("db-password", b"v2-old-password", 1, secret_id), "cas": 1}
+    written = await api.http.put(url, json=captured, headers=api.tenant.headers)
+    assert written.json()["version"] == 2
+    assert (await api.put("db-password", b"v3-new-password", cas=2)).status_code == 200
+    before = await api.metadata("db-password")
+
+    problem(await api.http.put(url, json=captured, headers=api.tenant.headers), 409, "secret_cas_mismatch")
+    for edited in (
+        {"sealed_value": captured["sealed_value"]},  # cas dropped
+        {**captured, "cas": 3},  # cas set to the current version
+    ):
+        for headers in (
+            api.tenant.headers,
+            {**api.tenant.headers, "Idempotency-Key": f"replay-{len(edited)}"},
+        ):
+            refused = problem(
+                await api.http.put(url, json=edited, headers=headers), 409, "sealed_value_stale"
+            )
+            assert refused["current_version"] == 3
+            assert "sealed to replace version 1" in refused["detail"]
+    assert await api.value("db-password") == b"v3-new-password"
+    assert await api.metadata("db-password") == before
+    assert [v["version"] for v in before["versions"]] == [1, 2, 3]
 
 
 async def test_grants_resolve_inside_the_enclave(

@@ -121,14 +121,18 @@ async def exercise_every_route(
     identity = verify_attestation(report, allow_software=True)
     read_headers = {**headers, "X-NSL-Recipient-Key": reader.public_hex}
 
-    def sealed(name: str, value: bytes, account: str = account_id) -> str:
-        return seal_secret_value(identity, account, name, value)
+    ids: dict[str, str] = {}
+
+    def sealed(name: str, value: bytes, cas: int = 1, account: str = account_id) -> str:
+        secret_id = ids.get(name, "sec_01UNKNOWN") if cas > 0 else None
+        return seal_secret_value(identity, account, name, value, cas=cas, secret_id=secret_id)
 
     for name, value in VALUES.items():
         response = await client.put(
-            f"/v1/secrets/{name}", json={"sealed_value": sealed(name, value)}, headers=headers
+            f"/v1/secrets/{name}", json={"sealed_value": sealed(name, value, cas=0)}, headers=headers
         )
         assert response.status_code == 201, response.text
+        ids[name] = response.json()["id"]
     idem = {**headers, "Idempotency-Key": "leak-write"}
     body = {"sealed_value": sealed("db-password", UPDATED), "cas": 1}
     assert (await client.put("/v1/secrets/db-password", json=body, headers=idem)).status_code == 200
@@ -152,7 +156,7 @@ async def exercise_every_route(
             "PUT",
             "/v1/secrets/db-password",
             headers,
-            {"sealed_value": sealed("db-password", UPDATED)},
+            {"sealed_value": sealed("db-password", UPDATED, cas=2)},
         ),  # cas req.
         (
             "PUT",
@@ -166,7 +170,8 @@ async def exercise_every_route(
             headers,
             {"sealed_value": sealed("db-password", UPDATED)},
         ),  # other name
-        ("PUT", "/v1/secrets/api-token", headers, {"sealed_value": sealed("api-token", UPDATED, "acc_x")}),
+        ("PUT", "/v1/secrets/api-token", headers, {"sealed_value": sealed("api-token", UPDATED, 1, "acc_x")}),
+        ("PUT", "/v1/secrets/db-password", headers, {**body, "cas": 2}),  # a replay: sealed_value_stale
         ("PUT", "/v1/secrets/api-token", headers, {"sealed_value": "%%%"}),
         ("GET", "/v1/secrets/db-password", headers, None),  # no recipient
         ("GET", "/v1/secrets/db-password?version=99", read_headers, None),

@@ -65,14 +65,26 @@ def test_seal_opens_in_the_enclave_for_every_way_of_naming_it(
         "raw": identity.public.x25519,
         "hex": identity.public.x25519.hex(),
     }
-    sealed = seal_secret_value(targets[target], ACCOUNT, "db", b"s3cret", allow_software=True)
+    sealed = seal_secret_value(
+        targets[target], ACCOUNT, "db", b"s3cret", cas=4, secret_id="sec_01DB", allow_software=True
+    )
     document = json.loads(identity.open_sealed_box(b64decode(sealed)))
     assert document == {
-        "format": "nsl-secret-write-v1",
+        "format": "nsl-secret-write-v2",
         "account_id": ACCOUNT,
         "name": "db",
+        "cas": 4,
+        "secret_id": "sec_01DB",
         "value": b64encode(b"s3cret"),
     }
+
+
+def test_a_creation_names_no_secret_id_and_two_seals_differ(identity: Identity) -> None:
+    key = identity.public.x25519
+    first = seal_secret_value(key, ACCOUNT, "db", b"s3cret", cas=0)
+    document = json.loads(identity.open_sealed_box(b64decode(first)))
+    assert (document["cas"], document["secret_id"]) == (0, None)
+    assert seal_secret_value(key, ACCOUNT, "db", b"s3cret", cas=0) != first  # an ephemeral key each time
 
 
 @pytest.mark.parametrize(
@@ -94,20 +106,30 @@ def test_seal_refuses_reports_that_do_not_verify(
     tampered = json.loads(json.dumps(report))
     edit(tampered)
     with pytest.raises(AttestationInvalid, match=message):
-        seal_secret_value(tampered, ACCOUNT, "db", b"x", allow_software=allow_software)
+        seal_secret_value(tampered, ACCOUNT, "db", b"x", cas=0, allow_software=allow_software)
 
 
 @pytest.mark.parametrize(
-    ("target", "value"),
+    ("target", "value", "write", "message"),
     [
-        pytest.param(b"\x01" * 31, b"x", id="short-key"),
-        pytest.param("ab" * 33, b"x", id="long-hex-key"),
-        pytest.param(b"\x09" * 32, b"x" * (MAX_SECRET_BYTES + 1), id="value-too-large"),
+        pytest.param(b"\x01" * 31, b"x", {"cas": 0}, "32 bytes", id="short-key"),
+        pytest.param("ab" * 33, b"x", {"cas": 0}, "32 bytes", id="long-hex-key"),
+        pytest.param(
+            b"\x09" * 32, b"x" * (MAX_SECRET_BYTES + 1), {"cas": 0}, "at most", id="value-too-large"
+        ),
+        pytest.param(b"\x09" * 32, b"x", {"cas": -1}, "cas", id="negative-cas"),
+        pytest.param(b"\x09" * 32, b"x", {"cas": 2}, "secret_id", id="update-without-secret-id"),
+        pytest.param(
+            b"\x09" * 32, b"x", {"cas": 0, "secret_id": "sec_01X"}, "secret_id", id="creation-with-secret-id"
+        ),
+        pytest.param(b"\x09" * 32, b"x", {"cas": 1, "secret_id": "sec:1"}, "secret_id", id="bad-secret-id"),
     ],
 )
-def test_seal_refuses_bad_keys_and_values(target: bytes | str, value: bytes) -> None:
-    with pytest.raises(SecretSealingFailed):
-        seal_secret_value(target, ACCOUNT, "db", value)
+def test_seal_refuses_bad_keys_values_and_writes(
+    target: bytes | str, value: bytes, write: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(SecretSealingFailed, match=message):
+        seal_secret_value(target, ACCOUNT, "db", value, **write)
 
 
 def test_open_checks_key_envelope_and_expectations() -> None:

@@ -19,6 +19,7 @@ from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.errors import (
     EnclaveCryptoFailed,
     EnclaveKeyUnusable,
+    EnclavePreconditionFailed,
     EnclaveRejected,
     EnclaveUnavailable,
 )
@@ -81,6 +82,7 @@ async def test_result_that_does_not_match_the_model_is_rejected(client: UnixEncl
         ("shutting_down", EnclaveUnavailable),
         ("key_unusable", EnclaveKeyUnusable),
         ("crypto_error", EnclaveCryptoFailed),
+        ("precondition_failed", EnclavePreconditionFailed),
         ("invalid_args", EnclaveRejected),
         ("some_future_code", EnclaveRejected),
     ],

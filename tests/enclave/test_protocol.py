@@ -148,6 +148,7 @@ def test_error_codes_are_stable() -> None:
         "unseal_failed",
         "key_unusable",
         "crypto_error",
+        "precondition_failed",
         "shutting_down",
         "internal",
     }

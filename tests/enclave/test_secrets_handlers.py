@@ -22,7 +22,13 @@ from neo_service_layer.enclave.handlers.secrets import dek_context, resolve_secr
 from neo_service_layer.enclave.handlers.secrets_schemas import MAX_SECRET_BYTES, StoredVersion
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.ops import execute
-from neo_service_layer.enclave.protocol import CryptoFailure, EnclaveError, InvalidArgs, UnsealFailed
+from neo_service_layer.enclave.protocol import (
+    CryptoFailure,
+    EnclaveError,
+    InvalidArgs,
+    PreconditionFailed,
+    UnsealFailed,
+)
 from neo_service_layer.enclave.wrapping import WrapPurpose, unwrap
 
 ACCOUNT = "acc_01TESTACCOUNT"
@@ -30,6 +36,21 @@ OTHER_ACCOUNT = "acc_01OTHERACCOUNT"
 SECRET_ID = "sec_01SECRET"
 NAME = "db-password"
 VALUE = b"correct horse battery staple \x00\xff"
+
+
+def seal(
+    key: bytes,
+    value: bytes = VALUE,
+    *,
+    account: str = ACCOUNT,
+    name: str = NAME,
+    cas: int = 0,
+    secret_id: str | None = None,
+) -> str:
+    """A sealed write of ``value`` replacing version ``cas`` (of ``SECRET_ID`` when cas > 0)."""
+    if cas > 0 and secret_id is None:
+        secret_id = SECRET_ID
+    return seal_secret_value(key, account, name, value, cas=cas, secret_id=secret_id)
 
 
 async def run(ctx: EnclaveContext, op: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +102,7 @@ def read_args(
 
 async def test_write_then_read_round_trips_sealed_to_the_recipient(ctx: EnclaveContext) -> None:
     amk_args = amk(ctx)
-    sealed = seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, VALUE)
+    sealed = seal(ctx.identity.public.x25519)
     stored = await encrypt(ctx, sealed, amk_args=amk_args)
     assert stored["amk_version"] == 1
     reader = RecipientKey.generate()
@@ -105,7 +126,7 @@ async def test_stored_value_is_ciphertext_under_a_fresh_data_key_wrapped_by_the_
     ctx: EnclaveContext,
 ) -> None:
     amk_args = amk(ctx)
-    sealed = seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, VALUE)
+    sealed = seal(ctx.identity.public.x25519)
     first = await encrypt(ctx, sealed, amk_args=amk_args)
     second = await encrypt(ctx, sealed, amk_args=amk_args)
     key = ctx.open_amk(ACCOUNT, 1, b64decode(amk_args["sealed"]))
@@ -130,9 +151,11 @@ def _box(ctx: EnclaveContext, document: bytes) -> str:
 
 def _envelope(**changes: Any) -> dict[str, Any]:
     return {
-        "format": "nsl-secret-write-v1",
+        "format": "nsl-secret-write-v2",
         "account_id": ACCOUNT,
         "name": NAME,
+        "cas": 0,
+        "secret_id": None,
         "value": b64encode(VALUE),
         **changes,
     }
@@ -146,31 +169,59 @@ def _tampered(sealed: str) -> str:
 
 BAD_SEALED: list[Any] = [
     pytest.param(
-        lambda ctx: seal_secret_value(ctx.identity.public.x25519, OTHER_ACCOUNT, NAME, VALUE),
+        lambda ctx: seal(ctx.identity.public.x25519, account=OTHER_ACCOUNT),
         "another account",
         id="other-account",
     ),
     pytest.param(
-        lambda ctx: seal_secret_value(ctx.identity.public.x25519, ACCOUNT, "other-name", VALUE),
+        lambda ctx: seal(ctx.identity.public.x25519, name="other-name"),
         "another account or secret name",
         id="other-name",
     ),
     pytest.param(
-        lambda ctx: seal_secret_value(Identity.generate().public.x25519, ACCOUNT, NAME, VALUE),
+        lambda ctx: seal(Identity.generate().public.x25519),
         "does not open",
         id="other-enclave-key",
     ),
     pytest.param(
-        lambda ctx: _tampered(seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, VALUE)),
+        lambda ctx: _tampered(seal(ctx.identity.public.x25519)),
         "does not open",
         id="tampered-box",
     ),
     pytest.param(lambda ctx: b64encode(b"\x01" * 47), "does not open", id="truncated-box"),
-    pytest.param(lambda ctx: _box(ctx, b"not json"), "not a valid", id="not-json"),
+    pytest.param(lambda ctx: _box(ctx, b"not json"), "not JSON", id="not-json"),
     pytest.param(
-        lambda ctx: _box(ctx, b'{"format":"nsl-secret-write-v1","format":"x"}'),
-        "not a valid",
+        lambda ctx: _box(ctx, b'{"format":"nsl-secret-write-v2","format":"x"}'),
+        "not JSON",
         id="duplicate-key",
+    ),
+    pytest.param(lambda ctx: _box(ctx, b"[" * 50_000), "not JSON", id="nested-too-deeply"),
+    pytest.param(
+        lambda ctx: _box(
+            ctx,
+            canonical_json(
+                {"format": "nsl-secret-write-v1", "account_id": ACCOUNT, "name": NAME, "value": "eA=="}
+            ),
+        ),
+        "nsl-secret-write-v1 envelope, which binds no version",
+        id="v1-envelope-no-version",
+    ),
+    pytest.param(lambda ctx: _box(ctx, canonical_json(_envelope(cas=None))), "not a valid", id="cas-null"),
+    pytest.param(
+        lambda ctx: _box(ctx, canonical_json({k: v for k, v in _envelope().items() if k != "cas"})),
+        "not a valid",
+        id="cas-absent",
+    ),
+    pytest.param(lambda ctx: _box(ctx, canonical_json(_envelope(cas="0"))), "not a valid", id="cas-string"),
+    pytest.param(
+        lambda ctx: _box(ctx, canonical_json(_envelope(secret_id=SECRET_ID))),
+        "not a valid",
+        id="creation-naming-a-secret-id",
+    ),
+    pytest.param(
+        lambda ctx: _box(ctx, canonical_json({k: v for k, v in _envelope().items() if k != "secret_id"})),
+        "not a valid",
+        id="secret-id-absent",
     ),
     pytest.param(
         lambda ctx: _box(ctx, canonical_json(_envelope(format="nsl-secret-read-v1"))),
@@ -200,17 +251,61 @@ async def test_bad_sealed_values_are_refused_without_echoing_them(
     assert "correct horse" not in raised.value.detail
 
 
+# A sealed write names the version it replaces (cas) and, for an update, the secret (secret_id); the
+# host says which write it performs (secret_id, version). Every mismatch is a replay or a stale value.
+# (envelope cas, envelope secret_id, host's secret_id, host's version)
+STALE_WRITES: list[Any] = [
+    pytest.param(1, SECRET_ID, SECRET_ID, 5, id="replay-of-v2-onto-v4"),
+    pytest.param(4, SECRET_ID, SECRET_ID, 2, id="sealed-for-v5-written-as-v2"),
+    pytest.param(0, None, SECRET_ID, 3, id="replay-of-a-creation-onto-v2"),
+    pytest.param(2, SECRET_ID, SECRET_ID, 1, id="update-written-as-a-creation"),
+    pytest.param(2, SECRET_ID, "sec_01RECREATED", 3, id="replay-into-a-recreated-secret"),
+]
+
+
+@pytest.mark.parametrize(("cas", "sealed_for", "secret_id", "version"), STALE_WRITES)
+async def test_a_sealed_write_is_refused_for_any_other_version_or_secret(
+    ctx: EnclaveContext, cas: int, sealed_for: str | None, secret_id: str, version: int
+) -> None:
+    sealed = seal(ctx.identity.public.x25519, cas=cas, secret_id=sealed_for)
+    args = {
+        "account_id": ACCOUNT,
+        "secret_id": secret_id,
+        "name": NAME,
+        "version": version,
+        "amk": amk(ctx),
+        "sealed_value": sealed,
+    }
+    with pytest.raises(PreconditionFailed, match="sealed") as raised:
+        await run(ctx, "secrets.encrypt", args)
+    assert "correct horse" not in raised.value.detail
+    # The same envelope is taken for exactly the write it names.
+    stored = await run(
+        ctx, "secrets.encrypt", {**args, "secret_id": sealed_for or secret_id, "version": cas + 1}
+    )
+    assert set(stored) == {"ciphertext", "wrapped_dek", "amk_version"}
+
+
+async def test_a_replay_the_host_forces_through_stays_its_own_version(ctx: EnclaveContext) -> None:
+    """The host (API or database compromised) can claim the secret is still at version 1 and so get a
+    captured v2 envelope encrypted again, but only as version 2: presented as any later version, or
+    as the current one of another secret, it does not decrypt. An old value never becomes a new
+    version; a reader who knows the current version sees the rollback in the signed read."""
+    amk_args = amk(ctx)
+    captured = seal(ctx.identity.public.x25519, b"old-v2", cas=1)
+    forced = await encrypt(ctx, captured, version=2, amk_args=amk_args)
+    reader = RecipientKey.generate()
+    for version in (3, 7):
+        with pytest.raises(UnsealFailed):
+            await run(ctx, "secrets.read", read_args(forced, amk_args, reader.public_hex, version=version))
+    signed = await run(ctx, "secrets.read", read_args(forced, amk_args, reader.public_hex, version=2))
+    assert open_secret_envelope(reader, signed["result"]["sealed_value"]).version == 2
+
+
 async def test_stored_rows_swapped_by_the_host_do_not_open(ctx: EnclaveContext) -> None:
     amk_args = amk(ctx)
-    v1 = await encrypt(
-        ctx, seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, b"one"), amk_args=amk_args
-    )
-    v2 = await encrypt(
-        ctx,
-        seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, b"two"),
-        version=2,
-        amk_args=amk_args,
-    )
+    v1 = await encrypt(ctx, seal(ctx.identity.public.x25519, b"one"), amk_args=amk_args)
+    v2 = await encrypt(ctx, seal(ctx.identity.public.x25519, b"two", cas=1), version=2, amk_args=amk_args)
     reader = RecipientKey.generate().public_hex
     swapped = {**v2, "wrapped_dek": v1["wrapped_dek"]}
     cases = [
@@ -236,18 +331,14 @@ async def test_unusable_recipient_keys_are_refused(
     ctx: EnclaveContext, recipient: str, error: type[EnclaveError]
 ) -> None:
     amk_args = amk(ctx)
-    stored = await encrypt(
-        ctx, seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, VALUE), amk_args=amk_args
-    )
+    stored = await encrypt(ctx, seal(ctx.identity.public.x25519), amk_args=amk_args)
     with pytest.raises(error):
         await run(ctx, "secrets.read", read_args(stored, amk_args, recipient))
 
 
 async def test_resolve_secrets_returns_plaintext_inside_the_enclave_only(ctx: EnclaveContext) -> None:
     amk_args = amk(ctx)
-    stored = await encrypt(
-        ctx, seal_secret_value(ctx.identity.public.x25519, ACCOUNT, NAME, VALUE), amk_args=amk_args
-    )
+    stored = await encrypt(ctx, seal(ctx.identity.public.x25519), amk_args=amk_args)
     record = {
         "secret_id": SECRET_ID,
         "name": NAME,

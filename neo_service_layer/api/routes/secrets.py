@@ -38,7 +38,7 @@ from neo_service_layer.api.routes.secrets_schemas import (
 from neo_service_layer.enclave.canonical import b64decode
 from neo_service_layer.enclave.handlers.secrets_schemas import MAX_SECRET_VERSION, SECRET_NAME_PATTERN
 from neo_service_layer.errors import RecipientKeyInvalid
-from neo_service_layer.services.accounts.scopes import READ, WRITE
+from neo_service_layer.services.accounts.scopes import READ, READ_VALUE, WRITE
 from neo_service_layer.services.secrets import service
 from neo_service_layer.services.secrets.models import Secret, SecretVersion
 
@@ -101,8 +101,11 @@ async def read_secret(
     ] = None,
     recipient_header: Annotated[str | None, Header(alias=RECIPIENT_HEADER, max_length=128)] = None,
 ) -> SecretReadOut:
-    """A version's value sealed by the enclave to your X25519 key (required: values never travel clear)."""
-    ctx.principal.require(SERVICE, READ)
+    """A version's value sealed by the enclave to your X25519 key (required: values never travel clear).
+
+    Developers and owners only: a viewer sees metadata, never a value (``secrets:read`` either way).
+    """
+    ctx.principal.require(SERVICE, READ_VALUE)
     if (
         recipient is not None
         and recipient_header is not None

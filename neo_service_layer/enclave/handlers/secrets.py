@@ -1,10 +1,12 @@
 """Secrets ops: store a sealed value as an envelope-encrypted version, read it sealed to a reader.
 
 The value is plaintext only here, inside the enclave: clients seal it to the transport key
-(``identity.py``), ``secrets.encrypt`` opens it, checks the envelope against the request, encrypts it
-under a fresh data key (DEK) and wraps the DEK under the account master key; ``secrets.read`` unwraps,
-decrypts and seals the value to the reader's X25519 key. Formats: ``secrets_schemas.py``. Sealed boxes
-are libsodium's ``crypto_box_seal`` (https://doc.libsodium.org/public-key_cryptography/sealed_boxes).
+(``identity.py``), ``secrets.encrypt`` opens it, checks the envelope against the request (account,
+name, and the version it replaces: a replayed envelope is refused), encrypts it under a fresh data key
+(DEK) bound to the version it was sealed for and wraps the DEK under the account master key;
+``secrets.read`` unwraps, decrypts and seals the value to the reader's X25519 key. Formats:
+``secrets_schemas.py``. Sealed boxes are libsodium's ``crypto_box_seal``
+(https://doc.libsodium.org/public-key_cryptography/sealed_boxes).
 
 :func:`resolve_secrets` is for later in-enclave ops (functions, oracle requests) that run with the
 secrets granted to them: it returns plaintext, so it is a Python function, never a wire op.
@@ -26,8 +28,10 @@ from neo_service_layer.enclave.crypto import aead
 from neo_service_layer.enclave.crypto.errors import DecryptionFailed
 from neo_service_layer.enclave.handlers.amk import SealedAmk
 from neo_service_layer.enclave.handlers.secrets_schemas import (
+    LEGACY_WRITE_FORMAT,
     READ_FORMAT,
     VALUE_AAD_LABEL,
+    WRITE_FORMAT,
     EncryptArgs,
     EncryptResult,
     ReadArgs,
@@ -38,7 +42,7 @@ from neo_service_layer.enclave.handlers.secrets_schemas import (
 )
 from neo_service_layer.enclave.identity import TransportUnsealFailed
 from neo_service_layer.enclave.ops import OpRegistry
-from neo_service_layer.enclave.protocol import CryptoFailure, InvalidArgs, UnsealFailed
+from neo_service_layer.enclave.protocol import CryptoFailure, InvalidArgs, PreconditionFailed, UnsealFailed
 from neo_service_layer.enclave.wrapping import WrapPurpose, unwrap, wrap
 
 registry = OpRegistry()
@@ -66,10 +70,15 @@ def _refuse_constant(_name: str) -> Any:
     raise ValueError("NaN and Infinity are not JSON")
 
 
-def open_write_envelope(ctx: EnclaveContext, sealed: bytes, account_id: str, name: str) -> bytes:
-    """The value inside a sealed write envelope; CryptoFailure unless it is for this account and name."""
+def open_write_envelope(ctx: EnclaveContext, args: EncryptArgs) -> bytes:
+    """The value inside a sealed write envelope, if it was sealed for exactly the write ``args`` asks for.
+
+    CryptoFailure unless it opens and is for this account and name; PreconditionFailed unless it replaces
+    the version this write replaces (``args.version - 1``) of this secret. The host cannot choose what an
+    envelope becomes: the version it names is bound into the ciphertext (:func:`value_aad`).
+    """
     try:
-        plaintext = ctx.identity.open_sealed_box(sealed)
+        plaintext = ctx.identity.open_sealed_box(args.sealed_value)
     except TransportUnsealFailed as exc:
         raise CryptoFailure(
             "sealed_value does not open with the enclave's transport key (sealed to another key, or altered)"
@@ -78,12 +87,28 @@ def open_write_envelope(ctx: EnclaveContext, sealed: bytes, account_id: str, nam
         document = json.loads(
             plaintext, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant
         )
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        raise CryptoFailure("sealed_value opens but is not JSON") from exc
+    if isinstance(document, dict) and document.get("format") == LEGACY_WRITE_FORMAT:
+        raise CryptoFailure(
+            f"sealed_value is an {LEGACY_WRITE_FORMAT} envelope, which binds no version and so could be "
+            f"replayed: seal it again as {WRITE_FORMAT} (client.secrets.seal_secret_value)"
+        )
+    try:
         envelope = WriteEnvelope.model_validate(document)
-    except (ValueError, ValidationError) as exc:  # ValidationError is a ValueError; both named
+    except ValidationError as exc:
         # The detail names no field values: the envelope holds the secret.
-        raise CryptoFailure("sealed_value opens but is not a valid nsl-secret-write-v1 envelope") from exc
-    if envelope.account_id != account_id or envelope.name != name:
+        raise CryptoFailure(f"sealed_value opens but is not a valid {WRITE_FORMAT} envelope") from exc
+    if envelope.account_id != args.account_id or envelope.name != args.name:
         raise CryptoFailure("sealed_value was sealed for another account or secret name")
+    replaces = args.version - 1
+    if envelope.cas != replaces:
+        raise PreconditionFailed(
+            f"sealed_value was sealed to replace version {envelope.cas}, but this write replaces version "
+            f"{replaces}"
+        )
+    if envelope.secret_id is not None and envelope.secret_id != args.secret_id:
+        raise PreconditionFailed("sealed_value was sealed for another secret of this name (deleted since)")
     return envelope.value
 
 
@@ -112,7 +137,7 @@ def decrypt_version(ctx: EnclaveContext, account_id: str, stored: StoredVersion)
 @registry.op("secrets.encrypt", EncryptArgs, EncryptResult)
 async def encrypt(ctx: EnclaveContext, args: EncryptArgs) -> EncryptResult:
     """A new version: the sealed value encrypted under a fresh DEK, the DEK wrapped under the AMK."""
-    value = open_write_envelope(ctx, args.sealed_value, args.account_id, args.name)
+    value = open_write_envelope(ctx, args)
     amk = _open_amk(ctx, args.account_id, args.amk)
     dek = aead.generate_data_key()
     ciphertext = aead.encrypt(dek, value, value_aad(args.account_id, args.secret_id, args.version))

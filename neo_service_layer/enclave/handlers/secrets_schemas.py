@@ -3,11 +3,15 @@
 A client never sends a secret value in the clear: it seals (libsodium ``crypto_box_seal``, X25519 +
 XSalsa20-Poly1305) a small canonical-JSON envelope to the enclave's transport key::
 
-    write envelope = {"format": "nsl-secret-write-v1", "account_id": …, "name": …, "value": <base64>}
+    write envelope = {"format": "nsl-secret-write-v2", "account_id": …, "name": …,
+                      "cas": n, "secret_id": <id of the secret, null when cas = 0>, "value": <base64>}
 
-and the enclave refuses it unless ``account_id`` and ``name`` are those of the request, so a sealed
-value captured from one account or secret cannot be stored under another. A read returns the value
-sealed to the reader's X25519 key::
+and the enclave refuses it unless it is for exactly the write the host asks for: ``account_id`` and
+``name`` those of the request (no move into another account or secret), and ``cas`` the version that
+the write replaces, ``secret_id`` the secret it replaces it in (0 and null: a creation). A sealed value
+so names the one version it may become, ``cas + 1``; stored again later (a replay), it is refused, or,
+by a host that also rolls the secret back, it can only become that same version again. Version 1 of
+the format bound no version and is refused. A read returns the value sealed to the reader's X25519 key::
 
     read envelope  = {"format": "nsl-secret-read-v1", "account_id": …, "secret_id": …, "name": …,
                       "version": n, "value": <base64>}
@@ -22,9 +26,9 @@ and the DEK is wrapped under the account master key (purpose ``secret-dek``, con
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from neo_service_layer.enclave.canonical import B64Bytes
 from neo_service_layer.enclave.handlers.amk import SealedAmk
@@ -37,7 +41,9 @@ from neo_service_layer.enclave.schemas import (
     SignedArgs,
 )
 
-WRITE_FORMAT: Final = "nsl-secret-write-v1"
+WRITE_FORMAT: Final = "nsl-secret-write-v2"
+#: The first write format: it bound no version, so a captured value could be stored again. Refused.
+LEGACY_WRITE_FORMAT: Final = "nsl-secret-write-v1"
 READ_FORMAT: Final = "nsl-secret-read-v1"
 VALUE_AAD_LABEL: Final = b"nsl-secret-value-v1"
 #: Largest secret value (bytes). Vault's default KV entry limit is 1 MiB; ours are credentials.
@@ -57,12 +63,20 @@ UnsignedAmk = Annotated[SealedAmk, UNSIGNED]
 
 
 class WriteEnvelope(EnclaveModel):
-    """What a client seals to the transport key for a write."""
+    """What a client seals to the transport key for a write: the value and the one write it is for."""
 
-    format: Literal["nsl-secret-write-v1"]
+    format: Literal["nsl-secret-write-v2"]
     account_id: AccountId
     name: SecretName
+    cas: Annotated[int, Field(ge=0, lt=MAX_SECRET_VERSION)]
+    secret_id: SecretId | None
     value: Annotated[B64Bytes, Field(max_length=MAX_SECRET_BYTES)]
+
+    @model_validator(mode="after")
+    def _secret_id_for_updates_only(self) -> Self:
+        if (self.cas == 0) != (self.secret_id is None):
+            raise ValueError("secret_id names the secret an update (cas > 0) writes to, and only then")
+        return self
 
 
 class ReadEnvelope(EnclaveModel):

@@ -1,8 +1,9 @@
 """Scopes and roles: what a credential may do.
 
-A scope is ``<service>:<read|write>`` or ``*``. A role caps the scopes: a viewer only reads, a
-developer reads and writes services but cannot manage the account's people and credentials, an
-owner does everything within the account, and an admin (system account only) runs the platform.
+A scope is ``<service>:<read|write>`` or ``*``. A role caps the scopes: a viewer only reads metadata
+(never a secret value), a developer reads and writes services but cannot manage the account's people
+and credentials, an owner does everything within the account, and an admin (system account only) runs
+the platform.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from neo_service_layer.errors import ValidationFailed
 
 ALL_SCOPES = "*"
 READ, WRITE = "read", "write"
+# A read that returns a secret's value (sealed to the caller): the ``read`` scope suffices, but not the
+# viewer role, who sees metadata only (docs/secrets.md, as Vault's read vs. list/metadata policies).
+READ_VALUE = "read_value"
 # Services whose routes check scopes. Later services add their name here.
 SERVICES: tuple[str, ...] = (
     "account",
@@ -55,15 +59,24 @@ def role_allows(role: Role, service: str, action: str) -> bool:
         return True
     if action == READ:
         return True
+    if action == READ_VALUE:
+        return role == Role.DEVELOPER
     return role == Role.DEVELOPER and service not in ACCOUNT_ADMIN_SERVICES
 
 
+def scope_for(service: str, action: str) -> str:
+    """The scope that ``action`` on ``service`` needs: ``<service>:read`` also covers value reads."""
+    return f"{service}:{READ if action == READ_VALUE else action}"
+
+
 def scopes_allow(scopes: Iterable[str], service: str, action: str) -> bool:
-    """Whether the granted ``scopes`` include ``service:action`` (``write`` implies ``read``)."""
+    """Whether the granted ``scopes`` include :func:`scope_for` ``(service, action)`` (``write`` implies
+    ``read``)."""
     granted = set(scopes)
-    if ALL_SCOPES in granted or f"{service}:{action}" in granted:
+    needed = scope_for(service, action)
+    if ALL_SCOPES in granted or needed in granted:
         return True
-    return action == READ and f"{service}:{WRITE}" in granted
+    return needed == f"{service}:{READ}" and f"{service}:{WRITE}" in granted
 
 
 def uncovered_scopes(granted: Iterable[str], requested: Iterable[str]) -> list[str]:

@@ -9,8 +9,9 @@ Concurrency. Every change to a secret's versions is serialized on its ``secrets`
 ``current_version`` with a conditional ``UPDATE … WHERE current_version = <read>`` (on PostgreSQL a
 concurrent writer blocks on the row lock, then re-checks the condition and matches nothing; SQLite
 runs one write transaction at a time), a creation relies on the ``(account_id, name)`` unique
-constraint, and deletes lock the row (``SELECT … FOR UPDATE``) first. So two writes with the same
-``cas`` never both win: the loser gets ``secret_cas_mismatch``; a write without ``cas`` retries.
+constraint, and deletes lock the row (``SELECT … FOR UPDATE``) first. So two writes of the same version
+never both win: the loser gets ``secret_cas_mismatch``. A loser never retries as the next version: its
+value was sealed to replace the version that was current, and the enclave takes it for no other.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from neo_service_layer.enclave.handlers.secrets_schemas import (
 )
 from neo_service_layer.errors import (
     EnclaveCryptoFailed,
+    EnclavePreconditionFailed,
     RecipientKeyInvalid,
     RecipientKeyRequired,
     SealedValueInvalid,
+    SealedValueStale,
     SecretCasMismatch,
     SecretCasRequired,
     SecretGrantExists,
@@ -46,14 +49,11 @@ from neo_service_layer.errors import (
     SecretVersionDeleted,
     SecretVersionDestroyed,
     SecretVersionNotFound,
-    SecretWriteConflict,
 )
 from neo_service_layer.services.masterkeys.service import amk_version, latest_amk
 from neo_service_layer.services.secrets.models import Secret, SecretGrant, SecretVersion
 
 SECRET_ID_PREFIX: Final = "sec"  # noqa: S105 - an id prefix
-# A write without cas that loses a race re-reads and tries again (a new enclave call each time).
-MAX_WRITE_ATTEMPTS: Final = 5
 _X25519_HEX_DIGITS: Final = 64
 
 
@@ -120,55 +120,50 @@ async def write(
     """Store a new version of ``name`` (created at version 1 if absent) from a sealed value.
 
     ``cas``: the version expected to be current (0: the secret must not exist); required when the
-    secret says so. The oldest versions beyond ``max_versions`` are destroyed (their rows removed).
+    secret says so. Whatever ``cas`` says, the sealed value names the version it replaces and the
+    enclave refuses it for any other (SealedValueStale: a replay, or a value sealed before another
+    write landed). The oldest versions beyond ``max_versions`` are destroyed (their rows removed).
     """
-    for _ in range(MAX_WRITE_ATTEMPTS):
-        secret = await find_secret(session, name)
-        _check_cas(secret, name, cas)
-        secret_id = secret.id if secret is not None else new_id(SECRET_ID_PREFIX)
-        version = secret.current_version + 1 if secret is not None else 1
-        encrypted = await _encrypt(session, enclave, account_id, secret_id, name, version, sealed_value)
-        if secret is None:
-            secret = Secret(
-                id=secret_id,
-                account_id=account_id,
-                name=name,
-                current_version=1,
-                max_versions=default_max_versions,
-                cas_required=False,
-            )
-            try:
-                # A savepoint: a concurrent creation of the same name fails here, not at commit.
-                async with session.begin_nested():
-                    session.add(secret)
-                    await session.flush()
-            except IntegrityError:
-                if cas is not None:
-                    raise SecretCasMismatch(
-                        f"check-and-set failed: secret {name} was created concurrently", current_version=1
-                    ) from None
-                continue
-            created = True
-        else:
-            if not await _bump(session, secret, version):
-                if cas is not None:
-                    raise SecretCasMismatch(f"check-and-set failed: secret {name} changed concurrently")
-                continue
-            created = False
-        row = SecretVersion(
+    secret = await find_secret(session, name)
+    _check_cas(secret, name, cas)
+    secret_id = secret.id if secret is not None else new_id(SECRET_ID_PREFIX)
+    current = secret.current_version if secret is not None else 0
+    encrypted = await _encrypt(session, enclave, account_id, secret_id, name, current, sealed_value)
+    version, created = current + 1, secret is None
+    if secret is None:
+        secret = Secret(
+            id=secret_id,
             account_id=account_id,
-            secret_id=secret_id,
-            version=version,
-            ciphertext=encrypted.ciphertext,
-            wrapped_dek=encrypted.wrapped_dek,
-            amk_version=encrypted.amk_version,
-            destroyed=False,
+            name=name,
+            current_version=version,
+            max_versions=default_max_versions,
+            cas_required=False,
         )
-        session.add(row)
-        await session.flush()
-        await prune(session, secret)
-        return Written(secret, row, created)
-    raise SecretWriteConflict(f"secret {name} changed {MAX_WRITE_ATTEMPTS} times during this write")
+        try:
+            # A savepoint: a concurrent creation of the same name fails here, not at commit.
+            async with session.begin_nested():
+                session.add(secret)
+                await session.flush()
+        except IntegrityError:
+            raise SecretCasMismatch(
+                f"check-and-set failed: secret {name} was created concurrently", current_version=version
+            ) from None
+    elif not await _bump(session, secret, version):
+        # The value was sealed to replace ``current``, which is no longer current: it cannot land.
+        raise SecretCasMismatch(f"check-and-set failed: secret {name} changed concurrently")
+    row = SecretVersion(
+        account_id=account_id,
+        secret_id=secret_id,
+        version=version,
+        ciphertext=encrypted.ciphertext,
+        wrapped_dek=encrypted.wrapped_dek,
+        amk_version=encrypted.amk_version,
+        destroyed=False,
+    )
+    session.add(row)
+    await session.flush()
+    await prune(session, secret)
+    return Written(secret, row, created)
 
 
 async def _encrypt(
@@ -177,15 +172,16 @@ async def _encrypt(
     account_id: str,
     secret_id: str,
     name: str,
-    version: int,
+    current: int,
     sealed_value: bytes,
 ) -> EncryptResult:
+    """The next version (``current + 1``) encrypted in the enclave, if the value was sealed for it."""
     amk = await latest_amk(session, enclave, account_id)
     args = EncryptArgs(
         account_id=account_id,
         secret_id=secret_id,
         name=name,
-        version=version,
+        version=current + 1,
         amk=SealedAmk(version=amk.version, sealed=amk.sealed),
         sealed_value=sealed_value,
     )
@@ -194,6 +190,11 @@ async def _encrypt(
     except EnclaveCryptoFailed as exc:
         # The only input the caller controls is the sealed value; the detail names no value.
         raise SealedValueInvalid(exc.detail) from exc
+    except EnclavePreconditionFailed as exc:
+        raise SealedValueStale(
+            f"{exc.detail}: secret {name} is at version {current}; seal the value again with cas={current}",
+            current_version=current,
+        ) from exc
 
 
 async def _bump(session: AsyncSession, secret: Secret, version: int) -> bool:

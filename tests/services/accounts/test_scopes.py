@@ -78,6 +78,12 @@ ROLE_TABLE = [
     (Role.VIEWER, "audit", "read", True),
     (Role.VIEWER, "keys", "write", False),
     (Role.VIEWER, "account", "write", False),
+    # Secret values: developers and owners, never viewers (docs/secrets.md).
+    (Role.ADMIN, "secrets", "read_value", True),
+    (Role.OWNER, "secrets", "read_value", True),
+    (Role.DEVELOPER, "secrets", "read_value", True),
+    (Role.VIEWER, "secrets", "read_value", False),
+    (Role.VIEWER, "secrets", "read", True),
 ]
 
 
@@ -98,6 +104,9 @@ SCOPE_TABLE = [
     (["keys:write"], "secrets", "read", False),
     (["audit:read"], "account", "read", False),
     ([], "keys", "read", False),
+    (["secrets:read"], "secrets", "read_value", True),
+    (["secrets:write"], "secrets", "read_value", True),
+    (["keys:write"], "secrets", "read_value", False),
 ]
 
 
@@ -154,8 +163,20 @@ def principal(role: Role, *scopes: str) -> Principal:
         (principal(Role.OWNER, "audit:read"), "account", "read", MissingScope),
         (principal(Role.DEVELOPER, "keys:write"), "account", "write", Forbidden),
         (principal(Role.DEVELOPER, "keys:write"), "keys", "read", None),
+        (principal(Role.VIEWER, "*"), "secrets", "read_value", Forbidden),
+        (principal(Role.DEVELOPER, "secrets:read"), "secrets", "read_value", None),
+        (principal(Role.DEVELOPER, "keys:write"), "secrets", "read_value", MissingScope),
     ],
-    ids=["owner-ok", "viewer-write", "scope-missing", "role-before-scope", "write-implies-read"],
+    ids=[
+        "owner-ok",
+        "viewer-write",
+        "scope-missing",
+        "role-before-scope",
+        "write-implies-read",
+        "viewer-no-values",
+        "read-scope-reads-values",
+        "value-scope-missing",
+    ],
 )
 def test_principal_require(who: Principal, service: str, action: str, error: type[Exception] | None) -> None:
     if error is None:
@@ -163,6 +184,14 @@ def test_principal_require(who: Principal, service: str, action: str, error: typ
     else:
         with pytest.raises(error):
             who.require(service, action)
+
+
+def test_a_value_read_names_the_read_scope_and_the_metadata_a_viewer_may_see() -> None:
+    with pytest.raises(MissingScope) as missing:
+        principal(Role.DEVELOPER, "keys:write").require("secrets", "read_value")
+    assert missing.value.extra["scope"] == "secrets:read"  # there is no secrets:read_value scope
+    with pytest.raises(Forbidden, match="may read secrets metadata, not values"):
+        principal(Role.VIEWER, "*").require("secrets", "read_value")
 
 
 @pytest.mark.parametrize(

@@ -21,12 +21,13 @@ from neo_service_layer.errors import (
     RecipientKeyInvalid,
     RecipientKeyRequired,
     SealedValueInvalid,
+    SealedValueStale,
     SecretNotFound,
 )
 from neo_service_layer.services.masterkeys import service as masterkeys
 from neo_service_layer.services.masterkeys.sources import rewrap_sources
 from neo_service_layer.services.secrets import service
-from neo_service_layer.services.secrets.models import SecretVersion
+from neo_service_layer.services.secrets.models import Secret, SecretVersion
 from neo_service_layer.services.secrets.rewrap_source import SecretDekSource
 
 ACME, GLOBEX = "acc_01ACME", "acc_01GLOBEX"
@@ -47,8 +48,13 @@ async def accounts(db: Database) -> None:
         session.add_all([Account(id=ACME, name="acme"), Account(id=GLOBEX, name="globex")])
 
 
-def _seal(server: EnclaveServer, account: str, name: str, value: bytes) -> bytes:
-    return b64decode(seal_secret_value(server.ctx.identity.public.x25519, account, name, value))
+def _seal(
+    server: EnclaveServer, account: str, name: str, value: bytes, current: Secret | None = None
+) -> bytes:
+    """``value`` sealed as the write that replaces ``current``'s version (or creates the secret)."""
+    cas, secret_id = (current.current_version, current.id) if current is not None else (0, None)
+    key = server.ctx.identity.public.x25519
+    return b64decode(seal_secret_value(key, account, name, value, cas=cas, secret_id=secret_id))
 
 
 async def _write(
@@ -61,12 +67,13 @@ async def _write(
     **kw: int,
 ) -> service.Written:
     async with db.transaction(account) as session:
+        current = await service.find_secret(session, name)
         return await service.write(
             session,
             enclave,
             account,
             name,
-            _seal(server, account, name, value),
+            _seal(server, account, name, value, current),
             cas=kw.get("cas"),
             default_max_versions=kw.get("max_versions", 10),
         )
@@ -110,6 +117,41 @@ async def test_sealed_value_for_another_account_is_refused(
                 cas=None,
                 default_max_versions=10,
             )
+
+
+async def test_a_captured_sealed_write_is_good_for_its_one_version(
+    db: Database, enclave: UnixEnclaveClient, enclave_server: EnclaveServer, accounts: None
+) -> None:
+    await _write(db, enclave, enclave_server, ACME, "pw", b"v1")
+    async with db.session(ACME) as session:
+        at_v1 = await service.get_secret(session, "pw")
+    captured_update = _seal(enclave_server, ACME, "pw", b"v2", at_v1)
+    captured_creation = _seal(enclave_server, ACME, "pw", b"v1-again")
+    await _write(db, enclave, enclave_server, ACME, "pw", b"v2")
+    await _write(db, enclave, enclave_server, ACME, "pw", b"v3")
+
+    async def store(sealed: bytes) -> service.Written:
+        async with db.transaction(ACME) as session:
+            return await service.write(
+                session, enclave, ACME, "pw", sealed, cas=None, default_max_versions=10
+            )
+
+    for sealed in (captured_update, captured_creation):
+        with pytest.raises(SealedValueStale) as stale:
+            await store(sealed)
+        assert stale.value.extra == {"current_version": 3}
+    assert await _value(db, enclave, ACME, "pw") == b"v3"
+
+    # Deleted and recreated, the secret has a new id: the captured update still does not land.
+    async with db.transaction(ACME) as session:
+        await service.delete_secret(session, "pw")
+    await _write(db, enclave, enclave_server, ACME, "pw", b"new-v1")
+    with pytest.raises(SealedValueStale, match="another secret of this name"):
+        await store(captured_update)
+    # What is left (docs/secrets.md): once the name is gone, its creation can be stored once more.
+    async with db.transaction(ACME) as session:
+        await service.delete_secret(session, "pw")
+    assert (await store(captured_creation)).version.version == 1
 
 
 async def test_retention_removes_the_oldest_versions(

@@ -1,0 +1,299 @@
+"""Who may call what: every route of the app, as every role, with and without the route's scope.
+
+``ACCESS`` is the decision for each route, written out here from docs/keys.md, docs/secrets.md and the
+README (roles), keyed by (method, path) — not derived from ``role_allows``, which is what it checks.
+The routes come from the app itself (``app.routes``): a route missing from the table fails
+:func:`test_every_route_has_a_decision`, so no route ships without one. The table test then calls each
+route without a credential, and as owner, developer, viewer and admin (the system account), each
+once with every scope and once without the route's service, and expects exactly: 401
+``unauthenticated`` with no credential, 403 ``forbidden`` when the role may not, 403 ``missing_scope``
+when the credential lacks the scope, and otherwise an answer of the route itself. Each sample request
+is valid, so the route's own checks are reached; "an answer of the route" is anything but 401, 403, a
+request validation error or a 5xx (a 404 for a sample id is the route answering).
+
+One app and one database per backend for the whole table: failures are collected and reported together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from neo_service_layer.api.app import create_app
+from neo_service_layer.api.auth import authenticate
+from neo_service_layer.client.attestation import verify_attestation
+from neo_service_layer.client.secrets import RecipientKey, seal_secret_value
+from neo_service_layer.config import Settings
+from neo_service_layer.services.accounts.scopes import SERVICES
+from neo_service_layer.services.accounts.service import bootstrap
+from tests.api.conftest import AppFactory
+from tests.api.helpers import NO_RATE_LIMITS, auth, new_secret
+from tests.conftest import make_tenant
+
+ROLES: Final = ("owner", "developer", "viewer", "admin")
+EVERYONE: Final = frozenset(ROLES)
+# Services' writes, and reads that return a value (a secret's, sealed to the caller): never a viewer.
+WRITERS: Final = frozenset({"owner", "developer", "admin"})
+# The account's people, credentials and master key.
+OWNERS: Final = frozenset({"owner", "admin"})
+ADMINS: Final = frozenset({"admin"})
+
+SECRET = "table-secret"
+PATH_VALUES: Final = {
+    "name": SECRET,
+    "key_id": "key_01TABLE",
+    "account_id": "acc_01TABLE",
+    "member_id": "mem_01TABLE",
+    "request_id": "rnd_01TABLE",
+    "grantee_kind": "function",
+    "grantee": "table-fn",
+}
+RECIPIENT: Final = RecipientKey.generate().public_hex
+B64: Final = "AAAA"
+
+
+@dataclass(frozen=True)
+class Access:
+    """The roles a route admits and the scope it needs (None: none), with a valid sample request."""
+
+    roles: frozenset[str]
+    scope: str | None
+    body: Any = None
+    query: dict[str, str] | None = None
+
+    @property
+    def service(self) -> str | None:
+        return None if self.scope is None else self.scope.partition(":")[0]
+
+    def expected(self, role: str, scoped: bool) -> str:
+        """What a credential of ``role`` gets, holding the route's scope or not (role is checked first)."""
+        if role not in self.roles:
+            return "403 forbidden"
+        if not scoped and self.scope is not None:
+            return "403 missing_scope"
+        return ANSWERED
+
+
+ANSWERED: Final = "answered by the route"
+
+
+def reads(service: str, **sample: Any) -> Access:
+    return Access(EVERYONE, f"{service}:read", **sample)
+
+
+def reads_values(service: str, **sample: Any) -> Access:
+    return Access(WRITERS, f"{service}:read", **sample)
+
+
+def writes(service: str, **sample: Any) -> Access:
+    return Access(WRITERS, f"{service}:write", **sample)
+
+
+def manages(**sample: Any) -> Access:
+    return Access(OWNERS, "account:write", **sample)
+
+
+def platform(**sample: Any) -> Access:
+    # Admin routes check the role only: an admin credential with narrower scopes still reaches them.
+    return Access(ADMINS, None, **sample)
+
+
+# None: a public route (no credential at all).
+ACCESS: Final[dict[tuple[str, str], Access | None]] = {
+    ("GET", "/healthz"): None,
+    ("GET", "/readyz"): None,
+    ("GET", "/metrics"): None,
+    ("GET", "/v1/auth/jwks"): None,
+    ("GET", "/v1/attestation"): None,
+    ("POST", "/v1/auth/token"): Access(EVERYONE, None, body={}),  # never more than the credential has
+    ("POST", "/v1/admin/accounts"): platform(body={"name": "made-by-the-table"}),
+    ("GET", "/v1/admin/accounts"): platform(),
+    ("GET", "/v1/admin/accounts/{account_id}"): platform(),
+    ("PATCH", "/v1/admin/accounts/{account_id}"): platform(body={"disabled": False}),
+    ("POST", "/v1/admin/accounts/{account_id}/api-keys"): platform(body={"name": "k", "role": "viewer"}),
+    ("GET", "/v1/account"): reads("account"),
+    ("GET", "/v1/account/members"): reads("account"),
+    ("POST", "/v1/account/members"): manages(body={"email": "table@acme.io", "role": "viewer"}),
+    ("DELETE", "/v1/account/members/{member_id}"): manages(),
+    ("POST", "/v1/account/master-key/rotate"): manages(),
+    ("POST", "/v1/api-keys"): manages(body={"name": "t", "role": "viewer", "scopes": ["audit:read"]}),
+    ("GET", "/v1/api-keys"): reads("account"),
+    ("GET", "/v1/api-keys/{key_id}"): reads("account"),
+    ("POST", "/v1/api-keys/{key_id}/rotate"): manages(body={}),
+    ("POST", "/v1/api-keys/{key_id}/revoke"): manages(),
+    ("GET", "/v1/audit"): reads("audit"),
+    # docs/keys.md: keys:read for GETs, verification and public keys; everything else (signing,
+    # decryption, data keys, backups) is keys:write, so never a viewer's.
+    ("POST", "/v1/keys"): writes("keys", body={"name": "table-key", "type": "aes256-gcm"}),
+    ("GET", "/v1/keys"): reads("keys"),
+    ("POST", "/v1/keys/restore"): writes("keys", body={"backup": B64}),
+    ("GET", "/v1/keys/{key_id}"): reads("keys"),
+    ("PATCH", "/v1/keys/{key_id}"): writes("keys", body={}),
+    ("POST", "/v1/keys/{key_id}/rotate"): writes("keys"),
+    ("POST", "/v1/keys/{key_id}/disable"): writes("keys"),
+    ("POST", "/v1/keys/{key_id}/enable"): writes("keys"),
+    ("POST", "/v1/keys/{key_id}/schedule-deletion"): writes("keys"),
+    ("POST", "/v1/keys/{key_id}/cancel-deletion"): writes("keys"),
+    ("GET", "/v1/keys/{key_id}/public-key"): reads("keys"),
+    ("POST", "/v1/keys/{key_id}/backup"): writes("keys"),
+    ("POST", "/v1/keys/{key_id}/sign"): writes("keys", body={"message": B64}),
+    ("POST", "/v1/keys/{key_id}/verify"): reads("keys", body={"message": B64, "signature": "00"}),
+    ("POST", "/v1/keys/{key_id}/encrypt"): writes("keys", body={"plaintext": B64}),
+    ("POST", "/v1/keys/{key_id}/decrypt"): writes("keys", body={"ciphertext": f"nsl:v1:{B64}"}),
+    ("POST", "/v1/keys/{key_id}/rewrap"): writes("keys", body={"ciphertext": f"nsl:v1:{B64}"}),
+    ("POST", "/v1/keys/{key_id}/datakey"): writes("keys", body={}),
+    ("POST", "/v1/keys/{key_id}/hmac"): writes("keys", body={"data": B64}),
+    ("POST", "/v1/keys/{key_id}/hmac/verify"): reads("keys", body={"data": B64, "hmac": f"nsl:v1:{B64}"}),
+    ("POST", "/v1/keys/{key_id}/neo/sign-transaction"): writes(
+        "keys", body={"transaction": B64, "network_magic": 1}
+    ),
+    ("POST", "/v1/keys/{key_id}/evm/sign-transaction"): writes("keys", body={"transaction": {}}),
+    ("POST", "/v1/keys/{key_id}/evm/sign-message"): writes("keys", body={"message": B64}),
+    ("POST", "/v1/keys/{key_id}/evm/sign-typed-data"): writes("keys", body={"typed_data": {}}),
+    # docs/secrets.md: a value needs a developer or an owner; a viewer sees metadata and grants.
+    ("PUT", "/v1/secrets/{name}"): writes("secrets", body={"sealed_value": B64}),
+    ("GET", "/v1/secrets"): reads("secrets"),
+    ("GET", "/v1/secrets/{name}"): reads_values("secrets", query={"recipient": RECIPIENT}),
+    ("GET", "/v1/secrets/{name}/metadata"): reads("secrets"),
+    ("PATCH", "/v1/secrets/{name}/metadata"): writes("secrets", body={}),
+    ("POST", "/v1/secrets/{name}/delete"): writes("secrets", body={"versions": [1]}),
+    ("POST", "/v1/secrets/{name}/undelete"): writes("secrets", body={"versions": [1]}),
+    ("POST", "/v1/secrets/{name}/destroy"): writes("secrets", body={"versions": [1]}),
+    ("POST", "/v1/secrets/{name}/grants"): writes(
+        "secrets", body={"grantee_kind": "function", "grantee": "table-fn"}
+    ),
+    ("GET", "/v1/secrets/{name}/grants"): reads("secrets"),
+    ("DELETE", "/v1/secrets/{name}/grants/{grantee_kind}/{grantee}"): writes("secrets"),
+    ("DELETE", "/v1/secrets/{name}"): writes("secrets"),  # last: the routes above find the secret
+    ("POST", "/v1/randomness"): writes("randomness", body={}),
+    ("POST", "/v1/randomness/batch"): writes("randomness", body={"requests": [{}]}),
+    ("POST", "/v1/randomness/verify"): reads("randomness", body={"public_key": "00"}),
+    ("GET", "/v1/randomness"): reads("randomness"),
+    ("GET", "/v1/randomness/{request_id}"): reads("randomness"),
+}
+
+
+def _calls(dependant: Dependant) -> Iterator[object]:
+    yield dependant.call
+    for sub in dependant.dependencies:
+        yield from _calls(sub)
+
+
+def app_routes(app: FastAPI) -> dict[tuple[str, str], bool]:
+    """Every (method, path) the app serves, and whether the route authenticates its caller."""
+    routes: dict[tuple[str, str], bool] = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            authenticated = authenticate in set(_calls(route.dependant))
+            for method in route.methods or ():
+                routes[(method, str(context.path))] = authenticated
+    return routes
+
+
+def test_every_route_has_a_decision() -> None:
+    served = app_routes(create_app(Settings(data_dir=Path("/nonexistent"))))
+    undecided = sorted(set(served) - set(ACCESS))
+    stale = sorted(set(ACCESS) - set(served))
+    assert not undecided, f"routes without an entry in ACCESS (decide who may call them): {undecided}"
+    assert not stale, f"ACCESS entries for routes the app does not serve: {stale}"
+    public_mismatch = sorted(
+        route for route, authenticated in served.items() if authenticated == (ACCESS[route] is None)
+    )
+    assert not public_mismatch, (
+        f"public in ACCESS but authenticated by the app, or the reverse: {public_mismatch}"
+    )
+
+
+def _outcome(response: httpx.Response) -> str:
+    """``"<status> <code>"`` for refusals and failures, :data:`ANSWERED` for an answer of the route."""
+    is_problem = response.headers.get("content-type", "").startswith("application/problem+json")
+    body = response.json() if is_problem else {}
+    request_invalid = response.status_code == 422 and "errors" in body  # never reached the route
+    if response.status_code in (401, 403) or response.status_code >= 500 or request_invalid:
+        return f"{response.status_code} {body.get('code')}"
+    return ANSWERED
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """API keys by role: one with every scope, and per service one with every scope but that service's."""
+
+    full: dict[str, str]
+    lacking: dict[tuple[str, str], str]
+
+    def key(self, role: str, access: Access, scoped: bool) -> str:
+        if scoped:
+            return self.full[role]
+        return self.lacking[(role, access.service or "account")]
+
+
+async def _credentials(client: httpx.AsyncClient, admin_key: str, owner_key: str) -> Credentials:
+    full = {"owner": owner_key, "admin": admin_key}
+    lacking: dict[tuple[str, str], str] = {}
+    for role in ROLES:
+        maker = admin_key if role == "admin" else owner_key
+        if role not in full:
+            full[role] = await new_secret(client, maker, name=f"{role}-all", role=role)
+        for service in SERVICES:
+            scopes = [f"{other}:write" for other in SERVICES if other != service]
+            lacking[(role, service)] = await new_secret(
+                client, maker, name=f"{role}-no-{service}", role=role, scopes=scopes
+            )
+    return Credentials(full, lacking)
+
+
+async def _store_secret(client: httpx.AsyncClient, key: str) -> None:
+    """The secret the table reads, in the account of ``key`` (so value reads reach a real value)."""
+    identity = verify_attestation((await client.get("/v1/attestation")).json(), allow_software=True)
+    account_id = (await client.get("/v1/account", headers=auth(key))).json()["id"]
+    sealed = seal_secret_value(identity, account_id, SECRET, b"table-value", cas=0)
+    response = await client.put(f"/v1/secrets/{SECRET}", json={"sealed_value": sealed}, headers=auth(key))
+    assert response.status_code == 201, response.text
+
+
+async def test_each_route_admits_exactly_its_roles_and_scopes(app_factory: AppFactory) -> None:
+    running = await app_factory(**NO_RATE_LIMITS)
+    client = running.client
+    async with running.state.db.transaction() as session:
+        issued = await bootstrap(session)
+    assert issued is not None
+    tenant = await make_tenant(client, issued.plaintext, "route-table")
+    credentials = await _credentials(client, issued.plaintext, tenant.owner_key)
+    for key in (tenant.owner_key, issued.plaintext):
+        await _store_secret(client, key)
+
+    failures: list[str] = []
+    answered = 0
+    for (method, path), access in ACCESS.items():
+        url = path.format(**PATH_VALUES)
+        if access is None:
+            got = _outcome(await client.request(method, url))
+            if got != ANSWERED:
+                failures.append(f"{method} {path} (public) without a credential: got {got}")
+            continue
+        sample: dict[str, Any] = {"json": access.body, "params": access.query}
+        got = _outcome(await client.request(method, url, **sample))
+        if got != "401 unauthenticated":
+            failures.append(f"{method} {path} without a credential: expected 401 unauthenticated, got {got}")
+        for role in ROLES:
+            for scoped in (True, False):
+                headers = auth(credentials.key(role, access, scoped))
+                got = _outcome(await client.request(method, url, headers=headers, **sample))
+                expected = access.expected(role, scoped)
+                answered += got == ANSWERED
+                if got != expected:
+                    holding = "with" if scoped else "without"
+                    failures.append(
+                        f"{method} {path} as {role} {holding} {access.scope or 'any scope'}: "
+                        f"expected {expected}, got {got}"
+                    )
+    assert not failures, f"{len(failures)} calls were not decided as ACCESS says:\n" + "\n".join(failures)
+    assert answered > 0  # the positive control: allowed calls did reach their routes
