@@ -1,0 +1,207 @@
+"""Making checkpoints of the audit chain with the real enclave: when they are due (the clock injected),
+how a long stretch is split, that two writers cannot fork the stored chain, that the enclave's head is
+never stored over a chain that was rewritten under it, and the export format."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from neo_service_layer.client import VerifiedIdentity, verify_result
+from neo_service_layer.db.models import AuditCheckpoint, AuditEntry
+from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.enclave.handlers.audit_schemas import (
+    CHECKPOINT_REQUEST,
+    GENESIS_HASH,
+    CheckpointResult,
+)
+from neo_service_layer.errors import AuditCheckpointRefused, AuditCheckpointsInvalid
+from neo_service_layer.services.audit.checkpoints import (
+    ChainState,
+    CheckpointPolicy,
+    checkpoint_due,
+    checkpoint_if_due,
+    create_checkpoints,
+    export_line,
+    parse_export,
+    stored_checkpoints,
+)
+from tests.services.audit.helpers import append_entries, rewrite, tamper, tampering
+
+T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+POLICY = CheckpointPolicy(every_entries=5, interval=timedelta(seconds=60))
+
+
+async def stored(db: Database) -> list[AuditCheckpoint]:
+    return [row async for row in stored_checkpoints(db)]
+
+
+@pytest.mark.parametrize(
+    ("state", "now", "due"),
+    [
+        pytest.param(ChainState(0, 0, None), T0, False, id="empty-log"),
+        pytest.param(ChainState(1, 0, None), T0, True, id="first-checkpoint-at-once"),
+        pytest.param(ChainState(7, 7, T0), T0 + timedelta(days=1), False, id="nothing-after-the-last"),
+        pytest.param(ChainState(11, 7, T0), T0 + timedelta(seconds=1), False, id="few-and-recent"),
+        pytest.param(ChainState(12, 7, T0), T0 + timedelta(seconds=1), True, id="every-n-entries"),
+        pytest.param(ChainState(8, 7, T0), T0 + timedelta(seconds=59), False, id="interval-not-yet"),
+        pytest.param(ChainState(8, 7, T0), T0 + timedelta(seconds=60), True, id="interval-elapsed"),
+    ],
+)
+def test_when_a_checkpoint_is_due(state: ChainState, now: datetime, due: bool) -> None:
+    assert checkpoint_due(state, POLICY, now) is due
+
+
+async def test_checkpoints_follow_the_policy_with_an_injected_clock(
+    db: Database, enclave: UnixEnclaveClient
+) -> None:
+    """Scheduling end to end: after N entries, or T seconds after the last checkpoint; no sleeping."""
+    await append_entries(db, 3)
+    (first,) = await checkpoint_if_due(db, enclave, POLICY, T0)  # the first one at once
+    assert first.seq == 3
+    signed_at = first.signed_at  # the enclave's clock: the next decisions count from it
+    await append_entries(db, 4)
+    assert await checkpoint_if_due(db, enclave, POLICY, signed_at + timedelta(seconds=59)) == []
+    await append_entries(db, 1)  # 5 entries after the checkpoint
+    (by_count,) = await checkpoint_if_due(db, enclave, POLICY, signed_at + timedelta(seconds=1))
+    assert by_count.seq == 8
+    await append_entries(db, 1)
+    later = by_count.signed_at
+    assert await checkpoint_if_due(db, enclave, POLICY, later + timedelta(seconds=59)) == []
+    (by_time,) = await checkpoint_if_due(db, enclave, POLICY, later + timedelta(seconds=60))
+    assert by_time.seq == 9
+    assert await checkpoint_if_due(db, enclave, POLICY, later + timedelta(days=1)) == []  # nothing new
+    assert [row.seq for row in await stored(db)] == [3, 8, 9]
+
+
+async def test_a_long_stretch_becomes_a_chain_of_checkpoints(
+    db: Database, enclave: UnixEnclaveClient, identity: VerifiedIdentity
+) -> None:
+    await append_entries(db, 10)
+    created = await create_checkpoints(db, enclave, max_entries=4)
+    assert [row.seq for row in created] == [4, 8, 10]
+    assert await create_checkpoints(db, enclave) == []
+    async with db.session() as session:
+        hashes = {seq: hash_ for seq, hash_ in await session.execute(select(AuditEntry.seq, AuditEntry.hash))}
+    prev = GENESIS_HASH
+    for row in await stored(db):
+        checkpoint = CheckpointResult.model_validate(
+            verify_result(row.envelope, identity, request=CHECKPOINT_REQUEST)
+        )
+        assert (checkpoint.seq, checkpoint.hash, checkpoint.prev_checkpoint) == (
+            row.seq,
+            hashes[row.seq],
+            prev,
+        )
+        assert (row.hash, row.prev_checkpoint) == (checkpoint.hash, prev)
+        prev = row.checkpoint_hash
+
+
+async def test_two_writers_at_once_store_one_chain(db: Database, enclave: UnixEnclaveClient) -> None:
+    """The worker's job and ``nsl audit checkpoint`` racing: one chain, no error, every entry covered."""
+    await append_entries(db, 6)
+    other = Database(db.url)
+    try:
+        await asyncio.gather(create_checkpoints(db, enclave), create_checkpoints(other, enclave))
+    finally:
+        await other.dispose()
+    rows = await stored(db)
+    assert rows[-1].seq == 6
+    assert [row.prev_checkpoint for row in rows] == [
+        GENESIS_HASH,
+        *(row.checkpoint_hash for row in rows[:-1]),
+    ]
+
+
+async def test_the_database_refuses_a_second_checkpoint_extending_the_same_one(
+    db: Database, enclave: UnixEnclaveClient
+) -> None:
+    await append_entries(db, 2)
+    (row,) = await create_checkpoints(db, enclave)
+    fork = AuditCheckpoint(
+        seq=2 + 1,
+        hash="ab" * 32,
+        checkpoint_hash="cd" * 32,
+        prev_checkpoint=row.prev_checkpoint,
+        signed_at=row.signed_at,
+        envelope=row.envelope,
+    )
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            session.add(fork)
+
+
+async def test_no_checkpoint_is_stored_over_a_chain_rewritten_under_the_last_one(
+    db: Database, enclave: UnixEnclaveClient
+) -> None:
+    """A writer edits entry 2 and recomputes the chain forward: the enclave chains entries 4.. from the
+    checkpoint's hash, not from the rewritten one, so its head is not the stored head and is refused."""
+    await append_entries(db, 3)
+    await create_checkpoints(db, enclave)
+    await append_entries(db, 2)
+    await rewrite(db, 2, details={"key_id": "forged"})
+    with pytest.raises(AuditCheckpointRefused, match="does not extend the checkpoint at entry 3") as caught:
+        await create_checkpoints(db, enclave)
+    assert (caught.value.code, caught.value.status) == ("audit_checkpoint_refused", 409)
+    assert [row.seq for row in await stored(db)] == [3]
+
+
+async def test_a_deleted_entry_after_the_last_checkpoint_stops_checkpointing(
+    db: Database, enclave: UnixEnclaveClient
+) -> None:
+    await append_entries(db, 5)
+    await tamper(db, "DELETE FROM audit_log WHERE seq = 1")
+    with pytest.raises(AuditCheckpointRefused, match="audit entry 1 is missing"):
+        await create_checkpoints(db, enclave)
+
+
+async def test_a_forged_latest_checkpoint_is_refused_by_the_enclave(
+    db: Database, enclave: UnixEnclaveClient
+) -> None:
+    """A row the writer inserted (it cannot sign) is not extended: the enclave checks its own signature."""
+    await append_entries(db, 2)
+    (row,) = await create_checkpoints(db, enclave)
+    await append_entries(db, 2)
+    forged = dict(row.envelope, result={**row.envelope["result"], "seq": 3})
+    async with tampering(db) as session:
+        session.add(
+            AuditCheckpoint(
+                seq=3,
+                hash="ab" * 32,
+                checkpoint_hash="cd" * 32,
+                prev_checkpoint="ef" * 32,
+                signed_at=row.signed_at,
+                envelope=forged,
+            )
+        )
+    with pytest.raises(AuditCheckpointRefused, match="refused to checkpoint"):
+        await create_checkpoints(db, enclave)
+
+
+async def test_the_export_holds_every_checkpoint_a_line(db: Database, enclave: UnixEnclaveClient) -> None:
+    await append_entries(db, 5)
+    await create_checkpoints(db, enclave, max_entries=2)
+    rows = await stored(db)
+    lines = [export_line(row.envelope) for row in rows]
+    assert all("\n" not in line for line in lines)
+    parsed = parse_export(["", *lines, "  "])
+    assert [envelope.model_dump(mode="json") for envelope in parsed] == [row.envelope for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("lines", "line"),
+    [
+        pytest.param(["not json"], 1, id="not-json"),
+        pytest.param(["", "[1, 2]"], 2, id="not-an-object"),
+        pytest.param(['{"result": {}, "request_hash": "00"}'], 1, id="no-signatures"),
+    ],
+)
+def test_a_bad_export_names_the_line(lines: list[str], line: int) -> None:
+    with pytest.raises(AuditCheckpointsInvalid, match=f"line {line} ") as caught:
+        parse_export(lines)
+    assert (caught.value.code, caught.value.status) == ("audit_checkpoints_invalid", 422)
