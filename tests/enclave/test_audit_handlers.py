@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import time
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from neo_service_layer.client import VerifiedIdentity, verify_attestation, verify_result
-from neo_service_layer.enclave.attestation import build_report
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.handlers.audit_schemas import (
@@ -29,14 +27,12 @@ from neo_service_layer.enclave.handlers.audit_schemas import (
     CheckpointArgs,
     CheckpointResult,
 )
-from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.ops import sign_result
 from neo_service_layer.enclave.protocol import read_frame
 from neo_service_layer.enclave.schemas import SignedArgs, SignedResult
-from neo_service_layer.enclave.sealing import Sealer
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.errors import EnclaveCryptoFailed, EnclaveRejected, SignatureInvalid
+from tests.services.audit.helpers import other_enclave
 
 
 def body(seq: int, **fields: Any) -> str:
@@ -99,20 +95,11 @@ async def test_a_checkpoint_is_no_other_ops_result(
         verify_result(envelope, verified, request={**CHECKPOINT_REQUEST, "op": "keys.sign"})
 
 
-def _other_enclave(measurement: str) -> EnclaveContext:
-    identity = Identity.generate()
-    backend = SoftwareBackend()
-    report = build_report(identity, backend, measurement)
-    return EnclaveContext(identity=identity, sealer=Sealer(os.urandom(32)), backend=backend, report=report)
-
-
-def _forged_previous(ctx: EnclaveContext, genuine: SignedResult, kind: str, measurement: str) -> SignedResult:
+def _forged_previous(ctx: EnclaveContext, genuine: SignedResult, kind: str) -> SignedResult:
     """A previous checkpoint the host made up (``kind``), next to the genuine one it replaces."""
     result = CheckpointResult.model_validate(genuine.result)
     if kind == "other-enclave":
-        return sign_result(
-            _other_enclave(measurement), CHECKPOINT_OP, CheckpointArgs(entries=["{}"]), genuine.result
-        )
+        return sign_result(other_enclave(), CHECKPOINT_OP, CheckpointArgs(entries=["{}"]), genuine.result)
     if kind == "edited-result":
         moved = {**genuine.result, "seq": result.seq + 5}
         return genuine.model_copy(update={"result": moved})
@@ -139,10 +126,10 @@ FORGERIES = [
 
 @pytest.mark.parametrize(("kind", "reason"), FORGERIES, ids=[kind for kind, _ in FORGERIES])
 async def test_only_its_own_checkpoints_are_extended(
-    client: UnixEnclaveClient, ctx: EnclaveContext, measurement: str, kind: str, reason: str
+    client: UnixEnclaveClient, ctx: EnclaveContext, kind: str, reason: str
 ) -> None:
     genuine = await checkpoint(client, [body(1), body(2)])
-    forged = _forged_previous(ctx, genuine, kind, measurement)
+    forged = _forged_previous(ctx, genuine, kind)
     with pytest.raises(EnclaveCryptoFailed, match=reason):
         await checkpoint(client, [body(3)], previous=forged)
     assert (await checkpoint(client, [body(3)], previous=genuine)).result["seq"] == 3

@@ -1,8 +1,27 @@
-"""The services' jobs as ``nsl worker`` registers them: every scheduled kind has a handler."""
+"""The services' jobs as ``nsl worker`` registers them: every scheduled kind has a handler, and the audit
+checkpoint job checkpoints through the real enclave when one is due, and only then."""
 
 from __future__ import annotations
 
-from neo_service_layer.worker.service_jobs import KEYS_PURGE_KIND, service_handlers, service_tasks
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+
+from neo_service_layer.config import Settings
+from neo_service_layer.db.base import utcnow
+from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.server import EnclaveServer
+from neo_service_layer.worker.context import JobContext
+from neo_service_layer.worker.queue import ClaimedJob
+from neo_service_layer.worker.service_jobs import (
+    AUDIT_CHECKPOINT_KIND,
+    KEYS_PURGE_KIND,
+    audit_checkpoint_handler,
+    service_handlers,
+    service_tasks,
+)
+from tests.services.audit.helpers import append_entries
 
 
 def test_every_scheduled_service_job_has_a_handler() -> None:
@@ -11,3 +30,39 @@ def test_every_scheduled_service_job_has_a_handler() -> None:
     assert [task.kind for task in tasks] == [KEYS_PURGE_KIND]
     assert tasks[0].interval_seconds == 60.0
     assert all(task.kind in handlers for task in tasks)
+
+
+def test_the_audit_checkpoint_check_runs_every_ten_seconds_or_the_interval(tmp_path: Path) -> None:
+    default = service_tasks(Settings(data_dir=tmp_path))
+    assert [task.kind for task in default] == [KEYS_PURGE_KIND, AUDIT_CHECKPOINT_KIND]
+    assert default[1].interval_seconds == 10.0
+    short = service_tasks(Settings(data_dir=tmp_path, audit_checkpoint_interval_seconds=2.5))
+    assert short[1].interval_seconds == 2.5
+    assert all(task.kind in service_handlers() for task in default)
+
+
+def _context(db: Database, settings: Settings) -> JobContext:
+    job = ClaimedJob(
+        id="job_test",
+        kind=AUDIT_CHECKPOINT_KIND,
+        payload={},
+        attempts=1,
+        max_attempts=1,
+        account_id=None,
+        idempotency_key=None,
+        lease_owner="w1",
+        lease_expires_at=utcnow() + timedelta(seconds=60),
+    )
+    return JobContext(job, db, settings, "w1", structlog.stdlib.get_logger("test"))
+
+
+async def test_the_audit_checkpoint_job_signs_the_head_when_due(
+    db: Database, settings: Settings, enclave_server: EnclaveServer
+) -> None:
+    ctx = _context(db, settings.model_copy(update={"audit_checkpoint_every_entries": 3}))
+    await append_entries(db, 2)
+    assert await audit_checkpoint_handler(ctx) == {"checkpoints": [2]}  # the first: at once
+    await append_entries(db, 2)
+    assert await audit_checkpoint_handler(ctx) == {"checkpoints": []}  # 2 < 3, and just made
+    await append_entries(db, 1)
+    assert await audit_checkpoint_handler(ctx) == {"checkpoints": [5]}

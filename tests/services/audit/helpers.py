@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -12,6 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.models import AuditEntry, AuditHead
 from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.attestation import build_report
+from neo_service_layer.enclave.context import EnclaveContext
+from neo_service_layer.enclave.identity import Identity
+from neo_service_layer.enclave.sealing import Sealer
+from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.services.audit.chain import AuditEvent, append_batch, entry_hash
 
 EVENT = AuditEvent(
@@ -88,3 +94,11 @@ async def truncate(db: Database, keep: int) -> None:
         await session.execute(
             text("UPDATE audit_head SET seq = :keep, hash = :hash"), {"keep": keep, "hash": kept}
         )
+
+
+def other_enclave() -> EnclaveContext:
+    """Another enclave: its own identity, as a writer who runs one of their own would have."""
+    identity = Identity.generate()
+    backend = SoftwareBackend()
+    report = build_report(identity, backend, "00" * 32)
+    return EnclaveContext(identity=identity, sealer=Sealer(os.urandom(32)), backend=backend, report=report)

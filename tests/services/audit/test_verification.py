@@ -7,26 +7,20 @@ at 4 and 8, and entries 9 and 10 after the last checkpoint.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from sqlalchemy import select, update
 
 from neo_service_layer.client import VerifiedIdentity, verify_attestation
 from neo_service_layer.db.models import AuditCheckpoint
 from neo_service_layer.db.session import Database
-from neo_service_layer.enclave.attestation import build_report
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.handlers.audit_schemas import CHECKPOINT_OP, CheckpointArgs, CheckpointResult
-from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.ops import sign_result
 from neo_service_layer.enclave.schemas import SignedResult
-from neo_service_layer.enclave.sealing import Sealer
-from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.services.audit.checkpoints import create_checkpoints, stored_checkpoints
 from neo_service_layer.services.audit.verification import LogReport, verify_log
-from tests.services.audit.helpers import append_entries, rewrite, tamper, tampering, truncate
+from tests.services.audit.helpers import append_entries, other_enclave, rewrite, tamper, tampering, truncate
 
 
 async def stored(db: Database) -> list[AuditCheckpoint]:
@@ -49,13 +43,6 @@ async def log(db: Database, enclave: UnixEnclaveClient) -> Database:
     assert [row.seq for row in await create_checkpoints(db, enclave, max_entries=4)] == [4, 8]
     await append_entries(db, 2)
     return db
-
-
-def other_enclave() -> EnclaveContext:
-    identity = Identity.generate()
-    backend = SoftwareBackend()
-    report = build_report(identity, backend, "00" * 32)
-    return EnclaveContext(identity=identity, sealer=Sealer(os.urandom(32)), backend=backend, report=report)
 
 
 async def test_an_intact_log_verifies(log: Database, identity: VerifiedIdentity) -> None:
