@@ -109,6 +109,12 @@ def _forged_previous(ctx: EnclaveContext, genuine: SignedResult, kind: str) -> S
         return genuine.model_copy(update={"result": moved, "result_hash": forged.result_hash})
     if kind == "another-ops-result":  # a genuine signature of this enclave, for another request
         return sign_result(ctx, "keys.sign", SignedArgs(account_id="nsl-audit"), genuine.result)
+    if kind == "float-in-result":  # signed data never holds floats (canonical JSON refuses them)
+        return genuine.model_copy(update={"result": {**genuine.result, "time_ms": 1.5}})
+    if kind == "k1-of-another-key":  # its own P-256 signature, another key's valid secp256k1 one
+        theirs = sign_result(other_enclave(), CHECKPOINT_OP, CheckpointArgs(entries=["{}"]), genuine.result)
+        signatures = genuine.signatures.model_copy(update={"k1": theirs.signatures.k1})
+        return genuine.model_copy(update={"signatures": signatures})
     if kind == "bad-k1-signature":
         signatures = genuine.signatures.model_copy(update={"k1": "00" * 64 + "1b"})
         return genuine.model_copy(update={"signatures": signatures})
@@ -121,6 +127,8 @@ FORGERIES = [
     ("edited-result-and-hash", "not signed by this enclave"),
     ("another-ops-result", "hashes do not match"),
     ("bad-k1-signature", "secp256k1 signature is malformed"),
+    ("float-in-result", "not canonical JSON"),
+    ("k1-of-another-key", "not signed by this enclave"),
 ]
 
 

@@ -5,10 +5,11 @@ never stored over a chain that was rewritten under it, and the export format."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from neo_service_layer.client import VerifiedIdentity, verify_result
@@ -18,9 +19,12 @@ from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.handlers.audit_schemas import (
     CHECKPOINT_REQUEST,
     GENESIS_HASH,
+    MAX_CHECKPOINT_ENTRIES,
     CheckpointResult,
 )
 from neo_service_layer.errors import AuditCheckpointRefused, AuditCheckpointsInvalid
+from neo_service_layer.services.audit import checkpoints
+from neo_service_layer.services.audit.chain import entry_body
 from neo_service_layer.services.audit.checkpoints import (
     ChainState,
     CheckpointPolicy,
@@ -100,6 +104,32 @@ async def test_a_long_stretch_becomes_a_chain_of_checkpoints(
         )
         assert (row.hash, row.prev_checkpoint) == (checkpoint.hash, prev)
         prev = row.checkpoint_hash
+
+
+async def test_large_entries_are_split_by_size(
+    db: Database, enclave: UnixEnclaveClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call stays far below the enclave's frame limit whatever the entries hold (here: 2 entries a call)."""
+    monkeypatch.setattr(checkpoints, "MAX_CHECKPOINT_BATCH_BYTES", 2 * len(await _escaped_body(db, enclave)))
+    await append_entries(db, 5)
+    assert [row.seq for row in await create_checkpoints(db, enclave)] == [3, 5, 6]
+
+
+async def _escaped_body(db: Database, enclave: UnixEnclaveClient) -> str:
+    """The JSON-escaped body of one entry (entry 1, checkpointed on its own)."""
+    await append_entries(db, 1)
+    await create_checkpoints(db, enclave)
+    async with db.session() as session:
+        (entry,) = (await session.execute(select(AuditEntry))).scalars()
+    return json.dumps(entry_body(entry), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("max_entries", [0, MAX_CHECKPOINT_ENTRIES + 1])
+async def test_a_stretch_fits_one_enclave_call(
+    db: Database, enclave: UnixEnclaveClient, max_entries: int
+) -> None:
+    with pytest.raises(ValueError, match="max_entries"):
+        await create_checkpoints(db, enclave, max_entries=max_entries)
 
 
 async def test_two_writers_at_once_store_one_chain(db: Database, enclave: UnixEnclaveClient) -> None:
@@ -183,10 +213,49 @@ async def test_a_forged_latest_checkpoint_is_refused_by_the_enclave(
         await create_checkpoints(db, enclave)
 
 
-async def test_the_export_holds_every_checkpoint_a_line(db: Database, enclave: UnixEnclaveClient) -> None:
+async def test_a_latest_checkpoint_that_is_no_envelope_stops_checkpointing(
+    db: Database, enclave: UnixEnclaveClient
+) -> None:
+    await append_entries(db, 2)
+    await create_checkpoints(db, enclave)
+    await append_entries(db, 1)
+    async with tampering(db) as session:
+        await session.execute(update(AuditCheckpoint).values(envelope={"seq": 2}))
+    with pytest.raises(AuditCheckpointRefused, match="stored checkpoint 2 is not a signed envelope"):
+        await create_checkpoints(db, enclave)
+
+
+async def test_a_planted_row_that_blocks_the_next_checkpoint_is_an_error_not_a_loop(
+    db: Database, enclave: UnixEnclaveClient
+) -> None:
+    """A row below the latest checkpoint claiming to extend it takes the unique ``prev_checkpoint`` the next
+    checkpoint needs: the insert fails, the latest checkpoint has not moved, and the job says so."""
+    await append_entries(db, 2)
+    (row,) = await create_checkpoints(db, enclave)
+    await append_entries(db, 1)
+    async with tampering(db) as session:
+        session.add(
+            AuditCheckpoint(
+                seq=1,
+                hash="ab" * 32,
+                checkpoint_hash="cd" * 32,
+                prev_checkpoint=row.checkpoint_hash,
+                signed_at=row.signed_at,
+                envelope=row.envelope,
+            )
+        )
+    with pytest.raises(AuditCheckpointRefused, match="conflicts with the new one but extends no further"):
+        await create_checkpoints(db, enclave)
+
+
+async def test_the_export_holds_every_checkpoint_a_line(
+    db: Database, enclave: UnixEnclaveClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoints, "EXPORT_BATCH", 2)  # 3 checkpoints: read in two batches
     await append_entries(db, 5)
     await create_checkpoints(db, enclave, max_entries=2)
     rows = await stored(db)
+    assert [row.seq for row in rows] == [2, 4, 5]
     lines = [export_line(row.envelope) for row in rows]
     assert all("\n" not in line for line in lines)
     parsed = parse_export(["", *lines, "  "])
