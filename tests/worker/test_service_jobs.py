@@ -3,17 +3,11 @@ checkpoint job checkpoints through the real enclave when one is due, and only th
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
-import structlog
-
 from neo_service_layer.config import Settings
-from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.worker.context import JobContext
-from neo_service_layer.worker.queue import ClaimedJob
 from neo_service_layer.worker.service_jobs import (
     AUDIT_CHECKPOINT_KIND,
     KEYS_PURGE_KIND,
@@ -22,6 +16,7 @@ from neo_service_layer.worker.service_jobs import (
     service_tasks,
 )
 from tests.services.audit.helpers import append_entries
+from tests.worker.helpers import job_context
 
 
 def test_every_scheduled_service_job_has_a_handler() -> None:
@@ -41,25 +36,11 @@ def test_the_audit_checkpoint_check_runs_every_ten_seconds_or_the_interval(tmp_p
     assert all(task.kind in service_handlers() for task in default)
 
 
-def _context(db: Database, settings: Settings) -> JobContext:
-    job = ClaimedJob(
-        id="job_test",
-        kind=AUDIT_CHECKPOINT_KIND,
-        payload={},
-        attempts=1,
-        max_attempts=1,
-        account_id=None,
-        idempotency_key=None,
-        lease_owner="w1",
-        lease_expires_at=utcnow() + timedelta(seconds=60),
-    )
-    return JobContext(job, db, settings, "w1", structlog.stdlib.get_logger("test"))
-
-
 async def test_the_audit_checkpoint_job_signs_the_head_when_due(
     db: Database, settings: Settings, enclave_server: EnclaveServer
 ) -> None:
-    ctx = _context(db, settings.model_copy(update={"audit_checkpoint_every_entries": 3}))
+    every_three = settings.model_copy(update={"audit_checkpoint_every_entries": 3})
+    ctx = job_context(db, every_three, AUDIT_CHECKPOINT_KIND, {})
     await append_entries(db, 2)
     assert await audit_checkpoint_handler(ctx) == {"checkpoints": [2]}  # the first: at once
     await append_entries(db, 2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -43,6 +44,18 @@ POLICY = CheckpointPolicy(every_entries=5, interval=timedelta(seconds=60))
 
 async def stored(db: Database) -> list[AuditCheckpoint]:
     return [row async for row in stored_checkpoints(db)]
+
+
+async def plant(db: Database, like: AuditCheckpoint, **values: Any) -> None:
+    """Insert a checkpoint row the enclave did not make (``like``'s envelope unless ``values`` say)."""
+    row = {
+        "hash": "ab" * 32,
+        "checkpoint_hash": "cd" * 32,
+        "signed_at": like.signed_at,
+        "envelope": like.envelope,
+    } | values
+    async with tampering(db) as session:
+        session.add(AuditCheckpoint(**row))
 
 
 @pytest.mark.parametrize(
@@ -153,17 +166,8 @@ async def test_the_database_refuses_a_second_checkpoint_extending_the_same_one(
 ) -> None:
     await append_entries(db, 2)
     (row,) = await create_checkpoints(db, enclave)
-    fork = AuditCheckpoint(
-        seq=2 + 1,
-        hash="ab" * 32,
-        checkpoint_hash="cd" * 32,
-        prev_checkpoint=row.prev_checkpoint,
-        signed_at=row.signed_at,
-        envelope=row.envelope,
-    )
     with pytest.raises(IntegrityError):
-        async with db.transaction() as session:
-            session.add(fork)
+        await plant(db, row, seq=3, prev_checkpoint=row.prev_checkpoint)
 
 
 async def test_no_checkpoint_is_stored_over_a_chain_rewritten_under_the_last_one(
@@ -198,17 +202,7 @@ async def test_a_forged_latest_checkpoint_is_refused_by_the_enclave(
     (row,) = await create_checkpoints(db, enclave)
     await append_entries(db, 2)
     forged = dict(row.envelope, result={**row.envelope["result"], "seq": 3})
-    async with tampering(db) as session:
-        session.add(
-            AuditCheckpoint(
-                seq=3,
-                hash="ab" * 32,
-                checkpoint_hash="cd" * 32,
-                prev_checkpoint="ef" * 32,
-                signed_at=row.signed_at,
-                envelope=forged,
-            )
-        )
+    await plant(db, row, seq=3, prev_checkpoint="ef" * 32, envelope=forged)
     with pytest.raises(AuditCheckpointRefused, match="refused to checkpoint"):
         await create_checkpoints(db, enclave)
 
@@ -233,17 +227,7 @@ async def test_a_planted_row_that_blocks_the_next_checkpoint_is_an_error_not_a_l
     await append_entries(db, 2)
     (row,) = await create_checkpoints(db, enclave)
     await append_entries(db, 1)
-    async with tampering(db) as session:
-        session.add(
-            AuditCheckpoint(
-                seq=1,
-                hash="ab" * 32,
-                checkpoint_hash="cd" * 32,
-                prev_checkpoint=row.checkpoint_hash,
-                signed_at=row.signed_at,
-                envelope=row.envelope,
-            )
-        )
+    await plant(db, row, seq=1, prev_checkpoint=row.checkpoint_hash)
     with pytest.raises(AuditCheckpointRefused, match="conflicts with the new one but extends no further"):
         await create_checkpoints(db, enclave)
 
