@@ -17,7 +17,7 @@ enclave signed it, and the canonical bodies of the entries after it; the op
 So every checkpoint chain this enclave signed is an append-only history of one log: a checkpoint proves
 that the log, as of ``time_ms``, extended every checkpoint before it on its chain. What it cannot prove
 is that the entries it was shown are the ones the API wrote, nor that no other chain was started from
-the genesis (the enclave is stateless): docs/audit.md says how exported checkpoints and anchors catch
+the genesis (the enclave is stateless): docs/audit.md says how exported checkpoints catch
 that. A rerun of the op (a client retry) signs the same head again with a later time: harmless.
 """
 
@@ -93,7 +93,7 @@ def own_checkpoint(ctx: EnclaveContext, signed: SignedResult) -> CheckpointResul
         raise CryptoFailure("the previous checkpoint's secp256k1 signature is malformed") from exc
     if recovered != public.k1:
         raise CryptoFailure("the previous checkpoint is not signed by this enclave")
-    # Its result was signed as an CheckpointResult by this code, so it parses; a failure is a bug (internal).
+    # Its result was signed as a CheckpointResult by this code, so it parses; a failure is a bug (internal).
     return CheckpointResult.model_validate(signed.result)
 
 
