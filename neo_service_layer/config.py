@@ -58,6 +58,8 @@ MAX_N3_FULFIL_VALID_BLOCKS = 5760
 DEFAULT_N3_FULFIL_MAX_RESENDS = 3
 DEFAULT_N3_FULFIL_POLL_SECONDS = 0.25
 DEFAULT_N3_FULFIL_TIMEOUT_SECONDS = 600.0
+DEFAULT_AUDIT_CHECKPOINT_EVERY_ENTRIES = 1000
+DEFAULT_AUDIT_CHECKPOINT_INTERVAL_SECONDS = 300.0
 DEFAULT_SECRETS_MAX_VERSIONS = 10
 MAX_SECRETS_MAX_VERSIONS = 1000
 
@@ -130,6 +132,17 @@ class Settings(BaseSettings):
         default=None, description="32-byte sealing key file (mode 0600); default <state_dir>/sealing.key"
     )
     enclave_timeout_seconds: float = Field(default=DEFAULT_ENCLAVE_TIMEOUT_SECONDS, gt=0)
+
+    audit_checkpoint_every_entries: int = Field(
+        default=DEFAULT_AUDIT_CHECKPOINT_EVERY_ENTRIES,
+        ge=1,
+        description="The enclave signs a checkpoint of the audit chain once this many entries follow it.",
+    )
+    audit_checkpoint_interval_seconds: float = Field(
+        default=DEFAULT_AUDIT_CHECKPOINT_INTERVAL_SECONDS,
+        gt=0,
+        description="... or once the last checkpoint is this old and entries follow it (docs/audit.md).",
+    )
 
     secrets_max_versions: int = Field(
         default=DEFAULT_SECRETS_MAX_VERSIONS,

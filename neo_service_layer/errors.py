@@ -129,6 +129,18 @@ class AuditChainBroken(NSLError):
     title = "The audit log hash chain does not verify"
 
 
+class AuditCheckpointRefused(Conflict):
+    """The enclave would not sign a checkpoint: the log does not extend its last one (docs/audit.md)."""
+
+    code = "audit_checkpoint_refused"
+    title = "The enclave refused to checkpoint the audit log"
+
+
+class AuditCheckpointsInvalid(ValidationFailed):
+    code = "audit_checkpoints_invalid"
+    title = "Not a file of exported audit checkpoints"
+
+
 class ConfigurationError(NSLError):
     code = "configuration_error"
     status = 500

@@ -9,25 +9,23 @@ import typer
 import uvicorn
 
 from neo_service_layer import __version__
-from neo_service_layer.cli import admin, devnet
+from neo_service_layer.cli import admin, audit, devnet
 from neo_service_layer.cli.common import console, err_console, load_settings, open_database, print_json, run
 from neo_service_layer.cli.supervisor import Child, Supervisor, child_argv, child_env
 from neo_service_layer.config import mask_url_password
 from neo_service_layer.db.migrate import current_revision, head_revision
 from neo_service_layer.logging import configure_logging
 from neo_service_layer.services.accounts.first_start import ensure_system_account
-from neo_service_layer.services.audit.chain import verify
 
 app = typer.Typer(
     name="nsl", help="Neo Service Layer: off-chain services for Neo N3 and Neo X.", no_args_is_help=True
 )
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-audit_app = typer.Typer(help="Audit log.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(admin.app, name="admin")
-app.add_typer(audit_app, name="audit")
+app.add_typer(audit.app, name="audit")
 app.add_typer(devnet.app, name="devnet")
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -73,24 +71,6 @@ def db_current() -> None:
             await db.dispose()
 
     run(body)
-
-
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the audit hash chain; exit 1 if any entry was edited, deleted or reordered."""
-    settings = load_settings()
-
-    async def body() -> bool:
-        async with open_database(settings) as db, db.session() as session:
-            report = await verify(session)
-        if report.ok:
-            console.print(f"audit log OK: {report.entries} entries, chain intact")
-        else:
-            err_console.print(f"audit log BROKEN at entry {report.bad_seq}: {report.reason}")
-        return report.ok
-
-    if not run(body):
-        raise typer.Exit(1)
 
 
 @app.command()

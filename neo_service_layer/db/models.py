@@ -99,6 +99,26 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditCheckpoint(Base):
+    """A checkpoint of the audit chain signed by the enclave (``services/audit/checkpoints.py``).
+
+    ``envelope`` is the signed result as the enclave returned it, the only column verification trusts;
+    the others repeat its fields for queries. Append-only like the log. ``prev_checkpoint`` is unique:
+    two writers extending the same checkpoint at once cannot both commit, so the stored checkpoints
+    form one chain.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    checkpoint_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prev_checkpoint: Mapped[str] = mapped_column(String(64), unique=True)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class IdempotencyRecord(TenantOwned, Base):
     """The stored response of a POST sent with an ``Idempotency-Key``."""
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from neo_service_layer.config import Settings
 from neo_service_layer.db.base import utcnow
+from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.services.audit.checkpoints import CheckpointPolicy, checkpoint_if_due
 from neo_service_layer.services.keys.purge import purge_deleted_keys
 from neo_service_layer.worker.chain_fulfil import chain_handlers
 from neo_service_layer.worker.chain_fulfil_n3 import n3_chain_handlers
@@ -25,6 +27,9 @@ from neo_service_layer.worker.scheduler import PeriodicTask
 
 KEYS_PURGE_KIND = "keys.purge"
 DEFAULT_KEYS_PURGE_INTERVAL_SECONDS = 3600.0
+AUDIT_CHECKPOINT_KIND = "audit.checkpoint"
+#: How often the scheduler asks whether a checkpoint is due (at most; the interval if shorter).
+AUDIT_CHECKPOINT_CHECK_SECONDS = 10.0
 
 
 async def keys_purge_handler(ctx: JobContext) -> dict[str, Any]:
@@ -34,10 +39,35 @@ async def keys_purge_handler(ctx: JobContext) -> dict[str, Any]:
     return {"keys": purged}
 
 
+async def audit_checkpoint_handler(ctx: JobContext) -> dict[str, Any]:
+    """Handler of ``audit.checkpoint`` (no payload): have the enclave sign the audit chain's head if due."""
+    enclave = UnixEnclaveClient.from_settings(ctx.settings, pool_size=1)
+    try:
+        created = await checkpoint_if_due(
+            ctx.db, enclave, CheckpointPolicy.from_settings(ctx.settings), utcnow()
+        )
+    finally:
+        await enclave.close()
+    if created:
+        ctx.log.info("audit log checkpointed", seq=created[-1].seq, checkpoints=len(created))
+    return {"checkpoints": [row.seq for row in created]}
+
+
+def audit_checkpoint_task(settings: Settings) -> PeriodicTask:
+    """The periodic check of ``audit.checkpoint``: every 10 s, or the checkpoint interval if shorter."""
+    return PeriodicTask(
+        name="audit-checkpoint",
+        interval_seconds=min(AUDIT_CHECKPOINT_CHECK_SECONDS, settings.audit_checkpoint_interval_seconds),
+        kind=AUDIT_CHECKPOINT_KIND,
+        max_attempts=1,  # the next check is the retry
+    )
+
+
 def service_handlers(settings: Settings | None = None) -> dict[str, Handler]:
     """Every service job handler, by kind; with ``settings``, the configured chains' fulfilment handlers."""
     return {
         KEYS_PURGE_KIND: keys_purge_handler,
+        AUDIT_CHECKPOINT_KIND: audit_checkpoint_handler,
         EVM_WATCH_KIND: evm_watch_handler,
         N3_WATCH_KIND: n3_watch_handler,
         **chain_handlers(settings),
@@ -49,8 +79,11 @@ def service_tasks(
     settings: Settings | None = None,
     keys_purge_interval_seconds: float = DEFAULT_KEYS_PURGE_INTERVAL_SECONDS,
 ) -> list[PeriodicTask]:
-    """The periodic tasks: the keys purge, hourly; with ``settings``, the configured chains' watchers."""
+    """The periodic tasks: the keys purge, hourly; with ``settings``, the audit checkpoint check and the
+    configured chains' watchers."""
     purge = PeriodicTask(
         name="keys-purge", interval_seconds=keys_purge_interval_seconds, kind=KEYS_PURGE_KIND
     )
-    return [purge, *(chain_tasks(settings) if settings is not None else [])]
+    if settings is None:
+        return [purge]
+    return [purge, audit_checkpoint_task(settings), *chain_tasks(settings)]

@@ -62,11 +62,14 @@ class Served:
         return pids
 
 
+def nsl_env(data_dir: Path) -> dict[str, str]:
+    """The environment of an ``nsl`` process on ``data_dir`` (none of the test runner's NSL_* variables)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("NSL_")} | {"NSL_DATA_DIR": str(data_dir)}
+
+
 def start(data_dir: Path, port: int) -> Served:
     socket_dir = short_socket_dir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
-    env |= {
-        "NSL_DATA_DIR": str(data_dir),
+    env = nsl_env(data_dir) | {
         "NSL_PORT": str(port),
         "NSL_LOG_FORMAT": "json",
         # AF_UNIX paths are limited to 107 bytes; pytest's tmp_path is long.
@@ -123,6 +126,10 @@ def test_serve_end_to_end(served: Served, tmp_path: Path) -> None:
     with httpx.Client(base_url=served.url, timeout=10) as http:
         created = http.post("/v1/admin/accounts", json={"name": "acme"}, headers=admin)
         assert created.status_code == 201, created.text
+        # The worker has the enclave sign the audit log's head (the first checkpoint comes at once).
+        served.wait_for('"audit log checkpointed"')
+        attestation = tmp_path / "attestation.json"
+        attestation.write_text(http.get("/v1/attestation").text)
         ready = http.get("/readyz").json()
         assert ready["status"] == "ready", ready
         assert ready["checks"]["enclave"]["tee"] == "none"
@@ -156,6 +163,24 @@ def test_serve_end_to_end(served: Served, tmp_path: Path) -> None:
     assert stop(served) == 0
     # The key was printed to the terminal only: the logs carry no copy of it beyond that one line.
     assert served.output().count(keys[0]) == 1
+    # With the enclave stopped, its attestation report names the identity the checkpoints must carry.
+    verified = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "neo_service_layer.cli.main",
+            "audit",
+            "verify",
+            "--identity",
+            str(attestation),
+        ],
+        env=nsl_env(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "signed checkpoints verified" in verified.stdout
 
     # Second start on the same data: no new key, the old one still works, the account is still there.
     again = start(tmp_path / "data", free_port())

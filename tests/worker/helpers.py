@@ -7,12 +7,15 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import func, select
 
+from neo_service_layer.config import Settings
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Job
 from neo_service_layer.db.session import Database
-from neo_service_layer.worker.queue import enqueue
+from neo_service_layer.worker.context import JobContext
+from neo_service_layer.worker.queue import ClaimedJob, enqueue
 
 
 class FakeClock:
@@ -27,6 +30,22 @@ class FakeClock:
     def advance(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now
+
+
+def job_context(db: Database, settings: Settings, kind: str, payload: dict[str, Any]) -> JobContext:
+    """What a handler gets for a claimed ``kind`` job, without the queue: for calling handlers directly."""
+    job = ClaimedJob(
+        id="job_test",
+        kind=kind,
+        payload=payload,
+        attempts=1,
+        max_attempts=3,
+        account_id=None,
+        idempotency_key=None,
+        lease_owner="w1",
+        lease_expires_at=utcnow() + timedelta(seconds=60),
+    )
+    return JobContext(job, db, settings, "w1", structlog.stdlib.get_logger("test"))
 
 
 async def add_job(

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import structlog
 from sqlalchemy import select
 
 from neo_service_layer.config import Settings
@@ -15,7 +14,8 @@ from neo_service_layer.db.models import Account, IdempotencyRecord, Job, JobStat
 from neo_service_layer.db.session import Database
 from neo_service_layer.worker.context import JobContext, PermanentJobError
 from neo_service_layer.worker.maintenance import PURGE_KIND, purge_expired, purge_handler
-from neo_service_layer.worker.queue import ClaimedJob, enqueue
+from neo_service_layer.worker.queue import enqueue
+from tests.worker.helpers import job_context
 
 
 async def seed(db: Database) -> None:
@@ -71,18 +71,7 @@ async def test_purge_deletes_only_expired_records_and_old_succeeded_jobs(
 
 
 def context(db: Database, settings: Settings, payload: dict[str, Any]) -> JobContext:
-    job = ClaimedJob(
-        id="job_test",
-        kind=PURGE_KIND,
-        payload=payload,
-        attempts=1,
-        max_attempts=3,
-        account_id=None,
-        idempotency_key=None,
-        lease_owner="w1",
-        lease_expires_at=utcnow() + timedelta(seconds=60),
-    )
-    return JobContext(job, db, settings, "w1", structlog.stdlib.get_logger("test"))
+    return job_context(db, settings, PURGE_KIND, payload)
 
 
 async def test_purge_handler_uses_the_retention_of_its_payload(db: Database, settings: Settings) -> None:

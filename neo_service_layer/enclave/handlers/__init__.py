@@ -11,8 +11,14 @@ from neo_service_layer.enclave.ops import OpRegistry, build_registry
 
 def default_registry() -> OpRegistry:
     """Every op the enclave serves."""
-    from neo_service_layer.enclave.handlers import amk, builtin, chains, keys, randomness, secrets
+    from neo_service_layer.enclave.handlers import amk, audit, builtin, chains, keys, randomness, secrets
 
     return build_registry(
-        builtin.registry, amk.registry, keys.registry, secrets.registry, randomness.registry, chains.registry
+        builtin.registry,
+        amk.registry,
+        keys.registry,
+        secrets.registry,
+        randomness.registry,
+        chains.registry,
+        audit.registry,
     )

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import AuditEntry, AuditHead
+from neo_service_layer.enclave.handlers.audit_schemas import GENESIS_HASH as GENESIS_HASH
 
-GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 VERIFY_BATCH = 1000
 REDACTED = "[redacted]"
@@ -104,8 +104,8 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
-def entry_hash(entry: AuditEntry) -> str:
-    """The chain hash of ``entry`` (its ``prev_hash`` included)."""
+def entry_body(entry: AuditEntry) -> str:
+    """The canonical JSON of ``entry`` without its hashes: what its chain hash covers after ``prev_hash``."""
     body = {
         "seq": entry.seq,
         "account_id": entry.account_id,
@@ -118,8 +118,12 @@ def entry_hash(entry: AuditEntry) -> str:
         "request_id": entry.request_id,
         "details": entry.details,
     }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(bytes.fromhex(entry.prev_hash) + canonical.encode()).hexdigest()
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    """The chain hash of ``entry``: SHA-256 of its ``prev_hash`` and its :func:`entry_body`."""
+    return hashlib.sha256(bytes.fromhex(entry.prev_hash) + entry_body(entry).encode()).hexdigest()
 
 
 async def append(session: AsyncSession, event: AuditEvent) -> AuditEntry:

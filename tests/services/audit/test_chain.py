@@ -22,23 +22,13 @@ from neo_service_layer.services.audit import chain
 from neo_service_layer.services.audit.chain import (
     GENESIS_HASH,
     REDACTED,
-    AuditEvent,
     append,
     entry_hash,
     redact,
     verify,
 )
+from tests.services.audit.helpers import EVENT
 
-EVENT = AuditEvent(
-    actor="api_key:key_1",
-    action="api_keys.create",
-    resource="/v1/api-keys",
-    outcome="success",
-    status_code=201,
-    request_id="req_1",
-    account_id="acc_1",
-    details={"key_id": "key_2"},
-)
 # How the migration creates the PostgreSQL trigger (restored after the attacker tests).
 _PG_TRIGGER = (
     "CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log "
