@@ -6,7 +6,6 @@ import time
 
 import httpx
 import typer
-import uvicorn
 
 from neo_service_layer import __version__
 from neo_service_layer.cli import admin, devnet
@@ -96,17 +95,11 @@ def audit_verify() -> None:
 @app.command()
 def api() -> None:
     """Run the API server (stateless; run as many replicas as you like)."""
-    from neo_service_layer.api.app import create_app
+    from neo_service_layer.api.server import api_server
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        log_level=settings.log_level,
-    )
+    api_server(settings).run()
 
 
 @app.command()
