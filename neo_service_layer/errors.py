@@ -155,6 +155,13 @@ class EnclaveUnavailable(ServiceUnavailable):
     title = "The enclave is unavailable"
 
 
+class EnclaveBusy(EnclaveUnavailable):
+    """The enclave refused the connection or request: too many connections or request bytes in flight."""
+
+    code = "enclave_busy"
+    title = "The enclave is busy"
+
+
 class EnclaveRejected(NSLError):
     """The enclave answered with an error; ``enclave_code`` is its protocol code (docs/enclave.md §1).
 

@@ -42,6 +42,7 @@ class ErrorCode(enum.StrEnum):
     KEY_UNUSABLE = "key_unusable"
     CRYPTO_ERROR = "crypto_error"
     SHUTTING_DOWN = "shutting_down"  # the enclave is stopping: retry on a restarted one
+    BUSY = "busy"  # too many connections or request bytes in flight: id null, the connection is closed
     INTERNAL = "internal"
 
 
@@ -102,6 +103,11 @@ class ShuttingDown(EnclaveError):
     title = "The enclave is shutting down"
 
 
+class Busy(EnclaveError):
+    code = ErrorCode.BUSY
+    title = "The enclave is busy"
+
+
 class InternalError(EnclaveError):
     code = ErrorCode.INTERNAL
     title = "Enclave internal error"
@@ -157,6 +163,12 @@ async def read_frame(reader: asyncio.StreamReader, max_bytes: int = MAX_FRAME_BY
 
     The length is checked before anything is buffered, so a hostile length prefix costs nothing.
     """
+    length = await read_frame_length(reader, max_bytes)
+    return None if length is None else await read_frame_payload(reader, length)
+
+
+async def read_frame_length(reader: asyncio.StreamReader, max_bytes: int = MAX_FRAME_BYTES) -> int | None:
+    """The next frame's length, from its header alone; ``None`` on a clean end of stream."""
     try:
         header = await reader.readexactly(HEADER_BYTES)
     except asyncio.IncompleteReadError as exc:
@@ -166,6 +178,11 @@ async def read_frame(reader: asyncio.StreamReader, max_bytes: int = MAX_FRAME_BY
     (length,) = _HEADER.unpack(header)
     if not 1 <= length <= max_bytes:
         raise BadFrame(f"frame length {length} is outside 1..{max_bytes}")
+    return int(length)
+
+
+async def read_frame_payload(reader: asyncio.StreamReader, length: int) -> bytes:
+    """The ``length`` bytes of a frame whose header :func:`read_frame_length` has read."""
     try:
         return await reader.readexactly(length)
     except asyncio.IncompleteReadError as exc:

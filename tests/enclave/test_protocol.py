@@ -149,5 +149,6 @@ def test_error_codes_are_stable() -> None:
         "key_unusable",
         "crypto_error",
         "shutting_down",
+        "busy",
         "internal",
     }
