@@ -17,14 +17,9 @@ PRIVATE_FILE_MODE = 0o600
 SHARED_DIR_MODE = 0o710
 
 
-def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` (mode 0700) or check the existing one: ours, and no access for others.
-
-    An existing directory of ours that others may enter is tightened to 0700 (the sealed state and
-    the socket live there); a directory owned by someone else is refused, since its owner could swap
-    our files (e.g. replace the socket with one of their own).
-    """
-    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+def _own_dir(path: Path, mode: int) -> os.stat_result:
+    """Create ``path`` (``mode``) if missing; its stat, or ConfigurationError unless it is our directory."""
+    path.mkdir(mode=mode, parents=True, exist_ok=True)
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode):
         raise ConfigurationError(f"{path} is not a directory")
@@ -32,6 +27,17 @@ def ensure_private_dir(path: Path) -> None:
         raise ConfigurationError(
             f"{path} belongs to uid {info.st_uid}, not to this process (uid {os.geteuid()})"
         )
+    return info
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (mode 0700) or check the existing one: ours, and no access for others.
+
+    An existing directory of ours that others may enter is tightened to 0700 (the sealed state and
+    the socket live there); a directory owned by someone else is refused, since its owner could swap
+    our files (e.g. replace the socket with one of their own).
+    """
+    info = _own_dir(path, PRIVATE_DIR_MODE)
     if info.st_mode & 0o077:
         log.warning("tightening directory permissions", path=str(path), mode=oct(info.st_mode & 0o777))
         path.chmod(PRIVATE_DIR_MODE)
@@ -44,14 +50,7 @@ def ensure_shared_dir(path: Path, gid: int) -> None:
     inside (connect to the socket) but neither list the directory nor change it, so none of them can
     replace the socket with one of their own and impersonate the enclave to the others.
     """
-    path.mkdir(mode=SHARED_DIR_MODE, parents=True, exist_ok=True)
-    info = path.lstat()
-    if not stat.S_ISDIR(info.st_mode):
-        raise ConfigurationError(f"{path} is not a directory")
-    if info.st_uid != os.geteuid():
-        raise ConfigurationError(
-            f"{path} belongs to uid {info.st_uid}, not to this process (uid {os.geteuid()})"
-        )
+    info = _own_dir(path, SHARED_DIR_MODE)
     try:
         if info.st_gid != gid:
             os.chown(path, -1, gid)
