@@ -51,11 +51,11 @@ def ensure_shared_dir(path: Path, gid: int) -> None:
     replace the socket with one of their own and impersonate the enclave to the others.
     """
     info = _own_dir(path, SHARED_DIR_MODE)
-    try:
-        if info.st_gid != gid:
+    if info.st_gid != gid:  # no chown(2) otherwise: a system call filter may leave it out
+        try:
             os.chown(path, -1, gid)
-    except PermissionError as exc:
-        raise ConfigurationError(f"cannot give {path} to group {gid}: this process is not in it") from exc
+        except PermissionError as exc:
+            raise ConfigurationError(f"cannot give {path} to group {gid}: this process is not in it") from exc
     if stat.S_IMODE(info.st_mode) != SHARED_DIR_MODE:
         path.chmod(SHARED_DIR_MODE)
 

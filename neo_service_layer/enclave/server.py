@@ -116,6 +116,17 @@ class SocketLock:
         return self._fd is not None
 
 
+def _give_to_group(path: Path, group: int) -> None:
+    # No chown(2) when the group is already right (the enclave's own group, as in the systemd unit of
+    # docs/deployment.md, whose system call filter leaves chown out).
+    if path.lstat().st_gid == group:
+        return
+    try:
+        os.chown(path, -1, group)
+    except PermissionError as exc:
+        raise ConfigurationError(f"cannot give {path} to group {group}: this process is not in it") from exc
+
+
 def prepare_socket_path(path: Path, group: int | None = None) -> None:
     """Check the path fits in sun_path, make its directory private (or the group's, 0710), remove a
     stale socket file."""
@@ -233,7 +244,7 @@ class EnclaveServer:
                 if self._socket_group is None:
                     os.chmod(self.path, SOCKET_MODE)
                 else:
-                    os.chown(self.path, -1, self._socket_group)
+                    _give_to_group(self.path, self._socket_group)
                     os.chmod(self.path, GROUP_SOCKET_MODE)
                 sock.listen(128)
             except BaseException:

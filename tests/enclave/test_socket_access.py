@@ -121,6 +121,21 @@ async def test_a_socket_group_opens_the_socket_to_the_group_only(group_server: E
     await assert_still_serving(group_server.path)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may give files to a group it is not in")
+async def test_the_socket_and_its_directory_are_given_to_another_group(
+    ctx: EnclaveContext, registry: OpRegistry, open_dir: Path
+) -> None:
+    other = os.getegid() + 4321  # root may give files to any gid, even one without a name
+    server = EnclaveServer(ctx, registry, open_dir / "run" / "enclave.sock", socket_group=other)
+    await server.start()
+    try:
+        assert (server.path.lstat().st_gid, server.path.parent.lstat().st_gid) == (other, other)
+        assert stat.S_IMODE(server.path.lstat().st_mode) == 0o660
+        await assert_still_serving(server.path)
+    finally:
+        await server.stop()
+
+
 async def test_an_existing_socket_directory_is_given_to_the_group_and_closed_to_others(
     ctx: EnclaveContext, registry: OpRegistry, open_dir: Path
 ) -> None:
