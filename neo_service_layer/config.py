@@ -1,6 +1,7 @@
 """Settings: one pydantic-settings class, read from ``NSL_*`` env vars and an optional TOML file.
 
-Precedence (highest first): constructor arguments, ``NSL_*`` environment variables, the TOML file named
+Precedence (highest first): constructor arguments, ``NSL_*`` environment variables, files named
+``nsl_<setting>`` in systemd's ``$CREDENTIALS_DIRECTORY`` (``LoadCredential=``), the TOML file named
 by ``NSL_CONFIG_FILE`` (or ``<data_dir>/nsl.toml`` when it exists), then the ``DEFAULT_*`` constants below.
 """
 
@@ -10,10 +11,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
+    SecretsSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
@@ -40,10 +42,17 @@ DEFAULT_WORKER_CONCURRENCY = 4
 DEFAULT_WORKER_POLL_SECONDS = 0.5
 DEFAULT_SCHEDULER_LOCK_SECONDS = 30.0
 DEFAULT_AUTH_CACHE_SECONDS = 2.0
+DEFAULT_AUTH_FAILURE_AUDIT_MAX_KEYS = 100
+DEFAULT_READINESS_CACHE_SECONDS = 1.0
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 DEFAULT_ENCLAVE_TIMEOUT_SECONDS = 10.0
+DEFAULT_ENCLAVE_MAX_CONNECTIONS = 128
+DEFAULT_ENCLAVE_MAX_IN_FLIGHT_BYTES = 128 * 1024 * 1024
+DEFAULT_ENCLAVE_MAX_CONNECTION_BYTES = 32 * 1024 * 1024
+#: One frame of the largest size (enclave.protocol.MAX_FRAME_BYTES) must fit in every budget.
+MIN_ENCLAVE_IN_FLIGHT_BYTES = 8 * 1024 * 1024
 DEFAULT_EVM_CONFIRMATIONS = 1
 DEFAULT_EVM_POLL_SECONDS = 1.0
 DEFAULT_EVM_FULFIL_REPLACE_SECONDS = 30.0
@@ -62,6 +71,9 @@ DEFAULT_AUDIT_CHECKPOINT_EVERY_ENTRIES = 1000
 DEFAULT_AUDIT_CHECKPOINT_INTERVAL_SECONDS = 300.0
 DEFAULT_SECRETS_MAX_VERSIONS = 10
 MAX_SECRETS_MAX_VERSIONS = 1000
+
+#: Set by systemd for a unit with LoadCredential=: a directory of files named after settings.
+CREDENTIALS_DIRECTORY_ENV = "CREDENTIALS_DIRECTORY"
 
 LogFormat = Literal["json", "console"]
 EnclaveBackend = Literal["auto", "software", "tdx", "sgx"]
@@ -97,6 +109,27 @@ class Settings(BaseSettings):
     rate_limit_account_per_second: float = Field(default=DEFAULT_RATE_LIMIT_ACCOUNT_PER_SECOND, gt=0)
     rate_limit_account_burst: int = Field(default=DEFAULT_RATE_LIMIT_ACCOUNT_BURST, ge=1)
     auth_cache_seconds: float = Field(default=DEFAULT_AUTH_CACHE_SECONDS, ge=0)
+    auth_failure_audit_max_keys: int = Field(
+        default=DEFAULT_AUTH_FAILURE_AUDIT_MAX_KEYS,
+        ge=1,
+        description="Distinct (key prefix, client) audit entries of refused credentials per minute and "
+        "API process; the rest fold into one 'other' entry.",
+    )
+    readiness_cache_seconds: float = Field(
+        default=DEFAULT_READINESS_CACHE_SECONDS,
+        ge=0,
+        description="How long /readyz reuses its last probe (database, enclave, chain RPC calls).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, /metrics needs 'Authorization: Bearer <token>'."
+    )
+    metrics_host: str = Field(default=DEFAULT_HOST, description="Where the separate /metrics listener binds.")
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics on this port only (nsl api opens it), not on the API's port.",
+    )
 
     jwt_ttl_seconds: int = Field(default=DEFAULT_JWT_TTL_SECONDS, ge=10)
     jwt_max_ttl_seconds: int = Field(default=DEFAULT_JWT_MAX_TTL_SECONDS, ge=10)
@@ -132,6 +165,24 @@ class Settings(BaseSettings):
         default=None, description="32-byte sealing key file (mode 0600); default <state_dir>/sealing.key"
     )
     enclave_timeout_seconds: float = Field(default=DEFAULT_ENCLAVE_TIMEOUT_SECONDS, gt=0)
+    enclave_socket_group: str | None = Field(
+        default=None,
+        description="Group (name or gid) allowed to connect: socket 0660 and its directory 0710 in that "
+        "group, for an enclave that runs as its own user (docs/deployment.md). Default: owner only.",
+    )
+    enclave_max_connections: int = Field(
+        default=DEFAULT_ENCLAVE_MAX_CONNECTIONS, ge=1, description="Connections beyond it get 'busy'."
+    )
+    enclave_max_in_flight_bytes: int = Field(
+        default=DEFAULT_ENCLAVE_MAX_IN_FLIGHT_BYTES,
+        ge=MIN_ENCLAVE_IN_FLIGHT_BYTES,
+        description="Request bytes the enclave holds at once over all connections; beyond: 'busy'.",
+    )
+    enclave_max_connection_bytes: int = Field(
+        default=DEFAULT_ENCLAVE_MAX_CONNECTION_BYTES,
+        ge=MIN_ENCLAVE_IN_FLIGHT_BYTES,
+        description="Request bytes the enclave holds at once for one connection; beyond: 'busy'.",
+    )
 
     audit_checkpoint_every_entries: int = Field(
         default=DEFAULT_AUDIT_CHECKPOINT_EVERY_ENTRIES,
@@ -210,11 +261,23 @@ class Settings(BaseSettings):
     bootstrap_admin_key: SecretStr | None = Field(
         default=None, description="Use this admin API key on first start instead of generating one."
     )
+    serve_enclave: bool = Field(
+        default=True,
+        description="nsl serve starts the enclave; false when it runs as its own user (docs/deployment.md).",
+    )
 
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.enclave_max_connection_bytes > self.enclave_max_in_flight_bytes:
+            raise ValueError("enclave_max_connection_bytes must not exceed enclave_max_in_flight_bytes")
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("metrics_port must differ from port (or be unset to serve /metrics there)")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -226,6 +289,11 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        # systemd credentials (LoadCredential=nsl_enclave_passphrase:…): a secret read from a file
+        # that only this service can read, never from an environment /proc shows to its user.
+        credentials = os.environ.get(CREDENTIALS_DIRECTORY_ENV)
+        if credentials:
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=credentials))
         config_file = _default_config_file()
         if config_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))

@@ -41,19 +41,30 @@ class ValidationFailed(NSLError):
 
 
 class Unauthenticated(NSLError):
+    """``reason`` says why, for metrics, logs and the audit log only (api.auth_failures); the response
+    never carries it, so a caller cannot tell an unknown key from a wrong secret."""
+
     code = "unauthenticated"
     status = 401
     title = "Missing or invalid credentials"
+    reason: str = "invalid"
+
+    def __init__(self, detail: str | None = None, *, reason: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        if reason is not None:
+            self.reason = reason
 
 
 class CredentialExpired(Unauthenticated):
     code = "credential_expired"
     title = "Credential has expired"
+    reason = "expired"
 
 
 class CredentialRevoked(Unauthenticated):
     code = "credential_revoked"
     title = "Credential has been revoked"
+    reason = "revoked"
 
 
 class Forbidden(NSLError):
@@ -154,6 +165,13 @@ class EnclaveUnavailable(ServiceUnavailable):
     code = "enclave_unavailable"
     status = 503
     title = "The enclave is unavailable"
+
+
+class EnclaveBusy(EnclaveUnavailable):
+    """The enclave refused the connection or request: too many connections or request bytes in flight."""
+
+    code = "enclave_busy"
+    title = "The enclave is busy"
 
 
 class EnclaveRejected(NSLError):

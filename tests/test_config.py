@@ -70,3 +70,42 @@ def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     settings = Settings(data_dir=tmp_path)
     assert settings.max_body_bytes == 2048
     assert REDIS_PASSWORD not in repr(settings)
+
+
+PASSPHRASE = "passphrase-from-a-systemd-credential"
+
+
+def test_settings_are_read_from_systemd_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "nsl_enclave_passphrase").write_text(PASSPHRASE + "\n")
+    (credentials / "nsl_metrics_token").write_text("from-the-file")
+    (credentials / "unrelated").write_text("ignored")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    monkeypatch.setenv("NSL_METRICS_TOKEN", "from-the-environment")  # the environment still wins
+    settings = Settings(data_dir=tmp_path)
+    assert settings.enclave_passphrase is not None
+    assert settings.enclave_passphrase.get_secret_value() == PASSPHRASE
+    assert settings.metrics_token is not None
+    assert settings.metrics_token.get_secret_value() == "from-the-environment"
+    assert PASSPHRASE not in repr(settings)
+    assert PASSPHRASE not in str(settings.masked())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        pytest.param({"port": 9000, "metrics_port": 9000}, "metrics_port", id="metrics-on-the-api-port"),
+        pytest.param(
+            {"enclave_max_connection_bytes": 64 << 20, "enclave_max_in_flight_bytes": 32 << 20},
+            "enclave_max_connection_bytes",
+            id="connection-budget-above-the-enclave's",
+        ),
+        pytest.param(
+            {"enclave_max_in_flight_bytes": 1 << 20}, "enclave_max_in_flight_bytes", id="below-a-frame"
+        ),
+    ],
+)
+def test_inconsistent_limits_are_refused(tmp_path: Path, overrides: dict[str, int], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        Settings(data_dir=tmp_path, **overrides)  # type: ignore[arg-type]

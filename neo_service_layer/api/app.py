@@ -9,10 +9,12 @@ from fastapi import FastAPI
 
 from neo_service_layer import __version__
 from neo_service_layer.api.auth_cache import AuthCache
+from neo_service_layer.api.auth_failures import AuthFailureMonitor
 from neo_service_layer.api.metrics import ApiMetrics
 from neo_service_layer.api.middleware import RequestContextMiddleware
 from neo_service_layer.api.problems import install_problem_handlers
 from neo_service_layer.api.ratelimit import make_rate_limiter
+from neo_service_layer.api.readiness import ReadinessProbe, check_dependencies
 from neo_service_layer.api.routes import (
     account,
     admin,
@@ -59,13 +61,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         enclave = UnixEnclaveClient.from_settings(settings)
         audit = AuditWriter(db)
         await audit.start()
+        auth_failures = AuthFailureMonitor(
+            metrics.auth_failures, audit, max_keys=settings.auth_failure_audit_max_keys
+        )
+        await auth_failures.start()
+        readiness = ReadinessProbe(
+            lambda: check_dependencies(app.state.nsl), settings.readiness_cache_seconds
+        )
         app.state.nsl = AppState(
-            settings, db, signer, limiter, metrics, AuthCache(settings.auth_cache_seconds), enclave, audit
+            settings,
+            db,
+            signer,
+            limiter,
+            metrics,
+            AuthCache(settings.auth_cache_seconds),
+            enclave,
+            audit,
+            auth_failures,
+            readiness,
         )
         try:
             yield
         finally:
-            # First: it drains its queue, committing the entries of requests still being answered.
+            await readiness.close()
+            # Before the audit writer stops: its last aggregate entries go through the writer.
+            await auth_failures.stop()
+            # Then the writer: it drains its queue, committing the entries of requests still being answered.
             await audit.stop()
             await enclave.close()
             await limiter.close()
@@ -73,7 +94,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Neo Service Layer", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        metrics_port=settings.metrics_port,
+    )
     for module in (
         health,
         auth,

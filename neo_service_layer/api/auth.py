@@ -2,7 +2,8 @@
 
 Credentials: ``X-API-Key: nsl_…`` or ``Authorization: Bearer <nsl_… API key | JWT>``. A JWT is only as
 good as the API key it was exchanged for: revoking that key, its expiry, or disabling the account ends
-the token too (checked like a key, through the same short-lived cache).
+the token too (checked like a key, through the same short-lived cache). Refused credentials are
+counted, logged and audited in aggregate (``api.auth_failures``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from neo_service_layer.api.auth_failures import API_KEY, JWT, NO_CREDENTIAL, failure_of
 from neo_service_layer.api.state import AppState, app_state
 from neo_service_layer.errors import RateLimited, Unauthenticated
 from neo_service_layer.services.accounts.api_keys import KEY_PREFIX, authenticate_key, ensure_usable
@@ -64,23 +66,39 @@ async def _enforce_rate_limits(state: AppState, principal: Principal) -> None:
             raise RateLimited(wait, f"API {label}" if label == "key" else "account")
 
 
+def client_address(request: Request) -> str:
+    """The peer's address (uvicorn puts a trusted proxy's X-Forwarded-For there)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 async def authenticate(
     request: Request,
     api_key: Annotated[str | None, Security(api_key_scheme)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
 ) -> Principal:
-    """The caller, authenticated and within their rate limits."""
+    """The caller, authenticated and within their rate limits. A refused credential is recorded
+    (api.auth_failures) before the 401 goes out."""
     state = app_state(request)
-    if api_key:
-        principal = await _principal_of_key(state, api_key)
-    elif bearer is not None:
-        token = bearer.credentials
-        if token.startswith(f"{KEY_PREFIX}_"):
-            principal = await _principal_of_key(state, token)
+    credential, presented = NO_CREDENTIAL, api_key or (bearer.credentials if bearer is not None else None)
+    try:
+        if api_key:
+            credential = API_KEY
+            principal = await _principal_of_key(state, api_key)
+        elif bearer is not None:
+            token = bearer.credentials
+            if token.startswith(f"{KEY_PREFIX}_"):
+                credential = API_KEY
+                principal = await _principal_of_key(state, token)
+            else:
+                credential = JWT
+                principal = await _principal_of_token(state, token)
         else:
-            principal = await _principal_of_token(state, token)
-    else:
-        raise Unauthenticated("send an API key in X-API-Key or a bearer token in Authorization")
+            raise Unauthenticated(
+                "send an API key in X-API-Key or a bearer token in Authorization", reason="missing"
+            )
+    except Unauthenticated as exc:
+        state.auth_failures.record(failure_of(exc, credential, presented, client_address(request)))
+        raise
     request.state.principal = principal
     await _enforce_rate_limits(state, principal)
     return principal

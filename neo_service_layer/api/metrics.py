@@ -8,7 +8,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 
 class ApiMetrics:
-    """Request counts, latency per route template, and job queue depth per status."""
+    """Request counts, latency per route template, job queue depth per status, refused credentials."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -24,6 +24,14 @@ class ApiMetrics:
         )
         self.job_queue_depth = Gauge(
             "nsl_job_queue_depth", "Jobs in the queue by status", ["status"], registry=self.registry
+        )
+        # Labels from fixed sets only (api.auth_failures): a key prefix or client address would let
+        # anyone grow the registry without bound; those go to the logs and the audit log instead.
+        self.auth_failures = Counter(
+            "nsl_auth_failures",
+            "Refused credentials by kind and reason",
+            ["credential", "reason"],
+            registry=self.registry,
         )
         # The labelled children per (method, route template, status): labels() validates and
         # locks on every call. Bounded like the labels themselves (route templates, not paths).

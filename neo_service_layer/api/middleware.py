@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, body size limit, metrics and the access log.
+"""ASGI middleware: request ids, body size limit, the /metrics listener split, metrics and the access log.
 
 Pure ASGI (not BaseHTTPMiddleware) so the body limit can count streamed bytes and so the hot
 path stays cheap.
@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neo_service_layer.api.metrics import ApiMetrics
 from neo_service_layer.api.problems import PROBLEM_JSON, REQUEST_ID_HEADER, json_bytes, problem_body
-from neo_service_layer.errors import BadRequest, NSLError, PayloadTooLarge
+from neo_service_layer.errors import BadRequest, NotFound, NSLError, PayloadTooLarge
 from neo_service_layer.logging import get_logger
 
 ACCESS_LOGGER = "nsl.api.access"
@@ -32,6 +32,7 @@ _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode()
 _CONTENT_LENGTH_KEY = b"content-length"
 _MAX_CONTENT_LENGTH_DIGITS = 18
+METRICS_PATH = "/metrics"
 
 
 def _route_template(scope: Scope) -> str:
@@ -43,12 +44,19 @@ def _route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Assigns the request id, enforces the body limit, records metrics and one access log line."""
+    """Assigns the request id, enforces the body limit, records metrics and one access log line.
 
-    def __init__(self, app: ASGIApp, *, metrics: ApiMetrics, max_body_bytes: int) -> None:
+    With ``metrics_port`` (``nsl api`` then listens there too), requests that arrive on that port may
+    only ask for /metrics, and /metrics is not served on any other port.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, metrics: ApiMetrics, max_body_bytes: int, metrics_port: int | None = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.metrics_port = metrics_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,7 +88,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            rejection = self._check_content_length(declared_length)
+            rejection = self._check_listener(scope) or self._check_content_length(declared_length)
             if rejection is not None:
                 await self._reject(rejection, scope, send_with_id, request_id)
             else:
@@ -98,6 +106,16 @@ class RequestContextMiddleware:
                     status=status_holder["status"],
                     duration_ms=round(elapsed * 1000, 2),
                 )
+
+    def _check_listener(self, scope: Scope) -> NSLError | None:
+        if self.metrics_port is None:
+            return None
+        # The local address the connection came in on (uvicorn's transport sockname).
+        server = scope.get("server")
+        on_metrics_listener = server is not None and server[1] == self.metrics_port
+        if on_metrics_listener != (scope["path"] == METRICS_PATH):
+            return NotFound("Not Found")
+        return None
 
     def _check_content_length(self, declared: str | None) -> NSLError | None:
         if declared is None:

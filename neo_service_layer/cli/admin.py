@@ -12,6 +12,7 @@ from neo_service_layer.cli.common import load_settings, open_database, print_jso
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Role
 from neo_service_layer.services.accounts import api_keys, service
+from neo_service_layer.services.accounts.first_start import ensure_system_account
 from neo_service_layer.services.audit.chain import AuditEvent, append
 
 app = typer.Typer(help="Accounts and API keys, straight on the database.", no_args_is_help=True)
@@ -19,6 +20,18 @@ app = typer.Typer(help="Accounts and API keys, straight on the database.", no_ar
 
 def _cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
+
+
+@app.command("bootstrap")
+def bootstrap() -> None:
+    """Migrate the database and create the system account and its first admin key, printed once.
+
+    What ``nsl serve`` does on first start, for deployments that run ``nsl api`` and ``nsl worker`` as
+    services of their own (docs/deployment.md). Prints no key when the system account exists already
+    or when ``NSL_BOOTSTRAP_ADMIN_KEY`` pins it."""
+    settings = load_settings()
+    secret = run(lambda: ensure_system_account(settings))
+    print_json({"created": secret is not None, "secret": secret})
 
 
 @app.command("create-account")

@@ -6,12 +6,11 @@ import time
 
 import httpx
 import typer
-import uvicorn
 
 from neo_service_layer import __version__
 from neo_service_layer.cli import admin, audit, devnet
 from neo_service_layer.cli.common import console, err_console, load_settings, open_database, print_json, run
-from neo_service_layer.cli.supervisor import Child, Supervisor, child_argv, child_env
+from neo_service_layer.cli.supervisor import Supervisor, serve_children, warn_if_enclave_shares_api_user
 from neo_service_layer.config import mask_url_password
 from neo_service_layer.db.migrate import current_revision, head_revision
 from neo_service_layer.logging import configure_logging
@@ -76,17 +75,11 @@ def db_current() -> None:
 @app.command()
 def api() -> None:
     """Run the API server (stateless; run as many replicas as you like)."""
-    from neo_service_layer.api.app import create_app
+    from neo_service_layer.api.server import api_server
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        log_level=settings.log_level,
-    )
+    api_server(settings).run()
 
 
 @app.command()
@@ -112,18 +105,15 @@ def enclave() -> None:
 
 @app.command()
 def serve() -> None:
-    """Run the whole platform on this machine: enclave, API and worker, SQLite under the data directory."""
+    """Run the whole platform on this machine: enclave, API and worker, SQLite under the data directory.
+
+    All as this user; with NSL_SERVE_ENCLAVE=false the enclave runs elsewhere, as its own user."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
 
     new_admin_key = run(lambda: ensure_system_account(settings))
-    supervisor = Supervisor(
-        [
-            Child("enclave", child_argv("enclave"), child_env(enclave=True)),
-            Child("api", child_argv("api"), child_env(enclave=False)),
-            Child("worker", child_argv("worker"), child_env(enclave=False)),
-        ]
-    )
+    supervisor = Supervisor(serve_children(enclave=settings.serve_enclave))
+    warn_if_enclave_shares_api_user(supervisor.children)
     url = f"http://{settings.host}:{settings.port}"
     # Printed to the terminal only, never logged: the bootstrap key is the one secret we show.
     if new_admin_key is not None:

@@ -59,6 +59,40 @@ def child_env(*, enclave: bool) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if enclave or k not in ENCLAVE_ONLY_ENV}
 
 
+def serve_children(*, enclave: bool) -> list[Child]:
+    """What ``nsl serve`` runs: the enclave (unless it runs on its own, as its own user), API, worker."""
+    children = [Child("enclave", child_argv("enclave"), child_env(enclave=True))] if enclave else []
+    return [
+        *children,
+        Child("api", child_argv("api"), child_env(enclave=False)),
+        Child("worker", child_argv("worker"), child_env(enclave=False)),
+    ]
+
+
+DEPLOYMENT_GUIDE = "docs/deployment.md"
+
+
+def warn_if_enclave_shares_api_user(children: list[Child]) -> bool:
+    """Log a warning (once, at start) when the enclave child runs as the API child's user; True if so.
+
+    The supervisor starts every child as its own user, so it is so whenever it starts the enclave.
+    That user can then read the sealing key file and the enclave's environment and memory (ptrace,
+    /proc): in software mode a compromised API or worker has the keys. The guide shows how to run the
+    enclave as a user of its own.
+    """
+    names = {child.name for child in children}
+    if not {"enclave", "api"} <= names:
+        return False
+    log.warning(
+        "enclave_shares_api_user",
+        uid=os.geteuid(),
+        detail="the enclave runs as the same user as the API and worker, who can read its sealing key "
+        "and environment; run it as its own user (NSL_SERVE_ENCLAVE=false here)",
+        guide=DEPLOYMENT_GUIDE,
+    )
+    return True
+
+
 class Supervisor:
     """Starts the children, restarts crashed ones with exponential backoff, stops them on a signal."""
 

@@ -2,7 +2,8 @@
 
 Requests are pipelined: each connection has one reader task that routes responses to waiting callers
 by request id, so any number of requests can be in flight on it. Calls that cannot be answered raise
-typed errors: :class:`EnclaveUnavailable` (503) when the enclave is down, restarting or too slow, an
+typed errors: :class:`EnclaveUnavailable` (503) when the enclave is down, restarting or too slow,
+:class:`EnclaveBusy` (503) when it refuses a connection or request over its limits, an
 :class:`EnclaveRejected` subclass when it answers with an error.
 
 After an enclave restart the pooled connections are dead. The first call on one notices (a failed
@@ -42,6 +43,7 @@ from neo_service_layer.enclave.schemas import (
     SignedResult,
 )
 from neo_service_layer.errors import (
+    EnclaveBusy,
     EnclaveCryptoFailed,
     EnclaveKeyUnusable,
     EnclavePreconditionFailed,
@@ -88,6 +90,8 @@ def error_from_response(code: str, detail: str) -> NSLError:
     """The platform error for an enclave error response (docs/enclave.md §1 codes)."""
     if code == ErrorCode.SHUTTING_DOWN:
         return EnclaveUnavailable(f"the enclave is restarting: {detail}")
+    if code == ErrorCode.BUSY:
+        return EnclaveBusy(f"the enclave is busy: {detail}")
     if code == ErrorCode.KEY_UNUSABLE:
         return EnclaveKeyUnusable(detail, enclave_code=code)
     if code == ErrorCode.CRYPTO_ERROR:
@@ -111,6 +115,9 @@ class _Connection:
         self._write_lock = asyncio.Lock()
         self._pending: dict[int, asyncio.Future[Response]] = {}
         self._closed = False
+        # Set when the enclave refused a request whose id it could not read (``busy``, id null): it
+        # answers the others, then hangs up, and whatever is left unanswered fails with this error.
+        self._refusal: EnclaveBusy | None = None
         self._read_task = asyncio.create_task(self._read_loop())
 
     @property
@@ -132,8 +139,12 @@ class _Connection:
                 await self._writer.drain()
             return await future
         except (ConnectionError, OSError) as exc:
-            self._fail(_ConnectionLost(str(exc)))
-            raise _ConnectionLost(str(exc)) from exc
+            # The enclave hung up. If it said why first (busy), the reader is about to see it: wait
+            # for the reader to finish (it will, the stream is ending) and report that instead.
+            await asyncio.wait([self._read_task])
+            error: Exception = self._refusal or _ConnectionLost(str(exc))
+            self._fail(error)
+            raise error from exc
         finally:
             # On timeout (cancellation) too: a late response for this id is then dropped.
             self._pending.pop(request_id, None)
@@ -149,9 +160,14 @@ class _Connection:
                     break
                 response = Response.model_validate(decode_message(payload))
                 if response.id is None:
-                    # The enclave could not parse something we sent and is hanging up on us.
                     body = response.error
                     detail = body.detail if body is not None else "unmatched error"
+                    if body is not None and body.code == ErrorCode.BUSY:
+                        # Over the enclave's limits: it answers what it took, then hangs up.
+                        self._closed = True  # no new requests on this connection
+                        self._refusal = EnclaveBusy(f"the enclave is busy: {detail}")
+                        continue
+                    # The enclave could not parse something we sent and is hanging up on us.
                     error = EnclaveRejected(f"enclave rejected a frame: {detail}", enclave_code="bad_frame")
                     break
                 future = self._pending.get(response.id)
@@ -163,7 +179,7 @@ class _Connection:
             error = _ConnectionLost(str(exc))
         except asyncio.CancelledError:
             error = _ConnectionLost("client closed")
-        self._fail(error)
+        self._fail(self._refusal or error)
 
     def _fail(self, error: Exception) -> None:
         self._closed = True

@@ -14,6 +14,20 @@ log = get_logger("nsl.enclave.fs")
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+SHARED_DIR_MODE = 0o710
+
+
+def _own_dir(path: Path, mode: int) -> os.stat_result:
+    """Create ``path`` (``mode``) if missing; its stat, or ConfigurationError unless it is our directory."""
+    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigurationError(f"{path} is not a directory")
+    if info.st_uid != os.geteuid():
+        raise ConfigurationError(
+            f"{path} belongs to uid {info.st_uid}, not to this process (uid {os.geteuid()})"
+        )
+    return info
 
 
 def ensure_private_dir(path: Path) -> None:
@@ -23,17 +37,27 @@ def ensure_private_dir(path: Path) -> None:
     the socket live there); a directory owned by someone else is refused, since its owner could swap
     our files (e.g. replace the socket with one of their own).
     """
-    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-    info = path.lstat()
-    if not stat.S_ISDIR(info.st_mode):
-        raise ConfigurationError(f"{path} is not a directory")
-    if info.st_uid != os.geteuid():
-        raise ConfigurationError(
-            f"{path} belongs to uid {info.st_uid}, not to this process (uid {os.geteuid()})"
-        )
+    info = _own_dir(path, PRIVATE_DIR_MODE)
     if info.st_mode & 0o077:
         log.warning("tightening directory permissions", path=str(path), mode=oct(info.st_mode & 0o777))
         path.chmod(PRIVATE_DIR_MODE)
+
+
+def ensure_shared_dir(path: Path, gid: int) -> None:
+    """Create ``path`` or check the existing one: ours, in group ``gid``, mode 0710.
+
+    For the socket of an enclave that runs as its own user: members of the group may reach a file
+    inside (connect to the socket) but neither list the directory nor change it, so none of them can
+    replace the socket with one of their own and impersonate the enclave to the others.
+    """
+    info = _own_dir(path, SHARED_DIR_MODE)
+    if info.st_gid != gid:  # no chown(2) otherwise: a system call filter may leave it out
+        try:
+            os.chown(path, -1, gid)
+        except PermissionError as exc:
+            raise ConfigurationError(f"cannot give {path} to group {gid}: this process is not in it") from exc
+    if stat.S_IMODE(info.st_mode) != SHARED_DIR_MODE:
+        path.chmod(SHARED_DIR_MODE)
 
 
 def fsync_dir(path: Path) -> None:

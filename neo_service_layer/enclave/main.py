@@ -21,10 +21,10 @@ from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.handlers import default_registry
 from neo_service_layer.enclave.measurement import compute_measurement
 from neo_service_layer.enclave.ops import OpRegistry
-from neo_service_layer.enclave.server import EnclaveServer, SocketLock
+from neo_service_layer.enclave.server import EnclaveServer, SocketLock, resolve_group
 from neo_service_layer.enclave.state import load_or_create_state
 from neo_service_layer.enclave.tee.detect import DevicePaths, select_backend
-from neo_service_layer.errors import NSLError
+from neo_service_layer.errors import ConfigurationError, NSLError
 from neo_service_layer.logging import configure_logging, get_logger
 
 log = get_logger("nsl.enclave")
@@ -54,6 +54,7 @@ async def run_enclave(
     socket_path = settings.effective_enclave_socket
     lock = SocketLock(socket_path)
     try:
+        socket_group = _socket_group(settings)
         backend = select_backend(settings.enclave_backend, devices)
         log.info(
             "enclave backend selected",
@@ -70,7 +71,16 @@ async def run_enclave(
         measurement = await asyncio.to_thread(compute_measurement, backend.name)
         report = await asyncio.to_thread(build_report, state.identity, backend, measurement)
         ctx = EnclaveContext(identity=state.identity, sealer=state.sealer, backend=backend, report=report)
-        server = EnclaveServer(ctx, registry or default_registry(), socket_path, lock=lock)
+        server = EnclaveServer(
+            ctx,
+            registry or default_registry(),
+            socket_path,
+            lock=lock,
+            max_connections=settings.enclave_max_connections,
+            max_in_flight_bytes=settings.enclave_max_in_flight_bytes,
+            max_connection_bytes=settings.enclave_max_connection_bytes,
+            socket_group=socket_group,
+        )
         await server.start()
         try:
             log.info(
@@ -93,6 +103,18 @@ async def run_enclave(
         lock.release()
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def _socket_group(settings: Settings) -> int | None:
+    """The gid that may connect, if any; its socket must not share the private state directory."""
+    if settings.enclave_socket_group is None:
+        return None
+    if settings.effective_enclave_socket.parent.resolve() == settings.effective_enclave_state_dir.resolve():
+        raise ConfigurationError(
+            "enclave_socket_group needs the socket in a directory of its own (enclave_socket, e.g. "
+            "/run/nsl-enclave/enclave.sock): the state directory stays private to the enclave's user"
+        )
+    return resolve_group(settings.enclave_socket_group)
 
 
 def main() -> None:

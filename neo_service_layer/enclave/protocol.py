@@ -45,6 +45,7 @@ class ErrorCode(enum.StrEnum):
     # write for another version): the caller's input is stale, the host is not broken.
     PRECONDITION_FAILED = "precondition_failed"
     SHUTTING_DOWN = "shutting_down"  # the enclave is stopping: retry on a restarted one
+    BUSY = "busy"  # too many connections or request bytes in flight: id null, the connection is closed
     INTERNAL = "internal"
 
 
@@ -110,6 +111,11 @@ class ShuttingDown(EnclaveError):
     title = "The enclave is shutting down"
 
 
+class Busy(EnclaveError):
+    code = ErrorCode.BUSY
+    title = "The enclave is busy"
+
+
 class InternalError(EnclaveError):
     code = ErrorCode.INTERNAL
     title = "Enclave internal error"
@@ -165,6 +171,12 @@ async def read_frame(reader: asyncio.StreamReader, max_bytes: int = MAX_FRAME_BY
 
     The length is checked before anything is buffered, so a hostile length prefix costs nothing.
     """
+    length = await read_frame_length(reader, max_bytes)
+    return None if length is None else await read_frame_payload(reader, length)
+
+
+async def read_frame_length(reader: asyncio.StreamReader, max_bytes: int = MAX_FRAME_BYTES) -> int | None:
+    """The next frame's length, from its header alone; ``None`` on a clean end of stream."""
     try:
         header = await reader.readexactly(HEADER_BYTES)
     except asyncio.IncompleteReadError as exc:
@@ -174,6 +186,11 @@ async def read_frame(reader: asyncio.StreamReader, max_bytes: int = MAX_FRAME_BY
     (length,) = _HEADER.unpack(header)
     if not 1 <= length <= max_bytes:
         raise BadFrame(f"frame length {length} is outside 1..{max_bytes}")
+    return int(length)
+
+
+async def read_frame_payload(reader: asyncio.StreamReader, length: int) -> bytes:
+    """The ``length`` bytes of a frame whose header :func:`read_frame_length` has read."""
     try:
         return await reader.readexactly(length)
     except asyncio.IncompleteReadError as exc:

@@ -6,10 +6,19 @@ the socket buffer); responses go out as they finish, matched by id. Bad input ge
 a frame that cannot be trusted (bad length, not JSON, not an object) also ends the connection, since
 the peer does not speak the protocol. No exception from a peer's bytes reaches the event loop.
 
+Memory is bounded whatever the peers do: at most ``max_connections`` connections (one more gets a
+``busy`` frame and is closed), and a request's bytes count against its connection's budget
+(``max_connection_bytes``) and the server's (``max_in_flight_bytes``) from the moment its header is
+read until its response is sent. A frame that would overdraw either is refused *before* its payload
+is read: ``busy`` with id null (its id is inside the unread payload), then the connection is closed
+once its other requests are answered, so the client can fail exactly the requests left unanswered.
+
 Logs carry the op name, request id, duration and error code only — never args or results, which may
 hold key material or plaintext.
 
-The socket file is mode 0600 in a directory of mode 0700 (only the enclave's user may connect).
+The socket file is mode 0600 in a directory of mode 0700 (only the enclave's user may connect), or,
+with a ``socket_group``, 0660 in a directory of mode 0710 of that group: the API and worker users may
+connect, but not replace the socket (docs/deployment.md).
 A lock file beside it (``flock``, released by the kernel when the process dies, even by SIGKILL)
 tells a live enclave from a stale socket file: a second enclave on the same socket refuses to start,
 and a stale socket left by a crash is removed.
@@ -20,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
+import grp
 import os
 import socket
 import stat
@@ -27,11 +38,18 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+from neo_service_layer.config import (
+    DEFAULT_ENCLAVE_MAX_CONNECTION_BYTES,
+    DEFAULT_ENCLAVE_MAX_CONNECTIONS,
+    DEFAULT_ENCLAVE_MAX_IN_FLIGHT_BYTES,
+)
 from neo_service_layer.enclave.context import EnclaveContext
-from neo_service_layer.enclave.fsutil import ensure_private_dir
+from neo_service_layer.enclave.fsutil import ensure_private_dir, ensure_shared_dir
 from neo_service_layer.enclave.ops import OpRegistry, execute
 from neo_service_layer.enclave.protocol import (
+    MAX_FRAME_BYTES,
     BadFrame,
+    Busy,
     EnclaveError,
     InternalError,
     Request,
@@ -42,7 +60,8 @@ from neo_service_layer.enclave.protocol import (
     error_response,
     ok_response,
     parse_request,
-    read_frame,
+    read_frame_length,
+    read_frame_payload,
     request_id_of,
 )
 from neo_service_layer.errors import ConfigurationError
@@ -55,6 +74,17 @@ DEFAULT_STOP_GRACE_SECONDS: Final = 10.0
 # AF_UNIX sun_path holds 108 bytes including the terminating NUL (unix(7)).
 MAX_SOCKET_PATH_BYTES: Final = 107
 SOCKET_MODE: Final = 0o600
+GROUP_SOCKET_MODE: Final = 0o660
+
+
+def resolve_group(name: str) -> int:
+    """The gid of a group given by name or number; ConfigurationError if there is no such group."""
+    if name.isdecimal():
+        return int(name)
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError as exc:
+        raise ConfigurationError(f"enclave socket group {name!r} does not exist on this machine") from exc
 
 
 class SocketLock:
@@ -86,13 +116,28 @@ class SocketLock:
         return self._fd is not None
 
 
-def prepare_socket_path(path: Path) -> None:
-    """Check the path fits in sun_path, make its directory private, remove a stale socket file."""
+def _give_to_group(path: Path, group: int) -> None:
+    # No chown(2) when the group is already right (the enclave's own group, as in the systemd unit of
+    # docs/deployment.md, whose system call filter leaves chown out).
+    if path.lstat().st_gid == group:
+        return
+    try:
+        os.chown(path, -1, group)
+    except PermissionError as exc:
+        raise ConfigurationError(f"cannot give {path} to group {group}: this process is not in it") from exc
+
+
+def prepare_socket_path(path: Path, group: int | None = None) -> None:
+    """Check the path fits in sun_path, make its directory private (or the group's, 0710), remove a
+    stale socket file."""
     if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
         raise ConfigurationError(
             f"enclave socket path {path} is longer than {MAX_SOCKET_PATH_BYTES} bytes (AF_UNIX limit)"
         )
-    ensure_private_dir(path.parent)
+    if group is None:
+        ensure_private_dir(path.parent)
+    else:
+        ensure_shared_dir(path.parent, group)
     try:
         info = path.lstat()
     except FileNotFoundError:
@@ -112,6 +157,8 @@ class _Connection:
         # Guards the writer: one frame is written and drained at a time, so frames never interleave.
         self.write_lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
+        # Request bytes read and not yet answered (guarded by the event loop, like the server's total).
+        self.in_flight_bytes = 0
 
     async def send(self, message: dict[str, Any]) -> None:
         try:
@@ -139,14 +186,30 @@ class EnclaveServer:
         *,
         lock: SocketLock | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_connections: int = DEFAULT_ENCLAVE_MAX_CONNECTIONS,
+        max_in_flight_bytes: int = DEFAULT_ENCLAVE_MAX_IN_FLIGHT_BYTES,
+        max_connection_bytes: int = DEFAULT_ENCLAVE_MAX_CONNECTION_BYTES,
+        socket_group: int | None = None,
         stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS,
     ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        # Every legal frame must fit in an idle connection's budget, or some requests could never run.
+        if not MAX_FRAME_BYTES <= max_connection_bytes <= max_in_flight_bytes:
+            raise ValueError("need MAX_FRAME_BYTES <= max_connection_bytes <= max_in_flight_bytes")
         self.ctx = ctx
         self.registry = registry
         self.path = path
         self._lock = lock or SocketLock(path)
         self._max_in_flight = max_in_flight
+        self._max_connections = max_connections
+        self._max_in_flight_bytes = max_in_flight_bytes
+        self._max_connection_bytes = max_connection_bytes
+        self._socket_group = socket_group
         self._stop_grace = stop_grace_seconds
+        # Request bytes read and not yet answered, over all connections (guarded by the event loop:
+        # checked and added with no await in between).
+        self._in_flight_bytes = 0
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
@@ -156,21 +219,33 @@ class EnclaveServer:
     def serving(self) -> bool:
         return self._server is not None and not self._stopping
 
+    @property
+    def connections(self) -> int:
+        return len(self._connections)
+
+    @property
+    def in_flight_bytes(self) -> int:
+        return self._in_flight_bytes
+
     async def start(self) -> None:
-        """Lock, clean up, bind (mode 0600) and listen."""
+        """Lock, clean up, bind (mode 0600, or 0660 in the socket group) and listen."""
         if self._server is not None:
             return
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not self._lock.held:
             self._lock.acquire()
         try:
-            prepare_socket_path(self.path)
+            prepare_socket_path(self.path, self._socket_group)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.bind(os.fspath(self.path))
-                # The directory is 0700 and ours, so nobody else can reach the socket in the moment
-                # between bind (which applies the umask) and this chmod.
-                os.chmod(self.path, SOCKET_MODE)
+                # The directory is 0700 (or 0710 of the group) and ours, so nobody else can reach the
+                # socket in the moment between bind (which applies the umask) and this chmod.
+                if self._socket_group is None:
+                    os.chmod(self.path, SOCKET_MODE)
+                else:
+                    _give_to_group(self.path, self._socket_group)
+                    os.chmod(self.path, GROUP_SOCKET_MODE)
                 sock.listen(128)
             except BaseException:
                 sock.close()
@@ -211,6 +286,11 @@ class EnclaveServer:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
+        if len(self._connections) >= self._max_connections:
+            await self._refuse(writer, f"the enclave serves at most {self._max_connections} connections")
+            if task is not None:
+                self._handlers.discard(task)
+            return
         conn = _Connection(writer)
         self._connections.add(conn)
         slots = asyncio.Semaphore(self._max_in_flight)
@@ -230,33 +310,81 @@ class EnclaveServer:
             if task is not None:
                 self._handlers.discard(task)
 
+    async def _refuse(self, writer: asyncio.StreamWriter, detail: str) -> None:
+        """Answer a connection over the limit with one ``busy`` frame and close it."""
+        log.warning("enclave busy", limit="connections", connections=len(self._connections))
+        with contextlib.suppress(ConnectionError, OSError):
+            writer.write(encode_frame(error_response(None, Busy(detail))))
+            writer.close()
+            await writer.wait_closed()
+
+    def _reserve(self, conn: _Connection, length: int) -> str | None:
+        """Count ``length`` request bytes against both budgets, or say which one it would overdraw."""
+        if conn.in_flight_bytes + length > self._max_connection_bytes:
+            return f"this connection already has {conn.in_flight_bytes} request bytes in flight"
+        if self._in_flight_bytes + length > self._max_in_flight_bytes:
+            return f"the enclave already has {self._in_flight_bytes} request bytes in flight"
+        conn.in_flight_bytes += length
+        self._in_flight_bytes += length
+        return None
+
+    def _release(self, conn: _Connection, length: int) -> None:
+        conn.in_flight_bytes -= length
+        self._in_flight_bytes -= length
+
     async def _read_loop(
         self, conn: _Connection, reader: asyncio.StreamReader, slots: asyncio.Semaphore
     ) -> None:
         while True:
             try:
-                payload = await read_frame(reader)
-                if payload is None:
+                length = await read_frame_length(reader)
+                if length is None:
                     return
-                message = decode_message(payload)
+                overdrawn = self._reserve(conn, length)
+                if overdrawn is not None:
+                    log.warning("enclave busy", limit="bytes", frame_bytes=length, reason=overdrawn)
+                    await conn.send(
+                        error_response(None, Busy(f"{overdrawn}; a {length}-byte frame is refused"))
+                    )
+                    return
+                try:
+                    request = await self._read_request(conn, reader, length)
+                except BaseException:
+                    self._release(conn, length)
+                    raise
             except BadFrame as exc:
                 log.warning("enclave request rejected", code=str(exc.code), reason=exc.detail[:200])
                 await conn.send(error_response(None, exc))
                 return
             except (ConnectionError, OSError):
                 return
-            request_id = request_id_of(message)
-            try:
-                request = parse_request(message)
-            except EnclaveError as exc:
-                log.warning("enclave request rejected", id=request_id, code=str(exc.code))
-                await conn.send(error_response(request_id, exc))
+            if request is None:
+                self._release(conn, length)
                 continue
             await slots.acquire()
             task = asyncio.create_task(self._serve(conn, request))
             conn.tasks.add(task)
             task.add_done_callback(conn.tasks.discard)
-            task.add_done_callback(lambda _: slots.release())
+            task.add_done_callback(functools.partial(self._request_done, conn, slots, length))
+
+    def _request_done(
+        self, conn: _Connection, slots: asyncio.Semaphore, length: int, _: asyncio.Task[None]
+    ) -> None:
+        slots.release()
+        self._release(conn, length)
+
+    async def _read_request(
+        self, conn: _Connection, reader: asyncio.StreamReader, length: int
+    ) -> Request | None:
+        """The request in the next ``length`` bytes, or None once an invalid envelope has been answered."""
+        message = decode_message(await read_frame_payload(reader, length))
+        request_id = request_id_of(message)
+        try:
+            return parse_request(message)
+        except EnclaveError as exc:
+            log.warning("enclave request rejected", id=request_id, code=str(exc.code))
+            await conn.send(error_response(request_id, exc))
+            return None
 
     async def _serve(self, conn: _Connection, request: Request) -> None:
         started = time.perf_counter()

@@ -16,6 +16,7 @@ from neo_service_layer.db.migrate import head_revision
 from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.enclave.server import EnclaveServer
 from tests.api.conftest import AppFactory
+from tests.api.helpers import assert_problem
 from tests.conftest import Tenant
 
 # Routes anyone may call: the JWT verifying key and the enclave's attestation.
@@ -137,7 +138,8 @@ async def test_docs_are_served(client: httpx.AsyncClient, path: str) -> None:
     assert "/openapi.json" in response.text
 
 
-async def test_readyz_reports_the_enclave(client: httpx.AsyncClient, enclave_server: EnclaveServer) -> None:
+async def test_readyz_reports_the_enclave(app_factory: AppFactory, enclave_server: EnclaveServer) -> None:
+    client = (await app_factory(readiness_cache_seconds=0)).client  # the cache: tests/api/test_readiness.py
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"]["enclave"] == {"ok": True, "tee": "none", "backend": "software"}
@@ -160,3 +162,33 @@ async def test_readyz_reports_unreachable_chains_without_their_urls(app_factory:
 async def test_readyz_has_no_chain_checks_when_no_chain_is_configured(client: httpx.AsyncClient) -> None:
     checks = (await client.get("/readyz")).json()["checks"]
     assert set(checks) == {"database", "enclave"}
+
+
+METRICS_TOKEN = "metrics-token-" + "0123456789abcdef" * 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        pytest.param({}, "missing", id="no-header"),
+        pytest.param({"Authorization": "Bearer wrong"}, "invalid", id="wrong-token"),
+        pytest.param({"Authorization": f"Basic {METRICS_TOKEN}"}, "missing", id="not-bearer"),
+        pytest.param({"Authorization": f"Bearer {METRICS_TOKEN}x"}, "invalid", id="token-plus-one"),
+    ],
+)
+async def test_metrics_with_a_token_refuses_scrapers_without_it(
+    app_factory: AppFactory, headers: dict[str, str], reason: str
+) -> None:
+    client = (await app_factory(metrics_token=METRICS_TOKEN)).client
+    refused = await client.get("/metrics", headers=headers)
+    assert_problem(refused, 401, "unauthenticated")
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert METRICS_TOKEN not in refused.text
+    scraped = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert scraped.status_code == 200
+    failures = {
+        (s.labels["credential"], s.labels["reason"]): s.value
+        for s in samples(scraped.text, "nsl_auth_failures_total")
+    }
+    assert failures == {("metrics_token", reason): 1.0}
+    assert METRICS_TOKEN not in scraped.text

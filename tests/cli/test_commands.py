@@ -94,6 +94,19 @@ def test_create_account_and_key_then_key_hash_only(data_dir: Path) -> None:
     assert key["prefix"].encode() in raw
 
 
+def test_bootstrap_prints_the_first_admin_key_once(data_dir: Path) -> None:
+    code, output = invoke("admin", "bootstrap")
+    assert code == 0, output
+    first = json.loads(output)
+    assert first["created"] is True
+    assert first["secret"].startswith("nsl_")
+    assert json.loads(invoke("admin", "bootstrap")[1]) == {"created": False, "secret": None}
+    with closing(sqlite3.connect(data_dir / "nsl.db")) as conn, conn:
+        assert conn.execute("SELECT count(*) FROM accounts WHERE is_system").fetchone() == (1,)
+        assert conn.execute("SELECT role FROM api_keys").fetchall() == [("admin",)]
+    assert first["secret"].encode() not in (data_dir / "nsl.db").read_bytes()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

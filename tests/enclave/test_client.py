@@ -17,6 +17,7 @@ from neo_service_layer.enclave.protocol import encode_frame, read_frame
 from neo_service_layer.enclave.schemas import NoArgs, PingResult
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.errors import (
+    EnclaveBusy,
     EnclaveCryptoFailed,
     EnclaveKeyUnusable,
     EnclavePreconditionFailed,
@@ -80,6 +81,7 @@ async def test_result_that_does_not_match_the_model_is_rejected(client: UnixEncl
     ("code", "expected"),
     [
         ("shutting_down", EnclaveUnavailable),
+        ("busy", EnclaveBusy),
         ("key_unusable", EnclaveKeyUnusable),
         ("crypto_error", EnclaveCryptoFailed),
         ("precondition_failed", EnclavePreconditionFailed),

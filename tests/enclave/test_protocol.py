@@ -150,5 +150,6 @@ def test_error_codes_are_stable() -> None:
         "crypto_error",
         "precondition_failed",
         "shutting_down",
+        "busy",
         "internal",
     }

@@ -117,3 +117,24 @@ class BigResult(EnclaveModel):
 @registry.op("test.big", BigArgs, BigResult)
 async def big(ctx: EnclaveContext, args: BigArgs) -> BigResult:
     return BigResult(data="x" * args.size)
+
+
+# Events that ``test.hold`` requests wait for, by tag: a test keeps requests (and their bytes) in flight
+# for exactly as long as it needs, with no sleeps.
+_gates: dict[str, asyncio.Event] = {}
+
+
+def gate(tag: str) -> asyncio.Event:
+    """The event the ``test.hold`` requests tagged ``tag`` wait for (set it to let them finish)."""
+    return _gates.setdefault(tag, asyncio.Event())
+
+
+class HoldArgs(EnclaveModel):
+    tag: str
+    pad: str = ""  # makes the frame as large as a test needs
+
+
+@registry.op("test.hold", HoldArgs, SleepResult)
+async def hold(ctx: EnclaveContext, args: HoldArgs) -> SleepResult:
+    await gate(args.tag).wait()
+    return SleepResult(tag=args.tag)

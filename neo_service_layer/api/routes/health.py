@@ -1,21 +1,23 @@
-"""Liveness, readiness and Prometheus metrics (unauthenticated, as probes and scrapers expect)."""
+"""Liveness, readiness and Prometheus metrics (no API credential, as probes and scrapers expect; /metrics
+can ask for a token of its own and be served on a listener of its own: settings ``metrics_*``)."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from neo_service_layer.api.ratelimit import RedisRateLimiter
-from neo_service_layer.api.state import app_state
-from neo_service_layer.chains.health import chain_readiness
-from neo_service_layer.db.migrate import current_revision, head_revision
+from neo_service_layer.api.auth import client_address
+from neo_service_layer.api.auth_failures import METRICS_TOKEN, failure_of
+from neo_service_layer.api.routes import problems
+from neo_service_layer.api.state import AppState, app_state
 from neo_service_layer.db.models import Job, JobStatus
-from neo_service_layer.errors import NSLError
+from neo_service_layer.errors import Unauthenticated
 
 router = APIRouter(tags=["health"])
 
@@ -41,28 +43,8 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request) -> JSONResponse:
     """Every dependency this process needs answers: database (migrated), enclave, and Redis and the chains
-    when configured."""
-    state = app_state(request)
-    checks: dict[str, dict[str, Any]] = {}
-    try:
-        async with state.db.session() as session:
-            await session.execute(text("SELECT 1"))
-        revision = await current_revision(state.db)
-        head = head_revision()
-        checks["database"] = {"ok": revision == head, "revision": revision, "expected": head}
-    except Exception as exc:
-        checks["database"] = {"ok": False, "error": type(exc).__name__}
-    try:
-        ping = await state.enclave.ping()
-        checks["enclave"] = {"ok": True, "tee": ping.tee, "backend": ping.backend}
-    except NSLError as exc:
-        checks["enclave"] = {"ok": False, "error": exc.code}
-    if isinstance(state.limiter, RedisRateLimiter):
-        try:
-            checks["redis"] = {"ok": await state.limiter.ping()}
-        except Exception as exc:
-            checks["redis"] = {"ok": False, "error": type(exc).__name__}
-    checks.update(await chain_readiness(state.settings))
+    when configured. The result is reused for ``readiness_cache_seconds`` (default 1 s)."""
+    checks = await app_state(request).readiness.checks()
     ready = all(check["ok"] for check in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
@@ -73,14 +55,37 @@ async def readyz(request: Request) -> JSONResponse:
     "/metrics",
     name="health.metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Metrics"}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Metrics"},
+        **problems(401),
+    },
 )
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition; the job queue depth is read from the database at scrape time."""
+    """Prometheus text exposition; the job queue depth is read from the database at scrape time.
+
+    With ``metrics_token`` set, the scraper must send ``Authorization: Bearer <token>``."""
     state = app_state(request)
+    _require_metrics_token(request, state)
     async with state.db.session() as session:
         counts = (await session.execute(select(Job.status, func.count()).group_by(Job.status))).all()
     depth = {str(status): int(count) for status, count in counts}
     for status in JobStatus:
         state.metrics.job_queue_depth.labels(status).set(depth.get(status, 0))
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _require_metrics_token(request: Request, state: AppState) -> None:
+    expected = state.settings.metrics_token
+    if expected is None:
+        return
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    presented = presented.strip() if scheme.lower() == "bearer" else ""
+    # compare_digest: the time taken does not tell how much of a guess was right.
+    if presented and hmac.compare_digest(presented.encode(), expected.get_secret_value().encode()):
+        return
+    error = Unauthenticated(
+        "/metrics needs the metrics token: Authorization: Bearer <token>",
+        reason="invalid" if presented else "missing",
+    )
+    state.auth_failures.record(failure_of(error, METRICS_TOKEN, None, client_address(request)))
+    raise error

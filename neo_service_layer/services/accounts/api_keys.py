@@ -64,7 +64,7 @@ def split_key(plaintext: str) -> str:
         or not _PREFIX_PART.fullmatch(parts[1])
         or not _SECRET_PART.fullmatch(parts[2])
     ):
-        raise Unauthenticated("malformed API key")
+        raise Unauthenticated("malformed API key", reason="malformed")
     return f"{parts[0]}_{parts[1]}"
 
 
@@ -213,7 +213,7 @@ def _check_usable(key: ApiKey, account_disabled: bool) -> None:
     if key.expires_at is not None and key.expires_at <= utcnow():
         raise CredentialExpired("API key has expired")
     if account_disabled:
-        raise Unauthenticated("the account is disabled")
+        raise Unauthenticated("the account is disabled", reason="account_disabled")
 
 
 def _with_account_state(key_filter: ColumnElement[bool]) -> Select[ApiKey, bool]:
@@ -228,7 +228,7 @@ async def authenticate_key(session: AsyncSession, plaintext: str) -> tuple[Princ
     prefix = split_key(plaintext)
     row = (await session.execute(_with_account_state(ApiKey.prefix == prefix))).one_or_none()
     if row is None or not hmac.compare_digest(row[0].secret_hash, hash_secret(plaintext)):
-        raise Unauthenticated("unknown API key")
+        raise Unauthenticated("unknown API key", reason="unknown")
     key, account_disabled = row
     _check_usable(key, account_disabled)
     principal = Principal(
@@ -248,7 +248,7 @@ async def ensure_usable(session: AsyncSession, key_id: str) -> datetime | None:
     """
     row = (await session.execute(_with_account_state(ApiKey.id == key_id))).one_or_none()
     if row is None:
-        raise Unauthenticated("the credential behind this token does not exist")
+        raise Unauthenticated("the credential behind this token does not exist", reason="unknown")
     key, account_disabled = row
     _check_usable(key, account_disabled)
     return key.expires_at
