@@ -70,9 +70,7 @@ async def platform_keys(database_url: str, socket: Path, chain_id: int) -> EvmPl
         await db.dispose()
 
 
-def send_requests(
-    w3: Web3, gateway: Any, consumer: Any, account: Any, count: int, tag: str
-) -> list[bytes]:
+def send_requests(w3: Web3, gateway: Any, consumer: Any, account: Any, count: int, tag: str) -> list[bytes]:
     """``count`` requests sent at once (consecutive nonces), each paying the gateway's price at its max
     fee per gas (the fee and the callback's gas); their transaction hashes."""
     nonce = w3.eth.get_transaction_count(account.address, "pending")
