@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import timedelta
 from typing import Annotated
 
 import typer
 
-from neo_service_layer.cli.common import load_settings, open_database, print_json, run
+from neo_service_layer.cli import platform_keys
+from neo_service_layer.cli.common import cli_actor, load_settings, open_database, print_json, run
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Role
 from neo_service_layer.services.accounts import api_keys, service
@@ -16,10 +16,7 @@ from neo_service_layer.services.accounts.first_start import ensure_system_accoun
 from neo_service_layer.services.audit.chain import AuditEvent, append
 
 app = typer.Typer(help="Accounts and API keys, straight on the database.", no_args_is_help=True)
-
-
-def _cli_actor() -> str:
-    return f"cli:{getpass.getuser()}"
+app.add_typer(platform_keys.app, name="platform-keys")
 
 
 @app.command("bootstrap")
@@ -45,7 +42,7 @@ def create_account(name: Annotated[str, typer.Argument(help="Display name of the
             await append(
                 session,
                 AuditEvent(
-                    actor=_cli_actor(),
+                    actor=cli_actor(),
                     action="admin.accounts.create",
                     resource=f"/v1/admin/accounts/{account.id}",
                     outcome="success",
@@ -85,12 +82,12 @@ def create_key(
                 role=role,
                 scopes=scope or ["*"],
                 expires_at=expires_at,
-                created_by=_cli_actor(),
+                created_by=cli_actor(),
             )
             await append(
                 session,
                 AuditEvent(
-                    actor=_cli_actor(),
+                    actor=cli_actor(),
                     action="admin.api_keys.create",
                     resource=f"/v1/api-keys/{issued.record.id}",
                     outcome="success",

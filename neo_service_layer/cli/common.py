@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import tomllib
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -60,6 +61,11 @@ def run[T](func: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(func())
     except NSLError as exc:
         fail(exc)
+
+
+def cli_actor() -> str:
+    """Who the audit log names for a command run from a shell: ``cli:<login name>``."""
+    return f"cli:{getpass.getuser()}"
 
 
 def print_json(data: Any) -> None:

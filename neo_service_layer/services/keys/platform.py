@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
@@ -33,13 +34,13 @@ from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.enclave.crypto import evm, neo
 from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.enclave.handlers.chains_schemas import VrfPublicKeyArgs, VrfPublicKeyResult
-from neo_service_layer.errors import KeyNameTaken, ServiceUnavailable
+from neo_service_layer.errors import InvalidKeyPolicy, KeyNameTaken, KeyNotFound, ServiceUnavailable
 from neo_service_layer.services.accounts.service import system_account
 from neo_service_layer.services.keys.models import Key
 from neo_service_layer.services.keys.operations import KeyUse, use
 from neo_service_layer.services.keys.policy import Operation
 from neo_service_layer.services.keys.reserved import RESERVED_KEY_PREFIX, allow_reserved
-from neo_service_layer.services.keys.service import create_key, not_deleted
+from neo_service_layer.services.keys.service import create_key, not_deleted, rotate
 
 EVM_RELAYER_KEY_PREFIX = f"{RESERVED_KEY_PREFIX}evm-relayer-"
 N3_RELAYER_KEY_PREFIX = f"{RESERVED_KEY_PREFIX}n3-relayer-"
@@ -99,6 +100,26 @@ async def chain_vrf_public_key(
     """Version ``version`` of ``family``'s platform VRF key, derived in the enclave (module docstring)."""
     args = VrfPublicKeyArgs(family=family, version=version)
     return await enclave.call("chains.vrf_public_key", args, VrfPublicKeyResult)
+
+
+async def rotate_relayer(session: AsyncSession, enclave: EnclaveClient, name: str) -> KeyUse:
+    """Add the next version of reserved relayer key ``name`` in the system account's ``session`` (it
+    signs from now on). Only the operator's ``nsl admin rotate-platform-key`` calls it, and audits it in
+    the same transaction. KeyNotFound unless the key exists."""
+    if not name.startswith((EVM_RELAYER_KEY_PREFIX, N3_RELAYER_KEY_PREFIX)):
+        raise InvalidKeyPolicy(
+            f"{name!r} is not a platform relayer key ({EVM_RELAYER_KEY_PREFIX}<chain id> or "
+            f"{N3_RELAYER_KEY_PREFIX}<network magic>); VRF keys are versioned on the gateways instead"
+        )
+    account = await system_account(session)
+    if account is None:
+        raise SystemAccountMissing("no system account: start the API once (nsl api) to bootstrap it")
+    allow_reserved(session)
+    key = await session.scalar(select(Key).where(Key.name == name, not_deleted(utcnow())))
+    if key is None:
+        raise KeyNotFound(f"no platform key {name!r}", name=name)
+    await rotate(session, enclave, account.id, key.id)
+    return await use(session, key.id, Operation(key.allowed_operations[0]), None)
 
 
 def public_key_of(key_use: KeyUse) -> bytes:
