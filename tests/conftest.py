@@ -27,6 +27,7 @@ from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.registry import import_all_models
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.attestation import build_report
+from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.handlers import default_registry
 from neo_service_layer.enclave.identity import Identity
@@ -153,6 +154,16 @@ async def enclave_server(enclave_socket: Path, enclave_measurement: str) -> Asyn
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def enclave(enclave_server: EnclaveServer) -> AsyncIterator[UnixEnclaveClient]:
+    """A client of the in-process enclave server, as the API and worker use it."""
+    client = UnixEnclaveClient(enclave_server.path, timeout=10.0)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 @pytest.fixture

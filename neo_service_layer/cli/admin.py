@@ -8,12 +8,12 @@ from typing import Annotated
 import typer
 
 from neo_service_layer.cli import platform_keys
-from neo_service_layer.cli.common import cli_actor, load_settings, open_database, print_json, run
+from neo_service_layer.cli.common import cli_actor, cli_event, load_settings, open_database, print_json, run
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Role
 from neo_service_layer.services.accounts import api_keys, service
 from neo_service_layer.services.accounts.first_start import ensure_system_account
-from neo_service_layer.services.audit.chain import AuditEvent, append
+from neo_service_layer.services.audit.chain import append
 
 app = typer.Typer(help="Accounts and API keys, straight on the database.", no_args_is_help=True)
 app.add_typer(platform_keys.app, name="platform-keys")
@@ -39,18 +39,10 @@ def create_account(name: Annotated[str, typer.Argument(help="Display name of the
     async def body() -> None:
         async with open_database(settings) as db, db.transaction() as session:
             account = await service.create_account(session, name)
-            await append(
-                session,
-                AuditEvent(
-                    actor=cli_actor(),
-                    action="admin.accounts.create",
-                    resource=f"/v1/admin/accounts/{account.id}",
-                    outcome="success",
-                    status_code=201,
-                    request_id="cli",
-                    account_id=account.id,
-                ),
+            event = cli_event(
+                "admin.accounts.create", f"/v1/admin/accounts/{account.id}", account.id, status_code=201
             )
+            await append(session, event)
         print_json({"id": account.id, "name": account.name, "created_at": account.created_at.isoformat()})
 
     run(body)
@@ -84,19 +76,14 @@ def create_key(
                 expires_at=expires_at,
                 created_by=cli_actor(),
             )
-            await append(
-                session,
-                AuditEvent(
-                    actor=cli_actor(),
-                    action="admin.api_keys.create",
-                    resource=f"/v1/api-keys/{issued.record.id}",
-                    outcome="success",
-                    status_code=201,
-                    request_id="cli",
-                    account_id=target.id,
-                    details={"key_id": issued.record.id, "role": role.value},
-                ),
+            event = cli_event(
+                "admin.api_keys.create",
+                f"/v1/api-keys/{issued.record.id}",
+                target.id,
+                status_code=201,
+                details={"key_id": issued.record.id, "role": role.value},
             )
+            await append(session, event)
         print_json(
             {
                 "id": issued.record.id,

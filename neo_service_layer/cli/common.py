@@ -18,6 +18,7 @@ from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.session import Database
 from neo_service_layer.errors import ConfigurationError, NSLError
+from neo_service_layer.services.audit.chain import AuditEvent
 
 # markup=False: messages quote user input and error codes in brackets, which rich would eat as styles.
 console = Console(highlight=False, markup=False)
@@ -66,6 +67,22 @@ def run[T](func: Callable[[], Coroutine[Any, Any, T]]) -> T:
 def cli_actor() -> str:
     """Who the audit log names for a command run from a shell: ``cli:<login name>``."""
     return f"cli:{getpass.getuser()}"
+
+
+def cli_event(
+    action: str, resource: str, account_id: str, *, status_code: int, details: dict[str, Any] | None = None
+) -> AuditEvent:
+    """The audit entry of an operator command that succeeded, by ``cli:<login name>``."""
+    return AuditEvent(
+        actor=cli_actor(),
+        action=action,
+        resource=resource,
+        outcome="success",
+        status_code=status_code,
+        request_id="cli",
+        account_id=account_id,
+        details=details,
+    )
 
 
 def print_json(data: Any) -> None:

@@ -13,14 +13,14 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from neo_service_layer.cli.common import cli_actor, load_settings, open_database, print_json, run
+from neo_service_layer.cli.common import cli_event, load_settings, open_database, print_json, run
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.enclave.chain_keys import MAX_KEY_VERSION, ChainFamily
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.crypto import evm, neo
 from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.services.accounts.service import system_account
-from neo_service_layer.services.audit.chain import AuditEvent, append
+from neo_service_layer.services.audit.chain import append
 from neo_service_layer.services.keys.models import Key, KeyVersion
 from neo_service_layer.services.keys.platform import (
     DEFAULT_VRF_KEY_VERSION,
@@ -86,23 +86,14 @@ def rotate(
                     raise SystemAccountMissing("no system account: run nsl admin bootstrap first")
                 async with db.transaction(account.id) as session:
                     rotated = await rotate_relayer(session, enclave, name)
-                    await append(
-                        session,
-                        AuditEvent(
-                            actor=cli_actor(),
-                            action="admin.platform_keys.rotate",
-                            resource=f"/v1/keys/{rotated.key.id}",
-                            outcome="success",
-                            status_code=200,
-                            request_id="cli",
-                            account_id=account.id,
-                            details={
-                                "key_id": rotated.key.id,
-                                "name": name,
-                                "version": rotated.version.version,
-                            },
-                        ),
+                    event = cli_event(
+                        "admin.platform_keys.rotate",
+                        f"/v1/keys/{rotated.key.id}",
+                        account.id,
+                        status_code=200,
+                        details={"key_id": rotated.key.id, "name": name, "version": rotated.version.version},
                     )
+                    await append(session, event)
         finally:
             await enclave.close()
         return {

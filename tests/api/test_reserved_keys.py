@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +38,6 @@ runner = CliRunner()
 #: Reads of public data: the operator funds the relayer's address.
 READABLE = {("GET", "/v1/keys/{key_id}"), ("GET", "/v1/keys/{key_id}/public-key")}
 KEY_ROUTES = sorted(route for route in ACCESS if route[1].startswith("/v1/keys/{key_id}"))
-
-
-@pytest.fixture
-async def enclave(enclave_server: EnclaveServer) -> AsyncIterator[UnixEnclaveClient]:
-    client = UnixEnclaveClient(enclave_server.path, timeout=10.0, pool_size=1)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture

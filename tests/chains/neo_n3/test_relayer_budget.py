@@ -10,13 +10,14 @@ real block (it looks at how much GAS is left), so the test invocation cannot see
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from neo3.api.wrappers import GasToken, GenericContract
 from neo3.core import types
 
-from neo_service_layer.chains.fulfilments import FulfilmentStatus
+from neo_service_layer.chains.fulfilments import FulfilmentStatus, Outcome
 from neo_service_layer.chains.neo_n3.build import N3Build, build_contracts
 from neo_service_layer.chains.neo_n3.deploy import deploy_call, predicted_hash
 from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, facade_for
@@ -27,6 +28,7 @@ from tests.chains.neo_n3.test_fulfiller import fulfiller, request_of
 
 CALLBACK_GAS = GAS_FACTOR // 10
 HONEST, BURN_ALWAYS, BURN_IN_THE_BLOCK = 0, 1, 2
+FAILED, CALLBACK_GAS_EXCEEDED = FulfilmentStatus.FAILED, "callback_gas_exceeded"
 
 
 @pytest.fixture(scope="session")
@@ -91,25 +93,41 @@ def read(platform: N3Platform, contract: GenericContract, method: str, *args: ob
     return stack_int(reply.stack[0])
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One burner request and what fulfilling it did: the outcome and the relayer's GAS spent."""
+
+    burner: GenericContract
+    request_id: int
+    paid: int
+    outcome: Outcome
+    spent: int
+
+
+async def fulfil_burner_request(platform: N3Platform, build: N3Build, tmp_path: Path, mode: int) -> Attempt:
+    burner = await deploy_burner(platform, build)
+    request_id = await burner_request(platform, burner, mode)
+    request = await request_of(platform, tmp_path, request_id)
+    budget = paid(platform, request_id)  # read now: a fulfilled request's record is gone
+    before = relayer_gas(platform)
+    async with N3Rpc(platform.rpc_url) as rpc:
+        outcome = await fulfiller(platform, rpc).fulfil(request)
+    return Attempt(burner, request_id, budget, outcome, before - relayer_gas(platform))
+
+
 async def test_a_callback_that_burns_gas_costs_the_relayer_nothing(
     n3_platform: N3Platform, burner_build: N3Build, tmp_path: Path
 ) -> None:
-    burner = await deploy_burner(n3_platform, burner_build)
-    request_id = await burner_request(n3_platform, burner, BURN_ALWAYS)
-    request = await request_of(n3_platform, tmp_path, request_id)
-    before = relayer_gas(n3_platform)
-    async with N3Rpc(n3_platform.rpc_url) as rpc:
-        outcome = await fulfiller(n3_platform, rpc).fulfil(request)
+    attempt = await fulfil_burner_request(n3_platform, burner_build, tmp_path, BURN_ALWAYS)
 
-    assert (outcome.status, outcome.reason) == (FulfilmentStatus.FAILED, "callback_gas_exceeded"), (
-        outcome.detail
-    )
+    outcome = attempt.outcome
+    assert (outcome.status, outcome.reason) == (FAILED, CALLBACK_GAS_EXCEEDED), outcome.detail
     assert outcome.detail is not None
     # What the old fulfiller would have paid: the test invocation burnt most of MaxGasInvoke (100 GAS).
     system_fee = int(outcome.detail.split(" ")[3])
-    assert system_fee > 50 * GAS_FACTOR > paid(n3_platform, request_id)
-    assert relayer_gas(n3_platform) == before  # nothing signed, nothing sent
-    row = await n3_platform.row(request_id)
+    assert system_fee > 50 * GAS_FACTOR > attempt.paid
+    assert attempt.spent == 0  # nothing signed, nothing sent
+    row = await n3_platform.row(attempt.request_id)
     assert row is not None
     assert row.tx_hashes == []
 
@@ -117,44 +135,22 @@ async def test_a_callback_that_burns_gas_costs_the_relayer_nothing(
 async def test_a_callback_that_burns_only_in_the_block_costs_at_most_what_it_paid(
     n3_platform: N3Platform, burner_build: N3Build, tmp_path: Path
 ) -> None:
-    burner = await deploy_burner(n3_platform, burner_build)
-    request_id = await burner_request(n3_platform, burner, BURN_IN_THE_BLOCK)
-    request = await request_of(n3_platform, tmp_path, request_id)
-    budget = paid(n3_platform, request_id)
-    before = relayer_gas(n3_platform)
-    async with N3Rpc(n3_platform.rpc_url) as rpc:
-        outcome = await fulfiller(n3_platform, rpc).fulfil(request)
+    attempt = await fulfil_burner_request(n3_platform, burner_build, tmp_path, BURN_IN_THE_BLOCK)
 
-    spent = before - relayer_gas(n3_platform)
-    assert (outcome.status, outcome.reason) == (FulfilmentStatus.FAILED, "callback_gas_exceeded"), (
-        outcome.detail
-    )
+    outcome = attempt.outcome
+    assert (outcome.status, outcome.reason) == (FAILED, CALLBACK_GAS_EXCEEDED), outcome.detail
     assert outcome.tx_hash is not None  # sent, and FAULTed out of GAS in its block
-    assert 0 < spent <= budget
-    stored = GenericContract(n3_platform.deployment.gateway).call_function("is_fulfilled", [request_id])
-    assert stack_int(test_invoke(n3_platform.rpc_url, stored, n3_platform.admin).stack[0]) == 0
+    assert 0 < attempt.spent <= attempt.paid
+    gateway = GenericContract(n3_platform.deployment.gateway)
+    assert read(n3_platform, gateway, "is_fulfilled", attempt.request_id) == 0
 
 
 async def test_an_honest_callback_is_fulfilled_within_what_it_paid(
     n3_platform: N3Platform, burner_build: N3Build, tmp_path: Path
 ) -> None:
-    burner = await deploy_burner(n3_platform, burner_build)
-    request_id = await burner_request(n3_platform, burner, HONEST)
-    request = await request_of(n3_platform, tmp_path, request_id)
-    before = relayer_gas(n3_platform)
-    async with N3Rpc(n3_platform.rpc_url) as rpc:
-        outcome = await fulfiller(n3_platform, rpc).fulfil(request)
+    attempt = await fulfil_burner_request(n3_platform, burner_build, tmp_path, HONEST)
 
-    assert outcome.status is FulfilmentStatus.CONFIRMED
-    assert 0 < before - relayer_gas(n3_platform) <= paid_of_fulfilled(n3_platform)
-    result = test_invoke(
-        n3_platform.rpc_url, burner.call_function("get_result", [request_id]), n3_platform.admin
-    )
-    assert len(stack_bytes(result.stack[0])) == 160
-
-
-def paid_of_fulfilled(platform: N3Platform) -> int:
-    """A fulfilled request's record is gone: its price is the signature-only fee plus the callback GAS."""
-    return read(
-        platform, GenericContract(platform.deployment.gateway), "get_request_price", False, CALLBACK_GAS
-    )
+    assert attempt.outcome.status is FulfilmentStatus.CONFIRMED
+    assert 0 < attempt.spent <= attempt.paid
+    result = attempt.burner.call_function("get_result", [attempt.request_id])
+    assert len(stack_bytes(test_invoke(n3_platform.rpc_url, result, n3_platform.admin).stack[0])) == 160

@@ -3,7 +3,6 @@ deletion dates and the purge, tenant scoping below the API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -26,15 +25,6 @@ from neo_service_layer.services.masterkeys import service as masterkeys
 from tests.keys_helpers import private_material
 
 ACME, GLOBEX = "acc_01ACME", "acc_01GLOBEX"
-
-
-@pytest.fixture
-async def enclave(enclave_server: EnclaveServer) -> AsyncIterator[UnixEnclaveClient]:
-    client = UnixEnclaveClient(enclave_server.path, timeout=5.0)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ retention, the rewrap source under AMK rotation, grants, tenant scoping."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import select
 
@@ -31,15 +29,6 @@ from neo_service_layer.services.secrets.models import Secret, SecretVersion
 from neo_service_layer.services.secrets.rewrap_source import SecretDekSource
 
 ACME, GLOBEX = "acc_01ACME", "acc_01GLOBEX"
-
-
-@pytest.fixture
-async def enclave(enclave_server: EnclaveServer) -> AsyncIterator[UnixEnclaveClient]:
-    client = UnixEnclaveClient(enclave_server.path, timeout=5.0)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture
