@@ -42,6 +42,7 @@ cannot deliver a request twice; reconciling from the chain makes them agree on t
 from __future__ import annotations
 
 import asyncio
+import base64
 import secrets
 import time
 from collections.abc import Callable
@@ -84,9 +85,10 @@ _ALREADY_FULFILLED = "request already fulfilled"
 #: neo-go's words when an execution runs out of its GAS ("GAS limit exceeded"), matched lower-cased.
 _OUT_OF_GAS = "gas limit exceeded"
 # get_request's record: [requester, service, payload hash, callback, method, gas_for_response,
-# verify_on_chain, paid, vrf_key_version] (contracts/nsl_gateway.py).
+# verify_on_chain, paid, vrf_key_version (4 bytes little-endian)] (contracts/nsl_gateway.py).
 _PAID_INDEX = 7
 _VRF_KEY_VERSION_INDEX = 8
+_VRF_KEY_VERSION_SIZE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,10 @@ class N3StoredRequest:
         """From ``get_request``'s Array stack item; N3RpcError if it is not the gateway's record."""
         try:
             fields = item["value"]
-            return cls(int(fields[_PAID_INDEX]["value"]), int(fields[_VRF_KEY_VERSION_INDEX]["value"]))
+            version = base64.b64decode(fields[_VRF_KEY_VERSION_INDEX]["value"], validate=True)
+            if len(version) != _VRF_KEY_VERSION_SIZE:
+                raise ValueError("a key version is 4 bytes")
+            return cls(int(fields[_PAID_INDEX]["value"]), int.from_bytes(version, "little"))
         except (KeyError, IndexError, TypeError, ValueError) as e:
             raise N3RpcError("get_request", 0, "the stored request is not an NSLGateway record") from e
 

@@ -86,7 +86,7 @@ class Nsl:
         record = reply.stack[0].get("value") or []
         if not record:
             return bytes(32), 0, bytes(32)
-        version = stack_int(record[8])
+        version = int.from_bytes(stack_bytes(record[8]), "little")
         keys = test_invoke(
             self.rpc_url, self.gateway.call_function("get_vrf_key_of", [version]), self.stranger
         )

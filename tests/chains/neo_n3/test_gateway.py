@@ -108,10 +108,10 @@ async def test_randomness_end_to_end_both_modes(nsl: Nsl) -> None:
     record = after.stack[1]["value"]
     assert stack_bytes(record[0]) == bytes(consumer.hash.to_array())  # requester = the consumer
     assert stack_bytes(record[4]) == b"on_randomness"
-    assert (stack_int(record[5]), stack_int(record[7]), stack_int(record[8])) == (
+    assert (stack_int(record[5]), stack_int(record[7]), stack_bytes(record[8])) == (
         CALLBACK_GAS,
         5 * GAS + CALLBACK_GAS,  # what it paid
-        1,  # the VRF key version it is pinned to
+        bytes.fromhex("01000000"),  # the VRF key version it is pinned to, 4 bytes little-endian
     )
 
     results = {

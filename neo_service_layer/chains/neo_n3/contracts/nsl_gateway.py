@@ -80,6 +80,7 @@ KEY_ENCLAVE_KEY = b"k"
 KEY_MEASUREMENT = b"m"
 KEY_ENCLAVE_VERSION = b"v"
 KEY_VRF_VERSION = b"w"
+KEY_VRF_VERSION_LE = b"x"
 KEY_GT = b"g"
 KEY_COUNTER = b"n"
 KEY_FEE_SIGNATURE = b"s"
@@ -89,7 +90,11 @@ PREFIX_BALANCE = b"b"
 PREFIX_REQUEST = b"r"
 PREFIX_DONE = b"d"
 PREFIX_VRF_KEY = b"q"
+PREFIX_VRF_KEY_HASH = b"h"
 NO_KEY_HASH = b"\x00" * 32
+#: Key versions are kept as 4 little-endian bytes (the message's encoding), made once when a key is
+#: registered: boa's int-to-bytes conversions cost ~0.01 GAS each, a fulfilment needs none of them.
+NO_KEY_VERSION = b"\x00\x00\x00\x00"
 
 # --- events ---------------------------------------------------------------------------------------------
 
@@ -197,10 +202,10 @@ def request(
         abort("gas_for_response out of range")
     if verify_on_chain and service != RANDOMNESS:
         abort("on-chain verification is only offered for randomness")
-    key_version = 0
+    key_version = NO_KEY_VERSION
     if service == RANDOMNESS:
-        key_version = storage.get_int(KEY_VRF_VERSION)
-        if key_version == 0:
+        key_version = storage.get(KEY_VRF_VERSION_LE)
+        if len(key_version) == 0:
             abort("VRF key not set")
     # The callback's GAS is paid up front with the fee: the relayer never spends more than this on it.
     price = get_request_price(verify_on_chain, gas_for_response)
@@ -234,7 +239,8 @@ def request(
 def get_request(request_id: int) -> list[Any]:
     """``[requester, service, sha256(payload), callback_contract, callback_method, gas_for_response,
     verify_on_chain, paid, vrf_key_version]`` of a pending request (``paid``: the fee and
-    ``gas_for_response`` it was charged), or ``[]`` if unknown or fulfilled."""
+    ``gas_for_response`` it was charged; ``vrf_key_version``: 4 bytes little-endian, zero without a
+    key), or ``[]`` if unknown or fulfilled."""
     data = storage.get(PREFIX_REQUEST + to_bytes(request_id))
     if len(data) == 0:
         return []
@@ -264,11 +270,12 @@ def u64le(value: int) -> bytes:
     return to_bytes(value, 8, False, False)
 
 
-def key_hash_of(version: int) -> bytes:
-    """SHA-256 of VRF key ``version`` (zero bytes for version 0: a request without a VRF key)."""
-    if version == 0:
+def key_hash_of(version: bytes) -> bytes:
+    """SHA-256 of the VRF key of ``version`` (4 bytes LE; zero bytes for version 0, a request without a
+    key), stored when the key was registered: a storage read instead of a read and a CryptoLib call."""
+    if version == NO_KEY_VERSION:
         return NO_KEY_HASH
-    return CryptoLib.sha256(storage.get(PREFIX_VRF_KEY + to_bytes(version)))
+    return storage.get(PREFIX_VRF_KEY_HASH + version)
 
 
 def message_of(request_id: int, record: list[Any], result: bytes) -> bytes:
@@ -276,14 +283,14 @@ def message_of(request_id: int, record: list[Any], result: bytes) -> bytes:
     gateway hash (20) || request id (u64 LE) || SHA-256(payload) (32) || VRF key version (u32 LE) ||
     SHA-256(VRF key) (32) || SHA-256(result) — all but the result from the stored request."""
     payload_hash: bytes = record[2]
-    key_version: int = record[8]
+    key_version: bytes = record[8]
     return (
         FULFIL_TAG
         + u32le(runtime.get_network())
         + runtime.executing_script_hash
         + u64le(request_id)
         + payload_hash
-        + u32le(key_version)
+        + key_version
         + key_hash_of(key_version)
         + CryptoLib.sha256(result)
     )
@@ -322,7 +329,7 @@ def alpha_scalar(alpha: bytes) -> int:
     return to_int(cast(bytes, buf))
 
 
-def verify_randomness(request_id: int, payload_hash: bytes, key_version: int, result: bytes) -> None:
+def verify_randomness(request_id: int, payload_hash: bytes, key_version: bytes, result: bytes) -> None:
     """Abort unless result = beta || pi || x is the DY-VRF output for this request under its pinned key."""
     beta = result[0:BETA_SIZE]
     pi = result[BETA_SIZE : BETA_SIZE + PROOF_SIZE]
@@ -335,7 +342,7 @@ def verify_randomness(request_id: int, payload_hash: bytes, key_version: int, re
     g1 = CryptoLib.bls12_381_deserialize(G1_GENERATOR)
     point = CryptoLib.bls12_381_add(
         CryptoLib.bls12_381_mul(g1, x, False),
-        CryptoLib.bls12_381_deserialize(storage.get(PREFIX_VRF_KEY + to_bytes(key_version))),
+        CryptoLib.bls12_381_deserialize(storage.get(PREFIX_VRF_KEY + key_version)),
     )
     lhs = CryptoLib.bls12_381_pairing(point, CryptoLib.bls12_381_deserialize(pi))
     # e(G1, G2) was computed at deploy: a caller-supplied constant would make any proof pass.
@@ -348,9 +355,10 @@ def fulfill(request_id: int, result: bytes, signature: bytes) -> None:
     """Deliver an enclave-signed result: verify, mark done, call the consumer back, emit ``Fulfilled``."""
     if storage.get_bool(KEY_PAUSED):
         abort("gateway is paused")
-    if storage.get_bool(PREFIX_DONE + to_bytes(request_id)):
+    id_bytes = to_bytes(request_id)
+    if storage.get_bool(PREFIX_DONE + id_bytes):
         abort("request already fulfilled")
-    key = PREFIX_REQUEST + to_bytes(request_id)
+    key = PREFIX_REQUEST + id_bytes
     if len(storage.get(key)) == 0:
         abort("unknown request")
     record = storage.get_list(key)
@@ -366,11 +374,11 @@ def fulfill(request_id: int, result: bytes, signature: bytes) -> None:
         verify: bool = record[6]
         if verify:
             payload_hash: bytes = record[2]
-            key_version: int = record[8]
+            key_version: bytes = record[8]
             verify_randomness(request_id, payload_hash, key_version, result)
     # Marked done before the callback, so a re-entrant fulfill hits "already fulfilled".
     storage.delete(key)
-    storage.put_bool(PREFIX_DONE + to_bytes(request_id), True)
+    storage.put_bool(PREFIX_DONE + id_bytes, True)
     callback_contract: UInt160 = record[3]
     callback_method: str = record[4]
     # A callback that FAULTs fails the whole fulfilment: the request stays pending (nothing is lost),
@@ -429,8 +437,11 @@ def set_vrf_key(version: int, pubkey: bytes) -> None:
     if pubkey == G1_INFINITY:
         abort("VRF key is the point at infinity")
     CryptoLib.bls12_381_deserialize(pubkey)  # FAULTs unless on the curve and in the subgroup
-    storage.put(PREFIX_VRF_KEY + to_bytes(version), pubkey)
+    version_le = u32le(version)
+    storage.put(PREFIX_VRF_KEY + version_le, pubkey)
+    storage.put(PREFIX_VRF_KEY_HASH + version_le, CryptoLib.sha256(pubkey))
     storage.put_int(KEY_VRF_VERSION, version)
+    storage.put(KEY_VRF_VERSION_LE, version_le)
     on_vrf_key_set(version, pubkey)
 
 
@@ -443,9 +454,9 @@ def get_vrf_key() -> bytes:
 @public(safe=True)
 def get_vrf_key_of(version: int) -> bytes:
     """DY-VRF public key ``version`` (empty if never registered)."""
-    if version == 0:
+    if version <= 0 or version > MAX_KEY_VERSION:
         return b""
-    return storage.get(PREFIX_VRF_KEY + to_bytes(version))
+    return storage.get(PREFIX_VRF_KEY + u32le(version))
 
 
 @public(safe=True)
