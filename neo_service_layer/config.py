@@ -194,6 +194,12 @@ class Settings(BaseSettings):
         gt=0,
         description="... or once the last checkpoint is this old and entries follow it (docs/audit.md).",
     )
+    audit_anchor_interval_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Publish the newest audit checkpoint on the EVM gateway this often (0: never; "
+        "needs evm_rpc_url, evm_gateway_address and a funded anchor key: docs/audit.md).",
+    )
 
     secrets_max_versions: int = Field(
         default=DEFAULT_SECRETS_MAX_VERSIONS,

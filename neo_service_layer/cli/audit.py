@@ -7,19 +7,32 @@ checkpoints against, an unreadable file): docs/audit.md.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
+from neo_service_layer.chains.evm.rpc import node_web3
 from neo_service_layer.cli.common import console, err_console, fail, load_settings, open_database, run
 from neo_service_layer.client.attestation import VerifiedIdentity, verify_attestation
 from neo_service_layer.config import Settings
+from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
-from neo_service_layer.errors import AttestationInvalid, EnclaveUnavailable, NSLError
+from neo_service_layer.errors import AttestationInvalid, ConfigurationError, EnclaveUnavailable, NSLError
+from neo_service_layer.services.audit.anchors import (
+    AnchorRun,
+    EvmAnchor,
+    OnchainAnchor,
+    anchor_findings,
+    onchain_anchors,
+    stored_anchorer,
+)
 from neo_service_layer.services.audit.checkpoints import (
     create_checkpoints,
     export_line,
@@ -55,6 +68,18 @@ def audit_verify(
             help="Exported checkpoints (nsl audit checkpoint --export) to check as well; finds deleted ones",
         ),
     ] = None,
+    anchors: Annotated[
+        bool,
+        typer.Option(
+            "--anchors",
+            help="Check the checkpoints against their anchors on the EVM gateway (evm_rpc_url, "
+            "evm_gateway_address); finds deleted or re-signed ones",
+        ),
+    ] = False,
+    anchorer: Annotated[
+        str | None,
+        typer.Option(help="The anchor key's address (pin it: by default it is read from the database)"),
+    ] = None,
 ) -> None:
     """Walk the audit hash chain and check it against the signed checkpoints; exit 1 on any break."""
     settings = load_settings()
@@ -79,7 +104,12 @@ def audit_verify(
                 _out(
                     f"checking checkpoints against enclave identity {verified_identity.k1_address}{software}"
                 )
-            return await verify_log(db, verified_identity, stored, exported)
+            report = await verify_log(db, verified_identity, stored, exported)
+            if not anchors:
+                return report
+            found = await _anchors(settings, db, anchorer)
+            _out(f"{len(found)} anchors of the audit log on chain")
+            return replace(report, findings=(*report.findings, *anchor_findings(found, stored)))
 
     report = run(body)
     _print_report(report)
@@ -125,6 +155,44 @@ def audit_checkpoint(
     with nullcontext(sys.stdout) if str(export) == "-" else export.open("w", encoding="utf-8") as out:
         out.writelines(exported)
     _err(f"exported {len(exported)} checkpoints")
+
+
+@app.command("anchor")
+def audit_anchor() -> None:
+    """Publish the newest checkpoint on the EVM gateway now (what the audit.anchor job does), or settle
+    the anchor in flight."""
+    settings = load_settings()
+
+    async def body() -> AnchorRun:
+        rpc = _gateway(settings)
+        enclave = UnixEnclaveClient.from_settings(settings, pool_size=1)
+        try:
+            async with open_database(settings) as db:
+                anchor = EvmAnchor(db, enclave, rpc, await asyncio.to_thread(rpc.chain_id))
+                return await anchor.run()
+        finally:
+            await enclave.close()
+
+    done = run(body)
+    _out(
+        f"{done.action}"
+        + (f": checkpoint at entry {done.seq}, transaction {done.tx_hash}" if done.seq else "")
+    )
+
+
+def _gateway(settings: Settings) -> GatewayRpc:
+    if not settings.evm_rpc_url or not settings.evm_gateway_address:
+        raise ConfigurationError("audit anchors need evm_rpc_url and evm_gateway_address")
+    return GatewayRpc(node_web3(settings.evm_rpc_url), settings.evm_gateway_address)
+
+
+async def _anchors(settings: Settings, db: Database, anchorer: str | None) -> list[OnchainAnchor]:
+    rpc = _gateway(settings)
+    address = anchorer or await stored_anchorer(db, await asyncio.to_thread(rpc.chain_id))
+    if address is None:
+        raise ConfigurationError("no anchor key in the database: pass --anchorer")
+    _out(f"reading the anchors of {address}")
+    return await asyncio.to_thread(onchain_anchors, rpc, address)
 
 
 def _read_report(path: Path) -> Any:

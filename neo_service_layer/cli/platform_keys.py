@@ -27,7 +27,7 @@ from neo_service_layer.services.keys.platform import (
     SystemAccountMissing,
     chain_vrf_public_key,
     public_key_of,
-    rotate_relayer,
+    rotate_platform_key,
 )
 from neo_service_layer.services.keys.reserved import RESERVED_KEY_PREFIX
 from neo_service_layer.services.keys.service import not_deleted
@@ -69,11 +69,15 @@ def list_keys() -> None:
 @app.command("rotate")
 def rotate(
     name: Annotated[
-        str, typer.Argument(help="platform-evm-relayer-<chain id> or platform-n3-relayer-<magic>")
+        str,
+        typer.Argument(
+            help="platform-evm-relayer-<chain id>, platform-n3-relayer-<magic>, "
+            "platform-evm-anchor-<chain id>"
+        ),
     ],
 ) -> None:
-    """Give a relayer a new version (generated in the enclave; it signs from now on) and print its address:
-    fund it before the next fulfilment."""
+    """Give a relayer (or the audit anchor key) a new version (generated in the enclave; it signs from
+    now on) and print its address: fund it before the next transaction."""
     settings = load_settings()
 
     async def body() -> dict[str, object]:
@@ -85,7 +89,7 @@ def rotate(
                 if account is None:
                     raise SystemAccountMissing("no system account: run nsl admin bootstrap first")
                 async with db.transaction(account.id) as session:
-                    rotated = await rotate_relayer(session, enclave, name)
+                    rotated = await rotate_platform_key(session, enclave, name)
                     event = cli_event(
                         "admin.platform_keys.rotate",
                         f"/v1/keys/{rotated.key.id}",

@@ -119,6 +119,25 @@ class AuditCheckpoint(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AuditAnchor(Base):
+    """A checkpoint's hash published on a chain (``services/audit/anchors.py``): the signed transaction is
+    recorded before it is broadcast, then confirmed with its block. The chain, not this row, is what
+    verification trusts; the row only says what was sent."""
+
+    __tablename__ = "audit_anchors"
+
+    checkpoint_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    chain: Mapped[str] = mapped_column(String(64))
+    anchorer: Mapped[str] = mapped_column(String(42))
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    raw_tx: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16))
+    block_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class IdempotencyRecord(TenantOwned, Base):
     """The stored response of a POST sent with an ``Idempotency-Key``."""
 

@@ -37,8 +37,7 @@ from neo_service_layer.enclave.handlers.chains_schemas import (
     EvmRandomnessFulfilmentArgs,
     EvmRandomnessFulfilmentResult,
 )
-from neo_service_layer.enclave.handlers.keys_schemas import EvmSignTxArgs, EvmSignTxResult
-from neo_service_layer.services.keys.operations import KeyUse
+from neo_service_layer.services.keys.operations import KeyUse, sign_evm_tx
 from neo_service_layer.services.keys.platform import evm_relayer_key, public_key_of
 from neo_service_layer.worker.chain_watch import CHAIN_REQUEST_KIND
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
@@ -79,8 +78,7 @@ class EnclaveFulfilmentSigner:
         return RandomnessFulfilment(result=result.result, signature=result.signature, signer=result.signer)
 
     async def sign_transaction(self, tx: dict[str, Any]) -> SignedTx:
-        args = EvmSignTxArgs(**(await self._relayer_key()).args(), transaction=tx)
-        signed = await self._enclave.call_signed("keys.evm_sign_tx", args, EvmSignTxResult)
+        signed = await sign_evm_tx(self._enclave, await self._relayer_key(), tx)
         return SignedTx(raw=signed.result.raw_transaction, tx_hash="0x" + signed.result.tx_hash.hex())
 
 

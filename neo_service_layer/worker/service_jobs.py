@@ -6,11 +6,15 @@ names the job kinds, wraps them as handlers and says how often the scheduler enq
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
+from neo_service_layer.chains.evm.rpc import node_web3
 from neo_service_layer.config import Settings
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.services.audit.anchors import EvmAnchor
 from neo_service_layer.services.audit.checkpoints import CheckpointPolicy, checkpoint_if_due
 from neo_service_layer.services.keys.purge import purge_deleted_keys
 from neo_service_layer.worker.chain_fulfil import chain_handlers
@@ -22,12 +26,13 @@ from neo_service_layer.worker.chain_watch import (
     evm_watch_handler,
     n3_watch_handler,
 )
-from neo_service_layer.worker.context import Handler, JobContext
+from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 from neo_service_layer.worker.scheduler import PeriodicTask
 
 KEYS_PURGE_KIND = "keys.purge"
 DEFAULT_KEYS_PURGE_INTERVAL_SECONDS = 3600.0
 AUDIT_CHECKPOINT_KIND = "audit.checkpoint"
+AUDIT_ANCHOR_KIND = "audit.anchor"
 #: How often the scheduler asks whether a checkpoint is due (at most; the interval if shorter).
 AUDIT_CHECKPOINT_CHECK_SECONDS = 10.0
 
@@ -63,11 +68,44 @@ def audit_checkpoint_task(settings: Settings) -> PeriodicTask:
     )
 
 
+async def audit_anchor_handler(ctx: JobContext) -> dict[str, Any]:
+    """Handler of ``audit.anchor`` (no payload): publish the newest checkpoint on the EVM gateway."""
+    settings = ctx.settings
+    if not settings.evm_rpc_url or not settings.evm_gateway_address:
+        raise PermanentJobError(
+            "chain_not_configured: audit anchors need evm_rpc_url and evm_gateway_address"
+        )
+    rpc = GatewayRpc(node_web3(settings.evm_rpc_url), settings.evm_gateway_address)
+    enclave = UnixEnclaveClient.from_settings(settings, pool_size=1)
+    try:
+        run = await EvmAnchor(ctx.db, enclave, rpc, await asyncio.to_thread(rpc.chain_id)).run()
+    finally:
+        await enclave.close()
+    if run.action != "nothing":
+        ctx.log.info("audit anchor", action=run.action, seq=run.seq, tx_hash=run.tx_hash)
+    return {"action": run.action, "seq": run.seq, "tx_hash": run.tx_hash}
+
+
+def audit_anchor_tasks(settings: Settings) -> list[PeriodicTask]:
+    """The periodic ``audit.anchor`` when anchoring is on and an EVM gateway is configured."""
+    configured = settings.evm_rpc_url and settings.evm_gateway_address
+    if settings.audit_anchor_interval_seconds <= 0 or not configured:
+        return []
+    task = PeriodicTask(
+        name="audit-anchor",
+        interval_seconds=settings.audit_anchor_interval_seconds,
+        kind=AUDIT_ANCHOR_KIND,
+        max_attempts=1,  # the next period is the retry
+    )
+    return [task]
+
+
 def service_handlers(settings: Settings | None = None) -> dict[str, Handler]:
     """Every service job handler, by kind; with ``settings``, the configured chains' fulfilment handlers."""
     return {
         KEYS_PURGE_KIND: keys_purge_handler,
         AUDIT_CHECKPOINT_KIND: audit_checkpoint_handler,
+        AUDIT_ANCHOR_KIND: audit_anchor_handler,
         EVM_WATCH_KIND: evm_watch_handler,
         N3_WATCH_KIND: n3_watch_handler,
         **chain_handlers(settings),
@@ -79,11 +117,11 @@ def service_tasks(
     settings: Settings | None = None,
     keys_purge_interval_seconds: float = DEFAULT_KEYS_PURGE_INTERVAL_SECONDS,
 ) -> list[PeriodicTask]:
-    """The periodic tasks: the keys purge, hourly; with ``settings``, the audit checkpoint check and the
-    configured chains' watchers."""
+    """The periodic tasks: the keys purge, hourly; with ``settings``, the audit checkpoint check, the
+    audit anchor (when on) and the configured chains' watchers."""
     purge = PeriodicTask(
         name="keys-purge", interval_seconds=keys_purge_interval_seconds, kind=KEYS_PURGE_KIND
     )
     if settings is None:
         return [purge]
-    return [purge, audit_checkpoint_task(settings), *chain_tasks(settings)]
+    return [purge, audit_checkpoint_task(settings), *audit_anchor_tasks(settings), *chain_tasks(settings)]

@@ -313,6 +313,14 @@ async def evm_sign_transaction(
 ) -> Signed[EvmSignTxResult]:
     check_canonical(transaction, "transaction")
     key_use = await use(session, key_id, Operation.EVM_SIGN_TRANSACTION, version)
+    return await sign_evm_tx(enclave, key_use, transaction)
+
+
+async def sign_evm_tx(
+    enclave: EnclaveClient, key_use: KeyUse, transaction: dict[str, Any]
+) -> Signed[EvmSignTxResult]:
+    """``transaction`` signed in the enclave with ``key_use`` (the API's route and the platform's own
+    transactions: fulfilments, audit anchors)."""
     args = EvmSignTxArgs(**key_use.args(), transaction=transaction)
     return await enclave.call_signed("keys.evm_sign_tx", args, EvmSignTxResult)
 

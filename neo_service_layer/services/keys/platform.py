@@ -1,6 +1,7 @@
 """Platform keys: what NSL itself uses on chains.
 
-- the **relayers**, keys of the keys service owned by the system account:
+- the **relayers** (and the audit log's EVM anchor key, ``platform-evm-anchor-<chain id>``), keys of the
+  keys service owned by the system account:
   ``platform-evm-relayer-<chain id>`` (secp256k1, operation ``evm_sign_transaction``) sends fulfilment
   transactions on that EVM chain and pays their gas; ``platform-n3-relayer-<network magic>`` (secp256r1,
   ``neo_sign_transaction``) the same on a Neo N3 network. They must be funded. They are **reserved**
@@ -44,6 +45,9 @@ from neo_service_layer.services.keys.service import create_key, not_deleted, rot
 
 EVM_RELAYER_KEY_PREFIX = f"{RESERVED_KEY_PREFIX}evm-relayer-"
 N3_RELAYER_KEY_PREFIX = f"{RESERVED_KEY_PREFIX}n3-relayer-"
+EVM_ANCHOR_KEY_PREFIX = f"{RESERVED_KEY_PREFIX}evm-anchor-"
+#: The platform keys an operator rotates (``nsl admin platform-keys rotate``).
+ROTATABLE_PREFIXES = (EVM_RELAYER_KEY_PREFIX, N3_RELAYER_KEY_PREFIX, EVM_ANCHOR_KEY_PREFIX)
 #: The VRF key version a new deployment registers (``nsl admin rotate-platform-key`` moves it on).
 DEFAULT_VRF_KEY_VERSION = 1
 
@@ -61,6 +65,10 @@ def evm_relayer_key_name(chain_id: int) -> str:
 
 def n3_relayer_key_name(network_magic: int) -> str:
     return f"{N3_RELAYER_KEY_PREFIX}{network_magic}"
+
+
+def evm_anchor_key_name(chain_id: int) -> str:
+    return f"{EVM_ANCHOR_KEY_PREFIX}{chain_id}"
 
 
 async def platform_key(
@@ -87,6 +95,14 @@ async def platform_key(
         return await use(session, key_id, operation, None)
 
 
+async def evm_anchor_key(db: Database, enclave: EnclaveClient, chain_id: int) -> KeyUse:
+    """The key that publishes audit checkpoints on EVM chain ``chain_id`` (its own nonces: the relayer's
+    belong to the fulfiller). It must be funded."""
+    return await platform_key(
+        db, enclave, evm_anchor_key_name(chain_id), KeyType.SECP256K1, Operation.EVM_SIGN_TRANSACTION
+    )
+
+
 async def evm_relayer_key(db: Database, enclave: EnclaveClient, chain_id: int) -> KeyUse:
     """The relayer key of EVM chain ``chain_id``."""
     return await platform_key(
@@ -102,14 +118,15 @@ async def chain_vrf_public_key(
     return await enclave.call("chains.vrf_public_key", args, VrfPublicKeyResult)
 
 
-async def rotate_relayer(session: AsyncSession, enclave: EnclaveClient, name: str) -> KeyUse:
-    """Add the next version of reserved relayer key ``name`` in the system account's ``session`` (it
-    signs from now on). Only the operator's ``nsl admin rotate-platform-key`` calls it, and audits it in
-    the same transaction. KeyNotFound unless the key exists."""
-    if not name.startswith((EVM_RELAYER_KEY_PREFIX, N3_RELAYER_KEY_PREFIX)):
+async def rotate_platform_key(session: AsyncSession, enclave: EnclaveClient, name: str) -> KeyUse:
+    """Add the next version of reserved key ``name`` (a relayer or an audit anchor key) in the system
+    account's ``session``: it signs from now on. Only the operator's ``nsl admin platform-keys rotate``
+    calls it, and audits it in the same transaction. KeyNotFound unless the key exists."""
+    if not name.startswith(ROTATABLE_PREFIXES):
+        rotatable = ", ".join(f"{prefix}<id>" for prefix in ROTATABLE_PREFIXES)
         raise InvalidKeyPolicy(
-            f"{name!r} is not a platform relayer key ({EVM_RELAYER_KEY_PREFIX}<chain id> or "
-            f"{N3_RELAYER_KEY_PREFIX}<network magic>); VRF keys are versioned on the gateways instead"
+            f"{name!r} is not a rotatable platform key ({rotatable}); VRF keys are versioned on the "
+            "gateways instead"
         )
     account = await system_account(session)
     if account is None:

@@ -86,6 +86,9 @@ contract NSLGateway is INSLGateway {
     event PauseChanged(bool paused);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
     event Withdrawn(address indexed to, uint256 amount);
+    /// An audit-log checkpoint published by `anchorer` (docs/audit.md): an off-box copy with the chain's
+    /// timestamp. Anyone may anchor; verifiers read only the platform's anchorer address.
+    event AuditAnchored(address indexed anchorer, uint64 indexed seq, bytes32 checkpointHash);
 
     error NotOwner(address caller);
     error ZeroAddress();
@@ -238,6 +241,11 @@ contract NSLGateway is INSLGateway {
         Fee memory f = fees[service][mode];
         if (!f.offered) revert ServiceNotOffered(service, mode);
         return f.amount;
+    }
+
+    /// @notice Publish the hash of an audit-log checkpoint covering entries 1..seq (event only, no state).
+    function anchorAudit(uint64 seq, bytes32 checkpointHash) external {
+        emit AuditAnchored(msg.sender, seq, checkpointHash);
     }
 
     // --- administration --------------------------------------------------------------------------------
