@@ -150,7 +150,10 @@ async def test_a_real_worker_fulfils_randomness_in_both_modes(
     blocks = [row.block_number - block for row in rows if row.block_number is not None]
     gas = [row.gas_used for row in rows]
     print(f"\nN3 fulfilment: blocks after the request {blocks}, system fee (datoshi) {gas}")
-    assert all(1 <= b <= 3 for b in blocks)
+    # In a later block than the request (how many later is the machine's load: a benchmark's figure,
+    # bench/fulfilment.py, not a test's).
+    assert len(blocks) == 2
+    assert all(b >= 1 for b in blocks)
     assert gas[0] is not None
     assert gas[0] < 50_000_000
     assert gas[1] is not None
