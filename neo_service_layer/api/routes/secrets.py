@@ -9,11 +9,9 @@ requests use the secret.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.api.context import TenantCtx
 from neo_service_layer.api.idempotency import IdempotencyDep
@@ -41,6 +39,9 @@ from neo_service_layer.errors import RecipientKeyInvalid
 from neo_service_layer.services.accounts.scopes import READ, READ_VALUE, WRITE
 from neo_service_layer.services.secrets import service
 from neo_service_layer.services.secrets.models import Secret, SecretVersion
+
+if TYPE_CHECKING:  # routes name the session's type only; the queries live in the service
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 SERVICE = "secrets"
 RECIPIENT_HEADER = "X-NSL-Recipient-Key"
@@ -86,7 +87,7 @@ async def write_secret(name: SecretName, body: SecretWriteIn, ctx: TenantCtx, id
 async def list_secrets(ctx: TenantCtx, page: PageDep) -> Page[SecretOut]:
     """Every secret's metadata, never a value."""
     ctx.principal.require(SERVICE, READ)
-    return await paginate(ctx.session, select(Secret), Secret.id, page, SecretOut.of)
+    return await paginate(ctx.session, service.list_statement(), Secret.id, page, SecretOut.of)
 
 
 @router.get("/{name}", name="secrets.read", responses=problems(404, 410))

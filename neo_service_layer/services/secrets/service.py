@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,6 +62,11 @@ class Written:
     secret: Secret
     version: SecretVersion
     created: bool
+
+
+def list_statement() -> Select[Secret]:
+    """The account's secrets (the session adds the account filter)."""
+    return select(Secret)
 
 
 async def find_secret(session: AsyncSession, name: str, *, lock: bool = False) -> Secret | None:
