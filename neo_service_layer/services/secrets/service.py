@@ -18,7 +18,7 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
-from neo_service_layer.errors import SecretNotFound
+from neo_service_layer.services.secrets.errors import SecretNotFound
 from neo_service_layer.services.secrets.models import Secret, SecretGrant, SecretVersion
 
 

@@ -28,9 +28,9 @@ from neo_service_layer.enclave.handlers.secrets_schemas import (
     ReadArgs,
     ReadResult,
 )
-from neo_service_layer.errors import (
-    EnclaveCryptoFailed,
-    EnclavePreconditionFailed,
+from neo_service_layer.errors import EnclaveCryptoFailed, EnclavePreconditionFailed
+from neo_service_layer.services.masterkeys.service import amk_version, latest_amk
+from neo_service_layer.services.secrets.errors import (
     RecipientKeyInvalid,
     RecipientKeyRequired,
     SealedValueInvalid,
@@ -41,7 +41,6 @@ from neo_service_layer.errors import (
     SecretVersionDestroyed,
     SecretVersionNotFound,
 )
-from neo_service_layer.services.masterkeys.service import amk_version, latest_amk
 from neo_service_layer.services.secrets.models import Secret, SecretVersion
 from neo_service_layer.services.secrets.service import find_secret, get_secret, prune, versions_of
 

@@ -8,8 +8,8 @@ import pytest
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.errors import SecretNotFound
 from neo_service_layer.services.secrets import service
+from neo_service_layer.services.secrets.errors import SecretNotFound
 from tests.services.secrets.helpers import ACME, GLOBEX, read_value, write_secret
 
 

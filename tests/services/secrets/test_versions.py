@@ -9,14 +9,14 @@ from sqlalchemy import select
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.errors import (
-    NSLError,
+from neo_service_layer.errors import NSLError
+from neo_service_layer.services.secrets import service, versions
+from neo_service_layer.services.secrets.errors import (
     RecipientKeyInvalid,
     RecipientKeyRequired,
     SealedValueInvalid,
     SealedValueStale,
 )
-from neo_service_layer.services.secrets import service, versions
 from neo_service_layer.services.secrets.models import SecretVersion
 from tests.services.secrets.helpers import ACME, GLOBEX, read_value, seal, write_secret
 
