@@ -34,6 +34,7 @@ run: setup
 lint: setup
 	$(BIN)/ruff check neo_service_layer tests bench
 	$(BIN)/ruff format --check neo_service_layer tests bench
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: setup
 	$(BIN)/mypy neo_service_layer tests bench

@@ -3,7 +3,7 @@ Neo N3 (neo-go, ``bench/fulfilment_n3.py``), each mining a block every second.
 
 Set-up per chain (``bench/fulfil_platform.py``): a fresh data dir and SQLite database (migrated,
 bootstrapped), the enclave as its own process (``python -m neo_service_layer.enclave``), the chain, the
-contracts deployed with the platform's keys and the relayer funded (``chains.devnet.platform``, shared
+contracts deployed with the platform's keys and the relayer funded (``devnet.platform``, shared
 with ``nsl devnet up``), then ``nsl worker`` as its own process watching the gateway and fulfilling.
 Requests come from the example ``RandomnessConsumer`` (signature-only mode). EVM: the keys are
 ``services.keys.platform.evm_platform_keys`` (enclave signer, VRF key), ``NSL_EVM_CONFIRMATIONS``
@@ -42,12 +42,12 @@ from web3.types import Nonce, TxParams, Wei
 from bench import servers
 from bench.fulfil_platform import HarnessError, blocks_summary, start_platform
 from bench.fulfilment_n3 import run_n3
-from neo_service_layer.chains.devnet.platform import deploy_evm, wait_for_enclave
 from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at
 from neo_service_layer.chains.evm.devnet import EvmDevnet
 from neo_service_layer.chains.evm.messages import Mode, service_id
 from neo_service_layer.db.session import Database
+from neo_service_layer.devnet.platform import deploy_evm, wait_for_enclave
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.errors import NSLError
 from neo_service_layer.services.keys.platform import EvmPlatformKeys, evm_platform_keys

@@ -3,7 +3,7 @@
 Set-up: the platform of ``bench/fulfil_platform.py`` (database, enclave process), a single-validator
 neo-go devnet (``N3Devnet``), the platform's N3 keys (``services.keys.platform.n3_platform_keys``:
 enclave identity key, VRF key, relayer) and the contracts deployed with them from a fresh admin, who
-owns the example consumers (``chains.devnet.platform.deploy_n3``, shared with ``nsl devnet up``), then
+owns the example consumers (``devnet.platform.deploy_n3``, shared with ``nsl devnet up``), then
 ``nsl worker`` watching the gateway (``NSL_N3_*``; 0 confirmations: dBFT blocks are final).
 
 - **latency**: ``--sequential`` requests (one ``request_randomness`` transaction each, waited for), the
@@ -26,12 +26,12 @@ from neo3.api.wrappers import ChainFacade, GenericContract
 from neo3.wallet.account import Account
 
 from bench.fulfil_platform import HarnessError, Platform, blocks_summary, start_platform
-from neo_service_layer.chains.devnet.platform import deploy_n3, wait_for_enclave
 from neo_service_layer.chains.neo_n3.deploy import N3Deployment
 from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet, facade_for
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.chains.neo_n3.watcher import N3Watcher
 from neo_service_layer.db.session import Database
+from neo_service_layer.devnet.platform import deploy_n3, wait_for_enclave
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.services.keys.platform import n3_platform_keys
 

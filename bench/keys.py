@@ -48,8 +48,8 @@ from bench.api import UNLIMITED_RATE, bootstrap_admin, http_request, provision_t
 from bench.cli import HarnessError, load_parser, parse_load_args, run_benchmark
 from bench.loadgen import HOST, measure, percentile
 from bench.servers import Server
-from neo_service_layer.chains.devnet.platform import spawn_enclave
 from neo_service_layer.config import Settings
+from neo_service_layer.devnet.platform import spawn_enclave
 from neo_service_layer.enclave.crypto import aead, keys, signing
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
 

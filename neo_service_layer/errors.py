@@ -3,6 +3,10 @@
 Every error the platform raises on purpose is an :class:`NSLError`. The ``code`` is part of the public
 API (clients switch on it) and is never renamed; ``status`` is the HTTP status the API maps it to
 (in one place: ``neo_service_layer.api.problems``). User errors are 4xx, internal errors 5xx.
+
+This module holds the base classes, the platform's own errors and those raised below the services (by
+the enclave, its client and the Python client), which every layer may import. Each service keeps its
+errors in ``services/<name>/errors.py``. Codes are unique across the platform (``tests/test_errors.py``).
 """
 
 from __future__ import annotations
@@ -106,6 +110,12 @@ class IdempotencyInProgress(Conflict):
     title = "A request with this Idempotency-Key is still being processed"
 
 
+class Gone(NSLError):
+    code = "gone"
+    status = 410
+    title = "The resource existed but is gone"
+
+
 class PayloadTooLarge(NSLError):
     code = "payload_too_large"
     status = 413
@@ -132,24 +142,6 @@ class ServiceUnavailable(NSLError):
     code = "service_unavailable"
     status = 503
     title = "A dependency is unavailable"
-
-
-class AuditChainBroken(NSLError):
-    code = "audit_chain_broken"
-    status = 500
-    title = "The audit log hash chain does not verify"
-
-
-class AuditCheckpointRefused(Conflict):
-    """The enclave would not sign a checkpoint: the log does not extend its last one (docs/audit.md)."""
-
-    code = "audit_checkpoint_refused"
-    title = "The enclave refused to checkpoint the audit log"
-
-
-class AuditCheckpointsInvalid(ValidationFailed):
-    code = "audit_checkpoints_invalid"
-    title = "Not a file of exported audit checkpoints"
 
 
 class ConfigurationError(NSLError):
@@ -246,180 +238,8 @@ class SignatureInvalid(NSLError):
     title = "The enclave signature does not verify"
 
 
-# --- Keys service (neo_service_layer.services.keys) ---
-
-
-class KeyNotFound(NotFound):
-    code = "key_not_found"
-    title = "Key not found"
-
-
-class KeyNameTaken(Conflict):
-    code = "key_name_taken"
-    title = "A key with this name already exists in the account"
-
-
-class KeyExists(Conflict):
-    code = "key_exists"
-    title = "The key to restore already exists in the account"
-
-
-class KeyDisabled(Conflict):
-    code = "key_disabled"
-    title = "The key is disabled"
-
-
-class KeyPendingDeletion(Conflict):
-    code = "key_pending_deletion"
-    title = "The key is scheduled for deletion"
-
-
-class KeyOperationNotAllowed(Conflict):
-    code = "operation_not_allowed"
-    title = "The key's policy does not allow this operation"
-
-
-class KeyNotExportable(Conflict):
-    code = "key_not_exportable"
-    title = "The key is not exportable"
-
-
-class KeyReserved(Forbidden):
-    code = "key_reserved"
-    title = "The key is reserved for the platform"
-
-
-class KeyOperationUnsupported(ValidationFailed):
-    code = "operation_not_supported"
-    title = "The key type does not support this operation or parameter"
-
-
-class InvalidKeyVersion(ValidationFailed):
-    code = "invalid_key_version"
-    title = "The key has no usable version of that number"
-
-
-class KeyVersionBelowMinimum(ValidationFailed):
-    code = "key_version_below_minimum"
-    title = "The key version is below the key's minimum version for this operation"
-
-
-class InvalidKeyPolicy(ValidationFailed):
-    code = "invalid_key_policy"
-    title = "The key policy change is not valid"
-
-
-class InvalidCiphertext(ValidationFailed):
-    code = "invalid_ciphertext"
-    title = "The ciphertext is not a valid nsl:v<version>:<base64> string"
-
-
-class InvalidHmac(ValidationFailed):
-    code = "invalid_hmac"
-    title = "The HMAC is not a valid nsl:v<version>:<base64> string"
-
-
-class DecryptionFailed(ValidationFailed):
-    code = "decryption_failed"
-    title = "The ciphertext does not decrypt under this key and context"
-
-
-class InvalidBackup(ValidationFailed):
-    code = "invalid_backup"
-    title = "The backup is malformed, damaged or belongs to another account"
-
-
-# --- Secrets service (neo_service_layer.services.secrets, docs/secrets.md) ---
-
-
-class Gone(NSLError):
-    code = "gone"
-    status = 410
-    title = "The resource existed but is gone"
-
-
-class SecretNotFound(NotFound):
-    code = "secret_not_found"
-    title = "Secret not found"
-
-
-class SecretVersionNotFound(NotFound):
-    code = "secret_version_not_found"
-    title = "The secret has no such version"
-
-
-class SecretVersionDeleted(Gone):
-    code = "secret_version_deleted"
-    title = "The secret version is deleted (undelete restores it)"
-
-
-class SecretVersionDestroyed(Gone):
-    code = "secret_version_destroyed"
-    title = "The secret version is destroyed for good"
-
-
-class SecretCasMismatch(Conflict):
-    code = "secret_cas_mismatch"
-    title = "The secret's current version is not the expected one (check-and-set)"
-
-
-class SecretCasRequired(ValidationFailed):
-    code = "secret_cas_required"
-    title = "The secret requires check-and-set: give cas, the version you expect to replace"
-
-
-class SealedValueStale(Conflict):
-    """A sealed write made to replace another version than the current one: a replay of an old write,
-    or a value sealed before another write landed. Seal it again for the current version."""
-
-    code = "sealed_value_stale"
-    title = "The sealed value was made for another version of the secret"
-
-
-class SealedValueInvalid(ValidationFailed):
-    code = "sealed_value_invalid"
-    title = "The sealed value does not open in the enclave or is not for this account and secret"
-
-
-class RecipientKeyRequired(ValidationFailed):
-    code = "recipient_key_required"
-    title = (
-        "Reading a secret needs the reader's X25519 public key (X-NSL-Recipient-Key header or "
-        "recipient query parameter): the value is returned sealed to it, never in the clear"
-    )
-
-
-class RecipientKeyInvalid(ValidationFailed):
-    code = "recipient_key_invalid"
-    title = "The recipient key is not a usable X25519 public key (64 lowercase hex digits)"
-
-
-class SecretGrantExists(Conflict):
-    code = "secret_grant_exists"
-    title = "The secret is already granted to this grantee"
-
-
-class SecretGrantNotFound(NotFound):
-    code = "secret_grant_not_found"
-    title = "The secret is not granted to this grantee"
-
-
-class SecretSealingFailed(ValidationFailed):
-    code = "secret_sealing_failed"
-    title = "The secret value could not be sealed or opened"
-
-
-# --- Randomness service (neo_service_layer.services.randomness, docs/randomness.md) ---
-
-
-class RandomnessNotFound(NotFound):
-    code = "randomness_not_found"
-    title = "Randomness request not found"
-
-
-class RandomnessUnknownScheme(ValidationFailed):
-    code = "randomness_unknown_scheme"
-    title = "Unknown VRF scheme"
+# --- Service errors raised below the services: by the code the enclave, the service and the Python client
+# share (the randomness output spec, enclave/crypto/randomness.py) and by the Python client. ---
 
 
 class RandomnessWordsOutOfRange(ValidationFailed):
@@ -430,11 +250,6 @@ class RandomnessWordsOutOfRange(ValidationFailed):
 class RandomnessBytesOutOfRange(ValidationFailed):
     code = "randomness_bytes_out_of_range"
     title = "bytes must be within 1..1024"
-
-
-class RandomnessOutputConflict(ValidationFailed):
-    code = "randomness_output_conflict"
-    title = "Ask for words or for bytes, not both"
 
 
 class RandomnessRangeWithBytes(ValidationFailed):
@@ -462,21 +277,6 @@ class RandomnessSeedTooLong(ValidationFailed):
     title = "The seed is longer than 256 bytes"
 
 
-class RandomnessSeedNotHex(ValidationFailed):
-    code = "randomness_seed_not_hex"
-    title = "The seed must be hex (an even number of digits, optional 0x)"
-
-
-class RandomnessBatchSize(ValidationFailed):
-    code = "randomness_batch_size"
-    title = "A batch holds 1..100 requests"
-
-
-class RandomnessKeySchemeMismatch(ValidationFailed):
-    code = "randomness_key_scheme_mismatch"
-    title = "The key's type does not prove this VRF scheme"
-
-
 class RandomnessVerificationFailed(ValidationFailed):
     """A randomness result does not verify; ``reason`` (``extra``) is a stable reason code."""
 
@@ -486,3 +286,8 @@ class RandomnessVerificationFailed(ValidationFailed):
     def __init__(self, detail: str, *, reason: str, **extra: Any) -> None:
         super().__init__(detail, reason=reason, **extra)
         self.reason = reason
+
+
+class SecretSealingFailed(ValidationFailed):
+    code = "secret_sealing_failed"
+    title = "The secret value could not be sealed or opened"

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from neo_service_layer.db.models import Job, JobStatus
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -44,6 +48,13 @@ class ApiMetrics:
             self._children[method, route, status] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    async def observe_job_queue(self, session: AsyncSession) -> None:
+        """Set the queue depth per status from the ``jobs`` table (read at scrape time)."""
+        counts = (await session.execute(select(Job.status, func.count()).group_by(Job.status))).all()
+        depth = {str(status): int(count) for status, count in counts}
+        for status in JobStatus:
+            self.job_queue_depth.labels(status).set(depth.get(status, 0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,4 +1,5 @@
-"""``nsl devnet up | status | down``: local Neo N3 and EVM chains with the NSL contracts (chains.devnet).
+"""``nsl devnet up | status | down``: local Neo N3 and EVM chains with the NSL contracts (devnet,
+chains.devnet).
 
 ``up`` imports the chain libraries (web3, neo-mamba) when it runs: every other ``nsl`` command starts
 without them.
@@ -37,7 +38,7 @@ def up(
     ),
 ) -> None:
     """Start both chains, deploy the contracts, fund the platform's accounts, write the NSL config."""
-    from neo_service_layer.chains.devnet import up as devnet_up
+    from neo_service_layer.devnet import up as devnet_up
 
     settings = load_settings()
     result = run(lambda: devnet_up.up(settings, evm_block_time=evm_block_time))

@@ -21,10 +21,10 @@ from neo_service_layer.enclave.crypto import evm, neo
 from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.services.accounts.service import system_account
 from neo_service_layer.services.audit.chain import append
+from neo_service_layer.services.keys.errors import SystemAccountMissing
 from neo_service_layer.services.keys.models import Key, KeyVersion
 from neo_service_layer.services.keys.platform import (
     DEFAULT_VRF_KEY_VERSION,
-    SystemAccountMissing,
     chain_vrf_public_key,
     public_key_of,
     rotate_platform_key,

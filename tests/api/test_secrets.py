@@ -21,7 +21,7 @@ from neo_service_layer.enclave.canonical import b64decode, b64encode, canonical_
 from neo_service_layer.enclave.handlers.secrets import resolve_secrets
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
-from neo_service_layer.services.secrets import service
+from neo_service_layer.services.secrets import grants
 from neo_service_layer.services.secrets.models import SecretVersion
 from tests.api.conftest import AppFactory
 from tests.api.helpers import new_secret
@@ -595,8 +595,8 @@ async def test_viewers_see_metadata_never_values(
     assert (await who.metadata("db-password"))["current_version"] == 2
     listed = await client.get("/v1/secrets", headers=who.tenant.headers)
     assert [s["name"] for s in listed.json()["items"]] == ["db-password"]
-    grants = await client.get("/v1/secrets/db-password/grants", headers=who.tenant.headers)
-    assert grants.status_code == 200, grants.text
+    granted = await client.get("/v1/secrets/db-password/grants", headers=who.tenant.headers)
+    assert granted.status_code == 200, granted.text
 
 
 async def test_a_replayed_sealed_write_is_refused_and_changes_nothing(api: Secrets) -> None:
@@ -649,7 +649,7 @@ async def test_grants_resolve_inside_the_enclave(
     ]
 
     async with state.db.transaction(api.tenant.account_id) as session:
-        records = await service.granted_records(session, api.tenant.account_id, "function", "price-fetcher")
+        records = await grants.granted_records(session, api.tenant.account_id, "function", "price-fetcher")
     assert [r.name for r in records] == ["api-token"]
     resolved = resolve_secrets(
         enclave_server.ctx,
@@ -662,9 +662,7 @@ async def test_grants_resolve_inside_the_enclave(
     )
     assert revoked.status_code == 204
     async with state.db.transaction(api.tenant.account_id) as session:
-        assert (
-            await service.granted_records(session, api.tenant.account_id, "function", "price-fetcher") == []
-        )
+        assert await grants.granted_records(session, api.tenant.account_id, "function", "price-fetcher") == []
 
 
 async def test_master_key_rotation_rewraps_every_data_key(api: Secrets, state: AppState) -> None:

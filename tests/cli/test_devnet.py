@@ -28,11 +28,11 @@ import pytest
 from typer.testing import CliRunner
 from web3 import Web3
 
-from neo_service_layer.chains.devnet.platform import spawn_enclave, wait_for_enclave
 from neo_service_layer.chains.devnet.processes import pid_alive, terminate
 from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at
 from neo_service_layer.cli.main import app
+from neo_service_layer.devnet.platform import spawn_enclave, wait_for_enclave
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.schemas import AttestationReport
 

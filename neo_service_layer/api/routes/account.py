@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 
 from neo_service_layer.api.context import TenantCtx
 from neo_service_layer.api.idempotency import IdempotencyDep
@@ -29,7 +28,7 @@ async def get_account(ctx: TenantCtx) -> AccountOut:
 @router.get("/members", name="account.members.list")
 async def list_members(ctx: TenantCtx, page: PageDep) -> Page[MemberOut]:
     ctx.principal.require(SERVICE, READ)
-    return await paginate(ctx.session, select(Member), Member.id, page, MemberOut.of)
+    return await paginate(ctx.session, service.member_list_statement(), Member.id, page, MemberOut.of)
 
 
 @router.post(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
 from neo_service_layer.api.context import AdminCtx
 from neo_service_layer.api.idempotency import IdempotencyDep
@@ -42,7 +41,7 @@ async def create_account(body: AccountIn, ctx: AdminCtx, idem: IdempotencyDep) -
 @router.get("/accounts", name="admin.accounts.list")
 async def list_accounts(ctx: AdminCtx, page: PageDep) -> Page[AccountOut]:
     """All accounts, oldest first."""
-    return await paginate(ctx.session, select(Account), Account.id, page, AccountOut.of)
+    return await paginate(ctx.session, service.account_list_statement(), Account.id, page, AccountOut.of)
 
 
 @router.get("/accounts/{account_id}", name="admin.accounts.get", responses=problems(404))

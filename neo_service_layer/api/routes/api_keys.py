@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
 from neo_service_layer.api.context import TenantCtx
 from neo_service_layer.api.idempotency import IdempotencyDep
@@ -45,7 +44,7 @@ async def create_key(body: ApiKeyIn, ctx: TenantCtx, idem: IdempotencyDep) -> ob
 @router.get("", name="api_keys.list")
 async def list_keys(ctx: TenantCtx, page: PageDep) -> Page[ApiKeyOut]:
     ctx.principal.require(SERVICE, READ)
-    return await paginate(ctx.session, select(ApiKey), ApiKey.id, page, ApiKeyOut.of)
+    return await paginate(ctx.session, api_keys.list_statement(), ApiKey.id, page, ApiKeyOut.of)
 
 
 @router.get("/{key_id}", name="api_keys.get", responses=problems(404))

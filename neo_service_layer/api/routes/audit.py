@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from neo_service_layer.api.context import TenantCtx
 from neo_service_layer.api.pagination import Page, PageDep, paginate
@@ -13,7 +12,7 @@ from neo_service_layer.api.routes import AUTHENTICATED
 from neo_service_layer.api.routes.schemas import AuditEntryOut
 from neo_service_layer.db.models import AuditEntry
 from neo_service_layer.services.accounts.scopes import READ
-from neo_service_layer.services.audit.chain import Outcome
+from neo_service_layer.services.audit.chain import Outcome, list_statement
 
 SERVICE = "audit"
 ACTION_PATTERN = r"^[A-Za-z0-9_.:-]+$"
@@ -31,10 +30,5 @@ async def list_entries(
 ) -> Page[AuditEntryOut]:
     """Entries about this account, oldest first; filter by action or outcome."""
     ctx.principal.require(SERVICE, READ)
-    # The audit log spans accounts (it is one chain), so the tenant filter is explicit here.
-    statement = select(AuditEntry).where(AuditEntry.account_id == ctx.principal.account_id)
-    if action is not None:
-        statement = statement.where(AuditEntry.action == action)
-    if outcome is not None:
-        statement = statement.where(AuditEntry.outcome == outcome)
+    statement = list_statement(ctx.principal.account_id, action=action, outcome=outcome)
     return await paginate(ctx.session, statement, AuditEntry.seq, page, AuditEntryOut.of)

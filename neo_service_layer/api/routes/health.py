@@ -10,13 +10,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
 from neo_service_layer.api.auth import client_address
 from neo_service_layer.api.auth_failures import METRICS_TOKEN, failure_of
 from neo_service_layer.api.routes import problems
 from neo_service_layer.api.state import AppState, app_state
-from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.errors import Unauthenticated
 
 router = APIRouter(tags=["health"])
@@ -67,10 +65,7 @@ async def metrics(request: Request) -> Response:
     state = app_state(request)
     _require_metrics_token(request, state)
     async with state.db.session() as session:
-        counts = (await session.execute(select(Job.status, func.count()).group_by(Job.status))).all()
-    depth = {str(status): int(count) for status, count in counts}
-    for status in JobStatus:
-        state.metrics.job_queue_depth.labels(status).set(depth.get(status, 0))
+        await state.metrics.observe_job_queue(session)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

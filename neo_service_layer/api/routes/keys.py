@@ -7,10 +7,9 @@ name the key, operation and version, never data.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Query
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.api.context import RequestContext, TenantCtx
 from neo_service_layer.api.idempotency import IdempotencyDep
@@ -55,6 +54,9 @@ from neo_service_layer.services.accounts.scopes import READ, WRITE
 from neo_service_layer.services.keys import backup, ciphertext, operations, service
 from neo_service_layer.services.keys.models import Key
 from neo_service_layer.services.keys.public import addresses, to_pem
+
+if TYPE_CHECKING:  # routes name the session's type only; the queries live in the service
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 SERVICE = "keys"
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=AUTHENTICATED)

@@ -9,11 +9,9 @@ requests use the secret.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.api.context import TenantCtx
 from neo_service_layer.api.idempotency import IdempotencyDep
@@ -37,10 +35,13 @@ from neo_service_layer.api.routes.secrets_schemas import (
 )
 from neo_service_layer.enclave.canonical import b64decode
 from neo_service_layer.enclave.handlers.secrets_schemas import MAX_SECRET_VERSION, SECRET_NAME_PATTERN
-from neo_service_layer.errors import RecipientKeyInvalid
 from neo_service_layer.services.accounts.scopes import READ, READ_VALUE, WRITE
-from neo_service_layer.services.secrets import service
+from neo_service_layer.services.secrets import grants, service, versions
+from neo_service_layer.services.secrets.errors import RecipientKeyInvalid
 from neo_service_layer.services.secrets.models import Secret, SecretVersion
+
+if TYPE_CHECKING:  # routes name the session's type only; the queries live in the service
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 SERVICE = "secrets"
 RECIPIENT_HEADER = "X-NSL-Recipient-Key"
@@ -63,7 +64,7 @@ async def write_secret(name: SecretName, body: SecretWriteIn, ctx: TenantCtx, id
     ctx.principal.require(SERVICE, WRITE)
     if (replay := await idem.replay(ctx)) is not None:
         return replay
-    written = await service.write(
+    written = await versions.write(
         ctx.session,
         ctx.state.enclave,
         ctx.principal.account_id,
@@ -86,7 +87,7 @@ async def write_secret(name: SecretName, body: SecretWriteIn, ctx: TenantCtx, id
 async def list_secrets(ctx: TenantCtx, page: PageDep) -> Page[SecretOut]:
     """Every secret's metadata, never a value."""
     ctx.principal.require(SERVICE, READ)
-    return await paginate(ctx.session, select(Secret), Secret.id, page, SecretOut.of)
+    return await paginate(ctx.session, service.list_statement(), Secret.id, page, SecretOut.of)
 
 
 @router.get("/{name}", name="secrets.read", responses=problems(404, 410))
@@ -112,8 +113,8 @@ async def read_secret(
         and recipient.lower() != recipient_header.lower()
     ):
         raise RecipientKeyInvalid(f"the recipient query parameter and {RECIPIENT_HEADER} differ")
-    key = service.check_recipient(recipient if recipient is not None else recipient_header)
-    signed = await service.read(ctx.session, ctx.state.enclave, ctx.principal.account_id, name, key, version)
+    key = versions.check_recipient(recipient if recipient is not None else recipient_header)
+    signed = await versions.read(ctx.session, ctx.state.enclave, ctx.principal.account_id, name, key, version)
     ctx.audit_details = {"secret_id": signed.result.secret_id, "version": signed.result.version}
     return SecretReadOut(
         id=signed.result.secret_id,
@@ -165,19 +166,19 @@ async def _change(name: str, body: VersionsIn, ctx: TenantCtx, change: VersionCh
 @router.post("/{name}/delete", name="secrets.versions.delete", responses=problems(404))
 async def delete_versions(name: SecretName, body: VersionsIn, ctx: TenantCtx) -> VersionsOut:
     """Soft-delete versions: reads refuse them until undeleted."""
-    return await _change(name, body, ctx, service.soft_delete)
+    return await _change(name, body, ctx, versions.soft_delete)
 
 
 @router.post("/{name}/undelete", name="secrets.versions.undelete", responses=problems(404))
 async def undelete_versions(name: SecretName, body: VersionsIn, ctx: TenantCtx) -> VersionsOut:
     """Restore soft-deleted versions (destroyed versions stay destroyed)."""
-    return await _change(name, body, ctx, service.undelete)
+    return await _change(name, body, ctx, versions.undelete)
 
 
 @router.post("/{name}/destroy", name="secrets.versions.destroy", responses=problems(404))
 async def destroy_versions(name: SecretName, body: VersionsIn, ctx: TenantCtx) -> VersionsOut:
     """Erase versions' ciphertext and data keys for good."""
-    return await _change(name, body, ctx, service.destroy)
+    return await _change(name, body, ctx, versions.destroy)
 
 
 @router.post(
@@ -192,7 +193,7 @@ async def create_grant(name: SecretName, body: GrantIn, ctx: TenantCtx, idem: Id
     ctx.principal.require(SERVICE, WRITE)
     if (replay := await idem.replay(ctx)) is not None:
         return replay
-    grant = await service.grant(ctx.session, ctx.principal.account_id, name, body.grantee_kind, body.grantee)
+    grant = await grants.grant(ctx.session, ctx.principal.account_id, name, body.grantee_kind, body.grantee)
     ctx.audit_details = {
         "secret_id": grant.secret_id,
         "grantee_kind": body.grantee_kind,
@@ -205,7 +206,7 @@ async def create_grant(name: SecretName, body: GrantIn, ctx: TenantCtx, idem: Id
 async def list_grants(name: SecretName, ctx: TenantCtx) -> GrantsOut:
     ctx.principal.require(SERVICE, READ)
     secret = await service.get_secret(ctx.session, name)
-    return GrantsOut(items=[GrantOut.of(name, g) for g in await service.grants_of(ctx.session, secret)])
+    return GrantsOut(items=[GrantOut.of(name, g) for g in await grants.grants_of(ctx.session, secret)])
 
 
 @router.delete(
@@ -218,6 +219,6 @@ async def delete_grant(
     name: SecretName, grantee_kind: GranteeKind, grantee: Grantee, ctx: TenantCtx
 ) -> Response:
     ctx.principal.require(SERVICE, WRITE)
-    await service.revoke_grant(ctx.session, name, grantee_kind, grantee)
+    await grants.revoke_grant(ctx.session, name, grantee_kind, grantee)
     ctx.audit_details = {"grantee_kind": grantee_kind, "grantee": grantee}
     return Response(status_code=204)

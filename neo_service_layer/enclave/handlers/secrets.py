@@ -180,7 +180,7 @@ def resolve_secrets(ctx: EnclaveContext, args: ResolveArgs | Mapping[str, Any]) 
     """The plaintext of each granted secret, by name — inside the enclave only.
 
     Later ops (functions, oracle requests) take the stored records of the secrets the host found
-    granted to them (``services.secrets.service.granted_records``) and call this to run with the
+    granted to them (``services.secrets.grants.granted_records``) and call this to run with the
     values. Raises InvalidArgs for a malformed or duplicate record, UnsealFailed for one that was
     swapped or altered. Never expose its result over the wire.
     """

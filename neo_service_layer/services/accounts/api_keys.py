@@ -160,6 +160,11 @@ async def issue_for(
     )
 
 
+def list_statement() -> Select[ApiKey]:
+    """The account's API keys (the session adds the account filter)."""
+    return select(ApiKey)
+
+
 async def get_key(session: AsyncSession, key_id: str) -> ApiKey:
     """A key of the session's account, or NotFound."""
     key = (await session.execute(select(ApiKey).where(ApiKey.id == key_id))).scalar_one_or_none()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,11 @@ async def get_account(session: AsyncSession, account_id: str) -> Account:
     return account
 
 
+def account_list_statement() -> Select[Account]:
+    """Every account (the system account included), for the operators' list."""
+    return select(Account)
+
+
 async def system_account(session: AsyncSession) -> Account | None:
     """The operators' account, if bootstrapped."""
     return (await session.execute(select(Account).where(Account.is_system.is_(True)))).scalar_one_or_none()
@@ -49,6 +54,11 @@ async def bootstrap(session: AsyncSession, *, plaintext: str | None = None) -> I
         created_by="bootstrap",
         plaintext=plaintext,
     )
+
+
+def member_list_statement() -> Select[Member]:
+    """The account's members (the session adds the account filter)."""
+    return select(Member)
 
 
 async def add_member(session: AsyncSession, account_id: str, email: str, role: Role) -> Member:

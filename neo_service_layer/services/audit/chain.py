@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
@@ -124,6 +124,19 @@ def entry_body(entry: AuditEntry) -> str:
 def entry_hash(entry: AuditEntry) -> str:
     """The chain hash of ``entry``: SHA-256 of its ``prev_hash`` and its :func:`entry_body`."""
     return hashlib.sha256(bytes.fromhex(entry.prev_hash) + entry_body(entry).encode()).hexdigest()
+
+
+def list_statement(account_id: str, *, action: str | None, outcome: Outcome | None) -> Select[AuditEntry]:
+    """The entries about ``account_id``, optionally of one action or outcome.
+
+    The log is one chain across accounts, not tenant-owned rows, so the account filter is explicit here.
+    """
+    statement = select(AuditEntry).where(AuditEntry.account_id == account_id)
+    if action is not None:
+        statement = statement.where(AuditEntry.action == action)
+    if outcome is not None:
+        statement = statement.where(AuditEntry.outcome == outcome)
+    return statement
 
 
 async def append(session: AsyncSession, event: AuditEvent) -> AuditEntry:

@@ -38,8 +38,9 @@ from neo_service_layer.enclave.handlers.audit_schemas import (
     CheckpointResult,
 )
 from neo_service_layer.enclave.schemas import SignedResult
-from neo_service_layer.errors import AuditCheckpointRefused, AuditCheckpointsInvalid, EnclaveCryptoFailed
+from neo_service_layer.errors import EnclaveCryptoFailed
 from neo_service_layer.services.audit.chain import HEAD_ID, entry_body
+from neo_service_layer.services.audit.errors import AuditCheckpointRefused, AuditCheckpointsInvalid
 
 #: Entry bodies per enclave call, in JSON-encoded bytes: half the protocol's 8 MiB frame.
 MAX_CHECKPOINT_BATCH_BYTES: Final = 4 * 1024 * 1024

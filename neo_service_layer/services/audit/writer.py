@@ -18,23 +18,16 @@ import asyncio
 from typing import Protocol
 
 from neo_service_layer.db.session import Database
-from neo_service_layer.errors import NSLError, ServiceUnavailable
+from neo_service_layer.errors import ServiceUnavailable
 from neo_service_layer.logging import get_logger
 from neo_service_layer.services.audit.chain import AuditEvent, append_batch
+from neo_service_layer.services.audit.errors import AuditWriteFailed
 
 DEFAULT_MAX_BATCH = 64
 # Requests waiting beyond this block in ``append`` (back-pressure) instead of growing memory.
 DEFAULT_MAX_QUEUE = 4096
 
 log = get_logger("nsl.audit.writer")
-
-
-class AuditWriteFailed(NSLError):
-    """The batch holding this request's audit entry did not commit: the request must fail."""
-
-    code = "audit_write_failed"
-    status = 500
-    title = "The audit entry could not be written"
 
 
 class AuditSink(Protocol):

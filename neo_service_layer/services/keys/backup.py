@@ -36,8 +36,9 @@ from neo_service_layer.enclave.handlers.keys_schemas import (
     WrappedVersion,
     parse_backup_header,
 )
-from neo_service_layer.errors import (
-    EnclaveCryptoFailed,
+from neo_service_layer.errors import EnclaveCryptoFailed
+from neo_service_layer.services.keys import policy
+from neo_service_layer.services.keys.errors import (
     InvalidBackup,
     InvalidKeyVersion,
     KeyDisabled,
@@ -47,7 +48,6 @@ from neo_service_layer.errors import (
     KeyOperationUnsupported,
     KeyPendingDeletion,
 )
-from neo_service_layer.services.keys import policy
 from neo_service_layer.services.keys.models import Key, KeyState, KeyVersion
 from neo_service_layer.services.keys.policy import Operation
 from neo_service_layer.services.keys.reserved import require_reachable

@@ -12,7 +12,8 @@ import re
 from typing import Final
 
 from neo_service_layer.enclave.canonical import b64decode, b64encode
-from neo_service_layer.errors import InvalidCiphertext, ValidationFailed
+from neo_service_layer.errors import ValidationFailed
+from neo_service_layer.services.keys.errors import InvalidCiphertext
 
 PREFIX: Final = "nsl"
 MAX_VERSION: Final = 2**31 - 1

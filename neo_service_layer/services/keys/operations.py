@@ -45,15 +45,14 @@ from neo_service_layer.enclave.handlers.keys_schemas import (
     ValidResult,
     VerifyArgs,
 )
-from neo_service_layer.errors import (
+from neo_service_layer.errors import EnclaveCryptoFailed, ValidationFailed
+from neo_service_layer.services.keys import ciphertext, policy
+from neo_service_layer.services.keys.errors import (
     DecryptionFailed,
-    EnclaveCryptoFailed,
     InvalidHmac,
     InvalidKeyVersion,
     KeyOperationUnsupported,
-    ValidationFailed,
 )
-from neo_service_layer.services.keys import ciphertext, policy
 from neo_service_layer.services.keys.models import Key, KeyVersion
 from neo_service_layer.services.keys.policy import Operation
 from neo_service_layer.services.keys.service import get_key

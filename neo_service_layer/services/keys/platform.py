@@ -35,8 +35,13 @@ from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.enclave.crypto import evm, neo
 from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.enclave.handlers.chains_schemas import VrfPublicKeyArgs, VrfPublicKeyResult
-from neo_service_layer.errors import InvalidKeyPolicy, KeyNameTaken, KeyNotFound, ServiceUnavailable
 from neo_service_layer.services.accounts.service import system_account
+from neo_service_layer.services.keys.errors import (
+    InvalidKeyPolicy,
+    KeyNameTaken,
+    KeyNotFound,
+    SystemAccountMissing,
+)
 from neo_service_layer.services.keys.models import Key
 from neo_service_layer.services.keys.operations import KeyUse, use
 from neo_service_layer.services.keys.policy import Operation
@@ -50,13 +55,6 @@ EVM_ANCHOR_KEY_PREFIX = f"{RESERVED_KEY_PREFIX}evm-anchor-"
 ROTATABLE_PREFIXES = (EVM_RELAYER_KEY_PREFIX, N3_RELAYER_KEY_PREFIX, EVM_ANCHOR_KEY_PREFIX)
 #: The VRF key version a new deployment registers (``nsl admin rotate-platform-key`` moves it on).
 DEFAULT_VRF_KEY_VERSION = 1
-
-
-class SystemAccountMissing(ServiceUnavailable):
-    """The platform has not been bootstrapped (``nsl api`` / ``nsl serve`` create the system account)."""
-
-    code = "system_account_missing"
-    title = "System account not bootstrapped"
 
 
 def evm_relayer_key_name(chain_id: int) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from neo_service_layer.enclave.crypto.keytypes import KeyType
-from neo_service_layer.errors import (
+from neo_service_layer.services.keys.errors import (
     InvalidKeyPolicy,
     InvalidKeyVersion,
     KeyDisabled,

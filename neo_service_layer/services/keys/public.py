@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from neo_service_layer.enclave.crypto import evm, neo
 from neo_service_layer.enclave.crypto.keytypes import KeyType
-from neo_service_layer.errors import KeyOperationUnsupported
+from neo_service_layer.services.keys.errors import KeyOperationUnsupported
 
 
 @dataclass(frozen=True, slots=True)

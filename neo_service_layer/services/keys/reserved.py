@@ -16,7 +16,7 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.errors import KeyReserved
+from neo_service_layer.services.keys.errors import KeyReserved
 
 RESERVED_KEY_PREFIX: Final = "platform-"
 # session.info flag: this session is the platform's own and may reach reserved keys.

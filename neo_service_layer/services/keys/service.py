@@ -25,13 +25,13 @@ from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.enclave.handlers.amk import SealedAmk
 from neo_service_layer.enclave.handlers.keys_schemas import GenerateArgs, GenerateResult
-from neo_service_layer.errors import (
+from neo_service_layer.services.keys import policy
+from neo_service_layer.services.keys.errors import (
     InvalidKeyPolicy,
     KeyNameTaken,
     KeyNotFound,
     KeyPendingDeletion,
 )
-from neo_service_layer.services.keys import policy
 from neo_service_layer.services.keys.models import Key, KeyState, KeyVersion
 from neo_service_layer.services.keys.policy import Operation
 from neo_service_layer.services.keys.reserved import require_reachable

@@ -13,9 +13,9 @@ from typing import Final
 
 from neo_service_layer.enclave.crypto.randomness import OutputKind, OutputSpec, check_seed
 from neo_service_layer.enclave.crypto.vrf import DEFAULT_SCHEME, Scheme
-from neo_service_layer.errors import (
+from neo_service_layer.errors import RandomnessRangeOutOfBounds
+from neo_service_layer.services.randomness.errors import (
     RandomnessOutputConflict,
-    RandomnessRangeOutOfBounds,
     RandomnessSeedNotHex,
     RandomnessUnknownScheme,
 )

@@ -22,18 +22,18 @@ from neo_service_layer.enclave.client import EnclaveClient, Signed
 from neo_service_layer.enclave.crypto.randomness import OutputKind, OutputSpec
 from neo_service_layer.enclave.crypto.vrf import Scheme
 from neo_service_layer.enclave.handlers.randomness_schemas import ProveArgs, ProveResult
-from neo_service_layer.errors import (
-    EnclaveRejected,
-    KeyNameTaken,
+from neo_service_layer.errors import EnclaveRejected
+from neo_service_layer.services.keys import operations
+from neo_service_layer.services.keys import service as keys_service
+from neo_service_layer.services.keys.errors import KeyNameTaken
+from neo_service_layer.services.keys.models import Key
+from neo_service_layer.services.keys.operations import KeyUse
+from neo_service_layer.services.keys.policy import Operation
+from neo_service_layer.services.randomness.errors import (
     RandomnessBatchSize,
     RandomnessKeySchemeMismatch,
     RandomnessNotFound,
 )
-from neo_service_layer.services.keys import operations
-from neo_service_layer.services.keys import service as keys_service
-from neo_service_layer.services.keys.models import Key
-from neo_service_layer.services.keys.operations import KeyUse
-from neo_service_layer.services.keys.policy import Operation
 from neo_service_layer.services.randomness.models import RandomnessRequest
 from neo_service_layer.services.randomness.params import RandomnessParams
 

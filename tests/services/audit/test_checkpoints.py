@@ -23,7 +23,6 @@ from neo_service_layer.enclave.handlers.audit_schemas import (
     MAX_CHECKPOINT_ENTRIES,
     CheckpointResult,
 )
-from neo_service_layer.errors import AuditCheckpointRefused, AuditCheckpointsInvalid
 from neo_service_layer.services.audit import checkpoints
 from neo_service_layer.services.audit.chain import entry_body
 from neo_service_layer.services.audit.checkpoints import (
@@ -36,6 +35,7 @@ from neo_service_layer.services.audit.checkpoints import (
     parse_export,
     stored_checkpoints,
 )
+from neo_service_layer.services.audit.errors import AuditCheckpointRefused, AuditCheckpointsInvalid
 from tests.services.audit.helpers import append_entries, rewrite, tamper, tampering
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)

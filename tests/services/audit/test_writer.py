@@ -14,7 +14,8 @@ from neo_service_layer.db.models import AuditEntry, AuditHead
 from neo_service_layer.db.session import Database
 from neo_service_layer.errors import ServiceUnavailable
 from neo_service_layer.services.audit.chain import HEAD_ID, AuditEvent, verify
-from neo_service_layer.services.audit.writer import AuditWriteFailed, AuditWriter
+from neo_service_layer.services.audit.errors import AuditWriteFailed
+from neo_service_layer.services.audit.writer import AuditWriter
 
 EVENT = AuditEvent(
     actor="api_key:key_1",

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neo_service_layer.errors import InvalidCiphertext, InvalidHmac
 from neo_service_layer.services.keys import ciphertext
+from neo_service_layer.services.keys.errors import InvalidCiphertext, InvalidHmac
 
 
 @given(version=st.integers(1, 2**31 - 1), data=st.binary(max_size=200))

@@ -15,9 +15,9 @@ from neo_service_layer.enclave.chain_keys import ChainFamily, chain_vrf_secret
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.errors import KeyNameTaken
 from neo_service_layer.services.accounts.service import bootstrap
 from neo_service_layer.services.keys import platform
+from neo_service_layer.services.keys.errors import KeyNameTaken
 from neo_service_layer.services.keys.models import Key
 from neo_service_layer.services.keys.platform import (
     evm_platform_keys,

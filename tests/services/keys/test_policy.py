@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from neo_service_layer.enclave.crypto.keytypes import KeyType
-from neo_service_layer.errors import (
+from neo_service_layer.services.keys import policy
+from neo_service_layer.services.keys.errors import (
     InvalidKeyPolicy,
     InvalidKeyVersion,
     KeyDisabled,
@@ -18,7 +19,6 @@ from neo_service_layer.errors import (
     KeyPendingDeletion,
     KeyVersionBelowMinimum,
 )
-from neo_service_layer.services.keys import policy
 from neo_service_layer.services.keys.models import Key, KeyState
 from neo_service_layer.services.keys.policy import Operation
 

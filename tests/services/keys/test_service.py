@@ -16,8 +16,13 @@ from neo_service_layer.enclave.crypto import keys as crypto_keys
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
 from neo_service_layer.enclave.crypto.signing import verify
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.errors import InvalidKeyPolicy, KeyNameTaken, KeyNotFound, KeyPendingDeletion
 from neo_service_layer.services.keys import operations, service
+from neo_service_layer.services.keys.errors import (
+    InvalidKeyPolicy,
+    KeyNameTaken,
+    KeyNotFound,
+    KeyPendingDeletion,
+)
 from neo_service_layer.services.keys.models import Key, KeyState, KeyVersion
 from neo_service_layer.services.keys.purge import purge_deleted_keys
 from neo_service_layer.services.keys.rewrap_source import KeyVersionSource

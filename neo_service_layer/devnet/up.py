@@ -19,11 +19,6 @@ from typing import Any
 from neo_service_layer.chains.devnet import DEFAULT_EVM_BLOCK_TIME_SECONDS, config_file
 from neo_service_layer.chains.devnet.errors import DevnetBusy, DevnetUnhealthy
 from neo_service_layer.chains.devnet.local_chain import LocalChain
-from neo_service_layer.chains.devnet.platform import (
-    deploy_evm,
-    deploy_n3,
-    running_enclave,
-)
 from neo_service_layer.chains.devnet.stack import CONFIG_COMMENT, EVM, N3, config_values, rpc, status
 from neo_service_layer.chains.devnet.state import (
     ChainRecord,
@@ -38,6 +33,11 @@ from neo_service_layer.chains.evm.devnet import EvmDevnet
 from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet, devnet_account, write_devnet_wallet
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
+from neo_service_layer.devnet.platform import (
+    deploy_evm,
+    deploy_n3,
+    running_enclave,
+)
 from neo_service_layer.services.accounts.first_start import ensure_system_account
 from neo_service_layer.services.keys.platform import evm_platform_keys, n3_platform_keys
 
