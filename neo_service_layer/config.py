@@ -94,8 +94,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NSL_", extra="forbid", validate_default=True)
 
     data_dir: Path = DEFAULT_DATA_DIR
-    database_url: str | None = Field(
-        default=None, description="SQLAlchemy async URL; default: SQLite file under data_dir."
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default: SQLite file under data_dir. Secret: it may carry a "
+        "password, so repr() and logs show it masked.",
     )
     redis_url: SecretStr | None = Field(default=None, description="Shared rate limits across replicas.")
     host: str = DEFAULT_HOST
@@ -308,8 +310,8 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The configured URL, or a SQLite file under ``data_dir``."""
-        if self.database_url:
-            return self.database_url
+        if self.database_url is not None and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
         return f"sqlite+aiosqlite:///{self.data_dir / DATABASE_FILENAME}"
 
     @property

@@ -28,9 +28,12 @@ def test_repr_and_str_mask_secret_fields(secret_settings: Settings) -> None:
     for shown in (repr(secret_settings), str(secret_settings)):
         assert REDIS_PASSWORD not in shown
         assert ADMIN_KEY not in shown
+        assert DB_PASSWORD not in shown  # the database URL carries a password: it is a secret too
         assert "redis_url=SecretStr('**********')" in shown
+        assert "database_url=SecretStr('**********')" in shown
     assert secret_settings.redis_url is not None
     assert REDIS_PASSWORD in secret_settings.redis_url.get_secret_value()
+    assert DB_PASSWORD in secret_settings.effective_database_url
 
 
 def test_masked_hides_secrets_and_the_database_password(secret_settings: Settings) -> None:
