@@ -11,7 +11,8 @@ from neo_service_layer.db.models import Account
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.canonical import b64decode
 from neo_service_layer.enclave.client import UnixEnclaveClient
-from neo_service_layer.enclave.handlers.secrets import dek_context, resolve_secrets
+from neo_service_layer.enclave.handlers.secrets import resolve_secrets
+from neo_service_layer.enclave.opdefs.secrets import dek_context
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.enclave.wrapping import WrapPurpose
 from neo_service_layer.errors import (
