@@ -11,6 +11,7 @@ from typing import Final
 
 from pydantic import Field
 
+from neo_service_layer.enclave.capabilities import HttpRequest
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.crypto.errors import DecryptionFailed, InvalidKeyMaterial, UnsupportedOperation
 from neo_service_layer.enclave.handlers import handler_registries
@@ -165,6 +166,43 @@ HOLD: Final = Op("test.hold", HoldArgs, SleepResult)
 async def hold(ctx: EnclaveContext, args: HoldArgs) -> SleepResult:
     await gate(args.tag).wait()
     return SleepResult(tag=args.tag)
+
+
+class FetchArgs(EnclaveModel):
+    url: str
+    method: str = "GET"
+    authorization: str | None = None
+
+
+class FetchResult(EnclaveModel):
+    status: int
+    content_type: str | None
+    body_sha256: str
+
+
+FETCH_TIMEOUT_SECONDS: Final = 5.0
+FETCH_MAX_BYTES: Final = 4096
+FETCH: Final = Op("test.fetch", FetchArgs, FetchResult)
+
+
+@registry.handler(FETCH)
+async def fetch(ctx: EnclaveContext, args: FetchArgs) -> FetchResult:
+    """The pattern of an oracle op: the request through ``ctx.fetcher``, a digest of the response back."""
+    headers = {} if args.authorization is None else {"Authorization": args.authorization}
+    response = await ctx.fetcher.fetch(
+        HttpRequest(
+            method=args.method,
+            url=args.url,
+            headers=headers,
+            timeout_seconds=FETCH_TIMEOUT_SECONDS,
+            max_bytes=FETCH_MAX_BYTES,
+        )
+    )
+    return FetchResult(
+        status=response.status,
+        content_type=response.headers.get("content-type"),
+        body_sha256=hashlib.sha256(response.body).hexdigest(),
+    )
 
 
 def full_registry() -> OpRegistry:
