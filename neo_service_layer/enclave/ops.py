@@ -24,10 +24,9 @@ unless every declared op has exactly one handler and every handler a declaration
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, get_type_hints, overload
 
 from pydantic import ValidationError
 
@@ -77,10 +76,11 @@ def _model_name(value: object) -> str:
     return getattr(value, "__name__", repr(value))
 
 
-def check_handler(decl: OpDecl, handler: Handler[Any, Any]) -> None:
+def _check_handler(decl: OpDecl, handler: Handler[Any, Any]) -> None:
     """TypeError unless ``handler`` is ``async def (ctx, args: <args model>) -> <result model>`` of ``decl``.
 
-    mypy checks the same where handlers are type-checked; this catches the rest at import time.
+    mypy checks the same, but accepts a handler of a wider args type (parameters are contravariant) and
+    cannot see untyped code: this catches both when the handler module is imported.
     """
     where = f"handler {getattr(handler, '__qualname__', handler)!r} of op {decl.name!r}"
     if not inspect.iscoroutinefunction(handler):
@@ -89,7 +89,7 @@ def check_handler(decl: OpDecl, handler: Handler[Any, Any]) -> None:
     if len(params) != 2:
         raise TypeError(f"{where} must take (ctx, args)")
     try:
-        hints = typing.get_type_hints(handler)
+        hints = get_type_hints(handler)
     except NameError as exc:
         raise TypeError(f"{where} has annotations that do not resolve: {exc}") from exc
     takes, returns = hints.get(params[1]), hints.get("return")
@@ -120,7 +120,7 @@ class OpRegistry:
         """Register the decorated function as the handler of ``decl`` (it is returned unchanged)."""
 
         def register(handler: Handler[Any, Any]) -> Handler[Any, Any]:
-            check_handler(decl, handler)
+            _check_handler(decl, handler)
             self.add(OpSpec(decl, handler))
             return handler
 

@@ -105,6 +105,10 @@ async def _takes_sum_args(ctx: EnclaveContext, args: testops.SumArgs) -> PingRes
     raise NotImplementedError
 
 
+async def _takes_any_model(ctx: EnclaveContext, args: EnclaveModel) -> PingResult:
+    raise NotImplementedError
+
+
 async def _returns_sum_result(ctx: EnclaveContext, args: NoArgs) -> testops.SumResult:
     raise NotImplementedError
 
@@ -129,6 +133,8 @@ async def _unannotated(ctx, args):  # type: ignore[no-untyped-def]
             "takes SumArgs and returns PingResult, but the op is declared with NoArgs -> PingResult",
             id="other-args",
         ),
+        # mypy accepts this one (parameters are contravariant): the registry does not.
+        pytest.param(_takes_any_model, "takes EnclaveModel and returns PingResult", id="wider-args"),
         pytest.param(_returns_sum_result, "returns SumResult", id="other-result"),
         pytest.param(_not_async, "not an async function", id="not-async"),
         pytest.param(_no_ctx, "must take \\(ctx, args\\)", id="no-ctx"),

@@ -19,40 +19,39 @@ from neo_service_layer.enclave.schemas import EnclaveModel, SignedArgs
 _OP_NAME = re.compile(OP_NAME_PATTERN)
 
 
-def _check(name: str, args_model: type[EnclaveModel], result_model: type[EnclaveModel]) -> None:
-    if not _OP_NAME.match(name):
-        raise ValueError(f"op name {name!r} does not match {OP_NAME_PATTERN}")
-    for model in (args_model, result_model):
-        if not (isinstance(model, type) and issubclass(model, EnclaveModel)):
-            raise TypeError(f"op {name!r}: {model!r} is not an EnclaveModel")
-
-
 @dataclass(frozen=True, slots=True, eq=False)
-class Op[A: EnclaveModel, R: EnclaveModel]:
-    """An op whose result the enclave returns unsigned. Compared by identity: one object per op."""
+class _Declaration[A: EnclaveModel, R: EnclaveModel]:
+    """What both kinds hold. Compared by identity: one object per op."""
 
     name: str
     args_model: type[A]
     result_model: type[R]
 
     def __post_init__(self) -> None:
-        _check(self.name, self.args_model, self.result_model)
+        if not _OP_NAME.match(self.name):
+            raise ValueError(f"op name {self.name!r} does not match {OP_NAME_PATTERN}")
+        for model in (self.args_model, self.result_model):
+            if not (isinstance(model, type) and issubclass(model, EnclaveModel)):
+                raise TypeError(f"op {self.name!r}: {model!r} is not an EnclaveModel")
+
+
+class Op[A: EnclaveModel, R: EnclaveModel](_Declaration[A, R]):
+    """An op whose result the enclave returns unsigned."""
+
+    __slots__ = ()
 
     @property
     def signed(self) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class SignedOp[A: SignedArgs, R: EnclaveModel]:
+class SignedOp[A: SignedArgs, R: EnclaveModel](_Declaration[A, R]):
     """An op whose result the enclave signs, with the request it answers (docs/enclave.md §3)."""
 
-    name: str
-    args_model: type[A]
-    result_model: type[R]
+    __slots__ = ()
 
     def __post_init__(self) -> None:
-        _check(self.name, self.args_model, self.result_model)
+        super().__post_init__()
         # The signed request is (op, account_id, params): only SignedArgs carry both.
         if not issubclass(self.args_model, SignedArgs):
             raise TypeError(f"signed op {self.name!r} must take SignedArgs (account_id and params)")
