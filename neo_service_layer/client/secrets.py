@@ -13,7 +13,7 @@ Secret values never travel in the clear, not even through the API process (docs/
     value = open_secret_value(reader, response["result"]["sealed_value"])
 
 Sealing is libsodium's ``crypto_box_seal`` (X25519 + XSalsa20-Poly1305, anonymous sender) over the
-canonical-JSON envelopes of ``enclave/handlers/secrets_schemas.py``.
+canonical-JSON envelopes of ``enclave/opdefs/secrets.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from neo_service_layer.client.attestation import VerifiedIdentity, verify_attestation
 from neo_service_layer.enclave.canonical import b64decode, b64encode, canonical_json
-from neo_service_layer.enclave.handlers.secrets_schemas import (
+from neo_service_layer.enclave.opdefs.secrets import (
     MAX_SECRET_BYTES,
     WRITE_FORMAT,
     ReadEnvelope,

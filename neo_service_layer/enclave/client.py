@@ -18,11 +18,13 @@ import contextlib
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, overload
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from neo_service_layer.config import Settings
+from neo_service_layer.enclave.opdefs.base import Op, OpDecl, SignedOp
+from neo_service_layer.enclave.opdefs.builtin import AMK_CREATE, ATTEST, PING
 from neo_service_layer.enclave.protocol import (
     MAX_REQUEST_ID,
     PROTOCOL_VERSION,
@@ -37,6 +39,7 @@ from neo_service_layer.enclave.schemas import (
     AmkCreateArgs,
     AmkCreateResult,
     AttestationReport,
+    EnclaveModel,
     NoArgs,
     PingResult,
     SignedArgs,
@@ -59,7 +62,7 @@ DEFAULT_POOL_SIZE: Final = 4
 
 
 @dataclass(frozen=True, slots=True)
-class Signed[R: BaseModel]:
+class Signed[R: EnclaveModel]:
     """A signed op's typed result and the signed envelope to hand to whoever verifies it."""
 
     result: R
@@ -67,15 +70,17 @@ class Signed[R: BaseModel]:
 
 
 class EnclaveClient(Protocol):
-    """What the API and the workers need from the enclave."""
+    """What the API and the workers need from the enclave.
 
-    async def call[R: BaseModel](self, op: str, args: BaseModel, result_model: type[R]) -> R:
-        """Run ``op`` and return its result as ``result_model``."""
-        ...
+    Ops are called through their declarations (``enclave/opdefs/``), never by name: ``run(op, args)``
+    returns the op's result model, or for a :class:`SignedOp` a :class:`Signed` of it.
+    """
 
-    async def call_signed[R: BaseModel](self, op: str, args: SignedArgs, result_model: type[R]) -> Signed[R]:
-        """Run a signed ``op``: its result and the enclave's signatures over request and result."""
-        ...
+    @overload
+    async def run[A: SignedArgs, R: EnclaveModel](self, op: SignedOp[A, R], args: A) -> Signed[R]: ...
+
+    @overload
+    async def run[A: EnclaveModel, R: EnclaveModel](self, op: Op[A, R], args: A) -> R: ...
 
     async def ping(self) -> PingResult: ...
 
@@ -274,35 +279,34 @@ class UnixEnclaveClient:
         assert response.result is not None  # Response guarantees one of result and error
         return response.result
 
-    async def call[R: BaseModel](self, op: str, args: BaseModel, result_model: type[R]) -> R:
-        result = await self._roundtrip(op, args.model_dump(mode="json"))
-        try:
-            return result_model.model_validate(result)
-        except ValidationError as exc:
-            raise EnclaveRejected(
-                f"the enclave's {op} result does not match {result_model.__name__}", enclave_code="internal"
-            ) from exc
+    @overload
+    async def run[A: SignedArgs, R: EnclaveModel](self, op: SignedOp[A, R], args: A) -> Signed[R]: ...
 
-    async def call_signed[R: BaseModel](self, op: str, args: SignedArgs, result_model: type[R]) -> Signed[R]:
-        envelope = await self.call(op, args, SignedResult)
-        try:
-            result = result_model.model_validate(envelope.result)
-        except ValidationError as exc:
-            raise EnclaveRejected(
-                f"the enclave's {op} result does not match {result_model.__name__}", enclave_code="internal"
-            ) from exc
-        return Signed(result=result, envelope=envelope)
+    @overload
+    async def run[A: EnclaveModel, R: EnclaveModel](self, op: Op[A, R], args: A) -> R: ...
+
+    async def run(self, op: OpDecl, args: EnclaveModel) -> EnclaveModel | Signed[EnclaveModel]:
+        """Run ``op`` with ``args`` (exactly its args model): its result, with the signatures if signed."""
+        if not isinstance(op, Op | SignedOp):
+            raise TypeError(f"ops are called through their declarations (enclave/opdefs), not {op!r}")
+        # A subclass of the args model type-checks but carries fields the enclave refuses: say so here.
+        if type(args) is not op.args_model:
+            raise TypeError(f"{op.name} takes {op.args_model.__name__}, not {type(args).__name__}")
+        raw = await self._roundtrip(op.name, args.model_dump(mode="json"))
+        result_model: type[EnclaveModel] = op.result_model
+        if not isinstance(op, SignedOp):
+            return _parse(op, result_model, raw)
+        envelope = _parse(op, SignedResult, raw)
+        return Signed(result=_parse(op, result_model, envelope.result), envelope=envelope)
 
     async def ping(self) -> PingResult:
-        return await self.call("ping", NoArgs(), PingResult)
+        return await self.run(PING, NoArgs())
 
     async def attest(self) -> AttestationReport:
-        return await self.call("attest", NoArgs(), AttestationReport)
+        return await self.run(ATTEST, NoArgs())
 
     async def amk_create(self, account_id: str, version: int) -> AmkCreateResult:
-        return await self.call(
-            "amk_create", AmkCreateArgs(account_id=account_id, version=version), AmkCreateResult
-        )
+        return await self.run(AMK_CREATE, AmkCreateArgs(account_id=account_id, version=version))
 
     async def close(self) -> None:
         """Close every connection; calls after this raise EnclaveUnavailable. Safe to call twice."""
@@ -312,3 +316,12 @@ class UnixEnclaveClient:
         for conn in slots:
             if conn is not None:
                 await conn.close()
+
+
+def _parse[R: EnclaveModel](op: OpDecl, model: type[R], raw: dict[str, Any]) -> R:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise EnclaveRejected(
+            f"the enclave's {op.name} result does not match {model.__name__}", enclave_code="internal"
+        ) from exc

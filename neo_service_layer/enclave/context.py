@@ -1,4 +1,5 @@
-"""What an op handler gets: the enclave's identity, sealer, backend and report, and key helpers.
+"""What an op handler gets: the enclave's identity, sealer, backend and report, key helpers, and the
+capabilities that reach beyond the enclave (``capabilities.py``: an HTTP fetcher, a sandbox).
 
 One ``EnclaveContext`` lives as long as the enclave process; handlers share it. The account master key
 (AMK) cache keeps recently opened AMKs so that a burst of operations on one account unseals its AMK once.
@@ -12,6 +13,12 @@ import threading
 from collections import OrderedDict
 from typing import Final
 
+from neo_service_layer.enclave.capabilities import (
+    HttpFetcher,
+    SandboxRunner,
+    UnconfiguredFetcher,
+    UnconfiguredSandbox,
+)
 from neo_service_layer.enclave.identity import Identity, SignaturePair
 from neo_service_layer.enclave.schemas import AttestationReport
 from neo_service_layer.enclave.sealing import PURPOSE_AMK, Sealer
@@ -38,12 +45,17 @@ class EnclaveContext:
         sealer: Sealer,
         backend: TeeBackend,
         report: AttestationReport,
+        fetcher: HttpFetcher | None = None,
+        sandbox: SandboxRunner | None = None,
         amk_cache_size: int = DEFAULT_AMK_CACHE_SIZE,
     ) -> None:
         self.identity = identity
         self.sealer = sealer
         self.backend = backend
         self.report = report
+        # Without them, an op that needs the network or a sandbox fails with capability_unavailable.
+        self.fetcher: HttpFetcher = fetcher or UnconfiguredFetcher()
+        self.sandbox: SandboxRunner = sandbox or UnconfiguredSandbox()
         self._amk_cache_size = amk_cache_size
         # Guards _amks. Handlers may run crypto in worker threads (asyncio.to_thread), so the event
         # loop alone does not serialize access.

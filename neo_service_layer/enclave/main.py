@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from neo_service_layer import __version__
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.attestation import build_report
+from neo_service_layer.enclave.capabilities import UnconfiguredFetcher, UnconfiguredSandbox
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.handlers import default_registry
 from neo_service_layer.enclave.measurement import compute_measurement
@@ -70,7 +71,15 @@ async def run_enclave(
         state = await asyncio.to_thread(load_or_create_state, settings.effective_enclave_state_dir, provider)
         measurement = await asyncio.to_thread(compute_measurement, backend.name)
         report = await asyncio.to_thread(build_report, state.identity, backend, measurement)
-        ctx = EnclaveContext(identity=state.identity, sealer=state.sealer, backend=backend, report=report)
+        ctx = EnclaveContext(
+            identity=state.identity,
+            sealer=state.sealer,
+            backend=backend,
+            report=report,
+            # No op reaches the network or runs user code yet: both refuse (capabilities.py).
+            fetcher=UnconfiguredFetcher(),
+            sandbox=UnconfiguredSandbox(),
+        )
         server = EnclaveServer(
             ctx,
             registry or default_registry(),

@@ -1,17 +1,21 @@
 """The op registry and dispatch: validate args with the op's model, run its handler, sign its result.
 
-A handler module owns one registry and registers its ops on it::
+Ops are declared once, host-importable, in ``enclave/opdefs/`` (name, args and result models, signed or
+not). A handler module owns one registry and registers a handler per declaration on it::
 
     registry = OpRegistry()
 
-    @registry.op("keys.sign", SignArgs, SignResult, signed=True)
+    @registry.handler(SIGN)
     async def sign(ctx: EnclaveContext, args: SignArgs) -> SignResult: ...
 
-and ``handlers.default_registry()`` merges the modules' registries into the enclave's. Rules for handlers:
+mypy checks the handler's types against the declaration, and so does :meth:`OpRegistry.handler` when
+the module is imported; :func:`build_registry` merges the modules' registries and refuses to build
+unless every declared op has exactly one handler and every handler a declaration. Rules for handlers:
 
-* they are pure functions of their args and the context: the enclave keeps no state between requests
+* they are functions of their args and the context: the enclave keeps no state between requests
   (docs/enclave.md), and the client retries a request once when the connection drops, so running a
-  handler twice must be harmless;
+  handler twice must be harmless; what they reach beyond the enclave (the web, a sandbox) they reach
+  through the context's capabilities (``context.py``), never a module of their own;
 * their failures are :class:`EnclaveError` subclasses (``KeyUnusable``, ``CryptoFailure``, ...) or the
   crypto library's ``CryptoError`` (mapped here); any other exception is an ``internal`` error;
 * a signed op's args subclass :class:`SignedArgs` and its result is canonical JSON (no floats).
@@ -19,18 +23,18 @@ and ``handlers.default_registry()`` merges the modules' registries into the encl
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Iterator
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_type_hints, overload
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from neo_service_layer.enclave.canonical import CanonicalJSONError, request_hash, result_hash
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.crypto.errors import CryptoError, UnsupportedOperation
+from neo_service_layer.enclave.opdefs.base import Op, OpDecl, SignedOp
 from neo_service_layer.enclave.protocol import (
-    OP_NAME_PATTERN,
     CryptoFailure,
     EnclaveError,
     InternalError,
@@ -38,54 +42,96 @@ from neo_service_layer.enclave.protocol import (
     KeyUnusable,
     describe_validation_error,
 )
-from neo_service_layer.enclave.schemas import ResultSignatures, SignedArgs, SignedResult
+from neo_service_layer.enclave.schemas import EnclaveModel, ResultSignatures, SignedArgs, SignedResult
 from neo_service_layer.enclave.signing import result_preimage
 
-_OP_NAME = re.compile(OP_NAME_PATTERN)
-
-type Handler[A: BaseModel, R: BaseModel] = Callable[[EnclaveContext, A], Awaitable[R]]
+type Handler[A: EnclaveModel, R: EnclaveModel] = Callable[[EnclaveContext, A], Awaitable[R]]
 
 
 @dataclass(frozen=True, slots=True)
-class OpSpec[A: BaseModel, R: BaseModel]:
-    """One operation: its name, schemas, handler, and whether its results are signed."""
+class OpSpec:
+    """A declared op and the handler that serves it."""
 
-    name: str
-    args_model: type[A]
-    result_model: type[R]
-    handler: Handler[A, R]
-    signed: bool = False
+    decl: OpDecl
+    handler: Handler[Any, Any]
+
+    @property
+    def name(self) -> str:
+        return self.decl.name
+
+    @property
+    def args_model(self) -> type[EnclaveModel]:
+        return self.decl.args_model
+
+    @property
+    def result_model(self) -> type[EnclaveModel]:
+        return self.decl.result_model
+
+    @property
+    def signed(self) -> bool:
+        return self.decl.signed
+
+
+def _model_name(value: object) -> str:
+    return getattr(value, "__name__", repr(value))
+
+
+def _check_handler(decl: OpDecl, handler: Handler[Any, Any]) -> None:
+    """TypeError unless ``handler`` is ``async def (ctx, args: <args model>) -> <result model>`` of ``decl``.
+
+    mypy checks the same, but accepts a handler of a wider args type (parameters are contravariant) and
+    cannot see untyped code: this catches both when the handler module is imported.
+    """
+    where = f"handler {getattr(handler, '__qualname__', handler)!r} of op {decl.name!r}"
+    if not inspect.iscoroutinefunction(handler):
+        raise TypeError(f"{where} is not an async function")
+    params = list(inspect.signature(handler).parameters)
+    if len(params) != 2:
+        raise TypeError(f"{where} must take (ctx, args)")
+    try:
+        hints = get_type_hints(handler)
+    except NameError as exc:
+        raise TypeError(f"{where} has annotations that do not resolve: {exc}") from exc
+    takes, returns = hints.get(params[1]), hints.get("return")
+    if takes is not decl.args_model or returns is not decl.result_model:
+        raise TypeError(
+            f"{where} takes {_model_name(takes)} and returns {_model_name(returns)}, but the op is "
+            f"declared with {decl.args_model.__name__} -> {decl.result_model.__name__}"
+        )
 
 
 class OpRegistry:
-    """Ops by name. Build one per handler module; merge them with :func:`build_registry`."""
+    """Handlers by op name. Build one per handler module; merge them with :func:`build_registry`."""
 
     def __init__(self) -> None:
-        self._ops: dict[str, OpSpec[Any, Any]] = {}
+        self._ops: dict[str, OpSpec] = {}
 
-    def op[A: BaseModel, R: BaseModel](
-        self, name: str, args_model: type[A], result_model: type[R], *, signed: bool = False
-    ) -> Callable[[Handler[A, R]], Handler[A, R]]:
-        """Register the decorated handler as op ``name`` (the handler itself is returned unchanged)."""
+    @overload
+    def handler[A: SignedArgs, R: EnclaveModel](
+        self, decl: SignedOp[A, R]
+    ) -> Callable[[Handler[A, R]], Handler[A, R]]: ...
 
-        def register(handler: Handler[A, R]) -> Handler[A, R]:
-            self.add(OpSpec(name, args_model, result_model, handler, signed))
+    @overload
+    def handler[A: EnclaveModel, R: EnclaveModel](
+        self, decl: Op[A, R]
+    ) -> Callable[[Handler[A, R]], Handler[A, R]]: ...
+
+    def handler(self, decl: OpDecl) -> Callable[[Handler[Any, Any]], Handler[Any, Any]]:
+        """Register the decorated function as the handler of ``decl`` (it is returned unchanged)."""
+
+        def register(handler: Handler[Any, Any]) -> Handler[Any, Any]:
+            _check_handler(decl, handler)
+            self.add(OpSpec(decl, handler))
             return handler
 
         return register
 
-    def add(self, spec: OpSpec[Any, Any]) -> None:
-        if not _OP_NAME.match(spec.name):
-            raise ValueError(f"op name {spec.name!r} does not match {OP_NAME_PATTERN}")
+    def add(self, spec: OpSpec) -> None:
         if spec.name in self._ops:
-            raise ValueError(f"op {spec.name!r} is registered twice")
-        if spec.signed and not issubclass(spec.args_model, SignedArgs):
-            raise TypeError(
-                f"signed op {spec.name!r} must take SignedArgs (it carries account_id and params)"
-            )
+            raise ValueError(f"op {spec.name!r} has two handlers")
         self._ops[spec.name] = spec
 
-    def get(self, name: str) -> OpSpec[Any, Any] | None:
+    def get(self, name: str) -> OpSpec | None:
         return self._ops.get(name)
 
     def names(self) -> list[str]:
@@ -94,19 +140,33 @@ class OpRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._ops
 
-    def __iter__(self) -> Iterator[OpSpec[Any, Any]]:
+    def __iter__(self) -> Iterator[OpSpec]:
         return iter(self._ops.values())
 
     def __len__(self) -> int:
         return len(self._ops)
 
 
-def build_registry(*registries: OpRegistry) -> OpRegistry:
-    """One registry with every op of ``registries``; ValueError if two define the same op."""
+def build_registry(declared: Iterable[OpDecl], *registries: OpRegistry) -> OpRegistry:
+    """One registry with every handler of ``registries``, which must serve exactly the ``declared`` ops.
+
+    ValueError if an op is declared twice, has two handlers, has none, or a handler serves an op that
+    is not declared (or is registered against another declaration of the same name).
+    """
     merged = OpRegistry()
     for registry in registries:
         for spec in registry:
             merged.add(spec)
+    declarations: dict[str, OpDecl] = {}
+    for decl in declared:
+        if declarations.setdefault(decl.name, decl) is not decl:
+            raise ValueError(f"op {decl.name!r} is declared twice")
+    missing = sorted(set(declarations) - set(merged.names()))
+    if missing:
+        raise ValueError(f"declared ops without a handler: {', '.join(missing)}")
+    undeclared = sorted(spec.name for spec in merged if declarations.get(spec.name) is not spec.decl)
+    if undeclared:
+        raise ValueError(f"handlers of undeclared ops: {', '.join(undeclared)}")
     return merged
 
 
@@ -119,7 +179,7 @@ def map_crypto_error(exc: CryptoError) -> EnclaveError:
     return InternalError("cryptographic operation failed inside the enclave")
 
 
-async def execute(spec: OpSpec[Any, Any], ctx: EnclaveContext, raw_args: dict[str, Any]) -> dict[str, Any]:
+async def execute(spec: OpSpec, ctx: EnclaveContext, raw_args: dict[str, Any]) -> dict[str, Any]:
     """Run ``spec`` on ``raw_args``: the JSON-ready result, signed if the op is. Raises EnclaveError."""
     try:
         args = spec.args_model.model_validate(raw_args)
@@ -136,6 +196,7 @@ async def execute(spec: OpSpec[Any, Any], ctx: EnclaveContext, raw_args: dict[st
     payload: dict[str, Any] = result.model_dump(mode="json")
     if not spec.signed:
         return payload
+    assert isinstance(args, SignedArgs)  # a SignedOp's args model is a SignedArgs (opdefs/base.py)
     return sign_result(ctx, spec.name, args, payload).model_dump(mode="json")
 
 

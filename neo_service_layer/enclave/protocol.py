@@ -44,6 +44,8 @@ class ErrorCode(enum.StrEnum):
     # Well-formed and authentic, but made for another state than the host presents (a sealed secret
     # write for another version): the caller's input is stale, the host is not broken.
     PRECONDITION_FAILED = "precondition_failed"
+    # The op needs a capability (HTTP fetcher, sandbox) this enclave was started without.
+    CAPABILITY_UNAVAILABLE = "capability_unavailable"
     SHUTTING_DOWN = "shutting_down"  # the enclave is stopping: retry on a restarted one
     BUSY = "busy"  # too many connections or request bytes in flight: id null, the connection is closed
     INTERNAL = "internal"
@@ -104,6 +106,11 @@ class CryptoFailure(EnclaveError):
 class PreconditionFailed(EnclaveError):
     code = ErrorCode.PRECONDITION_FAILED
     title = "The request was made for another state"
+
+
+class CapabilityUnavailable(EnclaveError):
+    code = ErrorCode.CAPABILITY_UNAVAILABLE
+    title = "The enclave was started without a capability this operation needs"
 
 
 class ShuttingDown(EnclaveError):

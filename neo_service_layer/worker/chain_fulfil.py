@@ -33,10 +33,7 @@ from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
 from neo_service_layer.enclave.crypto import evm
-from neo_service_layer.enclave.handlers.chains_schemas import (
-    EvmRandomnessFulfilmentArgs,
-    EvmRandomnessFulfilmentResult,
-)
+from neo_service_layer.enclave.opdefs.chains import EVM_RANDOMNESS_FULFILMENT, EvmRandomnessFulfilmentArgs
 from neo_service_layer.services.keys.operations import KeyUse, sign_evm_tx
 from neo_service_layer.services.keys.platform import evm_relayer_key, public_key_of
 from neo_service_layer.worker.chain_watch import CHAIN_REQUEST_KIND
@@ -72,9 +69,7 @@ class EnclaveFulfilmentSigner:
             payload_hash=payload_hash,
             vrf_key_version=vrf_key_version,
         )
-        result = await self._enclave.call(
-            "chains.evm_randomness_fulfilment", args, EvmRandomnessFulfilmentResult
-        )
+        result = await self._enclave.run(EVM_RANDOMNESS_FULFILMENT, args)
         return RandomnessFulfilment(result=result.result, signature=result.signature, signer=result.signer)
 
     async def sign_transaction(self, tx: dict[str, Any]) -> SignedTx:

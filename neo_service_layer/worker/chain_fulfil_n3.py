@@ -28,11 +28,8 @@ from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
-from neo_service_layer.enclave.handlers.chains_schemas import (
-    N3RandomnessFulfilmentArgs,
-    N3RandomnessFulfilmentResult,
-)
-from neo_service_layer.enclave.handlers.keys_schemas import N3SignTxArgs, N3SignTxResult
+from neo_service_layer.enclave.opdefs.chains import N3_RANDOMNESS_FULFILMENT, N3RandomnessFulfilmentArgs
+from neo_service_layer.enclave.opdefs.keys import N3_SIGN_TX, N3SignTxArgs
 from neo_service_layer.services.keys.operations import KeyUse
 from neo_service_layer.services.keys.platform import n3_relayer_key, public_key_of
 from neo_service_layer.worker.chain_watch import N3_REQUEST_KIND, n3_configured
@@ -68,13 +65,12 @@ class N3EnclaveFulfilmentSigner:
             payload=payload,
             vrf_key_version=vrf_key_version,
         )
-        op = "chains.n3_randomness_fulfilment"
-        result = await self._enclave.call(op, args, N3RandomnessFulfilmentResult)
+        result = await self._enclave.run(N3_RANDOMNESS_FULFILMENT, args)
         return N3RandomnessFulfilment(result=result.result, signature=result.signature, signer=result.signer)
 
     async def sign_transaction(self, tx: bytes, magic: int) -> N3SignedWitness:
         args = N3SignTxArgs(**(await self._relayer_key()).args(), transaction=tx, network_magic=magic)
-        signed = await self._enclave.call_signed("keys.n3_sign_tx", args, N3SignTxResult)
+        signed = await self._enclave.run(N3_SIGN_TX, args)
         return N3SignedWitness(signed.result.invocation_script, signed.result.verification_script)
 
 

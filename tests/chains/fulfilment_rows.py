@@ -13,7 +13,7 @@ from neo_service_layer.db.base import Base
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.chain_keys import ChainFamily, chain_vrf_secret
 from neo_service_layer.enclave.handlers.keys import version_material
-from neo_service_layer.enclave.handlers.keys_schemas import KeyVersionArgs
+from neo_service_layer.enclave.opdefs.keys import KeyVersionArgs
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.operations import KeyUse
 from tests.worker.helpers import wait_until

@@ -18,9 +18,9 @@ from neo_service_layer.client.secrets import (
 )
 from neo_service_layer.enclave.attestation import build_report
 from neo_service_layer.enclave.canonical import b64decode, b64encode, canonical_json
-from neo_service_layer.enclave.handlers.secrets_schemas import MAX_SECRET_BYTES
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.measurement import compute_measurement
+from neo_service_layer.enclave.opdefs.secrets import MAX_SECRET_BYTES
 from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.errors import AttestationInvalid, SecretSealingFailed
 

@@ -14,10 +14,9 @@ import pytest
 from neo_service_layer.enclave.attestation import build_report
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
-from neo_service_layer.enclave.handlers import default_registry
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.measurement import compute_measurement
-from neo_service_layer.enclave.ops import OpRegistry, build_registry
+from neo_service_layer.enclave.ops import OpRegistry
 from neo_service_layer.enclave.sealing import Sealer
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.enclave.tee.software import SoftwareBackend
@@ -59,7 +58,7 @@ def ctx(identity: Identity, sealer: Sealer, measurement: str) -> EnclaveContext:
 @pytest.fixture
 def registry() -> OpRegistry:
     """The enclave's real ops plus the test-only ops of ``testops``."""
-    return build_registry(default_registry(), testops.registry)
+    return testops.full_registry()
 
 
 @pytest.fixture

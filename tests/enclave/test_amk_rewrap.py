@@ -6,7 +6,7 @@ import pytest
 
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
-from neo_service_layer.enclave.handlers.amk import RewrapArgs, RewrapResult, SealedAmk, WrappedItem
+from neo_service_layer.enclave.opdefs.amk import REWRAP, RewrapArgs, SealedAmk, WrappedItem
 from neo_service_layer.enclave.protocol import UnsealFailed
 from neo_service_layer.enclave.wrapping import WrapPurpose, unwrap, wrap
 from neo_service_layer.errors import EnclaveRejected, NSLError
@@ -19,8 +19,8 @@ async def test_rewrap_moves_items_to_the_new_version(ctx: EnclaveContext, client
     v2 = (await client.amk_create(ACCOUNT, 2)).sealed
     amk1 = ctx.open_amk(ACCOUNT, 1, v1)
     item = wrap(amk1, ACCOUNT, WrapPurpose.KEY_MATERIAL, "key_1:1", b"private material")
-    result = await client.call(
-        "amk.rewrap",
+    result = await client.run(
+        REWRAP,
         RewrapArgs(
             account_id=ACCOUNT,
             sources=[SealedAmk(version=1, sealed=v1)],
@@ -29,7 +29,6 @@ async def test_rewrap_moves_items_to_the_new_version(ctx: EnclaveContext, client
                 WrappedItem(purpose=WrapPurpose.KEY_MATERIAL, context="key_1:1", from_version=1, wrapped=item)
             ],
         ),
-        RewrapResult,
     )
     assert result.target_version == 2
     moved = result.wrapped[0]
@@ -56,8 +55,8 @@ async def test_rewrap_refuses_items_that_do_not_open(
     v3 = (await client.amk_create(ACCOUNT, 3)).sealed
     item = wrap(ctx.open_amk(ACCOUNT, 1, v1), ACCOUNT, WrapPurpose.KEY_MATERIAL, "key_1:1", b"m")
     with pytest.raises((EnclaveRejected, NSLError)) as raised:
-        await client.call(
-            "amk.rewrap",
+        await client.run(
+            REWRAP,
             RewrapArgs(
                 account_id=ACCOUNT,
                 sources=[SealedAmk(version=1, sealed=v1)],
@@ -71,7 +70,6 @@ async def test_rewrap_refuses_items_that_do_not_open(
                     )
                 ],
             ),
-            RewrapResult,
         )
     assert raised.value.code in {
         "enclave_rejected",

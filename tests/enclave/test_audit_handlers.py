@@ -14,13 +14,12 @@ import time
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict
 
 from neo_service_layer.client import VerifiedIdentity, verify_attestation, verify_result
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
-from neo_service_layer.enclave.handlers.audit_schemas import (
-    CHECKPOINT_OP,
+from neo_service_layer.enclave.opdefs.audit import (
+    CHECKPOINT,
     CHECKPOINT_REQUEST,
     GENESIS_HASH,
     MAX_CHECKPOINT_ENTRIES,
@@ -49,9 +48,7 @@ def chained(start_hash: str, bodies: list[str]) -> str:
 async def checkpoint(
     client: UnixEnclaveClient, bodies: list[str], previous: SignedResult | None = None
 ) -> SignedResult:
-    signed = await client.call_signed(
-        CHECKPOINT_OP, CheckpointArgs(previous=previous, entries=bodies), CheckpointResult
-    )
+    signed = await client.run(CHECKPOINT, CheckpointArgs(previous=previous, entries=bodies))
     return signed.envelope
 
 
@@ -99,20 +96,20 @@ def _forged_previous(ctx: EnclaveContext, genuine: SignedResult, kind: str) -> S
     """A previous checkpoint the host made up (``kind``), next to the genuine one it replaces."""
     result = CheckpointResult.model_validate(genuine.result)
     if kind == "other-enclave":
-        return sign_result(other_enclave(), CHECKPOINT_OP, CheckpointArgs(entries=["{}"]), genuine.result)
+        return sign_result(other_enclave(), CHECKPOINT.name, CheckpointArgs(entries=["{}"]), genuine.result)
     if kind == "edited-result":
         moved = {**genuine.result, "seq": result.seq + 5}
         return genuine.model_copy(update={"result": moved})
     if kind == "edited-result-and-hash":
         moved = result.model_copy(update={"hash": "ab" * 32}).model_dump(mode="json")
-        forged = sign_result(ctx, CHECKPOINT_OP, CheckpointArgs(entries=["{}"]), moved)
+        forged = sign_result(ctx, CHECKPOINT.name, CheckpointArgs(entries=["{}"]), moved)
         return genuine.model_copy(update={"result": moved, "result_hash": forged.result_hash})
     if kind == "another-ops-result":  # a genuine signature of this enclave, for another request
         return sign_result(ctx, "keys.sign", SignedArgs(account_id="nsl-audit"), genuine.result)
     if kind == "float-in-result":  # signed data never holds floats (canonical JSON refuses them)
         return genuine.model_copy(update={"result": {**genuine.result, "time_ms": 1.5}})
     if kind == "k1-of-another-key":  # its own P-256 signature, another key's valid secp256k1 one
-        theirs = sign_result(other_enclave(), CHECKPOINT_OP, CheckpointArgs(entries=["{}"]), genuine.result)
+        theirs = sign_result(other_enclave(), CHECKPOINT.name, CheckpointArgs(entries=["{}"]), genuine.result)
         signatures = genuine.signatures.model_copy(update={"k1": theirs.signatures.k1})
         return genuine.model_copy(update={"signatures": signatures})
     if kind == "bad-k1-signature":
@@ -166,7 +163,7 @@ async def test_entries_must_follow_the_previous_checkpoint(
 
 async def test_a_lone_surrogate_in_an_entry_is_refused_not_a_crash(server: EnclaveServer) -> None:
     """JSON may escape a lone surrogate (``"\\ud800"``), which no UTF-8 entry body can hold."""
-    request = {"v": 1, "id": 7, "op": CHECKPOINT_OP, "args": {"entries": ["\ud800"]}}
+    request = {"v": 1, "id": 7, "op": CHECKPOINT.name, "args": {"entries": ["\ud800"]}}
     payload = json.dumps(request).encode()  # ASCII: the surrogate travels escaped
     reader, writer = await asyncio.open_unix_connection(server.path)
     try:
@@ -195,7 +192,7 @@ async def test_a_previous_checkpoint_from_the_future_is_refused(
         prev_checkpoint=GENESIS_HASH,
     )
     previous = sign_result(
-        ctx, CHECKPOINT_OP, CheckpointArgs(entries=[body(1)]), ahead.model_dump(mode="json")
+        ctx, CHECKPOINT.name, CheckpointArgs(entries=[body(1)]), ahead.model_dump(mode="json")
     )
     with pytest.raises(EnclaveCryptoFailed, match="clock is behind"):
         await checkpoint(client, [body(2)], previous=previous)
@@ -212,13 +209,8 @@ async def test_a_previous_checkpoint_from_the_future_is_refused(
     ids=["no-entries", "too-many", "tenant-account", "host-time"],
 )
 async def test_malformed_args_are_refused(client: UnixEnclaveClient, args: dict[str, Any]) -> None:
-    raw = RawArgs(**({"account_id": "nsl-audit", "previous": None} | args))
+    raw = {"account_id": "nsl-audit", "previous": None} | args
     with pytest.raises(EnclaveRejected) as caught:
-        await client.call(CHECKPOINT_OP, raw, CheckpointResult)
+        # As a compromised host: raw args, which the host-side schema would not let through.
+        await client._roundtrip(CHECKPOINT.name, raw)
     assert caught.value.enclave_code == "invalid_args"
-
-
-class RawArgs(BaseModel):
-    """Args the host-side schema would not let through."""
-
-    model_config = ConfigDict(extra="allow")

@@ -18,13 +18,13 @@ from neo_service_layer.chains.evm import messages
 from neo_service_layer.enclave.chain_keys import ChainFamily, chain_vrf_secret
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.crypto import dyvrf, evm_gateway
-from neo_service_layer.enclave.handlers.chains_schemas import (
-    EvmRandomnessFulfilmentArgs,
-    EvmRandomnessFulfilmentResult,
-    VrfPublicKeyArgs,
-    VrfPublicKeyResult,
-)
 from neo_service_layer.enclave.identity import Identity
+from neo_service_layer.enclave.opdefs.chains import (
+    EVM_RANDOMNESS_FULFILMENT,
+    VRF_PUBLIC_KEY,
+    EvmRandomnessFulfilmentArgs,
+    VrfPublicKeyArgs,
+)
 from neo_service_layer.errors import EnclaveRejected
 
 GATEWAY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -84,12 +84,11 @@ def test_keys_differ_by_version_family_and_identity_and_survive_a_restart() -> N
 
 async def test_one_request_has_one_output_under_the_derived_key(client: UnixEnclaveClient) -> None:
     args = EvmRandomnessFulfilmentArgs.model_validate(REQUEST)
-    op = "chains.evm_randomness_fulfilment"
-    first = await client.call(op, args, EvmRandomnessFulfilmentResult)
-    again = await client.call(op, args, EvmRandomnessFulfilmentResult)
+    first = await client.run(EVM_RANDOMNESS_FULFILMENT, args)
+    again = await client.run(EVM_RANDOMNESS_FULFILMENT, args)
     assert again == first
     key_args = VrfPublicKeyArgs(family=ChainFamily.EVM, version=1)
-    key = await client.call("chains.vrf_public_key", key_args, VrfPublicKeyResult)
+    key = await client.run(VRF_PUBLIC_KEY, key_args)
     assert first.vrf_public_key == key.public_key
     assert key.key_hash == evm_gateway.vrf_key_hash(dyvrf.eip2537_g1(key.public_key))
     gateway = bytes.fromhex(GATEWAY[2:])
@@ -98,7 +97,7 @@ async def test_one_request_has_one_output_under_the_derived_key(client: UnixEncl
     assert dyvrf.verify(key.public_key, alpha, pi) == first.beta
     # Another version is another key, with another output: the gateway accepts only the pinned one.
     v2 = args.model_copy(update={"vrf_key_version": 2})
-    other = await client.call(op, v2, EvmRandomnessFulfilmentResult)
+    other = await client.run(EVM_RANDOMNESS_FULFILMENT, v2)
     assert other.vrf_public_key != first.vrf_public_key
     assert other.beta != first.beta
 
@@ -115,5 +114,5 @@ async def test_one_request_has_one_output_under_the_derived_key(client: UnixEncl
 )
 async def test_the_host_cannot_name_a_key(client: UnixEnclaveClient, extra: dict[str, Any]) -> None:
     with pytest.raises(EnclaveRejected) as refused:
-        await client._roundtrip("chains.evm_randomness_fulfilment", REQUEST | extra)  # as a compromised host
+        await client._roundtrip(EVM_RANDOMNESS_FULFILMENT.name, REQUEST | extra)  # as a compromised host
     assert refused.value.extra["enclave_code"] == "invalid_args"

@@ -12,6 +12,8 @@ import pytest
 from neo_service_layer.client.attestation import verify_attestation, verify_result
 from neo_service_layer.enclave.client import Signed, UnixEnclaveClient, error_from_response
 from neo_service_layer.enclave.context import EnclaveContext
+from neo_service_layer.enclave.opdefs.base import Op
+from neo_service_layer.enclave.opdefs.builtin import PING
 from neo_service_layer.enclave.ops import OpRegistry
 from neo_service_layer.enclave.protocol import encode_frame, read_frame
 from neo_service_layer.enclave.schemas import NoArgs, PingResult
@@ -37,9 +39,7 @@ async def test_built_in_ops(client: UnixEnclaveClient, ctx: EnclaveContext) -> N
 
 
 async def test_signed_call_verifies_offline(client: UnixEnclaveClient) -> None:
-    signed = await client.call_signed(
-        "test.sum", testops.SumArgs(account_id="acc_9", numbers=[4, 5]), testops.SumResult
-    )
+    signed = await client.run(testops.SUM, testops.SumArgs(account_id="acc_9", numbers=[4, 5]))
     assert isinstance(signed, Signed)
     assert signed.result.total == 9
     identity = verify_attestation((await client.attest()).model_dump(mode="json"), allow_software=True)
@@ -60,21 +60,36 @@ async def test_error_responses_become_typed_errors(
     client: UnixEnclaveClient, how: str, error: type[EnclaveRejected], status: int, enclave_code: str
 ) -> None:
     with pytest.raises(error) as caught:
-        await client.call("test.fail", testops.FailArgs(how=how), testops.FailResult)
+        await client.run(testops.FAIL, testops.FailArgs(how=how))
     assert caught.value.status == status
     assert caught.value.enclave_code == enclave_code
 
 
 async def test_unknown_op_is_rejected(client: UnixEnclaveClient) -> None:
+    # Declared on this side only: the enclave serves no such op.
     with pytest.raises(EnclaveRejected) as caught:
-        await client.call("no.such.op", NoArgs(), PingResult)
+        await client.run(Op("no.such.op", NoArgs, PingResult), NoArgs())
     assert caught.value.enclave_code == "unknown_op"
     assert caught.value.code == "enclave_rejected"
 
 
 async def test_result_that_does_not_match_the_model_is_rejected(client: UnixEnclaveClient) -> None:
+    # A host whose declaration of ping differs from the enclave's: refused, never half-parsed.
     with pytest.raises(EnclaveRejected, match="does not match"):
-        await client.call("ping", NoArgs(), testops.SumResult)
+        await client.run(Op("ping", NoArgs, testops.SumResult), NoArgs())
+
+
+async def test_ops_are_called_through_declarations_with_their_own_args(client: UnixEnclaveClient) -> None:
+    with pytest.raises(TypeError, match="declarations"):
+        await client.run("ping", NoArgs())  # type: ignore[call-overload]  # the mistake under test
+    # A subclass of the args model type-checks, but carries a field the enclave would refuse.
+    with pytest.raises(TypeError, match="takes SumArgs, not _MoreArgs"):
+        await client.run(testops.SUM, _MoreArgs(account_id="acc_1", numbers=[1], extra=2))
+    assert (await client.run(PING, NoArgs())).protocol_version == 1
+
+
+class _MoreArgs(testops.SumArgs):
+    extra: int
 
 
 @pytest.mark.parametrize(
@@ -106,7 +121,7 @@ async def test_timeout_is_unavailable_and_the_connection_survives(server: Enclav
     client = UnixEnclaveClient(server.path, timeout=0.2, pool_size=1)
     try:
         with pytest.raises(EnclaveUnavailable, match="did not answer"):
-            await client.call("test.sleep", testops.SleepArgs(seconds=0.6, tag="late"), testops.SleepResult)
+            await client.run(testops.SLEEP, testops.SleepArgs(seconds=0.6, tag="late"))
         assert (await client.ping()).tee == "none"
         await asyncio.sleep(0.6)  # the late response arrives and is dropped
         assert (await client.ping()).tee == "none"
@@ -119,10 +134,7 @@ async def test_requests_are_pipelined_on_one_connection(server: EnclaveServer) -
     try:
         started = time.perf_counter()
         results = await asyncio.gather(
-            *(
-                client.call("test.sleep", testops.SleepArgs(seconds=0.3, tag=str(i)), testops.SleepResult)
-                for i in range(20)
-            )
+            *(client.run(testops.SLEEP, testops.SleepArgs(seconds=0.3, tag=str(i))) for i in range(20))
         )
         elapsed = time.perf_counter() - started
     finally:

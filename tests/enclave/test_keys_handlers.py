@@ -14,22 +14,18 @@ from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.crypto import keys, signing
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
-from neo_service_layer.enclave.handlers.amk import SealedAmk
-from neo_service_layer.enclave.handlers.keys import material_context
-from neo_service_layer.enclave.handlers.keys_schemas import (
+from neo_service_layer.enclave.opdefs import keys as keys_ops
+from neo_service_layer.enclave.opdefs.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.keys import (
     BackupArgs,
-    BackupResult,
-    CiphertextResult,
     DecryptArgs,
     EncryptArgs,
     GenerateArgs,
     GenerateResult,
-    PlaintextResult,
     RestoreArgs,
-    RestoreResult,
     SignArgs,
-    SignResult,
     WrappedVersion,
+    material_context,
 )
 from neo_service_layer.enclave.wrapping import WrapPurpose, unwrap
 from neo_service_layer.errors import EnclaveCryptoFailed, EnclaveKeyUnusable, EnclaveRejected
@@ -52,7 +48,7 @@ async def _generate(
     client: UnixEnclaveClient, amk: SealedAmk, key_type: KeyType, key_id: str = "key_01A", version: int = 1
 ) -> GenerateResult:
     args = GenerateArgs(account_id=ACCOUNT, key_id=key_id, version=version, key_type=key_type, amk=amk)
-    return await client.call("keys.generate", args, GenerateResult)
+    return await client.run(keys_ops.GENERATE, args)
 
 
 def _version_args(
@@ -102,7 +98,7 @@ async def test_sign_result_is_signed_over_the_public_request_only(
     )
     params = args.params()
     assert set(params) == {"key_id", "version", "key_type", "data", "hash", "format"}
-    signed = await client.call_signed("keys.sign", args, SignResult)
+    signed = await client.run(keys_ops.SIGN, args)
     assert generated.public_key is not None
     assert signing.verify(
         KeyType.SECP256R1,
@@ -142,7 +138,7 @@ async def test_swapped_rows_never_sign(
         format=SignatureFormat.RAW,
     )
     with pytest.raises(error) as raised:
-        await client.call_signed("keys.sign", args, SignResult)
+        await client.run(keys_ops.SIGN, args)
     assert "material" not in str(raised.value.extra)
 
 
@@ -154,26 +150,20 @@ async def test_encrypt_round_trip_and_context_binding(
     amk = await _amk(client)
     generated = await _generate(client, amk, KeyType.AES256_GCM)
     base = _version_args(amk, generated, KeyType.AES256_GCM)
-    encrypted = await client.call_signed(
-        "keys.encrypt", EncryptArgs(**base, plaintext=plaintext, context=context), CiphertextResult
-    )
+    encrypted = await client.run(keys_ops.ENCRYPT, EncryptArgs(**base, plaintext=plaintext, context=context))
     blob = encrypted.result.ciphertext
-    opened = await client.call_signed(
-        "keys.decrypt", DecryptArgs(**base, ciphertext=blob, context=context), PlaintextResult
-    )
+    opened = await client.run(keys_ops.DECRYPT, DecryptArgs(**base, ciphertext=blob, context=context))
     assert opened.result.plaintext == plaintext
     with pytest.raises(EnclaveCryptoFailed):
-        await client.call_signed(
-            "keys.decrypt", DecryptArgs(**base, ciphertext=blob, context=context + b"!"), PlaintextResult
-        )
+        await client.run(keys_ops.DECRYPT, DecryptArgs(**base, ciphertext=blob, context=context + b"!"))
 
 
 async def test_backup_restores_only_in_its_account(ctx: EnclaveContext, client: UnixEnclaveClient) -> None:
     amk = await _amk(client)
     v1 = await _generate(client, amk, KeyType.ED25519)
     v2 = await _generate(client, amk, KeyType.ED25519, version=2)
-    backup = await client.call(
-        "keys.backup",
+    backup = await client.run(
+        keys_ops.BACKUP,
         BackupArgs(
             account_id=ACCOUNT,
             key_id="key_01A",
@@ -186,13 +176,11 @@ async def test_backup_restores_only_in_its_account(ctx: EnclaveContext, client: 
                 WrappedVersion(version=2, amk_version=1, material=v2.wrapped),
             ],
         ),
-        BackupResult,
     )
     amk2 = await _amk(client, version=2)
-    restored = await client.call(
-        "keys.restore",
+    restored = await client.run(
+        keys_ops.RESTORE,
         RestoreArgs(account_id=ACCOUNT, key_id="key_01A", backup=backup.backup, source=amk, target=amk2),
-        RestoreResult,
     )
     assert restored.policy == {"name": "n"}
     assert [(v.version, v.public_key) for v in restored.versions] == [(1, v1.public_key), (2, v2.public_key)]
@@ -207,16 +195,14 @@ async def test_backup_restores_only_in_its_account(ctx: EnclaveContext, client: 
 
     other_amk = await _amk(client, OTHER)
     with pytest.raises(EnclaveCryptoFailed):
-        await client.call(
-            "keys.restore",
+        await client.run(
+            keys_ops.RESTORE,
             RestoreArgs(
                 account_id=OTHER, key_id="key_01A", backup=backup.backup, source=other_amk, target=other_amk
             ),
-            RestoreResult,
         )
     with pytest.raises(EnclaveCryptoFailed):  # renamed to another key id
-        await client.call(
-            "keys.restore",
+        await client.run(
+            keys_ops.RESTORE,
             RestoreArgs(account_id=ACCOUNT, key_id="key_01B", backup=backup.backup, source=amk, target=amk),
-            RestoreResult,
         )

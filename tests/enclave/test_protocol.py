@@ -149,6 +149,7 @@ def test_error_codes_are_stable() -> None:
         "key_unusable",
         "crypto_error",
         "precondition_failed",
+        "capability_unavailable",
         "shutting_down",
         "busy",
         "internal",

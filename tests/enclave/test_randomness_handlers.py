@@ -17,10 +17,11 @@ from neo_service_layer.enclave.crypto import vrf
 from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.enclave.crypto.randomness import AlphaInput, OutputKind, OutputSpec, alpha, derive
 from neo_service_layer.enclave.crypto.vrf import Scheme
-from neo_service_layer.enclave.handlers.amk import SealedAmk
-from neo_service_layer.enclave.handlers.keys_schemas import GenerateArgs, GenerateResult
 from neo_service_layer.enclave.handlers.randomness import request_nonce
-from neo_service_layer.enclave.handlers.randomness_schemas import ProveArgs, ProveResult
+from neo_service_layer.enclave.opdefs import keys as keys_ops
+from neo_service_layer.enclave.opdefs.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.keys import GenerateArgs
+from neo_service_layer.enclave.opdefs.randomness import PROVE, ProveArgs
 from neo_service_layer.errors import EnclaveKeyUnusable, EnclaveRejected
 from tests.randomness_helpers import SCHEMES
 
@@ -30,10 +31,9 @@ ACCOUNT = "acc_01RANDOMNESS"
 async def _prove_args(client: UnixEnclaveClient, scheme: Scheme, **overrides: Any) -> dict[str, Any]:
     created = await client.amk_create(ACCOUNT, 1)
     amk = SealedAmk(version=1, sealed=created.sealed)
-    generated = await client.call(
-        "keys.generate",
+    generated = await client.run(
+        keys_ops.GENERATE,
         GenerateArgs(account_id=ACCOUNT, key_id="key_01R", version=1, key_type=scheme.key_type, amk=amk),
-        GenerateResult,
     )
     return {
         "account_id": ACCOUNT,
@@ -57,7 +57,7 @@ async def test_prove_verifies_and_is_signed(
     client: UnixEnclaveClient, ctx: EnclaveContext, scheme: Scheme
 ) -> None:
     args = ProveArgs(**await _prove_args(client, scheme))
-    signed = await client.call_signed("randomness.prove", args, ProveResult)
+    signed = await client.run(PROVE, args)
     result = signed.result
     spec = OutputSpec(OutputKind.WORDS, 3, -5, 5)
     expected_alpha = alpha(
@@ -90,11 +90,11 @@ async def test_the_nonce_is_the_enclaves_and_a_function_of_the_request(
     """A compromised host asking again, hoping for a better draw, gets the same output; another request
     id (or key version) gets another nonce; and the host cannot hand in a nonce of its choosing."""
     raw = await _prove_args(client, SCHEMES[0], output=OutputKind.BYTES, count=64, min=None, max=None)
-    first = (await client.call_signed("randomness.prove", ProveArgs(**raw), ProveResult)).result
-    again = (await client.call_signed("randomness.prove", ProveArgs(**raw), ProveResult)).result
+    first = (await client.run(PROVE, ProveArgs(**raw))).result
+    again = (await client.run(PROVE, ProveArgs(**raw))).result
     assert again == first
     other = ProveArgs(**(raw | {"request_id": "rnd_01B"}))
-    second = (await client.call_signed("randomness.prove", other, ProveResult)).result
+    second = (await client.run(PROVE, other)).result
     assert (second.nonce, second.data) != (first.nonce, first.data)
     assert first.nonce == request_nonce(ctx, ProveArgs(**raw))
     with pytest.raises(ValidationError):
@@ -122,4 +122,4 @@ async def test_a_host_chosen_nonce_is_refused_on_the_wire(client: UnixEnclaveCli
 async def test_refused(client: UnixEnclaveClient, overrides: dict[str, Any], error: type[Exception]) -> None:
     args = ProveArgs(**await _prove_args(client, Scheme.DYVRF_BLS12381, **overrides))
     with pytest.raises(error):
-        await client.call_signed("randomness.prove", args, ProveResult)
+        await client.run(PROVE, args)

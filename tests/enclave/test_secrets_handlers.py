@@ -18,9 +18,9 @@ from neo_service_layer.client.secrets import RecipientKey, open_secret_envelope,
 from neo_service_layer.enclave.canonical import b64decode, b64encode, canonical_json
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.handlers import default_registry
-from neo_service_layer.enclave.handlers.secrets import dek_context, resolve_secrets, value_aad
-from neo_service_layer.enclave.handlers.secrets_schemas import MAX_SECRET_BYTES, StoredVersion
+from neo_service_layer.enclave.handlers.secrets import resolve_secrets, value_aad
 from neo_service_layer.enclave.identity import Identity
+from neo_service_layer.enclave.opdefs.secrets import MAX_SECRET_BYTES, StoredVersion, dek_context
 from neo_service_layer.enclave.ops import execute
 from neo_service_layer.enclave.protocol import (
     CryptoFailure,

@@ -184,7 +184,7 @@ async def test_the_client_fails_only_the_request_the_enclave_refused(
         overhead = len(hold(1, tag, 0)) - HEADER_BYTES
         args = testops.HoldArgs(tag=tag, pad="x" * (CONNECTION_BYTES - overhead - 10))
         with structlog.testing.capture_logs() as logs:
-            held = asyncio.create_task(client.call("test.hold", args, testops.SleepResult))
+            held = asyncio.create_task(client.run(testops.HOLD, args))
             refused = asyncio.create_task(client.ping())
             await until(lambda: any(entry["event"] == "enclave busy" for entry in logs))
             testops.gate(tag).set()

@@ -1,16 +1,23 @@
-"""Test-only ops, registered on a registry of their own (as a handler module would) and served next to the
-built-in ones by the in-process server fixture. They are not part of the enclave."""
+"""Test-only ops, declared and registered here as an ``opdefs`` module and a handler module would, and
+served next to the enclave's own by the in-process server fixture (:func:`full_registry`). They are not
+part of the enclave."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import sys
+from typing import Final
 
 from pydantic import Field
 
+from neo_service_layer.enclave.capabilities import HttpRequest
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.crypto.errors import DecryptionFailed, InvalidKeyMaterial, UnsupportedOperation
-from neo_service_layer.enclave.ops import OpRegistry
+from neo_service_layer.enclave.handlers import handler_registries
+from neo_service_layer.enclave.opdefs import catalogue, declared_in
+from neo_service_layer.enclave.opdefs.base import Op, SignedOp
+from neo_service_layer.enclave.ops import OpRegistry, build_registry
 from neo_service_layer.enclave.protocol import KeyUnusable
 from neo_service_layer.enclave.schemas import AccountId, EnclaveModel, SealedBytes, SignedArgs
 
@@ -29,7 +36,10 @@ class SumResult(EnclaveModel):
     amk_opened: bool
 
 
-@registry.op("test.sum", SumArgs, SumResult, signed=True)
+SUM: Final = SignedOp("test.sum", SumArgs, SumResult)
+
+
+@registry.handler(SUM)
 async def sum_numbers(ctx: EnclaveContext, args: SumArgs) -> SumResult:
     opened = False
     if args.amk is not None:
@@ -47,7 +57,10 @@ class SleepResult(EnclaveModel):
     tag: str
 
 
-@registry.op("test.sleep", SleepArgs, SleepResult)
+SLEEP: Final = Op("test.sleep", SleepArgs, SleepResult)
+
+
+@registry.handler(SLEEP)
 async def sleep(ctx: EnclaveContext, args: SleepArgs) -> SleepResult:
     await asyncio.sleep(args.seconds)
     return SleepResult(tag=args.tag)
@@ -61,7 +74,10 @@ class FailResult(EnclaveModel):
     never: int
 
 
-@registry.op("test.fail", FailArgs, FailResult)
+FAIL: Final = Op("test.fail", FailArgs, FailResult)
+
+
+@registry.handler(FAIL)
 async def fail(ctx: EnclaveContext, args: FailArgs) -> FailResult:
     if args.how == "key_unusable":
         raise KeyUnusable("key version 3 is disabled")
@@ -84,7 +100,10 @@ class FloatArgs(SignedArgs):
     pass
 
 
-@registry.op("test.float", FloatArgs, FloatResult, signed=True)
+FLOAT: Final = SignedOp("test.float", FloatArgs, FloatResult)
+
+
+@registry.handler(FLOAT)
 async def float_result(ctx: EnclaveContext, args: FloatArgs) -> FloatResult:
     return FloatResult(value=0.5)
 
@@ -99,7 +118,10 @@ class AmkResult(EnclaveModel):
     fingerprint: str
 
 
-@registry.op("test.amk_fingerprint", AmkArgs, AmkResult)
+AMK_FINGERPRINT: Final = Op("test.amk_fingerprint", AmkArgs, AmkResult)
+
+
+@registry.handler(AMK_FINGERPRINT)
 async def amk_fingerprint(ctx: EnclaveContext, args: AmkArgs) -> AmkResult:
     return AmkResult(
         fingerprint=hashlib.sha256(ctx.open_amk(args.account_id, args.version, args.sealed)).hexdigest()
@@ -114,7 +136,10 @@ class BigResult(EnclaveModel):
     data: str
 
 
-@registry.op("test.big", BigArgs, BigResult)
+BIG: Final = Op("test.big", BigArgs, BigResult)
+
+
+@registry.handler(BIG)
 async def big(ctx: EnclaveContext, args: BigArgs) -> BigResult:
     return BigResult(data="x" * args.size)
 
@@ -134,7 +159,53 @@ class HoldArgs(EnclaveModel):
     pad: str = ""  # makes the frame as large as a test needs
 
 
-@registry.op("test.hold", HoldArgs, SleepResult)
+HOLD: Final = Op("test.hold", HoldArgs, SleepResult)
+
+
+@registry.handler(HOLD)
 async def hold(ctx: EnclaveContext, args: HoldArgs) -> SleepResult:
     await gate(args.tag).wait()
     return SleepResult(tag=args.tag)
+
+
+class FetchArgs(EnclaveModel):
+    url: str
+    method: str = "GET"
+    authorization: str | None = None
+
+
+class FetchResult(EnclaveModel):
+    status: int
+    content_type: str | None
+    body_sha256: str
+
+
+FETCH_TIMEOUT_SECONDS: Final = 5.0
+FETCH_MAX_BYTES: Final = 4096
+FETCH: Final = Op("test.fetch", FetchArgs, FetchResult)
+
+
+@registry.handler(FETCH)
+async def fetch(ctx: EnclaveContext, args: FetchArgs) -> FetchResult:
+    """The pattern of an oracle op: the request through ``ctx.fetcher``, a digest of the response back."""
+    headers = {} if args.authorization is None else {"Authorization": args.authorization}
+    response = await ctx.fetcher.fetch(
+        HttpRequest(
+            method=args.method,
+            url=args.url,
+            headers=headers,
+            timeout_seconds=FETCH_TIMEOUT_SECONDS,
+            max_bytes=FETCH_MAX_BYTES,
+        )
+    )
+    return FetchResult(
+        status=response.status,
+        content_type=response.headers.get("content-type"),
+        body_sha256=hashlib.sha256(response.body).hexdigest(),
+    )
+
+
+def full_registry() -> OpRegistry:
+    """The enclave's ops and these, checked as the enclave checks its own (``build_registry``)."""
+    declared = [*catalogue(), *declared_in(sys.modules[__name__])]
+    return build_registry(declared, *handler_registries(), registry)

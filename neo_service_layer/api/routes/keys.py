@@ -48,7 +48,7 @@ from neo_service_layer.api.routes.keys_schemas import (
 from neo_service_layer.enclave.canonical import b64decode, b64encode
 from neo_service_layer.enclave.client import Signed
 from neo_service_layer.enclave.crypto.keytypes import KeyType
-from neo_service_layer.enclave.handlers.keys_schemas import CiphertextResult, EvmSignatureResult
+from neo_service_layer.enclave.opdefs.keys import CiphertextResult, EvmSignatureResult
 from neo_service_layer.enclave.schemas import SignedResult
 from neo_service_layer.services.accounts.scopes import READ, WRITE
 from neo_service_layer.services.keys import backup, ciphertext, operations, service

@@ -34,7 +34,7 @@ from neo_service_layer.api.routes.secrets_schemas import (
     VersionsOut,
 )
 from neo_service_layer.enclave.canonical import b64decode
-from neo_service_layer.enclave.handlers.secrets_schemas import MAX_SECRET_VERSION, SECRET_NAME_PATTERN
+from neo_service_layer.enclave.opdefs.secrets import MAX_SECRET_VERSION, SECRET_NAME_PATTERN
 from neo_service_layer.services.accounts.scopes import READ, READ_VALUE, WRITE
 from neo_service_layer.services.secrets import grants, service, versions
 from neo_service_layer.services.secrets.errors import RecipientKeyInvalid

@@ -1,19 +1,21 @@
 """Op handler modules. Each owns an ``OpRegistry`` named ``registry``; the enclave serves them all.
 
-To add a module (e.g. ``keys``), write ``handlers/keys.py`` with its ``registry`` and add it to
-:func:`default_registry`.
+To add a module (e.g. ``keys``), declare its ops in ``opdefs/keys.py``, write ``handlers/keys.py`` with
+its ``registry`` and a ``@registry.handler(DECL)`` per op, and add it to :func:`handler_registries`.
+Only the enclave imports this package: the host calls ops through their declarations.
 """
 
 from __future__ import annotations
 
+from neo_service_layer.enclave.opdefs import catalogue
 from neo_service_layer.enclave.ops import OpRegistry, build_registry
 
 
-def default_registry() -> OpRegistry:
-    """Every op the enclave serves."""
+def handler_registries() -> tuple[OpRegistry, ...]:
+    """The registry of every handler module."""
     from neo_service_layer.enclave.handlers import amk, audit, builtin, chains, keys, randomness, secrets
 
-    return build_registry(
+    return (
         builtin.registry,
         amk.registry,
         keys.registry,
@@ -22,3 +24,8 @@ def default_registry() -> OpRegistry:
         chains.registry,
         audit.registry,
     )
+
+
+def default_registry() -> OpRegistry:
+    """Every op the enclave serves; ValueError unless each declared op has exactly one handler."""
+    return build_registry(catalogue(), *handler_registries())

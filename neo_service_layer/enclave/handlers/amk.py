@@ -2,46 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Field
-
-from neo_service_layer.enclave.canonical import B64Bytes
 from neo_service_layer.enclave.context import EnclaveContext
+from neo_service_layer.enclave.opdefs.amk import REWRAP, RewrapArgs, RewrapResult
 from neo_service_layer.enclave.ops import OpRegistry
 from neo_service_layer.enclave.protocol import InvalidArgs
-from neo_service_layer.enclave.schemas import AccountId, EnclaveModel, SealedBytes
-from neo_service_layer.enclave.wrapping import WrapPurpose, unwrap, wrap
+from neo_service_layer.enclave.wrapping import unwrap, wrap
 
-MAX_REWRAP_ITEMS = 500
 registry = OpRegistry()
 
 
-class WrappedItem(EnclaveModel):
-    purpose: Annotated[WrapPurpose, Field(strict=False)]  # a string on the wire
-    context: Annotated[str, Field(min_length=1, max_length=200)]
-    from_version: Annotated[int, Field(ge=1)]
-    wrapped: B64Bytes
-
-
-class SealedAmk(EnclaveModel):
-    version: Annotated[int, Field(ge=1)]
-    sealed: SealedBytes
-
-
-class RewrapArgs(EnclaveModel):
-    account_id: AccountId
-    sources: Annotated[list[SealedAmk], Field(min_length=1, max_length=64)]
-    target: SealedAmk
-    items: Annotated[list[WrappedItem], Field(min_length=1, max_length=MAX_REWRAP_ITEMS)]
-
-
-class RewrapResult(EnclaveModel):
-    target_version: int
-    wrapped: list[B64Bytes]
-
-
-@registry.op("amk.rewrap", RewrapArgs, RewrapResult)
+@registry.handler(REWRAP)
 async def rewrap(ctx: EnclaveContext, args: RewrapArgs) -> RewrapResult:
     """Unwrap each item under its AMK version and wrap it under the target; nothing leaves unwrapped."""
     amks = {s.version: ctx.open_amk(args.account_id, s.version, s.sealed) for s in args.sources}

@@ -30,9 +30,9 @@ import time
 from neo_service_layer.enclave import signing
 from neo_service_layer.enclave.canonical import CanonicalJSONError, request_hash, result_hash
 from neo_service_layer.enclave.context import EnclaveContext
-from neo_service_layer.enclave.handlers.audit_schemas import (
+from neo_service_layer.enclave.opdefs.audit import (
+    CHECKPOINT,
     CHECKPOINT_ACCOUNT_ID,
-    CHECKPOINT_OP,
     GENESIS_HASH,
     CheckpointArgs,
     CheckpointResult,
@@ -44,7 +44,7 @@ from neo_service_layer.enclave.schemas import SignedResult
 registry = OpRegistry()
 
 
-@registry.op(CHECKPOINT_OP, CheckpointArgs, CheckpointResult, signed=True)
+@registry.handler(CHECKPOINT)
 async def checkpoint(ctx: EnclaveContext, args: CheckpointArgs) -> CheckpointResult:
     """The signed head of the log after ``args.entries`` (module docs)."""
     if args.previous is None:
@@ -74,7 +74,7 @@ async def checkpoint(ctx: EnclaveContext, args: CheckpointArgs) -> CheckpointRes
 def own_checkpoint(ctx: EnclaveContext, signed: SignedResult) -> CheckpointResult:
     """The checkpoint in ``signed`` if this identity signed it as a checkpoint; CryptoFailure if not."""
     try:
-        expected_request = request_hash(CHECKPOINT_OP, CHECKPOINT_ACCOUNT_ID, {})
+        expected_request = request_hash(CHECKPOINT.name, CHECKPOINT_ACCOUNT_ID, {})
         computed_result = result_hash(signed.result)
     except CanonicalJSONError as exc:
         raise CryptoFailure("the previous checkpoint is not canonical JSON") from exc

@@ -35,7 +35,10 @@ import hashlib
 from neo_service_layer.enclave.chain_keys import ChainFamily, chain_vrf_secret
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.crypto import dyvrf, evm_gateway, n3_gateway
-from neo_service_layer.enclave.handlers.chains_schemas import (
+from neo_service_layer.enclave.opdefs.chains import (
+    EVM_RANDOMNESS_FULFILMENT,
+    N3_RANDOMNESS_FULFILMENT,
+    VRF_PUBLIC_KEY,
     EvmRandomnessFulfilmentArgs,
     EvmRandomnessFulfilmentResult,
     N3RandomnessFulfilmentArgs,
@@ -48,7 +51,7 @@ from neo_service_layer.enclave.ops import OpRegistry
 registry = OpRegistry()
 
 
-@registry.op("chains.vrf_public_key", VrfPublicKeyArgs, VrfPublicKeyResult)
+@registry.handler(VRF_PUBLIC_KEY)
 async def vrf_public_key(ctx: EnclaveContext, args: VrfPublicKeyArgs) -> VrfPublicKeyResult:
     """The public key of a version of a chain family's VRF key, as the gateways register it."""
     public = dyvrf.public_key(chain_vrf_secret(ctx.identity, args.family, args.version))
@@ -67,7 +70,7 @@ async def vrf_public_key(ctx: EnclaveContext, args: VrfPublicKeyArgs) -> VrfPubl
     )
 
 
-@registry.op("chains.evm_randomness_fulfilment", EvmRandomnessFulfilmentArgs, EvmRandomnessFulfilmentResult)
+@registry.handler(EVM_RANDOMNESS_FULFILMENT)
 async def evm_randomness_fulfilment(
     ctx: EnclaveContext, args: EvmRandomnessFulfilmentArgs
 ) -> EvmRandomnessFulfilmentResult:
@@ -101,7 +104,7 @@ async def evm_randomness_fulfilment(
     )
 
 
-@registry.op("chains.n3_randomness_fulfilment", N3RandomnessFulfilmentArgs, N3RandomnessFulfilmentResult)
+@registry.handler(N3_RANDOMNESS_FULFILMENT)
 async def n3_randomness_fulfilment(
     ctx: EnclaveContext, args: N3RandomnessFulfilmentArgs
 ) -> N3RandomnessFulfilmentResult:

@@ -28,9 +28,24 @@ from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.crypto import aead, evm, keys, mac, neo, signing
 from neo_service_layer.enclave.crypto.errors import DecryptionFailed, InvalidKeyMaterial
 from neo_service_layer.enclave.crypto.keytypes import KeyType
-from neo_service_layer.enclave.handlers.amk import SealedAmk
-from neo_service_layer.enclave.handlers.keys_schemas import (
+from neo_service_layer.enclave.opdefs.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.keys import (
+    BACKUP,
     BACKUP_LABEL,
+    DATAKEY,
+    DECRYPT,
+    ENCRYPT,
+    EVM_SIGN_MESSAGE,
+    EVM_SIGN_TX,
+    EVM_SIGN_TYPED_DATA,
+    GENERATE,
+    HMAC,
+    HMAC_VERIFY,
+    N3_SIGN_TX,
+    RESTORE,
+    REWRAP,
+    SIGN,
+    VERIFY,
     BackupArgs,
     BackupResult,
     CiphertextResult,
@@ -63,6 +78,7 @@ from neo_service_layer.enclave.handlers.keys_schemas import (
     WrappedVersion,
     backup_aad,
     backup_header,
+    material_context,
     parse_backup_header,
 )
 from neo_service_layer.enclave.ops import OpRegistry
@@ -71,11 +87,6 @@ from neo_service_layer.enclave.wrapping import WrapPurpose, unwrap, wrap
 
 ENCRYPT_LABEL = b"nsl-keys-encrypt-v1"
 registry = OpRegistry()
-
-
-def material_context(key_id: str, version: int) -> str:
-    """The wrap context of a key version's material: ``"<key_id>:<version>"``."""
-    return f"{key_id}:{version}"
 
 
 def encryption_aad(key_id: str, version: int, context: bytes) -> bytes:
@@ -125,7 +136,7 @@ def _require(key_type: KeyType, capable: bool, operation: str) -> None:
         raise KeyUnusable(f"key type {key_type.value} cannot {operation}")
 
 
-@registry.op("keys.generate", GenerateArgs, GenerateResult)
+@registry.handler(GENERATE)
 async def generate(ctx: EnclaveContext, args: GenerateArgs) -> GenerateResult:
     """Fresh material for ``key_id`` v``version``, wrapped under the AMK; and its public key."""
     material = keys.generate(args.key_type)
@@ -140,7 +151,7 @@ async def generate(ctx: EnclaveContext, args: GenerateArgs) -> GenerateResult:
     return GenerateResult(wrapped=wrapped, public_key=public)
 
 
-@registry.op("keys.sign", SignArgs, SignResult, signed=True)
+@registry.handler(SIGN)
 async def sign(ctx: EnclaveContext, args: SignArgs) -> SignResult:
     _require(args.key_type, args.key_type.can_sign, "sign")
     args.key_type.check_signature_params(args.hash, args.format)
@@ -156,7 +167,7 @@ async def sign(ctx: EnclaveContext, args: SignArgs) -> SignResult:
     )
 
 
-@registry.op("keys.verify", VerifyArgs, ValidResult, signed=True)
+@registry.handler(VERIFY)
 async def verify(ctx: EnclaveContext, args: VerifyArgs) -> ValidResult:
     """Verify against the public key derived from the stored material (not one the host could swap)."""
     _require(args.key_type, args.key_type.can_verify, "verify")
@@ -168,7 +179,7 @@ async def verify(ctx: EnclaveContext, args: VerifyArgs) -> ValidResult:
     return ValidResult(key_id=args.key_id, version=args.version, valid=valid)
 
 
-@registry.op("keys.encrypt", EncryptArgs, CiphertextResult, signed=True)
+@registry.handler(ENCRYPT)
 async def encrypt(ctx: EnclaveContext, args: EncryptArgs) -> CiphertextResult:
     _require(args.key_type, args.key_type.can_encrypt, "encrypt")
     blob = aead.encrypt(
@@ -184,12 +195,12 @@ def _decrypt(ctx: EnclaveContext, args: DecryptArgs) -> bytes:
     )
 
 
-@registry.op("keys.decrypt", DecryptArgs, PlaintextResult, signed=True)
+@registry.handler(DECRYPT)
 async def decrypt(ctx: EnclaveContext, args: DecryptArgs) -> PlaintextResult:
     return PlaintextResult(key_id=args.key_id, version=args.version, plaintext=_decrypt(ctx, args))
 
 
-@registry.op("keys.rewrap", RewrapArgs, CiphertextResult, signed=True)
+@registry.handler(REWRAP)
 async def rewrap(ctx: EnclaveContext, args: RewrapArgs) -> CiphertextResult:
     """Decrypt under ``version`` and encrypt under ``target_version``; the plaintext stays inside."""
     plaintext = _decrypt(ctx, args)
@@ -206,7 +217,7 @@ async def rewrap(ctx: EnclaveContext, args: RewrapArgs) -> CiphertextResult:
     return CiphertextResult(key_id=args.key_id, version=args.target_version, ciphertext=blob)
 
 
-@registry.op("keys.datakey", DataKeyArgs, DataKeyResult, signed=True)
+@registry.handler(DATAKEY)
 async def datakey(ctx: EnclaveContext, args: DataKeyArgs) -> DataKeyResult:
     """A fresh AES-256 data key encrypted under the key (envelope encryption); plaintext on request."""
     _require(args.key_type, args.key_type.can_generate_data_key, "generate data keys")
@@ -221,21 +232,21 @@ async def datakey(ctx: EnclaveContext, args: DataKeyArgs) -> DataKeyResult:
     )
 
 
-@registry.op("keys.hmac", HmacArgs, HmacResult, signed=True)
+@registry.handler(HMAC)
 async def hmac(ctx: EnclaveContext, args: HmacArgs) -> HmacResult:
     _require(args.key_type, args.key_type.can_hmac, "compute an HMAC")
     tag = mac.hmac_sha256(version_material(ctx, args), args.data)
     return HmacResult(key_id=args.key_id, version=args.version, mac=tag)
 
 
-@registry.op("keys.hmac_verify", HmacVerifyArgs, ValidResult, signed=True)
+@registry.handler(HMAC_VERIFY)
 async def hmac_verify(ctx: EnclaveContext, args: HmacVerifyArgs) -> ValidResult:
     _require(args.key_type, args.key_type.can_hmac, "verify an HMAC")
     valid = mac.hmac_verify(version_material(ctx, args), args.data, args.mac)
     return ValidResult(key_id=args.key_id, version=args.version, valid=valid)
 
 
-@registry.op("keys.n3_sign_tx", N3SignTxArgs, N3SignTxResult, signed=True)
+@registry.handler(N3_SIGN_TX)
 async def n3_sign_tx(ctx: EnclaveContext, args: N3SignTxArgs) -> N3SignTxResult:
     """The standard-account witness of a serialized Neo N3 transaction (secp256r1 keys)."""
     _require(args.key_type, args.key_type is KeyType.SECP256R1, "sign Neo N3 transactions")
@@ -258,7 +269,7 @@ def _k1(ctx: EnclaveContext, args: KeyVersionArgs, operation: str) -> tuple[byte
     return material, evm.address(keys.public_key(args.key_type, material))
 
 
-@registry.op("keys.evm_sign_tx", EvmSignTxArgs, EvmSignTxResult, signed=True)
+@registry.handler(EVM_SIGN_TX)
 async def evm_sign_tx(ctx: EnclaveContext, args: EvmSignTxArgs) -> EvmSignTxResult:
     """An EIP-155 legacy or EIP-1559 transaction, signed (secp256k1 keys)."""
     material, address = _k1(ctx, args, "sign EVM transactions")
@@ -276,7 +287,7 @@ async def evm_sign_tx(ctx: EnclaveContext, args: EvmSignTxArgs) -> EvmSignTxResu
     )
 
 
-@registry.op("keys.evm_sign_message", EvmSignMessageArgs, EvmSignatureResult, signed=True)
+@registry.handler(EVM_SIGN_MESSAGE)
 async def evm_sign_message(ctx: EnclaveContext, args: EvmSignMessageArgs) -> EvmSignatureResult:
     """EIP-191 ``personal_sign`` of the message (secp256k1 keys)."""
     material, address = _k1(ctx, args, "sign EIP-191 messages")
@@ -289,7 +300,7 @@ async def evm_sign_message(ctx: EnclaveContext, args: EvmSignMessageArgs) -> Evm
     )
 
 
-@registry.op("keys.evm_sign_typed_data", EvmSignTypedDataArgs, EvmSignatureResult, signed=True)
+@registry.handler(EVM_SIGN_TYPED_DATA)
 async def evm_sign_typed_data(ctx: EnclaveContext, args: EvmSignTypedDataArgs) -> EvmSignatureResult:
     """EIP-712 signature of typed data (secp256k1 keys)."""
     material, address = _k1(ctx, args, "sign EIP-712 typed data")
@@ -306,7 +317,7 @@ def _backup_key(amk: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=aead.KEY_SIZE, salt=None, info=BACKUP_LABEL).derive(amk)
 
 
-@registry.op("keys.backup", BackupArgs, BackupResult)
+@registry.handler(BACKUP)
 async def backup(ctx: EnclaveContext, args: BackupArgs) -> BackupResult:
     """Every given version's material, re-encrypted under a backup key of this account (module docs)."""
     amks = {amk.version: amk for amk in args.amks}
@@ -331,7 +342,7 @@ async def backup(ctx: EnclaveContext, args: BackupArgs) -> BackupResult:
     return BackupResult(backup=header + sealed)
 
 
-@registry.op("keys.restore", RestoreArgs, RestoreResult)
+@registry.handler(RESTORE)
 async def restore(ctx: EnclaveContext, args: RestoreArgs) -> RestoreResult:
     """Open a backup of this account and wrap its versions under the target AMK."""
     try:

@@ -24,7 +24,7 @@ from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.crypto import vrf
 from neo_service_layer.enclave.crypto.randomness import NONCE_SIZE, AlphaInput, alpha, derive
 from neo_service_layer.enclave.handlers.keys import version_material
-from neo_service_layer.enclave.handlers.randomness_schemas import ProveArgs, ProveResult
+from neo_service_layer.enclave.opdefs.randomness import PROVE, ProveArgs, ProveResult
 from neo_service_layer.enclave.ops import OpRegistry
 from neo_service_layer.enclave.protocol import InvalidArgs, KeyUnusable
 from neo_service_layer.errors import NSLError
@@ -47,7 +47,7 @@ def request_nonce(ctx: EnclaveContext, args: ProveArgs) -> bytes:
     return hmac.new(key, canonical_json(request), hashlib.sha256).digest()
 
 
-@registry.op("randomness.prove", ProveArgs, ProveResult, signed=True)
+@registry.handler(PROVE)
 async def prove(ctx: EnclaveContext, args: ProveArgs) -> ProveResult:
     """The VRF proof of the request's alpha and the output derived from it (module docs)."""
     if args.key_type is not args.scheme.key_type:

@@ -5,7 +5,7 @@ The value is plaintext only here, inside the enclave: clients seal it to the tra
 name, and the version it replaces: a replayed envelope is refused), encrypts it under a fresh data key
 (DEK) bound to the version it was sealed for and wraps the DEK under the account master key;
 ``secrets.read`` unwraps, decrypts and seals the value to the reader's X25519 key. Formats:
-``secrets_schemas.py``. Sealed boxes are libsodium's ``crypto_box_seal``
+``opdefs/secrets.py``. Sealed boxes are libsodium's ``crypto_box_seal``
 (https://doc.libsodium.org/public-key_cryptography/sealed_boxes).
 
 :func:`resolve_secrets` is for later in-enclave ops (functions, oracle requests) that run with the
@@ -26,9 +26,12 @@ from neo_service_layer.enclave.canonical import b64encode, canonical_json
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.crypto import aead
 from neo_service_layer.enclave.crypto.errors import DecryptionFailed
-from neo_service_layer.enclave.handlers.amk import SealedAmk
-from neo_service_layer.enclave.handlers.secrets_schemas import (
+from neo_service_layer.enclave.identity import TransportUnsealFailed
+from neo_service_layer.enclave.opdefs.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.secrets import (
+    ENCRYPT,
     LEGACY_WRITE_FORMAT,
+    READ,
     READ_FORMAT,
     VALUE_AAD_LABEL,
     WRITE_FORMAT,
@@ -39,18 +42,13 @@ from neo_service_layer.enclave.handlers.secrets_schemas import (
     ResolveArgs,
     StoredVersion,
     WriteEnvelope,
+    dek_context,
 )
-from neo_service_layer.enclave.identity import TransportUnsealFailed
 from neo_service_layer.enclave.ops import OpRegistry
 from neo_service_layer.enclave.protocol import CryptoFailure, InvalidArgs, PreconditionFailed, UnsealFailed
 from neo_service_layer.enclave.wrapping import WrapPurpose, unwrap, wrap
 
 registry = OpRegistry()
-
-
-def dek_context(secret_id: str, version: int) -> str:
-    """The wrap context of a version's data key: ``"<secret_id>:<version>"``."""
-    return f"{secret_id}:{version}"
 
 
 def value_aad(account_id: str, secret_id: str, version: int) -> bytes:
@@ -134,7 +132,7 @@ def decrypt_version(ctx: EnclaveContext, account_id: str, stored: StoredVersion)
         ) from exc
 
 
-@registry.op("secrets.encrypt", EncryptArgs, EncryptResult)
+@registry.handler(ENCRYPT)
 async def encrypt(ctx: EnclaveContext, args: EncryptArgs) -> EncryptResult:
     """A new version: the sealed value encrypted under a fresh DEK, the DEK wrapped under the AMK."""
     value = open_write_envelope(ctx, args)
@@ -147,7 +145,7 @@ async def encrypt(ctx: EnclaveContext, args: EncryptArgs) -> EncryptResult:
     return EncryptResult(ciphertext=ciphertext, wrapped_dek=wrapped, amk_version=args.amk.version)
 
 
-@registry.op("secrets.read", ReadArgs, ReadResult, signed=True)
+@registry.handler(READ)
 async def read(ctx: EnclaveContext, args: ReadArgs) -> ReadResult:
     """One version's value, sealed to the reader's X25519 key (signed: the reader can verify it)."""
     stored = StoredVersion(

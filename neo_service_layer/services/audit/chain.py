@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import AuditEntry, AuditHead
-from neo_service_layer.enclave.handlers.audit_schemas import GENESIS_HASH as GENESIS_HASH
+from neo_service_layer.enclave.opdefs.audit import GENESIS_HASH as GENESIS_HASH
 
 HEAD_ID = 1
 VERIFY_BATCH = 1000

@@ -31,8 +31,8 @@ from neo_service_layer.config import Settings
 from neo_service_layer.db.models import AuditCheckpoint, AuditEntry, AuditHead
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import EnclaveClient
-from neo_service_layer.enclave.handlers.audit_schemas import (
-    CHECKPOINT_OP,
+from neo_service_layer.enclave.opdefs.audit import (
+    CHECKPOINT,
     MAX_CHECKPOINT_ENTRIES,
     CheckpointArgs,
     CheckpointResult,
@@ -172,9 +172,7 @@ async def _sign(enclave: EnclaveClient, latest: AuditCheckpoint | None, bodies: 
         except ValidationError as exc:
             raise AuditCheckpointRefused(f"stored checkpoint {latest.seq} is not a signed envelope") from exc
     try:
-        signed = await enclave.call_signed(
-            CHECKPOINT_OP, CheckpointArgs(previous=previous, entries=bodies), CheckpointResult
-        )
+        signed = await enclave.run(CHECKPOINT, CheckpointArgs(previous=previous, entries=bodies))
     except EnclaveCryptoFailed as exc:
         raise AuditCheckpointRefused(f"the enclave refused to checkpoint the log: {exc.detail}") from exc
     checkpoint = signed.result

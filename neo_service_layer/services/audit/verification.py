@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from neo_service_layer.client.attestation import VerifiedIdentity, verify_result
 from neo_service_layer.db.models import AuditCheckpoint, AuditEntry
 from neo_service_layer.db.session import Database
-from neo_service_layer.enclave.handlers.audit_schemas import (
+from neo_service_layer.enclave.opdefs.audit import (
     CHECKPOINT_REQUEST,
     GENESIS_HASH,
     CheckpointResult,

@@ -2,7 +2,7 @@
 
 A backup holds every version's material encrypted under a key derived (HKDF) from one of the
 account's master keys, with the account id and key id bound as AEAD additional data (the format is in
-``enclave/handlers/keys_schemas.py``). So a backup
+``enclave/opdefs/keys.py``). So a backup
 
 - restores only into the account that made it (another account's AMKs cannot open it: 422
   ``invalid_backup``), under the same key id, so that its old ciphertexts still decrypt;
@@ -26,13 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.enclave.crypto.keytypes import KeyType
-from neo_service_layer.enclave.handlers.amk import SealedAmk
-from neo_service_layer.enclave.handlers.keys_schemas import (
+from neo_service_layer.enclave.opdefs.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.keys import (
+    BACKUP,
     KEY_ID_PATTERN,
+    RESTORE,
     BackupArgs,
-    BackupResult,
     RestoreArgs,
-    RestoreResult,
     WrappedVersion,
     parse_backup_header,
 )
@@ -102,8 +102,8 @@ async def backup(session: AsyncSession, enclave: EnclaveClient, account_id: str,
     amks = (await session.execute(select(AccountMasterKey))).scalars().all()
     used = {row.amk_version for row in rows}
     target = await latest_amk(session, enclave, account_id)
-    result = await enclave.call(
-        "keys.backup",
+    result = await enclave.run(
+        BACKUP,
         BackupArgs(
             account_id=account_id,
             key_id=key.id,
@@ -116,7 +116,6 @@ async def backup(session: AsyncSession, enclave: EnclaveClient, account_id: str,
                 for r in rows
             ],
         ),
-        BackupResult,
     )
     return result.backup
 
@@ -162,8 +161,8 @@ async def restore(session: AsyncSession, enclave: EnclaveClient, account_id: str
         raise InvalidBackup("the backup was not made in this account")
     target = await latest_amk(session, enclave, account_id)
     try:
-        result = await enclave.call(
-            "keys.restore",
+        result = await enclave.run(
+            RESTORE,
             RestoreArgs(
                 account_id=account_id,
                 key_id=key_id,
@@ -171,7 +170,6 @@ async def restore(session: AsyncSession, enclave: EnclaveClient, account_id: str
                 source=SealedAmk(version=source.version, sealed=source.sealed),
                 target=SealedAmk(version=target.version, sealed=target.sealed),
             ),
-            RestoreResult,
         )
     except EnclaveCryptoFailed as exc:
         raise InvalidBackup("the backup does not open in this account (other account's, or damaged)") from exc

@@ -21,8 +21,20 @@ from neo_service_layer.enclave.canonical import MAX_SAFE_INTEGER
 from neo_service_layer.enclave.client import EnclaveClient, Signed
 from neo_service_layer.enclave.crypto.errors import UnsupportedOperation
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
-from neo_service_layer.enclave.handlers.amk import SealedAmk
-from neo_service_layer.enclave.handlers.keys_schemas import (
+from neo_service_layer.enclave.opdefs.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.keys import (
+    DATAKEY,
+    DECRYPT,
+    ENCRYPT,
+    EVM_SIGN_MESSAGE,
+    EVM_SIGN_TX,
+    EVM_SIGN_TYPED_DATA,
+    HMAC,
+    HMAC_VERIFY,
+    N3_SIGN_TX,
+    REWRAP,
+    SIGN,
+    VERIFY,
     CiphertextResult,
     DataKeyArgs,
     DataKeyResult,
@@ -162,7 +174,7 @@ async def sign(
     chosen_hash, chosen_format = signature_params(key_use.key_type, hash_alg, fmt, prehashed=prehashed)
     _check_digest(data, prehashed)
     args = SignArgs(**key_use.args(), data=data, hash=chosen_hash, format=chosen_format)
-    return await enclave.call_signed("keys.sign", args, SignResult)
+    return await enclave.run(SIGN, args)
 
 
 async def verify(
@@ -184,7 +196,7 @@ async def verify(
     args = VerifyArgs(
         **key_use.args(), data=data, hash=chosen_hash, format=chosen_format, signature=signature
     )
-    return await enclave.call_signed("keys.verify", args, ValidResult)
+    return await enclave.run(VERIFY, args)
 
 
 async def encrypt(
@@ -198,7 +210,7 @@ async def encrypt(
 ) -> Signed[CiphertextResult]:
     key_use = await use(session, key_id, Operation.ENCRYPT, version)
     args = EncryptArgs(**key_use.args(), plaintext=plaintext, context=context)
-    return await enclave.call_signed("keys.encrypt", args, CiphertextResult)
+    return await enclave.run(ENCRYPT, args)
 
 
 async def decrypt(
@@ -209,7 +221,7 @@ async def decrypt(
     key_use = await use(session, key_id, Operation.DECRYPT, number)
     args = DecryptArgs(**key_use.args(), ciphertext=blob, context=context)
     try:
-        return await enclave.call_signed("keys.decrypt", args, PlaintextResult)
+        return await enclave.run(DECRYPT, args)
     except EnclaveCryptoFailed as exc:
         raise DecryptionFailed("the ciphertext does not decrypt under this key and context") from exc
 
@@ -230,7 +242,7 @@ async def rewrap(
         target_material=target.wrapped_material,
     )
     try:
-        return await enclave.call_signed("keys.rewrap", args, CiphertextResult)
+        return await enclave.run(REWRAP, args)
     except EnclaveCryptoFailed as exc:
         raise DecryptionFailed("the ciphertext does not decrypt under this key and context") from exc
 
@@ -246,14 +258,14 @@ async def datakey(
 ) -> Signed[DataKeyResult]:
     key_use = await use(session, key_id, Operation.DATAKEY, version)
     args = DataKeyArgs(**key_use.args(), context=context, include_plaintext=include_plaintext)
-    return await enclave.call_signed("keys.datakey", args, DataKeyResult)
+    return await enclave.run(DATAKEY, args)
 
 
 async def hmac(
     session: AsyncSession, enclave: EnclaveClient, key_id: str, *, data: bytes, version: int | None
 ) -> Signed[HmacResult]:
     key_use = await use(session, key_id, Operation.HMAC, version)
-    return await enclave.call_signed("keys.hmac", HmacArgs(**key_use.args(), data=data), HmacResult)
+    return await enclave.run(HMAC, HmacArgs(**key_use.args(), data=data))
 
 
 async def hmac_verify(
@@ -262,7 +274,7 @@ async def hmac_verify(
     number, tag = ciphertext.decode(text, InvalidHmac)
     key_use = await use(session, key_id, Operation.HMAC_VERIFY, number)
     args = HmacVerifyArgs(**key_use.args(), data=data, mac=tag)
-    return await enclave.call_signed("keys.hmac_verify", args, ValidResult)
+    return await enclave.run(HMAC_VERIFY, args)
 
 
 async def n3_sign_transaction(
@@ -276,7 +288,7 @@ async def n3_sign_transaction(
 ) -> Signed[N3SignTxResult]:
     key_use = await use(session, key_id, Operation.NEO_SIGN_TRANSACTION, version)
     args = N3SignTxArgs(**key_use.args(), transaction=transaction, network_magic=network_magic)
-    return await enclave.call_signed("keys.n3_sign_tx", args, N3SignTxResult)
+    return await enclave.run(N3_SIGN_TX, args)
 
 
 def check_canonical(value: Any, field: str) -> None:
@@ -321,7 +333,7 @@ async def sign_evm_tx(
     """``transaction`` signed in the enclave with ``key_use`` (the API's route and the platform's own
     transactions: fulfilments, audit anchors)."""
     args = EvmSignTxArgs(**key_use.args(), transaction=transaction)
-    return await enclave.call_signed("keys.evm_sign_tx", args, EvmSignTxResult)
+    return await enclave.run(EVM_SIGN_TX, args)
 
 
 async def evm_sign_message(
@@ -329,7 +341,7 @@ async def evm_sign_message(
 ) -> Signed[EvmSignatureResult]:
     key_use = await use(session, key_id, Operation.EVM_SIGN_MESSAGE, version)
     args = EvmSignMessageArgs(**key_use.args(), message=message)
-    return await enclave.call_signed("keys.evm_sign_message", args, EvmSignatureResult)
+    return await enclave.run(EVM_SIGN_MESSAGE, args)
 
 
 async def evm_sign_typed_data(
@@ -343,4 +355,4 @@ async def evm_sign_typed_data(
     check_canonical(typed_data, "typed_data")
     key_use = await use(session, key_id, Operation.EVM_SIGN_TYPED_DATA, version)
     args = EvmSignTypedDataArgs(**key_use.args(), typed_data=typed_data)
-    return await enclave.call_signed("keys.evm_sign_typed_data", args, EvmSignatureResult)
+    return await enclave.run(EVM_SIGN_TYPED_DATA, args)

@@ -34,7 +34,7 @@ from neo_service_layer.enclave.chain_keys import ChainFamily
 from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.enclave.crypto import evm, neo
 from neo_service_layer.enclave.crypto.keytypes import KeyType
-from neo_service_layer.enclave.handlers.chains_schemas import VrfPublicKeyArgs, VrfPublicKeyResult
+from neo_service_layer.enclave.opdefs.chains import VRF_PUBLIC_KEY, VrfPublicKeyArgs, VrfPublicKeyResult
 from neo_service_layer.services.accounts.service import system_account
 from neo_service_layer.services.keys.errors import (
     InvalidKeyPolicy,
@@ -113,7 +113,7 @@ async def chain_vrf_public_key(
 ) -> VrfPublicKeyResult:
     """Version ``version`` of ``family``'s platform VRF key, derived in the enclave (module docstring)."""
     args = VrfPublicKeyArgs(family=family, version=version)
-    return await enclave.call("chains.vrf_public_key", args, VrfPublicKeyResult)
+    return await enclave.run(VRF_PUBLIC_KEY, args)
 
 
 async def rotate_platform_key(session: AsyncSession, enclave: EnclaveClient, name: str) -> KeyUse:

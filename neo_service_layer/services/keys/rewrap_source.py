@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.enclave.handlers.keys import material_context
+from neo_service_layer.enclave.opdefs.keys import material_context
 from neo_service_layer.enclave.wrapping import WrapPurpose
 from neo_service_layer.services.keys.models import KeyVersion
 from neo_service_layer.services.masterkeys.service import Wrapped

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from neo_service_layer.db.base import new_id, utcnow
 from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.enclave.crypto.keytypes import KeyType
-from neo_service_layer.enclave.handlers.amk import SealedAmk
-from neo_service_layer.enclave.handlers.keys_schemas import GenerateArgs, GenerateResult
+from neo_service_layer.enclave.opdefs.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.keys import GENERATE, GenerateArgs
 from neo_service_layer.services.keys import policy
 from neo_service_layer.services.keys.errors import (
     InvalidKeyPolicy,
@@ -80,8 +80,8 @@ async def _generate_version(
     session: AsyncSession, enclave: EnclaveClient, account_id: str, key: Key, version: int
 ) -> KeyVersion:
     amk = await latest_amk(session, enclave, account_id)
-    generated = await enclave.call(
-        "keys.generate",
+    generated = await enclave.run(
+        GENERATE,
         GenerateArgs(
             account_id=account_id,
             key_id=key.id,
@@ -89,7 +89,6 @@ async def _generate_version(
             key_type=KeyType(key.type),
             amk=SealedAmk(version=amk.version, sealed=amk.sealed),
         ),
-        GenerateResult,
     )
     return KeyVersion(
         account_id=account_id,

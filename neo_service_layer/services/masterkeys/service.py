@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.enclave.client import EnclaveClient
-from neo_service_layer.enclave.handlers.amk import (
+from neo_service_layer.enclave.opdefs.amk import (
     MAX_REWRAP_ITEMS,
+    REWRAP,
     RewrapArgs,
-    RewrapResult,
     SealedAmk,
     WrappedItem,
 )
@@ -106,8 +106,8 @@ async def rotate(
     moved = 0
     for source in sources:
         while batch := await source.older_than(session, target.version, MAX_REWRAP_ITEMS):
-            result = await enclave.call(
-                "amk.rewrap",
+            result = await enclave.run(
+                REWRAP,
                 RewrapArgs(
                     account_id=account_id,
                     sources=sealed_sources,
@@ -122,7 +122,6 @@ async def rotate(
                         for item in batch
                     ],
                 ),
-                RewrapResult,
             )
             for item, wrapped in zip(batch, result.wrapped, strict=True):
                 await source.store(session, item, target.version, wrapped)

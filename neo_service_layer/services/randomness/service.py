@@ -21,7 +21,7 @@ from neo_service_layer.db.base import new_id
 from neo_service_layer.enclave.client import EnclaveClient, Signed
 from neo_service_layer.enclave.crypto.randomness import OutputKind, OutputSpec
 from neo_service_layer.enclave.crypto.vrf import Scheme
-from neo_service_layer.enclave.handlers.randomness_schemas import ProveArgs, ProveResult
+from neo_service_layer.enclave.opdefs.randomness import PROVE, ProveArgs, ProveResult
 from neo_service_layer.errors import EnclaveRejected
 from neo_service_layer.services.keys import operations
 from neo_service_layer.services.keys import service as keys_service
@@ -41,7 +41,6 @@ REQUEST_ID_PREFIX: Final = "rnd"
 BATCH_ID_PREFIX: Final = "rnb"
 MAX_BATCH: Final = 100
 DEFAULT_KEY_PREFIX: Final = "randomness-"
-OP: Final = "randomness.prove"
 
 
 def default_key_name(scheme: Scheme) -> str:
@@ -115,7 +114,7 @@ async def _prove(
         min=_bound(spec.minimum),
         max=_bound(spec.maximum),
     )
-    signed = await enclave.call_signed(OP, args, ProveResult)
+    signed = await enclave.run(PROVE, args)
     if signed.result.public_key != key_use.version.public_key:
         # The enclave proved with material whose public key is not the version's: refuse to record it.
         raise EnclaveRejected("the enclave's VRF public key does not match the key version")

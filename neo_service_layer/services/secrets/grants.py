@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.enclave.handlers.amk import SealedAmk
-from neo_service_layer.enclave.handlers.secrets_schemas import StoredVersion
+from neo_service_layer.enclave.opdefs.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.secrets import StoredVersion
 from neo_service_layer.services.masterkeys.service import amk_version
 from neo_service_layer.services.secrets.errors import SecretGrantExists, SecretGrantNotFound
 from neo_service_layer.services.secrets.models import Secret, SecretGrant, SecretVersion

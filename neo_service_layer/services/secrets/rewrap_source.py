@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.enclave.handlers.secrets import dek_context
+from neo_service_layer.enclave.opdefs.secrets import dek_context
 from neo_service_layer.enclave.wrapping import WrapPurpose
 from neo_service_layer.services.masterkeys.service import Wrapped
 from neo_service_layer.services.secrets.models import SecretVersion

@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import new_id, utcnow
 from neo_service_layer.enclave.client import EnclaveClient, Signed
-from neo_service_layer.enclave.handlers.amk import SealedAmk
-from neo_service_layer.enclave.handlers.secrets_schemas import (
+from neo_service_layer.enclave.opdefs.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.secrets import (
+    ENCRYPT,
+    READ,
     EncryptArgs,
     EncryptResult,
     ReadArgs,
@@ -149,7 +151,7 @@ async def _encrypt(
         sealed_value=sealed_value,
     )
     try:
-        return await enclave.call("secrets.encrypt", args, EncryptResult)
+        return await enclave.run(ENCRYPT, args)
     except EnclaveCryptoFailed as exc:
         # The only input the caller controls is the sealed value; the detail names no value.
         raise SealedValueInvalid(exc.detail) from exc
@@ -224,7 +226,7 @@ async def read(
         wrapped_dek=wrapped_dek,
     )
     try:
-        return await enclave.call_signed("secrets.read", args, ReadResult)
+        return await enclave.run(READ, args)
     except EnclaveCryptoFailed as exc:
         raise RecipientKeyInvalid(exc.detail) from exc
 

@@ -27,10 +27,7 @@ from neo_service_layer.chains.fulfilments import FulfilmentPending, FulfilmentSt
 from neo_service_layer.db.models import Job
 from neo_service_layer.enclave.chain_keys import ChainFamily
 from neo_service_layer.enclave.crypto import dyvrf
-from neo_service_layer.enclave.handlers.chains_schemas import (
-    EvmRandomnessFulfilmentArgs,
-    EvmRandomnessFulfilmentResult,
-)
+from neo_service_layer.enclave.opdefs.chains import EVM_RANDOMNESS_FULFILMENT, EvmRandomnessFulfilmentArgs
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.platform import evm_relayer_key
 from neo_service_layer.worker.chain_fulfil import EnclaveFulfilmentSigner
@@ -145,20 +142,19 @@ async def test_a_compromised_host_gets_no_second_acceptable_output(platform: Pla
         payload_hash=stored.payload_hash,
         vrf_key_version=stored.vrf_key_version,
     )
-    op = "chains.evm_randomness_fulfilment"
     rerolls = [
         honest.model_copy(update={"payload_hash": Web3.keccak(b"a seed the consumer never sent")}),
         honest.model_copy(update={"vrf_key_version": 1}),  # registered, but not this request's version
         honest.model_copy(update={"vrf_key_version": 3}),  # never registered
     ]
-    answers = [await platform.enclave.call(op, args, EvmRandomnessFulfilmentResult) for args in rerolls]
+    answers = [await platform.enclave.run(EVM_RANDOMNESS_FULFILMENT, args) for args in rerolls]
     outputs = {answer.beta for answer in answers}
     assert len(outputs) == len(rerolls)  # three different outputs, each signed by the enclave
     for answer in answers:
         forged = nsl.gateway.functions.fulfill(request_id, answer.result, answer.signature)
         assert revert_name(nsl.build, forged, nsl.owner.address) == "NotEnclaveSigned"
 
-    answer = await platform.enclave.call(op, honest, EvmRandomnessFulfilmentResult)
+    answer = await platform.enclave.run(EVM_RANDOMNESS_FULFILMENT, honest)
     transact(nsl.w3, nsl.owner, nsl.gateway.functions.fulfill(request_id, answer.result, answer.signature))
     assert answer.beta not in outputs
     assert assert_verifiable(platform, request_id, b"fair draw") == answer.beta

@@ -20,10 +20,7 @@ from neo_service_layer.chains.neo_n3 import messages
 from neo_service_layer.enclave.chain_keys import ChainFamily
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.crypto import dyvrf
-from neo_service_layer.enclave.handlers.chains_schemas import (
-    N3RandomnessFulfilmentArgs,
-    N3RandomnessFulfilmentResult,
-)
+from neo_service_layer.enclave.opdefs.chains import N3_RANDOMNESS_FULFILMENT, N3RandomnessFulfilmentArgs
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.platform import chain_vrf_public_key
 
@@ -39,7 +36,7 @@ async def test_the_op_proves_the_gateway_alpha_and_signs_the_fulfilment_message(
         args = N3RandomnessFulfilmentArgs(
             network_magic=MAGIC, gateway=GATEWAY, request_id=7, payload=b"seed", vrf_key_version=3
         )
-        answer = await enclave.call("chains.n3_randomness_fulfilment", args, N3RandomnessFulfilmentResult)
+        answer = await enclave.run(N3_RANDOMNESS_FULFILMENT, args)
         key = await chain_vrf_public_key(enclave, ChainFamily.N3, 3)
         report = await enclave.attest()
     finally:

@@ -17,7 +17,7 @@ from neo_service_layer.client import VerifiedIdentity, verify_result
 from neo_service_layer.db.models import AuditCheckpoint, AuditEntry
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
-from neo_service_layer.enclave.handlers.audit_schemas import (
+from neo_service_layer.enclave.opdefs.audit import (
     CHECKPOINT_REQUEST,
     GENESIS_HASH,
     MAX_CHECKPOINT_ENTRIES,

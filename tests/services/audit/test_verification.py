@@ -15,7 +15,7 @@ from neo_service_layer.db.models import AuditCheckpoint
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
-from neo_service_layer.enclave.handlers.audit_schemas import CHECKPOINT_OP, CheckpointArgs, CheckpointResult
+from neo_service_layer.enclave.opdefs.audit import CHECKPOINT, CheckpointArgs, CheckpointResult
 from neo_service_layer.enclave.ops import sign_result
 from neo_service_layer.enclave.schemas import SignedResult
 from neo_service_layer.services.audit.checkpoints import create_checkpoints, stored_checkpoints
@@ -124,7 +124,7 @@ async def _forge_row(db: Database, kind: str, identity_of_other: EnclaveContext)
                 update={"hash": "ab" * 32}
             )
             forged = sign_result(
-                identity_of_other, CHECKPOINT_OP, CheckpointArgs(entries=["{}"]), result.model_dump()
+                identity_of_other, CHECKPOINT.name, CheckpointArgs(entries=["{}"]), result.model_dump()
             )
             await session.execute(
                 update(AuditCheckpoint)

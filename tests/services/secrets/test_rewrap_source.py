@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
-from neo_service_layer.enclave.handlers.secrets import dek_context
+from neo_service_layer.enclave.opdefs.secrets import dek_context
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.enclave.wrapping import WrapPurpose
 from neo_service_layer.services.masterkeys import service as masterkeys

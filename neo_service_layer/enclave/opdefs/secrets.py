@@ -1,4 +1,4 @@
-"""Schemas of the secrets ops (``handlers/secrets.py``) and the sealed value envelopes (docs/secrets.md).
+"""The secrets ops (handlers: ``handlers/secrets.py``), their schemas and the sealed value envelopes.
 
 A client never sends a secret value in the clear: it seals (libsodium ``crypto_box_seal``, X25519 +
 XSalsa20-Poly1305) a small canonical-JSON envelope to the enclave's transport key::
@@ -31,7 +31,8 @@ from typing import Annotated, Final, Literal, Self
 from pydantic import Field, model_validator
 
 from neo_service_layer.enclave.canonical import B64Bytes
-from neo_service_layer.enclave.handlers.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.base import Op, SignedOp
 from neo_service_layer.enclave.schemas import (
     UNSIGNED,
     AccountId,
@@ -146,3 +147,12 @@ class ResolveArgs(EnclaveModel):
 
     account_id: AccountId
     secrets: Annotated[list[StoredVersion], Field(max_length=MAX_RESOLVED_SECRETS)]
+
+
+def dek_context(secret_id: str, version: int) -> str:
+    """The wrap context of a version's data key: ``"<secret_id>:<version>"`` (the host rewraps it too)."""
+    return f"{secret_id}:{version}"
+
+
+ENCRYPT: Final = Op("secrets.encrypt", EncryptArgs, EncryptResult)
+READ: Final = SignedOp("secrets.read", ReadArgs, ReadResult)

@@ -1,4 +1,4 @@
-"""Schemas of the audit log's enclave op ``audit.checkpoint`` (``handlers/audit.py``, docs/audit.md).
+"""The audit log's enclave op ``audit.checkpoint`` (handler: ``handlers/audit.py``, docs/audit.md).
 
 A checkpoint is a signed statement of the enclave: "the audit chain, extending my previous checkpoint
 ``prev_checkpoint`` (which covered ``prev_seq`` entries), has ``seq`` entries and head ``hash``, as of my
@@ -15,18 +15,12 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import Field
 
 from neo_service_layer.enclave.canonical import MAX_SAFE_INTEGER
+from neo_service_layer.enclave.opdefs.base import SignedOp
 from neo_service_layer.enclave.schemas import UNSIGNED, EnclaveModel, Hex32, SignedArgs, SignedResult
 
-CHECKPOINT_OP: Final = "audit.checkpoint"
 CHECKPOINT_FORMAT: Final = "nsl-audit-checkpoint-v1"
 # The audit log is the platform's, not a tenant's; account ids are ``acc_…``, so this label is no account.
 CHECKPOINT_ACCOUNT_ID: Final = "nsl-audit"
-#: The signed request of every checkpoint (``client.verify_result``'s ``request``).
-CHECKPOINT_REQUEST: Final[dict[str, Any]] = {
-    "op": CHECKPOINT_OP,
-    "account_id": CHECKPOINT_ACCOUNT_ID,
-    "params": {},
-}
 #: ``prev_checkpoint`` of the first checkpoint, and the chain hash before entry 1 (``services/audit/chain``).
 GENESIS_HASH: Final = "0" * 64
 #: Entries one call may carry; the host splits a longer stretch into several checkpoints.
@@ -53,3 +47,12 @@ class CheckpointArgs(SignedArgs):
     account_id: Literal["nsl-audit"] = CHECKPOINT_ACCOUNT_ID
     previous: Annotated[SignedResult | None, UNSIGNED] = None
     entries: Annotated[list[str], UNSIGNED, Field(min_length=1, max_length=MAX_CHECKPOINT_ENTRIES)]
+
+
+CHECKPOINT: Final = SignedOp("audit.checkpoint", CheckpointArgs, CheckpointResult)
+#: The signed request of every checkpoint (``client.verify_result``'s ``request``).
+CHECKPOINT_REQUEST: Final[dict[str, Any]] = {
+    "op": CHECKPOINT.name,
+    "account_id": CHECKPOINT_ACCOUNT_ID,
+    "params": {},
+}

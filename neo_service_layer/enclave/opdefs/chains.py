@@ -1,4 +1,4 @@
-"""Schemas of the chain fulfilment ops (``handlers/chains.py``).
+"""The chain fulfilment ops (handlers: ``handlers/chains.py``) and their schemas.
 
 The fulfilment ops take a request as the gateway stored it, and the VRF key version stored with it; no
 key material, alpha, digest or result: the enclave derives the key from its identity
@@ -21,7 +21,8 @@ from pydantic import Field
 
 from neo_service_layer.enclave.canonical import MAX_SAFE_INTEGER
 from neo_service_layer.enclave.chain_keys import MAX_KEY_VERSION, ChainFamily
-from neo_service_layer.enclave.handlers.keys_schemas import HexBytes
+from neo_service_layer.enclave.opdefs.base import Op
+from neo_service_layer.enclave.opdefs.keys import HexBytes
 from neo_service_layer.enclave.schemas import EnclaveModel, EvmAddress
 
 WORD_SIZE: Final = 32
@@ -107,3 +108,12 @@ class N3RandomnessFulfilmentResult(EnclaveModel):
     signer: Annotated[HexBytes, Field(min_length=P256_PUBLIC_KEY_SIZE, max_length=P256_PUBLIC_KEY_SIZE)]
     vrf_key_version: int
     vrf_public_key: VrfPublicKey  # compressed G1 (48 bytes): what set_vrf_key registers
+
+
+VRF_PUBLIC_KEY: Final = Op("chains.vrf_public_key", VrfPublicKeyArgs, VrfPublicKeyResult)
+EVM_RANDOMNESS_FULFILMENT: Final = Op(
+    "chains.evm_randomness_fulfilment", EvmRandomnessFulfilmentArgs, EvmRandomnessFulfilmentResult
+)
+N3_RANDOMNESS_FULFILMENT: Final = Op(
+    "chains.n3_randomness_fulfilment", N3RandomnessFulfilmentArgs, N3RandomnessFulfilmentResult
+)

@@ -1,4 +1,4 @@
-"""Schemas of the randomness service's enclave op ``randomness.prove`` (``handlers/randomness.py``).
+"""The randomness service's enclave op ``randomness.prove`` (handler: ``handlers/randomness.py``).
 
 The args are a key version (:class:`KeyVersionArgs`: signed key id, version and type; unsigned wrapped
 material and sealed AMK) plus the request: scheme, request id, caller seed and output spec — never a
@@ -23,7 +23,8 @@ from neo_service_layer.enclave.crypto.randomness import (
     OutputSpec,
 )
 from neo_service_layer.enclave.crypto.vrf import Scheme
-from neo_service_layer.enclave.handlers.keys_schemas import KEY_ID_PATTERN, HexBytes, KeyVersionArgs
+from neo_service_layer.enclave.opdefs.base import SignedOp
+from neo_service_layer.enclave.opdefs.keys import KEY_ID_PATTERN, HexBytes, KeyVersionArgs
 from neo_service_layer.enclave.schemas import EnclaveModel
 
 # int256 in decimal: at most 77 digits and a sign.
@@ -70,3 +71,6 @@ class ProveResult(EnclaveModel):
     beta: HexBytes
     words: list[Decimal] | None
     data: HexBytes | None
+
+
+PROVE: Final = SignedOp("randomness.prove", ProveArgs, ProveResult)

@@ -1,4 +1,4 @@
-"""Schemas of the keys service's enclave ops (``handlers/keys.py``) and the key backup blob format.
+"""The keys service's enclave ops (handlers: ``handlers/keys.py``), their schemas, the backup blob format.
 
 Every op that uses a key version takes :class:`KeyVersionArgs`: the key id, version and type (signed
 request parameters, what the client asked for) plus the version's wrapped material and the sealed
@@ -27,7 +27,8 @@ from pydantic import BeforeValidator, Field, PlainSerializer
 
 from neo_service_layer.enclave.canonical import B64Bytes
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
-from neo_service_layer.enclave.handlers.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.amk import SealedAmk
+from neo_service_layer.enclave.opdefs.base import Op, SignedOp
 from neo_service_layer.enclave.schemas import (
     UNSIGNED,
     AccountId,
@@ -283,3 +284,25 @@ def parse_backup_header(blob: bytes) -> tuple[int, str, int]:
 
 def backup_aad(account_id: str, header: bytes) -> bytes:
     return BACKUP_LABEL + b"\x00" + account_id.encode() + b"\x00" + header
+
+
+def material_context(key_id: str, version: int) -> str:
+    """The wrap context of a key version's material: ``"<key_id>:<version>"`` (the host rewraps it too)."""
+    return f"{key_id}:{version}"
+
+
+GENERATE: Final = Op("keys.generate", GenerateArgs, GenerateResult)
+SIGN: Final = SignedOp("keys.sign", SignArgs, SignResult)
+VERIFY: Final = SignedOp("keys.verify", VerifyArgs, ValidResult)
+ENCRYPT: Final = SignedOp("keys.encrypt", EncryptArgs, CiphertextResult)
+DECRYPT: Final = SignedOp("keys.decrypt", DecryptArgs, PlaintextResult)
+REWRAP: Final = SignedOp("keys.rewrap", RewrapArgs, CiphertextResult)
+DATAKEY: Final = SignedOp("keys.datakey", DataKeyArgs, DataKeyResult)
+HMAC: Final = SignedOp("keys.hmac", HmacArgs, HmacResult)
+HMAC_VERIFY: Final = SignedOp("keys.hmac_verify", HmacVerifyArgs, ValidResult)
+N3_SIGN_TX: Final = SignedOp("keys.n3_sign_tx", N3SignTxArgs, N3SignTxResult)
+EVM_SIGN_TX: Final = SignedOp("keys.evm_sign_tx", EvmSignTxArgs, EvmSignTxResult)
+EVM_SIGN_MESSAGE: Final = SignedOp("keys.evm_sign_message", EvmSignMessageArgs, EvmSignatureResult)
+EVM_SIGN_TYPED_DATA: Final = SignedOp("keys.evm_sign_typed_data", EvmSignTypedDataArgs, EvmSignatureResult)
+BACKUP: Final = Op("keys.backup", BackupArgs, BackupResult)
+RESTORE: Final = Op("keys.restore", RestoreArgs, RestoreResult)

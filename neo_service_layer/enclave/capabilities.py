@@ -1,0 +1,99 @@
+"""What a handler reaches beyond the enclave's own keys: the web and a sandbox, behind Protocols.
+
+* :class:`HttpFetcher` makes one HTTP request from inside the enclave (TLS ends inside, so a secret
+  substituted into a request never crosses the host in the clear): what the oracle and the functions'
+  ``fetch`` need.
+* :class:`SandboxRunner` runs user code with limits, outside the address space that holds keys: what
+  functions need.
+
+The enclave process builds them and passes them to the ``EnclaveContext`` (``context.py``); handlers
+use ``ctx.fetcher`` and ``ctx.sandbox`` and never make their own, so a unit test can hand an op a
+fake. No op uses either yet, so the process passes :class:`UnconfiguredFetcher` and
+:class:`UnconfiguredSandbox`, which refuse with ``capability_unavailable`` (docs/enclave.md §6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from neo_service_layer.enclave.protocol import CapabilityUnavailable
+
+HTTP_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
+
+type JsonValue = bool | int | float | str | Sequence[JsonValue] | Mapping[str, JsonValue] | None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One request. ``timeout_seconds`` bounds the whole exchange; a response body over ``max_bytes`` is
+    an error, never a truncated body (a cut JSON document could still parse)."""
+
+    method: str
+    url: str
+    timeout_seconds: float
+    max_bytes: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        if self.method not in HTTP_METHODS:
+            raise ValueError(f"HTTP method {self.method!r} is not one of {sorted(HTTP_METHODS)}")
+        if not self.timeout_seconds > 0:
+            raise ValueError("timeout_seconds must be positive")
+        if self.max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """Any response the server sent, whatever its status: the caller decides what a 404 means."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class HttpFetcher(Protocol):
+    async def fetch(self, request: HttpRequest) -> HttpResponse:
+        """The response to ``request``; an :class:`EnclaveError` when there is none (refused, timed out,
+        over ``max_bytes``), with a detail that never quotes the request (it may carry secrets)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxLimits:
+    memory_bytes: int
+    timeout_seconds: float
+    max_output_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxResult:
+    """What the code returned, or ``error`` (thrown, out of memory, out of time) for the caller to report."""
+
+    value: JsonValue
+    error: str | None = None
+    logs: tuple[str, ...] = ()
+
+
+class SandboxRunner(Protocol):
+    async def run(self, code: str, args: Sequence[JsonValue], limits: SandboxLimits) -> SandboxResult:
+        """Run ``code`` on ``args`` in a fresh context within ``limits``; the code's own failures are a
+        result, an :class:`EnclaveError` only when the sandbox itself fails."""
+        ...
+
+
+class UnconfiguredFetcher:
+    """The fetcher of an enclave that reaches no network: every request is refused."""
+
+    async def fetch(self, request: HttpRequest) -> HttpResponse:
+        raise CapabilityUnavailable("this enclave has no HTTP fetcher configured")
+
+
+class UnconfiguredSandbox:
+    """The sandbox of an enclave that runs no user code: every run is refused."""
+
+    async def run(self, code: str, args: Sequence[JsonValue], limits: SandboxLimits) -> SandboxResult:
+        raise CapabilityUnavailable("this enclave has no sandbox configured")
