@@ -65,9 +65,9 @@ def test_the_package_keeps_every_contract(package_copy: Path) -> None:
         pytest.param("errors", f"{NSL}.enclave.client", "layers", id="errors-import-enclave"),
         pytest.param(
             "services.keys.purge",
-            f"{NSL}.enclave.handlers.keys_schemas",
+            f"{NSL}.enclave.handlers.keys",
             "enclave-handlers",
-            id="service-imports-schemas",
+            id="service-imports-a-handler",
         ),
         pytest.param(
             "worker.runner",
