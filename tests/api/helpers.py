@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -100,20 +99,6 @@ async def audit_entries(db: Database, account_id: str | None = None) -> list[Aud
         if account_id is not None:
             statement = statement.where(AuditEntry.account_id == account_id)
         return list((await session.execute(statement)).scalars().all())
-
-
-def encodings(secret: bytes) -> set[bytes]:
-    """Every form in which a leaked value could show up: raw, hex (both cases), base64 and base64url
-    (with and without padding), and its Python repr."""
-    forms = {
-        secret,
-        secret.hex().encode(),
-        secret.hex().upper().encode(),
-        base64.b64encode(secret),
-        base64.urlsafe_b64encode(secret),
-        repr(secret).encode(),
-    }
-    return forms | {form.rstrip(b"=") for form in forms}
 
 
 #: Settings overrides that keep rate limits out of the way of tests making many calls per key.
