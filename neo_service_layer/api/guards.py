@@ -2,12 +2,12 @@
 
 - Who may call it: ``ctx: Annotated[RequestContext, Requires("keys", WRITE)]``, or :data:`AdminCtx`
   (platform operators), or :data:`CredentialCtx` (any valid credential). The dependency enters the
-  request's unit of work (``api.context``) and checks the caller first, before the body is read, so a
-  refusal is audited like any other failure and never reaches the route. Every authenticated route
-  takes exactly one; ``tests/api/test_route_access.py`` reads them from ``app.routes`` and compares
-  them with its table of who may call what.
+  request's unit of work (``api.context``) and checks the caller first, before the request's body and
+  parameters are validated, so a refusal is audited like any other failure and never reaches the
+  route. Every authenticated route takes exactly one; ``tests/api/test_route_access.py`` reads them
+  from ``app.routes`` and compares them with its table of who may call what.
 - ``@idempotent()``: the ``Idempotency-Key`` header (``api.idempotency``): a stored response is
-  replayed before the body runs, and the body's result is stored with the route's writes.
+  replayed before the route's function runs, and its result is stored with the route's writes.
 - ``@audited(details)``: the audit entry's details as a function of the route's result (public values
   only). Details that come from the request rather than the result are set on ``ctx.audit_details``.
 
@@ -78,10 +78,10 @@ def _signature(endpoint: Callable[..., Any]) -> inspect.Signature:
 def idempotent[M: BaseModel](
     *, never_store: frozenset[str] = frozenset()
 ) -> Callable[[Callable[..., Awaitable[M]]], Callable[..., Awaitable[M | JSONResponse]]]:
-    """Make a POST safe to retry with ``Idempotency-Key``: the same key and body replay the first response
-    (without the ``never_store`` fields, values shown once), another body is a 409.
+    """Make a POST (or PUT) safe to retry with ``Idempotency-Key``: the same key and body replay the first
+    response (without the ``never_store`` fields, values shown once), another body is a 409.
 
-    The response's status is ``ctx.status_code``: the route's, unless the body changes it.
+    The response's status is ``ctx.status_code``: the route's, unless the function changes it.
     """
 
     def decorate(endpoint: Callable[..., Awaitable[M]]) -> Callable[..., Awaitable[M | JSONResponse]]:

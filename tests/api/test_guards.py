@@ -1,5 +1,6 @@
-"""Route declarations (``api.guards``): requirements checked before the body, replays only for callers who
-meet the requirement, idempotency on every route that creates, and mistakes that fail at import."""
+"""Route declarations (``api.guards``): requirements checked before the request is validated, replays only
+for callers who meet the requirement, idempotency on every route that creates, mistakes that fail at
+import."""
 
 from __future__ import annotations
 
@@ -156,7 +157,7 @@ async def test_a_replay_is_only_for_callers_who_may_make_the_request(
     assert replay.json()["id"] == first.json()["id"]
 
 
-async def test_the_requirement_is_checked_before_the_body_is_read(
+async def test_the_requirement_is_checked_before_the_body_is_validated(
     client: httpx.AsyncClient, state: AppState, tenant: Tenant, role_keys: RoleKeys
 ) -> None:
     """A caller who may not write learns nothing of what a valid body would be: 403, not 422, audited as
