@@ -16,7 +16,6 @@ from neo_service_layer.services.keys.models import KeyVersion
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
 
 KEY_TYPES = ["secp256r1", "secp256k1", "ed25519", "aes256-gcm", "hmac-sha256", "bls12381"]
-PROBLEM_JSON = "application/problem+json"
 
 
 def b64(data: bytes) -> str:
@@ -36,15 +35,6 @@ async def create_key(
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    assert body["status"] == status
-    return body
 
 
 async def private_material(

@@ -1,10 +1,11 @@
 """The unit of work of an authenticated request: principal, database session, audit entry.
 
-Every authenticated route takes a :data:`TenantCtx` (session scoped to the caller's account; see
-``db.session``) or an :data:`AdminCtx` (platform operators; unscoped session). The route's writes
-and the request's audit entry commit in one transaction before the response is sent; if the route
-fails, its writes roll back and a failure entry is audited instead. Reads are audited too, as in
-Vault: who read what is often what an investigation needs.
+Every authenticated route enters one through the requirement it declares (``api.guards``): a session
+scoped to the caller's account (see ``db.session``), or unscoped for platform operators. The caller is
+checked against the requirement first, inside the unit of work, so a refusal is audited like any other
+failure. The route's writes and the request's audit entry commit in one transaction before the
+response is sent; if the route fails, its writes roll back and a failure entry is audited instead.
+Reads are audited too, as in Vault: who read what is often what an investigation needs.
 
 An entry with no change to commit with (a GET or HEAD that wrote nothing, or any failure, whose
 changes were rolled back) goes to the process's group-commit writer (``services/audit/writer``):
@@ -20,19 +21,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.api.auth import CurrentPrincipal
 from neo_service_layer.api.problems import as_nsl_error
 from neo_service_layer.api.state import AppState, app_state
 from neo_service_layer.db.session import wrote
 from neo_service_layer.errors import Conflict
-from neo_service_layer.services.accounts.principal import Principal
+from neo_service_layer.services.accounts.principal import Principal, Requirement
 from neo_service_layer.services.audit.chain import AuditEvent, Outcome, append
 
 # audit_log.resource is 500 characters; PostgreSQL refuses longer values and NUL bytes in text.
@@ -79,13 +79,15 @@ def _route_status(request: Request) -> int:
 
 
 @asynccontextmanager
-async def _unit_of_work(
-    request: Request, principal: Principal, *, platform: bool
+async def unit_of_work(
+    request: Request, principal: Principal, requirement: Requirement
 ) -> AsyncIterator[RequestContext]:
+    """The request's context once ``principal`` meets ``requirement``; commits or audits the failure."""
     state = app_state(request)
     route = request.scope.get("route")
     reading = request.method in READ_METHODS
-    session = state.db.session(None if platform else principal.account_id, for_read=reading)
+    # Platform operators act across accounts: their session is not scoped to their own.
+    session = state.db.session(None if requirement.platform else principal.account_id, for_read=reading)
     ctx = RequestContext(
         principal=principal,
         session=session,
@@ -96,8 +98,7 @@ async def _unit_of_work(
         status_code=_route_status(request),
     )
     try:
-        if platform:
-            principal.require_admin()
+        requirement.check(principal)
         try:
             async with session.begin():
                 yield ctx
@@ -129,17 +130,3 @@ async def _audit_failure(
     # through the group-commit writer (and the connection is free for it, see above).
     await session.rollback()
     await ctx.state.audit.append(ctx.event(outcome, status, {**ctx.audit_details, "code": code}))
-
-
-async def tenant_context(request: Request, principal: CurrentPrincipal) -> AsyncIterator[RequestContext]:
-    async with _unit_of_work(request, principal, platform=False) as ctx:
-        yield ctx
-
-
-async def admin_context(request: Request, principal: CurrentPrincipal) -> AsyncIterator[RequestContext]:
-    async with _unit_of_work(request, principal, platform=True) as ctx:
-        yield ctx
-
-
-TenantCtx = Annotated[RequestContext, Depends(tenant_context, scope="function")]
-AdminCtx = Annotated[RequestContext, Depends(admin_context, scope="function")]

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from neo_service_layer.config import Settings
 from neo_service_layer.enclave.server import EnclaveServer
 from tests.api.helpers import new_secret
 from tests.conftest import Tenant
+from tests.leaks import LeakScanner, leak_scanner
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,23 @@ def restore_logging() -> Iterator[None]:
         root.handlers[:], level, logging.getLogger("uvicorn.access").disabled = saved
         root.setLevel(level)
         structlog.reset_defaults()
+
+
+@pytest.fixture
+def leak_scan(
+    tmp_path: Path,
+    database_url: str,
+    enclave_socket: Path,
+    enclave_server: EnclaveServer,
+    restore_logging: None,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> LeakScanner:
+    """Run an app whose database files, logs and responses are all kept for a leak scan (tests.leaks).
+
+    Its database is read as files: parametrize ``database_url`` with ``["sqlite"]`` (indirect)."""
+    assert database_url.startswith("sqlite"), "a leak scan reads the database files"
+    return leak_scanner(tmp_path, database_url, enclave_socket, caplog, capsys)
 
 
 @pytest.fixture

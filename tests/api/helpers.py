@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import base64
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import httpx
+from fastapi.dependencies.models import Dependant
 from sqlalchemy import func, select
 
 from neo_service_layer.db.models import Account, ApiKey, AuditEntry, IdempotencyRecord, Member
@@ -20,6 +21,13 @@ RESOURCE_MODELS: dict[str, type[Any]] = {
     "api_keys": ApiKey,
     "idempotency_records": IdempotencyRecord,
 }
+
+
+def dependency_calls(dependant: Dependant) -> Iterator[object]:
+    """Every callable a route depends on, its own endpoint first (``route.dependant``)."""
+    yield dependant.call
+    for sub in dependant.dependencies:
+        yield from dependency_calls(sub)
 
 
 def auth(key: str) -> dict[str, str]:
@@ -58,15 +66,19 @@ async def new_secret(client: httpx.AsyncClient, key: str, **kwargs: Any) -> str:
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert an RFC 9457 problem with ``status`` and ``code``; return its body."""
+    """Assert an RFC 9457 problem with ``status`` and ``code``: the media type, the members RFC 9457
+    defines (``instance``, when present, is the request's path) and ours; return its body.
+
+    The one way the tests check an error response."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     body: dict[str, Any] = response.json()
     assert body["status"] == status
-    assert body["code"] == code
+    assert body["code"] == code, body
     assert body["type"] == f"urn:nsl:error:{code}"
     assert body["title"]
     assert isinstance(body["detail"], str)
+    assert body.get("instance", response.request.url.path) == response.request.url.path
     assert body["request_id"] == response.headers["x-request-id"]
     return body
 
@@ -87,20 +99,6 @@ async def audit_entries(db: Database, account_id: str | None = None) -> list[Aud
         if account_id is not None:
             statement = statement.where(AuditEntry.account_id == account_id)
         return list((await session.execute(statement)).scalars().all())
-
-
-def encodings(secret: bytes) -> set[bytes]:
-    """Every form in which a leaked value could show up: raw, hex (both cases), base64 and base64url
-    (with and without padding), and its Python repr."""
-    forms = {
-        secret,
-        secret.hex().encode(),
-        secret.hex().upper().encode(),
-        base64.b64encode(secret),
-        base64.urlsafe_b64encode(secret),
-        repr(secret).encode(),
-    }
-    return forms | {form.rstrip(b"=") for form in forms}
 
 
 #: Settings overrides that keep rate limits out of the way of tests making many calls per key.

@@ -8,6 +8,7 @@ import pytest
 from neo_service_layer.client import verify_attestation
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.errors import AttestationInvalid
+from tests.api.helpers import assert_problem
 
 
 async def test_attestation_verifies_offline(client: httpx.AsyncClient, enclave_measurement: str) -> None:
@@ -28,6 +29,4 @@ async def test_attestation_is_503_when_the_enclave_is_down(
 ) -> None:
     await enclave_server.stop()
     response = await client.get("/v1/attestation")
-    assert response.status_code == 503
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == "enclave_unavailable"
+    assert_problem(response, 503, "enclave_unavailable")

@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import delete, select
 
-from neo_service_layer.api.context import TenantCtx
+from neo_service_layer.api.guards import CredentialCtx
 from neo_service_layer.api.state import AppState
 from neo_service_layer.db.base import new_id
 from neo_service_layer.db.models import AuditEntry, AuditHead, Member
@@ -51,7 +51,7 @@ async def test_a_get_that_writes_appends_in_its_own_transaction(
 ) -> None:
     """Group commit is only for entries with nothing to commit with: a write stays atomic with its entry."""
 
-    async def get_that_writes(ctx: TenantCtx) -> dict[str, str]:
+    async def get_that_writes(ctx: CredentialCtx) -> dict[str, str]:
         ctx.session.add(
             Member(id=new_id("mem"), account_id=ctx.principal.account_id, email="g@e.t", role="viewer")
         )

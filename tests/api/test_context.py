@@ -7,7 +7,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from neo_service_layer.api.context import MAX_RESOURCE_LENGTH, TenantCtx, audit_resource
+from neo_service_layer.api.context import MAX_RESOURCE_LENGTH, audit_resource
+from neo_service_layer.api.guards import CredentialCtx
 from neo_service_layer.api.state import AppState
 from neo_service_layer.db.base import new_id
 from neo_service_layer.db.models import Member
@@ -21,7 +22,7 @@ from tests.conftest import Tenant
 def failing_routes(app: FastAPI) -> FastAPI:
     """Routes that write a member and then fail, like a service that breaks halfway."""
 
-    async def write_then_refuse(ctx: TenantCtx) -> None:
+    async def write_then_refuse(ctx: CredentialCtx) -> None:
         ctx.session.add(
             Member(id=new_id("mem"), account_id=ctx.principal.account_id, email="x@y.z", role="viewer")
         )
@@ -29,7 +30,7 @@ def failing_routes(app: FastAPI) -> FastAPI:
         ctx.audit_details = {"member": "x@y.z"}
         raise Conflict("refused after writing")
 
-    async def write_then_crash(ctx: TenantCtx) -> None:
+    async def write_then_crash(ctx: CredentialCtx) -> None:
         ctx.session.add(
             Member(id=new_id("mem"), account_id=ctx.principal.account_id, email="x@y.z", role="viewer")
         )

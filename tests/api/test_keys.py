@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from eth_account import Account as EthAccount
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_utils.crypto import keccak
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from neo3.core import cryptography as neo_crypto
 from neo3.core.utils import to_script_hash
 from neo3.network.payloads.transaction import Transaction
@@ -37,9 +39,9 @@ from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, Si
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.models import Key, KeyVersion
 from neo_service_layer.services.keys.purge import purge_deleted_keys
-from tests.api.helpers import NO_RATE_LIMITS, new_secret
+from tests.api.helpers import NO_RATE_LIMITS, assert_problem, audit_entries, new_secret
 from tests.conftest import Tenant
-from tests.keys_helpers import KEY_TYPES, assert_problem, b64, create_key, private_material, request_of, unb64
+from tests.keys_helpers import KEY_TYPES, b64, create_key, private_material, request_of, unb64
 
 NEO_X_CHAIN_ID = 47763
 N3_MAGIC = 860833102
@@ -288,13 +290,10 @@ async def test_sign_refuses_bad_input(
 # --- Neo N3 and EVM ---
 
 
-async def test_n3_witness_verifies_with_neo_mamba(
-    client: httpx.AsyncClient, tenant: Tenant, identity: VerifiedIdentity
-) -> None:
-    key = await create_key(client, tenant.headers, "secp256r1")
-    public = bytes.fromhex(key["versions"][0]["public_key"])
+def _n3_transaction(key: dict[str, Any]) -> Transaction:
+    """A transaction that ``key`` (secp256r1) signs as its only signer."""
     account = NeoAccount.watch_only_from_address(key["versions"][0]["n3_address"])
-    tx = Transaction(
+    return Transaction(
         version=0,
         nonce=42,
         system_fee=1_000_000,
@@ -303,6 +302,15 @@ async def test_n3_witness_verifies_with_neo_mamba(
         signers=[Signer(account.script_hash, WitnessScope.CALLED_BY_ENTRY)],
         script=b"\x11\xc0\x1f\x0c\x06symbol",
     )
+
+
+async def test_n3_witness_verifies_with_neo_mamba(
+    client: httpx.AsyncClient, tenant: Tenant, identity: VerifiedIdentity
+) -> None:
+    key = await create_key(client, tenant.headers, "secp256r1")
+    public = bytes.fromhex(key["versions"][0]["public_key"])
+    account = NeoAccount.watch_only_from_address(key["versions"][0]["n3_address"])
+    tx = _n3_transaction(key)
     tx_bytes = tx.to_array()
     body = {"transaction": b64(tx_bytes), "network_magic": N3_MAGIC}
     response = await client.post(
@@ -1020,6 +1028,98 @@ async def test_audit_names_key_op_and_version_never_data(
         )
     assert [e.details for e in entries] == [{"key_id": key["id"], "op": "encrypt", "version": 1}]
     assert all(plaintext not in str(e.details) for e in entries)
+
+
+async def test_every_route_audits_its_key_op_and_version(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, state: AppState
+) -> None:
+    """Each route's audit details, as routes declare them (``@audited``) or set them: the key, the
+    operation and the version used, never data."""
+    headers = tenant.headers
+    created = {
+        key_type: await create_key(client, headers, key_type, exportable=True)
+        for key_type in ("aes256-gcm", "hmac-sha256", "secp256k1", "secp256r1")
+    }
+    aes, mac, k1, r1 = (f"/v1/keys/{key['id']}" for key in created.values())
+    ids = {key_type: key["id"] for key_type, key in created.items()}
+    ct = (await client.post(f"{aes}/encrypt", json={"plaintext": b64(b"p")}, headers=headers)).json()
+    tag = (await client.post(f"{mac}/hmac", json={"data": b64(b"d")}, headers=headers)).json()["hmac"]
+    signed = await client.post(f"{k1}/sign", json={"message": b64(b"m")}, headers=headers)
+    n3_tx = {"transaction": b64(_n3_transaction(created["secp256r1"]).to_array()), "network_magic": N3_MAGIC}
+
+    def on(key_type: str, op: str, version: int | None = None, **extra: object) -> dict[str, object]:
+        return {"key_id": ids[key_type], "op": op, **({"version": version} if version else {}), **extra}
+
+    calls: list[tuple[str, str, Any, dict[str, object]]] = [
+        ("GET", "/v1/keys", None, {}),
+        ("GET", aes, None, {}),
+        ("PATCH", aes, {"min_decryption_version": 1}, on("aes256-gcm", "update")),
+        ("POST", f"{aes}/rotate", None, on("aes256-gcm", "rotate", 2)),
+        ("POST", f"{aes}/disable", None, on("aes256-gcm", "disable")),
+        ("POST", f"{aes}/enable", None, on("aes256-gcm", "enable")),
+        ("POST", f"{aes}/encrypt", {"plaintext": b64(b"p")}, on("aes256-gcm", "encrypt", 2)),
+        ("POST", f"{aes}/decrypt", {"ciphertext": ct["ciphertext"]}, on("aes256-gcm", "decrypt", 1)),
+        ("POST", f"{aes}/rewrap", {"ciphertext": ct["ciphertext"]}, on("aes256-gcm", "rewrap", 2)),
+        ("POST", f"{aes}/datakey", {}, on("aes256-gcm", "datakey", 2)),
+        ("POST", f"{mac}/hmac", {"data": b64(b"d")}, on("hmac-sha256", "hmac", 1)),
+        ("POST", f"{mac}/hmac/verify", {"data": b64(b"d"), "hmac": tag}, on("hmac-sha256", "hmac_verify", 1)),
+        ("POST", f"{k1}/sign", {"message": b64(b"m")}, on("secp256k1", "sign", 1)),
+        (
+            "POST",
+            f"{k1}/verify",
+            {"message": b64(b"m"), "signature": signed.json()["signature"]},
+            on("secp256k1", "verify", 1),
+        ),
+        ("GET", f"{k1}/public-key", None, on("secp256k1", "export_public_key", 1)),
+        (
+            "POST",
+            f"{k1}/evm/sign-transaction",
+            {"transaction": LEGACY},
+            on("secp256k1", "evm_sign_transaction", 1),
+        ),
+        ("POST", f"{k1}/evm/sign-message", {"message": b64(b"m")}, on("secp256k1", "evm_sign_message", 1)),
+        (
+            "POST",
+            f"{k1}/evm/sign-typed-data",
+            {"typed_data": TYPED_DATA},
+            on("secp256k1", "evm_sign_typed_data", 1),
+        ),
+        ("POST", f"{r1}/neo/sign-transaction", n3_tx, on("secp256r1", "neo_sign_transaction", 1)),
+        ("POST", f"{aes}/backup", None, on("aes256-gcm", "backup")),
+        ("POST", f"{aes}/schedule-deletion", None, on("aes256-gcm", "schedule_deletion", pending_days=30)),
+        ("POST", f"{aes}/cancel-deletion", None, on("aes256-gcm", "cancel_deletion")),
+    ]
+    entries = await audit_entries(state.db, tenant.account_id)
+    creations = [entry.details for entry in entries if entry.action == "keys.create"]
+    assert creations == [on(key_type, "create", 1) for key_type in ids]
+    seen, answers = {"keys.create"}, {}
+    for method, url, body, expected in calls:
+        response = answers[url] = await client.request(method, url, json=body, headers=headers)
+        assert response.status_code < 300, (url, response.text)
+        entry = (await audit_entries(state.db, tenant.account_id))[-1]
+        assert entry.request_id == response.headers["x-request-id"]
+        assert entry.details == expected, (url, entry.details)
+        seen.add(entry.action)
+    # Restoring the backup once the key is deleted: the key's latest version.
+    backup = answers[f"{aes}/backup"].json()["backup"]
+    await client.post(f"{aes}/schedule-deletion", json={"pending_days": 7}, headers=headers)
+    async with state.db.transaction() as session:
+        await session.execute(
+            update(Key)
+            .where(Key.id == ids["aes256-gcm"])
+            .values(deletion_date=utcnow() - timedelta(seconds=1))
+        )
+    restored = await client.post("/v1/keys/restore", json={"backup": backup}, headers=headers)
+    assert restored.status_code == 201, restored.text
+    entry = (await audit_entries(state.db, tenant.account_id))[-1]
+    assert entry.details == on("aes256-gcm", "restore", 2)
+    seen.add(entry.action)
+    routes = {
+        context.original_route.name
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+    }
+    assert seen == {name for name in routes if name.startswith("keys.")}  # every keys route, checked
 
 
 async def test_enclave_down_is_503(

@@ -23,9 +23,9 @@ from neo_service_layer.enclave.crypto import signing
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
 from neo_service_layer.errors import EnclaveUnavailable
 from neo_service_layer.services.accounts.service import bootstrap
-from tests.api.helpers import NO_RATE_LIMITS
+from tests.api.helpers import NO_RATE_LIMITS, assert_problem
 from tests.conftest import make_tenant
-from tests.keys_helpers import PROBLEM_JSON, b64, create_key, unb64
+from tests.keys_helpers import b64, create_key, unb64
 
 pytestmark = pytest.mark.slow
 
@@ -166,15 +166,13 @@ async def test_sigkill_mid_burst_loses_nothing(
     assert statuses[503] >= BURST // 10, f"requests sent while the enclave was down: {statuses}"
     for response in responses:
         if response.status_code == 503:
-            assert response.headers["content-type"].startswith(PROBLEM_JSON)
-            assert response.json()["code"] == "enclave_unavailable"
+            assert_problem(response, 503, "enclave_unavailable")
         else:
             kt = KeyType(_type_of(keys, response))
             assert _verifies(kt, public[kt], message, response.json()["signature"])
     # While the enclave is down: creating a key is a 503 and leaves nothing half-made.
     down = await client.post("/v1/keys", json={"name": "during-outage", "type": "ed25519"}, headers=headers)
-    assert down.status_code == 503
-    assert down.json()["code"] == "enclave_unavailable"
+    assert_problem(down, 503, "enclave_unavailable")
 
     second = runner.start()
     await runner.ready(second)

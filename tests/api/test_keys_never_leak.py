@@ -9,26 +9,22 @@ several encodings.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
-from neo_service_layer.api.app import create_app
-from neo_service_layer.config import Settings
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.logging import configure_logging
-from neo_service_layer.services.accounts.service import bootstrap
 from neo_service_layer.services.keys.models import Key, KeyVersion
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
-from tests.api.helpers import NO_RATE_LIMITS, encodings
+from tests.api.helpers import NO_RATE_LIMITS
 from tests.api.test_keys import LEGACY, TYPED_DATA
+from tests.conftest import make_tenant
 from tests.keys_helpers import KEY_TYPES, b64, private_material
+from tests.leaks import LeakScanner, encodings
 
 
 async def exercise(client: httpx.AsyncClient, headers: dict[str, str]) -> tuple[str, str]:
@@ -93,87 +89,37 @@ async def exercise(client: httpx.AsyncClient, headers: dict[str, str]) -> tuple[
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_no_private_key_material_leaks(
-    tmp_path: Path,
-    database_url: str,
-    enclave_socket: Path,
-    enclave_server: EnclaveServer,
-    restore_logging: None,
-    caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    configure_logging("debug", "json")
-    logging.getLogger().addHandler(caplog.handler)
-    caplog.set_level(logging.DEBUG)
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        log_format="json",
-        log_level="debug",
-        enclave_socket=enclave_socket,
-    ).model_copy(update=NO_RATE_LIMITS)
-    app = create_app(settings)
-    responses: list[httpx.Response] = []
-
-    async def record(response: httpx.Response) -> None:
-        await response.aread()
-        responses.append(response)
-
+async def test_no_private_key_material_leaks(leak_scan: LeakScanner, enclave_server: EnclaveServer) -> None:
     secrets: set[bytes] = set()
-    async with app.router.lifespan_context(app):
-        db = app.state.nsl.db
+    async with leak_scan("json", **NO_RATE_LIMITS) as scan:
+        client, db = scan.client, scan.state.db
+        tenant = await make_tenant(client, scan.admin_key, "leaky")
+        headers = tenant.headers
+        deleted_key, backup = await exercise(client, headers)
+        async with db.session() as session:
+            versions = (await session.execute(select(KeyVersion.key_id, KeyVersion.version))).all()
+            amks = (await session.execute(select(AccountMasterKey))).scalars().all()
+        for key_id, version in versions:
+            secrets.add(await private_material(db, enclave_server.ctx, tenant.account_id, key_id, version))
+        for amk in amks:
+            secrets.add(enclave_server.ctx.open_amk(amk.account_id, amk.version, amk.sealed))
+        # The deleted key is purged and restored from its backup: same material, rewrapped.
         async with db.transaction() as session:
-            issued = await bootstrap(session)
-        assert issued is not None
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://nsl.test", event_hooks={"response": [record]}
-        ) as client:
-            admin = {"X-API-Key": issued.plaintext}
-            account = (await client.post("/v1/admin/accounts", json={"name": "leaky"}, headers=admin)).json()
-            owner = await client.post(
-                f"/v1/admin/accounts/{account['id']}/api-keys",
-                json={"name": "o", "role": "owner"},
-                headers=admin,
+            await session.execute(
+                update(Key).where(Key.id == deleted_key).values(deletion_date=utcnow() - timedelta(seconds=1))
             )
-            headers = {"X-API-Key": owner.json()["secret"]}
-            deleted_key, backup = await exercise(client, headers)
-            account_id = account["id"]
-            async with db.session() as session:
-                versions = (await session.execute(select(KeyVersion.key_id, KeyVersion.version))).all()
-                amks = (await session.execute(select(AccountMasterKey))).scalars().all()
-            for version_key, version in versions:
-                secrets.add(await private_material(db, enclave_server.ctx, account_id, version_key, version))
-            for amk in amks:
-                secrets.add(enclave_server.ctx.open_amk(amk.account_id, amk.version, amk.sealed))
-            # The deleted key is purged and restored from its backup: same material, rewrapped.
-            async with db.transaction() as session:
-                await session.execute(
-                    update(Key)
-                    .where(Key.id == deleted_key)
-                    .values(deletion_date=utcnow() - timedelta(seconds=1))
-                )
-            restored = await client.post("/v1/keys/restore", json={"backup": backup}, headers=headers)
-            assert restored.status_code == 201, restored.text
-            assert (
-                await client.post(f"/v1/keys/{deleted_key}/sign", json={"message": "AAAA"}, headers=headers)
-            ).status_code == 200
-            assert (await client.get("/metrics")).status_code == 200
+        restored = await client.post("/v1/keys/restore", json={"backup": backup}, headers=headers)
+        assert restored.status_code == 201, restored.text
+        assert (
+            await client.post(f"/v1/keys/{deleted_key}/sign", json={"message": "AAAA"}, headers=headers)
+        ).status_code == 200
+        assert (await client.get("/metrics")).status_code == 200
 
     assert len(versions) == 2 * len(KEY_TYPES)
     assert len(secrets) == len(versions) + len(amks)
     assert all(len(secret) == 32 for secret in secrets)
-    db_files = {p.name: p.read_bytes() for p in Path(database_url.split("///")[1]).parent.glob("nsl.db*")}
-    captured = capsys.readouterr()
-    logs = (captured.err + captured.out + "\n".join(r.getMessage() for r in caplog.records)).encode()
-    assert b'"event": "enclave op"' in logs  # the enclave's debug log was captured
-    assert b'"event": "request"' in logs
-    assert len(responses) > 150
+    assert b'"event": "enclave op"' in scan.logs  # the enclave's debug log was captured
+    assert b'"event": "request"' in scan.logs
+    assert len(scan.responses) > 150
     for secret in secrets:
-        forms = encodings(secret)
-        for name, content in db_files.items():
-            assert not any(form in content for form in forms), f"private material in {name}"
-        assert not any(form in logs for form in forms), "private material in the logs"
-        for response in responses:
-            seen = response.content + str(response.headers.raw).encode()
-            assert not any(form in seen for form in forms), f"private material in {response.request.url.path}"
+        scan.assert_never_seen("private key material", encodings(secret))

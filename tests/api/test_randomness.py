@@ -22,9 +22,10 @@ from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.models import Key
 from neo_service_layer.services.randomness import service
 from neo_service_layer.services.randomness.models import RandomnessRequest
-from tests.api.helpers import NO_RATE_LIMITS, audit_entries, encodings
+from tests.api.helpers import NO_RATE_LIMITS, assert_problem, audit_entries
 from tests.conftest import Tenant
-from tests.keys_helpers import assert_problem, create_key, private_material, request_of
+from tests.keys_helpers import create_key, private_material, request_of
+from tests.leaks import encodings
 from tests.randomness_helpers import SCHEMES
 
 URL = "/v1/randomness"

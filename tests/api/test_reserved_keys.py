@@ -29,7 +29,7 @@ from neo_service_layer.enclave.crypto import dyvrf, evm
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.operations import KeyUse
 from neo_service_layer.services.keys.platform import evm_relayer_key, n3_relayer_key, public_key_of
-from tests.api.helpers import auth
+from tests.api.helpers import assert_problem, auth
 from tests.api.test_route_access import ACCESS
 from tests.conftest import Tenant
 
@@ -103,7 +103,7 @@ async def test_a_reserved_name_cannot_be_taken_first(
     body = {"name": name, "type": "secp256k1", "exportable": True}
     for key in (admin_key, tenant.owner_key):  # the system account, and any tenant
         response = await client.post("/v1/keys", json=body, headers=auth(key))
-        assert (response.status_code, response.json()["code"]) == (403, "key_reserved"), response.text
+        assert_problem(response, 403, "key_reserved")
     listed = (await client.get("/v1/keys", headers=auth(admin_key))).json()["items"]
     assert name not in {item["name"] for item in listed}
 

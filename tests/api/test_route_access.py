@@ -3,7 +3,10 @@
 ``ACCESS`` is the decision for each route, written out here from docs/keys.md, docs/secrets.md and the
 README (roles), keyed by (method, path) — not derived from ``role_allows``, which is what it checks.
 The routes come from the app itself (``app.routes``): a route missing from the table fails
-:func:`test_every_route_has_a_decision`, so no route ships without one. The table test then calls each
+:func:`test_every_route_has_a_decision`, so no route ships without one, and each authenticated route
+must declare exactly the requirement the table gives it (``api.guards``; a route that authenticates
+without declaring one, or declares another, fails :func:`test_every_route_declares_the_tables_requirement`),
+so the declarations and the table cannot drift apart. The table test then calls each
 route without a credential, and as owner, developer, viewer and admin (the system account), each
 once with every scope and once without the route's service, and expects exactly: 401
 ``unauthenticated`` with no credential, 403 ``forbidden`` when the role may not, 403 ``missing_scope``
@@ -16,25 +19,26 @@ One app and one database per backend for the whole table: failures are collected
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import httpx
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from neo_service_layer.api.app import create_app
-from neo_service_layer.api.auth import authenticate
+from neo_service_layer.api.auth import CurrentPrincipal, authenticate
+from neo_service_layer.api.context import RequestContext
+from neo_service_layer.api.guards import Guard, Requires
 from neo_service_layer.client.attestation import verify_attestation
 from neo_service_layer.client.secrets import RecipientKey, seal_secret_value
 from neo_service_layer.config import Settings
-from neo_service_layer.services.accounts.scopes import SERVICES
+from neo_service_layer.services.accounts.principal import ANY_CREDENTIAL, PLATFORM_ADMIN, Requirement
+from neo_service_layer.services.accounts.scopes import READ, READ_VALUE, SERVICES, WRITE
 from neo_service_layer.services.accounts.service import bootstrap
 from tests.api.conftest import AppFactory
-from tests.api.helpers import NO_RATE_LIMITS, auth, new_secret
+from tests.api.helpers import NO_RATE_LIMITS, auth, dependency_calls, new_secret
 from tests.conftest import make_tenant
 
 ROLES: Final = ("owner", "developer", "viewer", "admin")
@@ -61,10 +65,12 @@ B64: Final = "AAAA"
 
 @dataclass(frozen=True)
 class Access:
-    """The roles a route admits and the scope it needs (None: none), with a valid sample request."""
+    """The roles a route admits and the scope it needs (None: none), the requirement the route must
+    declare for that, and a valid sample request."""
 
     roles: frozenset[str]
     scope: str | None
+    requirement: Requirement
     body: Any = None
     query: dict[str, str] | None = None
 
@@ -85,24 +91,24 @@ ANSWERED: Final = "answered by the route"
 
 
 def reads(service: str, **sample: Any) -> Access:
-    return Access(EVERYONE, f"{service}:read", **sample)
+    return Access(EVERYONE, f"{service}:read", Requirement(service, READ), **sample)
 
 
 def reads_values(service: str, **sample: Any) -> Access:
-    return Access(WRITERS, f"{service}:read", **sample)
+    return Access(WRITERS, f"{service}:read", Requirement(service, READ_VALUE), **sample)
 
 
 def writes(service: str, **sample: Any) -> Access:
-    return Access(WRITERS, f"{service}:write", **sample)
+    return Access(WRITERS, f"{service}:write", Requirement(service, WRITE), **sample)
 
 
 def manages(**sample: Any) -> Access:
-    return Access(OWNERS, "account:write", **sample)
+    return Access(OWNERS, "account:write", Requirement("account", WRITE), **sample)
 
 
 def platform(**sample: Any) -> Access:
     # Admin routes check the role only: an admin credential with narrower scopes still reaches them.
-    return Access(ADMINS, None, **sample)
+    return Access(ADMINS, None, PLATFORM_ADMIN, **sample)
 
 
 # None: a public route (no credential at all).
@@ -112,7 +118,8 @@ ACCESS: Final[dict[tuple[str, str], Access | None]] = {
     ("GET", "/metrics"): None,
     ("GET", "/v1/auth/jwks"): None,
     ("GET", "/v1/attestation"): None,
-    ("POST", "/v1/auth/token"): Access(EVERYONE, None, body={}),  # never more than the credential has
+    # Never more than the credential has: any credential may trade itself for a token.
+    ("POST", "/v1/auth/token"): Access(EVERYONE, None, ANY_CREDENTIAL, body={}),
     ("POST", "/v1/admin/accounts"): platform(body={"name": "made-by-the-table"}),
     ("GET", "/v1/admin/accounts"): platform(),
     ("GET", "/v1/admin/accounts/{account_id}"): platform(),
@@ -180,32 +187,83 @@ ACCESS: Final[dict[tuple[str, str], Access | None]] = {
 }
 
 
-def _calls(dependant: Dependant) -> Iterator[object]:
-    yield dependant.call
-    for sub in dependant.dependencies:
-        yield from _calls(sub)
+@dataclass(frozen=True)
+class Served:
+    """A route as the app serves it: whether it authenticates its caller, and what it declares."""
+
+    authenticated: bool
+    declared: tuple[Requirement, ...]
 
 
-def app_routes(app: FastAPI) -> dict[tuple[str, str], bool]:
-    """Every (method, path) the app serves, and whether the route authenticates its caller."""
-    routes: dict[tuple[str, str], bool] = {}
+def app_routes(app: FastAPI) -> dict[tuple[str, str], Served]:
+    """Every (method, path) the app serves, read from ``app.routes``."""
+    routes: dict[tuple[str, str], Served] = {}
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if isinstance(route, APIRoute):
-            authenticated = authenticate in set(_calls(route.dependant))
+            calls = list(dependency_calls(route.dependant))
+            served = Served(
+                authenticated=authenticate in calls,
+                declared=tuple(call.requirement for call in calls if isinstance(call, Guard)),
+            )
             for method in route.methods or ():
-                routes[(method, str(context.path))] = authenticated
+                routes[(method, str(context.path))] = served
     return routes
 
 
+def declaration_errors(app: FastAPI, table: dict[tuple[str, str], Access | None]) -> list[str]:
+    """The routes whose declaration is not the table's: an authenticated route declares exactly the
+    table's requirement, a public route none."""
+    errors = []
+    for route, served in sorted(app_routes(app).items()):
+        access = table.get(route)
+        expected = () if access is None else (access.requirement,)
+        if served.authenticated and not served.declared:
+            errors.append(f"{route}: authenticates its caller but declares no requirement")
+        elif served.declared != expected:
+            errors.append(f"{route}: declares {served.declared}, the table says {expected}")
+    return errors
+
+
+def _app() -> FastAPI:
+    return create_app(Settings(data_dir=Path("/nonexistent")))
+
+
+def test_every_route_declares_the_tables_requirement() -> None:
+    assert declaration_errors(_app(), ACCESS) == []
+
+
+def test_a_route_without_its_declaration_fails_the_check() -> None:
+    """The attack on the check itself: a route that reads the caller's principal and decides nothing,
+    and a write route declaring a mere read, both served by the app, are both caught."""
+    app = _app()
+
+    async def undeclared(principal: CurrentPrincipal) -> None: ...
+
+    async def lenient(key_id: str, ctx: Annotated[RequestContext, Requires("keys", READ)]) -> None: ...
+
+    app.add_api_route("/v1/keys/{key_id}/undeclared", undeclared, methods=["POST"])
+    app.add_api_route("/v1/keys/{key_id}/lenient", lenient, methods=["POST"])
+    table = {
+        **ACCESS,
+        ("POST", "/v1/keys/{key_id}/undeclared"): writes("keys"),
+        ("POST", "/v1/keys/{key_id}/lenient"): writes("keys"),
+    }
+    assert declaration_errors(app, table) == [
+        f"('POST', '/v1/keys/{{key_id}}/lenient'): declares {(Requirement('keys', READ),)}, "
+        f"the table says {(Requirement('keys', WRITE),)}",
+        "('POST', '/v1/keys/{key_id}/undeclared'): authenticates its caller but declares no requirement",
+    ]
+
+
 def test_every_route_has_a_decision() -> None:
-    served = app_routes(create_app(Settings(data_dir=Path("/nonexistent"))))
+    served = app_routes(_app())
     undecided = sorted(set(served) - set(ACCESS))
     stale = sorted(set(ACCESS) - set(served))
     assert not undecided, f"routes without an entry in ACCESS (decide who may call them): {undecided}"
     assert not stale, f"ACCESS entries for routes the app does not serve: {stale}"
     public_mismatch = sorted(
-        route for route, authenticated in served.items() if authenticated == (ACCESS[route] is None)
+        route for route, facts in served.items() if facts.authenticated == (ACCESS[route] is None)
     )
     assert not public_mismatch, (
         f"public in ACCESS but authenticated by the app, or the reverse: {public_mismatch}"

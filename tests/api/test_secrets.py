@@ -24,7 +24,7 @@ from neo_service_layer.services.masterkeys.models import AccountMasterKey
 from neo_service_layer.services.secrets import grants
 from neo_service_layer.services.secrets.models import SecretVersion
 from tests.api.conftest import AppFactory
-from tests.api.helpers import new_secret
+from tests.api.helpers import assert_problem, new_secret
 from tests.conftest import Tenant
 
 RECIPIENT_HEADER = "X-NSL-Recipient-Key"
@@ -104,13 +104,6 @@ async def api(client: httpx.AsyncClient, tenant: Tenant) -> Secrets:
 @pytest.fixture
 async def other(client: httpx.AsyncClient, other_tenant: Tenant) -> Secrets:
     return Secrets(client, other_tenant, await _identity(client), RecipientKey.generate())
-
-
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body
 
 
 async def test_write_read_versions_and_signed_result(api: Secrets) -> None:
@@ -410,7 +403,7 @@ async def test_bad_input_is_refused_with_a_stable_code(
     payload = bodies[body] if isinstance(body, str) else body
     before = await api.metadata("s")
     response = await api.http.request(method, path, json=payload, params=query, headers=api.tenant.headers)
-    problem(response, status, code)
+    assert_problem(response, status, code)
     assert await api.metadata("s") == before  # a refused request changes nothing
 
 
@@ -420,7 +413,7 @@ async def test_cas_required(api: Secrets) -> None:
         "/v1/secrets/k/metadata", json={"cas_required": True}, headers=api.tenant.headers
     )
     assert patched.json()["cas_required"] is True
-    problem(await api.put("k", b"2"), 422, "secret_cas_required")
+    assert_problem(await api.put("k", b"2"), 422, "secret_cas_required")
     assert (await api.put("k", b"2", cas=1)).json()["version"] == 2
     assert await api.value("k") == b"2"
 
@@ -430,8 +423,8 @@ async def test_soft_delete_undelete_destroy(api: Secrets, state: AppState) -> No
         await api.put("life", value)
     deleted = await api.post("/v1/secrets/life/delete", {"versions": [1, 3]})
     assert [v["deleted_at"] is not None for v in deleted.json()["versions"]] == [True, True]
-    problem(await api.read("life", 1), 410, "secret_version_deleted")
-    problem(await api.read("life"), 410, "secret_version_deleted")  # the latest is deleted
+    assert_problem(await api.read("life", 1), 410, "secret_version_deleted")
+    assert_problem(await api.read("life"), 410, "secret_version_deleted")  # the latest is deleted
     assert await api.value("life", 2) == b"two"
     undeleted = await api.post("/v1/secrets/life/undelete", {"versions": [3]})
     assert undeleted.json()["versions"][0]["deleted_at"] is None
@@ -439,8 +432,8 @@ async def test_soft_delete_undelete_destroy(api: Secrets, state: AppState) -> No
 
     destroyed = await api.post("/v1/secrets/life/destroy", {"versions": [1, 2]})
     assert [v["destroyed"] for v in destroyed.json()["versions"]] == [True, True]
-    problem(await api.read("life", 1), 410, "secret_version_destroyed")
-    problem(await api.read("life", 2), 410, "secret_version_destroyed")
+    assert_problem(await api.read("life", 1), 410, "secret_version_destroyed")
+    assert_problem(await api.read("life", 2), 410, "secret_version_destroyed")
     again = await api.post("/v1/secrets/life/undelete", {"versions": [2]})
     assert again.json()["versions"][0]["destroyed"] is True  # destroyed is for good
     async with state.db.transaction() as session:
@@ -454,7 +447,7 @@ async def test_soft_delete_undelete_destroy(api: Secrets, state: AppState) -> No
     assert [(v["version"], v["destroyed"]) for v in meta["versions"]] == [(1, True), (2, True), (3, False)]
 
     assert (await api.http.delete("/v1/secrets/life", headers=api.tenant.headers)).status_code == 204
-    problem(await api.read("life"), 404, "secret_not_found")
+    assert_problem(await api.read("life"), 404, "secret_not_found")
     async with state.db.transaction() as session:
         assert (await session.execute(select(SecretVersion))).scalars().all() == []
 
@@ -466,7 +459,7 @@ async def test_only_the_last_max_versions_are_kept(app_factory: AppFactory, tena
         assert (await api.put("rolling", f"value-{index}".encode())).json()["version"] == index
     meta = await api.metadata("rolling")
     assert (meta["max_versions"], [v["version"] for v in meta["versions"]]) == (3, [3, 4, 5])
-    problem(await api.read("rolling", 2), 404, "secret_version_not_found")
+    assert_problem(await api.read("rolling", 2), 404, "secret_version_not_found")
     assert await api.value("rolling", 3) == b"value-3"
     patched = await api.http.patch(
         "/v1/secrets/rolling/metadata", json={"max_versions": 1}, headers=tenant.headers
@@ -479,7 +472,7 @@ async def test_only_the_last_max_versions_are_kept(app_factory: AppFactory, tena
 async def test_concurrent_writes_with_the_same_cas_exactly_one_wins(api: Secrets) -> None:
     created = await asyncio.gather(api.put("race", b"a", cas=0), api.put("race", b"b", cas=0))
     assert sorted(r.status_code for r in created) == [201, 409]
-    problem(next(r for r in created if r.status_code == 409), 409, "secret_cas_mismatch")
+    assert_problem(next(r for r in created if r.status_code == 409), 409, "secret_cas_mismatch")
     updated = await asyncio.gather(*(api.put("race", f"c{i}".encode(), cas=1) for i in range(3)))
     assert sorted(r.status_code for r in updated) == [200, 409, 409]
     assert {r.json()["code"] for r in updated if r.status_code == 409} == {"secret_cas_mismatch"}
@@ -513,7 +506,7 @@ async def test_idempotent_write_is_replayed_not_repeated(api: Secrets) -> None:
 async def test_other_accounts_secrets_are_not_found(api: Secrets, other: Secrets) -> None:
     secret_id = (await api.put("mine", b"private")).json()["id"]
     for name in ("mine", secret_id):
-        problem(await other.read(name), 404, "secret_not_found")
+        assert_problem(await other.read(name), 404, "secret_not_found")
         for method, suffix, body in [
             ("GET", "/metadata", None),
             ("PATCH", "/metadata", {"cas_required": True}),
@@ -528,9 +521,11 @@ async def test_other_accounts_secrets_are_not_found(api: Secrets, other: Secrets
             response = await other.http.request(
                 method, f"/v1/secrets/{name}{suffix}", json=body, headers=other.tenant.headers
             )
-            problem(response, 404, "secret_not_found")
+            assert_problem(response, 404, "secret_not_found")
     assert (await other.http.get("/v1/secrets", headers=other.tenant.headers)).json()["items"] == []
-    problem(await other.put("mine", b"theirs", cas=1), 409, "secret_cas_mismatch")  # their own namespace
+    assert_problem(
+        await other.put("mine", b"theirs", cas=1), 409, "secret_cas_mismatch"
+    )  # their own namespace
     assert (await other.put("mine", b"theirs")).status_code == 201
     assert await api.value("mine") == b"private"
     assert await other.value("mine") == b"theirs"
@@ -543,14 +538,14 @@ async def test_scopes_and_roles(api: Secrets, client: httpx.AsyncClient) -> None
     )
     viewer = await new_secret(client, api.tenant.owner_key, name="viewer", role="viewer")
     for key in (reader, viewer):
-        problem(
+        assert_problem(
             await api.put("scoped", b"y", headers={"X-API-Key": key}),
             403,
             "missing_scope" if key == reader else "forbidden",
         )
     developer = await new_secret(client, api.tenant.owner_key, name="dev", role="developer")
     rotate = await client.post("/v1/account/master-key/rotate", headers={"X-API-Key": developer})
-    problem(rotate, 403, "forbidden")
+    assert_problem(rotate, 403, "forbidden")
 
 
 @pytest.mark.parametrize(
@@ -589,7 +584,7 @@ async def test_viewers_see_metadata_never_values(
             assert response.status_code == 200, response.text
             assert open_secret_value(who.reader, response.json()["sealed_value"]) == value
         else:
-            body = problem(response, 403, "forbidden")
+            body = assert_problem(response, 403, "forbidden")
             assert "metadata, not values" in body["detail"]
             assert "sealed_value" not in body
     assert (await who.metadata("db-password"))["current_version"] == 2
@@ -611,7 +606,9 @@ async def test_a_replayed_sealed_write_is_refused_and_changes_nothing(api: Secre
     assert (await api.put("db-password", b"v3-new-password", cas=2)).status_code == 200
     before = await api.metadata("db-password")
 
-    problem(await api.http.put(url, json=captured, headers=api.tenant.headers), 409, "secret_cas_mismatch")
+    assert_problem(
+        await api.http.put(url, json=captured, headers=api.tenant.headers), 409, "secret_cas_mismatch"
+    )
     for edited in (
         {"sealed_value": captured["sealed_value"]},  # cas dropped
         {**captured, "cas": 3},  # cas set to the current version
@@ -620,7 +617,7 @@ async def test_a_replayed_sealed_write_is_refused_and_changes_nothing(api: Secre
             api.tenant.headers,
             {**api.tenant.headers, "Idempotency-Key": f"replay-{len(edited)}"},
         ):
-            refused = problem(
+            refused = assert_problem(
                 await api.http.put(url, json=edited, headers=headers), 409, "sealed_value_stale"
             )
             assert refused["current_version"] == 3
@@ -638,7 +635,7 @@ async def test_grants_resolve_inside_the_enclave(
     grant = {"grantee_kind": "function", "grantee": "price-fetcher"}
     created = await api.post("/v1/secrets/api-token/grants", grant)
     assert created.status_code == 201, created.text
-    problem(await api.post("/v1/secrets/api-token/grants", grant), 409, "secret_grant_exists")
+    assert_problem(await api.post("/v1/secrets/api-token/grants", grant), 409, "secret_grant_exists")
     assert (
         await api.post("/v1/secrets/api-token/grants", {**grant, "grantee_kind": "oracle"})
     ).status_code == 201
@@ -692,7 +689,7 @@ async def test_master_key_rotation_rewraps_every_data_key(api: Secrets, state: A
             assert (amk, amk2) == (1, 2)
     assert await api.value("a") == b"alpha-2"
     assert await api.value("b") == b"beta-1"
-    problem(await api.read("a", 1), 410, "secret_version_destroyed")
+    assert_problem(await api.read("a", 1), 410, "secret_version_destroyed")
 
     await api.put("b", b"beta-2")  # written under AMK v2
     again = await api.http.post("/v1/account/master-key/rotate", headers=api.tenant.headers)

@@ -9,21 +9,16 @@ The in-process enclave is the only place the values exist in the clear; the API 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import httpx
 import pytest
 
-from neo_service_layer.api.app import create_app
 from neo_service_layer.client.attestation import verify_attestation
 from neo_service_layer.client.secrets import RecipientKey, open_secret_value, seal_secret_value
-from neo_service_layer.config import Settings
 from neo_service_layer.enclave.identity import derive_transport_key
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.logging import configure_logging
-from neo_service_layer.services.accounts.service import bootstrap
-from tests.api.helpers import encodings
 from tests.conftest import make_tenant
+from tests.leaks import LeakScanner, encodings
 
 VALUES = {
     "db-password": b"LEAKCANARY-db-password-7f3c9e21",
@@ -36,43 +31,13 @@ UPDATED = b"LEAKCANARY-db-password-v2-c0ffee"
 @pytest.mark.parametrize("log_format", ["json", "console"])
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_no_secret_value_or_private_key_leaks(
-    tmp_path: Path,
-    database_url: str,
-    log_format: str,
-    restore_logging: None,
-    enclave_server: EnclaveServer,
-    enclave_socket: Path,
-    caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
+    leak_scan: LeakScanner, enclave_server: EnclaveServer, log_format: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    configure_logging("debug", log_format)
-    logging.getLogger().addHandler(caplog.handler)
-    caplog.set_level(logging.DEBUG)
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        log_format=log_format,
-        enclave_socket=enclave_socket,
-    )
-    app = create_app(settings)
-    responses: list[httpx.Response] = []
-
-    async def record(response: httpx.Response) -> None:
-        await response.aread()
-        responses.append(response)
-
     reader = RecipientKey.generate()
-    async with app.router.lifespan_context(app):
-        async with app.state.nsl.db.transaction() as session:
-            issued = await bootstrap(session)
-        assert issued is not None
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://nsl.test", event_hooks={"response": [record]}
-        ) as client:
-            tenant = await make_tenant(client, issued.plaintext, "leaky")
-            other = await make_tenant(client, issued.plaintext, "snoop")
-            await exercise_every_route(client, tenant.account_id, tenant.headers, other.headers, reader)
+    async with leak_scan(log_format) as scan:
+        tenant = await make_tenant(scan.client, scan.admin_key, "leaky")
+        other = await make_tenant(scan.client, scan.admin_key, "snoop")
+        await exercise_every_route(scan.client, tenant.account_id, tenant.headers, other.headers, reader)
 
     p256, k1 = enclave_server.ctx.identity.secrets()
     private = {
@@ -81,17 +46,11 @@ async def test_no_secret_value_or_private_key_leaks(
         "transport x25519": bytes(derive_transport_key(p256, k1)),
         "recipient x25519": bytes(reader.private_key),
     }
-    db_files = {
-        path.name: path.read_bytes() for path in Path(database_url.split("///")[1]).parent.glob("nsl.db*")
-    }
-    captured = capsys.readouterr()
-    logs = (captured.err + captured.out + "\n".join(r.getMessage() for r in caplog.records)).encode()
-    assert b"request" in logs  # the access log was captured
-    assert any(r.request.url.path == "/metrics" for r in responses)
-    assert len(responses) >= 35
+    assert any(r.request.url.path == "/metrics" for r in scan.responses)
+    assert len(scan.responses) >= 35
     # Positive controls: the scan sees what is stored and logged (names are not secret).
-    assert any(b"db-password" in content for content in db_files.values())
-    assert b"/v1/secrets/db-password" in logs
+    assert any(b"db-password" in content for content in scan.database().values())
+    assert b"/v1/secrets/db-password" in scan.logs
     assert any(r.levelno == logging.DEBUG for r in caplog.records)  # debug level really was on
 
     secrets = {
@@ -100,13 +59,7 @@ async def test_no_secret_value_or_private_key_leaks(
         **private,
     }
     for label, secret in secrets.items():
-        forms = encodings(secret)
-        for name, content in db_files.items():
-            assert not any(form in content for form in forms), f"{label} is in {name}"
-        assert not any(form in logs for form in forms), f"{label} is in the {log_format} logs"
-        for response in responses:
-            seen = response.content + str(response.headers.raw).encode()
-            assert not any(form in seen for form in forms), f"{label} is in {response.request.url.path}"
+        scan.assert_never_seen(label, encodings(secret))
 
 
 async def exercise_every_route(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Response
 
-from neo_service_layer.api.context import TenantCtx
-from neo_service_layer.api.idempotency import IdempotencyDep
+from neo_service_layer.api.context import RequestContext
+from neo_service_layer.api.guards import Requires, idempotent
 from neo_service_layer.api.pagination import Page, PageDep, paginate
 from neo_service_layer.api.routes import AUTHENTICATED, ResourceId, problems
 from neo_service_layer.api.routes.schemas import AccountOut, MemberIn, MemberOut
@@ -15,19 +17,21 @@ from neo_service_layer.services.accounts import service
 from neo_service_layer.services.accounts.scopes import READ, WRITE, role_can_grant
 
 SERVICE = "account"
+AccountRead = Annotated[RequestContext, Requires(SERVICE, READ)]
+# Writes of the "account" service are for owners only (services.accounts.scopes): people, credentials,
+# the master key.
+AccountWrite = Annotated[RequestContext, Requires(SERVICE, WRITE)]
 router = APIRouter(prefix="/v1/account", tags=["account"], responses=AUTHENTICATED)
 
 
 @router.get("", name="account.get")
-async def get_account(ctx: TenantCtx) -> AccountOut:
+async def get_account(ctx: AccountRead) -> AccountOut:
     """The account of the calling credential."""
-    ctx.principal.require(SERVICE, READ)
     return AccountOut.of(await service.get_account(ctx.session, ctx.principal.account_id))
 
 
 @router.get("/members", name="account.members.list")
-async def list_members(ctx: TenantCtx, page: PageDep) -> Page[MemberOut]:
-    ctx.principal.require(SERVICE, READ)
+async def list_members(ctx: AccountRead, page: PageDep) -> Page[MemberOut]:
     return await paginate(ctx.session, service.member_list_statement(), Member.id, page, MemberOut.of)
 
 
@@ -38,22 +42,19 @@ async def list_members(ctx: TenantCtx, page: PageDep) -> Page[MemberOut]:
     name="account.members.create",
     responses=problems(409),
 )
-async def add_member(body: MemberIn, ctx: TenantCtx, idem: IdempotencyDep) -> object:
+@idempotent()
+async def add_member(body: MemberIn, ctx: AccountWrite) -> MemberOut:
     """Add a person to the account with a role no higher than the caller's."""
-    ctx.principal.require(SERVICE, WRITE)
-    if (replay := await idem.replay(ctx)) is not None:
-        return replay
     if not role_can_grant(ctx.principal.role, body.role):
         raise Forbidden(f"a {ctx.principal.role.value} cannot add a {body.role.value}")
     member = await service.add_member(ctx.session, ctx.principal.account_id, str(body.email), body.role)
     ctx.audit_details = {"member_id": member.id, "role": body.role.value}
-    return await idem.respond(ctx, 201, MemberOut.of(member))
+    return MemberOut.of(member)
 
 
 @router.delete(
     "/members/{member_id}", status_code=204, name="account.members.delete", responses=problems(404)
 )
-async def remove_member(member_id: ResourceId, ctx: TenantCtx) -> Response:
-    ctx.principal.require(SERVICE, WRITE)
+async def remove_member(member_id: ResourceId, ctx: AccountWrite) -> Response:
     await service.remove_member(ctx.session, member_id)
     return Response(status_code=204)

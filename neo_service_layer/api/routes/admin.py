@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from neo_service_layer.api.context import AdminCtx
-from neo_service_layer.api.idempotency import IdempotencyDep
+from neo_service_layer.api.guards import AdminCtx, idempotent
 from neo_service_layer.api.pagination import Page, PageDep, paginate
 from neo_service_layer.api.routes import AUTHENTICATED, ResourceId, problems
 from neo_service_layer.api.routes.schemas import (
@@ -29,13 +28,12 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=AUTHENTICATED)
     name="admin.accounts.create",
     responses=problems(409),
 )
-async def create_account(body: AccountIn, ctx: AdminCtx, idem: IdempotencyDep) -> object:
+@idempotent()
+async def create_account(body: AccountIn, ctx: AdminCtx) -> AccountOut:
     """Create a tenant account."""
-    if (replay := await idem.replay(ctx)) is not None:
-        return replay
     account = await service.create_account(ctx.session, body.name)
     ctx.audit_details = {"account_id": account.id}
-    return await idem.respond(ctx, 201, AccountOut.of(account))
+    return AccountOut.of(account)
 
 
 @router.get("/accounts", name="admin.accounts.list")
@@ -68,12 +66,9 @@ async def update_account(account_id: ResourceId, body: AccountPatch, ctx: AdminC
     name="admin.api_keys.create",
     responses=problems(404, 409),
 )
-async def create_account_key(
-    account_id: ResourceId, body: ApiKeyIn, ctx: AdminCtx, idem: IdempotencyDep
-) -> object:
+@idempotent(never_store=frozenset({"secret"}))
+async def create_account_key(account_id: ResourceId, body: ApiKeyIn, ctx: AdminCtx) -> ApiKeyCreated:
     """Create an API key in any account (e.g. an owner key for a new tenant)."""
-    if (replay := await idem.replay(ctx)) is not None:
-        return replay
     await service.get_account(ctx.session, account_id)
     issued = await api_keys.issue_for(
         ctx.session,
@@ -85,4 +80,4 @@ async def create_account_key(
         expires_at=body.expires_at,
     )
     ctx.audit_details = {"key_id": issued.record.id, "role": body.role.value}
-    return await idem.respond(ctx, 201, ApiKeyCreated.issued(issued), never_store=frozenset({"secret"}))
+    return ApiKeyCreated.issued(issued)

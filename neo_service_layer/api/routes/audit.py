@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from neo_service_layer.api.context import TenantCtx
+from neo_service_layer.api.context import RequestContext
+from neo_service_layer.api.guards import Requires
 from neo_service_layer.api.pagination import Page, PageDep, paginate
 from neo_service_layer.api.routes import AUTHENTICATED
 from neo_service_layer.api.routes.schemas import AuditEntryOut
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=AUTHENTICATED)
 
 @router.get("", name="audit.list")
 async def list_entries(
-    ctx: TenantCtx,
+    ctx: Annotated[RequestContext, Requires(SERVICE, READ)],
     page: PageDep,
     action: Annotated[
         str | None, Query(max_length=200, pattern=ACTION_PATTERN, description="e.g. api_keys.create")
@@ -29,6 +30,5 @@ async def list_entries(
     outcome: Outcome | None = None,
 ) -> Page[AuditEntryOut]:
     """Entries about this account, oldest first; filter by action or outcome."""
-    ctx.principal.require(SERVICE, READ)
     statement = list_statement(ctx.principal.account_id, action=action, outcome=outcome)
     return await paginate(ctx.session, statement, AuditEntry.seq, page, AuditEntryOut.of)

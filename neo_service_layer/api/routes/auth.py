@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from neo_service_layer.api.context import TenantCtx
+from neo_service_layer.api.guards import CredentialCtx
 from neo_service_layer.api.routes import AUTHENTICATED
 from neo_service_layer.api.routes.schemas import TokenIn, TokenOut
 from neo_service_layer.api.state import app_state
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
 @router.post("/token", response_model=TokenOut, name="auth.token", responses=AUTHENTICATED)
-async def issue_token(body: TokenIn, ctx: TenantCtx) -> TokenOut:
+async def issue_token(body: TokenIn, ctx: CredentialCtx) -> TokenOut:
     """A JWT with the caller's own account, role and scopes (never more), valid for ``ttl_seconds``."""
     ttl = body.ttl_seconds or ctx.state.settings.jwt_ttl_seconds
     issued = ctx.state.signer.issue(ctx.principal, ttl)

@@ -1,17 +1,20 @@
 """The randomness service (``/v1/randomness``): verifiable random outputs, stored results, verification.
 
-Thin routes: check the scope (``randomness:write`` to generate, ``randomness:read`` to read and
-verify), check the body (``services.randomness.params``), call ``services.randomness``, shape the
-response. Every request is audited with the request id as the resource and β in the details, so the
-audit chain pins each output; never key material.
+Thin routes: each declares its scope (``randomness:write`` to generate, ``randomness:read`` to read
+and verify) and whether it is idempotent (``api.guards``), checks the body
+(``services.randomness.params``), calls ``services.randomness`` and shapes the response. Every request
+is audited with the request id as the resource and β in the details, so the audit chain pins each
+output; never key material.
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 
-from neo_service_layer.api.context import RequestContext, TenantCtx, audit_resource
-from neo_service_layer.api.idempotency import IdempotencyDep
+from neo_service_layer.api.context import RequestContext, audit_resource
+from neo_service_layer.api.guards import Requires, idempotent
 from neo_service_layer.api.pagination import Page, PageDep, paginate
 from neo_service_layer.api.routes import AUTHENTICATED, ResourceId, problems
 from neo_service_layer.api.routes.randomness_schemas import (
@@ -28,6 +31,8 @@ from neo_service_layer.services.randomness.models import RandomnessRequest
 
 SERVICE = "randomness"
 PREFIX = "/v1/randomness"
+RandomnessRead = Annotated[RequestContext, Requires(SERVICE, READ)]
+RandomnessWrite = Annotated[RequestContext, Requires(SERVICE, WRITE)]
 router = APIRouter(prefix=PREFIX, tags=["randomness"], responses=AUTHENTICATED)
 GENERATE_ERRORS = problems(404, 409, 422)
 
@@ -53,15 +58,12 @@ def _audit(ctx: RequestContext, resource_id: str, details: dict[str, object]) ->
 @router.post(
     "", status_code=201, response_model=RandomnessOut, name="randomness.generate", responses=GENERATE_ERRORS
 )
-async def generate(body: RandomnessIn, ctx: TenantCtx, idem: IdempotencyDep) -> object:
+@idempotent()
+async def generate(body: RandomnessIn, ctx: RandomnessWrite) -> RandomnessOut:
     """Prove a random output in the enclave; it is recorded before it is returned."""
-    ctx.principal.require(SERVICE, WRITE)
-    params = body.params()
-    if (replay := await idem.replay(ctx)) is not None:
-        return replay
-    record = await service.generate(ctx.session, ctx.state.enclave, ctx.principal.account_id, params)
+    record = await service.generate(ctx.session, ctx.state.enclave, ctx.principal.account_id, body.params())
     _audit(ctx, record.id, _summary(record))
-    return await idem.respond(ctx, 201, RandomnessOut.of(record))
+    return RandomnessOut.of(record)
 
 
 @router.post(
@@ -71,24 +73,20 @@ async def generate(body: RandomnessIn, ctx: TenantCtx, idem: IdempotencyDep) -> 
     name="randomness.generate_batch",
     responses=GENERATE_ERRORS,
 )
-async def generate_batch(body: RandomnessBatchIn, ctx: TenantCtx, idem: IdempotencyDep) -> object:
+@idempotent()
+async def generate_batch(body: RandomnessBatchIn, ctx: RandomnessWrite) -> RandomnessBatchOut:
     """Up to 100 requests, all or nothing (one failure records none of them)."""
-    ctx.principal.require(SERVICE, WRITE)
     items = [item.params() for item in body.requests]
-    if (replay := await idem.replay(ctx)) is not None:
-        return replay
     batch_id, records = await service.generate_batch(
         ctx.session, ctx.state.enclave, ctx.principal.account_id, items
     )
     _audit(ctx, batch_id, {"batch_id": batch_id, "results": [_summary(r) for r in records]})
-    out = RandomnessBatchOut(batch_id=batch_id, results=[RandomnessOut.of(r) for r in records])
-    return await idem.respond(ctx, 201, out)
+    return RandomnessBatchOut(batch_id=batch_id, results=[RandomnessOut.of(r) for r in records])
 
 
 @router.post("/verify", name="randomness.verify")
-async def verify(body: VerifyIn, ctx: TenantCtx) -> VerifyOut:
+async def verify(body: VerifyIn, ctx: RandomnessRead) -> VerifyOut:
     """Verify a proof (or a whole result) with a public key; an invalid proof is ``valid: false``."""
-    ctx.principal.require(SERVICE, READ)
     checked = verification.verify(
         scheme=body.scheme, public_key=body.public_key, alpha=body.alpha, proof=body.proof, result=body.result
     )
@@ -101,16 +99,14 @@ async def verify(body: VerifyIn, ctx: TenantCtx) -> VerifyOut:
 
 
 @router.get("", name="randomness.list")
-async def list_requests(ctx: TenantCtx, page: PageDep) -> Page[RandomnessOut]:
+async def list_requests(ctx: RandomnessRead, page: PageDep) -> Page[RandomnessOut]:
     """The account's requests, oldest first (cursor pagination)."""
-    ctx.principal.require(SERVICE, READ)
     return await paginate(ctx.session, service.list_statement(), RandomnessRequest.id, page, RandomnessOut.of)
 
 
 @router.get("/{request_id}", name="randomness.get", responses=problems(404))
-async def get_request(request_id: ResourceId, ctx: TenantCtx) -> RandomnessOut:
+async def get_request(request_id: ResourceId, ctx: RandomnessRead) -> RandomnessOut:
     """A stored result, exactly as it was first returned."""
-    ctx.principal.require(SERVICE, READ)
     record = await service.get_request(ctx.session, request_id)
     _audit(ctx, record.id, {"randomness_id": record.id})
     return RandomnessOut.of(record)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from neo_service_layer.api.context import TenantCtx
-from neo_service_layer.api.idempotency import IdempotencyDep
+from neo_service_layer.api.context import RequestContext
+from neo_service_layer.api.guards import Requires, idempotent
 from neo_service_layer.api.pagination import Page, PageDep, paginate
 from neo_service_layer.api.routes import AUTHENTICATED, problems
 from neo_service_layer.api.routes.secrets_schemas import (
@@ -45,6 +45,10 @@ if TYPE_CHECKING:  # routes name the session's type only; the queries live in th
 
 SERVICE = "secrets"
 RECIPIENT_HEADER = "X-NSL-Recipient-Key"
+SecretsRead = Annotated[RequestContext, Requires(SERVICE, READ)]
+# A value, sealed to the caller: developers and owners only (docs/secrets.md).
+SecretsReadValue = Annotated[RequestContext, Requires(SERVICE, READ_VALUE)]
+SecretsWrite = Annotated[RequestContext, Requires(SERVICE, WRITE)]
 router = APIRouter(prefix="/v1/secrets", tags=["secrets"], responses=AUTHENTICATED)
 
 SecretName = Annotated[
@@ -59,11 +63,9 @@ Grantee = Annotated[str, Path(pattern=GRANTEE_PATTERN, max_length=200)]
     name="secrets.write",
     responses={201: {"model": SecretWritten, "description": "Created (version 1)"}, **problems(409)},
 )
-async def write_secret(name: SecretName, body: SecretWriteIn, ctx: TenantCtx, idem: IdempotencyDep) -> object:
+@idempotent()
+async def write_secret(name: SecretName, body: SecretWriteIn, ctx: SecretsWrite) -> SecretWritten:
     """Write a new version from a value sealed to the enclave (201 when this creates the secret)."""
-    ctx.principal.require(SERVICE, WRITE)
-    if (replay := await idem.replay(ctx)) is not None:
-        return replay
     written = await versions.write(
         ctx.session,
         ctx.state.enclave,
@@ -74,26 +76,26 @@ async def write_secret(name: SecretName, body: SecretWriteIn, ctx: TenantCtx, id
         default_max_versions=ctx.state.settings.secrets_max_versions,
     )
     ctx.audit_details = {"secret_id": written.secret.id, "version": written.version.version, "cas": body.cas}
-    out = SecretWritten(
+    if written.created:
+        ctx.status_code = 201
+    return SecretWritten(
         id=written.secret.id,
         name=name,
         version=written.version.version,
         created_at=written.version.created_at,
     )
-    return await idem.respond(ctx, 201 if written.created else 200, out)
 
 
 @router.get("", name="secrets.list")
-async def list_secrets(ctx: TenantCtx, page: PageDep) -> Page[SecretOut]:
+async def list_secrets(ctx: SecretsRead, page: PageDep) -> Page[SecretOut]:
     """Every secret's metadata, never a value."""
-    ctx.principal.require(SERVICE, READ)
     return await paginate(ctx.session, service.list_statement(), Secret.id, page, SecretOut.of)
 
 
 @router.get("/{name}", name="secrets.read", responses=problems(404, 410))
 async def read_secret(
     name: SecretName,
-    ctx: TenantCtx,
+    ctx: SecretsReadValue,
     version: Annotated[
         int | None, Query(ge=1, le=MAX_SECRET_VERSION, description="Default: the current version")
     ] = None,
@@ -106,7 +108,6 @@ async def read_secret(
 
     Developers and owners only: a viewer sees metadata, never a value (``secrets:read`` either way).
     """
-    ctx.principal.require(SERVICE, READ_VALUE)
     if (
         recipient is not None
         and recipient_header is not None
@@ -126,26 +127,23 @@ async def read_secret(
 
 
 @router.delete("/{name}", status_code=204, name="secrets.delete", responses=problems(404))
-async def delete_secret(name: SecretName, ctx: TenantCtx) -> Response:
+async def delete_secret(name: SecretName, ctx: SecretsWrite) -> Response:
     """Remove the secret: metadata, every version (ciphertext and data keys) and its grants."""
-    ctx.principal.require(SERVICE, WRITE)
     secret = await service.delete_secret(ctx.session, name)
     ctx.audit_details = {"secret_id": secret.id}
     return Response(status_code=204)
 
 
 @router.get("/{name}/metadata", name="secrets.metadata", responses=problems(404))
-async def get_metadata(name: SecretName, ctx: TenantCtx) -> SecretMetadataOut:
+async def get_metadata(name: SecretName, ctx: SecretsRead) -> SecretMetadataOut:
     """The secret's settings and versions (created, deleted, destroyed), never values."""
-    ctx.principal.require(SERVICE, READ)
     secret = await service.get_secret(ctx.session, name)
     return SecretMetadataOut.with_versions(secret, list(await service.versions_of(ctx.session, secret)))
 
 
 @router.patch("/{name}/metadata", name="secrets.metadata.update", responses=problems(404))
-async def patch_metadata(name: SecretName, body: SecretMetadataPatch, ctx: TenantCtx) -> SecretMetadataOut:
+async def patch_metadata(name: SecretName, body: SecretMetadataPatch, ctx: SecretsWrite) -> SecretMetadataOut:
     """Change ``max_versions`` (older versions are destroyed at once) or ``cas_required``."""
-    ctx.principal.require(SERVICE, WRITE)
     secret = await service.update_metadata(
         ctx.session, name, max_versions=body.max_versions, cas_required=body.cas_required
     )
@@ -156,27 +154,26 @@ async def patch_metadata(name: SecretName, body: SecretMetadataPatch, ctx: Tenan
 type VersionChange = Callable[[AsyncSession, str, Sequence[int]], Awaitable[list[SecretVersion]]]
 
 
-async def _change(name: str, body: VersionsIn, ctx: TenantCtx, change: VersionChange) -> VersionsOut:
-    ctx.principal.require(SERVICE, WRITE)
+async def _change(name: str, body: VersionsIn, ctx: RequestContext, change: VersionChange) -> VersionsOut:
     rows = await change(ctx.session, name, body.versions)
     ctx.audit_details = {"versions": sorted(set(body.versions))}
     return VersionsOut(versions=[VersionOut.of(row) for row in rows])
 
 
 @router.post("/{name}/delete", name="secrets.versions.delete", responses=problems(404))
-async def delete_versions(name: SecretName, body: VersionsIn, ctx: TenantCtx) -> VersionsOut:
+async def delete_versions(name: SecretName, body: VersionsIn, ctx: SecretsWrite) -> VersionsOut:
     """Soft-delete versions: reads refuse them until undeleted."""
     return await _change(name, body, ctx, versions.soft_delete)
 
 
 @router.post("/{name}/undelete", name="secrets.versions.undelete", responses=problems(404))
-async def undelete_versions(name: SecretName, body: VersionsIn, ctx: TenantCtx) -> VersionsOut:
+async def undelete_versions(name: SecretName, body: VersionsIn, ctx: SecretsWrite) -> VersionsOut:
     """Restore soft-deleted versions (destroyed versions stay destroyed)."""
     return await _change(name, body, ctx, versions.undelete)
 
 
 @router.post("/{name}/destroy", name="secrets.versions.destroy", responses=problems(404))
-async def destroy_versions(name: SecretName, body: VersionsIn, ctx: TenantCtx) -> VersionsOut:
+async def destroy_versions(name: SecretName, body: VersionsIn, ctx: SecretsWrite) -> VersionsOut:
     """Erase versions' ciphertext and data keys for good."""
     return await _change(name, body, ctx, versions.destroy)
 
@@ -188,23 +185,20 @@ async def destroy_versions(name: SecretName, body: VersionsIn, ctx: TenantCtx) -
     name="secrets.grants.create",
     responses=problems(404, 409),
 )
-async def create_grant(name: SecretName, body: GrantIn, ctx: TenantCtx, idem: IdempotencyDep) -> object:
+@idempotent()
+async def create_grant(name: SecretName, body: GrantIn, ctx: SecretsWrite) -> GrantOut:
     """Let a function or an oracle request of this account use the secret (resolved in the enclave)."""
-    ctx.principal.require(SERVICE, WRITE)
-    if (replay := await idem.replay(ctx)) is not None:
-        return replay
     grant = await grants.grant(ctx.session, ctx.principal.account_id, name, body.grantee_kind, body.grantee)
     ctx.audit_details = {
         "secret_id": grant.secret_id,
         "grantee_kind": body.grantee_kind,
         "grantee": body.grantee,
     }
-    return await idem.respond(ctx, 201, GrantOut.of(name, grant))
+    return GrantOut.of(name, grant)
 
 
 @router.get("/{name}/grants", name="secrets.grants.list", responses=problems(404))
-async def list_grants(name: SecretName, ctx: TenantCtx) -> GrantsOut:
-    ctx.principal.require(SERVICE, READ)
+async def list_grants(name: SecretName, ctx: SecretsRead) -> GrantsOut:
     secret = await service.get_secret(ctx.session, name)
     return GrantsOut(items=[GrantOut.of(name, g) for g in await grants.grants_of(ctx.session, secret)])
 
@@ -216,9 +210,8 @@ async def list_grants(name: SecretName, ctx: TenantCtx) -> GrantsOut:
     responses=problems(404),
 )
 async def delete_grant(
-    name: SecretName, grantee_kind: GranteeKind, grantee: Grantee, ctx: TenantCtx
+    name: SecretName, grantee_kind: GranteeKind, grantee: Grantee, ctx: SecretsWrite
 ) -> Response:
-    ctx.principal.require(SERVICE, WRITE)
     await grants.revoke_grant(ctx.session, name, grantee_kind, grantee)
     ctx.audit_details = {"grantee_kind": grantee_kind, "grantee": grantee}
     return Response(status_code=204)
