@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from neo_service_layer.config import Settings
 
 #: The settings a chain test sets (tests/chains/*/platform settings()) that the worker process needs.
@@ -44,7 +46,7 @@ class WorkerProcess:
     def __init__(self, settings: Settings, log: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
         env |= {
-            f"NSL_{name.upper()}": str(value)
+            f"NSL_{name.upper()}": str(value.get_secret_value() if isinstance(value, SecretStr) else value)
             for name, value in settings.model_dump(exclude_none=True).items()
             if name in WORKER_SETTINGS
         }
