@@ -128,6 +128,14 @@ class FulfilmentPending(ServiceUnavailable):
     title = "Fulfilment transaction not mined yet"
 
 
+class FeeBudgetExceeded(FulfilmentPending):
+    """Even the current base fee would make the fulfilment cost more than the request paid: nothing is
+    sent, and the job tries again later, when gas may be cheaper (docs/chains-evm.md, "Budget")."""
+
+    code = "fee_budget_exceeded"
+    title = "Fulfilment would cost more than the request paid"
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How a request ended (or stands), from its row: what a job stores as its result."""

@@ -177,6 +177,9 @@ class Job(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     account_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The stable code of the last failure (``PermanentJobError.code``, an NSLError's code, ``lease_expired``
+    #: or ``unexpected_error``): what an operator or a dashboard groups dead jobs by.
+    last_error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

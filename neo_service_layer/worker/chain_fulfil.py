@@ -1,10 +1,10 @@
-"""The ``chains.request`` job: fulfil one request the chain watcher found (``chains.evm.fulfiller``).
+"""The ``chains.evm.request`` job: fulfil one request the chain watcher found (``chains.evm.fulfiller``).
 
 This module wires the fulfiller to its dependencies: the node (``evm_rpc_url``), the database, and the
-enclave, through :class:`EnclaveFulfilmentSigner` — the enclave proves the result with the version of
-its EVM VRF key the request is pinned to (``chains.evm_randomness_fulfilment``; the key is derived in
-the enclave, never named here) and the chain's relayer key signs the transaction (``keys.evm_sign_tx``;
-wrapped outside the enclave). Job outcomes:
+enclave, through :class:`EnclaveFulfilmentSigner` — the request's service's enclave op makes and signs
+the result (``chains/onchain.py``; randomness proves with the version of the enclave's EVM VRF key the
+request is pinned to) and the chain's relayer key signs the transaction (``keys.evm_sign_tx``; wrapped
+outside the enclave). Job outcomes:
 
 - ``confirmed`` → the job succeeds with the outcome as its result;
 - ``failed`` (``service_not_supported_yet``, ``request_not_on_chain``, ``would_revert``,
@@ -19,27 +19,22 @@ import asyncio
 from typing import Any
 
 from neo_service_layer.chains.evm.errors import InvalidChainMessage
-from neo_service_layer.chains.evm.fulfiller import (
-    EvmFulfiller,
-    FulfilPolicy,
-    RandomnessFulfilment,
-    SignedTx,
-)
+from neo_service_layer.chains.evm.fulfiller import EvmFulfiller, FulfilPolicy, SignedTx
 from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
 from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.evm.rpc import node_web3
 from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
+from neo_service_layer.chains.onchain import EvmAdapter, EvmRequestContext, Fulfilment, make_fulfilment
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
 from neo_service_layer.enclave.crypto import evm
-from neo_service_layer.enclave.opdefs.chains import EVM_RANDOMNESS_FULFILMENT, EvmRandomnessFulfilmentArgs
 from neo_service_layer.services.keys.operations import KeyUse, sign_evm_tx
 from neo_service_layer.services.keys.platform import evm_relayer_key, public_key_of
-from neo_service_layer.worker.chain_watch import CHAIN_REQUEST_KIND
+from neo_service_layer.worker.chain_watch import EVM_REQUEST_KIND
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 
-__all__ = ["CHAIN_REQUEST_KIND", "EnclaveFulfilmentSigner", "chain_handlers", "chain_request_handler"]
+__all__ = ["EVM_REQUEST_KIND", "EnclaveFulfilmentSigner", "chain_handlers", "chain_request_handler"]
 
 
 class EnclaveFulfilmentSigner:
@@ -59,18 +54,8 @@ class EnclaveFulfilmentSigner:
     async def relayer(self) -> str:
         return evm.address(public_key_of(await self._relayer_key()))
 
-    async def randomness(
-        self, chain_id: int, gateway: str, request_id: bytes, payload_hash: bytes, vrf_key_version: int
-    ) -> RandomnessFulfilment:
-        args = EvmRandomnessFulfilmentArgs(
-            chain_id=chain_id,
-            gateway=gateway,
-            request_id=request_id,
-            payload_hash=payload_hash,
-            vrf_key_version=vrf_key_version,
-        )
-        result = await self._enclave.run(EVM_RANDOMNESS_FULFILMENT, args)
-        return RandomnessFulfilment(result=result.result, signature=result.signature, signer=result.signer)
+    async def fulfil(self, adapter: EvmAdapter, context: EvmRequestContext) -> Fulfilment:
+        return await make_fulfilment(self._enclave, adapter, context)
 
     async def sign_transaction(self, tx: dict[str, Any]) -> SignedTx:
         signed = await sign_evm_tx(self._enclave, await self._relayer_key(), tx)
@@ -89,15 +74,15 @@ def fulfil_policy(settings: Settings) -> FulfilPolicy:
 def _request(ctx: JobContext) -> ServiceRequest:
     settings = ctx.settings
     if not settings.evm_rpc_url or not settings.evm_gateway_address:
-        raise PermanentJobError("chain_not_configured: evm_rpc_url and evm_gateway_address must be set")
+        raise PermanentJobError("chain_not_configured", "evm_rpc_url and evm_gateway_address must be set")
     try:
         return ServiceRequest.from_payload(ctx.job.payload)
     except InvalidChainMessage as e:
-        raise PermanentJobError(f"invalid_chain_request: {e.detail}") from e
+        raise PermanentJobError("invalid_chain_request", e.detail) from e
 
 
 async def chain_request_handler(ctx: JobContext) -> dict[str, Any]:
-    """Handler of ``chains.request`` for the configured EVM gateway (module docstring)."""
+    """Handler of ``chains.evm.request`` for the configured EVM gateway (module docstring)."""
     request = _request(ctx)
     assert ctx.settings.evm_rpc_url is not None
     assert ctx.settings.evm_gateway_address is not None
@@ -105,8 +90,9 @@ async def chain_request_handler(ctx: JobContext) -> dict[str, Any]:
     chain_id = await asyncio.to_thread(rpc.chain_id)
     if (request.chain_id, request.gateway) != (chain_id, rpc.gateway):
         raise PermanentJobError(
-            f"chain_not_configured: request of {request.gateway} on evm:{request.chain_id}, "
-            f"configured {rpc.gateway} on evm:{chain_id}"
+            "chain_not_configured",
+            f"request of {request.gateway} on evm:{request.chain_id}, "
+            f"configured {rpc.gateway} on evm:{chain_id}",
         )
     enclave = UnixEnclaveClient.from_settings(ctx.settings, pool_size=1)
     try:
@@ -123,7 +109,7 @@ async def chain_request_handler(ctx: JobContext) -> dict[str, Any]:
     result = {"request_id": request.request_id.hex(), **outcome.to_result()}
     if outcome.status is FulfilmentStatus.FAILED:
         ctx.log.warning("chain request failed", **result)
-        raise PermanentJobError(f"{outcome.reason}: {outcome.detail}")
+        raise PermanentJobError(outcome.reason or "failed", outcome.detail or "")
     ctx.log.info("chain request fulfilled", **result)
     return result
 
@@ -132,4 +118,4 @@ def chain_handlers(settings: Settings | None) -> dict[str, Handler]:
     """The fulfilment handler, when an EVM chain is configured."""
     if settings is None or not settings.evm_rpc_url or not settings.evm_gateway_address:
         return {}
-    return {CHAIN_REQUEST_KIND: chain_request_handler}
+    return {EVM_REQUEST_KIND: chain_request_handler}

@@ -1,10 +1,10 @@
 """The ``chains.n3.request`` job: fulfil one request the N3 watcher found (``chains.neo_n3.fulfiller``).
 
 Wires the fulfiller to the node (``n3_rpc_url``), the database and the enclave through
-:class:`N3EnclaveFulfilmentSigner`: the enclave proves the result with the version of its N3 VRF key the
-request is pinned to (``chains.n3_randomness_fulfilment``, signed by the enclave identity's secp256r1
-key; the VRF key is derived in the enclave, never named here) and the network's relayer key signs the
-transaction (``keys.n3_sign_tx``; wrapped outside the enclave).
+:class:`N3EnclaveFulfilmentSigner`: the request's service's enclave op makes the result and signs it with
+the enclave identity's secp256r1 key (``chains/onchain.py``; randomness proves with the version of the
+enclave's N3 VRF key the request is pinned to) and the network's relayer key signs the transaction
+(``keys.n3_sign_tx``; wrapped outside the enclave).
 Timing comes from the ``n3_fulfil_*`` settings (:func:`n3_fulfil_policy`).
 Outcomes as for EVM (worker/chain_fulfil.py): ``confirmed`` → success; ``failed``
 (``service_not_supported_yet``, ``request_not_on_chain``, ``would_fault``, ``tx_faulted``) →
@@ -20,15 +20,14 @@ from neo_service_layer.chains.neo_n3.errors import InvalidN3Message
 from neo_service_layer.chains.neo_n3.fulfiller import (
     N3Fulfiller,
     N3FulfilPolicy,
-    N3RandomnessFulfilment,
     N3SignedWitness,
 )
 from neo_service_layer.chains.neo_n3.requests import N3Request
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
+from neo_service_layer.chains.onchain import Fulfilment, N3Adapter, N3RequestContext, make_fulfilment
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
-from neo_service_layer.enclave.opdefs.chains import N3_RANDOMNESS_FULFILMENT, N3RandomnessFulfilmentArgs
 from neo_service_layer.enclave.opdefs.keys import N3_SIGN_TX, N3SignTxArgs
 from neo_service_layer.services.keys.operations import KeyUse
 from neo_service_layer.services.keys.platform import n3_relayer_key, public_key_of
@@ -55,18 +54,8 @@ class N3EnclaveFulfilmentSigner:
     async def relayer_public_key(self) -> bytes:
         return public_key_of(await self._relayer_key())
 
-    async def randomness(
-        self, magic: int, gateway: str, request_id: int, payload: bytes, vrf_key_version: int
-    ) -> N3RandomnessFulfilment:
-        args = N3RandomnessFulfilmentArgs(
-            network_magic=magic,
-            gateway=gateway,
-            request_id=request_id,
-            payload=payload,
-            vrf_key_version=vrf_key_version,
-        )
-        result = await self._enclave.run(N3_RANDOMNESS_FULFILMENT, args)
-        return N3RandomnessFulfilment(result=result.result, signature=result.signature, signer=result.signer)
+    async def fulfil(self, adapter: N3Adapter, context: N3RequestContext) -> Fulfilment:
+        return await make_fulfilment(self._enclave, adapter, context)
 
     async def sign_transaction(self, tx: bytes, magic: int) -> N3SignedWitness:
         args = N3SignTxArgs(**(await self._relayer_key()).args(), transaction=tx, network_magic=magic)
@@ -86,11 +75,11 @@ def n3_fulfil_policy(settings: Settings) -> N3FulfilPolicy:
 
 def _request(ctx: JobContext) -> N3Request:
     if not n3_configured(ctx.settings):
-        raise PermanentJobError("chain_not_configured: n3_rpc_url and n3_gateway_hash must be set")
+        raise PermanentJobError("chain_not_configured", "n3_rpc_url and n3_gateway_hash must be set")
     try:
         return N3Request.from_payload(ctx.job.payload)
     except InvalidN3Message as e:
-        raise PermanentJobError(f"invalid_chain_request: {e.detail}") from e
+        raise PermanentJobError("invalid_chain_request", e.detail) from e
 
 
 async def n3_request_handler(ctx: JobContext) -> dict[str, Any]:
@@ -104,8 +93,9 @@ async def n3_request_handler(ctx: JobContext) -> dict[str, Any]:
         magic = await rpc.magic()
         if (request.network_magic, request.gateway) != (magic, gateway):
             raise PermanentJobError(
-                f"chain_not_configured: request of {request.gateway} on n3:{request.network_magic}, "
-                f"configured {gateway} on n3:{magic}"
+                "chain_not_configured",
+                f"request of {request.gateway} on n3:{request.network_magic}, "
+                f"configured {gateway} on n3:{magic}",
             )
         enclave = UnixEnclaveClient.from_settings(ctx.settings, pool_size=1)
         try:
@@ -118,7 +108,7 @@ async def n3_request_handler(ctx: JobContext) -> dict[str, Any]:
     result = {"request_id": request.request_id, "gateway": gateway, **outcome.to_result()}
     if outcome.status is FulfilmentStatus.FAILED:
         ctx.log.warning("chain request failed", **result)
-        raise PermanentJobError(f"{outcome.reason}: {outcome.detail}")
+        raise PermanentJobError(outcome.reason or "failed", outcome.detail or "")
     ctx.log.info("chain request fulfilled", **result)
     return result
 

@@ -3,7 +3,7 @@
 The scheduler enqueues ``chains.evm.watch`` every ``evm_poll_seconds`` and ``chains.n3.watch`` every
 ``n3_poll_seconds`` (in one process of the fleet); each run reads the stored cursor, scans
 (``chains.evm.watcher`` / ``chains.neo_n3.watcher``) and then, in ONE transaction
-(:func:`commit_scan`), enqueues a job per request found — ``chains.request`` (EVM) or
+(:func:`commit_scan`), enqueues a job per request found — ``chains.evm.request`` (EVM) or
 ``chains.n3.request`` — keyed by where the chain recorded it (``evm:<chain id>:<tx hash>:<log index>``,
 ``n3:<magic>:<tx hash>:<notification index>``), and moves the cursor with a compare-and-set. So:
 
@@ -32,7 +32,7 @@ from neo_service_layer.worker.scheduler import PeriodicTask
 
 EVM_WATCH_KIND = "chains.evm.watch"
 #: A request seen on a chain, for the fulfiller.
-CHAIN_REQUEST_KIND = "chains.request"
+EVM_REQUEST_KIND = "chains.evm.request"
 N3_WATCH_KIND = "chains.n3.watch"
 #: A request seen on a Neo N3 gateway, for the N3 fulfiller.
 N3_REQUEST_KIND = "chains.n3.request"
@@ -41,7 +41,9 @@ N3_REQUEST_KIND = "chains.n3.request"
 def evm_watcher(settings: Settings) -> EvmWatcher:
     """The watcher the settings describe (it asks the node for the chain id: blocking, run in a thread)."""
     if not settings.evm_rpc_url or not settings.evm_gateway_address:
-        raise PermanentJobError("evm_rpc_url and evm_gateway_address must both be set to watch a chain")
+        raise PermanentJobError(
+            "chain_not_configured", "evm_rpc_url and evm_gateway_address must both be set to watch a chain"
+        )
     return EvmWatcher(
         node_web3(settings.evm_rpc_url),
         settings.evm_gateway_address,
@@ -90,7 +92,7 @@ async def watch_once(db: Database, watcher: EvmWatcher) -> dict[str, Any]:
     cursor = Cursor() if stored.position is None else Cursor.from_json(stored.position)
     scan = await asyncio.to_thread(watcher.scan, cursor)
     enqueued = await commit_scan(
-        db, watcher.chain, CHAIN_REQUEST_KIND, scan.requests, stored, scan.cursor.to_json()
+        db, watcher.chain, EVM_REQUEST_KIND, scan.requests, stored, scan.cursor.to_json()
     )
     return {
         "chain": watcher.chain,
@@ -120,7 +122,9 @@ def n3_configured(settings: Settings | None) -> bool:
 def n3_watcher(settings: Settings) -> N3Watcher:
     """The N3 watcher the settings describe; close its ``rpc`` when done."""
     if not settings.n3_rpc_url or not settings.n3_gateway_hash:
-        raise PermanentJobError("n3_rpc_url and n3_gateway_hash must both be set to watch an N3 chain")
+        raise PermanentJobError(
+            "chain_not_configured", "n3_rpc_url and n3_gateway_hash must both be set to watch an N3 chain"
+        )
     return N3Watcher(
         N3Rpc(settings.n3_rpc_url),
         settings.n3_gateway_hash,

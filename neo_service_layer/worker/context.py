@@ -39,7 +39,16 @@ Handler = Callable[[JobContext], Awaitable[dict[str, Any] | None]]
 
 
 class PermanentJobError(Exception):
-    """Raised by a handler when retrying cannot help (a malformed payload): the job goes dead at once."""
+    """Raised by a handler when retrying cannot help (a malformed payload): the job goes dead at once.
+
+    ``code`` is stable (``chain_not_configured``, a fulfilment's failure reason, …) and stored on the job
+    (``last_error_code``) apart from the human-readable ``detail`` (``last_error``).
+    """
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
 
 
 def new_worker_id(role: str = "worker") -> str:

@@ -79,7 +79,9 @@ async def purge_handler(ctx: JobContext) -> dict[str, Any]:
     """Handler of ``maintenance.purge``; payload ``{"job_retention_days": <number >= 0>}`` (optional)."""
     days = ctx.job.payload.get("job_retention_days", DEFAULT_JOB_RETENTION_DAYS)
     if isinstance(days, bool) or not isinstance(days, int | float) or days < 0:
-        raise PermanentJobError(f"job_retention_days must be a number >= 0, got {days!r}")
+        raise PermanentJobError(
+            "invalid_job_payload", f"job_retention_days must be a number >= 0, got {days!r}"
+        )
     counts = await purge_expired(ctx.db, now=utcnow(), job_retention=timedelta(days=days))
     ctx.log.info("purged", **asdict(counts))
     return asdict(counts)

@@ -46,6 +46,8 @@ from neo_service_layer.db.session import Database
 from neo_service_layer.worker.backoff import SYSTEM_UNIFORM, Uniform, backoff_delay
 
 JOB_ID_PREFIX = "job"
+#: ``last_error_code`` of a job whose worker stopped renewing its lease (crashed, or cut off).
+LEASE_EXPIRED = "lease_expired"
 # ``last_error`` is Text, but an error message can embed a whole HTTP body or a stack of causes.
 MAX_ERROR_CHARS = 4000
 _TRUNCATED = "…[truncated]"
@@ -242,6 +244,7 @@ class JobQueue:
             for job in (await session.execute(query)).scalars():
                 if job.status == JobStatus.RUNNING.value and job.attempts >= job.max_attempts:
                     job.status = JobStatus.DEAD.value
+                    job.last_error_code = LEASE_EXPIRED
                     job.last_error = bounded_error(
                         f"lease of {job.lease_owner} expired during the last attempt "
                         f"({job.attempts}/{job.max_attempts}); worker presumed crashed"
@@ -251,6 +254,7 @@ class JobQueue:
                     job.finished_at = now
                     continue
                 if job.status == JobStatus.RUNNING.value:
+                    job.last_error_code = LEASE_EXPIRED
                     job.last_error = bounded_error(
                         f"lease of {job.lease_owner} expired during attempt {job.attempts}"
                     )
@@ -286,7 +290,7 @@ class JobQueue:
             updated_at=now,
         )
 
-    async def fail(self, job: ClaimedJob, error: str, *, retryable: bool = True) -> bool:
+    async def fail(self, job: ClaimedJob, error: str, *, code: str, retryable: bool = True) -> bool:
         """Record a failed attempt: back to queued after a jittered backoff, or dead.
 
         Dead (the dead letter, kept with its ``last_error`` for an operator) when ``retryable`` is
@@ -299,6 +303,7 @@ class JobQueue:
                 job,
                 status=JobStatus.DEAD.value,
                 last_error=message,
+                last_error_code=code,
                 lease_owner=None,
                 lease_expires_at=None,
                 finished_at=now,
@@ -310,6 +315,7 @@ class JobQueue:
             status=JobStatus.QUEUED.value,
             run_at=now + timedelta(seconds=delay),
             last_error=message,
+            last_error_code=code,
             lease_owner=None,
             lease_expires_at=None,
             updated_at=now,

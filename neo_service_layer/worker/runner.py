@@ -27,6 +27,7 @@ import structlog
 
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
+from neo_service_layer.errors import NSLError
 from neo_service_layer.logging import get_logger
 from neo_service_layer.worker.backoff import backoff_ceiling
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError, new_worker_id
@@ -39,6 +40,21 @@ MAX_CLAIM_RETRY_SECONDS = 30.0
 log = get_logger("worker")
 
 HandlerResult = dict[str, Any] | None
+
+
+#: ``last_error_code`` of a failure that is not one of ours: a bug or a library's exception.
+UNEXPECTED_ERROR = "unexpected_error"
+#: ``last_error_code`` of a handler whose result cannot be stored (not JSON).
+UNSERIALIZABLE_RESULT = "unserializable_result"
+
+
+def error_code(error: BaseException) -> str:
+    """The stable code a failed attempt is recorded with: the job error's or the NSLError's own."""
+    if isinstance(error, PermanentJobError):
+        return error.code
+    if isinstance(error, NSLError):
+        return error.code
+    return UNEXPECTED_ERROR
 
 
 @dataclass(slots=True, eq=False)
@@ -189,7 +205,7 @@ class Worker:
     async def _call(self, job: ClaimedJob) -> HandlerResult:
         handler = self._handlers.get(job.kind)
         if handler is None:
-            raise PermanentJobError(f"no handler registered for job kind {job.kind!r}")
+            raise PermanentJobError("no_handler", f"no handler registered for job kind {job.kind!r}")
         job_log = self._log.bind(job_id=job.id, kind=job.kind, attempt=job.attempts)
         return await handler(JobContext(job, self.db, self.settings, self.worker_id, job_log))
 
@@ -219,7 +235,9 @@ class Worker:
         error = task.exception()
         if error is not None:
             retryable = not isinstance(error, PermanentJobError)
-            settled = await self._queue.fail(job, f"{type(error).__name__}: {error}", retryable=retryable)
+            settled = await self._queue.fail(
+                job, f"{type(error).__name__}: {error}", code=error_code(error), retryable=retryable
+            )
             dead = not retryable or job.is_last_attempt
             job_log.warning(
                 "job failed" + (", dead" if dead else ", will retry"),
@@ -231,7 +249,7 @@ class Worker:
         result = task.result()
         problem = _result_problem(result)
         if problem is not None:
-            await self._queue.fail(job, problem, retryable=False)
+            await self._queue.fail(job, problem, code=UNSERIALIZABLE_RESULT, retryable=False)
             job_log.error("job result rejected", problem=problem)
             return
         if await self._queue.complete(job, result):

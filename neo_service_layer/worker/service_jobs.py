@@ -73,7 +73,7 @@ async def audit_anchor_handler(ctx: JobContext) -> dict[str, Any]:
     settings = ctx.settings
     if not settings.evm_rpc_url or not settings.evm_gateway_address:
         raise PermanentJobError(
-            "chain_not_configured: audit anchors need evm_rpc_url and evm_gateway_address"
+            "chain_not_configured", "audit anchors need evm_rpc_url and evm_gateway_address"
         )
     rpc = GatewayRpc(node_web3(settings.evm_rpc_url), settings.evm_gateway_address)
     enclave = UnixEnclaveClient.from_settings(settings, pool_size=1)

@@ -229,7 +229,7 @@ async def test_fail_requeues_after_exponential_backoff(db: Database, clock: Fake
     for attempt, delay in enumerate(expected_delays, start=1):
         [claimed] = await queue.claim("w1")
         assert claimed.attempts == attempt
-        assert await queue.fail(claimed, f"failure {attempt}")
+        assert await queue.fail(claimed, f"failure {attempt}", code="test_failure")
         stored = await get_job(db, job_id)
         assert stored.status == JobStatus.QUEUED
         assert stored.run_at == clock.now + timedelta(seconds=delay)
@@ -246,7 +246,7 @@ async def test_jittered_retry_lands_within_the_backoff_window(db: Database, cloc
     for _ in range(8):
         job_id = await add_job(db, run_at=clock.now)
         [claimed] = await queue.claim("w1")
-        await queue.fail(claimed, "boom")
+        await queue.fail(claimed, "boom", code="test_failure")
         run_ats.append((await get_job(db, job_id)).run_at)
     assert all(clock.now <= run_at <= clock.now + timedelta(seconds=2.0) for run_at in run_ats)
     assert len(set(run_ats)) > 1, "eight retries at the same instant: no jitter"
@@ -258,7 +258,7 @@ async def test_dead_letter_after_max_attempts(db: Database, clock: FakeClock) ->
     for attempt in range(1, 4):
         [claimed] = await queue.claim("w1")
         assert claimed.is_last_attempt is (attempt == 3)
-        assert await queue.fail(claimed, f"error on attempt {attempt}")
+        assert await queue.fail(claimed, f"error on attempt {attempt}", code="test_failure")
         clock.advance(3600)
     stored = await get_job(db, job_id)
     assert stored.status == JobStatus.DEAD
@@ -271,9 +271,10 @@ async def test_non_retryable_failure_goes_dead_at_once(db: Database, clock: Fake
     job_id = await add_job(db, max_attempts=8, run_at=clock.now)
     queue = make_queue(db, clock)
     [claimed] = await queue.claim("w1")
-    assert await queue.fail(claimed, "malformed payload", retryable=False)
+    assert await queue.fail(claimed, "malformed payload", code="invalid_job_payload", retryable=False)
     stored = await get_job(db, job_id)
     assert (stored.status, stored.attempts, stored.last_error) == (JobStatus.DEAD, 1, "malformed payload")
+    assert stored.last_error_code == "invalid_job_payload"
     clock.advance(3600)
     assert await queue.claim("w1") == []
 
@@ -294,7 +295,7 @@ async def test_stored_error_text_is_bounded(
     job_id = await add_job(db, run_at=clock.now)
     queue = make_queue(db, clock)
     [claimed] = await queue.claim("w1")
-    await queue.fail(claimed, "x" * length)
+    await queue.fail(claimed, "x" * length, code="test_failure")
     stored = (await get_job(db, job_id)).last_error
     assert stored is not None
     assert len(stored) == stored_length
@@ -339,8 +340,10 @@ async def test_an_unexpired_lease_is_not_taken_over(
 
 SETTLE_OPERATIONS = {
     "complete": lambda queue, job: queue.complete(job, {"late": True}),
-    "fail": lambda queue, job: queue.fail(job, "late failure"),
-    "fail-permanently": lambda queue, job: queue.fail(job, "late failure", retryable=False),
+    "fail": lambda queue, job: queue.fail(job, "late failure", code="test_failure"),
+    "fail-permanently": lambda queue, job: queue.fail(
+        job, "late failure", code="test_failure", retryable=False
+    ),
     "release": lambda queue, job: queue.release(job),
     "extend-lease": lambda queue, job: queue.extend_lease(job),
 }

@@ -71,7 +71,11 @@ async def test_a_failing_handler_is_retried_then_dead(
     await start_worker(workers, db, fast_settings, {"demo.broken": broken})
     job = await wait_for_status(db, job_id, JobStatus.DEAD)
     assert attempts_seen == [1, 2, 3]  # fast_settings.job_max_attempts
-    assert (job.attempts, job.last_error) == (3, "RuntimeError: boom 3")
+    assert (job.attempts, job.last_error, job.last_error_code) == (
+        3,
+        "RuntimeError: boom 3",
+        "unexpected_error",
+    )
 
 
 async def test_a_flaky_handler_succeeds_on_retry(
@@ -90,7 +94,7 @@ async def test_a_flaky_handler_succeeds_on_retry(
 
 
 async def raises_permanent(ctx: JobContext) -> None:
-    raise PermanentJobError("payload lacks 'url'")
+    raise PermanentJobError("invalid_job_payload", "payload lacks 'url'")
 
 
 async def returns_bytes(ctx: JobContext) -> dict[str, Any]:
@@ -102,17 +106,17 @@ async def returns_list(ctx: JobContext) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("kind", "error"),
+    ("kind", "error", "code"),
     [
-        ("nobody.handles.this", "no handler registered for job kind 'nobody.handles.this'"),
-        ("demo.permanent", "PermanentJobError: payload lacks 'url'"),
-        ("demo.bytes", "handler result is not JSON-serializable"),
-        ("demo.list", "handler returned list, not a dict or None"),
+        ("nobody.handles.this", "no handler registered for job kind 'nobody.handles.this'", "no_handler"),
+        ("demo.permanent", "PermanentJobError: payload lacks 'url'", "invalid_job_payload"),
+        ("demo.bytes", "handler result is not JSON-serializable", "unserializable_result"),
+        ("demo.list", "handler returned list, not a dict or None", "unserializable_result"),
     ],
     ids=["unknown-kind", "permanent-error", "result-not-json", "result-not-a-dict"],
 )
 async def test_jobs_that_cannot_succeed_go_dead_on_the_first_attempt(
-    db: Database, fast_settings: Settings, workers: list[Worker], kind: str, error: str
+    db: Database, fast_settings: Settings, workers: list[Worker], kind: str, error: str, code: str
 ) -> None:
     handlers: dict[str, Handler] = {
         "demo.permanent": raises_permanent,
@@ -124,6 +128,7 @@ async def test_jobs_that_cannot_succeed_go_dead_on_the_first_attempt(
     job = await wait_for_status(db, job_id, JobStatus.DEAD)
     assert job.attempts == 1
     assert error in (job.last_error or "")
+    assert job.last_error_code == code  # the stable code apart from the message
     assert job.result is None
 
 

@@ -1,6 +1,6 @@
 """Fulfil gateway requests on an EVM chain: prove and sign in the enclave, send, track, record.
 
-One :meth:`EvmFulfiller.fulfil` serves one ``ServiceRequested`` log (a ``chains.request`` job). It is
+One :meth:`EvmFulfiller.fulfil` serves one ``ServiceRequested`` log (a ``chains.evm.request`` job). It is
 safe to run any number of times, concurrently or after a crash at any point (docs/chains-evm.md,
 "Fulfiller"), because it trusts only the chain and the row it recorded (``chains.fulfilments``):
 
@@ -8,8 +8,9 @@ safe to run any number of times, concurrently or after a crash at any point (doc
    recording it, or by anyone) → ``confirmed`` with the ``Fulfilled`` log as evidence, nothing sent;
    unknown (orphaned by a reorg) → ``failed`` / ``request_not_on_chain``;
 2. a transaction already recorded for the row → look for its receipt (and its replacements');
-3. otherwise: the enclave proves and signs the result (``chains.evm_randomness_fulfilment``, with the
-   payload hash and VRF key version the gateway stored), gas is estimated (a revert here is decoded:
+3. otherwise: the service's enclave op (``chains/onchain.py``; randomness:
+   ``chains.evm_randomness_fulfilment``, with the payload hash and VRF key version the gateway stored)
+   makes and signs the result, gas is estimated (a revert here is decoded:
    ``AlreadyFulfilled`` → back to 1, anything else → ``failed``), the fees are capped to the request's
    budget (below), a nonce is allocated (``FulfilmentStore.allocate_nonce``), the enclave signs the
    EIP-1559 transaction with the relayer key, the signed transaction is **recorded, then broadcast**;
@@ -24,7 +25,7 @@ safe to run any number of times, concurrently or after a crash at any point (doc
 covers the fee and ``gasForResponse`` at the request's gas price): every signed version has
 ``gas * maxFeePerGas <= feePaid``, and since a transaction costs at most its gas limit times its max fee,
 a consumer whose callback burns all its gas costs the relayer no more than it paid. When even the
-current base fee does not fit, nothing is sent: the request waits (:class:`FulfilmentPending` with
+current base fee does not fit, nothing is sent: the request waits (:class:`FeeBudgetExceeded`,
 ``fee_budget_exceeded``) for gas prices to fall, and the job retries with backoff.
 
 The gateway refuses a second fulfilment of an id (``AlreadyFulfilled``), so even two racing fulfillers
@@ -44,17 +45,19 @@ from web3.types import TxReceipt
 
 from neo_service_layer.chains.evm import gateway_rpc
 from neo_service_layer.chains.evm.gateway_rpc import Fees, GatewayRpc, RequestStatus, WouldRevert
-from neo_service_layer.chains.evm.messages import RANDOMNESS, Mode
+from neo_service_layer.chains.evm.messages import Mode
 from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.fulfilments import (
     REQUEST_NOT_ON_CHAIN,
     SERVICE_NOT_SUPPORTED,
     ChainFulfilment,
+    FeeBudgetExceeded,
     FulfilmentPending,
     FulfilmentStatus,
     FulfilmentStore,
     Outcome,
 )
+from neo_service_layer.chains.onchain import EvmAdapter, EvmRequestContext, Fulfilment, evm_adapter
 
 #: Gas of ``fulfill`` around the callback and the proof check (measured 51,757; docs/chains-evm.md).
 FULFIL_BASE_GAS = 60_000
@@ -71,19 +74,8 @@ DEFAULT_POLL_SECONDS = 0.25
 # Stable failure reasons (chain_fulfilments.failure_reason, job errors); the shared ones in fulfilments.
 WOULD_REVERT = "would_revert"
 TX_REVERTED = "tx_reverted"
-#: Why a request waits: the gas price is above what its fee pays for (module docstring, "Budget").
-FEE_BUDGET_EXCEEDED = "fee_budget_exceeded"
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RandomnessFulfilment:
-    """The enclave's answer: the result to submit and its signature by the gateway's enclave signer."""
-
-    result: bytes
-    signature: bytes
-    signer: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +91,9 @@ class FulfilmentSigner(Protocol):
         """The address whose key signs fulfilment transactions (it pays the gas)."""
         ...
 
-    async def randomness(
-        self, chain_id: int, gateway: str, request_id: bytes, payload_hash: bytes, vrf_key_version: int
-    ) -> RandomnessFulfilment: ...
+    async def fulfil(self, adapter: EvmAdapter, context: EvmRequestContext) -> Fulfilment:
+        """The result of the request in ``context``, made and signed by ``adapter``'s enclave op."""
+        ...
 
     async def sign_transaction(self, tx: dict[str, Any]) -> SignedTx: ...
 
@@ -166,8 +158,9 @@ class EvmFulfiller:
         row = await self.store.ensure(key, request.service, int(request.mode))
         if row.state.final:
             return Outcome.of(row)
-        if request.service != RANDOMNESS:
-            detail = f"the EVM fulfiller serves randomness only, not {request.service!r}"
+        adapter = evm_adapter(request.service)
+        if adapter is None:
+            detail = f"EVM gateways do not offer {request.service!r} yet (chains/onchain.py)"
             return Outcome.of(
                 await self.store.finish(
                     key, FulfilmentStatus.FAILED, reason=SERVICE_NOT_SUPPORTED, failure_detail=detail
@@ -180,13 +173,8 @@ class EvmFulfiller:
         relayer = await self.signer.relayer()
         if row.state is FulfilmentStatus.PENDING:
             stored = await self._rpc(self.rpc.get_request, request.request_id)
-            fulfilment = await self.signer.randomness(
-                self.chain_id,
-                self.rpc.gateway,
-                request.request_id,
-                stored.payload_hash,
-                stored.vrf_key_version,
-            )
+            context = EvmRequestContext(self.chain_id, self.rpc.gateway, request, stored)
+            fulfilment = await self.signer.fulfil(adapter, context)
             data = gateway_rpc.fulfill_calldata(request.request_id, fulfilment.result, fulfilment.signature)
             try:
                 estimate = await self._rpc(self.rpc.estimate_gas, relayer, data)
@@ -204,9 +192,9 @@ class EvmFulfiller:
             )
             fees = capped(await self._rpc(self.rpc.fees), gas, request.fee_paid)
             if fees is None:
-                raise FulfilmentPending(
-                    f"{FEE_BUDGET_EXCEEDED}: request {key} paid {request.fee_paid} wei, less than {gas} gas "
-                    "at the current base fee; waiting for lower gas prices"
+                raise FeeBudgetExceeded(
+                    f"request {key} paid {request.fee_paid} wei, less than {gas} gas at the current base "
+                    "fee; waiting for lower gas prices"
                 )
             pending = await self._rpc(self.rpc.pending_nonce, relayer)
             nonce = await self.store.allocate_nonce(key, relayer, pending)

@@ -10,15 +10,14 @@ safe to run any number of times, concurrently or after a crash at any point (doc
    (ours, or anyone's, found from the request's block on), nothing sent; ``get_request(id)`` empty and
    not fulfilled → ``failed`` / ``request_not_on_chain``; otherwise the stored request gives what it
    paid and the VRF key version it is pinned to;
-3. otherwise the enclave proves and signs the result (``chains.n3_randomness_fulfilment``, with that
-   key version); the ``fulfill`` script is test-invoked with the relayer as signer (FAULT → ``failed`` /
-   ``would_fault`` with the VM's exception, ``callback_gas_exceeded`` when it ran out of GAS;
-   ``request already fulfilled`` → step 2) and its GAS
-   consumed is the system fee; ``valid_until_block = blockcount + valid_blocks``; the network fee
-   comes from ``calculatenetworkfee`` with the relayer's verification script; if the two together
-   exceed what the request paid, nothing is sent (``failed`` / ``callback_gas_exceeded``); else
-   ``keys.n3_sign_tx`` signs it with the relayer key in the enclave; the signed transaction is
-   **recorded, then broadcast**;
+3. otherwise the service's enclave op makes and signs the result (``chains/onchain.py``; randomness:
+   ``chains.n3_randomness_fulfilment``, with that key version); the ``fulfill`` script is test-invoked
+   with the relayer as signer (FAULT → ``failed`` / ``would_fault`` with the VM's exception,
+   ``callback_gas_exceeded`` when it ran out of GAS; ``request already fulfilled`` → step 2) and its GAS
+   consumed is the system fee; ``valid_until_block = blockcount + valid_blocks``; the network fee comes
+   from ``calculatenetworkfee`` with the relayer's verification script; if the two together exceed what
+   the request paid, nothing is sent (``failed`` / ``callback_gas_exceeded``); else ``keys.n3_sign_tx``
+   signs it with the relayer key in the enclave; the signed transaction is **recorded, then broadcast**;
 4. wait for its application log. If the chain passes ``valid_until_block`` without it, the transaction
    can never be included: it is rebuilt (new nonce and fees) and sent again, at most ``max_resends``
    times per attempt.
@@ -42,7 +41,6 @@ cannot deliver a request twice; reconciling from the chain makes them agree on t
 from __future__ import annotations
 
 import asyncio
-import base64
 import secrets
 import time
 from collections.abc import Callable
@@ -63,10 +61,10 @@ from neo_service_layer.chains.fulfilments import (
     FulfilmentStore,
     Outcome,
 )
-from neo_service_layer.chains.neo_n3.messages import RANDOMNESS
-from neo_service_layer.chains.neo_n3.requests import N3Request
+from neo_service_layer.chains.neo_n3.requests import N3Request, N3StoredRequest
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc, N3RpcError
 from neo_service_layer.chains.neo_n3.watcher import N3Watcher
+from neo_service_layer.chains.onchain import Fulfilment, N3Adapter, N3RequestContext, n3_adapter
 from neo_service_layer.enclave.crypto import neo
 
 #: valid_until_block = block count + this: ~20 s on a 1 s devnet, 5 min on MainNet's 15 s blocks.
@@ -84,40 +82,6 @@ CALLBACK_GAS_EXCEEDED = "callback_gas_exceeded"
 _ALREADY_FULFILLED = "request already fulfilled"
 #: neo-go's words when an execution runs out of its GAS ("GAS limit exceeded"), matched lower-cased.
 _OUT_OF_GAS = "gas limit exceeded"
-# get_request's record: [requester, service, payload hash, callback, method, gas_for_response,
-# verify_on_chain, paid, vrf_key_version (4 bytes little-endian)] (contracts/nsl_gateway.py).
-_PAID_INDEX = 7
-_VRF_KEY_VERSION_INDEX = 8
-_VRF_KEY_VERSION_SIZE = 4
-
-
-@dataclass(frozen=True, slots=True)
-class N3RandomnessFulfilment:
-    """The enclave's answer: the ``fulfill`` arguments and the key that signed the message."""
-
-    result: bytes
-    signature: bytes
-    signer: bytes  # the enclave identity's compressed secp256r1 key
-
-
-@dataclass(frozen=True, slots=True)
-class N3StoredRequest:
-    """What the fulfiller takes from the gateway's record of a pending request."""
-
-    paid: int  # datoshi the request was charged: the fee and gas_for_response (the relayer's budget)
-    vrf_key_version: int  # the VRF key version it is pinned to (0: a service without one)
-
-    @classmethod
-    def from_stack(cls, item: dict[str, Any]) -> N3StoredRequest:
-        """From ``get_request``'s Array stack item; N3RpcError if it is not the gateway's record."""
-        try:
-            fields = item["value"]
-            version = base64.b64decode(fields[_VRF_KEY_VERSION_INDEX]["value"], validate=True)
-            if len(version) != _VRF_KEY_VERSION_SIZE:
-                raise ValueError("a key version is 4 bytes")
-            return cls(int(fields[_PAID_INDEX]["value"]), int.from_bytes(version, "little"))
-        except (KeyError, IndexError, TypeError, ValueError) as e:
-            raise N3RpcError("get_request", 0, "the stored request is not an NSLGateway record") from e
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +97,9 @@ class N3FulfilmentSigner(Protocol):
         """The compressed secp256r1 key whose account pays for and signs fulfilment transactions."""
         ...
 
-    async def randomness(
-        self, magic: int, gateway: str, request_id: int, payload: bytes, vrf_key_version: int
-    ) -> N3RandomnessFulfilment: ...
+    async def fulfil(self, adapter: N3Adapter, context: N3RequestContext) -> Fulfilment:
+        """The result of the request in ``context``, made and signed by ``adapter``'s enclave op."""
+        ...
 
     async def sign_transaction(self, tx: bytes, magic: int) -> N3SignedWitness: ...
 
@@ -186,8 +150,9 @@ class N3Fulfiller:
         row = await self.store.ensure(key, request.service, request.mode)
         if row.state.final:
             return Outcome.of(row)
-        if request.service != RANDOMNESS:
-            detail = f"the N3 fulfiller serves randomness only, not {request.service!r}"
+        adapter = n3_adapter(request.service)
+        if adapter is None:
+            detail = f"Neo N3 gateways do not offer {request.service!r} yet (chains/onchain.py)"
             return Outcome.of(
                 await self.store.finish(
                     key, FulfilmentStatus.FAILED, reason=SERVICE_NOT_SUPPORTED, failure_detail=detail
@@ -202,7 +167,7 @@ class N3Fulfiller:
             reconciled = await self._reconcile(request)
             if isinstance(reconciled, Outcome):
                 return reconciled
-            sent = await self._sign_and_send(request, reconciled)
+            sent = await self._sign_and_send(request, adapter, reconciled)
             if isinstance(sent, Outcome):
                 return sent
             outcome = await self._track(request, sent, deadline)
@@ -271,14 +236,14 @@ class N3Fulfiller:
 
     # --- sending ---------------------------------------------------------------------------------------
 
-    async def _sign_and_send(self, request: N3Request, stored: N3StoredRequest) -> ChainFulfilment | Outcome:
-        """Prove, test-invoke, build, check the budget, sign, record, broadcast; an Outcome if the chain
-        decides first or the request cannot pay for its fulfilment."""
+    async def _sign_and_send(
+        self, request: N3Request, adapter: N3Adapter, stored: N3StoredRequest
+    ) -> ChainFulfilment | Outcome:
+        """Make the result, test-invoke, build, check the budget, sign, record, broadcast; an Outcome if
+        the chain decides first or the request cannot pay for its fulfilment."""
         key = request.fulfilment_key
         magic = await self.rpc.magic()
-        answer = await self.signer.randomness(
-            magic, self.gateway, request.request_id, request.payload, stored.vrf_key_version
-        )
+        answer = await self.signer.fulfil(adapter, N3RequestContext(magic, self.gateway, request, stored))
         script = call_script(self.gateway, "fulfill", [request.request_id, answer.result, answer.signature])
         relayer_key = await self.signer.relayer_public_key()
         verification = neo.verification_script(relayer_key)

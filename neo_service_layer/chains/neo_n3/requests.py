@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neo_service_layer.chains.neo_n3.errors import InvalidN3Message
+from neo_service_layer.chains.neo_n3.rpc import N3RpcError
 
 REQUEST_EVENT = "Request"
 #: Stack item types of the event's fields, in order (``Boolean`` may also come as an Integer 0/1).
@@ -190,3 +191,30 @@ def _hash_text(value: Any) -> str:
 
 def _tx_hash_text(value: Any) -> str:
     return _hex_text(value, 32, "transaction hash")
+
+
+# get_request's record: [requester, service, payload hash, callback, method, gas_for_response,
+# verify_on_chain, paid, vrf_key_version (4 bytes little-endian)] (contracts/nsl_gateway.py).
+_PAID_INDEX = 7
+_VRF_KEY_VERSION_INDEX = 8
+_VRF_KEY_VERSION_SIZE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class N3StoredRequest:
+    """What the fulfiller takes from the gateway's record of a pending request."""
+
+    paid: int  # datoshi the request was charged: the fee and gas_for_response (the relayer's budget)
+    vrf_key_version: int  # the VRF key version it is pinned to (0: a service without one)
+
+    @classmethod
+    def from_stack(cls, item: dict[str, Any]) -> N3StoredRequest:
+        """From ``get_request``'s Array stack item; N3RpcError if it is not the gateway's record."""
+        try:
+            fields = item["value"]
+            version = base64.b64decode(fields[_VRF_KEY_VERSION_INDEX]["value"], validate=True)
+            if len(version) != _VRF_KEY_VERSION_SIZE:
+                raise ValueError("a key version is 4 bytes")
+            return cls(int(fields[_PAID_INDEX]["value"]), int.from_bytes(version, "little"))
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise N3RpcError("get_request", 0, "the stored request is not an NSLGateway record") from e

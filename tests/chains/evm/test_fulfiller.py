@@ -23,7 +23,12 @@ from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
 from neo_service_layer.chains.evm.messages import Mode
 from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.evm.tx import transact
-from neo_service_layer.chains.fulfilments import FulfilmentPending, FulfilmentStatus, FulfilmentStore
+from neo_service_layer.chains.fulfilments import (
+    FeeBudgetExceeded,
+    FulfilmentPending,
+    FulfilmentStatus,
+    FulfilmentStore,
+)
 from neo_service_layer.db.models import Job
 from neo_service_layer.enclave.chain_keys import ChainFamily
 from neo_service_layer.enclave.crypto import dyvrf
@@ -31,7 +36,7 @@ from neo_service_layer.enclave.opdefs.chains import EVM_RANDOMNESS_FULFILMENT, E
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.platform import evm_relayer_key
 from neo_service_layer.worker.chain_fulfil import EnclaveFulfilmentSigner
-from neo_service_layer.worker.chain_watch import CHAIN_REQUEST_KIND, evm_watcher, watch_once
+from neo_service_layer.worker.chain_watch import EVM_REQUEST_KIND, evm_watcher, watch_once
 from neo_service_layer.worker.process import run_worker
 from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
 from tests.chains.evm.flows import RANDOMNESS, Nsl, request_oracle, request_randomness
@@ -55,7 +60,7 @@ def fulfilled_logs(nsl: Nsl, request_id: bytes) -> list[Any]:
 
 async def jobs(platform: Platform) -> list[Job]:
     async with platform.db.transaction() as session:
-        query = select(Job).where(Job.kind == CHAIN_REQUEST_KIND).order_by(Job.created_at)
+        query = select(Job).where(Job.kind == EVM_REQUEST_KIND).order_by(Job.created_at)
         return list((await session.execute(query)).scalars())
 
 
@@ -189,10 +194,14 @@ async def test_a_request_fulfilled_by_someone_else_is_confirmed_from_the_chain(
     nsl = platform.nsl
     request_id, _ = request_randomness(nsl, b"relayed", verify=True)
     request = await request_of(platform, tmp_path, request_id)
-    signer = EnclaveFulfilmentSigner(platform.db, platform.enclave, nsl.chain_id)
-    payload_hash = Web3.keccak(b"relayed")
-    version = platform.keys.vrf_key_version
-    answer = await signer.randomness(nsl.chain_id, nsl.gateway.address, request_id, payload_hash, version)
+    args = EvmRandomnessFulfilmentArgs(
+        chain_id=nsl.chain_id,
+        gateway=nsl.gateway.address,
+        request_id=request_id,
+        payload_hash=Web3.keccak(b"relayed"),
+        vrf_key_version=platform.keys.vrf_key_version,
+    )
+    answer = await platform.enclave.run(EVM_RANDOMNESS_FULFILMENT, args)
     other = transact(
         nsl.w3, nsl.owner, nsl.gateway.functions.fulfill(request_id, answer.result, answer.signature)
     )
@@ -384,8 +393,10 @@ async def test_a_request_that_paid_nothing_is_not_sent(platform: Platform, tmp_p
     assert request.fee_paid == 0
     nonce = nsl.w3.eth.get_transaction_count(relayer)
 
-    with pytest.raises(FulfilmentPending, match=r"^fee_budget_exceeded"):
+    with pytest.raises(FeeBudgetExceeded) as waiting:
         await fulfiller(platform).fulfil(request)
+    assert isinstance(waiting.value, FulfilmentPending)  # retried later, as any pending fulfilment
+    assert waiting.value.code == "fee_budget_exceeded"
 
     row = await platform.row(request_id)
     assert row is not None

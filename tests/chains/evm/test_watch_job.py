@@ -18,7 +18,7 @@ from neo_service_layer.config import Settings
 from neo_service_layer.db.models import Job
 from neo_service_layer.db.session import Database
 from neo_service_layer.worker.chain_watch import (
-    CHAIN_REQUEST_KIND,
+    EVM_REQUEST_KIND,
     EVM_WATCH_KIND,
     chain_tasks,
     evm_watcher,
@@ -47,7 +47,7 @@ def _settings(tmp_path: Path, database_url: str, nsl: Nsl, **overrides: Any) -> 
 
 async def _request_jobs(db: Database) -> list[Job]:
     async with db.transaction() as session:
-        query = select(Job).where(Job.kind == CHAIN_REQUEST_KIND).order_by(Job.created_at)
+        query = select(Job).where(Job.kind == EVM_REQUEST_KIND).order_by(Job.created_at)
         return list((await session.execute(query)).scalars())
 
 
@@ -90,7 +90,7 @@ async def test_a_stale_cursor_write_rolls_back_the_jobs_with_it(db: Database) ->
 
     async def enqueue_then_save(expected_version: int) -> None:
         async with db.transaction() as session:
-            await enqueue(session, CHAIN_REQUEST_KIND, {"n": 1}, idempotency_key="evm:1:aa:0")
+            await enqueue(session, EVM_REQUEST_KIND, {"n": 1}, idempotency_key="evm:1:aa:0")
             await save_cursor(session, "evm:1", [[2, "bb"]], expected_version=expected_version)
 
     with pytest.raises(CursorMoved):

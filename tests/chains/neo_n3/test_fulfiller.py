@@ -28,6 +28,11 @@ from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.db.models import Job
 from neo_service_layer.enclave.chain_keys import ChainFamily
 from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.opdefs.chains import (
+    N3_RANDOMNESS_FULFILMENT,
+    N3RandomnessFulfilmentArgs,
+    N3RandomnessFulfilmentResult,
+)
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.platform import n3_relayer_key
 from neo_service_layer.worker.chain_fulfil_n3 import N3EnclaveFulfilmentSigner
@@ -67,6 +72,21 @@ async def request_of(platform: N3Platform, tmp_path: Path, request_id: int) -> N
 
 def signer(platform: N3Platform) -> N3EnclaveFulfilmentSigner:
     return N3EnclaveFulfilmentSigner(platform.db, platform.enclave, platform.deployment.magic)
+
+
+async def prove(
+    platform: N3Platform, request_id: int, payload: bytes, vrf_key_version: int
+) -> N3RandomnessFulfilmentResult:
+    """The enclave's answer to a randomness request, asked directly (as the worker, or a compromised
+    host, can ask it), for any payload and key version."""
+    args = N3RandomnessFulfilmentArgs(
+        network_magic=platform.deployment.magic,
+        gateway=platform.gateway,
+        request_id=request_id,
+        payload=payload,
+        vrf_key_version=vrf_key_version,
+    )
+    return await platform.enclave.run(N3_RANDOMNESS_FULFILMENT, args)
 
 
 def fulfiller(platform: N3Platform, rpc: N3Rpc, **policy: Any) -> N3Fulfiller:
@@ -166,9 +186,7 @@ async def test_a_replayed_fulfilment_is_refused_on_chain(n3_platform: N3Platform
         outcome = await fulfiller(n3_platform, rpc).fulfil(
             await request_of(n3_platform, tmp_path, request_id)
         )
-        answer = await signer(n3_platform).randomness(
-            n3_platform.deployment.magic, n3_platform.gateway, request_id, b"replay", 1
-        )
+        answer = await prove(n3_platform, request_id, b"replay", 1)
         replay = GenericContract(n3_platform.deployment.gateway).call_function(
             "fulfill", [request_id, answer.result, answer.signature]
         )
@@ -206,9 +224,7 @@ async def test_a_request_fulfilled_by_someone_else_is_confirmed_from_the_chain(
 ) -> None:
     (request_id,), _ = await n3_platform.request_randomness((b"relayed", False))
     request = await request_of(n3_platform, tmp_path, request_id)
-    answer = await signer(n3_platform).randomness(
-        n3_platform.deployment.magic, n3_platform.gateway, request_id, b"relayed", 1
-    )
+    answer = await prove(n3_platform, request_id, b"relayed", 1)
     call = GenericContract(n3_platform.deployment.gateway).call_function(
         "fulfill", [request_id, answer.result, answer.signature]
     )
@@ -234,12 +250,8 @@ async def test_a_compromised_host_gets_no_second_acceptable_output(
     refuses every one of them (signature-only mode: no proof check to fall back on); only the request's
     own output is accepted."""
     (request_id,), _ = await n3_platform.request_randomness((b"fair draw", False))
-    magic, gateway = n3_platform.deployment.magic, n3_platform.gateway
     rerolls = [(b"a seed never sent", 1), (b"fair draw", 2), (b"fair draw", 7)]
-    answers = [
-        await signer(n3_platform).randomness(magic, gateway, request_id, payload, version)
-        for payload, version in rerolls
-    ]
+    answers = [await prove(n3_platform, request_id, payload, version) for payload, version in rerolls]
     assert len({answer.result for answer in answers}) == len(rerolls)
     contract = GenericContract(n3_platform.deployment.gateway)
     for answer in answers:
