@@ -105,11 +105,6 @@ class IdempotencyKeyReused(Conflict):
     title = "Idempotency-Key was used with a different request"
 
 
-class IdempotencyInProgress(Conflict):
-    code = "idempotency_in_progress"
-    title = "A request with this Idempotency-Key is still being processed"
-
-
 class Gone(NSLError):
     code = "gone"
     status = 410

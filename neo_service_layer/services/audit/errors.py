@@ -5,12 +5,6 @@ from __future__ import annotations
 from neo_service_layer.errors import Conflict, NSLError, ValidationFailed
 
 
-class AuditChainBroken(NSLError):
-    code = "audit_chain_broken"
-    status = 500
-    title = "The audit log hash chain does not verify"
-
-
 class AuditCheckpointRefused(Conflict):
     """The enclave would not sign a checkpoint: the log does not extend its last one (docs/audit.md)."""
 
