@@ -95,7 +95,3 @@ class EnclaveContext:
             while len(self._amks) > self._amk_cache_size:
                 self._amks.popitem(last=False)
         return key
-
-    def clear_caches(self) -> None:
-        with self._amk_lock:
-            self._amks.clear()

@@ -27,13 +27,11 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 RESULT_DOMAIN: Final = b"NSL-RESULT-V1\x00"
-RESULT_PREIMAGE_BYTES: Final = len(RESULT_DOMAIN) + 32 + 32  # 78
 # Curve orders: SEC 2 v2 §2.4.2 (secp256k1) and §2.7.2 / FIPS 186-5 (secp256r1).
 P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 SECP256K1_ORDER: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 P256_SIGNATURE_BYTES: Final = 64
 K1_SIGNATURE_BYTES: Final = 65
-COMPRESSED_KEY_BYTES: Final = 33
 
 
 def result_preimage(request_hash: bytes, result_hash: bytes) -> bytes:

@@ -7,7 +7,7 @@ concern:
 - :mod:`.errors` — :class:`CryptoError` and its subclasses, each with a stable ``code``;
 - :mod:`.keys` — generate, validate, derive public keys;
 - :mod:`.hashing` — SHA-2, Keccak-256 and the ECDSA input;
-- :mod:`.signing` — sign / verify (raw, DER, EVM formats) and DER ↔ raw conversion;
+- :mod:`.signing` — sign / verify (raw, DER, EVM formats);
 - :mod:`.aead` — AES-256-GCM with an encryption context, data keys;
 - :mod:`.mac` — HMAC-SHA256;
 - :mod:`.neo` — Neo N3 script hash, address and transaction witnesses (secp256r1);
@@ -21,7 +21,6 @@ from neo_service_layer.enclave.crypto.errors import (
     InvalidInput,
     InvalidKeyMaterial,
     InvalidProof,
-    InvalidSignatureEncoding,
     ProofUndefined,
     UnsupportedOperation,
 )
@@ -34,7 +33,6 @@ __all__ = [
     "InvalidInput",
     "InvalidKeyMaterial",
     "InvalidProof",
-    "InvalidSignatureEncoding",
     "KeyType",
     "ProofUndefined",
     "SignatureFormat",

@@ -39,13 +39,6 @@ class InvalidKeyMaterial(CryptoError):
     user_error = True
 
 
-class InvalidSignatureEncoding(CryptoError):
-    """A signature could not be converted between encodings (raised by the converters, not ``verify``)."""
-
-    code = "invalid_signature_encoding"
-    user_error = True
-
-
 class InvalidInput(CryptoError):
     """The data to process is malformed: a digest of the wrong length, an unparsable transaction, …"""
 

@@ -13,9 +13,6 @@ import hmac
 
 from neo_service_layer.enclave.crypto.errors import InvalidKeyMaterial
 
-#: HMAC-SHA256 output size in bytes.
-TAG_SIZE = 32
-
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
     """The 32-byte HMAC-SHA256 of ``message`` under ``key``."""

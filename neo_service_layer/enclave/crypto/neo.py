@@ -36,12 +36,6 @@ from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, Si
 
 #: Address version byte of N3 MainNet and TestNet (neo-go ``address.NEO3Prefix``).
 ADDRESS_VERSION = 0x35
-#: Network magic of N3 MainNet (neo-go ``netmode.MainNet``).
-MAINNET_MAGIC = 860833102
-#: Network magic of N3 TestNet T5 (neo-go ``netmode.TestNet``).
-TESTNET_MAGIC = 894710606
-#: Size of the data a witness signs: 4-byte magic and 32-byte transaction hash.
-SIGN_DATA_SIZE = 36
 
 
 class N3Witness(NamedTuple):

@@ -90,11 +90,6 @@ class OutputSpec:
         if self.minimum > self.maximum:
             raise RandomnessMinAboveMax("min must not be greater than max")
 
-    @property
-    def ranged(self) -> bool:
-        """True for integers in ``[minimum, maximum]`` rather than full 256-bit words or bytes."""
-        return self.minimum is not None
-
 
 @dataclass(frozen=True, slots=True)
 class AlphaInput:

@@ -36,11 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from neo_service_layer.enclave.crypto import keys
-from neo_service_layer.enclave.crypto.errors import (
-    CryptoError,
-    InvalidSignatureEncoding,
-    UnsupportedOperation,
-)
+from neo_service_layer.enclave.crypto.errors import CryptoError
 from neo_service_layer.enclave.crypto.hashing import ecdsa_digest
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
 
@@ -118,32 +114,7 @@ def verify(
     return _k1_verify(public_key, ecdsa_digest(hash_alg, data), signature, fmt)
 
 
-def der_to_raw(key_type: KeyType, der: bytes) -> bytes:
-    """DER ECDSA signature to fixed-width ``r ‖ s``; :class:`InvalidSignatureEncoding` if malformed."""
-    _require_ecdsa(key_type)
-    decoded = _decode(key_type, der, SignatureFormat.DER)
-    if decoded is None:
-        raise InvalidSignatureEncoding(f"not a DER {key_type.value} ECDSA signature with 1 <= r, s < n")
-    return _encode(key_type, decoded[0], decoded[1], SignatureFormat.RAW, recovery_id=None)
-
-
-def raw_to_der(key_type: KeyType, raw: bytes) -> bytes:
-    """Fixed-width ``r ‖ s`` ECDSA signature to DER; :class:`InvalidSignatureEncoding` if malformed."""
-    _require_ecdsa(key_type)
-    decoded = _decode(key_type, raw, SignatureFormat.RAW)
-    if decoded is None:
-        raise InvalidSignatureEncoding(
-            f"not a {RAW_SIGNATURE_SIZE}-byte {key_type.value} r || s signature with 1 <= r, s < n"
-        )
-    return _encode(key_type, decoded[0], decoded[1], SignatureFormat.DER, recovery_id=None)
-
-
 # --- internals ----------------------------------------------------------------------------------------
-
-
-def _require_ecdsa(key_type: KeyType) -> None:
-    if not key_type.is_elliptic_curve_ecdsa:
-        raise UnsupportedOperation(f"key type {key_type.value} has no DER / raw ECDSA signature encoding")
 
 
 def _p256_prehash(hash_alg: HashAlgorithm, data: bytes) -> bytes | None:

@@ -35,8 +35,6 @@ from neo_service_layer.errors import QuoteInvalid, QuoteTcbNotSupported, QuoteUn
 
 # TCB statuses of Intel's TCB info (Intel PCS API, "TCB Info V3": tcbLevels[].tcbStatus).
 DEFAULT_ACCEPTED_TCB_STATUSES: Final = frozenset({"UpToDate"})
-SGX_MEASUREMENT_BYTES: Final = 32  # MRENCLAVE
-TDX_MEASUREMENT_BYTES: Final = 48  # MRTD
 # dcap-qvl's verdict when no TCB level matches (src/verify.rs, match_platform_tcb); pinned in
 # requirements.lock, and the real TDX v5 quote in tests/testdata/dcap fails the tests if it changes.
 _NO_TCB_LEVEL: Final = "No matching TCB level found"

@@ -11,7 +11,6 @@ from neo_service_layer.enclave.crypto.errors import (
     InvalidInput,
     InvalidKeyMaterial,
     InvalidProof,
-    InvalidSignatureEncoding,
     ProofUndefined,
     UnsupportedOperation,
 )
@@ -121,7 +120,6 @@ ERRORS: list[tuple[type[CryptoError], str, bool]] = [
     (CryptoError, "crypto_error", False),
     (UnsupportedOperation, "unsupported_operation", True),
     (InvalidKeyMaterial, "invalid_key_material", True),
-    (InvalidSignatureEncoding, "invalid_signature_encoding", True),
     (InvalidInput, "invalid_input", True),
     (DecryptionFailed, "decryption_failed", True),
     (InvalidProof, "invalid_proof", True),

@@ -20,10 +20,14 @@ from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, Si
 from tests.enclave.crypto.vectors import load_testdata
 
 P256 = KeyType.SECP256R1
+#: Network magic of N3 MainNet (neo-go ``netmode.MainNet``).
+MAINNET_MAGIC = 860833102
+#: Network magic of N3 TestNet T5 (neo-go ``netmode.TestNet``).
+TESTNET_MAGIC = 894710606
 NEO_GO_KEYS = load_testdata("neo_go_keys.json")["vectors"]
 MAGICS = [
-    pytest.param(neo.MAINNET_MAGIC, id="mainnet"),
-    pytest.param(neo.TESTNET_MAGIC, id="testnet-t5"),
+    pytest.param(MAINNET_MAGIC, id="mainnet"),
+    pytest.param(TESTNET_MAGIC, id="testnet-t5"),
     pytest.param(0, id="magic-0"),
     pytest.param(0xFFFFFFFF, id="magic-max"),
 ]
@@ -83,7 +87,7 @@ def _transaction(account: Account, *, nonce: int = 7) -> Transaction:
         attributes=[HighPriorityAttribute()],  # type: ignore[no-untyped-call]
         signers=[Signer(account.script_hash, WitnessScope.CALLED_BY_ENTRY)],
         script=b"\x11\xc0\x1f\x0c\x06symbol",
-        protocol_magic=neo.MAINNET_MAGIC,
+        protocol_magic=MAINNET_MAGIC,
     )
 
 
@@ -125,12 +129,12 @@ def test_interoperates_with_neo_mamba_sign_tx() -> None:
     material = keys.generate(P256)
     account = Account.from_private_key(material)
     tx = _transaction(account, nonce=99)
-    ours = neo.sign_n3_transaction(material, tx.to_array(), neo.MAINNET_MAGIC)
-    account.sign_tx(tx, neo.MAINNET_MAGIC)
+    ours = neo.sign_n3_transaction(material, tx.to_array(), MAINNET_MAGIC)
+    account.sign_tx(tx, MAINNET_MAGIC)
     theirs = tx.witnesses[0]
     assert theirs.verification_script == ours.verification_script
     assert theirs.invocation_script[:2] == ours.invocation_script[:2] == b"\x0c\x40"
-    sign_data = neo.sign_data(tx.to_array(), neo.MAINNET_MAGIC)
+    sign_data = neo.sign_data(tx.to_array(), MAINNET_MAGIC)
     public = keys.public_key(P256, material)
     their_sig = theirs.invocation_script[2:]
     assert signing.verify(
@@ -143,8 +147,8 @@ def test_signature_is_low_s_and_deterministic() -> None:
     material = keys.generate(P256)
     account = Account.from_private_key(material)
     tx_bytes = _transaction(account).to_array()
-    first = neo.sign_n3_transaction(material, tx_bytes, neo.TESTNET_MAGIC)
-    assert first == neo.sign_n3_transaction(material, tx_bytes, neo.TESTNET_MAGIC)
+    first = neo.sign_n3_transaction(material, tx_bytes, TESTNET_MAGIC)
+    assert first == neo.sign_n3_transaction(material, tx_bytes, TESTNET_MAGIC)
     assert int.from_bytes(first.signature[32:], "big") <= keys.P256_ORDER // 2
 
 
@@ -172,7 +176,7 @@ def test_malformed_transactions(case: str, mangle: object) -> None:
     tx_bytes = _transaction(account).to_array()
     assert callable(mangle)
     with pytest.raises(InvalidInput, match="Neo N3 transaction"):
-        neo.sign_n3_transaction(keys.generate(P256), mangle(tx_bytes), neo.MAINNET_MAGIC)
+        neo.sign_n3_transaction(keys.generate(P256), mangle(tx_bytes), MAINNET_MAGIC)
 
 
 @pytest.mark.parametrize("magic", [-1, 2**32])
