@@ -19,8 +19,8 @@ from web3.types import TxParams, TxReceipt, Wei
 
 from neo_service_layer.chains.evm.build import ContractBuild
 from neo_service_layer.chains.evm.errors import EvmTransactionFailed
-from neo_service_layer.chains.evm.messages import SECP256K1_N
 from neo_service_layer.chains.evm.tx import transact
+from neo_service_layer.enclave.crypto.keys import SECP256K1_ORDER
 
 #: Gas for transactions that are expected to revert (no estimate: estimation would fail first).
 REVERT_TX_GAS = 1_500_000
@@ -41,9 +41,9 @@ class EnclaveKey:
 
 
 def high_s(signature: bytes) -> bytes:
-    """The malleated twin (r, n - s, v ^ 1) of a signature: valid for the same key, but high s."""
+    """The malleated twin (r, n - s, the other v) of a signature: valid for the same key, but high s."""
     s = int.from_bytes(signature[32:64], "big")
-    return signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([signature[64] ^ 1])
+    return signature[:32] + (SECP256K1_ORDER - s).to_bytes(32, "big") + bytes([27 + 28 - signature[64]])
 
 
 def flip(data: bytes, index: int) -> bytes:
