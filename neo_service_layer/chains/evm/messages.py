@@ -1,7 +1,8 @@
 """The bytes NSL contracts on EVM chains hash, sign and verify — built the same way in Python.
 
 Pure functions, no I/O: the enclave signs :func:`fulfilment_digest` / :func:`price_report_digest`, the
-fulfiller builds results with :func:`randomness_result`, auditors rebuild :func:`randomness_alpha`. Every
+fulfiller builds results with :func:`randomness_result`, auditors rebuild :func:`randomness_alpha` and
+read a result back with :func:`split_randomness_result` and :func:`compress_eip2537_g2`. Every
 format is ``abi.encodePacked`` of fixed-size fields behind a versioned ASCII tag, with the chain id and the
 contract address in it so a signature is valid on one chain, for one contract only (docs/chains-evm.md):
 
@@ -20,7 +21,6 @@ Signatures are 65 bytes ``r ‖ s ‖ v`` (v 27/28, s ≤ n/2) over the digest i
 
 from __future__ import annotations
 
-import hashlib
 from enum import IntEnum
 
 from eth_utils.address import to_canonical_address
@@ -28,25 +28,18 @@ from eth_utils.crypto import keccak
 
 from neo_service_layer.chains.evm.errors import InvalidChainMessage
 from neo_service_layer.enclave.crypto import evm_gateway
+from neo_service_layer.enclave.crypto.dyvrf import EIP2537_G2_SIZE
 from neo_service_layer.enclave.crypto.errors import InvalidInput
 
-FULFIL_TAG = evm_gateway.FULFIL_TAG
 ALPHA_TAG = b"NSL-DYVRF-ALPHA-V1"
 PRICE_TAG = b"NSL-PRICE-V1"
-#: Service names the gateway knows specially (the rest are opaque to it).
-RANDOMNESS = "randomness"
 WORD_SIZE = 32
-SIGNATURE_SIZE = 65
-#: EIP-2537 G2 point size, and a randomness result: beta ‖ pi.
-EIP2537_G2_SIZE = 256
+#: A randomness result: beta ‖ pi (EIP-2537 G2).
 RANDOMNESS_RESULT_SIZE = WORD_SIZE + EIP2537_G2_SIZE
-#: secp256k1 group order n (SEC 2 §2.4.1); signatures with s > n/2 are refused (EIP-2).
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 #: BLS12-381 base field modulus p (draft-irtf-cfrg-pairing-friendly-curves-11 §4.2.1).
 BLS12_381_P = int(
     "1a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab", 16
 )
-_FP_SIZE = 48
 _FP_PAD = 16
 
 
@@ -121,11 +114,6 @@ def fulfilment_digest(
     return keccak(preimage)
 
 
-def vrf_key_hash(public_key_eip2537: bytes) -> bytes:
-    """What the gateway keeps for a registered VRF key: ``keccak256`` of its EIP-2537 G1 form."""
-    return keccak(public_key_eip2537)
-
-
 def randomness_alpha(chain_id: int, gateway: str | bytes, request_id: bytes, payload: bytes) -> bytes:
     """The DY-VRF input of a randomness request, as the gateway derives it on chain."""
     return (
@@ -167,11 +155,6 @@ def compress_eip2537_g2(pi: bytes) -> bytes:
     return bytes([coords[1][0] | flags]) + coords[1][1:] + coords[0]
 
 
-def proof_to_hash_eip2537(pi: bytes) -> bytes:
-    """``beta = SHA-256(compressed pi)`` for an EIP-2537 pi (``dyvrf.proof_to_hash`` of the 96 bytes)."""
-    return hashlib.sha256(compress_eip2537_g2(pi)).digest()
-
-
 def price_report_digest(
     chain_id: int, feed: str | bytes, round_id: int, answer: int, observed_at: int
 ) -> bytes:
@@ -184,11 +167,3 @@ def price_report_digest(
         + _word(answer, signed=True)
         + _word(observed_at, size=8)
     )
-
-
-def is_canonical_signature(signature: bytes) -> bool:
-    """True iff ``signature`` has the form the contracts accept: 65 bytes, v 27/28, 0 < s ≤ n/2."""
-    if len(signature) != SIGNATURE_SIZE or signature[64] not in (27, 28):
-        return False
-    s = int.from_bytes(signature[32:64], "big")
-    return 0 < s <= SECP256K1_N // 2

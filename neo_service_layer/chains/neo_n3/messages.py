@@ -37,42 +37,16 @@ from contextlib import contextmanager
 from neo_service_layer.chains.neo_n3.errors import InvalidN3Message
 from neo_service_layer.enclave.crypto import n3_gateway
 from neo_service_layer.enclave.crypto.errors import InvalidInput
-from neo_service_layer.enclave.crypto.n3_gateway import (
-    ALPHA_TAG,
-    BETA_SIZE,
-    FULFIL_MESSAGE_SIZE,
-    FULFIL_TAG,
-    HASH160_SIZE,
-    RANDOMNESS_RESULT_SIZE,
-    RandomnessResult,
-)
+from neo_service_layer.enclave.crypto.n3_gateway import RandomnessResult
 
 __all__ = [
-    "ALPHA_TAG",
-    "BETA_SIZE",
-    "FULFIL_MESSAGE_SIZE",
-    "FULFIL_TAG",
-    "HASH160_SIZE",
-    "ORACLE",
-    "PRICE_DECIMALS",
-    "PRICE_FEED",
-    "RANDOMNESS",
-    "RANDOMNESS_RESULT_SIZE",
     "RandomnessResult",
     "fulfilment_message",
     "price_result",
     "randomness_alpha",
     "randomness_result",
     "split_randomness_result",
-    "vrf_key_hash",
 ]
-
-#: Service names the gateway and the example consumers use.
-RANDOMNESS = "randomness"
-ORACLE = "oracle"
-PRICE_FEED = "price-feed"
-#: Decimals of a price result (an integer price p means p / 10^8).
-PRICE_DECIMALS = 8
 
 
 @contextmanager
@@ -97,7 +71,6 @@ fulfilment_message = _wrap(n3_gateway.fulfilment_message)
 randomness_alpha = _wrap(n3_gateway.randomness_alpha)
 randomness_result = _wrap(n3_gateway.randomness_result)
 split_randomness_result = _wrap(n3_gateway.split_randomness_result)
-vrf_key_hash = n3_gateway.vrf_key_hash
 
 
 def price_result(price: int) -> bytes:

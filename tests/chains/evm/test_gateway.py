@@ -17,7 +17,7 @@ from neo_service_layer.chains.evm import messages
 from neo_service_layer.chains.evm.errors import EvmTransactionFailed
 from neo_service_layer.chains.evm.messages import Mode
 from neo_service_layer.chains.evm.tx import transact
-from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.crypto import dyvrf, evm_gateway
 from tests.chains.evm.flows import (
     ORACLE,
     RANDOMNESS,
@@ -84,7 +84,7 @@ def test_digest_and_alpha_agree_with_python(nsl: Nsl) -> None:
     request_id, _ = request_randomness(nsl, b"agree", verify=True)
     result = b"any result bytes"
     on_chain = nsl.gateway.functions.fulfilmentDigest(request_id, Web3.keccak(result)).call()
-    key_hash = messages.vrf_key_hash(dyvrf.eip2537_g1(dyvrf.public_key(nsl.vrf_secret)))
+    key_hash = evm_gateway.vrf_key_hash(dyvrf.eip2537_g1(dyvrf.public_key(nsl.vrf_secret)))
     assert on_chain == messages.fulfilment_digest(
         nsl.chain_id,
         nsl.gateway.address,
@@ -170,7 +170,7 @@ def _other_key_version(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, byte
 def _foreign_vrf_key(nsl: Nsl, rid: bytes, result: bytes) -> tuple[bytes, bytes, bytes]:
     secret = dyvrf.generate_secret()
     other = randomness_result(nsl, rid, b"forge", secret=secret)
-    key_hash = messages.vrf_key_hash(dyvrf.eip2537_g1(dyvrf.public_key(secret)))
+    key_hash = evm_gateway.vrf_key_hash(dyvrf.eip2537_g1(dyvrf.public_key(secret)))
     return rid, other, sign_result(nsl, rid, other, vrf_key_hash=key_hash)
 
 

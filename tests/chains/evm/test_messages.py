@@ -7,11 +7,13 @@ import hashlib
 import json
 from pathlib import Path
 
+import coincurve
 import pytest
 
 from neo_service_layer.chains.evm import messages
 from neo_service_layer.chains.evm.errors import InvalidChainMessage
 from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.crypto.keys import SECP256K1_ORDER
 from tests.chains.evm.helpers import EnclaveKey, high_s
 
 GATEWAY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -71,7 +73,7 @@ def test_out_of_format_values_are_refused(call: object) -> None:
 def test_compression_recipe_matches_vectors(vector: dict[str, str]) -> None:
     pi_evm = bytes.fromhex(vector["pi_eip2537"])
     assert messages.compress_eip2537_g2(pi_evm).hex() == vector["pi"]
-    assert messages.proof_to_hash_eip2537(pi_evm).hex() == vector["beta"]
+    assert hashlib.sha256(messages.compress_eip2537_g2(pi_evm)).digest().hex() == vector["beta"]
 
 
 def test_randomness_result_round_trip() -> None:
@@ -84,9 +86,19 @@ def test_randomness_result_round_trip() -> None:
     assert hashlib.sha256(messages.compress_eip2537_g2(result[32:])).digest() == beta
 
 
-def test_canonical_signature() -> None:
-    sig = EnclaveKey().sign(bytes(32))
-    assert messages.is_canonical_signature(sig)
-    assert not messages.is_canonical_signature(high_s(sig))
-    assert not messages.is_canonical_signature(sig[:64])
-    assert not messages.is_canonical_signature(sig[:64] + b"\x01")
+def test_the_test_signer_signs_low_s_and_high_s_malleates() -> None:
+    """What the gateway accepts (65 bytes, v 27/28, 0 < s ≤ n/2, EIP-2), and the twin it must refuse for
+    its high s alone: well formed otherwise, and it recovers the same signer."""
+    digest = bytes(range(32))
+    sig = EnclaveKey().sign(digest)
+    twin = high_s(sig)
+    signers = {
+        coincurve.PublicKey.from_signature_and_message(
+            s[:64] + bytes([s[64] - 27]), digest, hasher=None
+        ).format()
+        for s in (sig, twin)
+    }
+    assert len(signers) == 1
+    assert len(sig) == len(twin) == 65
+    assert {sig[64], twin[64]} <= {27, 28}
+    assert 0 < int.from_bytes(sig[32:64], "big") <= SECP256K1_ORDER // 2 < int.from_bytes(twin[32:64], "big")

@@ -22,7 +22,7 @@ from neo_service_layer.chains.neo_n3 import messages
 from neo_service_layer.chains.neo_n3.build import N3Build
 from neo_service_layer.chains.neo_n3.deploy import N3Deployment
 from neo_service_layer.chains.neo_n3.devnet import N3Devnet, facade_for
-from neo_service_layer.enclave.crypto import dyvrf, keys, signing
+from neo_service_layer.enclave.crypto import dyvrf, keys, n3_gateway, signing
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
 
 
@@ -91,7 +91,7 @@ class Nsl:
             self.rpc_url, self.gateway.call_function("get_vrf_key_of", [version]), self.stranger
         )
         key = stack_bytes(keys.stack[0])
-        return stack_bytes(record[2]), version, messages.vrf_key_hash(key) if key else bytes(32)
+        return stack_bytes(record[2]), version, n3_gateway.vrf_key_hash(key) if key else bytes(32)
 
     def sign(
         self,

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from neo_service_layer.chains.neo_n3 import messages
 from neo_service_layer.enclave.chain_keys import ChainFamily
 from neo_service_layer.enclave.client import UnixEnclaveClient
-from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.crypto import dyvrf, n3_gateway
 from neo_service_layer.enclave.opdefs.chains import N3_RANDOMNESS_FULFILMENT, N3RandomnessFulfilmentArgs
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.platform import chain_vrf_public_key
@@ -46,7 +46,7 @@ async def test_the_op_proves_the_gateway_alpha_and_signs_the_fulfilment_message(
     alpha = messages.randomness_alpha(MAGIC, gateway_le, 7, b"seed")
     beta, pi, x_le = messages.split_randomness_result(answer.result)
     assert answer.vrf_public_key == key.public_key
-    assert key.key_hash == messages.vrf_key_hash(key.public_key)
+    assert key.key_hash == n3_gateway.vrf_key_hash(key.public_key)
     assert dyvrf.verify(key.public_key, alpha, pi) == beta == answer.beta
     assert answer.result == messages.randomness_result(pi, alpha)
     assert x_le == dyvrf.neo_scalar_le(dyvrf.alpha_to_scalar(alpha))
@@ -57,7 +57,7 @@ async def test_the_op_proves_the_gateway_alpha_and_signs_the_fulfilment_message(
         "vrf_key_hash": key.key_hash,
     }
     message = messages.fulfilment_message(MAGIC, gateway_le, 7, result=answer.result, **fields)
-    assert len(message) == messages.FULFIL_MESSAGE_SIZE == 148
+    assert len(message) == 148
     identity = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), answer.signer)
     r, s = int.from_bytes(answer.signature[:32], "big"), int.from_bytes(answer.signature[32:], "big")
     identity.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))  # raises if not

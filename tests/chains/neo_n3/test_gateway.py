@@ -10,7 +10,7 @@ import hashlib
 from typing import Any
 
 from neo_service_layer.chains.neo_n3 import messages
-from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.crypto import dyvrf, n3_gateway
 from tests.chains.neo_n3.helpers import (
     EnclaveKey,
     Nsl,
@@ -70,10 +70,10 @@ async def test_views_agree_with_python(nsl: Nsl) -> None:
         request_id,
         payload_hash=hashlib.sha256(b"seed").digest(),
         vrf_key_version=1,
-        vrf_key_hash=messages.vrf_key_hash(public),
+        vrf_key_hash=n3_gateway.vrf_key_hash(public),
         result=result,
     )
-    assert len(stack_bytes(message)) == messages.FULFIL_MESSAGE_SIZE
+    assert len(stack_bytes(message)) == 148
     assert stack_bytes(alpha) == messages.randomness_alpha(magic, nsl.gateway_le, 42, b"seed")
     # e(G1, G2), computed by CryptoLib in _deploy (gnark-crypto GT encoding, docs/dyvrf.md §5.1).
     assert len(stack_bytes(gt)) == 576
@@ -190,7 +190,7 @@ async def test_forged_replayed_unknown_and_tampered_fulfilments_fault(nsl: Nsl) 
         (good, {"vrf_key_version": 2}),
         (
             nsl.randomness_result(sig_id, seed_sig, secret=foreign),
-            {"vrf_key_hash": messages.vrf_key_hash(dyvrf.public_key(foreign))},
+            {"vrf_key_hash": n3_gateway.vrf_key_hash(dyvrf.public_key(foreign))},
         ),
     ]
     for result, fields in rerolls:

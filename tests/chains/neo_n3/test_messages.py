@@ -22,7 +22,7 @@ FIELDS: dict[str, Any] = {"payload_hash": b"\x11" * 32, "vrf_key_version": 258, 
 
 def test_fulfilment_message_layout() -> None:
     msg = messages.fulfilment_message(56753, GATEWAY, 7, result=b"abc", **FIELDS)
-    assert len(msg) == messages.FULFIL_MESSAGE_SIZE == 148
+    assert len(msg) == 148
     assert msg == (
         b"NSL-N3-FULFIL-V2"
         + bytes.fromhex("b1dd0000")  # 56753 little-endian
