@@ -107,10 +107,6 @@ class Worker:
         self._shutdown: asyncio.Task[None] | None = None
         self._log = log.bind(worker_id=self.worker_id)
 
-    def register(self, kind: str, handler: Handler) -> None:
-        """Handle jobs of ``kind`` with ``handler`` (replacing any handler of that kind)."""
-        self._handlers[kind] = handler
-
     @property
     def running_job_ids(self) -> set[str]:
         """Ids of the jobs whose handlers are running now."""

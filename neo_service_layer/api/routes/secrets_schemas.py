@@ -15,11 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 from neo_service_layer.api.routes.schemas import StrictBody
 from neo_service_layer.config import MAX_SECRETS_MAX_VERSIONS
 from neo_service_layer.enclave.canonical import b64decode
-from neo_service_layer.enclave.opdefs.secrets import (
-    MAX_SEALED_BYTES,
-    MAX_SECRET_VERSION,
-    SECRET_NAME_PATTERN,
-)
+from neo_service_layer.enclave.opdefs.secrets import MAX_SEALED_BYTES, MAX_SECRET_VERSION
 from neo_service_layer.enclave.schemas import SignedResult
 from neo_service_layer.services.secrets.models import Secret, SecretGrant, SecretVersion
 
@@ -168,6 +164,3 @@ class GrantsOut(BaseModel):
 class MasterKeyRotated(BaseModel):
     version: int = Field(description="The account master key's new version")
     rewrapped: int = Field(description="Key versions and secret data keys moved to it")
-
-
-SecretNameField = Annotated[str, Field(pattern=SECRET_NAME_PATTERN)]
