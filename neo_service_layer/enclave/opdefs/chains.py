@@ -21,20 +21,17 @@ from pydantic import Field
 
 from neo_service_layer.enclave.canonical import MAX_SAFE_INTEGER
 from neo_service_layer.enclave.chain_keys import MAX_KEY_VERSION, ChainFamily
+from neo_service_layer.enclave.crypto import dyvrf, n3_gateway
 from neo_service_layer.enclave.opdefs.base import Op
 from neo_service_layer.enclave.opdefs.keys import HexBytes
 from neo_service_layer.enclave.schemas import EnclaveModel, EvmAddress
+from neo_service_layer.enclave.signing import K1_SIGNATURE_BYTES, P256_SIGNATURE_BYTES
 
 WORD_SIZE: Final = 32
 #: beta (32) ‖ pi as an EIP-2537 G2 point (256).
-RANDOMNESS_RESULT_SIZE: Final = 288
-EVM_SIGNATURE_SIZE: Final = 65
-#: beta (32) ‖ pi compressed (96) ‖ x little-endian (32).
-N3_RANDOMNESS_RESULT_SIZE: Final = 160
-P256_SIGNATURE_SIZE: Final = 64
+RANDOMNESS_RESULT_SIZE: Final = WORD_SIZE + dyvrf.EIP2537_G2_SIZE
+#: A compressed secp256r1 public key (the identity's, which signs N3 fulfilments).
 P256_PUBLIC_KEY_SIZE: Final = 33
-VRF_PUBLIC_KEY_SIZE: Final = 48
-EIP2537_G1_SIZE: Final = 128
 #: NeoVM's largest stack item (1 MiB): no notification payload is larger.
 N3_MAX_PAYLOAD_SIZE: Final = 1024 * 1024
 
@@ -44,7 +41,7 @@ ChainId = Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
 N3ScriptHash = Annotated[str, Field(pattern=r"^0x[0-9a-f]{40}$")]
 VrfKeyVersion = Annotated[int, Field(ge=1, le=MAX_KEY_VERSION)]
 FamilyField = Annotated[ChainFamily, Field(strict=False)]
-VrfPublicKey = Annotated[HexBytes, Field(min_length=VRF_PUBLIC_KEY_SIZE, max_length=VRF_PUBLIC_KEY_SIZE)]
+VrfPublicKey = Annotated[HexBytes, Field(min_length=dyvrf.PUBLIC_KEY_SIZE, max_length=dyvrf.PUBLIC_KEY_SIZE)]
 
 
 class VrfPublicKeyArgs(EnclaveModel):
@@ -60,7 +57,9 @@ class VrfPublicKeyResult(EnclaveModel):
     family: FamilyField
     version: int
     public_key: VrfPublicKey  # compressed G1: N3 ``set_vrf_key``
-    public_key_eip2537: Annotated[HexBytes, Field(min_length=EIP2537_G1_SIZE, max_length=EIP2537_G1_SIZE)]
+    public_key_eip2537: Annotated[
+        HexBytes, Field(min_length=dyvrf.EIP2537_G1_SIZE, max_length=dyvrf.EIP2537_G1_SIZE)
+    ]
     key_hash: Word  # EVM: keccak256(EIP-2537 form); N3: SHA-256(compressed form)
 
 
@@ -80,7 +79,7 @@ class EvmRandomnessFulfilmentResult(EnclaveModel):
     request_id: Word
     result: Annotated[HexBytes, Field(min_length=RANDOMNESS_RESULT_SIZE, max_length=RANDOMNESS_RESULT_SIZE)]
     beta: Word
-    signature: Annotated[HexBytes, Field(min_length=EVM_SIGNATURE_SIZE, max_length=EVM_SIGNATURE_SIZE)]
+    signature: Annotated[HexBytes, Field(min_length=K1_SIGNATURE_BYTES, max_length=K1_SIGNATURE_BYTES)]
     signer: EvmAddress  # the identity's secp256k1 address: the gateway's enclaveSigner
     vrf_key_version: int
     vrf_public_key: VrfPublicKey  # compressed G1; the gateway holds its EIP-2537 form and that form's hash
@@ -101,10 +100,11 @@ class N3RandomnessFulfilmentResult(EnclaveModel):
 
     request_id: int
     result: Annotated[
-        HexBytes, Field(min_length=N3_RANDOMNESS_RESULT_SIZE, max_length=N3_RANDOMNESS_RESULT_SIZE)
+        HexBytes,
+        Field(min_length=n3_gateway.RANDOMNESS_RESULT_SIZE, max_length=n3_gateway.RANDOMNESS_RESULT_SIZE),
     ]
     beta: Word
-    signature: Annotated[HexBytes, Field(min_length=P256_SIGNATURE_SIZE, max_length=P256_SIGNATURE_SIZE)]
+    signature: Annotated[HexBytes, Field(min_length=P256_SIGNATURE_BYTES, max_length=P256_SIGNATURE_BYTES)]
     signer: Annotated[HexBytes, Field(min_length=P256_PUBLIC_KEY_SIZE, max_length=P256_PUBLIC_KEY_SIZE)]
     vrf_key_version: int
     vrf_public_key: VrfPublicKey  # compressed G1 (48 bytes): what set_vrf_key registers
