@@ -54,9 +54,6 @@ from neo_service_layer.errors import (
     EnclaveUnavailable,
     NSLError,
 )
-from neo_service_layer.logging import get_logger
-
-log = get_logger("nsl.enclave.client")
 
 DEFAULT_POOL_SIZE: Final = 4
 
