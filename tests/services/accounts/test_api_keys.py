@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from collections.abc import Coroutine
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Account, Role
@@ -26,6 +29,27 @@ from neo_service_layer.services.accounts.principal import Principal
 from neo_service_layer.services.accounts.service import create_account
 
 PINNED = "nsl_ops_" + "s" * 32
+
+
+def _create(
+    session: AsyncSession,
+    account_id: str,
+    role: Role,
+    *,
+    expires_at: datetime | None = None,
+    plaintext: str | None = None,
+) -> Coroutine[Any, Any, api_keys.IssuedKey]:
+    """``api_keys.create_key`` with what these tests do not vary: the name, every scope, the creator."""
+    return api_keys.create_key(
+        session,
+        account_id=account_id,
+        name="k",
+        role=role,
+        scopes=["*"],
+        expires_at=expires_at,
+        created_by="t",
+        plaintext=plaintext,
+    )
 
 
 @pytest.mark.parametrize(
@@ -180,34 +204,10 @@ async def test_admin_keys_only_in_the_system_account(db: Database) -> None:
     tenant, system = await new_account(db), await new_account(db, system=True)
     async with db.transaction() as session:
         with pytest.raises(Forbidden):
-            await api_keys.create_key(
-                session,
-                account_id=tenant.id,
-                name="k",
-                role=Role.ADMIN,
-                scopes=["*"],
-                expires_at=None,
-                created_by="t",
-            )
+            await _create(session, tenant.id, Role.ADMIN)
         with pytest.raises(NotFound):
-            await api_keys.create_key(
-                session,
-                account_id="acc_missing",
-                name="k",
-                role=Role.ADMIN,
-                scopes=["*"],
-                expires_at=None,
-                created_by="t",
-            )
-        issued = await api_keys.create_key(
-            session,
-            account_id=system.id,
-            name="k",
-            role=Role.ADMIN,
-            scopes=["*"],
-            expires_at=None,
-            created_by="t",
-        )
+            await _create(session, "acc_missing", Role.ADMIN)
+        issued = await _create(session, system.id, Role.ADMIN)
     assert issued.record.role == "admin"
 
 
@@ -224,16 +224,7 @@ async def test_admin_keys_only_in_the_system_account(db: Database) -> None:
 async def test_pinned_keys_must_be_well_formed_and_long(db: Database, plaintext: str, ok: bool) -> None:
     account = await new_account(db, system=True)
     async with db.transaction() as session:
-        call = api_keys.create_key(
-            session,
-            account_id=account.id,
-            name="k",
-            role=Role.ADMIN,
-            scopes=["*"],
-            expires_at=None,
-            created_by="t",
-            plaintext=plaintext,
-        )
+        call = _create(session, account.id, Role.ADMIN, plaintext=plaintext)
         if ok:
             assert (await call).record.prefix == "nsl_ops"
         else:
@@ -245,38 +236,14 @@ async def test_past_expiry_is_refused(db: Database) -> None:
     account = await new_account(db)
     async with db.transaction() as session:
         with pytest.raises(ValidationFailed):
-            await api_keys.create_key(
-                session,
-                account_id=account.id,
-                name="k",
-                role=Role.VIEWER,
-                scopes=["*"],
-                expires_at=utcnow() - timedelta(seconds=1),
-                created_by="t",
-            )
+            await _create(session, account.id, Role.VIEWER, expires_at=utcnow() - timedelta(seconds=1))
 
 
 async def test_authentication_failures(db: Database) -> None:
     account = await new_account(db)
     async with db.transaction(account.id) as session:
-        good = await api_keys.create_key(
-            session,
-            account_id=account.id,
-            name="k",
-            role=Role.VIEWER,
-            scopes=["*"],
-            expires_at=None,
-            created_by="t",
-        )
-        revoked = await api_keys.create_key(
-            session,
-            account_id=account.id,
-            name="k",
-            role=Role.VIEWER,
-            scopes=["*"],
-            expires_at=None,
-            created_by="t",
-        )
+        good = await _create(session, account.id, Role.VIEWER)
+        revoked = await _create(session, account.id, Role.VIEWER)
         await api_keys.revoke_key(session, revoked.record.id)
     async with db.session() as session:
         with pytest.raises(Unauthenticated):
@@ -301,15 +268,7 @@ async def test_rotation_and_revocation_rules(db: Database) -> None:
     account = await new_account(db)
     caller = owner_of(account.id)
     async with db.transaction(account.id) as session:
-        old = await api_keys.create_key(
-            session,
-            account_id=account.id,
-            name="k",
-            role=Role.OWNER,
-            scopes=["*"],
-            expires_at=None,
-            created_by="t",
-        )
+        old = await _create(session, account.id, Role.OWNER)
         new = await api_keys.rotate_key(session, caller, old.record.id, timedelta(seconds=0))
         assert old.record.replaced_by == new.record.id
         with pytest.raises(Conflict):
