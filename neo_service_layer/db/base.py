@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, MetaData, String
+from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -37,6 +39,23 @@ def new_id(prefix: str) -> str:
     value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
     chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5)]
     return f"{prefix}_{''.join(chars)}"
+
+
+def enum_column(enum_class: type[enum.StrEnum], length: int) -> SqlEnum:
+    """A column type for ``enum_class`` stored as its members' values in a ``VARCHAR(length)``.
+
+    The ORM reads members back and refuses any other value on write (``validate_strings``); the schema is
+    the plain string column the migrations create (no native enum type, no CHECK constraint), so adding
+    a member needs no migration unless it is longer than ``length``.
+    """
+    return SqlEnum(
+        enum_class,
+        native_enum=False,
+        create_constraint=False,
+        values_callable=lambda members: [member.value for member in members],
+        length=length,
+        validate_strings=True,
+    )
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -94,7 +94,7 @@ async def test_metrics_report_job_queue_depth_per_status(client: httpx.AsyncClie
                         id=new_id("job"),
                         kind="test",
                         payload={},
-                        status=status.value,
+                        status=status,
                         run_at=now + timedelta(hours=1),
                         attempts=0,
                         max_attempts=1,

@@ -115,7 +115,7 @@ async def create_key(
         name=name,
         prefix=prefix,
         secret_hash=hash_secret(plaintext),
-        role=role.value,
+        role=role,
         scopes=validate_scopes(scopes),
         expires_at=expires_at,
         created_by=created_by,
@@ -186,7 +186,7 @@ async def rotate_key(session: AsyncSession, caller: Principal, key_id: str, over
         caller,
         account_id=old.account_id,
         name=old.name,
-        role=Role(old.role),
+        role=old.role,
         scopes=old.scopes,
         expires_at=old.expires_at,
     )
@@ -204,7 +204,7 @@ async def revoke_key(session: AsyncSession, key_id: str, *, caller: Principal | 
     on the database) any key can be revoked.
     """
     key = await get_key(session, key_id)
-    if caller is not None and not role_can_grant(caller.role, Role(key.role)):
+    if caller is not None and not role_can_grant(caller.role, key.role):
         raise Forbidden(f"a {caller.role.value} cannot revoke a {key.role} key")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
@@ -238,7 +238,7 @@ async def authenticate_key(session: AsyncSession, plaintext: str) -> tuple[Princ
     _check_usable(key, account_disabled)
     principal = Principal(
         account_id=key.account_id,
-        role=Role(key.role),
+        role=key.role,
         scopes=tuple(key.scopes),
         credential_id=key.id,
         actor=f"api_key:{key.id}",

@@ -66,7 +66,7 @@ async def add_member(session: AsyncSession, account_id: str, email: str, role: R
         account = await get_account(session, account_id)
         if not account.is_system:
             raise Forbidden("the admin role exists only in the system account")
-    member = Member(id=new_id("mem"), account_id=account_id, email=email.lower(), role=role.value)
+    member = Member(id=new_id("mem"), account_id=account_id, email=email.lower(), role=role)
     try:
         # Added inside the savepoint, so that its rollback also forgets the row and the caller's
         # transaction can go on after the Conflict.

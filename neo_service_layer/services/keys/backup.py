@@ -69,7 +69,7 @@ async def public_key(session: AsyncSession, key_id: str, version: int | None) ->
     """The key and its version ``version`` (default latest) for public-key export."""
     key = await get_key(session, key_id, metadata_only=True)
     _check_state(key)
-    if not KeyType(key.type).is_asymmetric:
+    if not key.type.is_asymmetric:
         raise KeyOperationUnsupported(f"key type {key.type} has no public key")
     number = key.latest_version if version is None else version
     row = (
@@ -107,7 +107,7 @@ async def backup(session: AsyncSession, enclave: EnclaveClient, account_id: str,
         BackupArgs(
             account_id=account_id,
             key_id=key.id,
-            key_type=KeyType(key.type),
+            key_type=key.type,
             policy=_policy_of(key),
             target=SealedAmk(version=target.version, sealed=target.sealed),
             amks=[SealedAmk(version=a.version, sealed=a.sealed) for a in amks if a.version in used],
@@ -190,8 +190,8 @@ async def restore(session: AsyncSession, enclave: EnclaveClient, account_id: str
     key = Key(
         id=key_id,
         account_id=account_id,
-        type=result.key_type.value,
-        state=KeyState.ENABLED.value,
+        type=result.key_type,
+        state=KeyState.ENABLED,
         latest_version=latest,
         deletion_date=None,
         created_at=now,

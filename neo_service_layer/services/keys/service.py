@@ -42,9 +42,7 @@ KEY_ID_PREFIX = "key"
 
 def not_deleted(now: datetime) -> ColumnElement[bool]:
     """Keys whose deletion date has not passed (the others no longer exist for reads)."""
-    return or_(
-        Key.state != KeyState.PENDING_DELETION.value, Key.deletion_date.is_(None), Key.deletion_date > now
-    )
+    return or_(Key.state != KeyState.PENDING_DELETION, Key.deletion_date.is_(None), Key.deletion_date > now)
 
 
 def list_statement(now: datetime | None = None) -> Select[Key]:
@@ -86,7 +84,7 @@ async def _generate_version(
             account_id=account_id,
             key_id=key.id,
             version=version,
-            key_type=KeyType(key.type),
+            key_type=key.type,
             amk=SealedAmk(version=amk.version, sealed=amk.sealed),
         ),
     )
@@ -124,8 +122,8 @@ async def create_key(
         id=new_id(KEY_ID_PREFIX),
         account_id=account_id,
         name=name,
-        type=key_type.value,
-        state=KeyState.ENABLED.value,
+        type=key_type,
+        state=KeyState.ENABLED,
         latest_version=1,
         min_decryption_version=1,
         min_encryption_version=0,
@@ -188,7 +186,7 @@ async def update_policy(
     key.min_decryption_version = min_dec
     key.min_encryption_version = min_enc
     if allowed is not None:
-        key.allowed_operations = [op.value for op in policy.allowed_operations(KeyType(key.type), allowed)]
+        key.allowed_operations = [op.value for op in policy.allowed_operations(key.type, allowed)]
     if exportable is not None:
         key.exportable = exportable
     key.updated_at = utcnow()
@@ -200,7 +198,7 @@ async def set_enabled(session: AsyncSession, key_id: str, enabled: bool) -> Key:
     """Enable or disable a key (idempotent); a key pending deletion must be cancelled first."""
     key = await get_key(session, key_id)
     _check_not_pending(key)
-    key.state = (KeyState.ENABLED if enabled else KeyState.DISABLED).value
+    key.state = KeyState.ENABLED if enabled else KeyState.DISABLED
     key.updated_at = utcnow()
     await session.flush()
     return key
@@ -217,7 +215,7 @@ async def schedule_deletion(
     now = now or utcnow()
     key = await get_key(session, key_id, now=now)
     _check_not_pending(key)
-    key.state = KeyState.PENDING_DELETION.value
+    key.state = KeyState.PENDING_DELETION
     key.deletion_date = now + timedelta(days=pending_days)
     key.updated_at = now
     await session.flush()
@@ -229,7 +227,7 @@ async def cancel_deletion(session: AsyncSession, key_id: str) -> Key:
     key = await get_key(session, key_id)
     if key.state != KeyState.PENDING_DELETION:
         return key  # nothing to cancel: idempotent
-    key.state = KeyState.DISABLED.value
+    key.state = KeyState.DISABLED
     key.deletion_date = None
     key.updated_at = utcnow()
     await session.flush()

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import new_id
 from neo_service_layer.enclave.client import EnclaveClient, Signed
-from neo_service_layer.enclave.crypto.randomness import OutputKind, OutputSpec
+from neo_service_layer.enclave.crypto.randomness import OutputSpec
 from neo_service_layer.enclave.crypto.vrf import Scheme
 from neo_service_layer.enclave.opdefs.randomness import PROVE, ProveArgs, ProveResult
 from neo_service_layer.errors import EnclaveRejected
@@ -146,11 +146,11 @@ async def generate(
         account_id=account_id,
         key_id=key_use.key.id,
         key_version=key_use.version.version,
-        scheme=params.scheme.value,
+        scheme=params.scheme,
         public_key=result.public_key,
         seed=params.seed,
         nonce=result.nonce,
-        output_kind=params.spec.kind.value,
+        output_kind=params.spec.kind,
         output_count=params.spec.count,
         range_min=_bound(params.spec.minimum),
         range_max=_bound(params.spec.maximum),
@@ -197,7 +197,7 @@ def list_statement() -> Select[RandomnessRequest]:
 def spec_of(record: RandomnessRequest) -> OutputSpec:
     """The output spec a record was made with."""
     return OutputSpec(
-        OutputKind(record.output_kind),
+        record.output_kind,
         record.output_count,
         None if record.range_min is None else int(record.range_min),
         None if record.range_max is None else int(record.range_max),
@@ -212,4 +212,4 @@ async def reprove(
     For audits: the enclave derives the nonce from the request, so a request id can never be re-rolled.
     """
     key_use = await operations.use(session, record.key_id, Operation.VRF, record.key_version)
-    return await _prove(enclave, key_use, Scheme(record.scheme), record.id, record.seed, spec_of(record))
+    return await _prove(enclave, key_use, record.scheme, record.id, record.seed, spec_of(record))

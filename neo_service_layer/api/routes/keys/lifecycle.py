@@ -29,7 +29,6 @@ from neo_service_layer.api.routes.keys_schemas import (
     ScheduleDeletionIn,
 )
 from neo_service_layer.enclave.canonical import b64decode, b64encode
-from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.services.keys import backup, service
 from neo_service_layer.services.keys.models import Key
 from neo_service_layer.services.keys.public import addresses, to_pem
@@ -155,14 +154,13 @@ async def export_public_key(
     """The public key of a version (default latest) as hex or PEM, with its chain addresses."""
     key, row = await backup.public_key(ctx.session, key_id, version)
     assert row.public_key is not None  # backup.public_key checks it
-    key_type = KeyType(key.type)
-    derived = addresses(key_type, row.public_key)
+    derived = addresses(key.type, row.public_key)
     return PublicKeyOut(
         key_id=key.id,
         version=row.version,
-        type=key_type,
+        type=key.type,
         format=format,
-        public_key=to_pem(key_type, row.public_key) if format == "pem" else row.public_key.hex(),
+        public_key=to_pem(key.type, row.public_key) if format == "pem" else row.public_key.hex(),
         n3_address=derived.n3_address,
         n3_script_hash=derived.n3_script_hash,
         evm_address=derived.evm_address,
