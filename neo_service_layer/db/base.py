@@ -1,10 +1,8 @@
-"""Declarative base, column types and identifiers shared by every table."""
+"""Declarative base and column types shared by every table (ids: ``neo_service_layer.ids``)."""
 
 from __future__ import annotations
 
 import enum
-import os
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,22 +21,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC (the only kind of datetime the platform stores)."""
     return datetime.now(UTC)
-
-
-def new_id(prefix: str) -> str:
-    """A sortable identifier: ``<prefix>_`` + ULID (48-bit ms timestamp, 80 random bits, Crockford base32).
-
-    Sortable by creation time, which is what cursor pagination orders by.
-    """
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5)]
-    return f"{prefix}_{''.join(chars)}"
 
 
 def enum_column(enum_class: type[enum.StrEnum], length: int) -> SqlEnum:

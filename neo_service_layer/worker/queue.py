@@ -40,12 +40,12 @@ from neo_service_layer.config import (
     DEFAULT_JOB_MAX_ATTEMPTS,
     Settings,
 )
-from neo_service_layer.db.base import new_id, utcnow
+from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.db.session import Database
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.worker.backoff import SYSTEM_UNIFORM, Uniform, backoff_delay
 
-JOB_ID_PREFIX = "job"
 #: ``last_error_code`` of a job whose worker stopped renewing its lease (crashed, or cut off).
 LEASE_EXPIRED = "lease_expired"
 # ``last_error`` is Text, but an error message can embed a whole HTTP body or a stack of causes.
@@ -80,7 +80,7 @@ async def ensure_enqueued(
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
     now = utcnow()
     job = Job(
-        id=new_id(JOB_ID_PREFIX),
+        id=new_id(IdPrefix.JOB),
         kind=kind,
         payload=payload,
         status=JobStatus.QUEUED,

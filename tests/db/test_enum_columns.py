@@ -10,16 +10,16 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import StatementError
 
-from neo_service_layer.db.base import new_id
 from neo_service_layer.db.models import Member, Role
 from neo_service_layer.db.session import Database
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.accounts.service import create_account
 
 
 async def _member(db: Database, role: Role) -> str:
     async with db.transaction() as session:
         account = await create_account(session, "acme")
-        member = Member(id=new_id("mem"), account_id=account.id, email="a@example.com", role=role)
+        member = Member(id=new_id(IdPrefix.MEMBER), account_id=account.id, email="a@example.com", role=role)
         session.add(member)
     return member.id
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.db.base import new_id, utcnow
+from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Account, ApiKey, Role
 from neo_service_layer.errors import (
     Conflict,
@@ -28,6 +28,7 @@ from neo_service_layer.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.accounts.principal import Principal
 from neo_service_layer.services.accounts.scopes import role_can_grant, uncovered_scopes, validate_scopes
 
@@ -110,7 +111,7 @@ async def create_key(
         if len(plaintext) - len(prefix) - 1 < MIN_PINNED_SECRET_CHARS:
             raise ValidationFailed(f"a pinned API key needs {MIN_PINNED_SECRET_CHARS}+ secret characters")
     record = ApiKey(
-        id=new_id("key"),
+        id=new_id(IdPrefix.API_KEY),
         account_id=account_id,
         name=name,
         prefix=prefix,

@@ -29,7 +29,6 @@ from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.enclave.opdefs.amk import SealedAmk
 from neo_service_layer.enclave.opdefs.keys import (
     BACKUP,
-    KEY_ID_PATTERN,
     RESTORE,
     BackupArgs,
     RestoreArgs,
@@ -37,6 +36,7 @@ from neo_service_layer.enclave.opdefs.keys import (
     parse_backup_header,
 )
 from neo_service_layer.errors import EnclaveCryptoFailed
+from neo_service_layer.ids import ID_PATTERN
 from neo_service_layer.services.keys import policy
 from neo_service_layer.services.keys.errors import (
     InvalidBackup,
@@ -55,7 +55,7 @@ from neo_service_layer.services.keys.service import get_key, versions
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
 from neo_service_layer.services.masterkeys.service import latest_amk
 
-_KEY_ID = re.compile(KEY_ID_PATTERN)
+_KEY_ID = re.compile(ID_PATTERN)
 
 
 def _check_state(key: Key) -> None:

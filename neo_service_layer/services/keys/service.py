@@ -20,11 +20,12 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.db.base import new_id, utcnow
+from neo_service_layer.db.base import utcnow
 from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.enclave.opdefs.amk import SealedAmk
 from neo_service_layer.enclave.opdefs.keys import GENERATE, GenerateArgs
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.keys import policy
 from neo_service_layer.services.keys.errors import (
     InvalidKeyPolicy,
@@ -36,8 +37,6 @@ from neo_service_layer.services.keys.models import Key, KeyState, KeyVersion
 from neo_service_layer.services.keys.policy import Operation
 from neo_service_layer.services.keys.reserved import require_reachable
 from neo_service_layer.services.masterkeys.service import latest_amk
-
-KEY_ID_PREFIX = "key"
 
 
 def not_deleted(now: datetime) -> ColumnElement[bool]:
@@ -119,7 +118,7 @@ async def create_key(
         raise KeyNameTaken(f"the account already has a key named {name!r}", name=name)
     now = utcnow()
     key = Key(
-        id=new_id(KEY_ID_PREFIX),
+        id=new_id(IdPrefix.KEY),
         account_id=account_id,
         name=name,
         type=key_type,
