@@ -32,10 +32,11 @@ from datetime import UTC, datetime
 import jwt
 from prometheus_client import Counter as MetricCounter
 
+from neo_service_layer.db.models import Outcome
 from neo_service_layer.errors import NSLError, Unauthenticated
 from neo_service_layer.logging import get_logger
 from neo_service_layer.services.accounts.api_keys import split_key
-from neo_service_layer.services.audit.chain import AuditEvent, Outcome
+from neo_service_layer.services.audit.chain import AuditEvent
 from neo_service_layer.services.audit.writer import AuditSink
 
 log = get_logger("nsl.api.auth")

@@ -30,10 +30,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.api.problems import as_nsl_error
 from neo_service_layer.api.state import AppState, app_state
+from neo_service_layer.db.models import Outcome
 from neo_service_layer.db.session import wrote
 from neo_service_layer.errors import Conflict
 from neo_service_layer.services.accounts.principal import Principal, Requirement
-from neo_service_layer.services.audit.chain import AuditEvent, Outcome, append
+from neo_service_layer.services.audit.chain import AuditEvent, append
 
 # audit_log.resource is 500 characters; PostgreSQL refuses longer values and NUL bytes in text.
 MAX_RESOURCE_LENGTH = 500
@@ -54,9 +55,9 @@ class RequestContext:
     resource: str
     status_code: int
     audit_details: dict[str, Any] = field(default_factory=dict)
-    outcome: str = Outcome.SUCCESS
+    outcome: Outcome = Outcome.SUCCESS
 
-    def event(self, outcome: str, status_code: int, details: dict[str, Any]) -> AuditEvent:
+    def event(self, outcome: Outcome, status_code: int, details: dict[str, Any]) -> AuditEvent:
         return AuditEvent(
             actor=self.principal.actor,
             action=self.action,
@@ -124,7 +125,7 @@ async def unit_of_work(
 
 
 async def _audit_failure(
-    session: AsyncSession, ctx: RequestContext, outcome: str, status: int, code: str
+    session: AsyncSession, ctx: RequestContext, outcome: Outcome, status: int, code: str
 ) -> None:
     # The route's changes are rolled back first: the entry has nothing to commit with, so it goes
     # through the group-commit writer (and the connection is free for it, see above).

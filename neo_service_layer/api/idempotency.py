@@ -23,9 +23,8 @@ from sqlalchemy import ColumnElement, select
 from neo_service_layer.api.context import RequestContext
 from neo_service_layer.constants import IDEMPOTENCY_HEADER, REPLAYED_HEADER
 from neo_service_layer.db.base import utcnow
-from neo_service_layer.db.models import IdempotencyRecord
+from neo_service_layer.db.models import IdempotencyRecord, Outcome
 from neo_service_layer.errors import IdempotencyKeyReused, ValidationFailed
-from neo_service_layer.services.audit.chain import Outcome
 
 MAX_KEY_LENGTH = 255
 

@@ -52,7 +52,7 @@ class ApiMetrics:
     async def observe_job_queue(self, session: AsyncSession) -> None:
         """Set the queue depth per status from the ``jobs`` table (read at scrape time)."""
         counts = (await session.execute(select(Job.status, func.count()).group_by(Job.status))).all()
-        depth = {str(status): int(count) for status, count in counts}
+        depth = {status: int(count) for status, count in counts}
         for status in JobStatus:
             self.job_queue_depth.labels(status).set(depth.get(status, 0))
 

@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from neo_service_layer.db.base import Base, UTCDateTime, utcnow
+from neo_service_layer.db.base import Base, UTCDateTime, enum_column, utcnow
 from neo_service_layer.db.session import Database
 from neo_service_layer.errors import ServiceUnavailable
 
@@ -81,7 +81,7 @@ class ChainFulfilment(Base):
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # lowercase hex, no 0x
     service: Mapped[str] = mapped_column(String(32))
     mode: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[FulfilmentStatus] = mapped_column(enum_column(FulfilmentStatus, 16))
     relayer: Mapped[str | None] = mapped_column(String(42), nullable=True)
     nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # The unsigned transaction (to, data, gas, chainId, nonce, type): a replacement changes the fees only.
@@ -103,10 +103,6 @@ class ChainFulfilment(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-    @property
-    def state(self) -> FulfilmentStatus:
-        return FulfilmentStatus(self.status)
 
 
 class ChainNonce(Base):
@@ -152,7 +148,7 @@ class Outcome:
     @classmethod
     def of(cls, row: ChainFulfilment) -> Outcome:
         return cls(
-            row.state,
+            row.status,
             row.failure_reason,
             row.failure_detail,
             row.tx_hash,
@@ -198,7 +194,7 @@ class FulfilmentStore:
                 request_id=request_id,
                 service=service,
                 mode=mode,
-                status=FulfilmentStatus.PENDING.value,
+                status=FulfilmentStatus.PENDING,
                 tx_hashes=[],
                 attempts=0,
                 created_at=now,
@@ -237,7 +233,7 @@ class FulfilmentStore:
         """Mark the row confirmed or failed (with a stable ``reason`` code) and when it ended."""
         assert status.final
         return await self.update(
-            request_id, status=status.value, failure_reason=reason, finished_at=utcnow(), **values
+            request_id, status=status, failure_reason=reason, finished_at=utcnow(), **values
         )
 
     async def record_signed(
@@ -251,7 +247,7 @@ class FulfilmentStore:
         async with self.db.transaction() as session:
             row = await session.get(ChainFulfilment, (self.chain, request_id), with_for_update=True)
             assert row is not None, "ensure() creates the row first"
-            row.status = FulfilmentStatus.SENT.value
+            row.status = FulfilmentStatus.SENT
             row.tx = tx
             row.tx_hash = tx_hash
             row.tx_hashes = [*row.tx_hashes, tx_hash]  # a new list: JSON columns track assignment only
@@ -281,9 +277,7 @@ class FulfilmentStore:
                             select(ChainFulfilment.nonce).where(
                                 ChainFulfilment.chain == self.chain,
                                 ChainFulfilment.relayer == relayer,
-                                ChainFulfilment.status.in_(
-                                    [FulfilmentStatus.PENDING.value, FulfilmentStatus.SENT.value]
-                                ),
+                                ChainFulfilment.status.in_([FulfilmentStatus.PENDING, FulfilmentStatus.SENT]),
                                 ChainFulfilment.nonce.is_not(None),
                                 ChainFulfilment.nonce >= pending_count,
                             )

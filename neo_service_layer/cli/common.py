@@ -16,6 +16,7 @@ from rich.console import Console
 
 from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
+from neo_service_layer.db.models import Outcome
 from neo_service_layer.db.session import Database
 from neo_service_layer.errors import ConfigurationError, NSLError
 from neo_service_layer.services.audit.chain import AuditEvent
@@ -77,7 +78,7 @@ def cli_event(
         actor=cli_actor(),
         action=action,
         resource=resource,
-        outcome="success",
+        outcome=Outcome.SUCCESS,
         status_code=status_code,
         request_id="cli",
         account_id=account_id,

@@ -1,13 +1,13 @@
-"""Declarative base, column types and identifiers shared by every table."""
+"""Declarative base and column types shared by every table (ids: ``neo_service_layer.ids``)."""
 
 from __future__ import annotations
 
-import os
-import time
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, MetaData, String
+from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -21,22 +21,27 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC (the only kind of datetime the platform stores)."""
     return datetime.now(UTC)
 
 
-def new_id(prefix: str) -> str:
-    """A sortable identifier: ``<prefix>_`` + ULID (48-bit ms timestamp, 80 random bits, Crockford base32).
+def enum_column(enum_class: type[enum.StrEnum], length: int) -> SqlEnum:
+    """A column type for ``enum_class`` stored as its members' values in a ``VARCHAR(length)``.
 
-    Sortable by creation time, which is what cursor pagination orders by.
+    The ORM reads members back and refuses any other value on write (``validate_strings``); the schema is
+    the plain string column the migrations create (no native enum type, no CHECK constraint), so adding
+    a member needs no migration unless it is longer than ``length``.
     """
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5)]
-    return f"{prefix}_{''.join(chars)}"
+    return SqlEnum(
+        enum_class,
+        native_enum=False,
+        create_constraint=False,
+        values_callable=lambda members: [member.value for member in members],
+        length=length,
+        validate_strings=True,
+    )
 
 
 class UTCDateTime(TypeDecorator[datetime]):

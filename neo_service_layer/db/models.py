@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from neo_service_layer.db.base import Base, TenantOwned, UTCDateTime, utcnow
+from neo_service_layer.db.base import Base, TenantOwned, UTCDateTime, enum_column, utcnow
 
 
 class Role(enum.StrEnum):
@@ -44,7 +44,7 @@ class Member(TenantOwned, Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
-    role: Mapped[str] = mapped_column(String(20))
+    role: Mapped[Role] = mapped_column(enum_column(Role, 20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -57,13 +57,22 @@ class ApiKey(TenantOwned, Base):
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(40), unique=True)
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    role: Mapped[str] = mapped_column(String(20))
+    role: Mapped[Role] = mapped_column(enum_column(Role, 20))
     scopes: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     replaced_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Outcome(enum.StrEnum):
+    """How a request ended, as recorded in the audit log."""
+
+    SUCCESS = "success"
+    DENIED = "denied"  # a 4xx: refused, invalid or not found
+    ERROR = "error"  # a 5xx
+    REPLAYED = "replayed"  # an idempotent replay of an earlier success
 
 
 class AuditEntry(Base):
@@ -81,7 +90,7 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(200))
     resource: Mapped[str] = mapped_column(String(500))
-    outcome: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[Outcome] = mapped_column(enum_column(Outcome, 20))
     status_code: Mapped[int] = mapped_column(Integer)
     request_id: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -119,6 +128,13 @@ class AuditCheckpoint(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AnchorStatus(enum.StrEnum):
+    """Where an anchor transaction stands: recorded and broadcast, or mined."""
+
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+
+
 class AuditAnchor(Base):
     """A checkpoint's hash published on a chain (``services/audit/anchors.py``): the signed transaction is
     recorded before it is broadcast, then confirmed with its block. The chain, not this row, is what
@@ -132,7 +148,7 @@ class AuditAnchor(Base):
     anchorer: Mapped[str] = mapped_column(String(42))
     tx_hash: Mapped[str] = mapped_column(String(66))
     raw_tx: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[AnchorStatus] = mapped_column(enum_column(AnchorStatus, 16))
     block_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -154,6 +170,8 @@ class IdempotencyRecord(TenantOwned, Base):
 
 
 class JobStatus(enum.StrEnum):
+    """Where a job stands in the queue (``worker/queue.py``)."""
+
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -168,7 +186,9 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(100), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), index=True, default=JobStatus.QUEUED.value)
+    status: Mapped[JobStatus] = mapped_column(
+        enum_column(JobStatus, 20), index=True, default=JobStatus.QUEUED
+    )
     run_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)

@@ -17,11 +17,10 @@ from typing import Annotated, Any, Final, Literal, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field
 
 from neo_service_layer.enclave.canonical import B64Bytes
+from neo_service_layer.ids import AccountId
 
-ACCOUNT_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_AMK_VERSION: Final = 2**31 - 1
 
-AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
 Hex32 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 HexPublicKey = Annotated[str, Field(pattern=r"^0[23][0-9a-f]{64}$")]  # SEC 1 compressed point
 HexX25519Key = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]  # RFC 7748 u-coordinate, 32 bytes

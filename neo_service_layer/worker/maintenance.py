@@ -58,7 +58,7 @@ async def purge_expired(
     while True:
         finished = (
             select(Job.id)
-            .where(Job.status == JobStatus.SUCCEEDED.value, Job.finished_at < cutoff)
+            .where(Job.status == JobStatus.SUCCEEDED, Job.finished_at < cutoff)
             .limit(batch_size)
         )
         job_statement = (

@@ -40,12 +40,12 @@ from neo_service_layer.config import (
     DEFAULT_JOB_MAX_ATTEMPTS,
     Settings,
 )
-from neo_service_layer.db.base import new_id, utcnow
+from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.db.session import Database
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.worker.backoff import SYSTEM_UNIFORM, Uniform, backoff_delay
 
-JOB_ID_PREFIX = "job"
 #: ``last_error_code`` of a job whose worker stopped renewing its lease (crashed, or cut off).
 LEASE_EXPIRED = "lease_expired"
 # ``last_error`` is Text, but an error message can embed a whole HTTP body or a stack of causes.
@@ -80,10 +80,10 @@ async def ensure_enqueued(
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
     now = utcnow()
     job = Job(
-        id=new_id(JOB_ID_PREFIX),
+        id=new_id(IdPrefix.JOB),
         kind=kind,
         payload=payload,
-        status=JobStatus.QUEUED.value,
+        status=JobStatus.QUEUED,
         run_at=run_at or now,
         attempts=0,
         max_attempts=max_attempts,
@@ -222,8 +222,8 @@ class JobQueue:
             return []
         now = self._clock()
         due: ColumnElement[bool] = or_(
-            and_(Job.status == JobStatus.QUEUED.value, Job.run_at <= now),
-            and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now),
+            and_(Job.status == JobStatus.QUEUED, Job.run_at <= now),
+            and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now),
         )
         query = select(Job).where(due).order_by(Job.run_at, Job.id).limit(limit)
         if kinds is not None:
@@ -242,8 +242,8 @@ class JobQueue:
         expires = now + self.lease
         async with self._db.transaction() as session:
             for job in (await session.execute(query)).scalars():
-                if job.status == JobStatus.RUNNING.value and job.attempts >= job.max_attempts:
-                    job.status = JobStatus.DEAD.value
+                if job.status == JobStatus.RUNNING and job.attempts >= job.max_attempts:
+                    job.status = JobStatus.DEAD
                     job.last_error_code = LEASE_EXPIRED
                     job.last_error = bounded_error(
                         f"lease of {job.lease_owner} expired during the last attempt "
@@ -253,12 +253,12 @@ class JobQueue:
                     job.lease_expires_at = None
                     job.finished_at = now
                     continue
-                if job.status == JobStatus.RUNNING.value:
+                if job.status == JobStatus.RUNNING:
                     job.last_error_code = LEASE_EXPIRED
                     job.last_error = bounded_error(
                         f"lease of {job.lease_owner} expired during attempt {job.attempts}"
                     )
-                job.status = JobStatus.RUNNING.value
+                job.status = JobStatus.RUNNING
                 job.lease_owner = worker_id
                 job.lease_expires_at = expires
                 job.attempts += 1
@@ -282,7 +282,7 @@ class JobQueue:
         now = self._clock()
         return await self._settle(
             job,
-            status=JobStatus.SUCCEEDED.value,
+            status=JobStatus.SUCCEEDED,
             result=result,
             lease_owner=None,
             lease_expires_at=None,
@@ -301,7 +301,7 @@ class JobQueue:
         if not retryable or job.is_last_attempt:
             return await self._settle(
                 job,
-                status=JobStatus.DEAD.value,
+                status=JobStatus.DEAD,
                 last_error=message,
                 last_error_code=code,
                 lease_owner=None,
@@ -312,7 +312,7 @@ class JobQueue:
         delay = self.retry_delay(job.attempts)
         return await self._settle(
             job,
-            status=JobStatus.QUEUED.value,
+            status=JobStatus.QUEUED,
             run_at=now + timedelta(seconds=delay),
             last_error=message,
             last_error_code=code,
@@ -325,7 +325,7 @@ class JobQueue:
         """Give the job back untouched (shutdown): queued again at once, the attempt not counted."""
         return await self._settle(
             job,
-            status=JobStatus.QUEUED.value,
+            status=JobStatus.QUEUED,
             attempts=job.attempts - 1,
             lease_owner=None,
             lease_expires_at=None,
@@ -348,7 +348,7 @@ class JobQueue:
             update(Job)
             .where(
                 Job.id == job.id,
-                Job.status == JobStatus.RUNNING.value,
+                Job.status == JobStatus.RUNNING,
                 Job.lease_owner == job.lease_owner,
                 Job.attempts == job.attempts,
             )

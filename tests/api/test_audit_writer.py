@@ -11,8 +11,8 @@ from sqlalchemy import delete, select
 
 from neo_service_layer.api.guards import CredentialCtx
 from neo_service_layer.api.state import AppState
-from neo_service_layer.db.base import new_id
 from neo_service_layer.db.models import AuditEntry, AuditHead, Member
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.audit.chain import HEAD_ID, verify
 from neo_service_layer.services.audit.writer import AuditWriter
 from tests.api.helpers import assert_problem, audit_entries
@@ -53,7 +53,9 @@ async def test_a_get_that_writes_appends_in_its_own_transaction(
 
     async def get_that_writes(ctx: CredentialCtx) -> dict[str, str]:
         ctx.session.add(
-            Member(id=new_id("mem"), account_id=ctx.principal.account_id, email="g@e.t", role="viewer")
+            Member(
+                id=new_id(IdPrefix.MEMBER), account_id=ctx.principal.account_id, email="g@e.t", role="viewer"
+            )
         )
         return {"ok": "yes"}
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from neo_service_layer.api.context import MAX_RESOURCE_LENGTH, audit_resource
 from neo_service_layer.api.guards import CredentialCtx
 from neo_service_layer.api.state import AppState
-from neo_service_layer.db.base import new_id
 from neo_service_layer.db.models import Member
 from neo_service_layer.errors import Conflict
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.audit.chain import verify
 from tests.api.helpers import assert_problem, audit_entries
 from tests.conftest import Tenant
@@ -24,7 +24,9 @@ def failing_routes(app: FastAPI) -> FastAPI:
 
     async def write_then_refuse(ctx: CredentialCtx) -> None:
         ctx.session.add(
-            Member(id=new_id("mem"), account_id=ctx.principal.account_id, email="x@y.z", role="viewer")
+            Member(
+                id=new_id(IdPrefix.MEMBER), account_id=ctx.principal.account_id, email="x@y.z", role="viewer"
+            )
         )
         await ctx.session.flush()
         ctx.audit_details = {"member": "x@y.z"}
@@ -32,7 +34,9 @@ def failing_routes(app: FastAPI) -> FastAPI:
 
     async def write_then_crash(ctx: CredentialCtx) -> None:
         ctx.session.add(
-            Member(id=new_id("mem"), account_id=ctx.principal.account_id, email="x@y.z", role="viewer")
+            Member(
+                id=new_id(IdPrefix.MEMBER), account_id=ctx.principal.account_id, email="x@y.z", role="viewer"
+            )
         )
         await ctx.session.flush()
         raise RuntimeError("crashed after writing")

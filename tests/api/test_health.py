@@ -11,10 +11,11 @@ from prometheus_client.samples import Sample
 
 from neo_service_layer.api.state import AppState
 from neo_service_layer.chains.devnet.processes import free_port
-from neo_service_layer.db.base import new_id, utcnow
+from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.migrate import head_revision
 from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.enclave.server import EnclaveServer
+from neo_service_layer.ids import IdPrefix, new_id
 from tests.api.conftest import AppFactory
 from tests.api.helpers import assert_problem
 from tests.conftest import Tenant
@@ -91,10 +92,10 @@ async def test_metrics_report_job_queue_depth_per_status(client: httpx.AsyncClie
             for _ in range(count):
                 session.add(
                     Job(
-                        id=new_id("job"),
+                        id=new_id(IdPrefix.JOB),
                         kind="test",
                         payload={},
-                        status=status.value,
+                        status=status,
                         run_at=now + timedelta(hours=1),
                         attempts=0,
                         max_attempts=1,

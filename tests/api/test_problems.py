@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.types import Message
 
 from neo_service_layer.api.state import AppState
-from neo_service_layer.services.audit.chain import Outcome
+from neo_service_layer.db.models import Outcome
 from tests.api.conftest import AppFactory
 from tests.api.helpers import assert_problem, audit_entries, auth, row_counts
 from tests.conftest import Tenant

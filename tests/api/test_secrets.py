@@ -22,7 +22,7 @@ from neo_service_layer.enclave.handlers.secrets import resolve_secrets
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
 from neo_service_layer.services.secrets import grants
-from neo_service_layer.services.secrets.models import SecretVersion
+from neo_service_layer.services.secrets.models import GranteeKind, SecretVersion
 from tests.api.conftest import AppFactory
 from tests.api.helpers import assert_problem, new_secret
 from tests.conftest import Tenant
@@ -646,7 +646,9 @@ async def test_grants_resolve_inside_the_enclave(
     ]
 
     async with state.db.transaction(api.tenant.account_id) as session:
-        records = await grants.granted_records(session, api.tenant.account_id, "function", "price-fetcher")
+        records = await grants.granted_records(
+            session, api.tenant.account_id, GranteeKind.FUNCTION, "price-fetcher"
+        )
     assert [r.name for r in records] == ["api-token"]
     resolved = resolve_secrets(
         enclave_server.ctx,
@@ -659,7 +661,12 @@ async def test_grants_resolve_inside_the_enclave(
     )
     assert revoked.status_code == 204
     async with state.db.transaction(api.tenant.account_id) as session:
-        assert await grants.granted_records(session, api.tenant.account_id, "function", "price-fetcher") == []
+        assert (
+            await grants.granted_records(
+                session, api.tenant.account_id, GranteeKind.FUNCTION, "price-fetcher"
+            )
+            == []
+        )
 
 
 async def test_master_key_rotation_rewraps_every_data_key(api: Secrets, state: AppState) -> None:

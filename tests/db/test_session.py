@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import delete, func, insert, select, update
 
-from neo_service_layer.db.base import new_id
 from neo_service_layer.db.models import Account, ApiKey, Member
 from neo_service_layer.db.session import CrossTenantWrite, Database, wrote
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.accounts.service import create_account
 
 
@@ -26,8 +26,12 @@ async def two(db: Database) -> TwoTenants:
     async with db.transaction() as session:
         mine = await create_account(session, "mine")
         theirs = await create_account(session, "theirs")
-        my_member = Member(id=new_id("mem"), account_id=mine.id, email="me@example.com", role="owner")
-        their_member = Member(id=new_id("mem"), account_id=theirs.id, email="them@example.com", role="owner")
+        my_member = Member(
+            id=new_id(IdPrefix.MEMBER), account_id=mine.id, email="me@example.com", role="owner"
+        )
+        their_member = Member(
+            id=new_id(IdPrefix.MEMBER), account_id=theirs.id, email="them@example.com", role="owner"
+        )
         session.add_all([my_member, their_member])
     return TwoTenants(mine.id, theirs.id, my_member.id, their_member.id)
 
@@ -79,7 +83,9 @@ async def test_bulk_update_and_delete_touch_only_the_tenants_rows(db: Database, 
 async def test_adding_a_row_of_another_tenant_is_refused(db: Database, two: TwoTenants) -> None:
     with pytest.raises(CrossTenantWrite):
         async with db.transaction(two.mine) as session:
-            session.add(Member(id=new_id("mem"), account_id=two.theirs, email="x@example.com", role="owner"))
+            session.add(
+                Member(id=new_id(IdPrefix.MEMBER), account_id=two.theirs, email="x@example.com", role="owner")
+            )
     assert len(await all_members(db)) == 2
 
 
@@ -106,7 +112,9 @@ async def test_merging_a_row_of_another_tenant_is_refused(db: Database, two: Two
 
 async def test_a_tenant_writes_its_own_rows(db: Database, two: TwoTenants) -> None:
     async with db.transaction(two.mine) as session:
-        session.add(Member(id=new_id("mem"), account_id=two.mine, email="new@example.com", role="viewer"))
+        session.add(
+            Member(id=new_id(IdPrefix.MEMBER), account_id=two.mine, email="new@example.com", role="viewer")
+        )
     assert len(await all_members(db)) == 3
 
 
@@ -126,7 +134,7 @@ async def test_bulk_insert_of_another_tenants_row_is_refused(db: Database, two: 
         async with db.transaction(two.mine) as session:
             await session.execute(
                 insert(ApiKey).values(
-                    id=new_id("key"),
+                    id=new_id(IdPrefix.API_KEY),
                     account_id=two.theirs,
                     name="planted",
                     prefix="nsl_planted",
@@ -178,7 +186,7 @@ async def test_wrote_notices_every_kind_of_write(db: Database, two: TwoTenants, 
         if change == "statement":
             await session.execute(update(Member).values(role="viewer"))
         else:
-            session.add(Member(id=new_id("mem"), account_id=two.mine, email="n@e.w", role="viewer"))
+            session.add(Member(id=new_id(IdPrefix.MEMBER), account_id=two.mine, email="n@e.w", role="viewer"))
             if change == "flush":
                 await session.flush()
         assert wrote(session)

@@ -19,7 +19,8 @@ from neo_service_layer.enclave.opdefs import catalogue, declared_in
 from neo_service_layer.enclave.opdefs.base import Op, SignedOp
 from neo_service_layer.enclave.ops import OpRegistry, build_registry
 from neo_service_layer.enclave.protocol import KeyUnusable
-from neo_service_layer.enclave.schemas import AccountId, EnclaveModel, SealedBytes, SignedArgs
+from neo_service_layer.enclave.schemas import EnclaveModel, SealedBytes, SignedArgs
+from neo_service_layer.ids import AccountId
 
 registry = OpRegistry()
 

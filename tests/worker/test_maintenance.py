@@ -44,7 +44,7 @@ async def seed(db: Database) -> None:
             job = await enqueue(
                 session, "demo.kind", {}, idempotency_key=name, run_at=now - timedelta(days=30)
             )
-            job.status = status.value
+            job.status = status
             if finished_days_ago is not None:
                 job.finished_at = now - timedelta(days=finished_days_ago)
 

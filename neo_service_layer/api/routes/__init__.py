@@ -8,10 +8,10 @@ from fastapi import Path
 from pydantic import BaseModel, Field
 
 from neo_service_layer.api.problems import PROBLEM_JSON
+from neo_service_layer.ids import ResourceId
 
-# Ids are ``<kind>_<ULID>`` (db.base.new_id). Anything else is refused before it reaches SQL.
-ID_PATTERN = r"^[a-z]{2,8}_[0-9A-Za-z]{1,40}$"
-ResourceId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description="An id such as key_01J…")]
+# An id in the path (neo_service_layer.ids): anything else is a 422 before it reaches SQL.
+PathId = Annotated[ResourceId, Path(description="An id such as key_01J…")]
 
 
 class Problem(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from neo_service_layer.api.context import RequestContext
 from neo_service_layer.api.guards import Requires, idempotent
 from neo_service_layer.api.pagination import Page, PageDep, paginate
-from neo_service_layer.api.routes import AUTHENTICATED, ResourceId, problems
+from neo_service_layer.api.routes import AUTHENTICATED, PathId, problems
 from neo_service_layer.api.routes.schemas import AccountOut, MemberIn, MemberOut
 from neo_service_layer.db.models import Member
 from neo_service_layer.errors import Forbidden
@@ -55,6 +55,6 @@ async def add_member(body: MemberIn, ctx: AccountWrite) -> MemberOut:
 @router.delete(
     "/members/{member_id}", status_code=204, name="account.members.delete", responses=problems(404)
 )
-async def remove_member(member_id: ResourceId, ctx: AccountWrite) -> Response:
+async def remove_member(member_id: PathId, ctx: AccountWrite) -> Response:
     await service.remove_member(ctx.session, member_id)
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from neo_service_layer.api.guards import AdminCtx, idempotent
 from neo_service_layer.api.pagination import Page, PageDep, paginate
-from neo_service_layer.api.routes import AUTHENTICATED, ResourceId, problems
+from neo_service_layer.api.routes import AUTHENTICATED, PathId, problems
 from neo_service_layer.api.routes.schemas import (
     AccountIn,
     AccountOut,
@@ -43,12 +43,12 @@ async def list_accounts(ctx: AdminCtx, page: PageDep) -> Page[AccountOut]:
 
 
 @router.get("/accounts/{account_id}", name="admin.accounts.get", responses=problems(404))
-async def get_account(account_id: ResourceId, ctx: AdminCtx) -> AccountOut:
+async def get_account(account_id: PathId, ctx: AdminCtx) -> AccountOut:
     return AccountOut.of(await service.get_account(ctx.session, account_id))
 
 
 @router.patch("/accounts/{account_id}", name="admin.accounts.update", responses=problems(404))
-async def update_account(account_id: ResourceId, body: AccountPatch, ctx: AdminCtx) -> AccountOut:
+async def update_account(account_id: PathId, body: AccountPatch, ctx: AdminCtx) -> AccountOut:
     """Disable or re-enable an account; a disabled account's keys stop working."""
     account = await service.get_account(ctx.session, account_id)
     if account.is_system and body.disabled:
@@ -67,7 +67,7 @@ async def update_account(account_id: ResourceId, body: AccountPatch, ctx: AdminC
     responses=problems(404, 409),
 )
 @idempotent(never_store=frozenset({"secret"}))
-async def create_account_key(account_id: ResourceId, body: ApiKeyIn, ctx: AdminCtx) -> ApiKeyCreated:
+async def create_account_key(account_id: PathId, body: ApiKeyIn, ctx: AdminCtx) -> ApiKeyCreated:
     """Create an API key in any account (e.g. an owner key for a new tenant)."""
     await service.get_account(ctx.session, account_id)
     issued = await api_keys.issue_for(

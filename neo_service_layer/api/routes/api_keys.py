@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from neo_service_layer.api.guards import idempotent
 from neo_service_layer.api.pagination import Page, PageDep, paginate
-from neo_service_layer.api.routes import AUTHENTICATED, ResourceId, problems
+from neo_service_layer.api.routes import AUTHENTICATED, PathId, problems
 from neo_service_layer.api.routes.account import AccountRead, AccountWrite
 from neo_service_layer.api.routes.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut, RotateIn
 from neo_service_layer.db.models import ApiKey
@@ -43,7 +43,7 @@ async def list_keys(ctx: AccountRead, page: PageDep) -> Page[ApiKeyOut]:
 
 
 @router.get("/{key_id}", name="api_keys.get", responses=problems(404))
-async def get_key(key_id: ResourceId, ctx: AccountRead) -> ApiKeyOut:
+async def get_key(key_id: PathId, ctx: AccountRead) -> ApiKeyOut:
     return ApiKeyOut.of(await api_keys.get_key(ctx.session, key_id))
 
 
@@ -55,7 +55,7 @@ async def get_key(key_id: ResourceId, ctx: AccountRead) -> ApiKeyOut:
     responses=problems(404, 409),
 )
 @idempotent(never_store=SHOWN_ONCE)
-async def rotate_key(key_id: ResourceId, body: RotateIn, ctx: AccountWrite) -> ApiKeyCreated:
+async def rotate_key(key_id: PathId, body: RotateIn, ctx: AccountWrite) -> ApiKeyCreated:
     """Issue a successor key; the old one keeps working for ``overlap_seconds`` (default 24 h)."""
     overlap = body.overlap_seconds
     if overlap is None:
@@ -67,7 +67,7 @@ async def rotate_key(key_id: ResourceId, body: RotateIn, ctx: AccountWrite) -> A
 
 
 @router.post("/{key_id}/revoke", name="api_keys.revoke", responses=problems(404))
-async def revoke_key(key_id: ResourceId, ctx: AccountWrite) -> ApiKeyOut:
+async def revoke_key(key_id: PathId, ctx: AccountWrite) -> ApiKeyOut:
     """Revoke a key at once (idempotent)."""
     key = await api_keys.revoke_key(ctx.session, key_id, caller=ctx.principal)
     ctx.state.auth_cache.clear()

@@ -11,9 +11,9 @@ from neo_service_layer.api.guards import Requires
 from neo_service_layer.api.pagination import Page, PageDep, paginate
 from neo_service_layer.api.routes import AUTHENTICATED
 from neo_service_layer.api.routes.schemas import AuditEntryOut
-from neo_service_layer.db.models import AuditEntry
+from neo_service_layer.db.models import AuditEntry, Outcome
 from neo_service_layer.services.accounts.scopes import READ
-from neo_service_layer.services.audit.chain import Outcome, list_statement
+from neo_service_layer.services.audit.chain import list_statement
 
 SERVICE = "audit"
 ACTION_PATTERN = r"^[A-Za-z0-9_.:-]+$"

@@ -141,8 +141,8 @@ def _summary_fields(key: Key) -> dict[str, Any]:
     return {
         "id": key.id,
         "name": key.name,
-        "type": KeyType(key.type),
-        "state": KeyState(key.state),
+        "type": key.type,
+        "state": key.state,
         "latest_version": key.latest_version,
         "min_decryption_version": key.min_decryption_version,
         "min_encryption_version": key.min_encryption_version,
@@ -159,8 +159,7 @@ class KeyOut(KeySummary):
 
     @classmethod
     def with_versions(cls, key: Key, rows: list[KeyVersion]) -> KeyOut:
-        key_type = KeyType(key.type)
-        return cls(**_summary_fields(key), versions=[KeyVersionOut.of(key_type, row) for row in rows])
+        return cls(**_summary_fields(key), versions=[KeyVersionOut.of(key.type, row) for row in rows])
 
 
 class PublicKeyOut(BaseModel):

@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from neo_service_layer.api.context import RequestContext, audit_resource
 from neo_service_layer.api.guards import Requires, idempotent
 from neo_service_layer.api.pagination import Page, PageDep, paginate
-from neo_service_layer.api.routes import AUTHENTICATED, ResourceId, problems
+from neo_service_layer.api.routes import AUTHENTICATED, PathId, problems
 from neo_service_layer.api.routes.randomness_schemas import (
     RandomnessBatchIn,
     RandomnessBatchOut,
@@ -105,7 +105,7 @@ async def list_requests(ctx: RandomnessRead, page: PageDep) -> Page[RandomnessOu
 
 
 @router.get("/{request_id}", name="randomness.get", responses=problems(404))
-async def get_request(request_id: ResourceId, ctx: RandomnessRead) -> RandomnessOut:
+async def get_request(request_id: PathId, ctx: RandomnessRead) -> RandomnessOut:
     """A stored result, exactly as it was first returned."""
     record = await service.get_request(ctx.session, request_id)
     _audit(ctx, record.id, {"randomness_id": record.id})

@@ -13,10 +13,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from neo_service_layer.api.routes import ID_PATTERN
 from neo_service_layer.api.routes.schemas import StrictBody
 from neo_service_layer.enclave.crypto.vrf import DEFAULT_SCHEME
 from neo_service_layer.enclave.schemas import SignedResult
+from neo_service_layer.ids import ResourceId
 from neo_service_layer.services.randomness.models import RandomnessRequest
 from neo_service_layer.services.randomness.params import RandomnessParams, parse_request
 
@@ -33,7 +33,7 @@ class RandomnessIn(StrictBody):
 
     scheme: str = Field(default=DEFAULT_SCHEME.value, max_length=100)
     seed: str | None = Field(default=None, max_length=MAX_SEED_CHARS, description="hex, at most 256 bytes")
-    key_id: str | None = Field(default=None, pattern=ID_PATTERN, max_length=64, description="Default key")
+    key_id: ResourceId | None = Field(default=None, description="Default key")
     words: int | None = Field(default=None, strict=True)
     data_bytes: int | None = Field(default=None, strict=True, alias="bytes")
     min: Bound | None = None

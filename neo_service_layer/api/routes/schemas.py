@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from neo_service_layer.db.models import Account, ApiKey, AuditEntry, Member, Role
+from neo_service_layer.db.models import Account, ApiKey, AuditEntry, Member, Outcome, Role
 from neo_service_layer.services.accounts.api_keys import IssuedKey
 
 NAME_FIELD = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
@@ -70,7 +70,7 @@ class MemberOut(BaseModel):
             id=member.id,
             account_id=member.account_id,
             email=member.email,
-            role=Role(member.role),
+            role=member.role,
             created_at=member.created_at,
         )
 
@@ -121,7 +121,7 @@ class ApiKeyOut(BaseModel):
             account_id=key.account_id,
             name=key.name,
             prefix=key.prefix,
-            role=Role(key.role),
+            role=key.role,
             scopes=list(key.scopes),
             created_at=key.created_at,
             expires_at=key.expires_at,
@@ -160,7 +160,7 @@ class AuditEntryOut(BaseModel):
     actor: str
     action: str
     resource: str
-    outcome: str
+    outcome: Outcome
     status_code: int
     request_id: str
     details: dict[str, Any]

@@ -19,7 +19,6 @@ from neo_service_layer.api.pagination import Page, PageDep, paginate
 from neo_service_layer.api.routes import AUTHENTICATED, problems
 from neo_service_layer.api.routes.secrets_schemas import (
     GRANTEE_PATTERN,
-    GranteeKind,
     GrantIn,
     GrantOut,
     GrantsOut,
@@ -38,7 +37,7 @@ from neo_service_layer.enclave.opdefs.secrets import MAX_SECRET_VERSION, SECRET_
 from neo_service_layer.services.accounts.scopes import READ, READ_VALUE, WRITE
 from neo_service_layer.services.secrets import grants, service, versions
 from neo_service_layer.services.secrets.errors import RecipientKeyInvalid
-from neo_service_layer.services.secrets.models import Secret, SecretVersion
+from neo_service_layer.services.secrets.models import GranteeKind, Secret, SecretVersion
 
 if TYPE_CHECKING:  # routes name the session's type only; the queries live in the service
     from sqlalchemy.ext.asyncio import AsyncSession

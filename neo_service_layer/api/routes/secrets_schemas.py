@@ -8,7 +8,7 @@ the reader's key plus ``envelope``, the enclave's signed result unchanged (docs/
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
@@ -17,12 +17,11 @@ from neo_service_layer.config import MAX_SECRETS_MAX_VERSIONS
 from neo_service_layer.enclave.canonical import b64decode
 from neo_service_layer.enclave.opdefs.secrets import MAX_SEALED_BYTES, MAX_SECRET_VERSION
 from neo_service_layer.enclave.schemas import SignedResult
-from neo_service_layer.services.secrets.models import Secret, SecretGrant, SecretVersion
+from neo_service_layer.services.secrets.models import GranteeKind, Secret, SecretGrant, SecretVersion
 
 MAX_SEALED_CHARS = (MAX_SEALED_BYTES + 2) // 3 * 4
 MAX_VERSIONS_PER_CALL = 100
 GRANTEE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
-GranteeKind = Literal["function", "oracle"]
 SecretVersionNumber = Annotated[int, Field(strict=True, ge=1, le=MAX_SECRET_VERSION)]
 
 
@@ -146,7 +145,7 @@ class GrantIn(StrictBody):
 
 class GrantOut(BaseModel):
     secret: str
-    grantee_kind: str
+    grantee_kind: GranteeKind
     grantee: str
     created_at: datetime
 

@@ -156,7 +156,7 @@ class EvmFulfiller:
         """Serve ``request`` to an outcome; :class:`FulfilmentPending` if its transaction is not mined yet."""
         key = request.request_id.hex()
         row = await self.store.ensure(key, request.service, int(request.mode))
-        if row.state.final:
+        if row.status.final:
             return Outcome.of(row)
         adapter = evm_adapter(request.service)
         if adapter is None:
@@ -171,7 +171,7 @@ class EvmFulfiller:
             return reconciled
         row = await self.store.get(key)
         relayer = await self.signer.relayer()
-        if row.state is FulfilmentStatus.PENDING:
+        if row.status is FulfilmentStatus.PENDING:
             stored = await self._rpc(self.rpc.get_request, request.request_id)
             context = EvmRequestContext(self.chain_id, self.rpc.gateway, request, stored)
             fulfilment = await self.signer.fulfil(adapter, context)
@@ -312,7 +312,7 @@ class EvmFulfiller:
         # Still pending on chain and none of our versions can be mined any more: start over with a new
         # nonce on the next attempt (the gateway still refuses a second fulfilment, whatever happens).
         await self.store.update(
-            request.request_id.hex(), status=FulfilmentStatus.PENDING.value, nonce=None, tx=None
+            request.request_id.hex(), status=FulfilmentStatus.PENDING, nonce=None, tx=None
         )
         raise FulfilmentPending(f"nonce {row.nonce} of {relayer} was used by another transaction; re-sending")
 

@@ -148,7 +148,7 @@ class N3Fulfiller:
         """Serve ``request`` to an outcome; :class:`FulfilmentPending` if it is not in a block yet."""
         key = request.fulfilment_key
         row = await self.store.ensure(key, request.service, request.mode)
-        if row.state.final:
+        if row.status.final:
             return Outcome.of(row)
         adapter = n3_adapter(request.service)
         if adapter is None:
@@ -159,7 +159,7 @@ class N3Fulfiller:
                 )
             )
         deadline = self._clock() + self.policy.timeout_seconds
-        if row.state is FulfilmentStatus.SENT:
+        if row.status is FulfilmentStatus.SENT:
             outcome = await self._track(request, row, deadline)
             if outcome is not None:
                 return outcome

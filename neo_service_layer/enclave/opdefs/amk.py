@@ -12,8 +12,9 @@ from pydantic import Field
 
 from neo_service_layer.enclave.canonical import B64Bytes
 from neo_service_layer.enclave.opdefs.base import Op
-from neo_service_layer.enclave.schemas import AccountId, EnclaveModel, SealedBytes
+from neo_service_layer.enclave.schemas import EnclaveModel, SealedBytes
 from neo_service_layer.enclave.wrapping import WrapPurpose
+from neo_service_layer.ids import AccountId
 
 MAX_REWRAP_ITEMS: Final = 500
 

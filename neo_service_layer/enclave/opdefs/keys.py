@@ -31,17 +31,15 @@ from neo_service_layer.enclave.opdefs.amk import SealedAmk
 from neo_service_layer.enclave.opdefs.base import Op, SignedOp
 from neo_service_layer.enclave.schemas import (
     UNSIGNED,
-    AccountId,
     EnclaveModel,
     EvmAddress,
     SealedBytes,
     SignedArgs,
 )
+from neo_service_layer.ids import AccountId, ResourceId
 
 MAX_KEY_VERSION: Final = 2**31 - 1
 MAX_BACKUP_VERSIONS: Final = 1000
-# Ids as the API makes them (``key_<ULID>``); never a colon, which separates id and version in contexts.
-KEY_ID_PATTERN: Final = r"^[a-z]{2,8}_[0-9A-Za-z]{1,40}$"
 
 BACKUP_MAGIC: Final = b"NSLKB1"
 BACKUP_LABEL: Final = b"nsl-key-backup-v1"
@@ -61,7 +59,6 @@ def _from_hex(value: object) -> object:
 
 # Binary values that travel as lowercase hex (signatures, MACs, public keys, hashes).
 HexBytes = Annotated[bytes, BeforeValidator(_from_hex), PlainSerializer(bytes.hex, return_type=str)]
-KeyId = Annotated[str, Field(pattern=KEY_ID_PATTERN, max_length=49)]
 KeyVersionNumber = Annotated[int, Field(ge=1, le=MAX_KEY_VERSION)]
 # Enums travel as their string values; ``strict=False`` lets the strict model accept the string.
 KeyTypeField = Annotated[KeyType, Field(strict=False)]
@@ -72,7 +69,7 @@ UnsignedAmk = Annotated[SealedAmk, UNSIGNED]
 
 class GenerateArgs(EnclaveModel):
     account_id: AccountId
-    key_id: KeyId
+    key_id: ResourceId
     version: KeyVersionNumber
     key_type: KeyTypeField
     amk: SealedAmk
@@ -88,7 +85,7 @@ class GenerateResult(EnclaveModel):
 class KeyVersionArgs(SignedArgs):
     """One key version: signed ``key_id``, ``version``, ``key_type``; unsigned AMK and wrapped material."""
 
-    key_id: KeyId
+    key_id: ResourceId
     version: KeyVersionNumber
     key_type: KeyTypeField
     amk: UnsignedAmk
@@ -228,7 +225,7 @@ class WrappedVersion(EnclaveModel):
 
 class BackupArgs(EnclaveModel):
     account_id: AccountId
-    key_id: KeyId
+    key_id: ResourceId
     key_type: KeyTypeField
     policy: dict[str, Any]  # the host's key policy, returned unchanged by restore
     target: SealedAmk  # the AMK version the backup key is derived from
@@ -242,7 +239,7 @@ class BackupResult(EnclaveModel):
 
 class RestoreArgs(EnclaveModel):
     account_id: AccountId
-    key_id: KeyId
+    key_id: ResourceId
     backup: B64Bytes
     source: SealedAmk  # the AMK version named in the backup's header
     target: SealedAmk  # the AMK version the restored versions are wrapped under

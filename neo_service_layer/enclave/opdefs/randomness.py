@@ -24,8 +24,9 @@ from neo_service_layer.enclave.crypto.randomness import (
 )
 from neo_service_layer.enclave.crypto.vrf import Scheme
 from neo_service_layer.enclave.opdefs.base import SignedOp
-from neo_service_layer.enclave.opdefs.keys import KEY_ID_PATTERN, HexBytes, KeyVersionArgs
+from neo_service_layer.enclave.opdefs.keys import HexBytes, KeyVersionArgs
 from neo_service_layer.enclave.schemas import EnclaveModel
+from neo_service_layer.ids import ResourceId
 
 # int256 in decimal: at most 77 digits and a sign.
 DECIMAL_PATTERN: Final = r"^-?(0|[1-9][0-9]{0,77})$"
@@ -40,7 +41,7 @@ class ProveArgs(KeyVersionArgs):
     """Prove one randomness request with the key version (the op checks the type fits the scheme)."""
 
     scheme: SchemeField
-    request_id: Annotated[str, Field(pattern=KEY_ID_PATTERN, max_length=49)]
+    request_id: ResourceId
     seed: Annotated[B64Bytes, Field(max_length=MAX_SEED_BYTES)]
     output: OutputKindField
     count: Annotated[int, Field(ge=1, le=MAX_COUNT)]

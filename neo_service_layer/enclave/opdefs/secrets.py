@@ -35,12 +35,12 @@ from neo_service_layer.enclave.opdefs.amk import SealedAmk
 from neo_service_layer.enclave.opdefs.base import Op, SignedOp
 from neo_service_layer.enclave.schemas import (
     UNSIGNED,
-    AccountId,
     EnclaveModel,
     HexX25519Key,
     SealedBytes,
     SignedArgs,
 )
+from neo_service_layer.ids import AccountId, ResourceId
 
 WRITE_FORMAT: Final = "nsl-secret-write-v2"
 #: The first write format: it bound no version, so a captured value could be stored again. Refused.
@@ -53,11 +53,8 @@ MAX_SECRET_BYTES: Final = 64 * 1024
 MAX_SEALED_BYTES: Final = MAX_SECRET_BYTES * 4 // 3 + 1024
 MAX_SECRET_VERSION: Final = 2**31 - 1
 SECRET_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"  # noqa: S105 - a pattern
-# Ids as the service makes them (``sec_<ULID>``): never a colon, which separates id and version.
-SECRET_ID_PATTERN: Final = r"^[a-z]{2,8}_[0-9A-Za-z]{1,40}$"  # noqa: S105 - a pattern
 MAX_RESOLVED_SECRETS: Final = 64
 
-SecretId = Annotated[str, Field(pattern=SECRET_ID_PATTERN, max_length=49)]
 SecretName = Annotated[str, Field(pattern=SECRET_NAME_PATTERN)]
 SecretVersionNumber = Annotated[int, Field(ge=1, le=MAX_SECRET_VERSION)]
 UnsignedAmk = Annotated[SealedAmk, UNSIGNED]
@@ -70,7 +67,7 @@ class WriteEnvelope(EnclaveModel):
     account_id: AccountId
     name: SecretName
     cas: Annotated[int, Field(ge=0, lt=MAX_SECRET_VERSION)]
-    secret_id: SecretId | None
+    secret_id: ResourceId | None
     value: Annotated[B64Bytes, Field(max_length=MAX_SECRET_BYTES)]
 
     @model_validator(mode="after")
@@ -85,7 +82,7 @@ class ReadEnvelope(EnclaveModel):
 
     format: Literal["nsl-secret-read-v1"]
     account_id: AccountId
-    secret_id: SecretId
+    secret_id: ResourceId
     name: SecretName
     version: SecretVersionNumber
     value: B64Bytes
@@ -95,7 +92,7 @@ class EncryptArgs(EnclaveModel):
     """``secrets.encrypt``: open a sealed write envelope and encrypt it as a new version."""
 
     account_id: AccountId
-    secret_id: SecretId
+    secret_id: ResourceId
     name: SecretName
     version: SecretVersionNumber
     amk: SealedAmk
@@ -111,7 +108,7 @@ class EncryptResult(EnclaveModel):
 class StoredVersion(EnclaveModel):
     """One stored version as the host keeps it: ciphertext and the DEK wrapped under ``amk``."""
 
-    secret_id: SecretId
+    secret_id: ResourceId
     name: SecretName
     version: SecretVersionNumber
     ciphertext: B64Bytes
@@ -126,7 +123,7 @@ class ReadArgs(SignedArgs):
     that the enclave sealed exactly this version for exactly this key.
     """
 
-    secret_id: SecretId
+    secret_id: ResourceId
     name: SecretName
     version: SecretVersionNumber
     recipient: HexX25519Key
@@ -136,7 +133,7 @@ class ReadArgs(SignedArgs):
 
 
 class ReadResult(EnclaveModel):
-    secret_id: SecretId
+    secret_id: ResourceId
     name: SecretName
     version: int
     sealed_value: B64Bytes

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.db.base import new_id, utcnow
+from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Account, ApiKey, Role
 from neo_service_layer.errors import (
     Conflict,
@@ -28,6 +28,7 @@ from neo_service_layer.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.accounts.principal import Principal
 from neo_service_layer.services.accounts.scopes import role_can_grant, uncovered_scopes, validate_scopes
 
@@ -110,12 +111,12 @@ async def create_key(
         if len(plaintext) - len(prefix) - 1 < MIN_PINNED_SECRET_CHARS:
             raise ValidationFailed(f"a pinned API key needs {MIN_PINNED_SECRET_CHARS}+ secret characters")
     record = ApiKey(
-        id=new_id("key"),
+        id=new_id(IdPrefix.API_KEY),
         account_id=account_id,
         name=name,
         prefix=prefix,
         secret_hash=hash_secret(plaintext),
-        role=role.value,
+        role=role,
         scopes=validate_scopes(scopes),
         expires_at=expires_at,
         created_by=created_by,
@@ -186,7 +187,7 @@ async def rotate_key(session: AsyncSession, caller: Principal, key_id: str, over
         caller,
         account_id=old.account_id,
         name=old.name,
-        role=Role(old.role),
+        role=old.role,
         scopes=old.scopes,
         expires_at=old.expires_at,
     )
@@ -204,7 +205,7 @@ async def revoke_key(session: AsyncSession, key_id: str, *, caller: Principal | 
     on the database) any key can be revoked.
     """
     key = await get_key(session, key_id)
-    if caller is not None and not role_can_grant(caller.role, Role(key.role)):
+    if caller is not None and not role_can_grant(caller.role, key.role):
         raise Forbidden(f"a {caller.role.value} cannot revoke a {key.role} key")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
@@ -238,7 +239,7 @@ async def authenticate_key(session: AsyncSession, plaintext: str) -> tuple[Princ
     _check_usable(key, account_disabled)
     principal = Principal(
         account_id=key.account_id,
-        role=Role(key.role),
+        role=key.role,
         scopes=tuple(key.scopes),
         credential_id=key.id,
         actor=f"api_key:{key.id}",

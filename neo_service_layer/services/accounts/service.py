@@ -6,9 +6,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.db.base import new_id
 from neo_service_layer.db.models import Account, Member, Role
 from neo_service_layer.errors import Conflict, Forbidden, NotFound
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.accounts.api_keys import IssuedKey, create_key
 from neo_service_layer.services.accounts.scopes import ALL_SCOPES
 
@@ -16,7 +16,7 @@ SYSTEM_ACCOUNT_NAME = "system"
 
 
 async def create_account(session: AsyncSession, name: str, *, is_system: bool = False) -> Account:
-    account = Account(id=new_id("acc"), name=name, is_system=is_system, disabled=False)
+    account = Account(id=new_id(IdPrefix.ACCOUNT), name=name, is_system=is_system, disabled=False)
     session.add(account)
     await session.flush()
     return account
@@ -66,7 +66,7 @@ async def add_member(session: AsyncSession, account_id: str, email: str, role: R
         account = await get_account(session, account_id)
         if not account.is_system:
             raise Forbidden("the admin role exists only in the system account")
-    member = Member(id=new_id("mem"), account_id=account_id, email=email.lower(), role=role.value)
+    member = Member(id=new_id(IdPrefix.MEMBER), account_id=account_id, email=email.lower(), role=role)
     try:
         # Added inside the savepoint, so that its rollback also forgets the row and the caller's
         # transaction can go on after the Conflict.

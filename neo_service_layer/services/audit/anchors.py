@@ -34,7 +34,7 @@ from web3.types import FilterParams
 
 from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc, selector
 from neo_service_layer.db.base import utcnow
-from neo_service_layer.db.models import AuditAnchor, AuditCheckpoint
+from neo_service_layer.db.models import AnchorStatus, AuditAnchor, AuditCheckpoint
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.enclave.crypto import evm
@@ -46,7 +46,6 @@ from neo_service_layer.services.keys.platform import evm_anchor_key, evm_anchor_
 ANCHOR_SIGNATURE: Final = "anchorAudit(uint64,bytes32)"
 ANCHORED_SIGNATURE: Final = "AuditAnchored(address,uint64,bytes32)"
 ANCHORED_TOPIC: Final = keccak(text=ANCHORED_SIGNATURE)
-SENT, CONFIRMED = "sent", "confirmed"
 #: Head-room over eth_estimateGas, as for every other transaction NSL sends.
 GAS_MARGIN_PERCENT: Final = 20
 #: Blocks per eth_getLogs call when reading anchors back (nodes cap the range of one query).
@@ -109,7 +108,7 @@ class EvmAnchor:
         """Settle the anchor in flight, else anchor the newest checkpoint if it is not yet."""
         async with self.db.session(for_read=True) as session:
             in_flight = (
-                await session.execute(select(AuditAnchor).where(AuditAnchor.status == SENT))
+                await session.execute(select(AuditAnchor).where(AuditAnchor.status == AnchorStatus.SENT))
             ).scalar_one_or_none()
             newest = (
                 await session.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1))
@@ -147,12 +146,12 @@ class EvmAnchor:
             anchorer=anchorer,
             tx_hash="0x" + signed.result.tx_hash.hex(),
             raw_tx=signed.result.raw_transaction,
-            status=SENT,
+            status=AnchorStatus.SENT,
         )
         async with self.db.transaction() as session:
             session.add(row)  # recorded, then broadcast: a crash in between rebroadcasts these bytes
         await self._call(self.rpc.broadcast, row.raw_tx)
-        return AnchorRun(SENT, row.seq, row.tx_hash)
+        return AnchorRun(AnchorStatus.SENT, row.seq, row.tx_hash)
 
     async def _settle(self, row: AuditAnchor) -> AnchorRun:
         receipt = await self._call(self.rpc.receipt, row.tx_hash)
@@ -162,10 +161,10 @@ class EvmAnchor:
             return AnchorRun("waiting", row.seq, row.tx_hash)
         async with self.db.transaction() as session:
             stored = await session.get_one(AuditAnchor, row.checkpoint_hash)
-            stored.status = CONFIRMED
+            stored.status = AnchorStatus.CONFIRMED
             stored.block_number = int(receipt["blockNumber"])
             stored.confirmed_at = utcnow()
-        return AnchorRun(CONFIRMED, row.seq, row.tx_hash)
+        return AnchorRun(AnchorStatus.CONFIRMED, row.seq, row.tx_hash)
 
 
 async def stored_anchorer(db: Database, chain_id: int) -> str | None:

@@ -10,7 +10,6 @@ that lock once for many entries (the group commit of ``writer``).
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 import re
@@ -22,7 +21,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
-from neo_service_layer.db.models import AuditEntry, AuditHead
+from neo_service_layer.db.models import AuditEntry, AuditHead, Outcome
 from neo_service_layer.enclave.opdefs.audit import GENESIS_HASH as GENESIS_HASH
 
 HEAD_ID = 1
@@ -48,15 +47,6 @@ SENSITIVE_WORDS = frozenset({"secret", "password", "passphrase", "token", "plain
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 
 
-class Outcome(enum.StrEnum):
-    """How a request ended, as recorded in the log."""
-
-    SUCCESS = "success"
-    DENIED = "denied"  # a 4xx: refused, invalid or not found
-    ERROR = "error"  # a 5xx
-    REPLAYED = "replayed"  # an idempotent replay of an earlier success
-
-
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     """What happened, by whom, to what, with which outcome."""
@@ -64,7 +54,7 @@ class AuditEvent:
     actor: str
     action: str
     resource: str
-    outcome: str
+    outcome: Outcome
     status_code: int
     request_id: str
     account_id: str | None = None

@@ -29,7 +29,6 @@ from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.enclave.opdefs.amk import SealedAmk
 from neo_service_layer.enclave.opdefs.keys import (
     BACKUP,
-    KEY_ID_PATTERN,
     RESTORE,
     BackupArgs,
     RestoreArgs,
@@ -37,6 +36,7 @@ from neo_service_layer.enclave.opdefs.keys import (
     parse_backup_header,
 )
 from neo_service_layer.errors import EnclaveCryptoFailed
+from neo_service_layer.ids import ID_PATTERN
 from neo_service_layer.services.keys import policy
 from neo_service_layer.services.keys.errors import (
     InvalidBackup,
@@ -55,7 +55,7 @@ from neo_service_layer.services.keys.service import get_key, versions
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
 from neo_service_layer.services.masterkeys.service import latest_amk
 
-_KEY_ID = re.compile(KEY_ID_PATTERN)
+_KEY_ID = re.compile(ID_PATTERN)
 
 
 def _check_state(key: Key) -> None:
@@ -69,7 +69,7 @@ async def public_key(session: AsyncSession, key_id: str, version: int | None) ->
     """The key and its version ``version`` (default latest) for public-key export."""
     key = await get_key(session, key_id, metadata_only=True)
     _check_state(key)
-    if not KeyType(key.type).is_asymmetric:
+    if not key.type.is_asymmetric:
         raise KeyOperationUnsupported(f"key type {key.type} has no public key")
     number = key.latest_version if version is None else version
     row = (
@@ -107,7 +107,7 @@ async def backup(session: AsyncSession, enclave: EnclaveClient, account_id: str,
         BackupArgs(
             account_id=account_id,
             key_id=key.id,
-            key_type=KeyType(key.type),
+            key_type=key.type,
             policy=_policy_of(key),
             target=SealedAmk(version=target.version, sealed=target.sealed),
             amks=[SealedAmk(version=a.version, sealed=a.sealed) for a in amks if a.version in used],
@@ -190,8 +190,8 @@ async def restore(session: AsyncSession, enclave: EnclaveClient, account_id: str
     key = Key(
         id=key_id,
         account_id=account_id,
-        type=result.key_type.value,
-        state=KeyState.ENABLED.value,
+        type=result.key_type,
+        state=KeyState.ENABLED,
         latest_version=latest,
         deletion_date=None,
         created_at=now,

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from neo_service_layer.db.base import Base, TenantOwned, UTCDateTime, utcnow
+from neo_service_layer.db.base import Base, TenantOwned, UTCDateTime, enum_column, utcnow
+from neo_service_layer.enclave.crypto.keytypes import KeyType
 
 
 class KeyState(enum.StrEnum):
@@ -25,8 +26,8 @@ class Key(TenantOwned, Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    type: Mapped[str] = mapped_column(String(20))
-    state: Mapped[str] = mapped_column(String(20), default=KeyState.ENABLED.value)
+    type: Mapped[KeyType] = mapped_column(enum_column(KeyType, 20))
+    state: Mapped[KeyState] = mapped_column(enum_column(KeyState, 20), default=KeyState.ENABLED)
     latest_version: Mapped[int] = mapped_column(Integer)
     min_decryption_version: Mapped[int] = mapped_column(Integer, default=1)
     min_encryption_version: Mapped[int] = mapped_column(Integer, default=0)

@@ -113,14 +113,13 @@ def check_usable(key: Key, op: Operation) -> KeyType:
         raise KeyPendingDeletion(
             f"key {key.id} is scheduled for deletion; cancel the deletion to use it", key_id=key.id
         )
-    key_type = KeyType(key.type)
-    if op not in supported_operations(key_type):
-        raise KeyOperationUnsupported(f"key type {key_type.value} cannot do {op.value}", operation=op.value)
+    if op not in supported_operations(key.type):
+        raise KeyOperationUnsupported(f"key type {key.type.value} cannot do {op.value}", operation=op.value)
     if op.value not in key.allowed_operations:
         raise KeyOperationNotAllowed(
             f"the policy of key {key.id} does not allow {op.value}", operation=op.value
         )
-    return key_type
+    return key.type
 
 
 def resolve_version(key: Key, op: Operation, requested: int | None) -> int:

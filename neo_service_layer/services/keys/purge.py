@@ -28,7 +28,7 @@ async def purge_deleted_keys(db: Database, *, now: datetime, batch_size: int = P
                 (
                     await session.execute(
                         select(Key.id)
-                        .where(Key.state == KeyState.PENDING_DELETION.value, Key.deletion_date <= now)
+                        .where(Key.state == KeyState.PENDING_DELETION, Key.deletion_date <= now)
                         .limit(batch_size)
                     )
                 )

@@ -20,11 +20,12 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.db.base import new_id, utcnow
+from neo_service_layer.db.base import utcnow
 from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.enclave.opdefs.amk import SealedAmk
 from neo_service_layer.enclave.opdefs.keys import GENERATE, GenerateArgs
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.keys import policy
 from neo_service_layer.services.keys.errors import (
     InvalidKeyPolicy,
@@ -37,14 +38,10 @@ from neo_service_layer.services.keys.policy import Operation
 from neo_service_layer.services.keys.reserved import require_reachable
 from neo_service_layer.services.masterkeys.service import latest_amk
 
-KEY_ID_PREFIX = "key"
-
 
 def not_deleted(now: datetime) -> ColumnElement[bool]:
     """Keys whose deletion date has not passed (the others no longer exist for reads)."""
-    return or_(
-        Key.state != KeyState.PENDING_DELETION.value, Key.deletion_date.is_(None), Key.deletion_date > now
-    )
+    return or_(Key.state != KeyState.PENDING_DELETION, Key.deletion_date.is_(None), Key.deletion_date > now)
 
 
 def list_statement(now: datetime | None = None) -> Select[Key]:
@@ -86,7 +83,7 @@ async def _generate_version(
             account_id=account_id,
             key_id=key.id,
             version=version,
-            key_type=KeyType(key.type),
+            key_type=key.type,
             amk=SealedAmk(version=amk.version, sealed=amk.sealed),
         ),
     )
@@ -121,11 +118,11 @@ async def create_key(
         raise KeyNameTaken(f"the account already has a key named {name!r}", name=name)
     now = utcnow()
     key = Key(
-        id=new_id(KEY_ID_PREFIX),
+        id=new_id(IdPrefix.KEY),
         account_id=account_id,
         name=name,
-        type=key_type.value,
-        state=KeyState.ENABLED.value,
+        type=key_type,
+        state=KeyState.ENABLED,
         latest_version=1,
         min_decryption_version=1,
         min_encryption_version=0,
@@ -188,7 +185,7 @@ async def update_policy(
     key.min_decryption_version = min_dec
     key.min_encryption_version = min_enc
     if allowed is not None:
-        key.allowed_operations = [op.value for op in policy.allowed_operations(KeyType(key.type), allowed)]
+        key.allowed_operations = [op.value for op in policy.allowed_operations(key.type, allowed)]
     if exportable is not None:
         key.exportable = exportable
     key.updated_at = utcnow()
@@ -200,7 +197,7 @@ async def set_enabled(session: AsyncSession, key_id: str, enabled: bool) -> Key:
     """Enable or disable a key (idempotent); a key pending deletion must be cancelled first."""
     key = await get_key(session, key_id)
     _check_not_pending(key)
-    key.state = (KeyState.ENABLED if enabled else KeyState.DISABLED).value
+    key.state = KeyState.ENABLED if enabled else KeyState.DISABLED
     key.updated_at = utcnow()
     await session.flush()
     return key
@@ -217,7 +214,7 @@ async def schedule_deletion(
     now = now or utcnow()
     key = await get_key(session, key_id, now=now)
     _check_not_pending(key)
-    key.state = KeyState.PENDING_DELETION.value
+    key.state = KeyState.PENDING_DELETION
     key.deletion_date = now + timedelta(days=pending_days)
     key.updated_at = now
     await session.flush()
@@ -229,7 +226,7 @@ async def cancel_deletion(session: AsyncSession, key_id: str) -> Key:
     key = await get_key(session, key_id)
     if key.state != KeyState.PENDING_DELETION:
         return key  # nothing to cancel: idempotent
-    key.state = KeyState.DISABLED.value
+    key.state = KeyState.DISABLED
     key.deletion_date = None
     key.updated_at = utcnow()
     await session.flush()

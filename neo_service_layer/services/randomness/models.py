@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from neo_service_layer.db.base import Base, TenantOwned, UTCDateTime, utcnow
+from neo_service_layer.db.base import Base, TenantOwned, UTCDateTime, enum_column, utcnow
+from neo_service_layer.enclave.crypto.randomness import OutputKind
+from neo_service_layer.enclave.crypto.vrf import Scheme
 
 
 class RandomnessRequest(TenantOwned, Base):
@@ -25,11 +27,11 @@ class RandomnessRequest(TenantOwned, Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     key_id: Mapped[str] = mapped_column(String(40))
     key_version: Mapped[int] = mapped_column(Integer)
-    scheme: Mapped[str] = mapped_column(String(40))
+    scheme: Mapped[Scheme] = mapped_column(enum_column(Scheme, 40))
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     seed: Mapped[bytes] = mapped_column(LargeBinary)
     nonce: Mapped[bytes] = mapped_column(LargeBinary)
-    output_kind: Mapped[str] = mapped_column(String(10))
+    output_kind: Mapped[OutputKind] = mapped_column(enum_column(OutputKind, 10))
     output_count: Mapped[int] = mapped_column(Integer)
     range_min: Mapped[str | None] = mapped_column(String(80), nullable=True)
     range_max: Mapped[str | None] = mapped_column(String(80), nullable=True)

@@ -17,12 +17,12 @@ from typing import Any, Final
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.db.base import new_id
 from neo_service_layer.enclave.client import EnclaveClient, Signed
-from neo_service_layer.enclave.crypto.randomness import OutputKind, OutputSpec
+from neo_service_layer.enclave.crypto.randomness import OutputSpec
 from neo_service_layer.enclave.crypto.vrf import Scheme
 from neo_service_layer.enclave.opdefs.randomness import PROVE, ProveArgs, ProveResult
 from neo_service_layer.errors import EnclaveRejected
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.keys import operations
 from neo_service_layer.services.keys import service as keys_service
 from neo_service_layer.services.keys.errors import KeyNameTaken
@@ -37,8 +37,6 @@ from neo_service_layer.services.randomness.errors import (
 from neo_service_layer.services.randomness.models import RandomnessRequest
 from neo_service_layer.services.randomness.params import RandomnessParams
 
-REQUEST_ID_PREFIX: Final = "rnd"
-BATCH_ID_PREFIX: Final = "rnb"
 MAX_BATCH: Final = 100
 DEFAULT_KEY_PREFIX: Final = "randomness-"
 
@@ -138,7 +136,7 @@ async def generate(
 ) -> RandomnessRequest:
     """Prove one request in the enclave and record it (flushed in the caller's transaction)."""
     key_use = await _key_use(session, enclave, account_id, params)
-    request_id = new_id(REQUEST_ID_PREFIX)
+    request_id = new_id(IdPrefix.RANDOMNESS_REQUEST)
     signed = await _prove(enclave, key_use, params.scheme, request_id, params.seed, params.spec)
     result = signed.result
     record = RandomnessRequest(
@@ -146,11 +144,11 @@ async def generate(
         account_id=account_id,
         key_id=key_use.key.id,
         key_version=key_use.version.version,
-        scheme=params.scheme.value,
+        scheme=params.scheme,
         public_key=result.public_key,
         seed=params.seed,
         nonce=result.nonce,
-        output_kind=params.spec.kind.value,
+        output_kind=params.spec.kind,
         output_count=params.spec.count,
         range_min=_bound(params.spec.minimum),
         range_max=_bound(params.spec.maximum),
@@ -175,7 +173,7 @@ async def generate_batch(
     """
     if not 1 <= len(items) <= MAX_BATCH:
         raise RandomnessBatchSize(f"a batch holds 1..{MAX_BATCH} requests, got {len(items)}")
-    batch_id = new_id(BATCH_ID_PREFIX)
+    batch_id = new_id(IdPrefix.RANDOMNESS_BATCH)
     records = [await generate(session, enclave, account_id, item, batch_id=batch_id) for item in items]
     return batch_id, records
 
@@ -197,7 +195,7 @@ def list_statement() -> Select[RandomnessRequest]:
 def spec_of(record: RandomnessRequest) -> OutputSpec:
     """The output spec a record was made with."""
     return OutputSpec(
-        OutputKind(record.output_kind),
+        record.output_kind,
         record.output_count,
         None if record.range_min is None else int(record.range_min),
         None if record.range_max is None else int(record.range_max),
@@ -212,4 +210,4 @@ async def reprove(
     For audits: the enclave derives the nonce from the request, so a request id can never be re-rolled.
     """
     key_use = await operations.use(session, record.key_id, Operation.VRF, record.key_version)
-    return await _prove(enclave, key_use, Scheme(record.scheme), record.id, record.seed, spec_of(record))
+    return await _prove(enclave, key_use, record.scheme, record.id, record.seed, spec_of(record))

@@ -12,7 +12,7 @@ from neo_service_layer.enclave.opdefs.amk import SealedAmk
 from neo_service_layer.enclave.opdefs.secrets import StoredVersion
 from neo_service_layer.services.masterkeys.service import amk_version
 from neo_service_layer.services.secrets.errors import SecretGrantExists, SecretGrantNotFound
-from neo_service_layer.services.secrets.models import Secret, SecretGrant, SecretVersion
+from neo_service_layer.services.secrets.models import GranteeKind, Secret, SecretGrant, SecretVersion
 from neo_service_layer.services.secrets.service import get_secret
 
 
@@ -29,7 +29,9 @@ async def grants_of(session: AsyncSession, secret: Secret) -> Sequence[SecretGra
     )
 
 
-async def find_grant(session: AsyncSession, secret: Secret, kind: str, grantee: str) -> SecretGrant | None:
+async def find_grant(
+    session: AsyncSession, secret: Secret, kind: GranteeKind, grantee: str
+) -> SecretGrant | None:
     """The grant of the secret to ``grantee`` of ``kind``, or None."""
     return (
         await session.execute(
@@ -42,7 +44,9 @@ async def find_grant(session: AsyncSession, secret: Secret, kind: str, grantee: 
     ).scalar_one_or_none()
 
 
-async def grant(session: AsyncSession, account_id: str, name: str, kind: str, grantee: str) -> SecretGrant:
+async def grant(
+    session: AsyncSession, account_id: str, name: str, kind: GranteeKind, grantee: str
+) -> SecretGrant:
     """Let the function or oracle request ``grantee`` use secret ``name``."""
     secret = await get_secret(session, name)
     if await find_grant(session, secret, kind, grantee) is not None:
@@ -57,7 +61,7 @@ async def grant(session: AsyncSession, account_id: str, name: str, kind: str, gr
     return row
 
 
-async def revoke_grant(session: AsyncSession, name: str, kind: str, grantee: str) -> None:
+async def revoke_grant(session: AsyncSession, name: str, kind: GranteeKind, grantee: str) -> None:
     """Take the grant back; SecretGrantNotFound if there is none."""
     secret = await get_secret(session, name)
     row = await find_grant(session, secret, kind, grantee)
@@ -68,7 +72,7 @@ async def revoke_grant(session: AsyncSession, name: str, kind: str, grantee: str
 
 
 async def granted_records(
-    session: AsyncSession, account_id: str, kind: str, grantee: str
+    session: AsyncSession, account_id: str, kind: GranteeKind, grantee: str
 ) -> list[StoredVersion]:
     """The stored current versions of the secrets granted to ``grantee``, for the enclave to resolve.
 

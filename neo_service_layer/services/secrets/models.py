@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from neo_service_layer.db.base import Base, TenantOwned, UTCDateTime, utcnow
+from neo_service_layer.db.base import Base, TenantOwned, UTCDateTime, enum_column, utcnow
 
 
 class Secret(TenantOwned, Base):
@@ -44,6 +45,13 @@ class SecretVersion(TenantOwned, Base):
     destroyed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class GranteeKind(enum.StrEnum):
+    """What a secret can be granted to."""
+
+    FUNCTION = "function"
+    ORACLE = "oracle"
+
+
 class SecretGrant(TenantOwned, Base):
     """Lets a function or an oracle request of the same account use a secret by name."""
 
@@ -56,6 +64,6 @@ class SecretGrant(TenantOwned, Base):
     secret_id: Mapped[str] = mapped_column(
         String(40), ForeignKey("secrets.id", ondelete="CASCADE"), index=True
     )
-    grantee_kind: Mapped[str] = mapped_column(String(20))
+    grantee_kind: Mapped[GranteeKind] = mapped_column(enum_column(GranteeKind, 20))
     grantee: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -19,7 +19,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.db.base import new_id, utcnow
+from neo_service_layer.db.base import utcnow
 from neo_service_layer.enclave.client import EnclaveClient, Signed
 from neo_service_layer.enclave.opdefs.amk import SealedAmk
 from neo_service_layer.enclave.opdefs.secrets import (
@@ -31,6 +31,7 @@ from neo_service_layer.enclave.opdefs.secrets import (
     ReadResult,
 )
 from neo_service_layer.errors import EnclaveCryptoFailed, EnclavePreconditionFailed
+from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.masterkeys.service import amk_version, latest_amk
 from neo_service_layer.services.secrets.errors import (
     RecipientKeyInvalid,
@@ -46,7 +47,6 @@ from neo_service_layer.services.secrets.errors import (
 from neo_service_layer.services.secrets.models import Secret, SecretVersion
 from neo_service_layer.services.secrets.service import find_secret, get_secret, prune, versions_of
 
-SECRET_ID_PREFIX: Final = "sec"  # noqa: S105 - an id prefix
 _X25519_HEX_DIGITS: Final = 64
 
 
@@ -91,7 +91,7 @@ async def write(
     """
     secret = await find_secret(session, name)
     _check_cas(secret, name, cas)
-    secret_id = secret.id if secret is not None else new_id(SECRET_ID_PREFIX)
+    secret_id = secret.id if secret is not None else new_id(IdPrefix.SECRET)
     current = secret.current_version if secret is not None else 0
     encrypted = await _encrypt(session, enclave, account_id, secret_id, name, current, sealed_value)
     version, created = current + 1, secret is None

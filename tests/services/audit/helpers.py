@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neo_service_layer.db.models import AuditEntry, AuditHead
+from neo_service_layer.db.models import AuditEntry, AuditHead, Outcome
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.attestation import build_report
 from neo_service_layer.enclave.context import EnclaveContext
@@ -24,7 +24,7 @@ EVENT = AuditEvent(
     actor="api_key:key_1",
     action="api_keys.create",
     resource="/v1/api-keys",
-    outcome="success",
+    outcome=Outcome.SUCCESS,
     status_code=201,
     request_id="req_1",
     account_id="acc_1",

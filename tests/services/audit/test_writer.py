@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from neo_service_layer.db.models import AuditEntry, AuditHead
+from neo_service_layer.db.models import AuditEntry, AuditHead, Outcome
 from neo_service_layer.db.session import Database
 from neo_service_layer.errors import ServiceUnavailable
 from neo_service_layer.services.audit.chain import HEAD_ID, AuditEvent, verify
@@ -21,7 +21,7 @@ EVENT = AuditEvent(
     actor="api_key:key_1",
     action="account.get",
     resource="/v1/account",
-    outcome="success",
+    outcome=Outcome.SUCCESS,
     status_code=200,
     request_id="req_0",
     account_id="acc_1",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from neo_service_layer.api.guards import audited
-from neo_service_layer.api.routes import AUTHENTICATED, ResourceId
+from neo_service_layer.api.routes import AUTHENTICATED, PathId
 from neo_service_layer.api.routes.keys.common import OP_ERRORS, PREFIX, KeysWrite, on_version
 from neo_service_layer.api.routes.keys_schemas import (
     EvmSignatureOut,
@@ -28,7 +28,7 @@ router = APIRouter(prefix=PREFIX, tags=["keys"], responses=AUTHENTICATED)
 @router.post("/{key_id}/neo/sign-transaction", name="keys.neo_sign_transaction", responses=OP_ERRORS)
 @audited(on_version("neo_sign_transaction"))
 async def neo_sign_transaction(
-    key_id: ResourceId, body: NeoSignTransactionIn, ctx: KeysWrite
+    key_id: PathId, body: NeoSignTransactionIn, ctx: KeysWrite
 ) -> NeoSignTransactionOut:
     """The standard-account witness of a Neo N3 transaction (secp256r1 keys)."""
     signed = await operations.n3_sign_transaction(
@@ -55,7 +55,7 @@ async def neo_sign_transaction(
 @router.post("/{key_id}/evm/sign-transaction", name="keys.evm_sign_transaction", responses=OP_ERRORS)
 @audited(on_version("evm_sign_transaction"))
 async def evm_sign_transaction(
-    key_id: ResourceId, body: EvmSignTransactionIn, ctx: KeysWrite
+    key_id: PathId, body: EvmSignTransactionIn, ctx: KeysWrite
 ) -> EvmSignTransactionOut:
     """Sign an EIP-155 legacy or EIP-1559 transaction (secp256k1 keys); ready for eth_sendRawTransaction."""
     signed = await operations.evm_sign_transaction(
@@ -74,7 +74,7 @@ async def evm_sign_transaction(
 
 @router.post("/{key_id}/evm/sign-message", name="keys.evm_sign_message", responses=OP_ERRORS)
 @audited(on_version("evm_sign_message"))
-async def evm_sign_message(key_id: ResourceId, body: EvmSignMessageIn, ctx: KeysWrite) -> EvmSignatureOut:
+async def evm_sign_message(key_id: PathId, body: EvmSignMessageIn, ctx: KeysWrite) -> EvmSignatureOut:
     """EIP-191 ``personal_sign`` (secp256k1 keys): r||s||v with v in {27, 28}."""
     signed = await operations.evm_sign_message(
         ctx.session, ctx.state.enclave, key_id, message=b64decode(body.message), version=body.version
@@ -84,9 +84,7 @@ async def evm_sign_message(key_id: ResourceId, body: EvmSignMessageIn, ctx: Keys
 
 @router.post("/{key_id}/evm/sign-typed-data", name="keys.evm_sign_typed_data", responses=OP_ERRORS)
 @audited(on_version("evm_sign_typed_data"))
-async def evm_sign_typed_data(
-    key_id: ResourceId, body: EvmSignTypedDataIn, ctx: KeysWrite
-) -> EvmSignatureOut:
+async def evm_sign_typed_data(key_id: PathId, body: EvmSignTypedDataIn, ctx: KeysWrite) -> EvmSignatureOut:
     """EIP-712 signature of typed data (secp256k1 keys)."""
     signed = await operations.evm_sign_typed_data(
         ctx.session, ctx.state.enclave, key_id, typed_data=body.typed_data, version=body.version

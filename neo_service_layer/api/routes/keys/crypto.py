@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from neo_service_layer.api.guards import audited
-from neo_service_layer.api.routes import AUTHENTICATED, ResourceId
+from neo_service_layer.api.routes import AUTHENTICATED, PathId
 from neo_service_layer.api.routes.keys.common import OP_ERRORS, PREFIX, KeysRead, KeysWrite, on_version
 from neo_service_layer.api.routes.keys_schemas import (
     CiphertextOut,
@@ -33,7 +33,7 @@ router = APIRouter(prefix=PREFIX, tags=["keys"], responses=AUTHENTICATED)
 
 @router.post("/{key_id}/sign", name="keys.sign", responses=OP_ERRORS)
 @audited(on_version("sign"))
-async def sign(key_id: ResourceId, body: SignIn, ctx: KeysWrite) -> SignOut:
+async def sign(key_id: PathId, body: SignIn, ctx: KeysWrite) -> SignOut:
     """Sign a message (hashed with ``hash``) or a 32-byte digest: raw r||s, DER, or EVM r||s||v."""
     signed = await operations.sign(
         ctx.session,
@@ -59,7 +59,7 @@ async def sign(key_id: ResourceId, body: SignIn, ctx: KeysWrite) -> SignOut:
 
 @router.post("/{key_id}/verify", name="keys.verify", responses=OP_ERRORS)
 @audited(on_version("verify"))
-async def verify(key_id: ResourceId, body: VerifyIn, ctx: KeysRead) -> ValidOut:
+async def verify(key_id: PathId, body: VerifyIn, ctx: KeysRead) -> ValidOut:
     """Verify a signature of a message or digest (default version: latest)."""
     signed = await operations.verify(
         ctx.session,
@@ -79,7 +79,7 @@ async def verify(key_id: ResourceId, body: VerifyIn, ctx: KeysRead) -> ValidOut:
 
 @router.post("/{key_id}/encrypt", name="keys.encrypt", responses=OP_ERRORS)
 @audited(on_version("encrypt"))
-async def encrypt(key_id: ResourceId, body: EncryptIn, ctx: KeysWrite) -> CiphertextOut:
+async def encrypt(key_id: PathId, body: EncryptIn, ctx: KeysWrite) -> CiphertextOut:
     """AES-256-GCM with the encryption context as associated data; ``nsl:v<version>:<base64>``."""
     signed = await operations.encrypt(
         ctx.session,
@@ -105,7 +105,7 @@ def _ciphertext_out(key_id: str, signed: Signed[CiphertextResult]) -> Ciphertext
 
 @router.post("/{key_id}/decrypt", name="keys.decrypt", responses=OP_ERRORS)
 @audited(on_version("decrypt"))
-async def decrypt(key_id: ResourceId, body: DecryptIn, ctx: KeysWrite) -> PlaintextOut:
+async def decrypt(key_id: PathId, body: DecryptIn, ctx: KeysWrite) -> PlaintextOut:
     """Decrypt with the version named in the ciphertext (refused below ``min_decryption_version``)."""
     signed = await operations.decrypt(
         ctx.session, ctx.state.enclave, key_id, text=body.ciphertext, context=b64decode(body.context)
@@ -118,7 +118,7 @@ async def decrypt(key_id: ResourceId, body: DecryptIn, ctx: KeysWrite) -> Plaint
 
 @router.post("/{key_id}/rewrap", name="keys.rewrap", responses=OP_ERRORS)
 @audited(on_version("rewrap"))
-async def rewrap(key_id: ResourceId, body: DecryptIn, ctx: KeysWrite) -> CiphertextOut:
+async def rewrap(key_id: PathId, body: DecryptIn, ctx: KeysWrite) -> CiphertextOut:
     """Re-encrypt a ciphertext under the latest version; the plaintext never leaves the enclave."""
     signed = await operations.rewrap(
         ctx.session, ctx.state.enclave, key_id, text=body.ciphertext, context=b64decode(body.context)
@@ -128,7 +128,7 @@ async def rewrap(key_id: ResourceId, body: DecryptIn, ctx: KeysWrite) -> Ciphert
 
 @router.post("/{key_id}/datakey", name="keys.datakey", responses=OP_ERRORS)
 @audited(on_version("datakey"))
-async def datakey(key_id: ResourceId, body: DataKeyIn, ctx: KeysWrite) -> DataKeyOut:
+async def datakey(key_id: PathId, body: DataKeyIn, ctx: KeysWrite) -> DataKeyOut:
     """A fresh AES-256 data key: its ciphertext under this key, and (mode plaintext) the key itself."""
     signed = await operations.datakey(
         ctx.session,
@@ -150,7 +150,7 @@ async def datakey(key_id: ResourceId, body: DataKeyIn, ctx: KeysWrite) -> DataKe
 
 @router.post("/{key_id}/hmac", name="keys.hmac", responses=OP_ERRORS)
 @audited(on_version("hmac"))
-async def hmac(key_id: ResourceId, body: HmacIn, ctx: KeysWrite) -> HmacOut:
+async def hmac(key_id: PathId, body: HmacIn, ctx: KeysWrite) -> HmacOut:
     """HMAC-SHA256 of the data: ``nsl:v<version>:<base64>``."""
     signed = await operations.hmac(
         ctx.session, ctx.state.enclave, key_id, data=b64decode(body.data), version=body.version
@@ -166,7 +166,7 @@ async def hmac(key_id: ResourceId, body: HmacIn, ctx: KeysWrite) -> HmacOut:
 
 @router.post("/{key_id}/hmac/verify", name="keys.hmac_verify", responses=OP_ERRORS)
 @audited(on_version("hmac_verify"))
-async def hmac_verify(key_id: ResourceId, body: HmacVerifyIn, ctx: KeysRead) -> ValidOut:
+async def hmac_verify(key_id: PathId, body: HmacVerifyIn, ctx: KeysRead) -> ValidOut:
     """Check an HMAC (constant-time) with the version it names."""
     signed = await operations.hmac_verify(
         ctx.session, ctx.state.enclave, key_id, data=b64decode(body.data), text=body.hmac

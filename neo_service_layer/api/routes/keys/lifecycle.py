@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from neo_service_layer.api.guards import AuditDetails, audited, idempotent
 from neo_service_layer.api.pagination import Page, PageDep, paginate
-from neo_service_layer.api.routes import AUTHENTICATED, ResourceId, problems
+from neo_service_layer.api.routes import AUTHENTICATED, PathId, problems
 from neo_service_layer.api.routes.keys.common import (
     KEY_ERRORS,
     OP_ERRORS,
@@ -29,7 +29,6 @@ from neo_service_layer.api.routes.keys_schemas import (
     ScheduleDeletionIn,
 )
 from neo_service_layer.enclave.canonical import b64decode, b64encode
-from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.services.keys import backup, service
 from neo_service_layer.services.keys.models import Key
 from neo_service_layer.services.keys.public import addresses, to_pem
@@ -83,14 +82,14 @@ async def restore_key(body: RestoreIn, ctx: KeysWrite) -> KeyOut:
 
 
 @router.get("/{key_id}", name="keys.get", responses=problems(404))
-async def get_key(key_id: ResourceId, ctx: KeysRead) -> KeyOut:
+async def get_key(key_id: PathId, ctx: KeysRead) -> KeyOut:
     """The key's policy and versions, with public keys and chain addresses."""
     return await _key_out(ctx.session, await service.get_key(ctx.session, key_id, metadata_only=True))
 
 
 @router.patch("/{key_id}", name="keys.update", responses=problems(404, 422))
 @audited(on_key("update"))
-async def update_key(key_id: ResourceId, body: KeyPatchIn, ctx: KeysWrite) -> KeyOut:
+async def update_key(key_id: PathId, body: KeyPatchIn, ctx: KeysWrite) -> KeyOut:
     """Change minimum versions, allowed operations or exportability."""
     key = await service.update_policy(
         ctx.session,
@@ -108,7 +107,7 @@ async def update_key(key_id: ResourceId, body: KeyPatchIn, ctx: KeysWrite) -> Ke
 )
 @idempotent()
 @audited(on_key("rotate", versioned=True))
-async def rotate_key(key_id: ResourceId, ctx: KeysWrite) -> KeyOut:
+async def rotate_key(key_id: PathId, ctx: KeysWrite) -> KeyOut:
     """Add a new latest version; older versions keep decrypting and verifying."""
     await service.rotate(ctx.session, ctx.state.enclave, ctx.principal.account_id, key_id)
     return await _key_out(ctx.session, await service.get_key(ctx.session, key_id))
@@ -116,20 +115,18 @@ async def rotate_key(key_id: ResourceId, ctx: KeysWrite) -> KeyOut:
 
 @router.post("/{key_id}/disable", name="keys.disable", responses=KEY_ERRORS)
 @audited(on_key("disable"))
-async def disable_key(key_id: ResourceId, ctx: KeysWrite) -> KeyOut:
+async def disable_key(key_id: PathId, ctx: KeysWrite) -> KeyOut:
     return await _key_out(ctx.session, await service.set_enabled(ctx.session, key_id, False))
 
 
 @router.post("/{key_id}/enable", name="keys.enable", responses=KEY_ERRORS)
 @audited(on_key("enable"))
-async def enable_key(key_id: ResourceId, ctx: KeysWrite) -> KeyOut:
+async def enable_key(key_id: PathId, ctx: KeysWrite) -> KeyOut:
     return await _key_out(ctx.session, await service.set_enabled(ctx.session, key_id, True))
 
 
 @router.post("/{key_id}/schedule-deletion", name="keys.schedule_deletion", responses=KEY_ERRORS)
-async def schedule_deletion(
-    key_id: ResourceId, ctx: KeysWrite, body: ScheduleDeletionIn | None = None
-) -> KeyOut:
+async def schedule_deletion(key_id: PathId, ctx: KeysWrite, body: ScheduleDeletionIn | None = None) -> KeyOut:
     """Delete the key after 7-30 days (default 30); it refuses every operation meanwhile."""
     days = (body or ScheduleDeletionIn()).pending_days
     key = await service.schedule_deletion(ctx.session, key_id, days)
@@ -139,7 +136,7 @@ async def schedule_deletion(
 
 @router.post("/{key_id}/cancel-deletion", name="keys.cancel_deletion", responses=problems(404))
 @audited(on_key("cancel_deletion"))
-async def cancel_deletion(key_id: ResourceId, ctx: KeysWrite) -> KeyOut:
+async def cancel_deletion(key_id: PathId, ctx: KeysWrite) -> KeyOut:
     """Cancel a scheduled deletion; the key comes back disabled (enable it to use it)."""
     return await _key_out(ctx.session, await service.cancel_deletion(ctx.session, key_id))
 
@@ -147,7 +144,7 @@ async def cancel_deletion(key_id: ResourceId, ctx: KeysWrite) -> KeyOut:
 @router.get("/{key_id}/public-key", name="keys.public_key", responses=OP_ERRORS)
 @audited(on_version("export_public_key"))
 async def export_public_key(
-    key_id: ResourceId,
+    key_id: PathId,
     ctx: KeysRead,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     format: Annotated[Literal["hex", "pem"], Query()] = "hex",
@@ -155,14 +152,13 @@ async def export_public_key(
     """The public key of a version (default latest) as hex or PEM, with its chain addresses."""
     key, row = await backup.public_key(ctx.session, key_id, version)
     assert row.public_key is not None  # backup.public_key checks it
-    key_type = KeyType(key.type)
-    derived = addresses(key_type, row.public_key)
+    derived = addresses(key.type, row.public_key)
     return PublicKeyOut(
         key_id=key.id,
         version=row.version,
-        type=key_type,
+        type=key.type,
         format=format,
-        public_key=to_pem(key_type, row.public_key) if format == "pem" else row.public_key.hex(),
+        public_key=to_pem(key.type, row.public_key) if format == "pem" else row.public_key.hex(),
         n3_address=derived.n3_address,
         n3_script_hash=derived.n3_script_hash,
         evm_address=derived.evm_address,
@@ -170,7 +166,7 @@ async def export_public_key(
 
 
 @router.post("/{key_id}/backup", name="keys.backup", responses=KEY_ERRORS)
-async def backup_key(key_id: ResourceId, ctx: KeysWrite) -> BackupOut:
+async def backup_key(key_id: PathId, ctx: KeysWrite) -> BackupOut:
     """A sealed backup of every version (exportable keys only); restores only into this account."""
     blob = await backup.backup(ctx.session, ctx.state.enclave, ctx.principal.account_id, key_id)
     ctx.audit_details = {"key_id": key_id, "op": "backup"}
