@@ -20,6 +20,7 @@ from neo_service_layer.api.state import AppState
 from neo_service_layer.config import Settings
 from neo_service_layer.logging import configure_logging
 from neo_service_layer.services.accounts.service import bootstrap
+from tests.settings_helpers import settings_with
 
 
 def encodings(secret: bytes) -> set[bytes]:
@@ -109,8 +110,9 @@ def leak_scanner(
             database_url=database_url,
             log_format=log_format,
             log_level="debug",
-            enclave_socket=enclave_socket,
-        ).model_copy(update=overrides)
+            enclave={"socket": enclave_socket},
+        )
+        settings = settings_with(settings, **overrides)
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             state: AppState = app.state.nsl
