@@ -172,7 +172,7 @@ def settings(tmp_path: Path, database_url: str, enclave_socket: Path) -> Setting
         data_dir=tmp_path / "data",
         database_url=database_url,
         log_format="console",
-        enclave_socket=enclave_socket,
+        enclave={"socket": enclave_socket},
     )
 
 

@@ -17,9 +17,9 @@ import pytest
 
 from neo_service_layer.api.app import create_app
 from neo_service_layer.api.state import AppState
-from neo_service_layer.config import Settings
 from neo_service_layer.logging import configure_logging
 from neo_service_layer.services.accounts.service import bootstrap
+from tests.settings_helpers import settings_with
 
 
 def encodings(secret: bytes) -> set[bytes]:
@@ -104,13 +104,14 @@ def leak_scanner(
         configure_logging("debug", log_format)
         logging.getLogger().addHandler(caplog.handler)
         caplog.set_level(logging.DEBUG)
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            database_url=database_url,
-            log_format=log_format,
-            log_level="debug",
-            enclave_socket=enclave_socket,
-        ).model_copy(update=overrides)
+        base = {
+            "data_dir": tmp_path / "data",
+            "database_url": database_url,
+            "log_format": log_format,
+            "log_level": "debug",
+            "enclave": {"socket": enclave_socket},
+        }
+        settings = settings_with(base, **overrides)
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             state: AppState = app.state.nsl

@@ -50,14 +50,14 @@ async def _enforce_rate_limits(state: AppState, principal: Principal) -> None:
     for bucket, rate, burst, label in (
         (
             f"key:{principal.credential_id}",
-            settings.rate_limit_key_per_second,
-            settings.rate_limit_key_burst,
+            settings.rate_limits.key_per_second,
+            settings.rate_limits.key_burst,
             "key",
         ),
         (
             f"account:{principal.account_id}",
-            settings.rate_limit_account_per_second,
-            settings.rate_limit_account_burst,
+            settings.rate_limits.account_per_second,
+            settings.rate_limits.account_burst,
             "account",
         ),
     ):

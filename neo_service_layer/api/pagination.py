@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, Integer, Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from neo_service_layer.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from neo_service_layer.config.settings import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from neo_service_layer.errors import ValidationFailed
 
 MAX_CURSOR_LENGTH = 512

@@ -45,10 +45,10 @@ async def _probe(
 async def chain_readiness(settings: Settings) -> dict[str, dict[str, Any]]:
     """``{"evm": {...}, "neo_n3": {...}}`` for the chains configured in ``settings`` (none: ``{}``)."""
     probes: dict[str, tuple[str, str, Callable[[Any], int]]] = {}
-    if settings.evm_rpc_url:
-        probes["evm"] = (settings.evm_rpc_url, "eth_blockNumber", _hex_height)
-    if settings.n3_rpc_url:
-        probes["neo_n3"] = (settings.n3_rpc_url, "getblockcount", _n3_height)
+    if settings.evm.rpc_url:
+        probes["evm"] = (settings.evm.rpc_url, "eth_blockNumber", _hex_height)
+    if settings.n3.rpc_url:
+        probes["neo_n3"] = (settings.n3.rpc_url, "getblockcount", _n3_height)
     if not probes:
         return {}
     async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS) as http:

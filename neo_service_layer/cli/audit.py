@@ -72,8 +72,8 @@ def audit_verify(
         bool,
         typer.Option(
             "--anchors",
-            help="Check the checkpoints against their anchors on the EVM gateway (evm_rpc_url, "
-            "evm_gateway_address); finds deleted or re-signed ones",
+            help="Check the checkpoints against their anchors on the EVM gateway (NSL_EVM_RPC_URL, "
+            "NSL_EVM_GATEWAY_ADDRESS); finds deleted or re-signed ones",
         ),
     ] = False,
     anchorer: Annotated[
@@ -181,9 +181,9 @@ def audit_anchor() -> None:
 
 
 def _gateway(settings: Settings) -> GatewayRpc:
-    if not settings.evm_rpc_url or not settings.evm_gateway_address:
-        raise ConfigurationError("audit anchors need evm_rpc_url and evm_gateway_address")
-    return GatewayRpc(node_web3(settings.evm_rpc_url), settings.evm_gateway_address)
+    if not settings.evm.rpc_url or not settings.evm.gateway_address:
+        raise ConfigurationError("audit anchors need NSL_EVM_RPC_URL and NSL_EVM_GATEWAY_ADDRESS")
+    return GatewayRpc(node_web3(settings.evm.rpc_url), settings.evm.gateway_address)
 
 
 async def _anchors(settings: Settings, db: Database, anchorer: str | None) -> list[OnchainAnchor]:

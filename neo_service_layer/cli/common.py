@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
-import tomllib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from neo_service_layer.config import Settings
@@ -38,11 +36,9 @@ def fail(error: NSLError) -> NoReturn:
 def load_settings() -> Settings:
     """Settings from env and the TOML file, or a readable error instead of a traceback."""
     try:
-        return Settings()
-    except ValidationError as exc:
-        fail(ConfigurationError(f"invalid configuration: {exc}"))
-    except tomllib.TOMLDecodeError as exc:
-        fail(ConfigurationError(f"the config file is not valid TOML: {exc}"))
+        return Settings.load()
+    except ConfigurationError as exc:
+        fail(exc)
 
 
 @asynccontextmanager

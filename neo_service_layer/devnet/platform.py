@@ -93,7 +93,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @asynccontextmanager
 async def running_enclave(settings: Settings, log_path: Path) -> AsyncIterator[EnclaveClient]:
     """The enclave of ``settings``: the one answering on its socket, else one started for this block."""
-    client = UnixEnclaveClient(settings.effective_enclave_socket, timeout=settings.enclave_timeout_seconds)
+    client = UnixEnclaveClient(settings.effective_enclave_socket, timeout=settings.enclave.timeout_seconds)
     process: subprocess.Popen[bytes] | None = None
     try:
         try:

@@ -4,7 +4,8 @@ Starts anvil (Prague) and a single-validator neo-go node (1 s blocks) with their
 ``<data_dir>/devnet/{evm,neo-n3}``, creates (first use) the platform's keys through the enclave, deploys
 the contracts registering the enclave's identity keys and the platform VRF keys, funds the relayers and
 a test account, detaches the chains (they outlive the command), writes ``state.json`` and sets
-``evm_rpc_url``, ``evm_gateway_address``, ``n3_rpc_url`` and ``n3_gateway_hash`` in the NSL TOML file.
+``evm_rpc_url``, ``evm_gateway_address``, ``n3_rpc_url`` and ``n3_gateway_hash`` (flat names of
+``settings.evm.rpc_url``, …) at the top of the NSL TOML file.
 """
 
 from __future__ import annotations

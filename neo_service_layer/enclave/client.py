@@ -218,7 +218,7 @@ class UnixEnclaveClient:
     @classmethod
     def from_settings(cls, settings: Settings, *, pool_size: int = DEFAULT_POOL_SIZE) -> UnixEnclaveClient:
         return cls(
-            settings.effective_enclave_socket, timeout=settings.enclave_timeout_seconds, pool_size=pool_size
+            settings.effective_enclave_socket, timeout=settings.enclave.timeout_seconds, pool_size=pool_size
         )
 
     def _next_id(self) -> int:

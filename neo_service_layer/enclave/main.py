@@ -12,8 +12,6 @@ import asyncio
 import signal
 import sys
 
-from pydantic import ValidationError
-
 from neo_service_layer import __version__
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.attestation import build_report
@@ -56,7 +54,7 @@ async def run_enclave(
     lock = SocketLock(socket_path)
     try:
         socket_group = _socket_group(settings)
-        backend = select_backend(settings.enclave_backend, devices)
+        backend = select_backend(settings.enclave.backend, devices)
         log.info(
             "enclave backend selected",
             backend=backend.name,
@@ -85,9 +83,9 @@ async def run_enclave(
             registry or default_registry(),
             socket_path,
             lock=lock,
-            max_connections=settings.enclave_max_connections,
-            max_in_flight_bytes=settings.enclave_max_in_flight_bytes,
-            max_connection_bytes=settings.enclave_max_connection_bytes,
+            max_connections=settings.enclave.max_connections,
+            max_in_flight_bytes=settings.enclave.max_in_flight_bytes,
+            max_connection_bytes=settings.enclave.max_connection_bytes,
             socket_group=socket_group,
         )
         await server.start()
@@ -116,22 +114,23 @@ async def run_enclave(
 
 def _socket_group(settings: Settings) -> int | None:
     """The gid that may connect, if any; its socket must not share the private state directory."""
-    if settings.enclave_socket_group is None:
+    if settings.enclave.socket_group is None:
         return None
     if settings.effective_enclave_socket.parent.resolve() == settings.effective_enclave_state_dir.resolve():
         raise ConfigurationError(
-            "enclave_socket_group needs the socket in a directory of its own (enclave_socket, e.g. "
-            "/run/nsl-enclave/enclave.sock): the state directory stays private to the enclave's user"
+            "enclave.socket_group (NSL_ENCLAVE_SOCKET_GROUP) needs the socket in a directory of its own "
+            "(NSL_ENCLAVE_SOCKET, e.g. /run/nsl-enclave/enclave.sock): the state directory stays private "
+            "to the enclave's user"
         )
-    return resolve_group(settings.enclave_socket_group)
+    return resolve_group(settings.enclave.socket_group)
 
 
 def main() -> None:
     """``python -m neo_service_layer.enclave``: run with settings from the environment."""
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"Error: [configuration_error] invalid configuration: {exc}", file=sys.stderr)
+        settings = Settings.load()
+    except ConfigurationError as exc:
+        print(f"Error: [{exc.code}] {exc.detail}", file=sys.stderr)
         raise SystemExit(EXIT_STARTUP_FAILED) from exc
     configure_logging(settings.log_level, settings.log_format)
     try:

@@ -24,7 +24,17 @@ from neo_service_layer.enclave.protocol import PROTOCOL_VERSION
 MEASUREMENT_DOMAIN: Final = b"NSL-MEASUREMENT-V1\x00"
 PACKAGE_ROOT: Final = Path(neo_service_layer.__file__).resolve().parent
 # Modules outside enclave/ that the enclave process imports (configuration, errors, ids, logging).
-SHARED_MODULES: Final = ("__init__.py", "config.py", "constants.py", "errors.py", "ids.py", "logging.py")
+SHARED_MODULES: Final = (
+    "__init__.py",
+    "config/__init__.py",
+    "config/flat.py",
+    "config/groups.py",
+    "config/settings.py",
+    "constants.py",
+    "errors.py",
+    "ids.py",
+    "logging.py",
+)
 
 
 def measured_files(package_root: Path = PACKAGE_ROOT) -> list[Path]:

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from neo_service_layer.config import (
+from neo_service_layer.config.groups import (
     DEFAULT_ENCLAVE_MAX_CONNECTION_BYTES,
     DEFAULT_ENCLAVE_MAX_CONNECTIONS,
     DEFAULT_ENCLAVE_MAX_IN_FLIGHT_BYTES,

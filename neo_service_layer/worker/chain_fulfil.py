@@ -1,10 +1,10 @@
 """The ``chains.evm.request`` job: fulfil one request the chain watcher found (``chains.evm.fulfiller``).
 
-This module wires the fulfiller to its dependencies: the node (``evm_rpc_url``), the database, and the
-enclave, through :class:`EnclaveFulfilmentSigner` — the request's service's enclave op makes and signs
-the result (``chains/onchain.py``; randomness proves with the version of the enclave's EVM VRF key the
-request is pinned to) and the chain's relayer key signs the transaction (``keys.evm_sign_tx``; wrapped
-outside the enclave). Job outcomes:
+This module wires the fulfiller to its dependencies: the node (``settings.evm.rpc_url``), the database,
+and the enclave, through :class:`EnclaveFulfilmentSigner` — the request's service's enclave op makes
+and signs the result (``chains/onchain.py``; randomness proves with the version of the enclave's EVM
+VRF key the request is pinned to) and the chain's relayer key signs the transaction
+(``keys.evm_sign_tx``; wrapped outside the enclave). Job outcomes:
 
 - ``confirmed`` → the job succeeds with the outcome as its result;
 - ``failed`` (``service_not_supported_yet``, ``request_not_on_chain``, ``would_revert``,
@@ -64,17 +64,19 @@ class EnclaveFulfilmentSigner:
 
 def fulfil_policy(settings: Settings) -> FulfilPolicy:
     return FulfilPolicy(
-        replace_after_seconds=settings.evm_fulfil_replace_seconds,
-        max_replacements=settings.evm_fulfil_max_replacements,
-        receipt_timeout_seconds=settings.evm_fulfil_timeout_seconds,
-        poll_seconds=settings.evm_fulfil_poll_seconds,
+        replace_after_seconds=settings.evm.fulfil_replace_seconds,
+        max_replacements=settings.evm.fulfil_max_replacements,
+        receipt_timeout_seconds=settings.evm.fulfil_timeout_seconds,
+        poll_seconds=settings.evm.fulfil_poll_seconds,
     )
 
 
 def _request(ctx: JobContext) -> ServiceRequest:
     settings = ctx.settings
-    if not settings.evm_rpc_url or not settings.evm_gateway_address:
-        raise PermanentJobError("chain_not_configured", "evm_rpc_url and evm_gateway_address must be set")
+    if not settings.evm.rpc_url or not settings.evm.gateway_address:
+        raise PermanentJobError(
+            "chain_not_configured", "NSL_EVM_RPC_URL and NSL_EVM_GATEWAY_ADDRESS must be set"
+        )
     try:
         return ServiceRequest.from_payload(ctx.job.payload)
     except InvalidChainMessage as e:
@@ -84,9 +86,9 @@ def _request(ctx: JobContext) -> ServiceRequest:
 async def chain_request_handler(ctx: JobContext) -> dict[str, Any]:
     """Handler of ``chains.evm.request`` for the configured EVM gateway (module docstring)."""
     request = _request(ctx)
-    assert ctx.settings.evm_rpc_url is not None
-    assert ctx.settings.evm_gateway_address is not None
-    rpc = GatewayRpc(node_web3(ctx.settings.evm_rpc_url), ctx.settings.evm_gateway_address)
+    assert ctx.settings.evm.rpc_url is not None
+    assert ctx.settings.evm.gateway_address is not None
+    rpc = GatewayRpc(node_web3(ctx.settings.evm.rpc_url), ctx.settings.evm.gateway_address)
     chain_id = await asyncio.to_thread(rpc.chain_id)
     if (request.chain_id, request.gateway) != (chain_id, rpc.gateway):
         raise PermanentJobError(
@@ -116,6 +118,6 @@ async def chain_request_handler(ctx: JobContext) -> dict[str, Any]:
 
 def chain_handlers(settings: Settings | None) -> dict[str, Handler]:
     """The fulfilment handler, when an EVM chain is configured."""
-    if settings is None or not settings.evm_rpc_url or not settings.evm_gateway_address:
+    if settings is None or not settings.evm.rpc_url or not settings.evm.gateway_address:
         return {}
     return {EVM_REQUEST_KIND: chain_request_handler}

@@ -1,6 +1,6 @@
 """The ``chains.n3.request`` job: fulfil one request the N3 watcher found (``chains.neo_n3.fulfiller``).
 
-Wires the fulfiller to the node (``n3_rpc_url``), the database and the enclave through
+Wires the fulfiller to the node (``settings.n3.rpc_url``), the database and the enclave through
 :class:`N3EnclaveFulfilmentSigner`: the request's service's enclave op makes the result and signs it with
 the enclave identity's secp256r1 key (``chains/onchain.py``; randomness proves with the version of the
 enclave's N3 VRF key the request is pinned to) and the network's relayer key signs the transaction
@@ -66,16 +66,16 @@ class N3EnclaveFulfilmentSigner:
 def n3_fulfil_policy(settings: Settings) -> N3FulfilPolicy:
     """The fulfiller's policy from the ``n3_fulfil_*`` settings (``NSL_N3_FULFIL_*``)."""
     return N3FulfilPolicy(
-        valid_blocks=settings.n3_fulfil_valid_blocks,
-        max_resends=settings.n3_fulfil_max_resends,
-        poll_seconds=settings.n3_fulfil_poll_seconds,
-        timeout_seconds=settings.n3_fulfil_timeout_seconds,
+        valid_blocks=settings.n3.fulfil_valid_blocks,
+        max_resends=settings.n3.fulfil_max_resends,
+        poll_seconds=settings.n3.fulfil_poll_seconds,
+        timeout_seconds=settings.n3.fulfil_timeout_seconds,
     )
 
 
 def _request(ctx: JobContext) -> N3Request:
     if not n3_configured(ctx.settings):
-        raise PermanentJobError("chain_not_configured", "n3_rpc_url and n3_gateway_hash must be set")
+        raise PermanentJobError("chain_not_configured", "NSL_N3_RPC_URL and NSL_N3_GATEWAY_HASH must be set")
     try:
         return N3Request.from_payload(ctx.job.payload)
     except InvalidN3Message as e:
@@ -85,11 +85,11 @@ def _request(ctx: JobContext) -> N3Request:
 async def n3_request_handler(ctx: JobContext) -> dict[str, Any]:
     """Handler of ``chains.n3.request`` for the configured N3 gateway (module docstring)."""
     request = _request(ctx)
-    assert ctx.settings.n3_rpc_url is not None
-    assert ctx.settings.n3_gateway_hash is not None
-    gateway = ctx.settings.n3_gateway_hash.lower()
+    assert ctx.settings.n3.rpc_url is not None
+    assert ctx.settings.n3.gateway_hash is not None
+    gateway = ctx.settings.n3.gateway_hash.lower()
     gateway = gateway if gateway.startswith("0x") else f"0x{gateway}"
-    async with N3Rpc(ctx.settings.n3_rpc_url, timeout=_RPC_TIMEOUT_SECONDS) as rpc:
+    async with N3Rpc(ctx.settings.n3.rpc_url, timeout=_RPC_TIMEOUT_SECONDS) as rpc:
         magic = await rpc.magic()
         if (request.network_magic, request.gateway) != (magic, gateway):
             raise PermanentJobError(

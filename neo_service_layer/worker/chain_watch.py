@@ -1,7 +1,7 @@
 """The chain watcher jobs: one scan of a chain per run, its requests enqueued with the cursor it reached.
 
-The scheduler enqueues ``chains.evm.watch`` every ``evm_poll_seconds`` and ``chains.n3.watch`` every
-``n3_poll_seconds`` (in one process of the fleet); each run reads the stored cursor, scans
+The scheduler enqueues ``chains.evm.watch`` every ``settings.evm.poll_seconds`` and ``chains.n3.watch``
+every ``settings.n3.poll_seconds`` (in one process of the fleet); each run reads the stored cursor, scans
 (``chains.evm.watcher`` / ``chains.neo_n3.watcher``) and then, in ONE transaction
 (:func:`commit_scan`), enqueues a job per request found — ``chains.evm.request`` (EVM) or
 ``chains.n3.request`` — keyed by where the chain recorded it (``evm:<chain id>:<tx hash>:<log index>``,
@@ -40,15 +40,16 @@ N3_REQUEST_KIND = "chains.n3.request"
 
 def evm_watcher(settings: Settings) -> EvmWatcher:
     """The watcher the settings describe (it asks the node for the chain id: blocking, run in a thread)."""
-    if not settings.evm_rpc_url or not settings.evm_gateway_address:
+    if not settings.evm.rpc_url or not settings.evm.gateway_address:
         raise PermanentJobError(
-            "chain_not_configured", "evm_rpc_url and evm_gateway_address must both be set to watch a chain"
+            "chain_not_configured",
+            "NSL_EVM_RPC_URL and NSL_EVM_GATEWAY_ADDRESS must both be set to watch a chain",
         )
     return EvmWatcher(
-        node_web3(settings.evm_rpc_url),
-        settings.evm_gateway_address,
-        confirmations=settings.evm_confirmations,
-        start_block=settings.evm_start_block,
+        node_web3(settings.evm.rpc_url),
+        settings.evm.gateway_address,
+        confirmations=settings.evm.confirmations,
+        start_block=settings.evm.start_block,
     )
 
 
@@ -116,20 +117,21 @@ async def evm_watch_handler(ctx: JobContext) -> dict[str, Any]:
 
 
 def n3_configured(settings: Settings | None) -> bool:
-    return settings is not None and bool(settings.n3_rpc_url) and bool(settings.n3_gateway_hash)
+    return settings is not None and bool(settings.n3.rpc_url) and bool(settings.n3.gateway_hash)
 
 
 def n3_watcher(settings: Settings) -> N3Watcher:
     """The N3 watcher the settings describe; close its ``rpc`` when done."""
-    if not settings.n3_rpc_url or not settings.n3_gateway_hash:
+    if not settings.n3.rpc_url or not settings.n3.gateway_hash:
         raise PermanentJobError(
-            "chain_not_configured", "n3_rpc_url and n3_gateway_hash must both be set to watch an N3 chain"
+            "chain_not_configured",
+            "NSL_N3_RPC_URL and NSL_N3_GATEWAY_HASH must both be set to watch an N3 chain",
         )
     return N3Watcher(
-        N3Rpc(settings.n3_rpc_url),
-        settings.n3_gateway_hash,
-        confirmations=settings.n3_confirmations,
-        start_block=settings.n3_start_block,
+        N3Rpc(settings.n3.rpc_url),
+        settings.n3.gateway_hash,
+        confirmations=settings.n3.confirmations,
+        start_block=settings.n3.start_block,
     )
 
 
@@ -164,11 +166,11 @@ async def n3_watch_handler(ctx: JobContext) -> dict[str, Any]:
 def chain_tasks(settings: Settings) -> list[PeriodicTask]:
     """The watch tasks of the configured chains."""
     tasks = []
-    if settings.evm_rpc_url and settings.evm_gateway_address:
+    if settings.evm.rpc_url and settings.evm.gateway_address:
         tasks.append(
             PeriodicTask(
                 name="chains-evm-watch",
-                interval_seconds=settings.evm_poll_seconds,
+                interval_seconds=settings.evm.poll_seconds,
                 kind=EVM_WATCH_KIND,
                 max_attempts=1,  # the next period is the retry; failures must not pile up
             )
@@ -177,7 +179,7 @@ def chain_tasks(settings: Settings) -> list[PeriodicTask]:
         tasks.append(
             PeriodicTask(
                 name="chains-n3-watch",
-                interval_seconds=settings.n3_poll_seconds,
+                interval_seconds=settings.n3.poll_seconds,
                 kind=N3_WATCH_KIND,
                 max_attempts=1,
             )

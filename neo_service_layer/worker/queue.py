@@ -33,12 +33,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from neo_service_layer.config import (
+from neo_service_layer.config import Settings
+from neo_service_layer.config.groups import (
     DEFAULT_JOB_BACKOFF_BASE_SECONDS,
     DEFAULT_JOB_BACKOFF_MAX_SECONDS,
     DEFAULT_JOB_LEASE_SECONDS,
     DEFAULT_JOB_MAX_ATTEMPTS,
-    Settings,
 )
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Job, JobStatus
@@ -75,7 +75,7 @@ async def ensure_enqueued(
 ) -> tuple[Job, bool]:
     """Like :func:`enqueue`, also telling whether the job was created (True) or already existed (False)."""
     if max_attempts is None:
-        max_attempts = settings.job_max_attempts if settings is not None else DEFAULT_JOB_MAX_ATTEMPTS
+        max_attempts = settings.jobs.max_attempts if settings is not None else DEFAULT_JOB_MAX_ATTEMPTS
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
     now = utcnow()
@@ -131,7 +131,7 @@ async def enqueue(
     With an ``idempotency_key``, enqueueing again (even concurrently, from another process)
     returns the job already stored under that key instead of adding a second one, whatever its
     status. Keys are global across accounts: callers namespace them (``"<service>:<account>:…"``).
-    ``max_attempts`` defaults to ``settings.job_max_attempts`` (or the platform default).
+    ``max_attempts`` defaults to ``settings.jobs.max_attempts`` (or the platform default).
     """
     job, _created = await ensure_enqueued(
         session,
@@ -196,9 +196,9 @@ class JobQueue:
         """A queue with the lease and backoff of ``settings``."""
         return cls(
             db,
-            lease_seconds=settings.job_lease_seconds,
-            backoff_base_seconds=settings.job_backoff_base_seconds,
-            backoff_max_seconds=settings.job_backoff_max_seconds,
+            lease_seconds=settings.jobs.lease_seconds,
+            backoff_base_seconds=settings.jobs.backoff_base_seconds,
+            backoff_max_seconds=settings.jobs.backoff_max_seconds,
             clock=clock,
         )
 

@@ -92,8 +92,8 @@ class Worker:
         self._handlers: dict[str, Handler] = dict(handlers or {})
         self._kinds = frozenset(kinds) if kinds is not None else None
         self._queue = queue or JobQueue.from_settings(db, settings)
-        self._concurrency = concurrency if concurrency is not None else settings.worker_concurrency
-        self._poll_seconds = poll_seconds if poll_seconds is not None else settings.worker_poll_seconds
+        self._concurrency = concurrency if concurrency is not None else settings.jobs.worker_concurrency
+        self._poll_seconds = poll_seconds if poll_seconds is not None else settings.jobs.worker_poll_seconds
         if self._concurrency < 1 or self._poll_seconds <= 0:
             raise ValueError("concurrency must be >= 1 and poll_seconds > 0")
         self._grace_seconds = shutdown_grace_seconds

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from neo_service_layer.config import DEFAULT_SCHEDULER_LOCK_SECONDS, Settings
+from neo_service_layer.config import Settings
+from neo_service_layer.config.groups import DEFAULT_SCHEDULER_LOCK_SECONDS
 from neo_service_layer.constants import SCHEDULER_LEASE
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
@@ -87,7 +88,7 @@ class Scheduler:
     @classmethod
     def from_settings(cls, db: Database, settings: Settings, tasks: Iterable[PeriodicTask]) -> Scheduler:
         """A scheduler with the lease length of ``settings``."""
-        return cls(db, tasks, lock_seconds=settings.scheduler_lock_seconds, settings=settings)
+        return cls(db, tasks, lock_seconds=settings.jobs.scheduler_lock_seconds, settings=settings)
 
     @property
     def is_leader(self) -> bool:

@@ -62,7 +62,7 @@ def audit_checkpoint_task(settings: Settings) -> PeriodicTask:
     """The periodic check of ``audit.checkpoint``: every 10 s, or the checkpoint interval if shorter."""
     return PeriodicTask(
         name="audit-checkpoint",
-        interval_seconds=min(AUDIT_CHECKPOINT_CHECK_SECONDS, settings.audit_checkpoint_interval_seconds),
+        interval_seconds=min(AUDIT_CHECKPOINT_CHECK_SECONDS, settings.audit.checkpoint_interval_seconds),
         kind=AUDIT_CHECKPOINT_KIND,
         max_attempts=1,  # the next check is the retry
     )
@@ -71,11 +71,11 @@ def audit_checkpoint_task(settings: Settings) -> PeriodicTask:
 async def audit_anchor_handler(ctx: JobContext) -> dict[str, Any]:
     """Handler of ``audit.anchor`` (no payload): publish the newest checkpoint on the EVM gateway."""
     settings = ctx.settings
-    if not settings.evm_rpc_url or not settings.evm_gateway_address:
+    if not settings.evm.rpc_url or not settings.evm.gateway_address:
         raise PermanentJobError(
-            "chain_not_configured", "audit anchors need evm_rpc_url and evm_gateway_address"
+            "chain_not_configured", "audit anchors need NSL_EVM_RPC_URL and NSL_EVM_GATEWAY_ADDRESS"
         )
-    rpc = GatewayRpc(node_web3(settings.evm_rpc_url), settings.evm_gateway_address)
+    rpc = GatewayRpc(node_web3(settings.evm.rpc_url), settings.evm.gateway_address)
     enclave = UnixEnclaveClient.from_settings(settings, pool_size=1)
     try:
         run = await EvmAnchor(ctx.db, enclave, rpc, await asyncio.to_thread(rpc.chain_id)).run()
@@ -88,12 +88,12 @@ async def audit_anchor_handler(ctx: JobContext) -> dict[str, Any]:
 
 def audit_anchor_tasks(settings: Settings) -> list[PeriodicTask]:
     """The periodic ``audit.anchor`` when anchoring is on and an EVM gateway is configured."""
-    configured = settings.evm_rpc_url and settings.evm_gateway_address
-    if settings.audit_anchor_interval_seconds <= 0 or not configured:
+    configured = settings.evm.rpc_url and settings.evm.gateway_address
+    if settings.audit.anchor_interval_seconds <= 0 or not configured:
         return []
     task = PeriodicTask(
         name="audit-anchor",
-        interval_seconds=settings.audit_anchor_interval_seconds,
+        interval_seconds=settings.audit.anchor_interval_seconds,
         kind=AUDIT_ANCHOR_KIND,
         max_attempts=1,  # the next period is the retry
     )

@@ -22,6 +22,7 @@ from neo_service_layer.enclave.server import EnclaveServer
 from tests.api.helpers import new_secret
 from tests.conftest import Tenant
 from tests.leaks import LeakScanner, leak_scanner
+from tests.settings_helpers import settings_with
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ async def app_factory(settings: Settings, enclave_server: EnclaveServer) -> Asyn
     async with AsyncExitStack() as stack:
 
         async def start(**overrides: Any) -> RunningApp:
-            app = create_app(Settings(**{**settings.model_dump(), **overrides}))
+            app = create_app(settings_with(settings, **overrides))
             await stack.enter_async_context(app.router.lifespan_context(app))
             client = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://nsl.test")

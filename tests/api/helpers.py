@@ -10,6 +10,7 @@ import httpx
 from fastapi.dependencies.models import Dependant
 from sqlalchemy import func, select
 
+from neo_service_layer.config import RateLimitSettings
 from neo_service_layer.db.models import Account, ApiKey, AuditEntry, IdempotencyRecord, Member
 from neo_service_layer.db.session import Database
 
@@ -101,10 +102,7 @@ async def audit_entries(db: Database, account_id: str | None = None) -> list[Aud
         return list((await session.execute(statement)).scalars().all())
 
 
-#: Settings overrides that keep rate limits out of the way of tests making many calls per key.
-NO_RATE_LIMITS: dict[str, int] = {
-    "rate_limit_key_per_second": 100_000,
-    "rate_limit_key_burst": 100_000,
-    "rate_limit_account_per_second": 100_000,
-    "rate_limit_account_burst": 100_000,
-}
+#: Rate limits out of the way of tests making many calls per key (``rate_limits=NO_RATE_LIMITS``).
+NO_RATE_LIMITS = RateLimitSettings(
+    key_per_second=100_000, key_burst=100_000, account_per_second=100_000, account_burst=100_000
+)

@@ -152,7 +152,7 @@ async def test_readyz_reports_the_enclave(app_factory: AppFactory, enclave_serve
 
 async def test_readyz_reports_unreachable_chains_without_their_urls(app_factory: AppFactory) -> None:
     url = f"http://127.0.0.1:{free_port()}/v3/provider-api-key-0123456789"  # nothing listens there
-    running = await app_factory(evm_rpc_url=url, n3_rpc_url=url)
+    running = await app_factory(evm={"rpc_url": url}, n3={"rpc_url": url})
     response = await running.client.get("/readyz")
     assert response.status_code == 503
     checks = response.json()["checks"]

@@ -42,6 +42,7 @@ from neo_service_layer.services.keys.purge import purge_deleted_keys
 from tests.api.helpers import NO_RATE_LIMITS, assert_problem, audit_entries, new_secret
 from tests.conftest import Tenant
 from tests.keys_helpers import KEY_TYPES, b64, create_key, private_material, request_of, unb64
+from tests.settings_helpers import settings_with
 
 NEO_X_CHAIN_ID = 47763
 N3_MAGIC = 860833102
@@ -50,7 +51,7 @@ N3_MAGIC = 860833102
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The shared settings with rate limits out of the way (these tests make many calls per key)."""
-    return settings.model_copy(update=NO_RATE_LIMITS)
+    return settings_with(settings, rate_limits=NO_RATE_LIMITS)
 
 
 def check_envelope(

@@ -97,10 +97,10 @@ async def api(
     settings = Settings(
         data_dir=tmp_path / "api",
         database_url=database_url,
-        enclave_socket=runner.socket,
-        enclave_timeout_seconds=5.0,
+        enclave={"socket": runner.socket, "timeout_seconds": 5.0},
         log_format="console",
-    ).model_copy(update=NO_RATE_LIMITS)
+        rate_limits=NO_RATE_LIMITS,
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

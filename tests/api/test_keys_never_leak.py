@@ -91,7 +91,7 @@ async def exercise(client: httpx.AsyncClient, headers: dict[str, str]) -> tuple[
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_no_private_key_material_leaks(leak_scan: LeakScanner, enclave_server: EnclaveServer) -> None:
     secrets: set[bytes] = set()
-    async with leak_scan("json", **NO_RATE_LIMITS) as scan:
+    async with leak_scan("json", rate_limits=NO_RATE_LIMITS) as scan:
         client, db = scan.client, scan.state.db
         tenant = await make_tenant(client, scan.admin_key, "leaky")
         headers = tenant.headers

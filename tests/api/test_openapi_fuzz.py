@@ -94,12 +94,14 @@ def target(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
             data_dir=directory / "data",
             database_url=url,
             log_format="console",
-            enclave_socket=runner.socket,
+            enclave={"socket": runner.socket},
             # The fuzzer is one fast client; 429s would only hide the operations behind them.
-            rate_limit_key_per_second=1e6,
-            rate_limit_key_burst=1_000_000,
-            rate_limit_account_per_second=1e6,
-            rate_limit_account_burst=1_000_000,
+            rate_limits={
+                "key_per_second": 1e6,
+                "key_burst": 1_000_000,
+                "account_per_second": 1e6,
+                "account_burst": 1_000_000,
+            },
         )
     )
     # Loading the schema starts the app's lifespan in schemathesis' event loop thread.

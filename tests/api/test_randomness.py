@@ -27,6 +27,7 @@ from tests.conftest import Tenant
 from tests.keys_helpers import create_key, private_material, request_of
 from tests.leaks import encodings
 from tests.randomness_helpers import SCHEMES
+from tests.settings_helpers import settings_with
 
 URL = "/v1/randomness"
 
@@ -34,7 +35,7 @@ URL = "/v1/randomness"
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The shared settings with rate limits out of the way (these tests make many calls per key)."""
-    return settings.model_copy(update=NO_RATE_LIMITS)
+    return settings_with(settings, rate_limits=NO_RATE_LIMITS)
 
 
 async def _generate(client: httpx.AsyncClient, tenant: Tenant, **body: Any) -> dict[str, Any]:

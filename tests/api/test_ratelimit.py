@@ -113,7 +113,7 @@ async def test_key_limit_is_a_429_with_retry_after(
     app_factory: AppFactory, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     other_key = await new_secret(client, tenant.owner_key, name="other")
-    running = await app_factory(rate_limit_key_burst=2, rate_limit_key_per_second=NO_REFILL)
+    running = await app_factory(rate_limits={"key_burst": 2, "key_per_second": NO_REFILL})
     responses = [await running.client.get("/v1/account", headers=tenant.headers) for _ in range(3)]
     assert [r.status_code for r in responses[:2]] == [200, 200]
     problem = assert_problem(responses[2], 429, "rate_limited")
@@ -127,7 +127,7 @@ async def test_account_limit_covers_all_its_keys(
     app_factory: AppFactory, client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     second = await new_secret(client, tenant.owner_key, name="second")
-    running = await app_factory(rate_limit_account_burst=3, rate_limit_account_per_second=NO_REFILL)
+    running = await app_factory(rate_limits={"account_burst": 3, "account_per_second": NO_REFILL})
     for key in (tenant.owner_key, second, tenant.owner_key):
         assert (await running.client.get("/v1/account", headers=auth(key))).status_code == 200
     problem = assert_problem(
@@ -143,8 +143,7 @@ async def test_two_app_instances_share_a_redis_bucket(
 ) -> None:
     settings = {
         "redis_url": SecretStr(REDIS_URL),
-        "rate_limit_key_burst": 3,
-        "rate_limit_key_per_second": NO_REFILL,
+        "rate_limits": {"key_burst": 3, "key_per_second": NO_REFILL},
     }
     first, second = await app_factory(**settings), await app_factory(**settings)
     key = await new_secret(client, tenant.owner_key)

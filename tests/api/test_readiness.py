@@ -17,7 +17,7 @@ import pytest
 
 from neo_service_layer.api.readiness import Checks, ReadinessProbe, check_dependencies
 from neo_service_layer.api.state import AppState
-from neo_service_layer.config import DEFAULT_READINESS_CACHE_SECONDS
+from neo_service_layer.config.settings import DEFAULT_READINESS_CACHE_SECONDS
 from neo_service_layer.enclave.server import EnclaveServer
 from tests.api.conftest import AppFactory
 
@@ -84,7 +84,7 @@ class FakeClock:
 async def test_readyz_hit_1000_times_costs_a_few_rpc_calls(
     app_factory: AppFactory, node: CountingNode
 ) -> None:
-    running = await app_factory(evm_rpc_url=node.url, n3_rpc_url=node.url)
+    running = await app_factory(evm={"rpc_url": node.url}, n3={"rpc_url": node.url})
     started = time.monotonic()
     statuses: Counter[int] = Counter()
     for _ in range(HITS // CONCURRENCY):

@@ -318,7 +318,7 @@ async def _store_secret(client: httpx.AsyncClient, key: str) -> None:
 
 
 async def test_each_route_admits_exactly_its_roles_and_scopes(app_factory: AppFactory) -> None:
-    running = await app_factory(**NO_RATE_LIMITS)
+    running = await app_factory(rate_limits=NO_RATE_LIMITS)
     client = running.client
     async with running.state.db.transaction() as session:
         issued = await bootstrap(session)

@@ -13,6 +13,7 @@ from neo_service_layer.api.server import ApiServer, api_server
 from neo_service_layer.chains.devnet.processes import free_port
 from neo_service_layer.config import Settings
 from tests.api.helpers import assert_problem
+from tests.settings_helpers import settings_with
 
 START_TIMEOUT = 30.0
 TOKEN = "scrape-" + "f" * 32
@@ -20,9 +21,7 @@ TOKEN = "scrape-" + "f" * 32
 
 @pytest.fixture
 async def served(settings: Settings) -> AsyncIterator[tuple[Settings, ApiServer]]:
-    split = Settings(
-        **{**settings.model_dump(), "port": free_port(), "metrics_port": free_port(), "metrics_token": TOKEN}
-    )
+    split = settings_with(settings, port=free_port(), metrics_port=free_port(), metrics_token=TOKEN)
     server = api_server(split)
     task = asyncio.create_task(server.serve())
     try:

@@ -9,13 +9,16 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import reduce
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from neo_service_layer.config import Settings
+from neo_service_layer.config.flat import flat_settings
 
-#: The settings a chain test sets (tests/chains/*/platform settings()) that the worker process needs.
+#: The settings a chain test sets (tests/chains/*/platform settings()) that the worker process needs,
+#: by their flat names (NSL_<NAME>).
 WORKER_SETTINGS = {
     "data_dir",
     "database_url",
@@ -45,10 +48,12 @@ class WorkerProcess:
 
     def __init__(self, settings: Settings, log: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
+        names = flat_settings(Settings)
+        values = {name: reduce(getattr, names[name].path, settings) for name in WORKER_SETTINGS}
         env |= {
             f"NSL_{name.upper()}": str(value.get_secret_value() if isinstance(value, SecretStr) else value)
-            for name, value in settings.model_dump(exclude_none=True).items()
-            if name in WORKER_SETTINGS
+            for name, value in values.items()
+            if value is not None
         }
         self.env = env
         self.log = log

@@ -30,32 +30,43 @@ def invoke(*args: str) -> tuple[int, str]:
 def test_config_show_masks_secrets(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NSL_REDIS_URL", "redis://:hunter2-redis@127.0.0.1:6379/0")
     monkeypatch.setenv("NSL_DATABASE_URL", "postgresql+asyncpg://nsl:hunter2-db@db.internal/nsl")
+    monkeypatch.setenv("NSL_ENCLAVE_PASSPHRASE", "hunter2-passphrase")
+    monkeypatch.setenv("NSL_EVM_RPC_URL", "http://evm.internal:8545")
     code, output = invoke("config", "show")
     assert code == 0
     shown = json.loads(output)
     assert "hunter2" not in output
     assert shown["redis_url"] == "**********"
     assert shown["database_url"] == "postgresql+asyncpg://nsl:**********@db.internal/nsl"
+    assert shown["enclave"]["passphrase"] == "**********"
+    assert shown["evm"]["rpc_url"] == "http://evm.internal:8545"
     assert shown["data_dir"] == str(data_dir)
 
 
 def test_config_reads_toml_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config_file = tmp_path / "nsl.toml"
-    config_file.write_text('port = 9999\nlog_level = "debug"\n')
+    config_file.write_text(
+        'port = 9999\nlog_level = "debug"\n\n[jobs]\nmax_attempts = 3\nworker_concurrency = 2\n'
+    )
     monkeypatch.setenv("NSL_CONFIG_FILE", str(config_file))
     monkeypatch.setenv("NSL_LOG_LEVEL", "warning")  # env wins over the file
+    monkeypatch.setenv("NSL_WORKER_CONCURRENCY", "6")  # ... in a group too, setting by setting
     code, output = invoke("config", "show")
     assert code == 0
     shown = json.loads(output)
     assert shown["port"] == 9999
     assert shown["log_level"] == "warning"
+    assert (shown["jobs"]["max_attempts"], shown["jobs"]["worker_concurrency"]) == (3, 6)
 
 
 def test_invalid_configuration_is_a_clear_error(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NSL_PORT", "not-a-port")
+    monkeypatch.setenv("NSL_RATE_LIMIT_KEY_BURST", "0")
     code, output = invoke("config", "show")
     assert code != 0
     assert "port" in output
+    assert "NSL_PORT" in output
+    assert "NSL_RATE_LIMIT_KEY_BURST" in output
 
 
 def test_db_upgrade_and_current(data_dir: Path) -> None:

@@ -152,8 +152,8 @@ def test_config_is_what_nsl_reads(devnet: Devnet) -> None:
     )
     shown = json.loads(result.stdout)
     state = devnet.state()
-    assert shown["evm_gateway_address"] == state["evm"]["contracts"]["gateway"]
-    assert shown["n3_rpc_url"] == state["n3"]["rpc_url"]
+    assert shown["evm"]["gateway_address"] == state["evm"]["contracts"]["gateway"]
+    assert shown["n3"]["rpc_url"] == state["n3"]["rpc_url"]
 
 
 def test_contracts_are_deployed(devnet: Devnet) -> None:

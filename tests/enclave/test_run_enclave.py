@@ -56,7 +56,7 @@ async def running(settings: Settings, devices: DevicePaths) -> AsyncIterator[Att
 
 
 async def test_software_enclave_runs_and_stops(short_dir: Path) -> None:
-    settings = Settings(data_dir=short_dir, enclave_passphrase=SecretStr("pass phrase"))
+    settings = Settings(data_dir=short_dir, enclave={"passphrase": SecretStr("pass phrase")})
     async with running(settings, NO_HARDWARE) as report:
         assert report.tee == "none"
         identity = verify_attestation(report.model_dump(mode="json"), allow_software=True)
@@ -72,7 +72,7 @@ async def test_sgx_enclave_on_fake_gramine_attests_verifiably(short_dir: Path) -
     # quote file prepared for it; run_enclave then unseals that same identity.
     world = DcapWorld()
     gramine = fake_gramine_dir(short_dir / "attestation")
-    settings = Settings(data_dir=short_dir / "data", enclave_backend="sgx")
+    settings = Settings(data_dir=short_dir / "data", enclave={"backend": "sgx"})
     state = load_or_create_state(settings.effective_enclave_state_dir, GramineSgxKeyProvider(gramine))
     measurement = compute_measurement("sgx")
     public = state.identity.public
@@ -97,7 +97,7 @@ async def test_sgx_enclave_on_fake_gramine_attests_verifiably(short_dir: Path) -
 
 
 async def test_unavailable_backend_fails_before_touching_anything(short_dir: Path) -> None:
-    settings = Settings(data_dir=short_dir, enclave_backend="tdx")
+    settings = Settings(data_dir=short_dir, enclave={"backend": "tdx"})
     with pytest.raises(TeeUnavailable):
         await enclave_main.run_enclave(settings, stop=asyncio.Event(), devices=NO_HARDWARE)
     assert not settings.effective_enclave_state_dir.exists()

@@ -197,7 +197,7 @@ async def test_the_client_fails_only_the_request_the_enclave_refused(
 
 
 async def test_nsl_enclave_applies_the_limits_from_the_settings(short_dir: Path) -> None:
-    settings = Settings(data_dir=short_dir, enclave_max_connections=1)
+    settings = Settings(data_dir=short_dir, enclave={"max_connections": 1})
     async with running(settings, NO_HARDWARE):  # its client holds the one connection
         second = UnixEnclaveClient(settings.effective_enclave_socket, timeout=5.0, pool_size=1)
         try:

@@ -196,7 +196,7 @@ async def test_a_socket_group_needs_its_own_directory_and_a_real_group(
     short_dir: Path, group: str, own_directory: bool, message: str
 ) -> None:
     socket_path = short_dir / ("run" if own_directory else "enclave") / "enclave.sock"
-    settings = Settings(data_dir=short_dir, enclave_socket=socket_path, enclave_socket_group=group)
+    settings = Settings(data_dir=short_dir, enclave={"socket": socket_path, "socket_group": group})
     with pytest.raises(ConfigurationError, match=message):
         await run_enclave(settings, devices=NO_HARDWARE)
     assert not (short_dir / "enclave" / "state.sealed").exists()  # refused before touching the state

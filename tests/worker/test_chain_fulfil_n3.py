@@ -1,4 +1,4 @@
-"""The N3 fulfiller's policy comes from the ``n3_fulfil_*`` settings (``NSL_N3_FULFIL_*``)."""
+"""The N3 fulfiller's policy comes from the ``settings.n3.fulfil_*`` settings (``NSL_N3_FULFIL_*``)."""
 
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ def test_the_default_settings_give_the_fulfillers_default_policy() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("n3_fulfil_valid_blocks", 0),
-        ("n3_fulfil_valid_blocks", 5761),  # above MainNet's MaxValidUntilBlockIncrement
-        ("n3_fulfil_max_resends", -1),
-        ("n3_fulfil_poll_seconds", 0),
-        ("n3_fulfil_timeout_seconds", 0),
+        ("fulfil_valid_blocks", 0),
+        ("fulfil_valid_blocks", 5761),  # above MainNet's MaxValidUntilBlockIncrement
+        ("fulfil_max_resends", -1),
+        ("fulfil_poll_seconds", 0),
+        ("fulfil_timeout_seconds", 0),
     ],
     ids=["valid-blocks-zero", "valid-blocks-above-max", "resends-negative", "poll-zero", "timeout-zero"],
 )
 def test_out_of_range_fulfil_settings_are_refused(field: str, value: float) -> None:
-    with pytest.raises(ValidationError, match=field):
-        Settings.model_validate({field: value})
+    with pytest.raises(ValidationError, match=rf"n3\.{field}\n  Input should be"):
+        Settings.model_validate({"n3": {field: value}})

@@ -20,6 +20,7 @@ from neo_service_layer.worker.queue import (
     enqueue,
     ensure_enqueued,
 )
+from tests.settings_helpers import settings_with
 from tests.worker.helpers import FakeClock, add_job, count_jobs, get_job
 
 LEASE = 10.0
@@ -42,7 +43,7 @@ def make_queue(db: Database, clock: FakeClock, **kw: Any) -> JobQueue:
 
 
 async def test_enqueue_creates_a_queued_job(db: Database, settings: Settings) -> None:
-    custom = settings.model_copy(update={"job_max_attempts": 5})
+    custom = settings_with(settings, jobs={"max_attempts": 5})
     async with db.transaction() as session:
         job = await enqueue(session, "demo.kind", {"x": 1}, account_id=None, settings=custom)
     stored = await get_job(db, job.id)

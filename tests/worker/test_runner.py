@@ -70,7 +70,7 @@ async def test_a_failing_handler_is_retried_then_dead(
     job_id = await add_job(db, "demo.broken", settings=fast_settings)
     await start_worker(workers, db, fast_settings, {"demo.broken": broken})
     job = await wait_for_status(db, job_id, JobStatus.DEAD)
-    assert attempts_seen == [1, 2, 3]  # fast_settings.job_max_attempts
+    assert attempts_seen == [1, 2, 3]  # fast_settings.jobs.max_attempts
     assert (job.attempts, job.last_error, job.last_error_code) == (
         3,
         "RuntimeError: boom 3",
@@ -172,7 +172,7 @@ async def test_heartbeat_keeps_a_long_job_from_being_taken_over(
 
     async def long_job(ctx: JobContext) -> dict[str, Any]:
         calls.append(ctx.worker_id)
-        await asyncio.sleep(2 * fast_settings.job_lease_seconds)
+        await asyncio.sleep(2 * fast_settings.jobs.lease_seconds)
         return {"by": ctx.worker_id}
 
     job_id = await add_job(db, "demo.long")
@@ -292,7 +292,7 @@ class FlakyQueue(JobQueue):
     """The real queue, but the first claims and heartbeats fail as if the database were away."""
 
     def __init__(self, db: Database, settings: Settings, *, failing_claims: int, failing_beats: int) -> None:
-        super().__init__(db, lease_seconds=settings.job_lease_seconds)
+        super().__init__(db, lease_seconds=settings.jobs.lease_seconds)
         self.failing_claims = failing_claims
         self.failing_beats = failing_beats
 
@@ -320,7 +320,7 @@ async def test_the_worker_rides_out_database_errors(
     db: Database, fast_settings: Settings, workers: list[Worker]
 ) -> None:
     async def outlives_a_lease(ctx: JobContext) -> dict[str, Any]:
-        await asyncio.sleep(fast_settings.job_lease_seconds * 1.5)
+        await asyncio.sleep(fast_settings.jobs.lease_seconds * 1.5)
         return {"attempt": ctx.job.attempts}
 
     queue = FlakyQueue(db, fast_settings, failing_claims=3, failing_beats=1)

@@ -16,6 +16,7 @@ from neo_service_layer.worker.service_jobs import (
     service_tasks,
 )
 from tests.services.audit.helpers import append_entries
+from tests.settings_helpers import settings_with
 from tests.worker.helpers import job_context
 
 
@@ -31,7 +32,7 @@ def test_the_audit_checkpoint_check_runs_every_ten_seconds_or_the_interval(tmp_p
     default = service_tasks(Settings(data_dir=tmp_path))
     assert [task.kind for task in default] == [KEYS_PURGE_KIND, AUDIT_CHECKPOINT_KIND]
     assert default[1].interval_seconds == 10.0
-    short = service_tasks(Settings(data_dir=tmp_path, audit_checkpoint_interval_seconds=2.5))
+    short = service_tasks(Settings(data_dir=tmp_path, audit={"checkpoint_interval_seconds": 2.5}))
     assert short[1].interval_seconds == 2.5
     assert all(task.kind in service_handlers() for task in default)
 
@@ -39,7 +40,7 @@ def test_the_audit_checkpoint_check_runs_every_ten_seconds_or_the_interval(tmp_p
 async def test_the_audit_checkpoint_job_signs_the_head_when_due(
     db: Database, settings: Settings, enclave_server: EnclaveServer
 ) -> None:
-    every_three = settings.model_copy(update={"audit_checkpoint_every_entries": 3})
+    every_three = settings_with(settings, audit={"checkpoint_every_entries": 3})
     ctx = job_context(db, every_three, AUDIT_CHECKPOINT_KIND, {})
     await append_entries(db, 2)
     assert await audit_checkpoint_handler(ctx) == {"checkpoints": [2]}  # the first: at once

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field, WithJsonSchema
 
 from neo_service_layer.api.routes.schemas import StrictBody
-from neo_service_layer.config import MAX_SECRETS_MAX_VERSIONS
+from neo_service_layer.config.settings import MAX_SECRETS_MAX_VERSIONS
 from neo_service_layer.enclave.canonical import b64decode
 from neo_service_layer.enclave.opdefs.secrets import MAX_SEALED_BYTES, MAX_SECRET_VERSION
 from neo_service_layer.enclave.schemas import SignedResult

@@ -1,8 +1,10 @@
 """Set and remove top-level keys of the NSL TOML config file, keeping everything else as it is.
 
-The settings are flat (``extra="forbid"``, no tables), so a key is one ``name = value`` line before the
-first table header. The file is edited line by line — comments, order and unrelated keys survive — and
-the result is parsed with :mod:`tomllib` before it replaces the old file (atomically, same directory).
+``nsl devnet`` writes settings by their flat names (``evm_rpc_url``, which ``Settings`` reads as
+``settings.evm.rpc_url``: config/flat.py), so a key is one ``name = value`` line before the first table
+header; tables (``[evm]``, an operator's) are kept as they are. The file is edited line by line —
+comments, order and unrelated keys survive — and the result is parsed with :mod:`tomllib` before it
+replaces the old file (atomically, same directory).
 Only strings and integers are written (all ``nsl devnet`` needs); the standard library has no TOML
 writer.
 """

@@ -39,7 +39,7 @@ def available_backends(paths: DevicePaths | None = None) -> list[BackendName]:
 
 
 def select_backend(requested: EnclaveBackend, paths: DevicePaths | None = None) -> TeeBackend:
-    """The backend for the ``enclave_backend`` setting.
+    """The backend for the ``settings.enclave.backend`` setting (``NSL_ENCLAVE_BACKEND``).
 
     ``auto``: SGX inside Gramine, else a TDX guest, else software. An explicit hardware backend that
     is not available is a :class:`TeeUnavailable` error — never a silent fall-back to software.

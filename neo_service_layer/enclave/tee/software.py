@@ -25,5 +25,5 @@ class SoftwareBackend:
 
     def sealing_key_provider(self, settings: Settings) -> SealingKeyProvider:
         return software_key_provider(
-            settings.enclave_passphrase, settings.enclave_key_file, settings.effective_enclave_state_dir
+            settings.enclave.passphrase, settings.enclave.key_file, settings.effective_enclave_state_dir
         )

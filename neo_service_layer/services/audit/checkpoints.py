@@ -57,8 +57,8 @@ class CheckpointPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> CheckpointPolicy:
         return cls(
-            every_entries=settings.audit_checkpoint_every_entries,
-            interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds),
+            every_entries=settings.audit.checkpoint_every_entries,
+            interval=timedelta(seconds=settings.audit.checkpoint_interval_seconds),
         )
 
 

@@ -21,6 +21,7 @@ from neo_service_layer.services.accounts.service import bootstrap
 from neo_service_layer.services.keys.platform import EvmPlatformKeys, evm_platform_keys
 from tests.chains.evm.flows import Nsl
 from tests.chains.fulfilment_rows import fulfilment_row, wait_fulfilment
+from tests.settings_helpers import settings_with
 
 RELAYER_FUNDS = 10 * 10**18
 PLATFORM_VRF_KEY_VERSION = 2
@@ -45,17 +46,18 @@ class Platform:
             "data_dir": tmp_path / "data",
             "database_url": self.db.url,
             "log_format": "console",
-            "enclave_socket": self.socket,
-            "evm_rpc_url": self.nsl.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
-            "evm_gateway_address": self.nsl.gateway.address,
-            "evm_confirmations": 0,
-            "evm_start_block": self.nsl.w3.eth.block_number + 1,
-            "evm_poll_seconds": 0.1,
-            "evm_fulfil_poll_seconds": 0.05,
-            "worker_poll_seconds": 0.05,
-            "scheduler_lock_seconds": 1.0,
+            "enclave": {"socket": self.socket},
+            "evm": {
+                "rpc_url": self.nsl.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
+                "gateway_address": self.nsl.gateway.address,
+                "confirmations": 0,
+                "start_block": self.nsl.w3.eth.block_number + 1,
+                "poll_seconds": 0.1,
+                "fulfil_poll_seconds": 0.05,
+            },
+            "jobs": {"worker_poll_seconds": 0.05, "scheduler_lock_seconds": 1.0},
         }
-        return Settings(**{**options, **overrides})
+        return settings_with(options, **overrides)
 
     async def row(self, request_id: bytes) -> ChainFulfilment | None:
         return await fulfilment_row(self.db, self.chain, request_id.hex())

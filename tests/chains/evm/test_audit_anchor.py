@@ -128,7 +128,7 @@ async def test_the_cli_anchors_and_verifies_against_the_anchors(
     monkeypatch.setenv("NSL_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("NSL_DATABASE_URL", platform.db.url)
     monkeypatch.setenv("NSL_ENCLAVE_SOCKET", str(platform.socket))
-    monkeypatch.setenv("NSL_EVM_RPC_URL", str(settings.evm_rpc_url))
+    monkeypatch.setenv("NSL_EVM_RPC_URL", str(settings.evm.rpc_url))
     monkeypatch.setenv("NSL_EVM_GATEWAY_ADDRESS", platform.nsl.gateway.address)
 
     async def nsl(*args: str) -> tuple[int, str]:
@@ -157,8 +157,11 @@ def test_the_anchor_job_runs_only_when_on_and_an_evm_gateway_is_set(
     platform: Platform, tmp_path: Path
 ) -> None:
     kinds = [task.kind for task in service_tasks(platform.settings(tmp_path))]
-    on = [task.kind for task in service_tasks(platform.settings(tmp_path, audit_anchor_interval_seconds=60))]
-    no_chain = platform.settings(tmp_path, audit_anchor_interval_seconds=60, evm_rpc_url=None)
+    on = [
+        task.kind
+        for task in service_tasks(platform.settings(tmp_path, audit={"anchor_interval_seconds": 60}))
+    ]
+    no_chain = platform.settings(tmp_path, audit={"anchor_interval_seconds": 60}, evm={"rpc_url": None})
     assert AUDIT_ANCHOR_KIND not in kinds
     assert on.count(AUDIT_ANCHOR_KIND) == 1
     assert AUDIT_ANCHOR_KIND not in [task.kind for task in service_tasks(no_chain)]

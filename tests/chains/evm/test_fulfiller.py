@@ -66,7 +66,7 @@ async def jobs(platform: Platform) -> list[Job]:
 
 async def request_of(platform: Platform, tmp_path: Path, request_id: bytes) -> ServiceRequest:
     """The request as the watcher hands it to the fulfiller (one real scan)."""
-    await watch_once(platform.db, evm_watcher(platform.settings(tmp_path, evm_start_block=0)))
+    await watch_once(platform.db, evm_watcher(platform.settings(tmp_path, evm={"start_block": 0})))
     for job in await jobs(platform):
         if job.payload["request_id"] == request_id.hex():
             return ServiceRequest.from_payload(job.payload)
@@ -320,7 +320,7 @@ async def test_a_worker_killed_with_a_transaction_in_flight_recovers_on_restart(
     """SIGKILL while the transaction waits in anvil's pool; if ``lost``, the pool forgets it as well
     (a node restarted meanwhile): the restarted worker rebroadcasts the recorded raw transaction."""
     nsl = platform.nsl
-    settings = platform.settings(tmp_path, job_lease_seconds=1.5, job_backoff_base_seconds=0.1)
+    settings = platform.settings(tmp_path, jobs={"lease_seconds": 1.5, "backoff_base_seconds": 0.1})
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     request_id, _ = request_randomness(nsl, b"crash", verify=False)
 

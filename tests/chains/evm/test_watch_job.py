@@ -29,6 +29,7 @@ from neo_service_layer.worker.process import run_worker
 from neo_service_layer.worker.queue import enqueue
 from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
 from tests.chains.evm.flows import Nsl, reorg, request_randomness
+from tests.settings_helpers import settings_with
 from tests.worker.helpers import wait_until
 
 
@@ -37,12 +38,14 @@ def _settings(tmp_path: Path, database_url: str, nsl: Nsl, **overrides: Any) -> 
         "data_dir": tmp_path / "data",
         "database_url": database_url,
         "log_format": "console",
-        "evm_rpc_url": nsl.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
-        "evm_gateway_address": nsl.gateway.address,
-        "evm_confirmations": 0,
-        "evm_start_block": nsl.w3.eth.block_number + 1,
+        "evm": {
+            "rpc_url": nsl.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
+            "gateway_address": nsl.gateway.address,
+            "confirmations": 0,
+            "start_block": nsl.w3.eth.block_number + 1,
+        },
     }
-    return Settings(**{**options, **overrides})
+    return settings_with(options, **overrides)
 
 
 async def _request_jobs(db: Database) -> list[Job]:
@@ -130,7 +133,7 @@ async def test_an_unreachable_node_fails_the_run_and_records_nothing(
     with pytest.raises(EvmRpcUnavailable, match="ConnectionError"):
         await watch_once(db, watcher)
     with pytest.raises(EvmRpcUnavailable, match="ConnectionError"):
-        evm_watcher(_settings(tmp_path, db.url, nsl, evm_rpc_url="http://127.0.0.1:9"))
+        evm_watcher(_settings(tmp_path, db.url, nsl, evm={"rpc_url": "http://127.0.0.1:9"}))
     async with db.transaction() as session:
         stored = await load_cursor(session, watcher.chain)
     assert (stored.version, await _request_jobs(db)) == (0, [])
@@ -144,7 +147,7 @@ def test_without_a_configured_chain_there_is_nothing_to_watch(tmp_path: Path) ->
 
 
 def test_a_configured_chain_is_watched_by_a_registered_handler(nsl: Nsl, tmp_path: Path) -> None:
-    settings = _settings(tmp_path, "sqlite+aiosqlite:///x", nsl, evm_poll_seconds=0.5)
+    settings = _settings(tmp_path, "sqlite+aiosqlite:///x", nsl, evm={"poll_seconds": 0.5})
     tasks = service_tasks(settings)
     assert [t.kind for t in tasks if t.kind == EVM_WATCH_KIND] == [EVM_WATCH_KIND]
     assert all(task.kind in service_handlers() for task in tasks)
@@ -154,7 +157,11 @@ async def test_a_real_worker_follows_the_chain_across_a_restart(
     db: Database, nsl: Nsl, tmp_path: Path
 ) -> None:
     settings = _settings(
-        tmp_path, db.url, nsl, evm_poll_seconds=0.2, worker_poll_seconds=0.05, scheduler_lock_seconds=1.0
+        tmp_path,
+        db.url,
+        nsl,
+        evm={"poll_seconds": 0.2},
+        jobs={"worker_poll_seconds": 0.05, "scheduler_lock_seconds": 1.0},
     )
 
     async def run_until(expected: int) -> None:

@@ -29,6 +29,7 @@ from neo_service_layer.services.accounts.service import bootstrap
 from neo_service_layer.services.keys.platform import N3PlatformKeys, n3_platform_keys
 from tests.chains.fulfilment_rows import fulfilment_row, wait_fulfilment
 from tests.chains.neo_n3.helpers import events
+from tests.settings_helpers import settings_with
 
 RELAYER_FUNDS = 100 * GAS_FACTOR
 RANDOMNESS = "RandomnessConsumer"
@@ -66,16 +67,17 @@ class N3Platform:
             "data_dir": tmp_path / "data",
             "database_url": self.db.url,
             "log_format": "console",
-            "enclave_socket": self.socket,
-            "n3_rpc_url": self.rpc_url,
-            "n3_gateway_hash": self.gateway,
-            "n3_confirmations": 0,
-            "n3_start_block": self.devnet.rpc("getblockcount", []),  # the next block
-            "n3_poll_seconds": 0.2,
-            "worker_poll_seconds": 0.05,
-            "scheduler_lock_seconds": 1.0,
+            "enclave": {"socket": self.socket},
+            "n3": {
+                "rpc_url": self.rpc_url,
+                "gateway_hash": self.gateway,
+                "confirmations": 0,
+                "start_block": self.devnet.rpc("getblockcount", []),  # the next block
+                "poll_seconds": 0.2,
+            },
+            "jobs": {"worker_poll_seconds": 0.05, "scheduler_lock_seconds": 1.0},
         }
-        return Settings(**{**options, **overrides})
+        return settings_with(options, **overrides)
 
     async def request_randomness(self, *seeds: tuple[bytes, bool]) -> tuple[list[int], int]:
         """Request randomness for each (seed, verify) in one transaction: the ids and the block index."""

@@ -59,7 +59,7 @@ async def jobs(platform: N3Platform) -> list[Job]:
 
 async def request_of(platform: N3Platform, tmp_path: Path, request_id: int) -> N3Request:
     """The request as the watcher hands it to the fulfiller (one real scan)."""
-    watcher = n3_watcher(platform.settings(tmp_path, n3_start_block=0))
+    watcher = n3_watcher(platform.settings(tmp_path, n3={"start_block": 0}))
     try:
         await n3_watch_once(platform.db, watcher)
     finally:
@@ -327,7 +327,7 @@ async def recover_with_a_fresh_worker(
 async def test_a_worker_killed_after_broadcasting_recovers_on_restart(
     n3_platform: N3Platform, tmp_path: Path
 ) -> None:
-    settings = n3_platform.settings(tmp_path, job_lease_seconds=1.5, job_backoff_base_seconds=0.1)
+    settings = n3_platform.settings(tmp_path, jobs={"lease_seconds": 1.5, "backoff_base_seconds": 0.1})
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     async with N3Rpc(n3_platform.rpc_url) as rpc:
         with worker.running() as first:
@@ -359,7 +359,7 @@ async def test_a_transaction_recorded_but_never_broadcast_is_sent_by_the_next_wo
     """The fulfiller's "recorded, then broadcast" window, reached deterministically: the row says
     ``sent`` but the node never saw the transaction. A fresh worker process rebroadcasts the recorded
     raw transaction (it signs nothing new) and confirms it."""
-    settings = n3_platform.settings(tmp_path, job_lease_seconds=1.5, job_backoff_base_seconds=0.1)
+    settings = n3_platform.settings(tmp_path, jobs={"lease_seconds": 1.5, "backoff_base_seconds": 0.1})
     (request_id,), _ = await n3_platform.request_randomness((b"crash", False))
     request = await request_of(n3_platform, tmp_path, request_id)  # the job the next worker runs
     async with _DyingRpc(n3_platform.rpc_url) as rpc:

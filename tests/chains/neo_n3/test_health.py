@@ -9,7 +9,7 @@ from neo_service_layer.config import Settings
 
 async def test_a_live_node_is_ready_at_its_height(n3_devnet: N3Devnet) -> None:
     before = n3_devnet.block_count() - 1
-    checks = await chain_readiness(Settings(n3_rpc_url=n3_devnet.rpc_url))
+    checks = await chain_readiness(Settings(n3={"rpc_url": n3_devnet.rpc_url}))
     after = n3_devnet.block_count() - 1
     assert set(checks) == {"neo_n3"}
     assert checks["neo_n3"]["ok"] is True

@@ -87,7 +87,7 @@ async def test_a_lost_cursor_rescans_without_duplicating_jobs(
     async with n3_platform.db.transaction() as session:  # as if progress had never been stored
         stored = await load_cursor(session, n3_platform.chain)
         await save_cursor(
-            session, n3_platform.chain, settings.n3_start_block - 1, expected_version=stored.version
+            session, n3_platform.chain, settings.n3.start_block - 1, expected_version=stored.version
         )
 
     rerun = await n3_watch_once(n3_platform.db, watcher)
@@ -100,7 +100,7 @@ async def test_a_lost_cursor_rescans_without_duplicating_jobs(
 async def test_confirmations_hold_a_request_back_until_blocks_are_on_top(
     n3_platform: N3Platform, tmp_path: Path
 ) -> None:
-    watcher = n3_watcher(n3_platform.settings(tmp_path, n3_confirmations=2))
+    watcher = n3_watcher(n3_platform.settings(tmp_path, n3={"confirmations": 2}))
     _, block = await n3_platform.request_randomness((b"later", False))
 
     early = await n3_watch_once(n3_platform.db, watcher)
@@ -119,7 +119,7 @@ async def test_an_unreachable_node_fails_the_run_and_records_nothing(
 ) -> None:
     await n3_platform.request_randomness((b"x", False))
     url = "http://127.0.0.1:9/provider-api-key-0123"  # port 9 (discard): nothing answers
-    watcher = n3_watcher(n3_platform.settings(tmp_path, n3_rpc_url=url))
+    watcher = n3_watcher(n3_platform.settings(tmp_path, n3={"rpc_url": url}))
 
     with pytest.raises(N3RpcUnavailable) as unreachable:
         await n3_watch_once(n3_platform.db, watcher)
@@ -141,9 +141,7 @@ def test_the_n3_watch_is_registered_only_for_a_configured_gateway(tmp_path: Path
     bare = Settings(data_dir=tmp_path)
     configured = Settings(
         data_dir=tmp_path,
-        n3_rpc_url="http://127.0.0.1:1",
-        n3_gateway_hash="0x" + "ab" * 20,
-        n3_poll_seconds=0.5,
+        n3={"rpc_url": "http://127.0.0.1:1", "gateway_hash": "0x" + "ab" * 20, "poll_seconds": 0.5},
     )
 
     assert [t.kind for t in chain_tasks(bare)] == []

@@ -1,0 +1,238 @@
+"""The groups of settings: ``settings.evm``, ``.n3``, ``.jobs``, ``.rate_limits``, ``.enclave``, ``.audit``.
+
+Each group is a :class:`SettingsGroup`; each of its fields keeps the flat name it had before the
+grouping (:meth:`SettingsGroup.flat_name`, e.g. ``evm.rpc_url`` ↔ ``evm_rpc_url``), which is what the
+environment (``NSL_EVM_RPC_URL``), systemd credentials (``nsl_evm_rpc_url``) and the top level of the TOML
+file use (``config/flat.py``). A new group (the oracle's, issue 14): a subclass here with its
+``flat_prefix``, a field on ``Settings``, its rows in docs/configuration.md, a case in
+tests/config/test_flat.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+DEFAULT_EVM_CONFIRMATIONS = 1
+DEFAULT_EVM_POLL_SECONDS = 1.0
+DEFAULT_EVM_FULFIL_REPLACE_SECONDS = 30.0
+DEFAULT_EVM_FULFIL_MAX_REPLACEMENTS = 5
+DEFAULT_EVM_FULFIL_TIMEOUT_SECONDS = 300.0
+DEFAULT_EVM_FULFIL_POLL_SECONDS = 0.25
+
+DEFAULT_N3_CONFIRMATIONS = 0
+DEFAULT_N3_POLL_SECONDS = 1.0
+DEFAULT_N3_FULFIL_VALID_BLOCKS = 20
+#: MainNet's MaxValidUntilBlockIncrement (neo-go ``config.ProtocolConfiguration``: 86400 s / 15 s blocks).
+MAX_N3_FULFIL_VALID_BLOCKS = 5760
+DEFAULT_N3_FULFIL_MAX_RESENDS = 3
+DEFAULT_N3_FULFIL_POLL_SECONDS = 0.25
+DEFAULT_N3_FULFIL_TIMEOUT_SECONDS = 600.0
+
+DEFAULT_JOB_MAX_ATTEMPTS = 8
+DEFAULT_JOB_LEASE_SECONDS = 60.0
+DEFAULT_JOB_BACKOFF_BASE_SECONDS = 1.0
+DEFAULT_JOB_BACKOFF_MAX_SECONDS = 300.0
+DEFAULT_WORKER_CONCURRENCY = 4
+DEFAULT_WORKER_POLL_SECONDS = 0.5
+DEFAULT_SCHEDULER_LOCK_SECONDS = 30.0
+
+DEFAULT_RATE_LIMIT_KEY_PER_SECOND = 50.0
+DEFAULT_RATE_LIMIT_KEY_BURST = 100
+DEFAULT_RATE_LIMIT_ACCOUNT_PER_SECOND = 200.0
+DEFAULT_RATE_LIMIT_ACCOUNT_BURST = 400
+
+DEFAULT_ENCLAVE_TIMEOUT_SECONDS = 10.0
+DEFAULT_ENCLAVE_MAX_CONNECTIONS = 128
+DEFAULT_ENCLAVE_MAX_IN_FLIGHT_BYTES = 128 * 1024 * 1024
+DEFAULT_ENCLAVE_MAX_CONNECTION_BYTES = 32 * 1024 * 1024
+#: One frame of the largest size (enclave.protocol.MAX_FRAME_BYTES) must fit in every budget.
+MIN_ENCLAVE_IN_FLIGHT_BYTES = 8 * 1024 * 1024
+
+DEFAULT_AUDIT_CHECKPOINT_EVERY_ENTRIES = 1000
+DEFAULT_AUDIT_CHECKPOINT_INTERVAL_SECONDS = 300.0
+
+EnclaveBackend = Literal["auto", "software", "tdx", "sgx"]
+
+
+class SettingsGroup(BaseModel):
+    """A group of settings under one attribute of ``Settings``, its fields known by flat names too.
+
+    The flat name of a field is ``flat_prefix`` + its name, or its name alone when it is in
+    ``unprefixed`` (settings that joined a group without its prefix, e.g. ``jobs.worker_concurrency``).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    flat_prefix: ClassVar[str]
+    unprefixed: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def flat_name(cls, field: str) -> str:
+        """The name of ``field`` outside the group: ``NSL_<FLAT NAME>``, ``nsl_<flat name>``, TOML key."""
+        return field if field in cls.unprefixed else cls.flat_prefix + field
+
+
+class EvmSettings(SettingsGroup):
+    """The EVM (Neo X) chain: its watcher and fulfiller (``NSL_EVM_*``, docs/chains-evm.md)."""
+
+    flat_prefix = "evm_"
+
+    rpc_url: str | None = Field(default=None, description="EVM (Neo X) JSON-RPC; enables the chain watcher.")
+    gateway_address: str | None = Field(default=None, description="The NSLGateway contract to watch.")
+    confirmations: int = Field(
+        default=DEFAULT_EVM_CONFIRMATIONS, ge=0, description="Blocks on top of a request before it is served."
+    )
+    start_block: int = Field(default=0, ge=0, description="First block to scan when no cursor is stored.")
+    poll_seconds: float = Field(default=DEFAULT_EVM_POLL_SECONDS, gt=0)
+    fulfil_replace_seconds: float = Field(
+        default=DEFAULT_EVM_FULFIL_REPLACE_SECONDS,
+        gt=0,
+        description="A fulfilment not mined this long is re-sent with the same nonce and fees +12.5%.",
+    )
+    fulfil_max_replacements: int = Field(default=DEFAULT_EVM_FULFIL_MAX_REPLACEMENTS, ge=0)
+    fulfil_timeout_seconds: float = Field(
+        default=DEFAULT_EVM_FULFIL_TIMEOUT_SECONDS,
+        gt=0,
+        description="How long one job attempt waits for a receipt before it is retried later.",
+    )
+    fulfil_poll_seconds: float = Field(default=DEFAULT_EVM_FULFIL_POLL_SECONDS, gt=0)
+
+
+class N3Settings(SettingsGroup):
+    """The Neo N3 chain: its watcher and fulfiller (``NSL_N3_*``, docs/chains-neo-n3.md)."""
+
+    flat_prefix = "n3_"
+
+    rpc_url: str | None = Field(default=None, description="Neo N3 JSON-RPC; enables the N3 chain watcher.")
+    gateway_hash: str | None = Field(
+        default=None, description="The N3 gateway contract's script hash (0x…, big-endian) to watch."
+    )
+    confirmations: int = Field(
+        default=DEFAULT_N3_CONFIRMATIONS,
+        ge=0,
+        description="Blocks on top of a request before it is served (dBFT blocks are final: 0 is safe).",
+    )
+    start_block: int = Field(default=0, ge=0, description="First N3 block to scan with no cursor.")
+    poll_seconds: float = Field(default=DEFAULT_N3_POLL_SECONDS, gt=0)
+    fulfil_valid_blocks: int = Field(
+        default=DEFAULT_N3_FULFIL_VALID_BLOCKS,
+        ge=1,
+        le=MAX_N3_FULFIL_VALID_BLOCKS,
+        description="A fulfilment transaction's valid_until_block is the block count + this "
+        "(20 = ~20 s on a 1 s devnet, 5 min on MainNet's 15 s blocks); an expired one is re-sent.",
+    )
+    fulfil_max_resends: int = Field(
+        default=DEFAULT_N3_FULFIL_MAX_RESENDS,
+        ge=0,
+        description="Rebuilds of a fulfilment transaction that expired unincluded, per job attempt.",
+    )
+    fulfil_poll_seconds: float = Field(
+        default=DEFAULT_N3_FULFIL_POLL_SECONDS,
+        gt=0,
+        description="How often a fulfilment attempt polls for its transaction's application log.",
+    )
+    fulfil_timeout_seconds: float = Field(
+        default=DEFAULT_N3_FULFIL_TIMEOUT_SECONDS,
+        gt=0,
+        description="How long one job attempt waits for inclusion before it is retried later.",
+    )
+
+
+class JobSettings(SettingsGroup):
+    """The job queue, its workers and the scheduler (``NSL_JOB_*``, ``NSL_WORKER_*``, ``NSL_SCHEDULER_*``)."""
+
+    flat_prefix = "job_"
+    unprefixed = frozenset({"worker_concurrency", "worker_poll_seconds", "scheduler_lock_seconds"})
+
+    max_attempts: int = Field(default=DEFAULT_JOB_MAX_ATTEMPTS, ge=1)
+    lease_seconds: float = Field(default=DEFAULT_JOB_LEASE_SECONDS, gt=0)
+    backoff_base_seconds: float = Field(default=DEFAULT_JOB_BACKOFF_BASE_SECONDS, ge=0)
+    backoff_max_seconds: float = Field(default=DEFAULT_JOB_BACKOFF_MAX_SECONDS, ge=0)
+    worker_concurrency: int = Field(default=DEFAULT_WORKER_CONCURRENCY, ge=1)
+    worker_poll_seconds: float = Field(default=DEFAULT_WORKER_POLL_SECONDS, gt=0)
+    scheduler_lock_seconds: float = Field(default=DEFAULT_SCHEDULER_LOCK_SECONDS, gt=0)
+
+
+class RateLimitSettings(SettingsGroup):
+    """Token buckets of the API, per key and per account (``NSL_RATE_LIMIT_*``)."""
+
+    flat_prefix = "rate_limit_"
+
+    key_per_second: float = Field(default=DEFAULT_RATE_LIMIT_KEY_PER_SECOND, gt=0)
+    key_burst: int = Field(default=DEFAULT_RATE_LIMIT_KEY_BURST, ge=1)
+    account_per_second: float = Field(default=DEFAULT_RATE_LIMIT_ACCOUNT_PER_SECOND, gt=0)
+    account_burst: int = Field(default=DEFAULT_RATE_LIMIT_ACCOUNT_BURST, ge=1)
+
+
+class EnclaveSettings(SettingsGroup):
+    """The enclave process and its clients (``NSL_ENCLAVE_*``, docs/enclave.md)."""
+
+    flat_prefix = "enclave_"
+
+    backend: EnclaveBackend = Field(
+        default="auto", description="TEE backend; auto picks sgx/tdx when the device exists, else software."
+    )
+    socket: Path | None = Field(
+        default=None, description="Unix socket; default <data_dir>/enclave/enclave.sock"
+    )
+    state_dir: Path | None = Field(default=None, description="Sealed state; default <data_dir>/enclave")
+    passphrase: SecretStr | None = Field(
+        default=None, description="Derives the software sealing key (scrypt)."
+    )
+    key_file: Path | None = Field(
+        default=None, description="32-byte sealing key file (mode 0600); default <state_dir>/sealing.key"
+    )
+    timeout_seconds: float = Field(default=DEFAULT_ENCLAVE_TIMEOUT_SECONDS, gt=0)
+    socket_group: str | None = Field(
+        default=None,
+        description="Group (name or gid) allowed to connect: socket 0660 and its directory 0710 in that "
+        "group, for an enclave that runs as its own user (docs/deployment.md). Default: owner only.",
+    )
+    max_connections: int = Field(
+        default=DEFAULT_ENCLAVE_MAX_CONNECTIONS, ge=1, description="Connections beyond it get 'busy'."
+    )
+    max_in_flight_bytes: int = Field(
+        default=DEFAULT_ENCLAVE_MAX_IN_FLIGHT_BYTES,
+        ge=MIN_ENCLAVE_IN_FLIGHT_BYTES,
+        description="Request bytes the enclave holds at once over all connections; beyond: 'busy'.",
+    )
+    max_connection_bytes: int = Field(
+        default=DEFAULT_ENCLAVE_MAX_CONNECTION_BYTES,
+        ge=MIN_ENCLAVE_IN_FLIGHT_BYTES,
+        description="Request bytes the enclave holds at once for one connection; beyond: 'busy'.",
+    )
+
+    @model_validator(mode="after")
+    def _budgets(self) -> Self:
+        if self.max_connection_bytes > self.max_in_flight_bytes:
+            raise ValueError(
+                "enclave.max_connection_bytes (NSL_ENCLAVE_MAX_CONNECTION_BYTES) must not exceed "
+                "enclave.max_in_flight_bytes (NSL_ENCLAVE_MAX_IN_FLIGHT_BYTES)"
+            )
+        return self
+
+
+class AuditSettings(SettingsGroup):
+    """Signed checkpoints of the audit chain and their anchors on chain (``NSL_AUDIT_*``, docs/audit.md)."""
+
+    flat_prefix = "audit_"
+
+    checkpoint_every_entries: int = Field(
+        default=DEFAULT_AUDIT_CHECKPOINT_EVERY_ENTRIES,
+        ge=1,
+        description="The enclave signs a checkpoint of the audit chain once this many entries follow it.",
+    )
+    checkpoint_interval_seconds: float = Field(
+        default=DEFAULT_AUDIT_CHECKPOINT_INTERVAL_SECONDS,
+        gt=0,
+        description="... or once the last checkpoint is this old and entries follow it (docs/audit.md).",
+    )
+    anchor_interval_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Publish the newest audit checkpoint on the EVM gateway this often (0: never; "
+        "needs evm.rpc_url, evm.gateway_address and a funded anchor key: docs/audit.md).",
+    )
