@@ -43,8 +43,9 @@ if __package__ in (None, ""):  # run as ``python bench/api.py``: make ``bench`` 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import servers
-from bench.cli import HarnessError, load_parser, parse_load_args, run_benchmark
+from bench.cli import HarnessError, add_profile_option, load_parser, parse_load_args, run_benchmark
 from bench.loadgen import HOST, Window, measure, percentile
+from bench.profile import profile_load
 from bench.servers import Server
 from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
@@ -323,6 +324,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_TARGET_RATIO,
         help="throughput ratio ours/bare to report as met (default %(default)s)",
     )
+    add_profile_option(parser)
     args = parse_load_args(parser, argv)
     if not 1 <= args.rounds <= MAX_ROUNDS:
         parser.error(f"--rounds must be within 1..{MAX_ROUNDS}")
@@ -389,11 +391,32 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 )
                 console.print(f"{window.rps:,.0f} req/s, {window.errors} errors")
                 windows[name].append(window)
+        profile = None
+        if args.profile:
+            ours = started[OURS]
+            profile = profile_load(
+                console,
+                runner,
+                label=f"ours GET {PATHS[OURS]}",
+                pid=ours.process.pid,
+                seconds=args.profile,
+                output=data_dir / "ours.spy",
+                load=lambda seconds: measure(
+                    OURS,
+                    0,
+                    ours.port,
+                    ours.process.pid,
+                    http_request(ours.port, PATHS[OURS], api_key),
+                    concurrency=args.concurrency,
+                    warmup=0,
+                    seconds=seconds,
+                ),
+            )
         servers.stop(started[OURS])
         audited = runner.run(audit_entries(database_url)) - audit_before
 
     measured = sum(w.requests for w in windows[OURS])
-    return report(
+    result = report(
         console,
         {
             BARE: summarize(BARE, "GET / (hello world)", windows[BARE]),
@@ -402,6 +425,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         },
         _info(args, audited, measured),
     )
+    return result if profile is None else result | {"profile": profile}
 
 
 def _info(args: argparse.Namespace, audited: int, measured: int) -> dict[str, Any]:

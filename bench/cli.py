@@ -54,6 +54,17 @@ def load_parser(
     return parser
 
 
+def add_profile_option(parser: argparse.ArgumentParser) -> None:
+    """``--profile SECONDS``: one more window of load on the NSL server under py-spy (``bench.profile``)."""
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="after measuring, profile the NSL server with py-spy for this long under the same load",
+    )
+
+
 def parse_load_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Parse ``argv`` and refuse out-of-range load options with a usage error."""
     args = parser.parse_args(argv)
@@ -61,6 +72,8 @@ def parse_load_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> 
         parser.error(f"--duration and --warmup must be within (0, {MAX_SECONDS:.0f}] seconds")
     if not 1 <= args.concurrency <= MAX_CONCURRENCY:
         parser.error(f"--concurrency must be within 1..{MAX_CONCURRENCY}")
+    if not 0 <= getattr(args, "profile", 0.0) <= MAX_SECONDS:
+        parser.error(f"--profile must be within [0, {MAX_SECONDS:.0f}] seconds")
     if args.database_url and not args.database_url.startswith("postgresql"):
         parser.error("--database-url must be a postgresql+asyncpg:// URL (SQLite is the default)")
     return args

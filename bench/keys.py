@@ -45,8 +45,9 @@ if __package__ in (None, ""):  # run as ``python bench/keys.py``: make ``bench``
 
 from bench import servers
 from bench.api import UNLIMITED_RATE, bootstrap_admin, http_request, provision_tenant, reset_postgres
-from bench.cli import HarnessError, load_parser, parse_load_args, run_benchmark
+from bench.cli import HarnessError, add_profile_option, load_parser, parse_load_args, run_benchmark
 from bench.loadgen import HOST, measure, percentile
+from bench.profile import profile_load
 from bench.servers import Server
 from neo_service_layer.config import Settings
 from neo_service_layer.devnet.platform import spawn_enclave
@@ -253,7 +254,33 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                     p99_ratio=api_p99 / bare_p99,
                 )
             )
-    return report(console, results, floor_ms, args)
+        profile = None
+        if args.profile:
+            # The first case (a secp256r1 signature): the platform's cost around one enclave call.
+            case = CASES[0]
+            request = post_request(
+                api.port, f"/v1/keys/{key_ids[case.key_type]}/{case.path}", api_key, case.body
+            )
+            profile = profile_load(
+                console,
+                runner,
+                label=f"the API, {case.name}",
+                pid=api.process.pid,
+                seconds=args.profile,
+                output=data_dir / "api.spy",
+                load=lambda seconds: measure(
+                    case.name,
+                    0,
+                    api.port,
+                    api.process.pid,
+                    request,
+                    concurrency=args.concurrency,
+                    warmup=0,
+                    seconds=seconds,
+                ),
+            )
+    result = report(console, results, floor_ms, args)
+    return result if profile is None else result | {"profile": profile}
 
 
 def report(
@@ -322,6 +349,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = load_parser(
         __doc__, duration=DEFAULT_DURATION, warmup=DEFAULT_WARMUP, concurrency=DEFAULT_CONCURRENCY
     )
+    add_profile_option(parser)
     return parse_load_args(parser, argv)
 
 
