@@ -17,32 +17,35 @@ from neo_service_layer.api.auth_failures import API_KEY, JWT, NO_CREDENTIAL, fai
 from neo_service_layer.api.state import AppState, app_state
 from neo_service_layer.errors import RateLimited, Unauthenticated
 from neo_service_layer.services.accounts.api_keys import KEY_PREFIX, authenticate_key, ensure_usable
-from neo_service_layer.services.accounts.principal import Principal
+from neo_service_layer.services.accounts.principal import Caller, Principal
+from neo_service_layer.services.accounts.service import account_view
 
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="An NSL API key (nsl_…)")
 bearer_scheme = HTTPBearer(auto_error=False, description="An operator JWT, or an API key")
 
 
-async def _principal_of_key(state: AppState, plaintext: str) -> Principal:
+async def _caller_of_key(state: AppState, plaintext: str) -> Caller:
     cached = state.auth_cache.get(plaintext)
     if cached is not None:
         return cached
     async with state.db.session() as session:
         principal, expires_at = await authenticate_key(session, plaintext)
-    state.auth_cache.put(plaintext, principal, expires_at)
-    return principal
+        caller = Caller(principal, await account_view(session, principal.account_id))
+    state.auth_cache.put(plaintext, caller, expires_at)
+    return caller
 
 
-async def _principal_of_token(state: AppState, token: str) -> Principal:
+async def _caller_of_token(state: AppState, token: str) -> Caller:
     cached = state.auth_cache.get(token)
     if cached is not None:
         return cached
     principal, token_expires_at = state.signer.verify_with_expiry(token)
     async with state.db.session() as session:
         key_expires_at = await ensure_usable(session, principal.credential_id)
+        caller = Caller(principal, await account_view(session, principal.account_id))
     expires_at = token_expires_at if key_expires_at is None else min(token_expires_at, key_expires_at)
-    state.auth_cache.put(token, principal, expires_at)
-    return principal
+    state.auth_cache.put(token, caller, expires_at)
+    return caller
 
 
 async def _enforce_rate_limits(state: AppState, principal: Principal) -> None:
@@ -77,21 +80,22 @@ async def authenticate(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
 ) -> Principal:
     """The caller, authenticated and within their rate limits. A refused credential is recorded
-    (api.auth_failures) before the 401 goes out."""
+    (api.auth_failures) before the 401 goes out. Also sets ``request.state.account``: the caller's
+    account as cached with the principal."""
     state = app_state(request)
     credential, presented = NO_CREDENTIAL, api_key or (bearer.credentials if bearer is not None else None)
     try:
         if api_key:
             credential = API_KEY
-            principal = await _principal_of_key(state, api_key)
+            caller = await _caller_of_key(state, api_key)
         elif bearer is not None:
             token = bearer.credentials
             if token.startswith(f"{KEY_PREFIX}_"):
                 credential = API_KEY
-                principal = await _principal_of_key(state, token)
+                caller = await _caller_of_key(state, token)
             else:
                 credential = JWT
-                principal = await _principal_of_token(state, token)
+                caller = await _caller_of_token(state, token)
         else:
             raise Unauthenticated(
                 "send an API key in X-API-Key or a bearer token in Authorization", reason="missing"
@@ -99,7 +103,9 @@ async def authenticate(
     except Unauthenticated as exc:
         state.auth_failures.record(failure_of(exc, credential, presented, client_address(request)))
         raise
-    request.state.principal = principal
+    principal = caller.principal
+    # The unit of work hands the account to the route (api.context): read with the principal, no query.
+    request.state.principal, request.state.account = principal, caller.account
     await _enforce_rate_limits(state, principal)
     return principal
 

@@ -33,7 +33,7 @@ from neo_service_layer.api.state import AppState, app_state
 from neo_service_layer.db.models import Outcome
 from neo_service_layer.db.session import wrote
 from neo_service_layer.errors import Conflict
-from neo_service_layer.services.accounts.principal import Principal, Requirement
+from neo_service_layer.services.accounts.principal import AccountView, Principal, Requirement
 from neo_service_layer.services.audit.chain import AuditEvent, append
 
 # audit_log.resource is 500 characters; PostgreSQL refuses longer values and NUL bytes in text.
@@ -45,9 +45,11 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 
 @dataclass(slots=True)
 class RequestContext:
-    """What a route needs: who calls, a session in a transaction, and what to audit."""
+    """What a route needs: who calls (and their account, as cached with the principal for the auth-cache
+    TTL), a session in a transaction, and what to audit."""
 
     principal: Principal
+    account: AccountView
     session: AsyncSession
     request_id: str
     state: AppState
@@ -91,6 +93,7 @@ async def unit_of_work(
     session = state.db.session(None if requirement.platform else principal.account_id, for_read=reading)
     ctx = RequestContext(
         principal=principal,
+        account=request.state.account,
         session=session,
         request_id=request.state.request_id,
         state=state,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from neo_service_layer.api.auth_cache import AuthCache
 from neo_service_layer.api.state import AppState
-from neo_service_layer.db.models import Member
+from neo_service_layer.db.models import Account, Member
 from tests.api.conftest import RoleKeys
 from tests.api.helpers import assert_problem, auth, row_counts
 from tests.conftest import Tenant
@@ -140,3 +141,38 @@ async def test_another_accounts_member_is_not_found_and_not_removed(
         assert (await session.execute(select(Member.id).where(Member.id == theirs["id"]))).scalar_one()
     mine = (await client.get("/v1/account/members", headers=tenant.headers)).json()["items"]
     assert theirs["id"] not in {m["id"] for m in mine}
+
+
+class _Clock:
+    """The auth cache's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("via", ["x-api-key", "bearer-token"])
+async def test_the_cached_account_is_no_staler_than_the_auth_cache_ttl(
+    client: httpx.AsyncClient, state: AppState, tenant: Tenant, via: str
+) -> None:
+    # GET /v1/account answers from the account cached with the principal. Changed by another replica
+    # (here: straight in the database, so this process's cache is not cleared), the account is
+    # served as cached until the TTL ends, and then a disabled account stops its credentials.
+    clock = _Clock()
+    state.auth_cache = AuthCache(state.settings.auth_cache_seconds, clock=clock)
+    headers = tenant.headers
+    if via == "bearer-token":
+        token = await client.post("/v1/auth/token", json={}, headers=tenant.headers)
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    assert (await client.get("/v1/account", headers=headers)).json()["name"] == "acme"
+    async with state.db.transaction() as session:
+        await session.execute(
+            update(Account).where(Account.id == tenant.account_id).values(name="renamed", disabled=True)
+        )
+    clock.now += state.settings.auth_cache_seconds * 0.99
+    cached = (await client.get("/v1/account", headers=headers)).json()
+    assert (cached["name"], cached["disabled"]) == ("acme", False)
+    clock.now += state.settings.auth_cache_seconds * 0.02
+    assert_problem(await client.get("/v1/account", headers=headers), 401, "unauthenticated")

@@ -9,12 +9,15 @@ import pytest
 from neo_service_layer.api.auth_cache import MAX_ENTRIES, AuthCache
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Role
-from neo_service_layer.services.accounts.principal import Principal
+from neo_service_layer.services.accounts.principal import AccountView, Caller, Principal
 
-WHO = Principal("acc_1", Role.VIEWER, ("*",), "key_1", "api_key:key_1")
+WHO = Caller(
+    Principal("acc_1", Role.VIEWER, ("*",), "key_1", "api_key:key_1"),
+    AccountView("acc_1", "one", is_system=False, disabled=False, created_at=utcnow()),
+)
 
 
-def test_a_hit_returns_the_principal() -> None:
+def test_a_hit_returns_the_caller() -> None:
     cache = AuthCache(60)
     cache.put("nsl_a_secret", WHO, None)
     assert cache.get("nsl_a_secret") == WHO

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, fiel
 
 from neo_service_layer.db.models import Account, ApiKey, AuditEntry, Member, Outcome, Role
 from neo_service_layer.services.accounts.api_keys import IssuedKey
+from neo_service_layer.services.accounts.principal import AccountView
 
 NAME_FIELD = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
 # "<service>:read|write" or "*"; which services exist is checked by services.accounts.scopes.
@@ -38,7 +39,7 @@ class AccountOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, account: Account) -> AccountOut:
+    def of(cls, account: Account | AccountView) -> AccountOut:
         return cls(
             id=account.id,
             name=account.name,

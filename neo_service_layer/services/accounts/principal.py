@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from neo_service_layer.db.models import Role
 from neo_service_layer.errors import Forbidden, MissingScope
@@ -45,6 +46,27 @@ class Principal:
         """Raise unless this principal is a platform operator."""
         if not self.is_admin:
             raise Forbidden("platform administrators only")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """The caller's account as read when its credential was checked: cached with the principal for the
+    auth-cache TTL, so ``GET /v1/account`` reads nothing. No staler than the principal itself (a
+    disabled account stops its credentials within the same TTL)."""
+
+    id: str
+    name: str
+    is_system: bool
+    disabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated credential's principal and its account, as the auth cache keeps them."""
+
+    principal: Principal
+    account: AccountView
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from neo_service_layer.db.models import Account, Member, Role
 from neo_service_layer.errors import Conflict, Forbidden, NotFound
 from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.accounts.api_keys import IssuedKey, create_key
+from neo_service_layer.services.accounts.principal import AccountView
 from neo_service_layer.services.accounts.scopes import ALL_SCOPES
 
 SYSTEM_ACCOUNT_NAME = "system"
@@ -27,6 +28,12 @@ async def get_account(session: AsyncSession, account_id: str) -> Account:
     if account is None:
         raise NotFound(f"account {account_id} not found")
     return account
+
+
+async def account_view(session: AsyncSession, account_id: str) -> AccountView:
+    """A detached copy of account ``account_id`` (what the auth cache keeps with a principal)."""
+    account = await get_account(session, account_id)
+    return AccountView(account.id, account.name, account.is_system, account.disabled, account.created_at)
 
 
 def account_list_statement() -> Select[Account]:
