@@ -14,6 +14,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from neo_service_layer.api.auth_failures import API_KEY, JWT, NO_CREDENTIAL, failure_of
+from neo_service_layer.api.ratelimit import Bucket
 from neo_service_layer.api.state import AppState, app_state
 from neo_service_layer.errors import RateLimited, Unauthenticated
 from neo_service_layer.services.accounts.api_keys import KEY_PREFIX, authenticate_key, ensure_usable
@@ -49,24 +50,16 @@ async def _caller_of_token(state: AppState, token: str) -> Caller:
 
 
 async def _enforce_rate_limits(state: AppState, principal: Principal) -> None:
-    settings = state.settings
-    for bucket, rate, burst, label in (
-        (
-            f"key:{principal.credential_id}",
-            settings.rate_limits.key_per_second,
-            settings.rate_limits.key_burst,
-            "key",
-        ),
-        (
-            f"account:{principal.account_id}",
-            settings.rate_limits.account_per_second,
-            settings.rate_limits.account_burst,
-            "account",
-        ),
-    ):
-        wait = await state.limiter.acquire(bucket, rate, burst)
-        if wait > 0:
-            raise RateLimited(wait, f"API {label}" if label == "key" else "account")
+    limits = state.settings.rate_limits
+    # Both buckets in one call, both or neither taken (one Redis round trip).
+    refusal = await state.limiter.acquire_all(
+        [
+            Bucket(f"key:{principal.credential_id}", limits.key_per_second, limits.key_burst),
+            Bucket(f"account:{principal.account_id}", limits.account_per_second, limits.account_burst),
+        ]
+    )
+    if refusal is not None:
+        raise RateLimited(refusal.wait, "API key" if refusal.index == 0 else "account")
 
 
 def client_address(request: Request) -> str:

@@ -1,13 +1,17 @@
 """Token-bucket rate limits, per API key and per account.
 
 In-process by default; with ``NSL_REDIS_URL`` the buckets live in Redis (one atomic Lua script per
-check, using the Redis server's clock) so that every API replica draws from the same bucket.
+request for all its buckets, using the Redis server's clock) so that every API replica draws from the
+same bucket. A request takes a token from its key's bucket and its account's, or from neither: a
+refused request costs the caller nothing.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -18,31 +22,55 @@ from neo_service_layer.errors import ServiceUnavailable
 
 MAX_LOCAL_BUCKETS = 100_000
 
-# KEYS[1] = bucket; ARGV = rate per second, burst. Returns milliseconds to wait (0 = allowed).
-_BUCKET_LUA = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
+# KEYS = buckets; ARGV = rate per second and burst of each, in order. Takes one token from every bucket,
+# or from none: returns 0 when all were taken, else {index (1-based), milliseconds to wait} of the first
+# bucket short of a token. One script call for all buckets: one round trip, atomic across replicas.
+_BUCKETS_LUA = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or burst
-local ts = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local wait_ms = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-else
-  wait_ms = math.ceil((1 - tokens) / rate * 1000)
+local levels = {}
+for i, key in ipairs(KEYS) do
+  local rate = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1]) or burst
+  local ts = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+  if tokens < 1 then
+    return {i, math.ceil((1 - tokens) / rate * 1000)}
+  end
+  levels[i] = tokens
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return wait_ms
+for i, key in ipairs(KEYS) do
+  local rate = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  redis.call('HSET', key, 'tokens', tostring(levels[i] - 1), 'ts', tostring(now))
+  redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+end
+return 0
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A token bucket: ``rate`` tokens a second, holding at most ``burst``."""
+
+    name: str
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The first bucket that had no token (its index in the call) and the seconds until it has one."""
+
+    index: int
+    wait: float
+
+
 class RateLimiter(Protocol):
-    async def acquire(self, bucket: str, rate: float, burst: int) -> float:
-        """Take one token from ``bucket``; return 0 if allowed, else the seconds until one is free."""
+    async def acquire_all(self, buckets: Sequence[Bucket]) -> Refusal | None:
+        """Take one token from every bucket, or from none: None if taken, else the first refusal."""
         ...
 
     async def close(self) -> None: ...
@@ -52,22 +80,24 @@ class LocalRateLimiter:
     """Buckets in this process's memory (one replica, or tests)."""
 
     def __init__(self) -> None:
-        # Guarded by the event loop: acquire() never awaits between read and write.
+        # Guarded by the event loop: acquire_all() never awaits between read and write.
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    async def acquire(self, bucket: str, rate: float, burst: int) -> float:
+    async def acquire_all(self, buckets: Sequence[Bucket]) -> Refusal | None:
         now = time.monotonic()
-        tokens, stamp = self._buckets.pop(bucket, (float(burst), now))
-        tokens = min(float(burst), tokens + (now - stamp) * rate)
-        wait = 0.0
-        if tokens >= 1:
-            tokens -= 1
-        else:
-            wait = (1 - tokens) / rate
-        self._buckets[bucket] = (tokens, now)
-        if len(self._buckets) > MAX_LOCAL_BUCKETS:
+        levels = []
+        for index, bucket in enumerate(buckets):
+            tokens, stamp = self._buckets.get(bucket.name, (float(bucket.burst), now))
+            tokens = min(float(bucket.burst), tokens + (now - stamp) * bucket.rate)
+            if tokens < 1:
+                return Refusal(index, (1 - tokens) / bucket.rate)
+            levels.append(tokens)
+        for bucket, tokens in zip(buckets, levels, strict=True):
+            self._buckets.pop(bucket.name, None)  # re-inserted last: the least recently used go first
+            self._buckets[bucket.name] = (tokens - 1, now)
+        while len(self._buckets) > MAX_LOCAL_BUCKETS:
             self._buckets.popitem(last=False)
-        return wait
+        return None
 
     async def close(self) -> None:
         self._buckets.clear()
@@ -78,16 +108,22 @@ class RedisRateLimiter:
 
     def __init__(self, url: str) -> None:
         self._redis: Redis = Redis.from_url(url)
-        self._script = self._redis.register_script(_BUCKET_LUA)
+        self._script = self._redis.register_script(_BUCKETS_LUA)
 
-    async def acquire(self, bucket: str, rate: float, burst: int) -> float:
-        """As :meth:`RateLimiter.acquire`; ServiceUnavailable (503) while Redis cannot be reached."""
+    async def acquire_all(self, buckets: Sequence[Bucket]) -> Refusal | None:
+        """As :meth:`RateLimiter.acquire_all`; ServiceUnavailable (503) while Redis cannot be reached."""
         try:
-            wait_ms = await self._script(keys=[f"{RATE_LIMIT_REDIS_PREFIX}{bucket}"], args=[rate, burst])
+            result = await self._script(
+                keys=[f"{RATE_LIMIT_REDIS_PREFIX}{bucket.name}" for bucket in buckets],
+                args=[value for bucket in buckets for value in (bucket.rate, bucket.burst)],
+            )
         except RedisError as exc:
             # Fail closed: without the shared bucket no replica can tell whether the caller is over.
             raise ServiceUnavailable("the rate limiter (Redis) is unavailable") from exc
-        return int(wait_ms) / 1000
+        if not isinstance(result, list):
+            return None
+        index, wait_ms = result
+        return Refusal(int(index) - 1, int(wait_ms) / 1000)
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

@@ -10,7 +10,14 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from neo_service_layer.api.ratelimit import LocalRateLimiter, RedisRateLimiter, make_rate_limiter
+from neo_service_layer.api.ratelimit import (
+    Bucket,
+    LocalRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    Refusal,
+    make_rate_limiter,
+)
 from neo_service_layer.constants import RATE_LIMIT_REDIS_PREFIX
 from neo_service_layer.errors import ServiceUnavailable
 from tests.api.conftest import AppFactory
@@ -42,23 +49,49 @@ def unique_bucket() -> str:
     return f"test:{uuid.uuid4().hex}"
 
 
+async def acquire(limiter: RateLimiter, bucket: str, rate: float, burst: int) -> float:
+    """One bucket's token: 0 if taken, else the seconds to wait."""
+    refusal = await limiter.acquire_all([Bucket(bucket, rate, burst)])
+    return 0.0 if refusal is None else refusal.wait
+
+
+@pytest.mark.parametrize("url", [None, REDIS_URL], ids=["local", "redis"])
+async def test_buckets_are_taken_together_or_not_at_all(redis: Redis, url: str | None) -> None:
+    limiter = make_rate_limiter(url)
+    wide, narrow = Bucket(unique_bucket(), NO_REFILL, 3), Bucket(unique_bucket(), NO_REFILL, 1)
+    try:
+        assert await limiter.acquire_all([wide, narrow]) is None
+        refusal = await limiter.acquire_all([wide, narrow])
+        assert isinstance(refusal, Refusal)
+        assert refusal.index == 1
+        assert refusal.wait > 1.0
+        # The refused call took nothing from the first bucket: two of its three tokens are left.
+        assert [await limiter.acquire_all([wide]) is None for _ in range(3)] == [True, True, False]
+        refused_first = await limiter.acquire_all([wide, narrow])
+        assert refused_first is not None
+        assert refused_first.index == 0
+    finally:
+        await limiter.close()
+        await redis.delete(*(f"{RATE_LIMIT_REDIS_PREFIX}{b.name}" for b in (wide, narrow)))
+
+
 async def test_local_bucket_allows_the_burst_then_asks_to_wait() -> None:
     limiter = LocalRateLimiter()
-    waits = [await limiter.acquire("b", rate=1.0, burst=3) for _ in range(4)]
+    waits = [await acquire(limiter, "b", rate=1.0, burst=3) for _ in range(4)]
     assert waits[:3] == [0.0, 0.0, 0.0]
     assert 0 < waits[3] <= 1.0
     # Another bucket is untouched.
-    assert await limiter.acquire("other", rate=1.0, burst=3) == 0.0
+    assert await acquire(limiter, "other", rate=1.0, burst=3) == 0.0
 
 
 async def test_local_bucket_refills_with_time() -> None:
     limiter = LocalRateLimiter()
-    assert await limiter.acquire("b", rate=1e12, burst=1) == 0.0
+    assert await acquire(limiter, "b", rate=1e12, burst=1) == 0.0
     # At 10^12 tokens a second, the bucket is full again by the next call (a nanosecond later at least).
-    assert await limiter.acquire("b", rate=1e12, burst=1) == 0.0
+    assert await acquire(limiter, "b", rate=1e12, burst=1) == 0.0
     # The same calls against a bucket that hardly refills: the second has to wait.
-    assert await limiter.acquire("slow", rate=NO_REFILL, burst=1) == 0.0
-    assert await limiter.acquire("slow", rate=NO_REFILL, burst=1) > 0
+    assert await acquire(limiter, "slow", rate=NO_REFILL, burst=1) == 0.0
+    assert await acquire(limiter, "slow", rate=NO_REFILL, burst=1) > 0
 
 
 async def test_redis_bucket_allows_the_burst_then_asks_to_wait(
@@ -66,7 +99,7 @@ async def test_redis_bucket_allows_the_burst_then_asks_to_wait(
 ) -> None:
     bucket = unique_bucket()
     try:
-        waits = [await redis_limiter.acquire(bucket, rate=NO_REFILL, burst=2) for _ in range(3)]
+        waits = [await acquire(redis_limiter, bucket, rate=NO_REFILL, burst=2) for _ in range(3)]
         assert waits[:2] == [0.0, 0.0]
         assert waits[2] > 1.0
         ttl_ms = await redis.pttl(f"{RATE_LIMIT_REDIS_PREFIX}{bucket}")
@@ -79,10 +112,10 @@ async def test_two_limiters_share_one_redis_bucket(redis: Redis) -> None:
     bucket = unique_bucket()
     first, second = RedisRateLimiter(REDIS_URL), RedisRateLimiter(REDIS_URL)
     try:
-        assert await first.acquire(bucket, rate=NO_REFILL, burst=2) == 0.0
-        assert await second.acquire(bucket, rate=NO_REFILL, burst=2) == 0.0
-        assert await first.acquire(bucket, rate=NO_REFILL, burst=2) > 0
-        assert await second.acquire(bucket, rate=NO_REFILL, burst=2) > 0
+        assert await acquire(first, bucket, rate=NO_REFILL, burst=2) == 0.0
+        assert await acquire(second, bucket, rate=NO_REFILL, burst=2) == 0.0
+        assert await acquire(first, bucket, rate=NO_REFILL, burst=2) > 0
+        assert await acquire(second, bucket, rate=NO_REFILL, burst=2) > 0
     finally:
         await first.close()
         await second.close()
@@ -93,7 +126,7 @@ async def test_unreachable_redis_is_service_unavailable() -> None:
     limiter = RedisRateLimiter(DEAD_REDIS_URL)
     try:
         with pytest.raises(ServiceUnavailable):
-            await limiter.acquire(unique_bucket(), rate=1.0, burst=1)
+            await acquire(limiter, unique_bucket(), rate=1.0, burst=1)
     finally:
         await limiter.close()
 
