@@ -7,8 +7,13 @@ failure. The route's writes and the request's audit entry commit in one transact
 response is sent; if the route fails, its writes roll back and a failure entry is audited instead.
 Reads are audited too, as in Vault: who read what is often what an investigation needs.
 
-An entry with no change to commit with (a GET or HEAD that wrote nothing, or any failure, whose
-changes were rolled back) goes to the process's group-commit writer (``services/audit/writer``):
+The session is opened when the route first uses ``ctx.session`` (most reads of a cached account or
+principal need none), and its transaction begins at its first statement: a route that touches no
+table pays no session, BEGIN or COMMIT.
+
+An entry with no change to commit with (a route that never used its session, a GET or HEAD that wrote
+nothing, or any failure, whose changes were rolled back) goes to the process's group-commit writer
+(``services/audit/writer``):
 the request still waits until its entry is committed and fails if it is not, but the entries of
 concurrent requests share one transaction. A GET that does write (noticed by ``db.session.wrote``)
 appends in its own transaction, like any other method. (POSTs that change nothing, such as a
@@ -18,9 +23,10 @@ keep the single-transaction path — measured with bench/keys.py.)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -50,14 +56,24 @@ class RequestContext:
 
     principal: Principal
     account: AccountView
-    session: AsyncSession
     request_id: str
     state: AppState
     action: str
     resource: str
     status_code: int
+    # Opens the request's session (scoped as its requirement says), on the first use of ``session``.
+    open_session: Callable[[], AsyncSession]
     audit_details: dict[str, Any] = field(default_factory=dict)
     outcome: Outcome = Outcome.SUCCESS
+    opened: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        """The request's session, opened on first use; its transaction begins at its first statement
+        (SQLAlchemy's autobegin) and the unit of work commits it with the audit entry."""
+        if self.opened is None:
+            self.opened = self.open_session()
+        return self.opened
 
     def event(self, outcome: Outcome, status_code: int, details: dict[str, Any]) -> AuditEvent:
         return AuditEvent(
@@ -89,48 +105,52 @@ async def unit_of_work(
     state = app_state(request)
     route = request.scope.get("route")
     reading = request.method in READ_METHODS
-    # Platform operators act across accounts: their session is not scoped to their own.
-    session = state.db.session(None if requirement.platform else principal.account_id, for_read=reading)
     ctx = RequestContext(
         principal=principal,
         account=request.state.account,
-        session=session,
         request_id=request.state.request_id,
         state=state,
         action=str(getattr(route, "name", request.url.path)),
         resource=audit_resource(request.url.path),
         status_code=_route_status(request),
+        # Platform operators act across accounts: their session is not scoped to their own.
+        open_session=partial(
+            state.db.session, None if requirement.platform else principal.account_id, for_read=reading
+        ),
     )
     try:
         requirement.check(principal)
         try:
-            async with session.begin():
-                yield ctx
-                event = ctx.event(ctx.outcome, ctx.status_code, ctx.audit_details)
-                grouped = reading and not wrote(session)
-                if not grouped:
-                    # A change and its audit entry commit together, or neither does.
-                    await append(session, event)
-            if grouped:
-                # The read transaction has ended and given its connection back (SQLite has one per
-                # process, which the writer needs); the response waits for the entry's commit.
+            yield ctx
+            event = ctx.event(ctx.outcome, ctx.status_code, ctx.audit_details)
+            session = ctx.opened
+            if session is not None and not (reading and not wrote(session)):
+                # A change and its audit entry commit together, or neither does.
+                await append(session, event)
+                await session.commit()
+            else:
+                if session is not None:
+                    # The read transaction ends and gives its connection back (SQLite has one per
+                    # process, which the writer needs).
+                    await session.commit()
+                # The response waits for the entry's commit.
                 await state.audit.append(event)
         except IntegrityError as exc:
             raise Conflict("a concurrent request changed the same resource; retry") from exc
     except Exception as exc:
         error = as_nsl_error(exc)
         await _audit_failure(
-            session, ctx, Outcome.DENIED if error.status < 500 else Outcome.ERROR, error.status, error.code
+            ctx, Outcome.DENIED if error.status < 500 else Outcome.ERROR, error.status, error.code
         )
         raise
     finally:
-        await session.close()
+        if ctx.opened is not None:
+            await ctx.opened.close()
 
 
-async def _audit_failure(
-    session: AsyncSession, ctx: RequestContext, outcome: Outcome, status: int, code: str
-) -> None:
+async def _audit_failure(ctx: RequestContext, outcome: Outcome, status: int, code: str) -> None:
     # The route's changes are rolled back first: the entry has nothing to commit with, so it goes
     # through the group-commit writer (and the connection is free for it, see above).
-    await session.rollback()
+    if ctx.opened is not None:
+        await ctx.opened.rollback()
     await ctx.state.audit.append(ctx.event(outcome, status, {**ctx.audit_details, "code": code}))

@@ -97,3 +97,39 @@ async def test_when_the_audit_write_fails_every_read_fails(
     ok = await client.get("/v1/account", headers=tenant.headers)
     assert ok.status_code == 200
     assert (await audit_entries(state.db, tenant.account_id))[-1].request_id == ok.headers["x-request-id"]
+
+
+async def test_a_route_that_never_uses_its_session_is_audited_and_fails_closed(
+    app: FastAPI, client: httpx.AsyncClient, state: AppState, tenant: Tenant
+) -> None:
+    """The session opens on first use: a POST that reads nothing opens none, and its entry goes through
+    the writer; the response still waits for the commit, and fails if the entry is not written."""
+
+    async def post_without_session(ctx: CredentialCtx) -> dict[str, str]:
+        ctx.audit_details = {"touched": "nothing"}
+        return {"ok": "yes"}
+
+    app.add_api_route("/test/no-session", post_without_session, methods=["POST"], name="test.no_session")
+    writer = writer_of(state)
+    before = writer.entries
+    response = await client.post("/test/no-session", headers=tenant.headers)
+    assert response.status_code == 200
+    assert writer.entries == before + 1
+    entry = (await audit_entries(state.db, tenant.account_id))[-1]
+    assert (entry.action, entry.request_id, entry.details) == (
+        "test.no_session",
+        response.headers["x-request-id"],
+        {"touched": "nothing"},
+    )
+    async with state.db.transaction() as session:
+        head = (await session.execute(select(AuditHead))).scalar_one()
+        saved = (head.seq, head.hash)
+        await session.execute(delete(AuditHead))
+    try:
+        failed = await client.post("/test/no-session", headers=tenant.headers)
+    finally:
+        async with state.db.transaction() as session:
+            session.add(AuditHead(id=HEAD_ID, seq=saved[0], hash=saved[1]))
+    assert_problem(failed, 500, "audit_write_failed")
+    async with state.db.session() as session:
+        assert (await verify(session)).ok
