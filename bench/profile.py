@@ -110,36 +110,34 @@ def parse(lines: Iterable[str]) -> Profile:
     return profile
 
 
-def _after(path: str, marker: str) -> list[str] | None:
-    at = path.rfind(marker)
-    return None if at < 0 else path[at + len(marker) :].split("/")
+def short_path(file: str) -> str:
+    """``file`` from its top-level package down (``sqlalchemy/orm/session.py``).
+
+    py-spy already names files relative to their ``sys.path`` entry; an absolute path (a script, or an
+    older py-spy) is cut after ``site-packages/`` or ``lib/python3.x/``.
+    """
+    for marker in ("/site-packages/", "/lib/python3."):
+        at = file.rfind(marker)
+        if at >= 0:
+            kept = file[at + len(marker) :]
+            return kept.split("/", 1)[1] if marker == "/lib/python3." and "/" in kept else kept
+    return file
 
 
 def package_of(file: str) -> str:
     """The package a frame's file belongs to: ``sqlalchemy``, ``fastapi/starlette``,
-    ``neo_service_layer.api``, ``asyncio``, ... (``other`` when it cannot be told)."""
-    parts = _after(file, "/site-packages/")
-    if parts is not None:
-        top = parts[0].removesuffix(".py")
-        return _PACKAGE_ALIASES.get(top, top)
-    parts = _after(file, f"/{_OWN_PACKAGE}/")
-    if parts is not None:
-        return f"{_OWN_PACKAGE}.{parts[0].removesuffix('.py')}"
-    parts = _after(file, "/lib/python3.")
-    if parts is not None and len(parts) > 1:
-        top = parts[1].removesuffix(".py")
+    ``neo_service_layer.api``, ``asyncio``, ``stdlib`` (the rest of it), ``other`` (``<string>``, frozen
+    modules, scripts)."""
+    path = short_path(file)
+    if path.startswith(("<", "/")) or not path:
+        return OTHER
+    parts = path.split("/")
+    top = parts[0].removesuffix(".py")
+    if top == _OWN_PACKAGE:
+        return f"{_OWN_PACKAGE}.{parts[1].removesuffix('.py')}" if len(parts) > 1 else _OWN_PACKAGE
+    if top in sys.stdlib_module_names:
         return top if top in _STDLIB_GROUPS else "stdlib"
-    return OTHER
-
-
-def short_path(file: str) -> str:
-    """``file`` from its package down (``sqlalchemy/orm/session.py``): short enough for a table."""
-    for marker in ("/site-packages/", f"/{_OWN_PACKAGE}/", "/lib/python3."):
-        at = file.rfind(marker)
-        if at >= 0:
-            kept = file[at + 1 :] if marker == f"/{_OWN_PACKAGE}/" else file[at + len(marker) :]
-            return kept.split("/", 1)[1] if marker == "/lib/python3." and "/" in kept else kept
-    return file
+    return _PACKAGE_ALIASES.get(top, top)
 
 
 @contextmanager
@@ -198,7 +196,10 @@ def report(console: Console, profile: Profile, label: str, *, top: int = TOP) ->
     )
     console.print(_table("packages", profile, *packages, profile.package_inclusive, len(packages[0])))
     console.print(_table("functions by self share", profile, *functions, profile.self_, top))
-    console.print(_table("functions by inclusive share", profile, *functions, profile.inclusive, top))
+    # The start-up frames every event-loop sample shares (runpy, click, uvicorn.run, ...) say nothing.
+    outermost = max(profile.inclusive.values(), default=0)
+    nested = Counter({name: n for name, n in profile.inclusive.items() if n < outermost})
+    console.print(_table("functions by inclusive share", profile, *functions, nested, top))
     return {
         "samples": profile.samples,
         "packages": {

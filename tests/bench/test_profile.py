@@ -8,7 +8,6 @@ from bench.profile import Frame, package_of, parse, parse_frame, parse_line, sho
 
 SITE = "/work/main/.venv/lib/python3.13/site-packages"
 STDLIB = "/usr/lib/python3.13"
-OWN = "/work/wt/neo_service_layer"
 
 
 @pytest.mark.parametrize(
@@ -61,18 +60,22 @@ def test_parse_line_refuses_malformed(line: str) -> None:
 @pytest.mark.parametrize(
     ("file", "package"),
     [
-        pytest.param(f"{SITE}/sqlalchemy/orm/session.py", "sqlalchemy", id="sqlalchemy"),
-        pytest.param(f"{SITE}/fastapi/routing.py", "fastapi/starlette", id="fastapi"),
-        pytest.param(f"{SITE}/starlette/routing.py", "fastapi/starlette", id="starlette"),
-        pytest.param(f"{SITE}/aiosqlite/core.py", "aiosqlite", id="aiosqlite"),
-        pytest.param(f"{SITE}/asyncpg/connection.py", "asyncpg", id="asyncpg"),
-        pytest.param(f"{SITE}/uvicorn/protocols/http/httptools_impl.py", "uvicorn", id="uvicorn"),
-        pytest.param(f"{SITE}/typing_extensions.py", "typing_extensions", id="top-level-module"),
-        pytest.param(f"{OWN}/api/context.py", "neo_service_layer.api", id="own-subpackage"),
-        pytest.param(f"{OWN}/errors.py", "neo_service_layer.errors", id="own-module"),
-        pytest.param(f"{STDLIB}/asyncio/events.py", "asyncio", id="asyncio"),
-        pytest.param(f"{STDLIB}/weakref.py", "stdlib", id="stdlib"),
-        pytest.param("<string>", "other", id="unknown"),
+        pytest.param("sqlalchemy/orm/session.py", "sqlalchemy", id="sqlalchemy"),
+        pytest.param("fastapi/routing.py", "fastapi/starlette", id="fastapi"),
+        pytest.param("starlette/routing.py", "fastapi/starlette", id="starlette"),
+        pytest.param("aiosqlite/core.py", "aiosqlite", id="aiosqlite"),
+        pytest.param("asyncpg/connection.py", "asyncpg", id="asyncpg"),
+        pytest.param("uvicorn/protocols/http/httptools_impl.py", "uvicorn", id="uvicorn"),
+        pytest.param("typing_extensions.py", "typing_extensions", id="top-level-module"),
+        pytest.param("neo_service_layer/api/context.py", "neo_service_layer.api", id="own-subpackage"),
+        pytest.param("neo_service_layer/errors.py", "neo_service_layer.errors", id="own-module"),
+        pytest.param("asyncio/events.py", "asyncio", id="asyncio"),
+        pytest.param("weakref.py", "stdlib", id="stdlib"),
+        pytest.param("<frozen runpy>", "other", id="frozen"),
+        pytest.param("<string>", "other", id="string"),
+        pytest.param("/tmp/script.py", "other", id="script"),
+        pytest.param(f"{SITE}/sqlalchemy/orm/session.py", "sqlalchemy", id="absolute-site-packages"),
+        pytest.param(f"{STDLIB}/asyncio/events.py", "asyncio", id="absolute-stdlib"),
     ],
 )
 def test_package_of(file: str, package: str) -> None:
@@ -82,8 +85,8 @@ def test_package_of(file: str, package: str) -> None:
 @pytest.mark.parametrize(
     ("file", "short"),
     [
+        pytest.param("sqlalchemy/orm/session.py", "sqlalchemy/orm/session.py", id="as-py-spy-names-it"),
         pytest.param(f"{SITE}/sqlalchemy/orm/session.py", "sqlalchemy/orm/session.py", id="site-packages"),
-        pytest.param(f"{OWN}/api/context.py", "neo_service_layer/api/context.py", id="own"),
         pytest.param(f"{STDLIB}/asyncio/events.py", "asyncio/events.py", id="stdlib"),
         pytest.param("<string>", "<string>", id="unknown"),
     ],
@@ -93,9 +96,9 @@ def test_short_path(file: str, short: str) -> None:
 
 
 def test_shares_count_a_function_once_per_sample() -> None:
-    run = f"run ({STDLIB}/asyncio/events.py:88)"
-    get = f"get ({SITE}/sqlalchemy/orm/session.py:10)"
-    route = f"route ({OWN}/api/routes/account.py:5)"
+    run = "run (asyncio/events.py:88)"
+    get = "get (sqlalchemy/orm/session.py:10)"
+    route = "route (neo_service_layer/api/routes/account.py:5)"
     profile = parse(
         [
             f"{run};{route};{get};{get} 3\n",  # recursion: get counts once, inclusive
