@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
+from sqlalchemy.util.concurrency import await_
 
 from neo_service_layer.db.base import TenantOwned
 
@@ -115,10 +116,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # of waiting. This also makes job claims safe without SKIP LOCKED.
         # A read transaction begins deferred: it never upgrades to a writer, so it cannot meet
         # SQLITE_BUSY_SNAPSHOT, and in WAL mode it reads a snapshot without waiting for writers.
-        if connection.get_execution_options().get(READ_TRANSACTION):
-            connection.exec_driver_sql("BEGIN")
-        else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Straight to aiosqlite: one hop to its thread, where a statement through SQLAlchemy's adapter
+        # takes three (open a cursor, execute, close it). Nothing to read back from a BEGIN.
+        statement = "BEGIN" if connection.get_execution_options().get(READ_TRANSACTION) else "BEGIN IMMEDIATE"
+        driver = connection.connection.driver_connection
+        assert driver is not None  # a connection being begun is checked out and live
+        await_(driver.execute(statement))
 
 
 @event.listens_for(Session, "do_orm_execute")
