@@ -18,6 +18,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 from sqlalchemy.util.concurrency import await_
 
+from neo_service_layer.db import sqlite_cursor
 from neo_service_layer.db.base import TenantOwned
 
 TENANT_KEY = "account_id"
@@ -88,6 +89,8 @@ class Database:
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # One trip to aiosqlite's thread per statement (db.sqlite_cursor).
+        sqlite_cursor.install(dbapi_connection)
         # Take over transaction control from the driver so that BEGIN IMMEDIATE below is ours.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
