@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from eth_typing import HexStr
 from typer.testing import CliRunner
 
 from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
@@ -30,6 +31,14 @@ from tests.chains.evm.fulfil_helpers import Platform, automine_off, fund, rpc
 from tests.services.audit.helpers import append_entries, rewrite, tamper, truncate
 
 runner = CliRunner()
+RECEIPT_TIMEOUT_SECONDS = 30
+
+
+def mined(platform: Platform, tx_hash: str | None) -> None:
+    """Wait for the anchor's block: anvil automines, but the block can land a moment after the hash is
+    returned (a loaded machine showed it), and a run before that would rightly say 'waiting'."""
+    assert tx_hash is not None
+    platform.nsl.w3.eth.wait_for_transaction_receipt(HexStr(tx_hash), timeout=RECEIPT_TIMEOUT_SECONDS)
 
 
 async def anchored_log(platform: Platform, entries: int) -> tuple[EvmAnchor, list[AuditCheckpoint]]:
@@ -41,6 +50,7 @@ async def anchored_log(platform: Platform, entries: int) -> tuple[EvmAnchor, lis
     anchor = EvmAnchor(platform.db, platform.enclave, GatewayRpc(nsl.w3, nsl.gateway.address), nsl.chain_id)
     fund(nsl.w3, nsl, await anchor.anchorer())
     sent = await anchor.run()
+    mined(platform, sent.tx_hash)
     confirmed = await anchor.run()
     assert (sent.action, confirmed.action, confirmed.tx_hash) == ("sent", "confirmed", sent.tx_hash)
     return anchor, [row async for row in stored_checkpoints(platform.db)]
@@ -51,7 +61,9 @@ async def test_the_newest_checkpoint_is_anchored_once(platform: Platform) -> Non
     assert (await anchor.run()).action == "nothing"  # anchored already
     await append_entries(platform.db, 3)
     await create_checkpoints(platform.db, platform.enclave)
-    assert (await anchor.run()).action == "sent"
+    sent = await anchor.run()
+    assert sent.action == "sent"
+    mined(platform, sent.tx_hash)
     assert (await anchor.run()).action == "confirmed"
 
     found = onchain_anchors(anchor.rpc, await anchor.anchorer())
@@ -72,6 +84,7 @@ async def test_an_anchor_lost_by_the_node_is_broadcast_again(platform: Platform)
         assert (await anchor.run()).action == "waiting"  # unknown to the node: the recorded bytes again
         assert anchor.rpc.knows(str(sent.tx_hash))
         rpc(platform.nsl, "evm_mine")
+    mined(platform, sent.tx_hash)
     assert (await anchor.run()).action == "confirmed"
 
 
