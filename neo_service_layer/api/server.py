@@ -3,11 +3,11 @@ metrics_port`` too when that is set. One server with two listening sockets: the 
 the port a request came in on (``api.middleware``), so /metrics can be bound to an internal address
 while the API faces the world, with no second server or event loop to manage.
 
-With ``api_workers`` N > 1 (``nsl api --workers N``) this process binds the sockets and becomes uvicorn's
-multiprocess supervisor: it spawns N worker processes that accept on the same sockets, each building its
-own app from the environment (:func:`app_from_environment`), restarts any that dies, and on SIGTERM or
-SIGINT stops them all gracefully (each runs its lifespan shutdown: the audit writer drains). What the
-workers share goes through the database and Redis (rate limits; the settings refuse N > 1 without it).
+With ``api_workers`` N > 1 (``nsl api --workers N``) this process binds the sockets (one API socket per
+worker, ``SO_REUSEPORT``: ``api.workers``) and supervises N worker processes, each building its own app
+from the environment (:func:`app_from_environment`); it restarts any that dies, and on SIGTERM or SIGINT
+stops them all gracefully (each runs its lifespan shutdown: the audit writer drains). What the workers
+share goes through the database and Redis (rate limits; the settings refuse N > 1 without it).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
 
 from neo_service_layer.api.app import create_app
+from neo_service_layer.api.workers import Workers, reuse_port_sockets
 from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.session import Database
@@ -54,8 +54,10 @@ async def prepare_shared_state(settings: Settings) -> None:
 class ApiServer:
     settings: Settings
     server: uvicorn.Server
-    # None: uvicorn binds host:port itself (one process only).
+    # One process: None (uvicorn binds host:port itself) or the API and metrics sockets. Several
+    # workers: each worker's own sockets (api.workers), its API socket first.
     sockets: list[socket.socket] | None
+    slots: list[list[socket.socket]] | None = None
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM (with several workers: until they are all stopped).
@@ -63,21 +65,20 @@ class ApiServer:
         Raises:
             SystemExit: with uvicorn's startup-failure status (3) when a worker could not start.
         """
-        if self.server.config.workers == 1:
+        if self.slots is None:
             self.server.run(sockets=self.sockets)
             return
-        assert self.sockets is not None, "the supervisor hands bound sockets to its workers"
         asyncio.run(prepare_shared_state(self.settings))
-        supervisor = Multiprocess(self.server.config, self.sockets)
-        supervisor.run()
-        # uvicorn stops every worker when one fails before serving (it would fail again on restart);
-        # say so with the same status a single process exits with.
-        if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        workers = Workers(self.server.config, self.slots)
+        workers.run()
+        # A worker that fails before serving would fail again on restart: every worker was stopped.
+        # Say so with the status a single process exits with.
+        if workers.failed_to_start:
             raise SystemExit(STARTUP_FAILURE)
 
     async def serve(self) -> None:
         """Serve in the running event loop until ``server.should_exit`` is set (or a signal); one worker."""
-        if self.server.config.workers != 1:
+        if self.slots is not None:
             raise RuntimeError("several workers are served by run(), which supervises their processes")
         await self.server.serve(sockets=self.sockets)
 
@@ -96,10 +97,15 @@ def api_server(settings: Settings) -> ApiServer:
         log_config=None,
         log_level=settings.log_level,
     )
-    sockets = [config.bind_socket()] if workers > 1 or settings.metrics_port is not None else None
-    if sockets is not None and settings.metrics_port is not None:
+    metrics = None
+    if settings.metrics_port is not None:
         metrics = uvicorn.Config(
             config.app, host=settings.metrics_host, port=settings.metrics_port, log_config=None
-        )
-        sockets.append(metrics.bind_socket())
-    return ApiServer(settings, uvicorn.Server(config), sockets)
+        ).bind_socket()
+    if workers == 1:
+        sockets = None if metrics is None else [config.bind_socket(), metrics]
+        return ApiServer(settings, uvicorn.Server(config), sockets)
+    # Scrapes are few: the workers share one metrics socket.
+    shared = [] if metrics is None else [metrics]
+    slots = [[api, *shared] for api in reuse_port_sockets(config.host, config.port, workers)]
+    return ApiServer(settings, uvicorn.Server(config), None, slots)

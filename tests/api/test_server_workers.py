@@ -41,6 +41,12 @@ AUTH_CACHE_SECONDS = 1.0
 # Slow enough that no token comes back during a test.
 NO_REFILL = "0.001"
 BURST = 25
+# High enough that heavy traffic never waits (the limiter still runs on every request).
+NO_LIMITS = {
+    f"NSL_RATE_LIMIT_{bucket}_{knob}": "1000000"
+    for bucket in ("KEY", "ACCOUNT")
+    for knob in ("PER_SECOND", "BURST")
+}
 CONNECTIONS = 16
 
 
@@ -197,10 +203,7 @@ async def _tenant(api: Api, admin_key: str) -> Tenant:
 
 @contextlib.asynccontextmanager
 async def _connections(api: Api, count: int) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """``count`` clients of one keep-alive connection each, opened one after the other as clients arrive.
-
-    Not all at once: a worker woken by a burst of connections accepts every one already queued
-    (docs/performance.md), and the test wants both workers busy."""
+    """``count`` clients of one keep-alive connection each, already connected (by a first request)."""
     async with contextlib.AsyncExitStack() as stack:
         clients = []
         for _ in range(count):
@@ -241,7 +244,7 @@ async def test_rate_limits_are_exact_across_workers(start_api: StartApi, bootstr
 
 
 async def test_the_audit_chain_stays_one_valid_chain(start_api: StartApi, bootstrap_key: str) -> None:
-    api = await start_api()
+    api = await start_api(**NO_LIMITS)
     tenant = await _tenant(api, bootstrap_key)
     pids: Counter[int] = Counter()
 
@@ -291,10 +294,22 @@ async def test_a_revoked_key_stops_working_on_every_worker_within_the_cache_ttl(
     await answers_per_worker(401)
 
 
+async def test_a_worker_that_dies_is_replaced(start_api: StartApi) -> None:
+    api = await start_api()
+    killed = min(api.workers())
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + START_TIMEOUT
+    while killed in api.workers() or len(api.workers()) < WORKERS:
+        assert time.monotonic() < deadline, api.output()[-4000:]
+        await asyncio.sleep(0.1)
+    assert await _wait_until_every_worker_serves(api) == api.workers()
+    assert api.stop() == 0
+
+
 async def test_sigterm_stops_every_worker_after_auditing_what_it_answered(
     start_api: StartApi, bootstrap_key: str, db: Database
 ) -> None:
-    api = await start_api()
+    api = await start_api(**NO_LIMITS)
     tenant = await _tenant(api, bootstrap_key)
     answered: list[str] = []
     workers = api.workers()
