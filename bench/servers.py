@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -50,34 +51,23 @@ def server_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def start(name: str, factory: str, env: dict[str, str], log_dir: Path) -> Server:
+def start(name: str, factory: str, env: dict[str, str], log_dir: Path, *, workers: int = 1) -> Server:
     """Start ``uvicorn <factory> --factory`` with the flags shared by every target.
 
-    One worker (served in the uvicorn process itself), uvicorn's default loop and HTTP parser
+    One worker (served in the uvicorn process itself) unless ``workers`` > 1: then ``nsl api --workers``'s
+    supervisor (``bench.multiworker``: a socket per worker); uvicorn's default loop and HTTP parser
     (uvloop and httptools when installed), log level warning, no access log. Output goes to
     ``<log_dir>/<name>.log``; the process gets its own session, so a Ctrl-C reaches only us and
     we stop it in order.
     """
     port = free_port(HOST)
     log_path = log_dir / f"{name}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        factory,
-        "--factory",
-        "--app-dir",
-        str(ROOT),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--log-level",
-        SERVER_LOG_LEVEL,
-        "--no-access-log",
-    ]
+    common = ["--port", str(port), "--workers", str(workers), "--log-level", SERVER_LOG_LEVEL]
+    if workers == 1:
+        command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--app-dir", str(ROOT)]
+        command += ["--host", HOST, *common, "--no-access-log"]
+    else:  # as nsl api --workers N serves (api.workers); uvicorn --workers shares one socket unevenly
+        command = [sys.executable, "-m", "bench.multiworker", factory, *common]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -86,14 +76,16 @@ def start(name: str, factory: str, env: dict[str, str], log_dir: Path) -> Server
 
 
 def stop(server: Server) -> None:
-    """SIGTERM the server (only the process we started), SIGKILL if it lingers. Safe to call twice."""
+    """SIGTERM the server (only the process we started: it stops its workers), SIGKILL if it lingers.
+    Safe to call twice."""
     if server.process.poll() is not None:
         return
     server.process.terminate()
     try:
         server.process.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        server.process.kill()
+        # Its own session (start_new_session): the group is the server and its workers, nothing else.
+        os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait(STOP_TIMEOUT)
 
 
