@@ -1,8 +1,8 @@
 """Benchmark: our authenticated, rate-limited, audited ``GET /v1/account`` vs a bare FastAPI hello-world.
 
-Both apps run as real uvicorn subprocesses, served the same way (``bench.servers``: one worker,
-uvicorn's default loop and HTTP parser, log level ``warning``, no access log, 127.0.0.1). The NSL
-app gets a fresh data dir (SQLite by default; ``--database-url`` for PostgreSQL, ``--redis-url``
+Both apps run as real uvicorn subprocesses, served the same way (``bench.servers``: one worker unless
+``--workers``, uvicorn's default loop and HTTP parser, log level ``warning``, no access log, 127.0.0.1).
+The NSL app gets a fresh data dir (SQLite by default; ``--database-url`` for PostgreSQL, ``--redis-url``
 for the Redis rate limiter) and rate limits so high that the limiter runs on every request but
 never rejects. The load (``bench.loadgen``) is keep-alive HTTP/1.1, one request in flight per
 connection, from a raw asyncio protocol on uvloop that is much cheaper per request than the server.
@@ -454,7 +454,7 @@ def _info(args: argparse.Namespace, audited: int, measured: int) -> dict[str, An
 
 
 def _workers(count: int) -> str:
-    return "1 worker" if count == 1 else f"{count} worker processes (uvicorn's supervisor)"
+    return "1 worker" if count == 1 else f"{count} worker processes (a socket each, as nsl api --workers)"
 
 
 def main(argv: list[str] | None = None) -> int:

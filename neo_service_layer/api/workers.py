@@ -11,7 +11,8 @@ backlog for the replacement instead of being refused.
 
 The rest is uvicorn's: its :class:`~uvicorn.supervisors.multiprocess.Process` (spawned, with the health
 check ping), its startup-failure status, its restart of a worker that dies or hangs, SIGINT/SIGTERM to
-stop every worker gracefully (each runs its lifespan shutdown) and then exit.
+stop every worker gracefully (each runs its lifespan shutdown) and then exit. Not uvicorn's SIGHUP
+(rolling restart) nor SIGTTIN/SIGTTOU (one worker more or less): SIGHUP stops, like SIGTERM.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from neo_service_layer.logging import get_logger
 log = get_logger("nsl.api.workers")
 # How often the supervisor checks on its workers (uvicorn's own supervisor: the same).
 CHECK_SECONDS = 0.5
+# Each stops the workers gracefully, then the supervisor. SIGHUP too: its default would end the
+# supervisor alone and leave the workers serving without one (uvicorn restarts them on it instead).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def reuse_port_sockets(host: str, port: int, count: int) -> list[socket.socket]:
@@ -74,8 +78,8 @@ class Workers:
         return process
 
     def run(self) -> None:
-        """Start every worker, keep them running until SIGINT/SIGTERM, then stop them and wait."""
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        """Start every worker, keep them running until a stop signal, then stop them and wait."""
+        for signum in STOP_SIGNALS:
             signal.signal(signum, self._stop)
         api = self.slots[0][0].getsockname()
         log.info("api_workers_listening", host=api[0], port=api[1], workers=len(self.slots))
