@@ -17,9 +17,11 @@ stop every worker gracefully (each runs its lifespan shutdown) and then exit. No
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
+import time
 from types import FrameType
 
 import uvicorn
@@ -34,6 +36,8 @@ CHECK_SECONDS = 0.5
 # Each stops the workers gracefully, then the supervisor. SIGHUP too: its default would end the
 # supervisor alone and leave the workers serving without one (uvicorn restarts them on it instead).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# How often a worker checks that its supervisor still runs.
+ORPHAN_CHECK_SECONDS = 0.5
 
 
 def reuse_port_sockets(host: str, port: int, count: int) -> list[socket.socket]:
@@ -56,13 +60,30 @@ def reuse_port_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
+def _stop_when_orphaned(supervisor: int) -> None:
+    """SIGTERM this worker once its supervisor is gone: it stops gracefully (answers what it accepted,
+    runs its lifespan shutdown) instead of serving on with no one to restart or stop it."""
+    while os.getppid() == supervisor:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _Worker(Process):
+    """uvicorn's worker process, which also stops when its supervisor dies. A SIGKILLed supervisor
+    cannot stop its workers, and uvicorn's would serve on, orphaned, holding the port."""
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover - in the child
+        threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
+        super().target(sockets)
+
+
 class Workers:
     """Runs one uvicorn worker process per slot, each serving its slot's sockets; restarts the dead."""
 
     def __init__(self, config: uvicorn.Config, slots: list[list[socket.socket]]) -> None:
         self.config = config
         self.slots = slots
-        self.processes: list[Process] = []
+        self.processes: list[_Worker] = []
         # Set by a signal handler or on a startup failure; the loop in run() polls it.
         self.should_exit = threading.Event()
         self.failed_to_start = False
@@ -71,8 +92,8 @@ class Workers:
         log.info("api_workers_stopping", signal=signal.Signals(signum).name)
         self.should_exit.set()
 
-    def _start(self, slot: int) -> Process:
-        process = Process(self.config, self.slots[slot])
+    def _start(self, slot: int) -> _Worker:
+        process = _Worker(self.config, self.slots[slot])
         process.start()
         log.info("api_worker_started", slot=slot, pid=process.pid)
         return process

@@ -183,9 +183,7 @@ def start_api(tmp_path: Path, database_url: str) -> Iterator[StartApi]:
 
     yield start
     for api in started:
-        if api.process.poll() is None:
-            api.process.kill()
-            api.process.wait(STOP_TIMEOUT)
+        api.stop()
 
 
 @pytest.fixture
@@ -304,6 +302,18 @@ async def test_a_worker_that_dies_is_replaced(start_api: StartApi) -> None:
         await asyncio.sleep(0.1)
     assert await _wait_until_every_worker_serves(api) == api.workers()
     assert api.stop() == 0
+
+
+async def test_the_workers_stop_when_the_supervisor_is_killed(start_api: StartApi) -> None:
+    api = await start_api()
+    workers = api.workers()
+    api.process.kill()  # no chance to stop its workers
+    api.process.wait(STOP_TIMEOUT)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while any(_cmdline(pid) for pid in workers):
+        assert time.monotonic() < deadline, "orphaned workers still run"
+        await asyncio.sleep(0.1)
+    assert api.output().count("Application shutdown complete.") == WORKERS
 
 
 async def test_sigterm_stops_every_worker_after_auditing_what_it_answered(
