@@ -25,9 +25,10 @@ from neo_service_layer.api.workers import Workers, reuse_port_sockets
 from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.session import Database
-from neo_service_layer.logging import configure_logging
+from neo_service_layer.logging import configure_logging, get_logger
 from neo_service_layer.services.accounts.tokens import TokenSigner
 
+log = get_logger("nsl.api.server")
 #: What each worker process imports (uvicorn ``factory=True``): spawned, it inherits only the environment.
 APP_FACTORY = "neo_service_layer.api.server:app_from_environment"
 
@@ -68,7 +69,12 @@ class ApiServer:
         if self.slots is None:
             self.server.run(sockets=self.sockets)
             return
-        asyncio.run(prepare_shared_state(self.settings))
+        try:
+            asyncio.run(prepare_shared_state(self.settings))
+        except Exception:  # the process boundary: any cause (database down, key unreadable) is fatal
+            # Logged and ended as one process's failed startup is: uvicorn's status 3, no traceback dump.
+            log.exception("api_startup_failed")
+            raise SystemExit(STARTUP_FAILURE) from None
         workers = Workers(self.server.config, self.slots)
         workers.run()
         # A worker that fails before serving would fail again on restart: every worker was stopped.

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from uvicorn.config import STARTUP_FAILURE
 
 from neo_service_layer.chains.devnet.processes import free_port
 from neo_service_layer.db.models import AuditEntry
@@ -220,6 +221,14 @@ def test_more_than_one_worker_without_redis_is_refused(tmp_path: Path) -> None:
     assert "NSL_API_WORKERS" in message
     assert "NSL_REDIS_URL" in message
     assert not (tmp_path / "data").exists(), "refused before it touched anything"
+
+
+def test_workers_do_not_start_without_their_database(tmp_path: Path) -> None:
+    closed = f"postgresql+asyncpg://nsl@127.0.0.1:{free_port()}/nsl"  # nothing listens there
+    env = nsl_env(tmp_path / "data", closed, NSL_REDIS_URL=REDIS_URL, NSL_PORT=str(free_port()))
+    failed = nsl(env, "api", "--workers", "2")
+    assert failed.returncode == STARTUP_FAILURE, failed.stdout + failed.stderr
+    assert "api_startup_failed" in failed.stderr
 
 
 async def test_rate_limits_are_exact_across_workers(start_api: StartApi, bootstrap_key: str) -> None:
