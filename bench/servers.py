@@ -22,6 +22,8 @@ SERVER_LOG_LEVEL = "warning"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 POLL_SECONDS = 0.1
+# The state column of /proc/net/tcp for a listening socket.
+TCP_LISTEN = "0A"
 
 
 class ServerError(RuntimeError):
@@ -36,6 +38,7 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    workers: int = 1
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -72,7 +75,7 @@ def start(name: str, factory: str, env: dict[str, str], log_dir: Path, *, worker
         process = subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    return Server(name, process, port, log_path)
+    return Server(name, process, port, log_path, workers)
 
 
 def stop(server: Server) -> None:
@@ -89,8 +92,20 @@ def stop(server: Server) -> None:
         server.process.wait(STOP_TIMEOUT)
 
 
+def listening_sockets(port: int) -> int:
+    """How many IPv4 TCP sockets listen on ``port`` (one per worker: a socket each), from /proc."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == TCP_LISTEN:
+            count += 1
+    return count
+
+
 def wait_ready(server: Server, path: str) -> None:
-    """Poll ``path`` until it answers 200; fail if the process exits or the timeout passes."""
+    """Poll ``path`` until it answers 200 and, with several workers, until every worker listens (a
+    worker listens once its app has started; connections made before go to the others and stay there,
+    keep-alive, for the whole measurement). Fail if the process exits or the timeout passes."""
     deadline = time.monotonic() + START_TIMEOUT
     url = f"http://{HOST}:{server.port}{path}"
     with httpx.Client(timeout=2.0) as client:
@@ -98,7 +113,8 @@ def wait_ready(server: Server, path: str) -> None:
             if server.process.poll() is not None:
                 raise ServerError(f"{server.name} server exited on start:\n{server.log_tail()}")
             with contextlib.suppress(httpx.TransportError):
-                if client.get(url).status_code == 200:
+                answered = client.get(url).status_code == 200
+                if answered and (server.workers == 1 or listening_sockets(server.port) >= server.workers):
                     return
             time.sleep(POLL_SECONDS)
     raise ServerError(f"{server.name} server not ready after {START_TIMEOUT:.0f}s:\n{server.log_tail()}")
