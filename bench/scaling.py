@@ -164,7 +164,7 @@ def report(console: Console, points: list[Point], args: argparse.Namespace, audi
     database = "PostgreSQL" if args.database_url else "SQLite"
     table = Table(title=f"NSL scale-out ({database}, Redis rate limiter, {args.concurrency} connections)")
     columns = ("workers", "target", "req/s", "speed-up", "p50 ms", "p99 ms", "server CPU", "server µs/req")
-    for column in (*columns, "client CPU", "busiest worker", "errors"):
+    for column in (*columns, "client CPU", "other CPU", "busiest worker", "errors"):
         table.add_column(column, justify="left" if column == "target" else "right")
     base = {p.summary.target: p.summary.rps for p in points if p.workers == args.workers[0]}
     by_workers = {(p.workers, p.summary.target): p.summary for p in points}
@@ -180,6 +180,7 @@ def report(console: Console, points: list[Point], args: argparse.Namespace, audi
             "n/a" if s.server_cpu is None else f"{s.server_cpu:.0%}",
             "n/a" if s.server_cpu_us_per_request is None else f"{s.server_cpu_us_per_request:,.0f}",
             f"{s.client_cpu:.0%}",
+            "n/a" if s.other_cpu is None else f"{s.other_cpu:.0%}",
             "n/a" if point.busiest_worker_share is None else f"{point.busiest_worker_share:.0%}",
             str(s.errors),
         )
@@ -190,7 +191,8 @@ def report(console: Console, points: list[Point], args: argparse.Namespace, audi
         console.print(f"  - {workers} workers: ours is {ours.rps / bare.rps:.1%} of bare at the same count")
     console.print(
         f"  - audit entries written: {audited:,} for {measured:,} measured requests to ours (warm-ups too); "
-        "busiest worker = its share of the workers' CPU (1/N is even); server CPU = supervisor + workers."
+        "busiest worker = its share of the workers' CPU (1/N is even); server CPU = supervisor + workers; "
+        "other CPU = every other process (PostgreSQL and Redis too)."
     )
     return {
         "info": {
