@@ -1,8 +1,8 @@
 """Benchmark: our authenticated, rate-limited, audited ``GET /v1/account`` vs a bare FastAPI hello-world.
 
-Both apps run as real uvicorn subprocesses, served the same way (``bench.servers``: one worker,
-uvicorn's default loop and HTTP parser, log level ``warning``, no access log, 127.0.0.1). The NSL
-app gets a fresh data dir (SQLite by default; ``--database-url`` for PostgreSQL, ``--redis-url``
+Both apps run as real uvicorn subprocesses, served the same way (``bench.servers``: one worker unless
+``--workers``, uvicorn's default loop and HTTP parser, log level ``warning``, no access log, 127.0.0.1).
+The NSL app gets a fresh data dir (SQLite by default; ``--database-url`` for PostgreSQL, ``--redis-url``
 for the Redis rate limiter) and rate limits so high that the limiter runs on every request but
 never rejects. The load (``bench.loadgen``) is keep-alive HTTP/1.1, one request in flight per
 connection, from a raw asyncio protocol on uvloop that is much cheaper per request than the server.
@@ -59,6 +59,7 @@ DEFAULT_ROUNDS = 2
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TARGET_RATIO = 0.5
 MAX_ROUNDS = 20
+MAX_WORKERS = 16
 # Rate limits high enough that no request waits; the limiter still takes a token per request.
 UNLIMITED_RATE = "1000000000"
 BENCH_DATABASE = re.compile(r"^nsl_bench[a-z0-9_]*$")
@@ -319,6 +320,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--redis-url", default=None, help="use the Redis rate limiter, e.g. redis://127.0.0.1:6379"
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes of every target (uvicorn --workers, as nsl api --workers); more than 1 "
+        "needs --redis-url (default %(default)s)",
+    )
+    parser.add_argument(
         "--target-ratio",
         type=float,
         default=DEFAULT_TARGET_RATIO,
@@ -328,10 +336,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parse_load_args(parser, argv)
     if not 1 <= args.rounds <= MAX_ROUNDS:
         parser.error(f"--rounds must be within 1..{MAX_ROUNDS}")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        parser.error(f"--workers must be within 1..{MAX_WORKERS}")
+    if args.workers > 1 and not args.redis_url:
+        parser.error("--workers above 1 needs --redis-url (NSL_API_WORKERS > 1 needs NSL_REDIS_URL)")
     return args
 
 
-def _nsl_env(data_dir: Path, args: argparse.Namespace) -> dict[str, str]:
+def nsl_env(data_dir: Path, args: argparse.Namespace) -> dict[str, str]:
     env = {
         "NSL_DATA_DIR": str(data_dir),
         "NSL_LOG_LEVEL": servers.SERVER_LOG_LEVEL,
@@ -361,11 +373,11 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         envs = {
             BARE: servers.server_env({}),
             FLOOR: servers.server_env({}),
-            OURS: servers.server_env(_nsl_env(data_dir, args)),
+            OURS: servers.server_env(nsl_env(data_dir, args)),
         }
         started: dict[str, Server] = {}
         for name in TARGETS:
-            started[name] = servers.start(name, FACTORIES[name], envs[name], data_dir)
+            started[name] = servers.start(name, FACTORIES[name], envs[name], data_dir, workers=args.workers)
             stack.callback(servers.stop, started[name])
         for name, server in started.items():
             servers.wait_ready(server, READY_PATHS[name])
@@ -432,7 +444,9 @@ def _info(args: argparse.Namespace, audited: int, measured: int) -> dict[str, An
     database = "PostgreSQL" if args.database_url else "SQLite"
     limiter = "Redis" if args.redis_url else "in-process"
     return {
-        "description": f"{database}, {limiter} rate limiter, {args.concurrency} connections",
+        "description": f"{database}, {limiter} rate limiter, {_workers(args.workers)}, "
+        f"{args.concurrency} connections",
+        "workers": args.workers,
         "database": database,
         "rate_limiter": limiter,
         "concurrency": args.concurrency,
@@ -449,7 +463,8 @@ def _info(args: argparse.Namespace, audited: int, measured: int) -> dict[str, An
             "(auth, rate limit per key and per account, tenant-scoped session, audit entry); floor = "
             "GET /v1/account with the same FastAPI dependency shape as ours and no work "
             "(bench/floor_app.py): the framework's own ceiling for a route of this shape.",
-            f"All three: uvicorn {uvicorn.__version__}, 1 worker, default loop/http (uvloop, httptools), "
+            f"All three: uvicorn {uvicorn.__version__}, {_workers(args.workers)}, default loop/http (uvloop, "
+            "httptools), "
             f"log level {servers.SERVER_LOG_LEVEL}, no access log, {HOST}; keep-alive HTTP/1.1, "
             "one request in flight per connection, the same request headers.",
             f"Rate limits raised to {UNLIMITED_RATE}/s (burst {UNLIMITED_RATE}) per key and per "
@@ -460,6 +475,10 @@ def _info(args: argparse.Namespace, audited: int, measured: int) -> dict[str, An
             "time per response; other = every other process on the machine (PostgreSQL/Redis too).",
         ],
     }
+
+
+def _workers(count: int) -> str:
+    return "1 worker" if count == 1 else f"{count} worker processes (a socket each, as nsl api --workers)"
 
 
 def main(argv: list[str] | None = None) -> int:

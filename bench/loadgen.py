@@ -164,6 +164,24 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The children of process ``pid`` (a server's workers), from /proc; empty off Linux or when gone."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of process ``pid`` and of its living descendants (a server's worker processes), or None
+    off Linux. A worker that died since the last sample takes its time with it: compare windows only
+    when no worker restarted."""
+    own = process_cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(tree_cpu_seconds(child) or 0.0 for child in child_pids(pid))
+
+
 def machine_busy_seconds() -> float | None:
     """CPU time all CPUs spent neither idle nor in iowait (steal included), from /proc/stat."""
     try:
@@ -177,7 +195,8 @@ def machine_busy_seconds() -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class CpuSample:
-    """CPU clocks at one instant: the server's, this process's, the whole machine's."""
+    """CPU clocks at one instant: the server's (its worker processes included), this process's, the whole
+    machine's."""
 
     wall: float
     server: float | None
@@ -187,7 +206,7 @@ class CpuSample:
     @classmethod
     def take(cls, server_pid: int) -> CpuSample:
         return cls(
-            time.perf_counter(), process_cpu_seconds(server_pid), time.process_time(), machine_busy_seconds()
+            time.perf_counter(), tree_cpu_seconds(server_pid), time.process_time(), machine_busy_seconds()
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +22,8 @@ SERVER_LOG_LEVEL = "warning"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 POLL_SECONDS = 0.1
+# The state column of /proc/net/tcp for a listening socket.
+TCP_LISTEN = "0A"
 
 
 class ServerError(RuntimeError):
@@ -35,6 +38,7 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    workers: int = 1
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -50,55 +54,58 @@ def server_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def start(name: str, factory: str, env: dict[str, str], log_dir: Path) -> Server:
+def start(name: str, factory: str, env: dict[str, str], log_dir: Path, *, workers: int = 1) -> Server:
     """Start ``uvicorn <factory> --factory`` with the flags shared by every target.
 
-    One worker (served in the uvicorn process itself), uvicorn's default loop and HTTP parser
+    One worker (served in the uvicorn process itself) unless ``workers`` > 1: then ``nsl api --workers``'s
+    supervisor (``bench.multiworker``: a socket per worker); uvicorn's default loop and HTTP parser
     (uvloop and httptools when installed), log level warning, no access log. Output goes to
     ``<log_dir>/<name>.log``; the process gets its own session, so a Ctrl-C reaches only us and
     we stop it in order.
     """
     port = free_port(HOST)
     log_path = log_dir / f"{name}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        factory,
-        "--factory",
-        "--app-dir",
-        str(ROOT),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--log-level",
-        SERVER_LOG_LEVEL,
-        "--no-access-log",
-    ]
+    common = ["--port", str(port), "--workers", str(workers), "--log-level", SERVER_LOG_LEVEL]
+    if workers == 1:
+        command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--app-dir", str(ROOT)]
+        command += ["--host", HOST, *common, "--no-access-log"]
+    else:  # as nsl api --workers N serves (api.workers); uvicorn --workers shares one socket unevenly
+        command = [sys.executable, "-m", "bench.multiworker", factory, *common]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    return Server(name, process, port, log_path)
+    return Server(name, process, port, log_path, workers)
 
 
 def stop(server: Server) -> None:
-    """SIGTERM the server (only the process we started), SIGKILL if it lingers. Safe to call twice."""
+    """SIGTERM the server (only the process we started: it stops its workers), SIGKILL if it lingers.
+    Safe to call twice."""
     if server.process.poll() is not None:
         return
     server.process.terminate()
     try:
         server.process.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        server.process.kill()
+        # Its own session (start_new_session): the group is the server and its workers, nothing else.
+        os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait(STOP_TIMEOUT)
 
 
+def listening_sockets(port: int) -> int:
+    """How many IPv4 TCP sockets listen on ``port`` (one per worker: a socket each), from /proc."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == TCP_LISTEN:
+            count += 1
+    return count
+
+
 def wait_ready(server: Server, path: str) -> None:
-    """Poll ``path`` until it answers 200; fail if the process exits or the timeout passes."""
+    """Poll ``path`` until it answers 200 and, with several workers, until every worker listens (a
+    worker listens once its app has started; connections made before go to the others and stay there,
+    keep-alive, for the whole measurement). Fail if the process exits or the timeout passes."""
     deadline = time.monotonic() + START_TIMEOUT
     url = f"http://{HOST}:{server.port}{path}"
     with httpx.Client(timeout=2.0) as client:
@@ -106,7 +113,8 @@ def wait_ready(server: Server, path: str) -> None:
             if server.process.poll() is not None:
                 raise ServerError(f"{server.name} server exited on start:\n{server.log_tail()}")
             with contextlib.suppress(httpx.TransportError):
-                if client.get(url).status_code == 200:
+                answered = client.get(url).status_code == 200
+                if answered and (server.workers == 1 or listening_sockets(server.port) >= server.workers):
                     return
             time.sleep(POLL_SECONDS)
     raise ServerError(f"{server.name} server not ready after {START_TIMEOUT:.0f}s:\n{server.log_tail()}")

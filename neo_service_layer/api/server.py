@@ -1,46 +1,117 @@
 """The API's HTTP server, as ``nsl api`` runs it: uvicorn on ``host:port``, and on ``metrics_host:
 metrics_port`` too when that is set. One server with two listening sockets: the app tells them apart by
 the port a request came in on (``api.middleware``), so /metrics can be bound to an internal address
-while the API faces the world, with no second server or event loop to manage."""
+while the API faces the world, with no second server or event loop to manage.
+
+With ``api_workers`` N > 1 (``nsl api --workers N``) this process binds the sockets (one API socket per
+worker, ``SO_REUSEPORT``: ``api.workers``) and supervises N worker processes, each building its own app
+from the environment (:func:`app_from_environment`); it restarts any that dies, and on SIGTERM or SIGINT
+stops them all gracefully (each runs its lifespan shutdown: the audit writer drains). What the workers
+share goes through the database and Redis (rate limits; the settings refuse N > 1 without it).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from dataclasses import dataclass
 
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
 
 from neo_service_layer.api.app import create_app
+from neo_service_layer.api.workers import Workers, reuse_port_sockets
 from neo_service_layer.config import Settings
+from neo_service_layer.db.migrate import upgrade
+from neo_service_layer.db.session import Database
+from neo_service_layer.logging import configure_logging, get_logger
+from neo_service_layer.services.accounts.tokens import TokenSigner
+
+log = get_logger("nsl.api.server")
+#: What each worker process imports (uvicorn ``factory=True``): spawned, it inherits only the environment.
+APP_FACTORY = "neo_service_layer.api.server:app_from_environment"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process: settings loaded as ``nsl api`` loads them, logging configured."""
+    settings = Settings.load()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
+async def prepare_shared_state(settings: Settings) -> None:
+    """Create what N workers starting at once would race for: the schema (migrations) and the JWT key."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.dispose()
+    TokenSigner.from_file(settings.effective_jwt_key_file, settings.jwt_issuer, settings.jwt_max_ttl_seconds)
 
 
 @dataclass(frozen=True, slots=True)
 class ApiServer:
+    settings: Settings
     server: uvicorn.Server
-    # None: uvicorn binds host:port itself.
+    # One process: None (uvicorn binds host:port itself) or the API and metrics sockets. Several
+    # workers: each worker's own sockets (api.workers), its API socket first.
     sockets: list[socket.socket] | None
+    slots: list[list[socket.socket]] | None = None
 
     def run(self) -> None:
-        """Serve until SIGINT/SIGTERM."""
-        self.server.run(sockets=self.sockets)
+        """Serve until SIGINT/SIGTERM (with several workers: until they are all stopped).
+
+        Raises:
+            SystemExit: with uvicorn's startup-failure status (3) when a worker could not start.
+        """
+        if self.slots is None:
+            self.server.run(sockets=self.sockets)
+            return
+        try:
+            asyncio.run(prepare_shared_state(self.settings))
+        except Exception:  # the process boundary: any cause (database down, key unreadable) is fatal
+            # Logged and ended as one process's failed startup is: uvicorn's status 3, no traceback dump.
+            log.exception("api_startup_failed")
+            raise SystemExit(STARTUP_FAILURE) from None
+        workers = Workers(self.server.config, self.slots)
+        workers.run()
+        # A worker that fails before serving would fail again on restart: every worker was stopped.
+        # Say so with the status a single process exits with.
+        if workers.failed_to_start:
+            raise SystemExit(STARTUP_FAILURE)
 
     async def serve(self) -> None:
-        """Serve in the running event loop until ``server.should_exit`` is set (or a signal)."""
+        """Serve in the running event loop until ``server.should_exit`` is set (or a signal); one worker."""
+        if self.slots is not None:
+            raise RuntimeError("several workers are served by run(), which supervises their processes")
         await self.server.serve(sockets=self.sockets)
 
 
 def api_server(settings: Settings) -> ApiServer:
-    """The server for ``settings``; with ``metrics_port`` both sockets are bound here, before it starts."""
+    """The server for ``settings``; with ``metrics_port`` or several workers the sockets are bound here,
+    before it starts."""
+    workers = settings.api_workers or 1
     config = uvicorn.Config(
-        create_app(settings),
+        # Several workers: each process imports the factory and loads the settings itself.
+        create_app(settings) if workers == 1 else APP_FACTORY,
+        factory=workers > 1,
+        workers=workers,
         host=settings.host,
         port=settings.port,
         log_config=None,
         log_level=settings.log_level,
     )
-    if settings.metrics_port is None:
-        return ApiServer(uvicorn.Server(config), None)
-    metrics = uvicorn.Config(
-        config.app, host=settings.metrics_host, port=settings.metrics_port, log_config=None
-    )
-    return ApiServer(uvicorn.Server(config), [config.bind_socket(), metrics.bind_socket()])
+    metrics = None
+    if settings.metrics_port is not None:
+        metrics = uvicorn.Config(
+            config.app, host=settings.metrics_host, port=settings.metrics_port, log_config=None
+        ).bind_socket()
+    if workers == 1:
+        sockets = None if metrics is None else [config.bind_socket(), metrics]
+        return ApiServer(settings, uvicorn.Server(config), sockets)
+    # Scrapes are few: the workers share one metrics socket.
+    shared = [] if metrics is None else [metrics]
+    slots = [[api, *shared] for api in reuse_port_sockets(config.host, config.port, workers)]
+    return ApiServer(settings, uvicorn.Server(config), None, slots)

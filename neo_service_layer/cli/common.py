@@ -33,10 +33,11 @@ def fail(error: NSLError) -> NoReturn:
     raise typer.Exit(EXIT_ERROR)
 
 
-def load_settings() -> Settings:
-    """Settings from env and the TOML file, or a readable error instead of a traceback."""
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from env and the TOML file (``overrides``: a command's options on top), or a readable
+    error instead of a traceback."""
     try:
-        return Settings.load()
+        return Settings.load(**overrides)
     except ConfigurationError as exc:
         fail(exc)
 

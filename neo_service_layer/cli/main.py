@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import httpx
 import typer
@@ -10,7 +11,12 @@ import typer
 from neo_service_layer import __version__
 from neo_service_layer.cli import admin, audit, devnet
 from neo_service_layer.cli.common import console, err_console, load_settings, open_database, print_json, run
-from neo_service_layer.cli.supervisor import Supervisor, serve_children, warn_if_enclave_shares_api_user
+from neo_service_layer.cli.supervisor import (
+    Supervisor,
+    serve_api_workers,
+    serve_children,
+    warn_if_enclave_shares_api_user,
+)
 from neo_service_layer.config import mask_url_password
 from neo_service_layer.db.migrate import current_revision, head_revision
 from neo_service_layer.logging import configure_logging
@@ -73,11 +79,21 @@ def db_current() -> None:
 
 
 @app.command()
-def api() -> None:
+def api(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="API processes serving the port (default: NSL_API_WORKERS, else 1); more than 1 needs "
+            "NSL_REDIS_URL",
+        ),
+    ] = None,
+) -> None:
     """Run the API server (stateless; run as many replicas as you like)."""
     from neo_service_layer.api.server import api_server
 
-    settings = load_settings()
+    settings = load_settings(api_workers=workers) if workers is not None else load_settings()
     configure_logging(settings.log_level, settings.log_format)
     api_server(settings).run()
 
@@ -112,7 +128,8 @@ def serve() -> None:
     configure_logging(settings.log_level, settings.log_format)
 
     new_admin_key = run(lambda: ensure_system_account(settings))
-    supervisor = Supervisor(serve_children(enclave=settings.serve_enclave))
+    children = serve_children(enclave=settings.serve_enclave, api_workers=serve_api_workers(settings))
+    supervisor = Supervisor(children)
     warn_if_enclave_shares_api_user(supervisor.children)
     url = f"http://{settings.host}:{settings.port}"
     # Printed to the terminal only, never logged: the bootstrap key is the one secret we show.

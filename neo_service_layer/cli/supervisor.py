@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from neo_service_layer.config import Settings
 from neo_service_layer.logging import get_logger
 
 log = get_logger("nsl.supervisor")
@@ -46,8 +47,8 @@ class Child:
         return None if self.process is None else self.process.poll()
 
 
-def child_argv(command: str) -> list[str]:
-    return [sys.executable, "-m", "neo_service_layer.cli.main", command]
+def child_argv(command: str, *options: str) -> list[str]:
+    return [sys.executable, "-m", "neo_service_layer.cli.main", command, *options]
 
 
 # Only the enclave may see what unlocks its sealing key.
@@ -59,12 +60,32 @@ def child_env(*, enclave: bool) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if enclave or k not in ENCLAVE_ONLY_ENV}
 
 
-def serve_children(*, enclave: bool) -> list[Child]:
-    """What ``nsl serve`` runs: the enclave (unless it runs on its own, as its own user), API, worker."""
+# nsl serve shares the machine with the enclave, the worker and usually the database: it stops here.
+MAX_SERVE_API_WORKERS = 4
+
+
+def serve_api_workers(settings: Settings) -> int:
+    """The API processes of ``nsl serve``: ``api_workers`` when set; else one per CPU, at most
+    :data:`MAX_SERVE_API_WORKERS`, with PostgreSQL and Redis, and one otherwise.
+
+    Without Redis several processes would not share the rate limits (the settings refuse it); on SQLite
+    every write, each request's audit entry included, takes the one database-wide write lock, so more
+    processes mostly wait for each other (docs/performance.md).
+    """
+    if settings.api_workers is not None:
+        return settings.api_workers
+    if settings.redis_url is None or settings.is_sqlite:
+        return 1
+    return min(os.cpu_count() or 1, MAX_SERVE_API_WORKERS)
+
+
+def serve_children(*, enclave: bool, api_workers: int) -> list[Child]:
+    """What ``nsl serve`` runs: the enclave (unless it runs on its own, as its own user), API (with
+    ``api_workers`` processes), worker."""
     children = [Child("enclave", child_argv("enclave"), child_env(enclave=True))] if enclave else []
     return [
         *children,
-        Child("api", child_argv("api"), child_env(enclave=False)),
+        Child("api", child_argv("api", "--workers", str(api_workers)), child_env(enclave=False)),
         Child("worker", child_argv("worker"), child_env(enclave=False)),
     ]
 

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(default=None, description="Shared rate limits across replicas.")
     host: str = DEFAULT_HOST
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535)
+    api_workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="API processes serving port (nsl api --workers). Unset: 1 for nsl api; nsl serve picks "
+        "(docs/performance.md). More than 1 needs redis_url: rate limits must be shared.",
+    )
     log_level: str = "info"
     log_format: LogFormat = "json"
 
@@ -162,6 +168,13 @@ class Settings(BaseSettings):
                 "metrics_port (NSL_METRICS_PORT) must differ from port (NSL_PORT), or be unset to serve "
                 "/metrics there"
             )
+        if self.api_workers is not None and self.api_workers > 1 and self.redis_url is None:
+            # In-process token buckets would let each of N processes grant the whole burst and rate:
+            # the limits would be N times looser than configured.
+            raise ValueError(
+                f"api_workers (NSL_API_WORKERS, nsl api --workers) is {self.api_workers}: more than one API "
+                "process needs redis_url (NSL_REDIS_URL) so that they share the rate limits"
+            )
         return self
 
     @classmethod
@@ -194,15 +207,18 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @classmethod
-    def load(cls) -> Self:
+    def load(cls, **overrides: Any) -> Self:
         """The settings of this process (environment, credentials, TOML file), or a readable error.
+
+        ``overrides`` (a command's options, e.g. ``api_workers``) take precedence over every source and
+        are validated with the rest.
 
         Raises:
             ConfigurationError: a setting is invalid (each named with its ``NSL_`` variable), the TOML
                 file does not parse, or it sets a setting twice.
         """
         try:
-            return cls()
+            return cls(**overrides)
         except ValidationError as exc:
             raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(explain(exc, cls))) from exc
         except tomllib.TOMLDecodeError as exc:

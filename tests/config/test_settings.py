@@ -121,6 +121,7 @@ def test_settings_are_read_from_systemd_credentials(monkeypatch: pytest.MonkeyPa
         pytest.param(
             {"enclave": {"max_in_flight_bytes": 1 << 20}}, "enclave.max_in_flight_bytes", id="below-a-frame"
         ),
+        pytest.param({"api_workers": 2}, "NSL_REDIS_URL", id="api-workers-without-redis"),
     ],
 )
 def test_inconsistent_limits_are_refused(tmp_path: Path, overrides: dict[str, Any], field: str) -> None:

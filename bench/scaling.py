@@ -1,0 +1,243 @@
+"""Scale-out benchmark: ours and bare at 1, 2, 4 worker processes on one port (``nsl api --workers N``).
+
+For each worker count N, ``bench.api``'s **ours** (``GET /v1/account``: API key, rate limits in Redis, a
+tenant-scoped session, an audit entry) and **bare** (``GET /`` hello world) are served by ``uvicorn
+--workers N`` (the supervisor ``nsl api --workers N`` runs) and measured in alternating windows, with
+the same load generator, setup and CPU accounting as ``bench/api.py`` (the server's CPU is the
+supervisor's and its workers'). The report is one row per (N, target): req/s, the speed-up over the
+first N, p50/p99, server CPU per request, and how evenly the workers shared the work. Bare at N is
+the ceiling of the same machine for the same N: the fair comparison for ours at N.
+
+The load generator runs on the same machine: on 2 cores it takes CPU the workers could use, so the
+curve flattens earlier than on a server with a remote client. Exit status as ``bench/api.py``.
+
+Usage: ``python bench/scaling.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/nsl_bench_scale
+--redis-url redis://127.0.0.1:6379 [--workers 1,2,4] [--duration 6]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from rich.console import Console
+from rich.table import Table
+
+if __package__ in (None, ""):  # run as ``python bench/scaling.py``: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import servers
+from bench.api import (
+    BARE,
+    FACTORIES,
+    MAX_ROUNDS,
+    MAX_WORKERS,
+    OURS,
+    PATHS,
+    READY_PATHS,
+    Summary,
+    audit_entries,
+    bootstrap_admin,
+    http_request,
+    nsl_env,
+    provision_tenant,
+    reset_postgres,
+    summarize,
+)
+from bench.cli import load_parser, parse_load_args, run_benchmark
+from bench.loadgen import Window, child_pids, measure, process_cpu_seconds
+from bench.servers import Server
+from neo_service_layer.config import Settings
+
+DEFAULT_WORKERS = (1, 2, 4)
+DEFAULT_DURATION = 6.0
+DEFAULT_WARMUP = 1.0
+DEFAULT_ROUNDS = 2
+DEFAULT_CONCURRENCY = 16
+MIN_TABLE_WIDTH = 120
+TARGETS = (OURS, BARE)
+
+
+@dataclass(slots=True)
+class Point:
+    """One (worker count, target) of the curve."""
+
+    workers: int
+    summary: Summary
+    # The busiest worker's share of the workers' CPU time over the windows (1/N: perfectly even).
+    busiest_worker_share: float | None
+
+
+def _worker_cpu(server: Server) -> dict[int, float]:
+    # Every child: the workers, and uvicorn's idle multiprocessing resource tracker (about 0 s).
+    return {pid: process_cpu_seconds(pid) or 0.0 for pid in child_pids(server.process.pid)}
+
+
+def _busiest_share(before: dict[int, float], after: dict[int, float]) -> float | None:
+    used = [after[pid] - before[pid] for pid in after if pid in before]
+    total = sum(used)
+    return max(used) / total if total > 0 else None
+
+
+def _measure_workers(
+    runner: asyncio.Runner,
+    console: Console,
+    args: argparse.Namespace,
+    workers: int,
+    started: dict[str, Server],
+    api_key: str,
+) -> dict[str, Point]:
+    windows: dict[str, list[Window]] = {name: [] for name in TARGETS}
+    shares: dict[str, list[float]] = {name: [] for name in TARGETS}
+    for round_ in range(1, args.rounds + 1):
+        for name in TARGETS if round_ % 2 else tuple(reversed(TARGETS)):
+            server = started[name]
+            console.print(f"{workers} workers, round {round_}/{args.rounds}: {name} ...", end=" ")
+            before = _worker_cpu(server)
+            window = runner.run(
+                measure(
+                    name,
+                    round_,
+                    server.port,
+                    server.process.pid,
+                    http_request(server.port, PATHS[name], api_key),
+                    concurrency=args.concurrency,
+                    warmup=args.warmup,
+                    seconds=args.duration / args.rounds,
+                )
+            )
+            share = _busiest_share(before, _worker_cpu(server))
+            if share is not None:
+                shares[name].append(share)
+            console.print(f"{window.rps:,.0f} req/s, {window.errors} errors")
+            windows[name].append(window)
+    return {
+        name: Point(
+            workers,
+            summarize(name, PATHS[name], windows[name]),
+            max(shares[name]) if shares[name] and workers > 1 else None,
+        )
+        for name in TARGETS
+    }
+
+
+def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """For each worker count: start both servers, measure alternately, stop them; return the report."""
+    points: list[Point] = []
+    with contextlib.ExitStack() as stack:
+        runner = stack.enter_context(asyncio.Runner(loop_factory=uvloop.new_event_loop))
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nsl-bench-")))
+        if args.database_url:
+            runner.run(reset_postgres(args.database_url, create=True))
+            stack.callback(lambda: runner.run(reset_postgres(args.database_url, create=False)))
+        database_url = Settings(data_dir=data_dir, database_url=args.database_url).effective_database_url
+        admin_key = runner.run(bootstrap_admin(database_url))
+        envs = {BARE: servers.server_env({}), OURS: servers.server_env(nsl_env(data_dir, args))}
+        api_key: str | None = None
+        audit_before = runner.run(audit_entries(database_url))
+        for workers in args.workers:
+            with contextlib.ExitStack() as running:
+                started: dict[str, Server] = {}
+                for name in TARGETS:
+                    started[name] = servers.start(
+                        name, FACTORIES[name], envs[name], data_dir, workers=workers
+                    )
+                    running.callback(servers.stop, started[name])
+                for name, server in started.items():
+                    servers.wait_ready(server, READY_PATHS[name])
+                if api_key is None:  # the key lives in the database: every worker count uses it
+                    api_key = provision_tenant(started[OURS], admin_key)
+                points.extend(_measure_workers(runner, console, args, workers, started, api_key).values())
+        audited = runner.run(audit_entries(database_url)) - audit_before
+    return report(console, points, args, audited)
+
+
+def report(console: Console, points: list[Point], args: argparse.Namespace, audited: int) -> dict[str, Any]:
+    """Print the curve and return it JSON-ready."""
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    table = Table(title=f"NSL scale-out ({database}, Redis rate limiter, {args.concurrency} connections)")
+    columns = ("workers", "target", "req/s", "speed-up", "p50 ms", "p99 ms", "server CPU", "server µs/req")
+    for column in (*columns, "client CPU", "other CPU", "busiest worker", "errors"):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    base = {p.summary.target: p.summary.rps for p in points if p.workers == args.workers[0]}
+    by_workers = {(p.workers, p.summary.target): p.summary for p in points}
+    for point in sorted(points, key=lambda p: (p.summary.target != OURS, p.workers)):
+        s = point.summary
+        table.add_row(
+            str(point.workers),
+            s.target,
+            f"{s.rps:,.0f}",
+            f"{s.rps / base[s.target]:.2f}x" if base.get(s.target) else "n/a",
+            f"{s.p50_ms:.2f}",
+            f"{s.p99_ms:.2f}",
+            "n/a" if s.server_cpu is None else f"{s.server_cpu:.0%}",
+            "n/a" if s.server_cpu_us_per_request is None else f"{s.server_cpu_us_per_request:,.0f}",
+            f"{s.client_cpu:.0%}",
+            "n/a" if s.other_cpu is None else f"{s.other_cpu:.0%}",
+            "n/a" if point.busiest_worker_share is None else f"{point.busiest_worker_share:.0%}",
+            str(s.errors),
+        )
+    console.print(table)
+    measured = sum(p.summary.requests for p in points if p.summary.target == OURS)
+    for workers in args.workers:
+        ours, bare = by_workers[workers, OURS], by_workers[workers, BARE]
+        console.print(f"  - {workers} workers: ours is {ours.rps / bare.rps:.1%} of bare at the same count")
+    console.print(
+        f"  - audit entries written: {audited:,} for {measured:,} measured requests to ours (warm-ups too); "
+        "busiest worker = its share of the workers' CPU (1/N is even); server CPU = supervisor + workers; "
+        "other CPU = every other process (PostgreSQL and Redis too)."
+    )
+    return {
+        "info": {
+            "database": database,
+            "rate_limiter": "Redis",
+            "concurrency": args.concurrency,
+            "duration_per_target": args.duration,
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "workers": list(args.workers),
+            "audit_entries_written": audited,
+        },
+        "points": [
+            {"workers": p.workers, "busiest_worker_share": p.busiest_worker_share} | asdict(p.summary)
+            for p in points
+        ],
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = load_parser(
+        __doc__, duration=DEFAULT_DURATION, warmup=DEFAULT_WARMUP, concurrency=DEFAULT_CONCURRENCY
+    )
+    parser.add_argument(
+        "--redis-url", required=True, help="the Redis rate limiter, e.g. redis://127.0.0.1:6379"
+    )
+    parser.add_argument(
+        "--workers",
+        type=lambda text: tuple(int(part) for part in text.split(",")),
+        default=DEFAULT_WORKERS,
+        help="worker counts, comma-separated (default 1,2,4)",
+    )
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="alternating windows per target")
+    args = parse_load_args(parser, argv)
+    if not args.workers or not all(1 <= n <= MAX_WORKERS for n in args.workers):
+        parser.error(f"--workers: counts within 1..{MAX_WORKERS}")
+    if not 1 <= args.rounds <= MAX_ROUNDS:
+        parser.error(f"--rounds must be within 1..{MAX_ROUNDS}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; 0 when it ran (whatever the numbers), 1 when the harness failed."""
+    return run_benchmark(run, parse_args(argv), min_width=MIN_TABLE_WIDTH)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""``nsl api --workers N``: N uvicorn worker processes on one port, each with a listening socket of its own.
+
+uvicorn's own supervisor (``uvicorn.supervisors.Multiprocess``) hands every worker the same listening
+socket, and a worker woken by new connections accepts every one already queued: measured here, a burst
+of 16 keep-alive connections all landed on one of two workers (bench/scaling.py, "busiest worker"), and
+the other stayed idle for their lifetime. So each worker gets a socket of its own, all bound to the same
+address with ``SO_REUSEPORT``, and the kernel spreads connections over them by a hash of their addresses
+(socket(7); the same option gunicorn's ``--reuse-port`` and nginx's ``reuseport`` use). The parent keeps
+every socket open: a connection the kernel gives to a worker that just died waits in its socket's
+backlog for the replacement instead of being refused.
+
+The rest is uvicorn's: its :class:`~uvicorn.supervisors.multiprocess.Process` (spawned, with the health
+check ping), its startup-failure status, its restart of a worker that dies or hangs, SIGINT/SIGTERM to
+stop every worker gracefully (each runs its lifespan shutdown) and then exit. Not uvicorn's SIGHUP
+(rolling restart) nor SIGTTIN/SIGTTOU (one worker more or less): SIGHUP stops, like SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from types import FrameType
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Process
+
+from neo_service_layer.logging import get_logger
+
+log = get_logger("nsl.api.workers")
+# How often the supervisor checks on its workers (uvicorn's own supervisor: the same).
+CHECK_SECONDS = 0.5
+# Each stops the workers gracefully, then the supervisor. SIGHUP too: its default would end the
+# supervisor alone and leave the workers serving without one (uvicorn restarts them on it instead).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# How often a worker checks that its supervisor still runs.
+ORPHAN_CHECK_SECONDS = 0.5
+
+
+def reuse_port_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` sockets bound to ``host:port`` with ``SO_REUSEPORT`` (port 0: one free port for all)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _stop_when_orphaned(supervisor: int) -> None:
+    """SIGTERM this worker once its supervisor is gone: it stops gracefully (answers what it accepted,
+    runs its lifespan shutdown) instead of serving on with no one to restart or stop it."""
+    while os.getppid() == supervisor:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _Worker(Process):
+    """uvicorn's worker process, which also stops when its supervisor dies. A SIGKILLed supervisor
+    cannot stop its workers, and uvicorn's would serve on, orphaned, holding the port."""
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover - in the child
+        threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
+        super().target(sockets)
+
+
+class Workers:
+    """Runs one uvicorn worker process per slot, each serving its slot's sockets; restarts the dead."""
+
+    def __init__(self, config: uvicorn.Config, slots: list[list[socket.socket]]) -> None:
+        self.config = config
+        self.slots = slots
+        self.processes: list[_Worker] = []
+        # Set by a signal handler or on a startup failure; the loop in run() polls it.
+        self.should_exit = threading.Event()
+        self.failed_to_start = False
+
+    def _stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("api_workers_stopping", signal=signal.Signals(signum).name)
+        self.should_exit.set()
+
+    def _start(self, slot: int) -> _Worker:
+        process = _Worker(self.config, self.slots[slot])
+        process.start()
+        log.info("api_worker_started", slot=slot, pid=process.pid)
+        return process
+
+    def run(self) -> None:
+        """Start every worker, keep them running until a stop signal, then stop them and wait."""
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._stop)
+        api = self.slots[0][0].getsockname()
+        log.info("api_workers_listening", host=api[0], port=api[1], workers=len(self.slots))
+        self.processes = [self._start(slot) for slot in range(len(self.slots))]
+        while not self.should_exit.wait(CHECK_SECONDS):
+            self._restart_dead()
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.join()
+
+    def _restart_dead(self) -> None:
+        for slot, process in enumerate(self.processes):
+            if self.should_exit.is_set() or process.is_alive(self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()  # hung, or already gone
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                # It failed before serving (the app, the database, a setting): so would a replacement.
+                log.error("api_worker_failed_to_start", slot=slot, pid=process.pid)
+                self.failed_to_start = True
+                self.should_exit.set()
+                return
+            log.warning("api_worker_died", slot=slot, pid=process.pid, exit_code=process.exitcode)
+            self.processes[slot] = self._start(slot)
