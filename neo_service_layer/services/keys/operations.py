@@ -193,11 +193,11 @@ async def use(session: AsyncSession, key_id: str, op: Operation, requested: int 
     require_reachable(session, key.name, key.id)
     key_type = policy.check_usable(key, op)
     number = policy.resolve_version(key, op, requested)
-    version_values, amk_values = row[_VERSION_START:_AMK_START], row[_AMK_START:]
-    if version_values[0] is None or amk_values[0] is None:
+    version = _transient(KeyVersion, _VERSION_FIELDS, row[_VERSION_START:_AMK_START])
+    amk = _transient(AccountMasterKey, _AMK_FIELDS, row[_AMK_START:])
+    if version.id is None or amk.id is None:  # the outer joins found no such version (or its AMK)
         raise InvalidKeyVersion(f"key {key.id} has no version {number}", version=number)
-    version = _transient(KeyVersion, _VERSION_FIELDS, version_values)
-    return KeyUse(key, key_type, version, _transient(AccountMasterKey, _AMK_FIELDS, amk_values))
+    return KeyUse(key, key_type, version, amk)
 
 
 def signature_params(
