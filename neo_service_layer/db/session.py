@@ -3,6 +3,8 @@
 A session opened with ``account_id`` adds ``account_id == <tenant>`` to every ORM query on a
 :class:`~neo_service_layer.db.base.TenantOwned` model (``with_loader_criteria``, the documented
 SQLAlchemy recipe for multi-tenancy) and refuses to flush a row that belongs to another account.
+A Core statement run on the session's connection gets none of this: it filters on ``TENANT_KEY``
+itself (``services.keys.operations.use``, the signature path's one read).
 """
 
 from __future__ import annotations

@@ -148,7 +148,10 @@ async def append_batch(session: AsyncSession, events: Sequence[AuditEvent]) -> l
     of each; the entries are exactly those N calls of :func:`append` would have written. The returned
     entries are not in the session (the rows are written with Core statements).
     """
-    seq, prev_hash = (await session.execute(_LOCK_HEAD)).one()
+    # Straight on the session's connection (same transaction): Core statements gain nothing from the
+    # ORM's execute path (its events, its tenant criteria, which the log is not subject to).
+    connection = await session.connection()
+    seq, prev_hash = (await connection.execute(_LOCK_HEAD)).one()
     entries = []
     for event in events:
         seq += 1
@@ -168,8 +171,8 @@ async def append_batch(session: AsyncSession, events: Sequence[AuditEvent]) -> l
         )
         entry.hash = prev_hash = entry_hash(entry)
         entries.append(entry)
-    await session.execute(_INSERT_ENTRIES, [_row(entry) for entry in entries])
-    await session.execute(_MOVE_HEAD.values(seq=seq, hash=prev_hash))
+    await connection.execute(_INSERT_ENTRIES, [_row(entry) for entry in entries])
+    await connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev_hash})
     return entries
 
 

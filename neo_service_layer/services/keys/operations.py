@@ -10,13 +10,15 @@ op's public arguments: ``key_id``, ``version``, ``key_type`` and the inputs (``d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neo_service_layer.db.base import Base, UTCDateTime, utcnow
+from neo_service_layer.db.session import TENANT_KEY
 from neo_service_layer.enclave.canonical import MAX_SAFE_INTEGER
 from neo_service_layer.enclave.client import EnclaveClient, Signed
 from neo_service_layer.enclave.crypto.errors import UnsupportedOperation
@@ -63,11 +65,13 @@ from neo_service_layer.services.keys.errors import (
     DecryptionFailed,
     InvalidHmac,
     InvalidKeyVersion,
+    KeyNotFound,
     KeyOperationUnsupported,
 )
 from neo_service_layer.services.keys.models import Key, KeyVersion
 from neo_service_layer.services.keys.policy import Operation
-from neo_service_layer.services.keys.service import get_key
+from neo_service_layer.services.keys.reserved import require_reachable
+from neo_service_layer.services.keys.service import not_deleted
 from neo_service_layer.services.masterkeys.models import AccountMasterKey
 
 DIGEST_SIZE: Final = 32
@@ -118,11 +122,81 @@ async def version_with_amk(
     return row[0], row[1]
 
 
+def _fields(model: type[Base]) -> tuple[tuple[str, ColumnElement[Any]], ...]:
+    """(attribute, column) of each mapped column of ``model``: what a Core row builds it from."""
+    return tuple((attr.key, attr.columns[0]) for attr in inspect(model).column_attrs)
+
+
+_KEY_FIELDS: Final = _fields(Key)
+_VERSION_FIELDS: Final = _fields(KeyVersion)
+_AMK_FIELDS: Final = _fields(AccountMasterKey)
+_VERSION_START: Final = len(_KEY_FIELDS)
+_AMK_START: Final = _VERSION_START + len(_VERSION_FIELDS)
+
+
+def _use_statement(*, scoped: bool) -> Select[Any]:
+    """The key, its version ``:version`` (the latest when NULL) and the AMK that wraps it, in one SELECT.
+
+    Core, not ORM: the session's tenant criteria (``db.session``) do not apply, so a ``scoped``
+    statement filters ``keys.account_id = :account_id`` itself, and the joins keep the version and the
+    AMK in the key's account. Outer joins: a missing version is the policy's error, not a 404.
+    """
+    keys, versions, amks = Key.__table__, KeyVersion.__table__, AccountMasterKey.__table__
+    number = func.coalesce(bindparam("version", type_=Integer), keys.c.latest_version)
+    joined = keys.outerjoin(
+        versions,
+        and_(
+            versions.c.key_id == keys.c.id,
+            versions.c.account_id == keys.c.account_id,
+            versions.c.version == number,
+        ),
+    ).outerjoin(
+        amks, and_(amks.c.account_id == versions.c.account_id, amks.c.version == versions.c.amk_version)
+    )
+    columns = [column for _, column in (*_KEY_FIELDS, *_VERSION_FIELDS, *_AMK_FIELDS)]
+    statement = (
+        select(*columns)
+        .select_from(joined)
+        .where(keys.c.id == bindparam("key_id"), not_deleted(bindparam("now", type_=UTCDateTime)))
+    )
+    return statement.where(keys.c.account_id == bindparam("account_id")) if scoped else statement
+
+
+# Built once: a request only binds its parameters (the compiled form is cached by SQLAlchemy).
+_USE_SCOPED: Final = _use_statement(scoped=True)
+_USE_UNSCOPED: Final = _use_statement(scoped=False)
+
+
+def _transient[M: Base](model: type[M], fields: tuple[tuple[str, Any], ...], values: Sequence[Any]) -> M:
+    """A ``model`` object (in no session) from a Core row's ``values`` for ``fields``."""
+    return model(**{name: value for (name, _), value in zip(fields, values, strict=True)})
+
+
 async def use(session: AsyncSession, key_id: str, op: Operation, requested: int | None) -> KeyUse:
-    """Resolve ``key_id`` for ``op``: state, type, policy and version checks (``policy``), then load it."""
-    key = await get_key(session, key_id)
+    """Resolve ``key_id`` for ``op``: state, type, policy and version checks (``policy``), then load it.
+
+    The signature path: one Core SELECT (``_use_statement``) in the session's transaction, so the
+    request's audit entry still commits with it; the objects it returns are in no session (read them,
+    do not change them). The checks and their order are ``service.get_key``'s and ``policy``'s.
+    """
+    if session.new or session.dirty or session.deleted:
+        # The ORM flushes pending changes before its queries (autoflush); a Core statement does not.
+        await session.flush()
+    tenant = session.info.get(TENANT_KEY)
+    params = {"key_id": key_id, "now": utcnow(), "version": requested, "account_id": tenant}
+    connection = await session.connection()
+    statement = _USE_UNSCOPED if tenant is None else _USE_SCOPED
+    row = (await connection.execute(statement, params)).first()
+    if row is None:
+        raise KeyNotFound(f"no key {key_id}", key_id=key_id)
+    key = _transient(Key, _KEY_FIELDS, row[:_VERSION_START])
+    require_reachable(session, key.name, key.id)
     key_type = policy.check_usable(key, op)
-    version, amk = await version_with_amk(session, key, policy.resolve_version(key, op, requested))
+    number = policy.resolve_version(key, op, requested)
+    version = _transient(KeyVersion, _VERSION_FIELDS, row[_VERSION_START:_AMK_START])
+    amk = _transient(AccountMasterKey, _AMK_FIELDS, row[_AMK_START:])
+    if version.id is None or amk.id is None:  # the outer joins found no such version (or its AMK)
+        raise InvalidKeyVersion(f"key {key.id} has no version {number}", version=number)
     return KeyUse(key, key_type, version, amk)
 
 

@@ -39,9 +39,16 @@ from neo_service_layer.services.keys.reserved import require_reachable
 from neo_service_layer.services.masterkeys.service import latest_amk
 
 
-def not_deleted(now: datetime) -> ColumnElement[bool]:
-    """Keys whose deletion date has not passed (the others no longer exist for reads)."""
-    return or_(Key.state != KeyState.PENDING_DELETION, Key.deletion_date.is_(None), Key.deletion_date > now)
+def not_deleted(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """Keys whose deletion date has not passed (the others no longer exist for reads).
+
+    On the table's columns, so that a Core statement (``operations.use``) can use it too; ``now`` may be
+    a bound parameter there.
+    """
+    keys = Key.__table__.c
+    return or_(
+        keys.state != KeyState.PENDING_DELETION, keys.deletion_date.is_(None), keys.deletion_date > now
+    )
 
 
 def list_statement(now: datetime | None = None) -> Select[Key]:

@@ -4,9 +4,10 @@ deletion dates and the purge, tenant scoping below the API."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Account
@@ -19,11 +20,14 @@ from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys import operations, service
 from neo_service_layer.services.keys.errors import (
     InvalidKeyPolicy,
+    InvalidKeyVersion,
+    KeyDisabled,
     KeyNameTaken,
     KeyNotFound,
     KeyPendingDeletion,
 )
 from neo_service_layer.services.keys.models import Key, KeyState, KeyVersion
+from neo_service_layer.services.keys.policy import Operation
 from neo_service_layer.services.keys.purge import purge_deleted_keys
 from neo_service_layer.services.keys.rewrap_source import KeyVersionSource
 from neo_service_layer.services.masterkeys import service as masterkeys
@@ -100,6 +104,55 @@ async def test_another_accounts_key_is_not_found(
             await service.get_key(session, key.id)
         with pytest.raises(KeyNotFound):
             await operations.hmac(session, enclave, key.id, data=b"x", version=None)
+        # operations.use is a Core statement (no session criteria): it filters the account itself.
+        with pytest.raises(KeyNotFound):
+            await operations.use(session, key.id, Operation.HMAC, None)
+    signer = await _create(db, enclave, ACME, "signer", KeyType.SECP256R1)
+    async with db.transaction(GLOBEX) as session:
+        with pytest.raises(KeyNotFound):
+            await operations.sign(
+                session, enclave, signer.id, data=b"m", prehashed=False, hash_alg=None, fmt=None, version=None
+            )
+    # A platform session (no account) reaches every account's key, as its ORM reads do.
+    async with db.transaction() as session:
+        assert (await operations.use(session, signer.id, Operation.SIGN, None)).key.account_id == ACME
+
+
+async def test_use_reads_key_version_and_amk_in_one_statement(
+    db: Database, enclave: UnixEnclaveClient, accounts: None
+) -> None:
+    key = await _create(db, enclave, ACME, "k", KeyType.SECP256R1)
+    async with db.transaction(ACME) as session:
+        await service.rotate(session, enclave, ACME, key.id)
+    statements: list[str] = []
+
+    def note(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        async with db.transaction(ACME) as session:
+            latest = await operations.use(session, key.id, Operation.SIGN, None)
+            first = await operations.use(session, key.id, Operation.SIGN, 1)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+    assert len([s for s in statements if "key_versions" in s]) == 2
+    assert (latest.key.latest_version, latest.version.version, first.version.version) == (2, 2, 1)
+    assert latest.amk.account_id == latest.version.account_id == ACME
+    with pytest.raises(InvalidKeyVersion):
+        async with db.transaction(ACME) as session:
+            await operations.use(session, key.id, Operation.SIGN, 3)
+
+
+async def test_use_sees_the_sessions_unflushed_changes(
+    db: Database, enclave: UnixEnclaveClient, accounts: None
+) -> None:
+    key = await _create(db, enclave, ACME, "k", KeyType.ED25519)
+    async with db.transaction(ACME) as session:
+        stored = await service.get_key(session, key.id)
+        stored.state = KeyState.DISABLED  # pending: the ORM would flush it before its next query
+        with pytest.raises(KeyDisabled):
+            await operations.use(session, key.id, Operation.SIGN, None)
 
 
 @pytest.mark.parametrize("days", [6, 31, 0, -1], ids=["6", "31", "0", "negative"])
