@@ -18,7 +18,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
-from sqlalchemy.util.concurrency import await_
 
 from neo_service_layer.db import sqlite_cursor
 from neo_service_layer.db.base import TenantOwned
@@ -28,7 +27,6 @@ TENANT_KEY = "account_id"
 WROTE_KEY = "nsl_wrote"
 # Execution option of the engine behind ``session(for_read=True)``: SQLite begins deferred.
 READ_TRANSACTION = "nsl_read_transaction"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 class CrossTenantWrite(RuntimeError):
@@ -52,7 +50,9 @@ class Database:
                 max_overflow=0,
                 pool_timeout=60,
                 pool_reset_on_return=None,
-                connect_args={"timeout": 30},
+                # Statements run on the loop's thread as well as on aiosqlite's (db.sqlite_cursor);
+                # the connection is only ever used by one of them at a time.
+                connect_args={"timeout": sqlite_cursor.BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
             )
             _configure_sqlite(self.engine)
         else:
@@ -91,15 +91,16 @@ class Database:
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        # One trip to aiosqlite's thread per statement (db.sqlite_cursor).
+        # Statements on the loop's thread unless they would wait (db.sqlite_cursor).
         sqlite_cursor.install(dbapi_connection)
         # Take over transaction control from the driver so that BEGIN IMMEDIATE below is ours.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # First, so that no statement on the loop's thread sleeps on a lock (it goes to the thread).
+        cursor.execute(f"PRAGMA busy_timeout={sqlite_cursor.INLINE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "reset")
@@ -121,12 +122,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # of waiting. This also makes job claims safe without SKIP LOCKED.
         # A read transaction begins deferred: it never upgrades to a writer, so it cannot meet
         # SQLITE_BUSY_SNAPSHOT, and in WAL mode it reads a snapshot without waiting for writers.
-        # Straight to aiosqlite: one hop to its thread, where a statement through SQLAlchemy's adapter
-        # takes three (open a cursor, execute, close it). Nothing to read back from a BEGIN.
+        # Through the inline cursor: on the loop's thread, or on aiosqlite's if another connection
+        # holds the write lock (a BEGIN IMMEDIATE that would wait for it).
         statement = "BEGIN" if connection.get_execution_options().get(READ_TRANSACTION) else "BEGIN IMMEDIATE"
-        driver = connection.connection.driver_connection
-        assert driver is not None  # a connection being begun is checked out and live
-        await_(driver.execute(statement))
+        dbapi_connection = connection.connection.dbapi_connection
+        assert dbapi_connection is not None  # a connection being begun is checked out and live
+        dbapi_connection.cursor().execute(statement)
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -1,36 +1,77 @@
-"""One trip to aiosqlite's thread per SQLite statement, instead of SQLAlchemy's four.
+"""SQLite statements on the event loop's thread; only what may wait goes to aiosqlite's thread.
 
 aiosqlite runs every sqlite3 call on its own thread, and each call is a round trip: queue the call,
-wake the thread, wait for the future. SQLAlchemy's aiosqlite adapter makes one per step of a statement:
-open a cursor, execute, fetch the rows, close the cursor. Each trip costs tens of microseconds of
-event-loop and thread switching (the profile of ``bench/api.py`` showed aiosqlite's worker among the
-top entries), far more than sqlite3's own work (a few microseconds for a primary-key read).
-:class:`OneTripCursor` does all four in one function on aiosqlite's thread and keeps the results
-(rows, description, rowcount, lastrowid) for SQLAlchemy, which is what the adapter's buffered
-cursor holds after its four trips anyway.
+wake the thread, wait for the future, wake the loop. SQLAlchemy's aiosqlite adapter makes one per step
+of a statement (open a cursor, execute, fetch, close). Each trip costs two context switches and tens of
+microseconds of event-loop and thread work, where the platform's statements (primary-key reads, an
+audit INSERT) cost sqlite3 a few microseconds: an authenticated GET made 13 context switches, nearly
+all of them these trips (``bench/keys.py``, measured in docs/performance.md).
+
+So a statement runs where it is issued, on the loop's thread (:class:`InlineCursor`), unless it would
+wait:
+
+- **for a lock** held by another connection (another process, or the CLI): the connection's busy
+  timeout is 0, so SQLite answers ``SQLITE_BUSY`` at once instead of sleeping on the loop, and the
+  statement is run again on aiosqlite's thread with the real busy timeout (:data:`BUSY_TIMEOUT_MS`),
+  where waiting blocks nothing. A statement that met ``SQLITE_BUSY`` did nothing, so running it again
+  is safe; an ``executemany`` outside a transaction (each row its own transaction, so a BUSY at row
+  k would repeat rows before it) is sent to the thread straight away.
+- **for the disk**: ``COMMIT`` goes to the thread. In WAL mode with ``synchronous=NORMAL`` a commit
+  writes the WAL without fsync, but a commit that crosses the auto-checkpoint size runs the
+  checkpoint, which does fsync. ``ROLLBACK`` writes nothing and stays on the loop.
+
+One statement at a time per connection, as before: the adapter's mutex for statements, and a
+connection still busy with a trip on the thread (one whose awaiting task was cancelled) sends its next
+statements to the thread too, behind it, so sqlite3 is never used from two threads at once.
 
 It reaches into aiosqlite as SQLAlchemy's own adapter does (``Connection._execute``, the queue behind
-every aiosqlite call) and is installed per connection by ``db.session`` (:func:`install`). Server-side
-cursors (``stream_results``) keep the adapter's own class.
+every aiosqlite call; ``_conn``, the sqlite3 connection, opened with ``check_same_thread=False``) and
+is installed per connection by ``db.session`` (:func:`install`). Server-side cursors
+(``stream_results``) keep the adapter's own class.
 """
 
 from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
+import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
+
+# How long a statement sent to aiosqlite's thread waits for another connection's lock.
+BUSY_TIMEOUT_MS = 30_000
+# The connection's own busy timeout: statements on the loop's thread never sleep on a lock.
+INLINE_BUSY_TIMEOUT_MS = 0
+# sqlite3 error codes carry extended codes in their high bits (SQLITE_BUSY_SNAPSHOT is 5 | 2 << 8).
+_PRIMARY_CODE_MASK = 0xFF
 
 # What one statement leaves behind: description, rows, rowcount, lastrowid.
 type _Outcome = tuple[Any, list[Any], int, int | None]
 
 
+@dataclass(slots=True)
+class _Trips:
+    """Trips queued to a connection's thread and trips it finished; equal when the thread is idle.
+
+    Two counters with one writer each (the loop's thread queues, aiosqlite's thread finishes), so
+    neither update can be lost between threads.
+    """
+
+    queued: int = 0
+    finished: int = 0
+
+
+_TRIPS: weakref.WeakKeyDictionary[aiosqlite.Connection, _Trips] = weakref.WeakKeyDictionary()
+
+
 def _run(connection: sqlite3.Connection, operation: str, parameters: Any, *, many: bool) -> _Outcome:
-    """On aiosqlite's thread: the whole statement, the cursor closed before the trip back."""
+    """The whole statement, its cursor closed before returning."""
     cursor = connection.cursor()
     try:
         if many:
@@ -46,16 +87,53 @@ def _run(connection: sqlite3.Connection, operation: str, parameters: Any, *, man
         cursor.close()
 
 
-class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
-    """A buffered cursor whose statement costs one trip to aiosqlite's thread (see the module)."""
+def _run_waiting(connection: sqlite3.Connection, operation: str, parameters: Any, *, many: bool) -> _Outcome:
+    """On aiosqlite's thread: :func:`_run` with the busy timeout that lets it wait for a lock."""
+    connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        return _run(connection, operation, parameters, many=many)
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={INLINE_BUSY_TIMEOUT_MS}")
 
-    __slots__ = ("_description", "_lastrowid", "_rowcount")
+
+def is_busy(error: sqlite3.Error) -> bool:
+    """Whether ``error`` is SQLite's "another connection holds the lock" (any SQLITE_BUSY variant)."""
+    return getattr(error, "sqlite_errorcode", 0) & _PRIMARY_CODE_MASK == sqlite3.SQLITE_BUSY
+
+
+async def on_thread(
+    driver: aiosqlite.Connection, function: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Any:
+    """Run ``function(*args, **kwargs)`` on ``driver``'s thread, counted so :func:`thread_idle` knows."""
+    trips = _TRIPS.setdefault(driver, _Trips())
+
+    def counted() -> Any:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            trips.finished += 1
+
+    trips.queued += 1
+    return await driver._execute(counted)  # type: ignore[no-untyped-call]  # aiosqlite's, untyped
+
+
+def thread_idle(driver: aiosqlite.Connection) -> bool:
+    """Whether ``driver``'s thread has finished every trip queued to it."""
+    trips = _TRIPS.get(driver)
+    return trips is None or trips.queued == trips.finished
+
+
+class InlineCursor(AsyncAdapt_aiosqlite_cursor):
+    """A buffered cursor whose statements run on the loop's thread when they cannot wait (see the module)."""
+
+    __slots__ = ("_description", "_driver", "_lastrowid", "_rowcount")
     # Nothing is left open on the driver's side to close.
     _awaitable_cursor_close = False
 
-    def __init__(self, adapt_connection: Any) -> None:  # no cursor opened up front: no trip
+    def __init__(self, adapt_connection: Any) -> None:  # no cursor opened up front
         self._adapt_connection = adapt_connection
         self._connection = adapt_connection._connection
+        self._driver: aiosqlite.Connection = adapt_connection._connection
         self._cursor = None  # type: ignore[assignment]
         self._soft_closed_memoized = EMPTY_DICT
         self._rows = collections.deque()
@@ -81,38 +159,81 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     @arraysize.setter
     def arraysize(self, value: int) -> None:
-        raise NotImplementedError("OneTripCursor buffers every row; arraysize does not apply")
+        raise NotImplementedError("InlineCursor buffers every row; arraysize does not apply")
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         try:
-            return await_(self._trip(operation, parameters, many=False))
+            return await_(self._statement(operation, parameters, many=False))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
     def executemany(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
         try:
-            return await_(self._trip(operation, seq_of_parameters, many=True))
+            return await_(self._statement(operation, seq_of_parameters, many=True))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
-    async def _trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
+    async def _statement(self, operation: Any, parameters: Any, *, many: bool) -> None:
         # The adapter's lock: one statement at a time on the connection, as its own cursor does.
         async with self._adapt_connection._execute_mutex:
-            driver = self._connection
-            outcome: _Outcome = await driver._execute(_run, driver._conn, operation, parameters, many=many)
+            driver = self._driver
+            outcome = _try_inline(driver, operation, parameters, many=many)
+            if outcome is None:
+                connection = driver._conn
+                outcome = await on_thread(driver, _run_waiting, connection, operation, parameters, many=many)
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 
 
-class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    """SQLAlchemy's aiosqlite connection adapter, with :class:`OneTripCursor` as its cursor."""
+def _try_inline(
+    driver: aiosqlite.Connection, operation: str, parameters: Any, *, many: bool
+) -> _Outcome | None:
+    """The statement's outcome if it ran here; None if it must go to the thread (it would wait)."""
+    connection = driver._conn
+    if not thread_idle(driver) or (many and not connection.in_transaction):
+        return None
+    try:
+        return _run(connection, operation, parameters, many=many)
+    except sqlite3.OperationalError as error:
+        if is_busy(error):
+            return None
+        raise
+
+
+class InlineConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's aiosqlite connection adapter with :class:`InlineCursor`; COMMIT on the thread."""
 
     __slots__ = ()
-    _cursor_cls = OneTripCursor
+    _cursor_cls = InlineCursor
+
+    @property
+    def _driver(self) -> aiosqlite.Connection:
+        return cast(aiosqlite.Connection, self._connection)
+
+    def commit(self) -> None:
+        driver = self._driver
+        if driver._connection is None:  # closed: as the adapter, nothing to commit
+            return
+        try:
+            await_(on_thread(driver, driver._conn.commit))
+        except Exception as error:
+            self._handle_exception(error)
+
+    def rollback(self) -> None:
+        driver = self._driver
+        if driver._connection is None:
+            return
+        try:
+            if thread_idle(driver):
+                driver._conn.rollback()
+            else:
+                await_(on_thread(driver, driver._conn.rollback))
+        except Exception as error:
+            self._handle_exception(error)
 
 
 def install(dbapi_connection: Any) -> None:
-    """Give a new pooled aiosqlite connection the one-trip cursor (its class only changes: the
-    adapter's state, slots and all, is the same object)."""
+    """Give a new pooled aiosqlite connection the inline cursor (its class only changes: the adapter's
+    state, slots and all, is the same object)."""
     if type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
-        dbapi_connection.__class__ = OneTripConnection
+        dbapi_connection.__class__ = InlineConnection
