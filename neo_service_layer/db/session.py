@@ -100,6 +100,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={sqlite_cursor.INLINE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints on aiosqlite's thread, not inside a commit on the loop's (db.sqlite_cursor).
+        cursor.execute(f"PRAGMA wal_autocheckpoint={sqlite_cursor.AUTOCHECKPOINT_OFF}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

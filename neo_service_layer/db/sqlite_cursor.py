@@ -16,9 +16,13 @@ wait:
   where waiting blocks nothing. A statement that met ``SQLITE_BUSY`` did nothing, so running it again
   is safe; an ``executemany`` outside a transaction (each row its own transaction, so a BUSY at row
   k would repeat rows before it) is sent to the thread straight away.
-- **for the disk**: ``COMMIT`` goes to the thread. In WAL mode with ``synchronous=NORMAL`` a commit
-  writes the WAL without fsync, but a commit that crosses the auto-checkpoint size runs the
-  checkpoint, which does fsync. ``ROLLBACK`` writes nothing and stays on the loop.
+- **for the disk**: in WAL mode with ``synchronous=NORMAL`` a ``COMMIT`` appends to the WAL without
+  fsync, and stays on the loop; what fsyncs is the checkpoint (copying the WAL into the database),
+  which SQLite would run inside whichever commit crosses its size (``wal_autocheckpoint``). So the
+  connection's auto-checkpoint is off (:data:`AUTOCHECKPOINT_OFF`) and every
+  :data:`CHECKPOINT_EVERY_COMMITS`-th commit goes to the thread with a ``PASSIVE`` checkpoint after it
+  (it never waits for readers; what it cannot copy yet, the next one does). Other connections to the
+  file (other processes) keep SQLite's default and checkpoint too.
 
 One statement at a time per connection, as before: the adapter's mutex for statements, and a
 connection still busy with a trip on the thread (one whose awaiting task was cancelled) sends its next
@@ -48,6 +52,10 @@ from sqlalchemy.util.concurrency import await_
 BUSY_TIMEOUT_MS = 30_000
 # The connection's own busy timeout: statements on the loop's thread never sleep on a lock.
 INLINE_BUSY_TIMEOUT_MS = 0
+# ``PRAGMA wal_autocheckpoint`` for these connections: no checkpoint inside a commit on the loop.
+AUTOCHECKPOINT_OFF = 0
+# SQLite's default auto-checkpoint is 1,000 WAL pages; a request's transaction writes a few pages.
+CHECKPOINT_EVERY_COMMITS = 256
 # sqlite3 error codes carry extended codes in their high bits (SQLITE_BUSY_SNAPSHOT is 5 | 2 << 8).
 _PRIMARY_CODE_MASK = 0xFF
 
@@ -56,18 +64,24 @@ type _Outcome = tuple[Any, list[Any], int, int | None]
 
 
 @dataclass(slots=True)
-class _Trips:
-    """Trips queued to a connection's thread and trips it finished; equal when the thread is idle.
+class _Usage:
+    """Per connection: trips queued to its thread and trips it finished (equal when the thread is idle),
+    and commits so far (for the checkpoint cadence).
 
-    Two counters with one writer each (the loop's thread queues, aiosqlite's thread finishes), so
+    The trip counters have one writer each (the loop's thread queues, aiosqlite's thread finishes), so
     neither update can be lost between threads.
     """
 
     queued: int = 0
     finished: int = 0
+    commits: int = 0
 
 
-_TRIPS: weakref.WeakKeyDictionary[aiosqlite.Connection, _Trips] = weakref.WeakKeyDictionary()
+_USAGE: weakref.WeakKeyDictionary[aiosqlite.Connection, _Usage] = weakref.WeakKeyDictionary()
+
+
+def _usage(driver: aiosqlite.Connection) -> _Usage:
+    return _USAGE.setdefault(driver, _Usage())
 
 
 def _run(connection: sqlite3.Connection, operation: str, parameters: Any, *, many: bool) -> _Outcome:
@@ -96,6 +110,17 @@ def _run_waiting(connection: sqlite3.Connection, operation: str, parameters: Any
         connection.execute(f"PRAGMA busy_timeout={INLINE_BUSY_TIMEOUT_MS}")
 
 
+def _commit_waiting(connection: sqlite3.Connection) -> None:
+    """On aiosqlite's thread: COMMIT, waiting for a lock if it must."""
+    _run_waiting(connection, "COMMIT", None, many=False)
+
+
+def _commit_and_checkpoint(connection: sqlite3.Connection) -> None:
+    """On aiosqlite's thread: COMMIT, then copy what the WAL holds into the database (fsyncs)."""
+    _commit_waiting(connection)
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+
+
 def is_busy(error: sqlite3.Error) -> bool:
     """Whether ``error`` is SQLite's "another connection holds the lock" (any SQLITE_BUSY variant)."""
     return getattr(error, "sqlite_errorcode", 0) & _PRIMARY_CODE_MASK == sqlite3.SQLITE_BUSY
@@ -105,22 +130,22 @@ async def on_thread(
     driver: aiosqlite.Connection, function: Callable[..., Any], *args: Any, **kwargs: Any
 ) -> Any:
     """Run ``function(*args, **kwargs)`` on ``driver``'s thread, counted so :func:`thread_idle` knows."""
-    trips = _TRIPS.setdefault(driver, _Trips())
+    usage = _usage(driver)
 
     def counted() -> Any:
         try:
             return function(*args, **kwargs)
         finally:
-            trips.finished += 1
+            usage.finished += 1
 
-    trips.queued += 1
+    usage.queued += 1
     return await driver._execute(counted)  # type: ignore[no-untyped-call]  # aiosqlite's, untyped
 
 
 def thread_idle(driver: aiosqlite.Connection) -> bool:
     """Whether ``driver``'s thread has finished every trip queued to it."""
-    trips = _TRIPS.get(driver)
-    return trips is None or trips.queued == trips.finished
+    usage = _USAGE.get(driver)
+    return usage is None or usage.queued == usage.finished
 
 
 class InlineCursor(AsyncAdapt_aiosqlite_cursor):
@@ -214,8 +239,16 @@ class InlineConnection(AsyncAdapt_aiosqlite_connection):
         driver = self._driver
         if driver._connection is None:  # closed: as the adapter, nothing to commit
             return
+        connection = driver._conn
+        if not connection.in_transaction:  # sqlite3's commit() is a no-op then; so is ours
+            return
+        usage = _usage(driver)
+        usage.commits += 1
         try:
-            await_(on_thread(driver, driver._conn.commit))
+            if usage.commits % CHECKPOINT_EVERY_COMMITS == 0:
+                await_(on_thread(driver, _commit_and_checkpoint, connection))
+            elif _try_inline(driver, "COMMIT", None, many=False) is None:
+                await_(on_thread(driver, _commit_waiting, connection))
         except Exception as error:
             self._handle_exception(error)
 

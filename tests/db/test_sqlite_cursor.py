@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,7 @@ async def _trace_threads(db: Database) -> list[tuple[str, bool]]:
     return seen
 
 
-async def test_statements_run_on_the_loop_and_commit_on_the_thread(sqlite_db: Database) -> None:
+async def test_statements_and_commits_run_on_the_loop(sqlite_db: Database) -> None:
     try:
         seen = await _trace_threads(sqlite_db)
         async with sqlite_db.transaction() as session:
@@ -83,8 +84,34 @@ async def test_statements_run_on_the_loop_and_commit_on_the_thread(sqlite_db: Da
             ("BEGIN IMMEDIATE", True),
             ("INSERT INTO t (name) VALUES ('a')", True),
             ("SELECT name FROM t", True),
-            ("COMMIT", False),  # may run a checkpoint, which writes and fsyncs
+            ("COMMIT", True),  # appends to the WAL, no fsync, and no checkpoint inside it:
         ]
+        async with sqlite_db.session() as session:
+            assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one() == 0
+    finally:
+        await sqlite_db.dispose()
+
+
+async def test_every_nth_commit_checkpoints_on_the_thread(sqlite_db: Database, tmp_path: Path) -> None:
+    # The checkpoint fsyncs: never on the loop, and often enough that the WAL does not grow without end.
+    try:
+        seen = await _trace_threads(sqlite_db)
+        for n in range(sqlite_cursor.CHECKPOINT_EVERY_COMMITS + 1):
+            async with sqlite_db.transaction() as session:
+                await session.execute(text("INSERT INTO t (name) VALUES (:n)"), {"n": str(n)})
+        off_loop = [sql for sql, on_loop in seen if not on_loop]
+        assert off_loop == [
+            f"PRAGMA busy_timeout={sqlite_cursor.BUSY_TIMEOUT_MS}",
+            "COMMIT",
+            f"PRAGMA busy_timeout={sqlite_cursor.INLINE_BUSY_TIMEOUT_MS}",
+            "PRAGMA wal_checkpoint(PASSIVE)",
+        ]
+        # Everything committed so far is in the database file itself, not only in the WAL.
+        with closing(sqlite3.connect(tmp_path / "one_trip.db")) as reader:
+            busy, wal_pages, copied = reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0
+        assert wal_pages > 0
+        assert copied == wal_pages
     finally:
         await sqlite_db.dispose()
 
