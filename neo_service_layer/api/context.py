@@ -40,7 +40,7 @@ from neo_service_layer.db.models import Outcome
 from neo_service_layer.db.session import wrote
 from neo_service_layer.errors import Conflict
 from neo_service_layer.services.accounts.principal import AccountView, Principal, Requirement
-from neo_service_layer.services.audit.chain import AuditEvent, append
+from neo_service_layer.services.audit.chain import AuditEvent, append_batch
 
 # audit_log.resource is 500 characters; PostgreSQL refuses longer values and NUL bytes in text.
 MAX_RESOURCE_LENGTH = 500
@@ -126,7 +126,7 @@ async def unit_of_work(
             session = ctx.opened
             if session is not None and not (reading and not wrote(session)):
                 # A change and its audit entry commit together, or neither does.
-                await append(session, event)
+                await append_batch(session, [event])
                 await session.commit()
             else:
                 if session is not None:
