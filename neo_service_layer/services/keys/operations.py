@@ -197,6 +197,10 @@ async def use(session: AsyncSession, key_id: str, op: Operation, requested: int 
     amk = _transient(AccountMasterKey, _AMK_FIELDS, row[_AMK_START:])
     if version.id is None or amk.id is None:  # the outer joins found no such version (or its AMK)
         raise InvalidKeyVersion(f"key {key.id} has no version {number}", version=number)
+    if version.version != number:
+        # The statement picks the version itself (requested, else latest), as policy does; if the two
+        # ever disagree, refusing beats signing with a version the policy did not choose.
+        raise RuntimeError(f"key {key.id}: loaded version {version.version}, policy chose {number}")
     return KeyUse(key, key_type, version, amk)
 
 

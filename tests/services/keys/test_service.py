@@ -17,7 +17,7 @@ from neo_service_layer.enclave.crypto import keys as crypto_keys
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
 from neo_service_layer.enclave.crypto.signing import verify
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.services.keys import operations, service
+from neo_service_layer.services.keys import operations, policy, service
 from neo_service_layer.services.keys.errors import (
     InvalidKeyPolicy,
     InvalidKeyVersion,
@@ -142,6 +142,19 @@ async def test_use_reads_key_version_and_amk_in_one_statement(
     with pytest.raises(InvalidKeyVersion):
         async with db.transaction(ACME) as session:
             await operations.use(session, key.id, Operation.SIGN, 3)
+
+
+async def test_use_refuses_a_version_other_than_the_policys(
+    db: Database, enclave: UnixEnclaveClient, accounts: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The statement chooses the version in SQL; a policy that ever chose otherwise must not be overridden.
+    key = await _create(db, enclave, ACME, "k", KeyType.SECP256R1)
+    async with db.transaction(ACME) as session:
+        await service.rotate(session, enclave, ACME, key.id)
+    monkeypatch.setattr(policy, "resolve_version", lambda *_: 1)
+    with pytest.raises(RuntimeError, match="policy chose 1"):
+        async with db.transaction(ACME) as session:
+            await operations.use(session, key.id, Operation.SIGN, None)
 
 
 async def test_use_sees_the_sessions_unflushed_changes(
