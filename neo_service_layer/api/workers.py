@@ -38,6 +38,10 @@ CHECK_SECONDS = 0.5
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # How often a worker checks that its supervisor still runs.
 ORPHAN_CHECK_SECONDS = 0.5
+# How long a new worker may take to answer its first health check. A spawned worker answers only once
+# it has imported the app, which takes seconds on a busy machine: with uvicorn's 5 s health-check
+# timeout alone, a worker slower than that was killed and replaced forever (seen in the test suite).
+STARTUP_GRACE_SECONDS = 60.0
 
 
 def reuse_port_sockets(host: str, port: int, count: int) -> list[socket.socket]:
@@ -84,6 +88,9 @@ class Workers:
         self.config = config
         self.slots = slots
         self.processes: list[_Worker] = []
+        # Per slot: when its worker started, and whether it has answered a health check since.
+        self._started_at: list[float] = [0.0] * len(slots)
+        self._answered: list[bool] = [False] * len(slots)
         # Set by a signal handler or on a startup failure; the loop in run() polls it.
         self.should_exit = threading.Event()
         self.failed_to_start = False
@@ -95,8 +102,19 @@ class Workers:
     def _start(self, slot: int) -> _Worker:
         process = _Worker(self.config, self.slots[slot])
         process.start()
+        self._started_at[slot], self._answered[slot] = time.monotonic(), False
         log.info("api_worker_started", slot=slot, pid=process.pid)
         return process
+
+    def _healthy(self, slot: int, process: _Worker) -> bool:
+        """Answers its health check, or is still starting (alive, not yet answered, within the grace)."""
+        if process.is_alive(self.config.timeout_worker_healthcheck):
+            self._answered[slot] = True
+            return True
+        starting = (
+            not self._answered[slot] and time.monotonic() - self._started_at[slot] < STARTUP_GRACE_SECONDS
+        )
+        return starting and process.process.is_alive()
 
     def run(self) -> None:
         """Start every worker, keep them running until a stop signal, then stop them and wait."""
@@ -114,7 +132,7 @@ class Workers:
 
     def _restart_dead(self) -> None:
         for slot, process in enumerate(self.processes):
-            if self.should_exit.is_set() or process.is_alive(self.config.timeout_worker_healthcheck):
+            if self.should_exit.is_set() or self._healthy(slot, process):
                 continue
             process.kill()  # hung, or already gone
             process.join()
