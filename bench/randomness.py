@@ -7,11 +7,15 @@ key, asks the enclave (unwrap, fresh nonce, alpha, prove, derive, sign the resul
 and its audit entry in one transaction. **bare** is one ``enclave.crypto.vrf.prove`` call on material
 generated here, in this process: the floor any service could reach.
 
-Reports outputs/s and p50/p99 of both and the ratios api/bare, and checks the seed target (1 KiB
-request < 100 ms at p99) and the aim (p50 < 10 ms per request through the API). Exit status 0
-whatever the numbers; 1 when the harness fails.
+Reports outputs/s and p50/p99 of both, the API process's CPU time per request (the enclave's is not
+counted), the ratios api/bare, and checks the seed target (1 KiB request < 100 ms at p99) and the aim
+(p50 < 10 ms per request through the API). Exit status 0 whatever the numbers; 1 when the harness
+fails.
 
-Usage: ``python bench/randomness.py [--duration 3] [--concurrency 1] [--json out.json]``.
+``--profile SECONDS`` then samples the API process and, in a second window, the enclave process with
+py-spy under the first case's load (``bench.profile``).
+
+Usage: ``python bench/randomness.py [--duration 3] [--concurrency 1] [--profile 6] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ if __package__ in (None, ""):  # run as ``python bench/randomness.py``: make ``b
 
 from bench import servers
 from bench.api import UNLIMITED_RATE, bootstrap_admin, provision_tenant, reset_postgres
-from bench.cli import HarnessError, load_parser, parse_load_args, run_benchmark
+from bench.cli import HarnessError, add_profile_option, load_parser, parse_load_args, run_benchmark
 from bench.keys import MIN_TABLE_WIDTH, bare_latencies, post_request, start_enclave
-from bench.loadgen import HOST, measure, percentile
+from bench.loadgen import HOST, Window, measure, percentile
+from bench.profile import profile_load
 from bench.servers import Server
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.crypto import keys, vrf
@@ -94,6 +99,7 @@ class Result:
     api_outputs_per_s: float
     api_p50_ms: float
     api_p99_ms: float
+    api_server_us_per_request: float | None
     bare_calls: int
     bare_outputs_per_s: float
     bare_p50_ms: float
@@ -192,6 +198,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                     api_outputs_per_s=window.rps,
                     api_p50_ms=api_p50,
                     api_p99_ms=api_p99,
+                    api_server_us_per_request=server_us_per_request(window),
                     bare_calls=len(bare),
                     bare_outputs_per_s=len(bare) / sum(bare),
                     bare_p50_ms=bare_p50,
@@ -200,7 +207,53 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                     p99_ratio=api_p99 / bare_p99,
                 )
             )
-    return report(console, results, args)
+        profiles = profile_cases(console, runner, args, (api, enclave), api_key, all_cases[0], data_dir)
+    result = report(console, results, args)
+    return result if not profiles else result | {"profile": profiles}
+
+
+def server_us_per_request(window: Window) -> float | None:
+    """The API process's CPU time per request in ``window`` (the enclave's is not counted), in µs."""
+    if window.server_cpu is None or not window.requests:
+        return None
+    return window.server_cpu * window.seconds / window.requests * 1e6
+
+
+def profile_cases(
+    console: Console,
+    runner: asyncio.Runner,
+    args: argparse.Namespace,
+    targets: tuple[Server, Server],
+    api_key: str,
+    case: Case,
+    data_dir: Path,
+) -> dict[str, Any]:
+    """``--profile``: the API process, then the enclave process, each under ``case``'s load."""
+    if not args.profile:
+        return {}
+    api = targets[0]
+    request = post_request(api.port, PATH, api_key, case.body)
+    profiles: dict[str, Any] = {}
+    for server in targets:
+        profiles[server.name] = profile_load(
+            console,
+            runner,
+            label=f"the {server.name} process, {case.name}",
+            pid=server.process.pid,
+            seconds=args.profile,
+            output=data_dir / f"{server.name}.spy",
+            load=lambda seconds: measure(
+                case.name,
+                0,
+                api.port,
+                api.process.pid,
+                request,
+                concurrency=args.concurrency,
+                warmup=0,
+                seconds=seconds,
+            ),
+        )
+    return profiles
 
 
 def report(console: Console, results: list[Result], args: argparse.Namespace) -> dict[str, Any]:
@@ -213,6 +266,7 @@ def report(console: Console, results: list[Result], args: argparse.Namespace) ->
         "api out/s",
         "api p50 ms",
         "api p99 ms",
+        "api cpu µs/req",
         "bare out/s",
         "bare p50 ms",
         "bare p99 ms",
@@ -228,6 +282,7 @@ def report(console: Console, results: list[Result], args: argparse.Namespace) ->
             f"{r.api_outputs_per_s:,.0f}",
             f"{r.api_p50_ms:.2f}",
             f"{r.api_p99_ms:.2f}",
+            "n/a" if r.api_server_us_per_request is None else f"{r.api_server_us_per_request:,.0f}",
             f"{r.bare_outputs_per_s:,.0f}",
             f"{r.bare_p50_ms:.3f}",
             f"{r.bare_p99_ms:.3f}",
@@ -266,6 +321,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--scheme", type=Scheme, action="append", choices=list(Scheme), help="only this scheme (repeatable)"
     )
+    add_profile_option(parser)
     return parse_load_args(parser, argv)
 
 

@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, select
@@ -75,7 +74,8 @@ class Idempotency:
         never_store: frozenset[str] = frozenset(),
     ) -> JSONResponse:
         """Build the response, remembering it under the key (without the ``never_store`` fields)."""
-        content: dict[str, Any] = jsonable_encoder(body)
+        # What FastAPI's jsonable_encoder makes of a model, without its second walk over the dict.
+        content: dict[str, Any] = body.model_dump(mode="json", by_alias=True)
         if self.key is not None:
             stored = {k: (None if k in never_store else v) for k, v in content.items()}
             # Expired records with the same key are replaced, not kept beside the new one.

@@ -11,11 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from neo_service_layer.api.routes.randomness_schemas import RandomnessIn
 from neo_service_layer.api.state import AppState
 from neo_service_layer.client import VerifiedIdentity, verify_randomness, verify_result
 from neo_service_layer.config import Settings
+from neo_service_layer.db.session import CrossTenantWrite
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.crypto.vrf import Scheme
 from neo_service_layer.enclave.server import EnclaveServer
@@ -163,6 +165,51 @@ async def test_concurrent_first_requests_create_one_default_key(
     async with state.db.session() as session:
         names = (await session.execute(select(Key.name).where(Key.account_id == tenant.account_id))).all()
     assert [n for (n,) in names] == [f"randomness-{scheme}"]
+
+
+async def test_a_request_reads_its_key_and_stores_its_record_in_one_statement_each(
+    client: httpx.AsyncClient, tenant: Tenant, state: AppState
+) -> None:
+    scheme = SCHEMES[0].value
+    await _generate(client, tenant, scheme=scheme)  # creates the default key
+    statements: list[str] = []
+
+    def note(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(state.db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        await _generate(client, tenant, scheme=scheme)
+        single = statements[:]
+        statements.clear()
+        items = [{"scheme": scheme}, {"scheme": scheme, "bytes": 8}, {"scheme": scheme, "words": 3}]
+        response = await client.post(f"{URL}/batch", json={"requests": items}, headers=tenant.headers)
+        assert response.status_code == 201, response.text
+    finally:
+        event.remove(state.db.engine.sync_engine, "before_cursor_execute", note)
+    # The default key, its version and AMK by name; the record; the audit append's three.
+    assert len(single) == 5, single
+    assert len([s for s in single if " keys" in s]) == 1
+    assert len([s for s in single if s.startswith("INSERT INTO randomness_requests")]) == 1
+    # A batch reads its key per item and stores its records together.
+    assert len([s for s in statements if s.startswith("INSERT INTO randomness_requests")]) == 1
+    async with state.db.session() as session:
+        count = (await session.execute(select(func.count()).select_from(RandomnessRequest))).scalar_one()
+    assert count == 5
+
+
+async def test_a_record_of_another_account_is_refused_in_a_tenant_session(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, state: AppState
+) -> None:
+    scheme = SCHEMES[0]
+    key = await create_key(client, tenant.headers, scheme.key_type.value, name="mine")
+    params = RandomnessIn(scheme=scheme.value, key_id=key["id"]).params()
+    with pytest.raises(CrossTenantWrite):
+        async with state.db.transaction(tenant.account_id) as session:
+            await service.generate(session, state.enclave, other_tenant.account_id, params)
+    async with state.db.session() as session:
+        count = (await session.execute(select(func.count()).select_from(RandomnessRequest))).scalar_one()
+    assert count == 0
 
 
 # --- keys: explicit, other accounts', disabled, not allowed ---

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, func, inspect, select
+from sqlalchemy import ColumnElement, Integer, Row, Select, and_, bindparam, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import Base, UTCDateTime, utcnow
@@ -134,12 +134,14 @@ _VERSION_START: Final = len(_KEY_FIELDS)
 _AMK_START: Final = _VERSION_START + len(_VERSION_FIELDS)
 
 
-def _use_statement(*, scoped: bool) -> Select[Any]:
+def _use_statement(*, scoped: bool, by_name: bool = False) -> Select[Any]:
     """The key, its version ``:version`` (the latest when NULL) and the AMK that wraps it, in one SELECT.
 
-    Core, not ORM: the session's tenant criteria (``db.session``) do not apply, so a ``scoped``
-    statement filters ``keys.account_id = :account_id`` itself, and the joins keep the version and the
-    AMK in the key's account. Outer joins: a missing version is the policy's error, not a 404.
+    The key is ``:key_id``, or ``:name`` when ``by_name`` (names are unique per account, so a name is
+    looked up in ``:account_id`` only). Core, not ORM: the session's tenant criteria (``db.session``)
+    do not apply, so a ``scoped`` statement filters ``keys.account_id = :account_id`` itself, and the
+    joins keep the version and the AMK in the key's account. Outer joins: a missing version is the
+    policy's error, not a 404.
     """
     keys, versions, amks = Key.__table__, KeyVersion.__table__, AccountMasterKey.__table__
     number = func.coalesce(bindparam("version", type_=Integer), keys.c.latest_version)
@@ -154,10 +156,9 @@ def _use_statement(*, scoped: bool) -> Select[Any]:
         amks, and_(amks.c.account_id == versions.c.account_id, amks.c.version == versions.c.amk_version)
     )
     columns = [column for _, column in (*_KEY_FIELDS, *_VERSION_FIELDS, *_AMK_FIELDS)]
+    match = keys.c.name == bindparam("name") if by_name else keys.c.id == bindparam("key_id")
     statement = (
-        select(*columns)
-        .select_from(joined)
-        .where(keys.c.id == bindparam("key_id"), not_deleted(bindparam("now", type_=UTCDateTime)))
+        select(*columns).select_from(joined).where(match, not_deleted(bindparam("now", type_=UTCDateTime)))
     )
     return statement.where(keys.c.account_id == bindparam("account_id")) if scoped else statement
 
@@ -165,6 +166,7 @@ def _use_statement(*, scoped: bool) -> Select[Any]:
 # Built once: a request only binds its parameters (the compiled form is cached by SQLAlchemy).
 _USE_SCOPED: Final = _use_statement(scoped=True)
 _USE_UNSCOPED: Final = _use_statement(scoped=False)
+_USE_NAMED: Final = _use_statement(scoped=True, by_name=True)
 
 
 def _transient[M: Base](model: type[M], fields: tuple[tuple[str, Any], ...], values: Sequence[Any]) -> M:
@@ -172,23 +174,18 @@ def _transient[M: Base](model: type[M], fields: tuple[tuple[str, Any], ...], val
     return model(**{name: value for (name, _), value in zip(fields, values, strict=True)})
 
 
-async def use(session: AsyncSession, key_id: str, op: Operation, requested: int | None) -> KeyUse:
-    """Resolve ``key_id`` for ``op``: state, type, policy and version checks (``policy``), then load it.
-
-    The signature path: one Core SELECT (``_use_statement``) in the session's transaction, so the
-    request's audit entry still commits with it; the objects it returns are in no session (read them,
-    do not change them). The checks and their order are ``service.get_key``'s and ``policy``'s.
-    """
+async def _use_row(session: AsyncSession, statement: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
+    """The first row of a ``_use_statement`` in the session's transaction (pending changes flushed)."""
     if session.new or session.dirty or session.deleted:
         # The ORM flushes pending changes before its queries (autoflush); a Core statement does not.
         await session.flush()
-    tenant = session.info.get(TENANT_KEY)
-    params = {"key_id": key_id, "now": utcnow(), "version": requested, "account_id": tenant}
     connection = await session.connection()
-    statement = _USE_UNSCOPED if tenant is None else _USE_SCOPED
-    row = (await connection.execute(statement, params)).first()
-    if row is None:
-        raise KeyNotFound(f"no key {key_id}", key_id=key_id)
+    row: Row[Any] | None = (await connection.execute(statement, {"now": utcnow(), **params})).first()
+    return row
+
+
+def _checked_use(session: AsyncSession, row: Row[Any], op: Operation, requested: int | None) -> KeyUse:
+    """The key use a ``_use_statement`` row holds, once the key passes ``op``'s checks."""
     key = _transient(Key, _KEY_FIELDS, row[:_VERSION_START])
     require_reachable(session, key.name, key.id)
     key_type = policy.check_usable(key, op)
@@ -202,6 +199,36 @@ async def use(session: AsyncSession, key_id: str, op: Operation, requested: int 
         # ever disagree, refusing beats signing with a version the policy did not choose.
         raise RuntimeError(f"key {key.id}: loaded version {version.version}, policy chose {number}")
     return KeyUse(key, key_type, version, amk)
+
+
+async def use(session: AsyncSession, key_id: str, op: Operation, requested: int | None) -> KeyUse:
+    """Resolve ``key_id`` for ``op``: state, type, policy and version checks (``policy``), then load it.
+
+    The signature path: one Core SELECT (``_use_statement``) in the session's transaction, so the
+    request's audit entry still commits with it; the objects it returns are in no session (read them,
+    do not change them). The checks and their order are ``service.get_key``'s and ``policy``'s.
+    """
+    tenant = session.info.get(TENANT_KEY)
+    statement = _USE_UNSCOPED if tenant is None else _USE_SCOPED
+    params = {"key_id": key_id, "version": requested, "account_id": tenant}
+    row = await _use_row(session, statement, params)
+    if row is None:
+        raise KeyNotFound(f"no key {key_id}", key_id=key_id)
+    return _checked_use(session, row, op, requested)
+
+
+async def use_named(session: AsyncSession, account_id: str, name: str, op: Operation) -> KeyUse | None:
+    """:func:`use` of the latest version of ``account_id``'s key named ``name``; None if it has none.
+
+    One Core SELECT, as :func:`use` (the randomness service's default key: no lookup of its id first).
+    The statement filters ``account_id`` itself; a tenant session sees only its own account's keys,
+    as its ORM queries do.
+    """
+    tenant = session.info.get(TENANT_KEY)
+    if tenant is not None and tenant != account_id:
+        return None
+    row = await _use_row(session, _USE_NAMED, {"name": name, "version": None, "account_id": account_id})
+    return None if row is None else _checked_use(session, row, op, None)
 
 
 def signature_params(

@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neo_service_layer.db.base import utcnow
+from neo_service_layer.db.session import TENANT_KEY, WROTE_KEY, CrossTenantWrite
 from neo_service_layer.enclave.client import EnclaveClient, Signed
 from neo_service_layer.enclave.crypto.randomness import OutputSpec
 from neo_service_layer.enclave.crypto.vrf import Scheme
@@ -79,13 +81,21 @@ async def default_key_id(
 async def _key_use(
     session: AsyncSession, enclave: EnclaveClient, account_id: str, params: RandomnessParams
 ) -> KeyUse:
-    key_id = params.key_id or await default_key_id(session, enclave, account_id, params.scheme)
-    key_use = await operations.use(session, key_id, Operation.VRF, None)
+    if params.key_id is not None:
+        key_use = await operations.use(session, params.key_id, Operation.VRF, None)
+    else:
+        # The default key in one statement; on its first use (or if it was deleted) the slow path
+        # creates it (or finds it) and says why it cannot be used.
+        name = default_key_name(params.scheme)
+        found = await operations.use_named(session, account_id, name, Operation.VRF)
+        key_use = found or await operations.use(
+            session, await default_key_id(session, enclave, account_id, params.scheme), Operation.VRF, None
+        )
     if key_use.key_type is not params.scheme.key_type:
         raise RandomnessKeySchemeMismatch(
-            f"key {key_id} is {key_use.key_type.value}; {params.scheme.value} needs a "
+            f"key {key_use.key.id} is {key_use.key_type.value}; {params.scheme.value} needs a "
             f"{params.scheme.key_type.value} key",
-            key_id=key_id,
+            key_id=key_use.key.id,
         )
     return key_use
 
@@ -126,20 +136,39 @@ def output_json(result: ProveResult) -> dict[str, Any]:
     return {"words": list(result.words or [])}
 
 
-async def generate(
+_COLUMNS: Final = tuple((attr.key, attr.columns[0].key) for attr in inspect(RandomnessRequest).column_attrs)
+_INSERT: Final = insert(RandomnessRequest.metadata.tables[RandomnessRequest.__tablename__])
+
+
+async def _insert(session: AsyncSession, account_id: str, records: Sequence[RandomnessRequest]) -> None:
+    """Store ``records`` in the session's transaction: one Core INSERT, no flush and no read back.
+
+    Core skips the session's tenant check on flush (``db.session``): it is made here. The records stay
+    out of the session (built whole in Python, ``created_at`` included: nothing to read back).
+    """
+    tenant = session.info.get(TENANT_KEY)
+    if tenant is not None and tenant != account_id:
+        raise CrossTenantWrite(f"randomness requests of {account_id} in a session of {tenant}")
+    rows = [{column: getattr(record, attr) for attr, column in _COLUMNS} for record in records]
+    connection = await session.connection()
+    await connection.execute(_INSERT, rows)
+    # What db.session.wrote reads (a Core statement fires no ORM event).
+    session.info[WROTE_KEY] = True
+
+
+async def _prove_record(
     session: AsyncSession,
     enclave: EnclaveClient,
     account_id: str,
     params: RandomnessParams,
-    *,
-    batch_id: str | None = None,
+    batch_id: str | None,
 ) -> RandomnessRequest:
-    """Prove one request in the enclave and record it (flushed in the caller's transaction)."""
+    """Prove one request in the enclave; its record, not yet stored."""
     key_use = await _key_use(session, enclave, account_id, params)
     request_id = new_id(IdPrefix.RANDOMNESS_REQUEST)
     signed = await _prove(enclave, key_use, params.scheme, request_id, params.seed, params.spec)
     result = signed.result
-    record = RandomnessRequest(
+    return RandomnessRequest(
         id=request_id,
         account_id=account_id,
         key_id=key_use.key.id,
@@ -158,9 +187,16 @@ async def generate(
         output=output_json(result),
         envelope=signed.envelope.model_dump(mode="json"),
         batch_id=batch_id,
+        created_at=utcnow(),
     )
-    session.add(record)
-    await session.flush()
+
+
+async def generate(
+    session: AsyncSession, enclave: EnclaveClient, account_id: str, params: RandomnessParams
+) -> RandomnessRequest:
+    """Prove one request in the enclave and record it (in the caller's transaction)."""
+    record = await _prove_record(session, enclave, account_id, params, None)
+    await _insert(session, account_id, [record])
     return record
 
 
@@ -169,12 +205,14 @@ async def generate_batch(
 ) -> tuple[str, list[RandomnessRequest]]:
     """Prove every item (one enclave round trip each) under one batch id; all or nothing.
 
-    The caller's transaction holds every record: one failure rolls the whole batch back.
+    The records are stored together once every item is proved, in the caller's transaction: one
+    failure records none of them.
     """
     if not 1 <= len(items) <= MAX_BATCH:
         raise RandomnessBatchSize(f"a batch holds 1..{MAX_BATCH} requests, got {len(items)}")
     batch_id = new_id(IdPrefix.RANDOMNESS_BATCH)
-    records = [await generate(session, enclave, account_id, item, batch_id=batch_id) for item in items]
+    records = [await _prove_record(session, enclave, account_id, item, batch_id) for item in items]
+    await _insert(session, account_id, records)
     return batch_id, records
 
 

@@ -157,6 +157,44 @@ async def test_use_refuses_a_version_other_than_the_policys(
             await operations.use(session, key.id, Operation.SIGN, None)
 
 
+async def test_use_named_finds_the_accounts_key_by_name_in_one_statement(
+    db: Database, enclave: UnixEnclaveClient, accounts: None
+) -> None:
+    key = await _create(db, enclave, ACME, "shared-name", KeyType.SECP256R1)
+    theirs = await _create(db, enclave, GLOBEX, "shared-name", KeyType.ED25519)
+    async with db.transaction(ACME) as session:
+        await service.rotate(session, enclave, ACME, key.id)
+    statements: list[str] = []
+
+    def note(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        async with db.transaction(ACME) as session:
+            found = await operations.use_named(session, ACME, "shared-name", Operation.SIGN)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+    assert found is not None
+    assert len([s for s in statements if "key_versions" in s]) == 1
+    assert (found.key.id, found.version.version, found.amk.account_id) == (key.id, 2, ACME)
+    # The account filter is the statement's own: a platform session sees each account's key.
+    async with db.transaction() as session:
+        other = await operations.use_named(session, GLOBEX, "shared-name", Operation.SIGN)
+        assert other is not None
+        assert other.key.id == theirs.id
+        assert await operations.use_named(session, ACME, "no-such-name", Operation.SIGN) is None
+    # A tenant session sees only its own account's keys, as its ORM queries do.
+    async with db.transaction(ACME) as session:
+        assert await operations.use_named(session, GLOBEX, "shared-name", Operation.SIGN) is None
+    # The policy's checks are use's: a disabled key is refused.
+    async with db.transaction(ACME) as session:
+        await service.set_enabled(session, key.id, enabled=False)
+    with pytest.raises(KeyDisabled):
+        async with db.transaction(ACME) as session:
+            await operations.use_named(session, ACME, "shared-name", Operation.SIGN)
+
+
 async def test_use_sees_the_sessions_unflushed_changes(
     db: Database, enclave: UnixEnclaveClient, accounts: None
 ) -> None:
