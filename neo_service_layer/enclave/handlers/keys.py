@@ -2,8 +2,10 @@
 
 Each op that uses a key version opens the account master key (AMK), unwraps the version's material
 (purpose ``key-material``, context ``"<key_id>:<version>"``: a row swapped by the host fails to open),
-runs the pure crypto library (``enclave/crypto``) and returns only public results. Material never
-leaves the enclave unwrapped and is never logged; error details name fields and reasons only.
+runs the pure crypto library (``enclave/crypto``) and returns only public results. The unwrapped,
+loaded version is cached for the next request with exactly the same inputs (``_load_version``).
+Material never leaves the enclave unwrapped and is never logged; error details name fields and reasons
+only.
 
 Operational ops are ``signed=True``: their results carry the identity's signatures over the request
 (key id, version, type and the client's inputs) and the result (docs/enclave.md §3).
