@@ -46,7 +46,7 @@ if __package__ in (None, ""):  # run as ``python bench/keys.py``: make ``bench``
 from bench import servers
 from bench.api import UNLIMITED_RATE, bootstrap_admin, http_request, provision_tenant, reset_postgres
 from bench.cli import HarnessError, add_profile_option, load_parser, parse_load_args, run_benchmark
-from bench.loadgen import HOST, measure, percentile
+from bench.loadgen import HOST, Window, measure, percentile
 from bench.profile import profile_load
 from bench.servers import Server
 from neo_service_layer.config import Settings
@@ -60,7 +60,7 @@ DEFAULT_CONCURRENCY = 1
 SEED_TARGET_MS = 500.0
 AIM_SIGN_P50_MS = 5.0
 MESSAGE = b"transfer 10 GAS to NXV7ZhHiyM1aHXwpVsRZC6BwNFP2jghXAq"
-MIN_TABLE_WIDTH = 120
+MIN_TABLE_WIDTH = 150
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +124,15 @@ class Result:
     bare_p99_ms: float
     p50_ratio: float
     p99_ratio: float
+    api_cpu_us: float | None  # CPU time per request: the API process
+    enclave_cpu_us: float | None  # and the enclave process
+
+
+def cpu_per_request(cores: float | None, window: Window) -> float | None:
+    """µs of CPU per request from a window's CPU share (in cores), or None when it was not measured."""
+    if cores is None or not window.requests:
+        return None
+    return cores * window.seconds / window.requests * 1e6
 
 
 def bare_latencies(call: Callable[[bytes], object], material: bytes, seconds: float) -> list[float]:
@@ -232,6 +241,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                     concurrency=args.concurrency,
                     warmup=args.warmup,
                     seconds=args.duration,
+                    extra_pid=enclave.process.pid,
                 )
             )
             console.print(f"{window.rps:,.0f} req/s; bare ...")
@@ -252,6 +262,8 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                     bare_p99_ms=bare_p99,
                     p50_ratio=api_p50 / bare_p50,
                     p99_ratio=api_p99 / bare_p99,
+                    api_cpu_us=cpu_per_request(window.server_cpu, window),
+                    enclave_cpu_us=cpu_per_request(window.extra_cpu, window),
                 )
             )
         profile = None
@@ -261,13 +273,14 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             request = post_request(
                 api.port, f"/v1/keys/{key_ids[case.key_type]}/{case.path}", api_key, case.body
             )
+            target = enclave if args.profile_process == "enclave" else api
             profile = profile_load(
                 console,
                 runner,
-                label=f"the API, {case.name}",
-                pid=api.process.pid,
+                label=f"the {args.profile_process} process, {case.name}",
+                pid=target.process.pid,
                 seconds=args.profile,
-                output=data_dir / "api.spy",
+                output=data_dir / f"{args.profile_process}.spy",
                 load=lambda seconds: measure(
                     case.name,
                     0,
@@ -299,6 +312,8 @@ def report(
         "bare p99 ms",
         "p50 x",
         "p99 x",
+        "api µs/req",
+        "enclave µs/req",
         "errors",
     )
     for column in columns:
@@ -313,6 +328,8 @@ def report(
             f"{r.bare_p99_ms:.3f}",
             f"{r.p50_ratio:,.0f}",
             f"{r.p99_ratio:,.0f}",
+            _micros(r.api_cpu_us),
+            _micros(r.enclave_cpu_us),
             f"[red]{r.api_errors}[/red]" if r.api_errors else "0",
         )
     console.print(table)
@@ -345,11 +362,21 @@ def report(
     }
 
 
+def _micros(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = load_parser(
         __doc__, duration=DEFAULT_DURATION, warmup=DEFAULT_WARMUP, concurrency=DEFAULT_CONCURRENCY
     )
     add_profile_option(parser)
+    parser.add_argument(
+        "--profile-process",
+        choices=("api", "enclave"),
+        default="api",
+        help="the process --profile samples: the API server (default) or the enclave",
+    )
     return parse_load_args(parser, argv)
 
 

@@ -225,6 +225,7 @@ class Window:
     client_cpu: float
     other_cpu: float | None
     latencies: list[float] = field(repr=False)
+    extra_cpu: float | None = None  # the ``extra_pid`` process's, when one was given
 
     @property
     def rps(self) -> float:
@@ -241,17 +242,23 @@ async def measure(
     concurrency: int,
     warmup: float,
     seconds: float,
+    extra_pid: int | None = None,
 ) -> Window:
-    """Warm up, then record ``seconds`` of closed-loop load over ``concurrency`` connections."""
+    """Warm up, then record ``seconds`` of closed-loop load over ``concurrency`` connections.
+
+    ``extra_pid``: another process on the request path (the enclave) whose CPU the window also reports.
+    """
     recorder = Recorder()
     tasks = [asyncio.create_task(_connection_loop(port, request, recorder)) for _ in range(concurrency)]
     try:
         await _sleep_watching(tasks, warmup)
         before = CpuSample.take(server_pid)
+        extra_before = None if extra_pid is None else process_cpu_seconds(extra_pid)
         recorder.recording = True
         await _sleep_watching(tasks, seconds)
         recorder.recording = False
         after = CpuSample.take(server_pid)
+        extra_after = None if extra_pid is None else process_cpu_seconds(extra_pid)
         recorder.running = False
         try:
             async with asyncio.timeout(DRAIN_TIMEOUT):
@@ -264,12 +271,15 @@ async def measure(
         await asyncio.gather(*tasks, return_exceptions=True)
     elapsed = after.wall - before.wall
     requests = sum(recorder.statuses.values())
-    server_cpu = other_cpu = None
+    server_cpu = other_cpu = extra_cpu = None
     client_cpu = (after.client - before.client) / elapsed
+    if extra_after is not None and extra_before is not None:
+        extra_cpu = (extra_after - extra_before) / elapsed
     if after.server is not None and before.server is not None:
         server_cpu = (after.server - before.server) / elapsed
         if after.machine is not None and before.machine is not None:
-            other_cpu = max(0.0, (after.machine - before.machine) / elapsed - server_cpu - client_cpu)
+            busy = (after.machine - before.machine) / elapsed
+            other_cpu = max(0.0, busy - server_cpu - client_cpu - (extra_cpu or 0.0))
     return Window(
         target=target,
         round=round_,
@@ -282,6 +292,7 @@ async def measure(
         client_cpu=client_cpu,
         other_cpu=other_cpu,
         latencies=recorder.latencies,
+        extra_cpu=extra_cpu,
     )
 
 

@@ -54,10 +54,15 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
         await db.dispose()
 
 
-def run[T](func: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run an async command body; typed errors become a clean message and exit code 2."""
+def run[T](
+    func: Callable[[], Coroutine[Any, Any, T]],
+    *,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
+    """Run an async command body (on ``loop_factory``'s loop, default asyncio's); typed errors become a
+    clean message and exit code 2."""
     try:
-        return asyncio.run(func())
+        return asyncio.run(func(), loop_factory=loop_factory)
     except NSLError as exc:
         fail(exc)
 

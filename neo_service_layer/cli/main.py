@@ -112,11 +112,11 @@ def worker() -> None:
 @app.command()
 def enclave() -> None:
     """Run the enclave: the only process that holds keys and secret plaintext."""
-    from neo_service_layer.enclave.main import run_enclave
+    from neo_service_layer.enclave.main import EVENT_LOOP, run_enclave
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    run(lambda: run_enclave(settings))
+    run(lambda: run_enclave(settings), loop_factory=EVENT_LOOP)
 
 
 @app.command()

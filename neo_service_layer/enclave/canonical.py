@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Mapping
+from json.encoder import encode_basestring
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -60,9 +60,10 @@ def _encode(value: object, out: list[str]) -> None:
             raise CanonicalJSONError(f"integer {value} is outside ±(2^53 - 1)")
         out.append(str(int(value)))
     elif isinstance(value, str):
-        # ensure_ascii=False matches RFC 8785 §3.2.2.2: only '"', '\\' and control characters are
-        # escaped, with the short forms \b \t \n \f \r and lowercase \u00xx for the rest.
-        out.append(json.dumps(value, ensure_ascii=False))
+        # json's encoder without ensure_ascii (what json.dumps(value, ensure_ascii=False) calls, minus
+        # building a JSONEncoder per string) matches RFC 8785 §3.2.2.2: only '"', '\\' and control
+        # characters are escaped, with the short forms \b \t \n \f \r and lowercase \u00xx for the rest.
+        out.append(encode_basestring(value))
     elif isinstance(value, Mapping):
         if not all(isinstance(key, str) for key in value):
             raise CanonicalJSONError("object keys must be strings")
@@ -70,7 +71,7 @@ def _encode(value: object, out: list[str]) -> None:
         for index, key in enumerate(sorted(value, key=_utf16_key)):
             if index:
                 out.append(",")
-            out.append(json.dumps(key, ensure_ascii=False))
+            out.append(encode_basestring(key))
             out.append(":")
             _encode(value[key], out)
         out.append("}")

@@ -1,24 +1,27 @@
 """What an op handler gets: the enclave's identity, sealer, backend and report, key helpers, and the
 capabilities that reach beyond the enclave (``capabilities.py``: an HTTP fetcher, a sandbox).
 
-One ``EnclaveContext`` lives as long as the enclave process; handlers share it. The account master key
-(AMK) cache keeps recently opened AMKs so that a burst of operations on one account unseals its AMK once.
+One ``EnclaveContext`` lives as long as the enclave process; handlers share it. Two bounded caches
+(``cache.py``) spare repeated work on the same host-held blobs: recently opened account master keys
+(AMKs), so that a burst of operations on one account unseals its AMK once, and recently used key
+versions, unwrapped and loaded into their library key objects (``handlers/keys.py`` keys and fills it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import threading
-from collections import OrderedDict
 from typing import Final
 
+from neo_service_layer.enclave.cache import LruCache
 from neo_service_layer.enclave.capabilities import (
     HttpFetcher,
     SandboxRunner,
     UnconfiguredFetcher,
     UnconfiguredSandbox,
 )
+from neo_service_layer.enclave.crypto.keys import LoadedKey
+from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.enclave.identity import Identity, SignaturePair
 from neo_service_layer.enclave.schemas import AttestationReport
 from neo_service_layer.enclave.sealing import PURPOSE_AMK, Sealer
@@ -26,6 +29,10 @@ from neo_service_layer.enclave.tee.base import TeeBackend
 
 AMK_BYTES: Final = 32
 DEFAULT_AMK_CACHE_SIZE: Final = 1024
+DEFAULT_KEY_CACHE_SIZE: Final = 1024
+# (account id, key id, version, key type, AMK version, sealed AMK, wrapped material): every input of
+# unwrapping and loading a key version, the blobs as themselves (handlers/keys.py).
+type KeyVersionCacheKey = tuple[str, str, int, KeyType, int, bytes, bytes]
 
 
 def amk_context(account_id: str, version: int) -> str:
@@ -48,6 +55,7 @@ class EnclaveContext:
         fetcher: HttpFetcher | None = None,
         sandbox: SandboxRunner | None = None,
         amk_cache_size: int = DEFAULT_AMK_CACHE_SIZE,
+        key_cache_size: int = DEFAULT_KEY_CACHE_SIZE,
     ) -> None:
         self.identity = identity
         self.sealer = sealer
@@ -56,11 +64,8 @@ class EnclaveContext:
         # Without them, an op that needs the network or a sandbox fails with capability_unavailable.
         self.fetcher: HttpFetcher = fetcher or UnconfiguredFetcher()
         self.sandbox: SandboxRunner = sandbox or UnconfiguredSandbox()
-        self._amk_cache_size = amk_cache_size
-        # Guards _amks. Handlers may run crypto in worker threads (asyncio.to_thread), so the event
-        # loop alone does not serialize access.
-        self._amk_lock = threading.Lock()
-        self._amks: OrderedDict[tuple[bytes, str, int], bytes] = OrderedDict()
+        self._amks: LruCache[tuple[bytes, str, int], bytes] = LruCache(amk_cache_size)
+        self.key_versions: LruCache[KeyVersionCacheKey, LoadedKey] = LruCache(key_cache_size)
 
     def __repr__(self) -> str:
         return f"EnclaveContext(backend={self.backend.name}, identity={self.identity!r})"
@@ -84,14 +89,14 @@ class EnclaveContext:
         blob opened for one account never comes back out of the cache for another.
         """
         cache_key = (hashlib.sha256(sealed).digest(), account_id, version)
-        with self._amk_lock:
-            cached = self._amks.get(cache_key)
-            if cached is not None:
-                self._amks.move_to_end(cache_key)
-                return cached
+        cached = self._amks.get(cache_key)
+        if cached is not None:
+            return cached
         key = self.sealer.open(PURPOSE_AMK, amk_context(account_id, version), sealed)
-        with self._amk_lock:
-            self._amks[cache_key] = key
-            while len(self._amks) > self._amk_cache_size:
-                self._amks.popitem(last=False)
+        self._amks.put(cache_key, key)
         return key
+
+    def clear_caches(self) -> None:
+        """Forget every cached AMK and key version (the enclave stops serving: ``main.run_enclave``)."""
+        self._amks.clear()
+        self.key_versions.clear()

@@ -42,7 +42,7 @@ from neo_service_layer.enclave.protocol import (
     KeyUnusable,
     describe_validation_error,
 )
-from neo_service_layer.enclave.schemas import EnclaveModel, ResultSignatures, SignedArgs, SignedResult
+from neo_service_layer.enclave.schemas import EnclaveModel, SignedArgs, SignedResult
 from neo_service_layer.enclave.signing import result_preimage
 
 type Handler[A: EnclaveModel, R: EnclaveModel] = Callable[[EnclaveContext, A], Awaitable[R]]
@@ -197,20 +197,27 @@ async def execute(spec: OpSpec, ctx: EnclaveContext, raw_args: dict[str, Any]) -
     if not spec.signed:
         return payload
     assert isinstance(args, SignedArgs)  # a SignedOp's args model is a SignedArgs (opdefs/base.py)
-    return sign_result(ctx, spec.name, args, payload).model_dump(mode="json")
+    return _signed(ctx, spec.name, args, payload)
 
 
 def sign_result(ctx: EnclaveContext, op: str, args: SignedArgs, payload: dict[str, Any]) -> SignedResult:
     """``payload`` wrapped with the identity's signatures over the request and result hashes (docs §3)."""
+    return SignedResult.model_validate(_signed(ctx, op, args, payload))
+
+
+def _signed(ctx: EnclaveContext, op: str, args: SignedArgs, payload: dict[str, Any]) -> dict[str, Any]:
+    """:func:`sign_result` as the JSON object a response carries, built directly: every value in it is
+    already JSON-ready (hex strings, ``payload`` dumped in JSON mode), so a model and its dump would
+    only copy it."""
     try:
         req = request_hash(op, args.account_id, args.params())
         res = result_hash(payload)
     except CanonicalJSONError as exc:
         raise InternalError(f"op {op} produced a request or result that cannot be signed: {exc}") from exc
     signatures = ctx.sign(result_preimage(req, res))
-    return SignedResult(
-        result=payload,
-        request_hash=req.hex(),
-        result_hash=res.hex(),
-        signatures=ResultSignatures(p256=signatures.p256.hex(), k1=signatures.k1.hex()),
-    )
+    return {
+        "result": payload,
+        "request_hash": req.hex(),
+        "result_hash": res.hex(),
+        "signatures": {"p256": signatures.p256.hex(), "k1": signatures.k1.hex()},
+    }

@@ -165,9 +165,14 @@ class Response(_Strict):
 # --- framing ---
 
 
+# One encoder and one decoder for the process: ``json.dumps`` / ``json.loads`` with options other than
+# the defaults build a new JSONEncoder / JSONDecoder on every call. Both are stateless between calls.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode_frame(message: Mapping[str, Any]) -> bytes:
     """``message`` as compact UTF-8 JSON behind its length; :class:`BadFrame` if it exceeds the limit."""
-    payload = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    payload = _ENCODER.encode(message).encode()
     if len(payload) > MAX_FRAME_BYTES:
         raise BadFrame(f"message of {len(payload)} bytes exceeds the {MAX_FRAME_BYTES}-byte frame limit")
     return _HEADER.pack(len(payload)) + payload
@@ -217,11 +222,14 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER: Final = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+
+
 def decode_message(payload: bytes) -> dict[str, Any]:
     """A frame's payload as a JSON object; :class:`BadFrame` for anything else."""
     try:
         text = payload.decode("utf-8")
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = _DECODER.decode(text)
     except UnicodeDecodeError as exc:
         raise BadFrame("frame is not UTF-8") from exc
     except RecursionError as exc:

@@ -12,6 +12,9 @@ Signed ops take :class:`SignedArgs`: ``account_id`` plus public parameters. Fiel
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,14 +69,22 @@ class SignedArgs(EnclaveModel):
 
     def params(self) -> dict[str, Any]:
         """The signed request parameters: every field but ``account_id`` and :data:`UNSIGNED` ones."""
-        fields = type(self).model_fields.items()
-        excluded = {"account_id"} | {
-            name
-            for name, field in fields
+        return self.model_dump(mode="json", exclude=_unsigned_fields(type(self)))
+
+
+@functools.cache
+def _unsigned_fields(model: type[SignedArgs]) -> Mapping[str, bool]:
+    """The fields :meth:`SignedArgs.params` leaves out, once per args model (its fields never change);
+    read-only, as it is shared by every call."""
+    return MappingProxyType(
+        {"account_id": True}
+        | {
+            name: True
+            for name, field in model.model_fields.items()
             if any(isinstance(item, Unsigned) for item in field.metadata)
             or _marked_unsigned(field.annotation)
         }
-        return self.model_dump(mode="json", exclude=excluded)
+    )
 
 
 class ResultSignatures(EnclaveModel):

@@ -31,6 +31,7 @@ import contextlib
 import fcntl
 import functools
 import grp
+import logging
 import os
 import socket
 import stat
@@ -68,6 +69,9 @@ from neo_service_layer.errors import ConfigurationError
 from neo_service_layer.logging import get_logger
 
 log = get_logger("nsl.enclave.server")
+# structlog's stdlib BoundLogger runs its processors (time stamp, ...) before the stdlib level check,
+# and its lazy proxy binds a new logger per call: ask the stdlib logger first on the per-request path.
+_level = logging.getLogger("nsl.enclave.server")
 
 DEFAULT_MAX_IN_FLIGHT: Final = 64
 DEFAULT_STOP_GRACE_SECONDS: Final = 10.0
@@ -411,8 +415,8 @@ class EnclaveServer:
             )
             response = error_response(request.id, InternalError("internal error in the enclave"))
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        if code == "ok":
-            log.debug("enclave op", op=request.op, id=request.id, duration_ms=duration_ms, code=code)
-        else:
+        if code != "ok":
             log.info("enclave op", op=request.op, id=request.id, duration_ms=duration_ms, code=code)
+        elif _level.isEnabledFor(logging.DEBUG):
+            log.debug("enclave op", op=request.op, id=request.id, duration_ms=duration_ms, code=code)
         await conn.send(response)

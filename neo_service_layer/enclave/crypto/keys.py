@@ -23,6 +23,7 @@ Fresh randomness comes from the OS CSPRNG (``os.urandom`` through the libraries 
 from __future__ import annotations
 
 import secrets
+from typing import Final
 
 import coincurve
 import coincurve.utils
@@ -87,23 +88,66 @@ def validate_material(key_type: KeyType, material: bytes) -> None:
         dyvrf.validate_secret(material)
 
 
+#: A private key object of the signing library behind a key type (:func:`signing_key`).
+type SigningKey = ec.EllipticCurvePrivateKey | coincurve.PrivateKey | Ed25519PrivateKey
+
+
+def signing_key(key_type: KeyType, material: bytes) -> SigningKey | None:
+    """The library's private key object for ``material`` (validating it), or None for a type that
+    does not sign with one (symmetric keys, bls12381, whose VRF works on the bytes)."""
+    match key_type:
+        case KeyType.SECP256R1:
+            return p256_private_key(material)
+        case KeyType.SECP256K1:
+            return k1_private_key(material)
+        case KeyType.ED25519:
+            return ed25519_private_key(material)
+    return None
+
+
+class LoadedKey:
+    """Validated private material with its library key object and public key, each built once.
+
+    Building the key object is most of a signature's cost on the EC curves (OpenSSL and libsecp256k1
+    compute the public point when the key is made): a caller that uses one key many times keeps this
+    rather than the bytes. Holds key material: its repr shows the type only.
+    """
+
+    __slots__ = ("key_type", "material", "public_key", "signer")
+
+    def __init__(self, key_type: KeyType, material: bytes) -> None:
+        """:class:`InvalidKeyMaterial` unless ``material`` is valid private material for ``key_type``."""
+        self.key_type: Final = key_type
+        self.material: Final = material
+        self.signer: Final = signing_key(key_type, material)  # validates the EC and ed25519 types
+        if self.signer is None:
+            validate_material(key_type, material)
+        self.public_key: Final = _public_of(key_type, self.signer, material)
+
+    def __repr__(self) -> str:
+        return f"LoadedKey({self.key_type.value}, material=**********)"
+
+
+def _public_of(key_type: KeyType, signer: SigningKey | None, material: bytes) -> bytes | None:
+    """The public key (as :func:`public_key` encodes it) from an already built key object."""
+    if isinstance(signer, ec.EllipticCurvePrivateKey):
+        return signer.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
+        )
+    if isinstance(signer, coincurve.PrivateKey):
+        return signer.public_key.format(compressed=True)
+    if isinstance(signer, Ed25519PrivateKey):
+        return signer.public_key().public_bytes_raw()
+    return dyvrf.public_key(material) if key_type is KeyType.BLS12381 else None
+
+
 def public_key(key_type: KeyType, material: bytes) -> bytes:
     """The public key of ``material``: SEC 1 compressed (33 bytes) for EC, 32 bytes for ed25519,
     compressed G1 (48 bytes) for bls12381."""
-    match key_type:
-        case KeyType.SECP256R1:
-            return (
-                p256_private_key(material)
-                .public_key()
-                .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
-            )
-        case KeyType.SECP256K1:
-            return k1_private_key(material).public_key.format(compressed=True)
-        case KeyType.ED25519:
-            return ed25519_private_key(material).public_key().public_bytes_raw()
-        case KeyType.BLS12381:
-            return dyvrf.public_key(material)
-    raise UnsupportedOperation(f"key type {key_type.value} has no public key")
+    public = _public_of(key_type, signing_key(key_type, material), material)
+    if public is None:
+        raise UnsupportedOperation(f"key type {key_type.value} has no public key")
+    return public
 
 
 def normalize_public_key(key_type: KeyType, public: bytes) -> bytes:

@@ -29,6 +29,7 @@ import coincurve
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import (
     Prehashed,
     decode_dss_signature,
@@ -36,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from neo_service_layer.enclave.crypto import keys
-from neo_service_layer.enclave.crypto.errors import CryptoError
+from neo_service_layer.enclave.crypto.errors import CryptoError, UnsupportedOperation
 from neo_service_layer.enclave.crypto.hashing import ecdsa_digest
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
 
@@ -66,16 +67,15 @@ def sign(
 ) -> bytes:
     """Sign ``data`` (a message, or a 32-byte digest if ``hash_alg`` is ``none``) and encode as ``fmt``."""
     key_type.check_signature_params(hash_alg, fmt)
-    if key_type is KeyType.ED25519:
-        return keys.ed25519_private_key(material).sign(data)
-    if key_type is KeyType.SECP256R1:
-        r, s = _p256_sign(material, data, hash_alg)
-        return _encode(key_type, r, s, fmt, recovery_id=None)
-    # secp256k1: r ‖ s ‖ recid, s already low (libsecp256k1 normalizes).
-    recoverable = keys.k1_private_key(material).sign_recoverable(ecdsa_digest(hash_alg, data), hasher=None)
-    r = int.from_bytes(recoverable[:SCALAR_SIZE], "big")
-    s = int.from_bytes(recoverable[SCALAR_SIZE:RAW_SIGNATURE_SIZE], "big")
-    return _encode(key_type, r, s, fmt, recovery_id=recoverable[RAW_SIGNATURE_SIZE])
+    return _sign(key_type, keys.signing_key(key_type, material), data, hash_alg, fmt)
+
+
+def sign_with_key(
+    key: keys.LoadedKey, data: bytes, *, hash_alg: HashAlgorithm, fmt: SignatureFormat
+) -> bytes:
+    """:func:`sign` with a key loaded once (:class:`keys.LoadedKey`) instead of its material."""
+    key.key_type.check_signature_params(hash_alg, fmt)
+    return _sign(key.key_type, key.signer, data, hash_alg, fmt)
 
 
 def verify(
@@ -117,6 +117,28 @@ def verify(
 # --- internals ----------------------------------------------------------------------------------------
 
 
+def _sign(
+    key_type: KeyType,
+    signer: keys.SigningKey | None,
+    data: bytes,
+    hash_alg: HashAlgorithm,
+    fmt: SignatureFormat,
+) -> bytes:
+    """The signature of a key type that signs (``check_signature_params`` passed) with its key object."""
+    if isinstance(signer, Ed25519PrivateKey):
+        return signer.sign(data)
+    if isinstance(signer, ec.EllipticCurvePrivateKey):
+        r, s = _p256_sign(signer, data, hash_alg)
+        return _encode(key_type, r, s, fmt, recovery_id=None)
+    if isinstance(signer, coincurve.PrivateKey):
+        # secp256k1: r ‖ s ‖ recid, s already low (libsecp256k1 normalizes).
+        recoverable = signer.sign_recoverable(ecdsa_digest(hash_alg, data), hasher=None)
+        r = int.from_bytes(recoverable[:SCALAR_SIZE], "big")
+        s = int.from_bytes(recoverable[SCALAR_SIZE:RAW_SIGNATURE_SIZE], "big")
+        return _encode(key_type, r, s, fmt, recovery_id=recoverable[RAW_SIGNATURE_SIZE])
+    raise UnsupportedOperation(f"key type {key_type.value} cannot sign")  # pragma: no cover
+
+
 def _p256_prehash(hash_alg: HashAlgorithm, data: bytes) -> bytes | None:
     """The 32-byte value to pass to OpenSSL as pre-hashed, or None when OpenSSL hashes itself (SHA-2)."""
     if hash_alg in _P256_HASHES:
@@ -124,8 +146,7 @@ def _p256_prehash(hash_alg: HashAlgorithm, data: bytes) -> bytes | None:
     return ecdsa_digest(hash_alg, data)  # keccak256, or an already computed 32-byte digest
 
 
-def _p256_sign(material: bytes, data: bytes, hash_alg: HashAlgorithm) -> tuple[int, int]:
-    private = keys.p256_private_key(material)
+def _p256_sign(private: ec.EllipticCurvePrivateKey, data: bytes, hash_alg: HashAlgorithm) -> tuple[int, int]:
     e = _p256_prehash(hash_alg, data)
     if e is None:
         # OpenSSL hashes with the named SHA-2 and uses it for the RFC 6979 HMAC_DRBG as well.

@@ -2,8 +2,10 @@
 
 Each op that uses a key version opens the account master key (AMK), unwraps the version's material
 (purpose ``key-material``, context ``"<key_id>:<version>"``: a row swapped by the host fails to open),
-runs the pure crypto library (``enclave/crypto``) and returns only public results. Material never
-leaves the enclave unwrapped and is never logged; error details name fields and reasons only.
+runs the pure crypto library (``enclave/crypto``) and returns only public results. The unwrapped,
+loaded version is cached for the next request with exactly the same inputs (``_load_version``).
+Material never leaves the enclave unwrapped and is never logged; error details name fields and reasons
+only.
 
 Operational ops are ``signed=True``: their results carry the identity's signatures over the request
 (key id, version, type and the client's inputs) and the result (docs/enclave.md §3).
@@ -97,7 +99,7 @@ def _open(ctx: EnclaveContext, account_id: str, amk: SealedAmk) -> bytes:
     return ctx.open_amk(account_id, amk.version, amk.sealed)
 
 
-def _unwrap_material(
+def _load_version(
     ctx: EnclaveContext,
     account_id: str,
     key_id: str,
@@ -105,7 +107,23 @@ def _unwrap_material(
     key_type: KeyType,
     amk: SealedAmk,
     wrapped: bytes,
-) -> bytes:
+) -> keys.LoadedKey:
+    """The key version in ``wrapped``, unwrapped under ``amk`` and loaded; from ``ctx.key_versions``
+    when the very same inputs were loaded before.
+
+    The cache key is every input of the unwrap and the load, the blobs compared byte for byte, so a hit
+    is exactly what this call would compute: another account, key, version, type, AMK or wrapped blob
+    (a tampered one, a rewrap under a rotated AMK) misses and goes through the AEAD check, and a blob
+    that fails it is never cached. The enclave keeps no key lifecycle: the host refuses a disabled or
+    destroyed version before asking (docs/keys.md) and, once a version is purged, no longer holds the
+    wrapped blob that is the only way to reach its entry. The cache holds the plaintext material of up
+    to ``key_cache_size`` recent versions in this process (as the AMK cache holds AMKs, from which
+    the same material unwraps) until they are evicted or the enclave stops (``clear_caches``).
+    """
+    cache_key = (account_id, key_id, version, key_type, amk.version, amk.sealed, wrapped)
+    cached = ctx.key_versions.get(cache_key)
+    if cached is not None:
+        return cached
     material = unwrap(
         _open(ctx, account_id, amk),
         account_id,
@@ -114,11 +132,19 @@ def _unwrap_material(
         wrapped,
     )
     try:
-        keys.validate_material(key_type, material)
+        loaded = keys.LoadedKey(key_type, material)
     except InvalidKeyMaterial as exc:
         detail = f"the stored material of {key_id} v{version} is not {key_type.value} material"
         raise KeyUnusable(detail) from exc
-    return material
+    ctx.key_versions.put(cache_key, loaded)
+    return loaded
+
+
+def version_key(ctx: EnclaveContext, args: KeyVersionArgs) -> keys.LoadedKey:
+    """The key version in ``args``, loaded (``KeyUnusable`` if its material is not of its type)."""
+    return _load_version(
+        ctx, args.account_id, args.key_id, args.version, args.key_type, args.amk, args.material
+    )
 
 
 def version_material(ctx: EnclaveContext, args: KeyVersionArgs) -> bytes:
@@ -126,9 +152,7 @@ def version_material(ctx: EnclaveContext, args: KeyVersionArgs) -> bytes:
 
     Shared with the other handler modules that use key versions (``randomness``).
     """
-    return _unwrap_material(
-        ctx, args.account_id, args.key_id, args.version, args.key_type, args.amk, args.material
-    )
+    return version_key(ctx, args).material
 
 
 def _require(key_type: KeyType, capable: bool, operation: str) -> None:
@@ -155,15 +179,15 @@ async def generate(ctx: EnclaveContext, args: GenerateArgs) -> GenerateResult:
 async def sign(ctx: EnclaveContext, args: SignArgs) -> SignResult:
     _require(args.key_type, args.key_type.can_sign, "sign")
     args.key_type.check_signature_params(args.hash, args.format)
-    material = version_material(ctx, args)
-    signature = signing.sign(args.key_type, material, args.data, hash_alg=args.hash, fmt=args.format)
+    key = version_key(ctx, args)
+    assert key.public_key is not None  # every type that signs has one
     return SignResult(
         key_id=args.key_id,
         version=args.version,
         hash=args.hash,
         format=args.format,
-        public_key=keys.public_key(args.key_type, material),
-        signature=signature,
+        public_key=key.public_key,
+        signature=signing.sign_with_key(key, args.data, hash_alg=args.hash, fmt=args.format),
     )
 
 
@@ -172,7 +196,8 @@ async def verify(ctx: EnclaveContext, args: VerifyArgs) -> ValidResult:
     """Verify against the public key derived from the stored material (not one the host could swap)."""
     _require(args.key_type, args.key_type.can_verify, "verify")
     args.key_type.check_signature_params(args.hash, args.format)
-    public = keys.public_key(args.key_type, version_material(ctx, args))
+    public = version_key(ctx, args).public_key
+    assert public is not None  # every type that verifies has one
     valid = signing.verify(
         args.key_type, public, args.data, args.signature, hash_alg=args.hash, fmt=args.format
     )
@@ -204,7 +229,7 @@ async def decrypt(ctx: EnclaveContext, args: DecryptArgs) -> PlaintextResult:
 async def rewrap(ctx: EnclaveContext, args: RewrapArgs) -> CiphertextResult:
     """Decrypt under ``version`` and encrypt under ``target_version``; the plaintext stays inside."""
     plaintext = _decrypt(ctx, args)
-    target = _unwrap_material(
+    target = _load_version(
         ctx,
         args.account_id,
         args.key_id,
@@ -212,7 +237,7 @@ async def rewrap(ctx: EnclaveContext, args: RewrapArgs) -> CiphertextResult:
         args.key_type,
         args.target_amk,
         args.target_material,
-    )
+    ).material
     blob = aead.encrypt(target, plaintext, encryption_aad(args.key_id, args.target_version, args.context))
     return CiphertextResult(key_id=args.key_id, version=args.target_version, ciphertext=blob)
 
@@ -250,12 +275,13 @@ async def hmac_verify(ctx: EnclaveContext, args: HmacVerifyArgs) -> ValidResult:
 async def n3_sign_tx(ctx: EnclaveContext, args: N3SignTxArgs) -> N3SignTxResult:
     """The standard-account witness of a serialized Neo N3 transaction (secp256r1 keys)."""
     _require(args.key_type, args.key_type is KeyType.SECP256R1, "sign Neo N3 transactions")
-    material = version_material(ctx, args)
-    witness = neo.sign_n3_transaction(material, args.transaction, args.network_magic)
+    key = version_key(ctx, args)
+    assert key.public_key is not None  # secp256r1
+    witness = neo.sign_n3_transaction(key.material, args.transaction, args.network_magic)
     return N3SignTxResult(
         key_id=args.key_id,
         version=args.version,
-        public_key=keys.public_key(args.key_type, material),
+        public_key=key.public_key,
         tx_hash="0x" + neo.transaction_hash(args.transaction)[::-1].hex(),
         signature=witness.signature,
         invocation_script=witness.invocation_script,
@@ -265,8 +291,9 @@ async def n3_sign_tx(ctx: EnclaveContext, args: N3SignTxArgs) -> N3SignTxResult:
 
 def _k1(ctx: EnclaveContext, args: KeyVersionArgs, operation: str) -> tuple[bytes, str]:
     _require(args.key_type, args.key_type is KeyType.SECP256K1, operation)
-    material = version_material(ctx, args)
-    return material, evm.address(keys.public_key(args.key_type, material))
+    key = version_key(ctx, args)
+    assert key.public_key is not None  # secp256k1
+    return key.material, evm.address(key.public_key)
 
 
 @registry.handler(EVM_SIGN_TX)
@@ -326,9 +353,9 @@ async def backup(ctx: EnclaveContext, args: BackupArgs) -> BackupResult:
         amk = amks.get(item.amk_version)
         if amk is None:
             raise InvalidArgs(f"no sealed AMK of version {item.amk_version} was given")
-        material = _unwrap_material(
+        material = _load_version(
             ctx, args.account_id, args.key_id, item.version, args.key_type, amk, item.material
-        )
+        ).material
         versions.append({"version": item.version, "material": b64encode(material)})
     try:
         content = {"key_type": args.key_type.value, "policy": args.policy, "versions": versions}

@@ -187,3 +187,20 @@ def test_ed25519_public_key_length_is_checked() -> None:
         keys.normalize_public_key(KeyType.ED25519, b"\x01" * 33)
     with pytest.raises(UnsupportedOperation):
         keys.uncompressed_public_key(KeyType.ED25519, b"\x01" * 32)
+
+
+@pytest.mark.parametrize("key_type", list(KeyType), ids=str)
+def test_loaded_key_matches_the_material(key_type: KeyType) -> None:
+    material = keys.generate(key_type)
+    loaded = keys.LoadedKey(key_type, material)
+    assert loaded.material == material
+    expected = keys.public_key(key_type, material) if key_type.is_asymmetric else None
+    assert loaded.public_key == expected
+    assert (loaded.signer is not None) == key_type.can_sign
+    assert material.hex() not in repr(loaded)
+
+
+@pytest.mark.parametrize("key_type", list(KeyType), ids=str)
+def test_loaded_key_refuses_invalid_material(key_type: KeyType) -> None:
+    with pytest.raises(InvalidKeyMaterial):
+        keys.LoadedKey(key_type, b"\x00" * 31)

@@ -159,6 +159,8 @@ def test_p256_signing_is_rfc6979_deterministic(vector: Rfc6979Vector) -> None:
     assert signing.sign(P256, material, vector.message, hash_alg=hash_alg, fmt=F.DER) == encode_dss_signature(
         r, low_s
     )
+    loaded = keys.LoadedKey(P256, material)
+    assert signing.sign_with_key(loaded, vector.message, hash_alg=hash_alg, fmt=F.RAW) == _raw(r, low_s)
     public = keys.public_key(P256, material)
     # Both the published (possibly high-s) signature and ours verify.
     for candidate in (vector.der_signature, encode_dss_signature(r, low_s)):
@@ -431,3 +433,23 @@ def test_sign_verify_round_trip(
     assert not signing.verify(key_type, public, data, bytes(tampered), hash_alg=hash_alg, fmt=fmt)
     other_data = data[:-1] + bytes([data[-1] ^ 1]) if data else b"\x00"
     assert not signing.verify(key_type, public, other_data, sig, hash_alg=hash_alg, fmt=fmt)
+
+
+@pytest.mark.parametrize(
+    ("key_type", "fmt"),
+    [
+        (P256, F.RAW),
+        (P256, F.DER),
+        (KeyType.SECP256K1, F.EVM),
+        (KeyType.SECP256K1, F.RAW),
+        (KeyType.ED25519, F.RAW),
+    ],
+    ids=["p256-raw", "p256-der", "k1-evm", "k1-raw", "ed25519"],
+)
+def test_sign_with_a_loaded_key_is_sign(key_type: KeyType, fmt: F) -> None:
+    """All three signers are deterministic (RFC 6979, RFC 8032), so the two paths agree byte for byte."""
+    material, message = keys.generate(key_type), b"loaded once"
+    hash_alg = key_type.default_hash or HashAlgorithm.NONE
+    expected = signing.sign(key_type, material, message, hash_alg=hash_alg, fmt=fmt)
+    loaded = keys.LoadedKey(key_type, material)
+    assert signing.sign_with_key(loaded, message, hash_alg=hash_alg, fmt=fmt) == expected
