@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -23,6 +24,9 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# Cached: reading the script directory parses every migration file (~15 ms), and the files shipped with
+# this code do not change while it runs.
+@functools.cache
 def head_revision() -> str:
     """The newest migration shipped with this code."""
     head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
@@ -31,10 +35,13 @@ def head_revision() -> str:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    """Upgrade the database schema to ``revision`` (idempotent)."""
+    """Upgrade the database schema to ``revision`` (idempotent). Every process calls it on start: a
+    database already at the head costs one query instead of a run of Alembic (~30 ms)."""
     config = alembic_config(db.url)
 
     def _upgrade(connection: Connection) -> None:
+        if revision == "head" and _revision_of(connection) == head_revision():
+            return
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -42,11 +49,11 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         await connection.run_sync(_upgrade)
 
 
+def _revision_of(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
 async def current_revision(db: Database) -> str | None:
     """The revision the database is at, or None before the first migration."""
-
-    def _current(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
-
     async with db.engine.connect() as connection:
-        return await connection.run_sync(_current)
+        return await connection.run_sync(_revision_of)

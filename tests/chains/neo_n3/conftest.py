@@ -17,12 +17,12 @@ from neo3.wallet.account import Account
 
 from neo_service_layer.chains.neo_n3.build import N3Build, build_contracts
 from neo_service_layer.chains.neo_n3.deploy import deploy_nsl
-from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet
+from neo_service_layer.chains.neo_n3.devnet import DEFAULT_MAGIC, GAS_FACTOR, N3Devnet
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.server import EnclaveServer
 from tests.chains.neo_n3.helpers import EnclaveKey, Nsl
-from tests.chains.neo_n3.platform import N3Platform, wire_n3_platform
+from tests.chains.neo_n3.platform import BLOCK_TIME_MS, N3Platform, wire_n3_platform
 
 MEASUREMENT = bytes.fromhex("6e" * 32)
 
@@ -34,7 +34,15 @@ def n3_build() -> N3Build:
 
 @pytest.fixture(scope="session")
 def n3_devnet() -> Iterator[N3Devnet]:
-    with N3Devnet() as chain:
+    with N3Devnet(block_time_ms=BLOCK_TIME_MS) as chain:
+        yield chain
+
+
+@pytest.fixture(scope="session")
+def n3_devnet_at_default_pace() -> Iterator[N3Devnet]:
+    """A second chain, at the default 1 s a block, for a test that must act between a broadcast and the
+    block that includes it (a window of one block time)."""
+    with N3Devnet(magic=DEFAULT_MAGIC + 1) as chain:
         yield chain
 
 
@@ -73,4 +81,17 @@ async def n3_platform(
 ) -> AsyncIterator[N3Platform]:
     """A fresh gateway registered with a real (in-process) enclave's keys and a real database."""
     async for wired in wire_n3_platform(n3_devnet, n3_build, db, enclave_socket):
+        yield wired
+
+
+@pytest.fixture
+async def n3_platform_at_default_pace(
+    n3_devnet_at_default_pace: N3Devnet,
+    n3_build: N3Build,
+    db: Database,
+    enclave_server: EnclaveServer,
+    enclave_socket: Path,
+) -> AsyncIterator[N3Platform]:
+    """Like ``n3_platform``, on the chain at the default pace."""
+    async for wired in wire_n3_platform(n3_devnet_at_default_pace, n3_build, db, enclave_socket):
         yield wired

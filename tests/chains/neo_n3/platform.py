@@ -23,6 +23,7 @@ from neo_service_layer.chains.neo_n3.build import N3Build
 from neo_service_layer.chains.neo_n3.deploy import N3Deployment, deploy_nsl
 from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet, facade_for
 from neo_service_layer.config import Settings
+from neo_service_layer.config.groups import DEFAULT_N3_FULFIL_VALID_BLOCKS
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.services.accounts.service import bootstrap
@@ -33,6 +34,12 @@ from tests.settings_helpers import settings_with
 
 RELAYER_FUNDS = 100 * GAS_FACTOR
 RANDOMNESS = "RandomnessConsumer"
+# The session chain makes a block five times as often as the default 1 s: nearly every test waits for a
+# few blocks (funding, its gateway's deployment, its requests and fulfilments).
+BLOCK_TIME_MS = 200
+# A fulfilment transaction stays valid as long as with the default 20 blocks of 1 s: a worker process
+# started to take over a recorded transaction must find it still valid.
+VALID_BLOCKS = DEFAULT_N3_FULFIL_VALID_BLOCKS * 1000 // BLOCK_TIME_MS
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class N3Platform:
     keys: N3PlatformKeys
     enclave: UnixEnclaveClient
     socket: Path
+    #: The chain's height before the gateway was deployed: none of its events is older.
+    first_block: int
 
     @property
     def rpc_url(self) -> str:
@@ -74,6 +83,7 @@ class N3Platform:
                 "confirmations": 0,
                 "start_block": self.devnet.rpc("getblockcount", []),  # the next block
                 "poll_seconds": 0.2,
+                "fulfil_valid_blocks": VALID_BLOCKS,
             },
             "jobs": {"worker_poll_seconds": 0.05, "scheduler_lock_seconds": 1.0},
         }
@@ -106,6 +116,7 @@ async def wire_n3_platform(
     fund the relayer and the admin (who owns the consumers and requests through them)."""
     async with db.transaction() as session:
         await bootstrap(session)
+    first_block = devnet.block_count()
     enclave = UnixEnclaveClient(socket, timeout=10.0, pool_size=1)
     try:
         keys = await n3_platform_keys(db, enclave, devnet.magic)
@@ -122,6 +133,6 @@ async def wire_n3_platform(
             vrf_public_key=keys.vrf_public_key,
             vrf_key_version=keys.vrf_key_version,
         )
-        yield N3Platform(devnet, deployment, admin, db, keys, enclave, socket)
+        yield N3Platform(devnet, deployment, admin, db, keys, enclave, socket, first_block)
     finally:
         await enclave.close()

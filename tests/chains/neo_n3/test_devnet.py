@@ -11,7 +11,7 @@ from neo3.api.wrappers import GasToken
 from neo3.wallet.account import Account
 
 from neo_service_layer.chains.devnet.processes import pid_alive, terminate
-from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet
+from neo_service_layer.chains.neo_n3.devnet import DEFAULT_BLOCK_TIME_MS, GAS_FACTOR, N3Devnet
 from neo_service_layer.chains.neo_n3.errors import N3DevnetFailed
 from tests.chains.neo_n3.helpers import stack_int, test_invoke
 
@@ -24,7 +24,7 @@ def test_status_of_the_session_chain(n3_devnet: N3Devnet) -> None:
     assert status["committee"] == n3_devnet.committee.address
     version = n3_devnet.rpc("getversion")
     assert version["protocol"]["network"] == n3_devnet.magic
-    assert version["protocol"]["msperblock"] == 1000
+    assert version["protocol"]["msperblock"] == n3_devnet.block_time_ms
     assert len(n3_devnet.validator_public_key) == 33
 
 
@@ -37,7 +37,8 @@ def test_up_down_idempotent() -> None:
     with chain:
         chain.start()  # no-op while running
         assert chain.running
-        assert chain.rpc("getversion")["protocol"]["network"] == 4242
+        protocol = chain.rpc("getversion")["protocol"]
+        assert (protocol["network"], protocol["msperblock"]) == (4242, DEFAULT_BLOCK_TIME_MS)
         print(f"\nneo-go devnet ready in {time.monotonic() - started:.2f} s")
     assert not chain.running
     chain.stop()  # idempotent

@@ -46,7 +46,7 @@ from tests.chains.fulfilment_rows import (
     key_secrets,
 )
 from tests.chains.neo_n3.helpers import stack_bytes, stack_int, test_invoke
-from tests.chains.neo_n3.platform import N3Platform
+from tests.chains.neo_n3.platform import VALID_BLOCKS, N3Platform
 from tests.chains.worker_process import WorkerProcess, kill, stop
 from tests.worker.helpers import wait_until
 
@@ -58,8 +58,9 @@ async def jobs(platform: N3Platform) -> list[Job]:
 
 
 async def request_of(platform: N3Platform, tmp_path: Path, request_id: int) -> N3Request:
-    """The request as the watcher hands it to the fulfiller (one real scan)."""
-    watcher = n3_watcher(platform.settings(tmp_path, n3={"start_block": 0}))
+    """The request as the watcher hands it to the fulfiller (one real scan, from the gateway's deployment:
+    one scan reads at most ``max_blocks``, which a scan from genesis outgrows in a long session)."""
+    watcher = n3_watcher(platform.settings(tmp_path, n3={"start_block": platform.first_block}))
     try:
         await n3_watch_once(platform.db, watcher)
     finally:
@@ -91,17 +92,17 @@ async def prove(
 
 def fulfiller(platform: N3Platform, rpc: N3Rpc, **policy: Any) -> N3Fulfiller:
     store = FulfilmentStore(platform.db, platform.chain)
-    return N3Fulfiller(
-        rpc, platform.gateway, store, signer(platform), policy=N3FulfilPolicy(poll_seconds=0.1, **policy)
-    )
+    policy = {"poll_seconds": 0.1, "valid_blocks": VALID_BLOCKS} | policy
+    return N3Fulfiller(rpc, platform.gateway, store, signer(platform), policy=N3FulfilPolicy(**policy))
 
 
 async def fulfilled_events(platform: N3Platform, rpc: N3Rpc, request_id: int) -> list[tuple[str, bytes]]:
-    """Every ``Fulfilled(request_id, result)`` of the gateway on the whole chain: (tx hash, result)."""
+    """Every ``Fulfilled(request_id, result)`` of the gateway, ever (it was deployed at ``first_block``):
+    (tx hash, result)."""
     watcher = n3_watcher(platform.settings(Path("/tmp")))
     head = await rpc.block_count() - 1
     found = []
-    async for event in watcher.notifications(0, head, "Fulfilled"):
+    async for event in watcher.notifications(platform.first_block, head, "Fulfilled"):
         items = event.notification["state"]["value"]
         if int(items[0]["value"]) == request_id and event.notification["contract"] == platform.gateway:
             found.append((event.tx_hash, base64.b64decode(items[1]["value"])))
@@ -325,8 +326,10 @@ async def recover_with_a_fresh_worker(
 
 
 async def test_a_worker_killed_after_broadcasting_recovers_on_restart(
-    n3_platform: N3Platform, tmp_path: Path
+    n3_platform_at_default_pace: N3Platform, tmp_path: Path
 ) -> None:
+    # Killed between its broadcast and the block that includes it: a window of one block time.
+    n3_platform = n3_platform_at_default_pace
     settings = n3_platform.settings(tmp_path, jobs={"lease_seconds": 1.5, "backoff_base_seconds": 0.1})
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     async with N3Rpc(n3_platform.rpc_url) as rpc:

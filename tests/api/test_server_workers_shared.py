@@ -1,0 +1,125 @@
+"""The checks of ``nsl api --workers 2`` that neither stop nor kill it (the rest, and how a request's
+worker is found: test_server_workers.py), on ONE server per database for the module: starting one costs
+seconds. Each test makes its own tenant and keys, so none sees another's writes, and the rate limits are
+per key. No other test runs in this module, so nothing empties the PostgreSQL database under the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from neo_service_layer.db.session import Database
+from neo_service_layer.services.accounts.service import bootstrap
+from tests.api.helpers import auth, create_key
+from tests.api.test_server_workers import (
+    AUTH_CACHE_SECONDS,
+    BURST,
+    CONNECTIONS,
+    NO_REFILL,
+    Api,
+    open_connections,
+    spawn_api,
+    tenant_on,
+    wait_until_serving,
+)
+from tests.conftest import BACKENDS, POSTGRES_URL
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class SharedApi:
+    api: Api
+    admin_key: str
+
+
+async def _bootstrap(database_url: str) -> str:
+    db = Database(database_url)
+    try:
+        async with db.transaction() as session:
+            issued = await bootstrap(session)
+    finally:
+        await db.dispose()
+    assert issued is not None
+    return issued.plaintext
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[SharedApi]:
+    """A running ``nsl api --workers 2`` with an exact key bucket (``BURST`` requests, no refill) on a
+    migrated database of its own, and the system account's admin key."""
+    directory = tmp_path_factory.mktemp("api")
+    if request.param == "sqlite":
+        shutil.copyfile(sqlite_template, directory / "nsl.db")
+        database_url = f"sqlite+aiosqlite:///{directory / 'nsl.db'}"
+    else:
+        request.getfixturevalue("postgres_reset").empty()
+        assert POSTGRES_URL
+        database_url = POSTGRES_URL
+    admin_key = asyncio.run(_bootstrap(database_url))
+    api = spawn_api(
+        directory,
+        database_url,
+        "api",
+        NSL_RATE_LIMIT_KEY_PER_SECOND=NO_REFILL,
+        NSL_RATE_LIMIT_KEY_BURST=str(BURST),
+    )
+    try:
+        yield SharedApi(asyncio.run(wait_until_serving(api)), admin_key)
+    finally:
+        api.stop()
+
+
+async def test_rate_limits_are_exact_across_workers(shared: SharedApi) -> None:
+    api = shared.api
+    tenant = await tenant_on(api, shared.admin_key)
+    statuses: Counter[int] = Counter()
+    pids: set[int] = set()
+
+    async def burst(http: httpx.AsyncClient) -> None:
+        for _ in range(4 * BURST // CONNECTIONS + 1):
+            response = await http.get("/v1/account", headers=tenant.headers)
+            statuses[response.status_code] += 1
+            pids.add(api.server_pid(response))
+
+    async with open_connections(api, CONNECTIONS) as clients:
+        await asyncio.gather(*(burst(http) for http in clients))
+    assert statuses[200] == BURST, statuses
+    assert set(statuses) == {200, 429}, statuses
+    assert pids == api.workers(), "both workers took part"
+
+
+async def test_a_revoked_key_stops_working_on_every_worker_within_the_cache_ttl(shared: SharedApi) -> None:
+    api = shared.api
+    tenant = await tenant_on(api, shared.admin_key)
+    async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
+        created = await create_key(http, tenant.owner_key)
+        assert created.status_code == 201, created.text
+    key, key_id = created.json()["secret"], created.json()["id"]
+
+    async def answers_per_worker(expected: int) -> None:
+        """New connections until each worker has answered ``key`` with ``expected`` (and nothing else;
+        the key's bucket holds ``BURST`` requests, far more than two workers need to be seen)."""
+        seen: set[int] = set()
+        while seen != api.workers():
+            async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
+                response = await http.get("/v1/account", headers=auth(key))
+                assert response.status_code == expected, response.text
+                seen.add(api.server_pid(response))
+
+    await answers_per_worker(200)  # now cached by both
+    async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
+        revoked = await http.post(f"/v1/api-keys/{key_id}/revoke", headers=tenant.headers)
+        assert revoked.status_code == 200, revoked.text
+    await asyncio.sleep(AUTH_CACHE_SECONDS)
+    await answers_per_worker(401)
