@@ -19,7 +19,7 @@ import pytest
 from neo_service_layer.db.session import Database
 from neo_service_layer.services.accounts.service import bootstrap
 from tests.api.helpers import auth, create_key
-from tests.api.test_server_workers import (
+from tests.api.workers_helpers import (
     AUTH_CACHE_SECONDS,
     BURST,
     CONNECTIONS,
