@@ -413,16 +413,9 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 pid=ours.process.pid,
                 seconds=args.profile,
                 output=data_dir / "ours.spy",
-                load=lambda seconds: measure(
-                    OURS,
-                    0,
-                    ours.port,
-                    ours.process.pid,
-                    http_request(ours.port, PATHS[OURS], api_key),
-                    concurrency=args.concurrency,
-                    warmup=0,
-                    seconds=seconds,
-                ),
+                target=ours,
+                request=http_request(ours.port, PATHS[OURS], api_key),
+                concurrency=args.concurrency,
             )
         servers.stop(started[OURS])
         audited = runner.run(audit_entries(database_url)) - audit_before

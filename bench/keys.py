@@ -281,16 +281,9 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 pid=target.process.pid,
                 seconds=args.profile,
                 output=data_dir / f"{args.profile_process}.spy",
-                load=lambda seconds: measure(
-                    case.name,
-                    0,
-                    api.port,
-                    api.process.pid,
-                    request,
-                    concurrency=args.concurrency,
-                    warmup=0,
-                    seconds=seconds,
-                ),
+                target=api,
+                request=request,
+                concurrency=args.concurrency,
             )
     result = report(console, results, floor_ms, args)
     return result if profile is None else result | {"profile": profile}

@@ -17,13 +17,16 @@ import asyncio
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from bench.loadgen import measure
+from bench.servers import Server
 
 SAMPLE_RATE = 250
 TOP = 25
@@ -219,11 +222,19 @@ def profile_load(
     pid: int,
     seconds: float,
     output: Path,
-    load: Callable[[float], Coroutine[object, object, object]],
+    target: Server,
+    request: bytes,
+    concurrency: int,
 ) -> dict[str, object]:
-    """Run ``load(seconds)`` on ``runner`` while py-spy samples ``pid``; print and return the profile."""
+    """Send ``request`` to ``target`` (``concurrency`` in flight) on ``runner`` while py-spy samples
+    ``pid`` (the target's process or another, such as the enclave); print and return the profile."""
     console.print(f"profiling {label} for {seconds:.0f} s ...")
+    server = target.process.pid
     with recording(pid, seconds, output) as raw:
-        runner.run(load(seconds))
+        runner.run(
+            measure(
+                label, 0, target.port, server, request, concurrency=concurrency, warmup=0, seconds=seconds
+            )
+        )
     with raw.open() as lines:
         return report(console, parse(lines), label)

@@ -242,16 +242,9 @@ def profile_cases(
             pid=server.process.pid,
             seconds=args.profile,
             output=data_dir / f"{server.name}.spy",
-            load=lambda seconds: measure(
-                case.name,
-                0,
-                api.port,
-                api.process.pid,
-                request,
-                concurrency=args.concurrency,
-                warmup=0,
-                seconds=seconds,
-            ),
+            target=api,
+            request=request,
+            concurrency=args.concurrency,
         )
     return profiles
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from neo_service_layer.config import RateLimitSettings
 from neo_service_layer.db.models import Account, ApiKey, AuditEntry, IdempotencyRecord, Member
 from neo_service_layer.db.session import Database
+from neo_service_layer.services.accounts.service import bootstrap
 
 PROBLEM_JSON = "application/problem+json"
 # Tables a failed request must leave untouched (the audit log gets its "denied" entry instead).
@@ -106,3 +108,20 @@ async def audit_entries(db: Database, account_id: str | None = None) -> list[Aud
 NO_RATE_LIMITS = RateLimitSettings(
     key_per_second=100_000, key_burst=100_000, account_per_second=100_000, account_burst=100_000
 )
+
+
+def bootstrap_admin_key(url: str) -> str:
+    """The system account's admin key, issued on the fresh, migrated database at ``url`` (for a
+    module-scoped server or app, outside any test's event loop)."""
+
+    async def issue() -> str:
+        db = Database(url)
+        try:
+            async with db.transaction() as session:
+                issued = await bootstrap(session)
+        finally:
+            await db.dispose()
+        assert issued is not None, "the database was not fresh"
+        return issued.plaintext
+
+    return asyncio.run(issue())

@@ -35,8 +35,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from neo_service_layer.api.app import create_app
 from neo_service_layer.config import Settings
-from neo_service_layer.db.session import Database
-from neo_service_layer.services.accounts.service import bootstrap
+from tests.api.helpers import bootstrap_admin_key
 from tests.enclave_runner import EnclaveRunner
 
 MAX_EXAMPLES = 25
@@ -74,26 +73,12 @@ class FuzzTarget:
     headers: dict[str, str]
 
 
-def _bootstrap(url: str) -> str:
-    async def run() -> str:
-        db = Database(url)
-        try:
-            async with db.transaction() as session:
-                issued = await bootstrap(session)
-        finally:
-            await db.dispose()
-        assert issued is not None
-        return issued.plaintext
-
-    return asyncio.run(run())
-
-
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[FuzzTarget]:
     directory = tmp_path_factory.mktemp("fuzz")
     shutil.copyfile(sqlite_template, directory / "nsl.db")
     url = f"sqlite+aiosqlite:///{directory / 'nsl.db'}"
-    admin_key = _bootstrap(url)
+    admin_key = bootstrap_admin_key(url)
     # A real enclave process, on a short path (AF_UNIX paths are limited to 107 bytes).
     runner = EnclaveRunner(Path(tempfile.mkdtemp(dir="/tmp", prefix="nsl")))
     asyncio.run(runner.ready(runner.start()))

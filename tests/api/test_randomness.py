@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from neo_service_layer.api.routes.randomness_schemas import RandomnessIn
 from neo_service_layer.api.state import AppState
@@ -25,7 +25,7 @@ from neo_service_layer.services.keys.models import Key
 from neo_service_layer.services.randomness import service
 from neo_service_layer.services.randomness.models import RandomnessRequest
 from tests.api.helpers import NO_RATE_LIMITS, assert_problem, audit_entries
-from tests.conftest import Tenant
+from tests.conftest import Tenant, recorded_statements
 from tests.keys_helpers import create_key, private_material, request_of
 from tests.leaks import encodings
 from tests.randomness_helpers import SCHEMES
@@ -172,21 +172,13 @@ async def test_a_request_reads_its_key_and_stores_its_record_in_one_statement_ea
 ) -> None:
     scheme = SCHEMES[0].value
     await _generate(client, tenant, scheme=scheme)  # creates the default key
-    statements: list[str] = []
-
-    def note(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(state.db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(state.db) as statements:
         await _generate(client, tenant, scheme=scheme)
         single = statements[:]
         statements.clear()
         items = [{"scheme": scheme}, {"scheme": scheme, "bytes": 8}, {"scheme": scheme, "words": 3}]
         response = await client.post(f"{URL}/batch", json={"requests": items}, headers=tenant.headers)
         assert response.status_code == 201, response.text
-    finally:
-        event.remove(state.db.engine.sync_engine, "before_cursor_execute", note)
     # The default key, its version and AMK by name; the record; the audit append's three.
     assert len(single) == 5, single
     assert len([s for s in single if " keys" in s]) == 1

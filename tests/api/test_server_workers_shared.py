@@ -16,9 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from neo_service_layer.db.session import Database
-from neo_service_layer.services.accounts.service import bootstrap
-from tests.api.helpers import auth, create_key
+from tests.api.helpers import auth, bootstrap_admin_key, create_key
 from tests.api.workers_helpers import (
     AUTH_CACHE_SECONDS,
     BURST,
@@ -41,17 +39,6 @@ class SharedApi:
     admin_key: str
 
 
-async def _bootstrap(database_url: str) -> str:
-    db = Database(database_url)
-    try:
-        async with db.transaction() as session:
-            issued = await bootstrap(session)
-    finally:
-        await db.dispose()
-    assert issued is not None
-    return issued.plaintext
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def shared(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
@@ -66,7 +53,7 @@ def shared(
         request.getfixturevalue("postgres_reset").empty()
         assert POSTGRES_URL
         database_url = POSTGRES_URL
-    admin_key = asyncio.run(_bootstrap(database_url))
+    admin_key = bootstrap_admin_key(database_url)
     api = spawn_api(
         directory,
         database_url,

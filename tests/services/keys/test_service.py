@@ -4,10 +4,9 @@ deletion dates and the purge, tenant scoping below the API."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Account
@@ -31,6 +30,7 @@ from neo_service_layer.services.keys.policy import Operation
 from neo_service_layer.services.keys.purge import purge_deleted_keys
 from neo_service_layer.services.keys.rewrap_source import KeyVersionSource
 from neo_service_layer.services.masterkeys import service as masterkeys
+from tests.conftest import recorded_statements
 from tests.keys_helpers import private_material
 
 ACME, GLOBEX = "acc_01ACME", "acc_01GLOBEX"
@@ -124,18 +124,10 @@ async def test_use_reads_key_version_and_amk_in_one_statement(
     key = await _create(db, enclave, ACME, "k", KeyType.SECP256R1)
     async with db.transaction(ACME) as session:
         await service.rotate(session, enclave, ACME, key.id)
-    statements: list[str] = []
-
-    def note(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(db) as statements:
         async with db.transaction(ACME) as session:
             latest = await operations.use(session, key.id, Operation.SIGN, None)
             first = await operations.use(session, key.id, Operation.SIGN, 1)
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
     assert len([s for s in statements if "key_versions" in s]) == 2
     assert (latest.key.latest_version, latest.version.version, first.version.version) == (2, 2, 1)
     assert latest.amk.account_id == latest.version.account_id == ACME
@@ -164,17 +156,9 @@ async def test_use_named_finds_the_accounts_key_by_name_in_one_statement(
     theirs = await _create(db, enclave, GLOBEX, "shared-name", KeyType.ED25519)
     async with db.transaction(ACME) as session:
         await service.rotate(session, enclave, ACME, key.id)
-    statements: list[str] = []
-
-    def note(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(db) as statements:
         async with db.transaction(ACME) as session:
             found = await operations.use_named(session, ACME, "shared-name", Operation.SIGN)
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
     assert found is not None
     assert len([s for s in statements if "key_versions" in s]) == 1
     assert (found.key.id, found.version.version, found.amk.account_id) == (key.id, 2, ACME)
