@@ -226,7 +226,8 @@ def _try_inline(
 
 
 class InlineConnection(AsyncAdapt_aiosqlite_connection):
-    """SQLAlchemy's aiosqlite connection adapter with :class:`InlineCursor`; COMMIT on the thread."""
+    """SQLAlchemy's aiosqlite connection adapter with :class:`InlineCursor`; COMMIT and ROLLBACK on the loop
+    too (every :data:`CHECKPOINT_EVERY_COMMITS`-th commit, and what would wait, on the thread)."""
 
     __slots__ = ()
     _cursor_cls = InlineCursor
