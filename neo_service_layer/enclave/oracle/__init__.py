@@ -1,0 +1,10 @@
+"""The oracle's enclave-side code: what runs where the host cannot reach it.
+
+* :mod:`.codes` — the outcome codes, numerically the Neo N3 oracle's;
+* :mod:`.jsonpath` and :mod:`.filter` — the N3 oracle's JSONPath dialect and its filter;
+* :mod:`.addresses` and :mod:`.fetch` — which destinations may be dialled, and the fetcher that
+  dials only the address it checked.
+
+These modules are pure (no enclave state), so the API's filter playground and the Python client run
+exactly the code the enclave runs.
+"""
