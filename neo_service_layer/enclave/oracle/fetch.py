@@ -235,7 +235,8 @@ class SafeFetcher:
                     content=body,
                     extensions={"timeout": timeouts},
                 ) as response:
-                    return await self._answer(target, response, min(max_bytes, policy.max_response_bytes))
+                    limit = min(max_bytes, policy.max_response_bytes)
+                    return await self._answer(target, response, limit, head=method == "HEAD")
             except httpcore.TimeoutException:
                 raise OracleFailure(OracleCode.Timeout, f"{host} did not answer in time") from None
             except httpcore.ConnectError:
@@ -246,7 +247,7 @@ class SafeFetcher:
                 raise OracleFailure(OracleCode.Error, f"the exchange with {host} failed") from None
 
     async def _answer(
-        self, target: Target, response: httpcore.Response, max_bytes: int
+        self, target: Target, response: httpcore.Response, max_bytes: int, *, head: bool
     ) -> HttpResponse | _Redirect:
         host = target.host_name
         headers: dict[str, str] = {}
@@ -267,7 +268,7 @@ class SafeFetcher:
         if headers.get("content-encoding", "identity").strip().lower() != "identity":
             raise OracleFailure(OracleCode.Error, f"{host} answered with a content encoding")
         declared = headers.get("content-length", "").strip()
-        if declared.isdigit() and int(declared) > max_bytes:
+        if not head and declared.isdigit() and int(declared) > max_bytes:
             raise OracleFailure(OracleCode.ResponseTooLarge, f"{host} announced more than {max_bytes} bytes")
         leaf = _leaf_sha256(response)
         chunks: list[bytes] = []

@@ -134,9 +134,10 @@ async def respond(
 
 @dataclass
 class LocalServer:
-    """An HTTP/1.1 server on 127.0.0.1 (TLS when given a context) answering by path."""
+    """An HTTP/1.1 server on ``bind`` (TLS when given a context) answering by path."""
 
     tls: ssl.SSLContext | None
+    bind: str = "127.0.0.1"
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     connections: int = 0
@@ -147,7 +148,7 @@ class LocalServer:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> LocalServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
+        self._server = await asyncio.start_server(self._serve, self.bind, 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

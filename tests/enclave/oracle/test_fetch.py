@@ -308,6 +308,42 @@ async def test_statuses_are_returned_when_not_failing_on_them(pki: OraclePKI, ht
         assert (response.status, response.body) == (404, OK_BODY)
 
 
+async def test_a_head_request_is_not_refused_for_the_length_it_announces(
+    fetcher: SafeFetcher, https: LocalServer
+) -> None:
+    request = HttpRequest(method="HEAD", url=https.url("/big-declared"), timeout_seconds=5, max_bytes=10)
+    response = await fetcher.fetch(request)
+    assert (response.status, response.body, response.headers["content-length"]) == (200, b"", "100000000")
+
+
+async def test_a_header_that_would_split_the_request_is_refused(
+    fetcher: SafeFetcher, https: LocalServer
+) -> None:
+    headers = {"X-Api-Key": f"{SECRET}\r\nHost: evil.test"}
+    request = HttpRequest(
+        method="GET", url=https.url("/echo"), timeout_seconds=5, max_bytes=99, headers=headers
+    )
+    failure = await _refused(fetcher, request, OracleCode.Error)
+    assert SECRET not in failure.detail
+    assert https.requests == []
+    await _still_serves(fetcher, https)
+
+
+async def test_the_fetcher_writes_host_and_length_itself(fetcher: SafeFetcher, https: LocalServer) -> None:
+    request = HttpRequest(
+        method="PUT",
+        url=https.url("/echo"),
+        timeout_seconds=5,
+        max_bytes=1000,
+        headers={"Host": "evil.test", "Content-Length": "1", "X-Custom": "kept"},
+        body=b"{}",
+    )
+    await fetcher.fetch(request)
+    sent = https.requests[-1]
+    assert sent.headers["host"] == f"127.0.0.1:{https.port}"
+    assert (sent.headers["content-length"], sent.headers["x-custom"], sent.body) == ("2", "kept", b"{}")
+
+
 async def test_a_compressed_body_is_refused(fetcher: SafeFetcher, https: LocalServer) -> None:
     await _refused(fetcher, get(https.url("/gzip")), OracleCode.Error)
     await _still_serves(fetcher, https)
@@ -405,6 +441,22 @@ async def test_failures_never_quote_the_url_headers_or_body(
         assert SECRET not in text
         assert path not in text
     assert caught.value.__cause__ is None
+
+
+async def test_an_ipv6_literal_is_dialled_and_verified(pki: OraclePKI, tmp_path: Path) -> None:
+    server = await LocalServer(pki.server_context(str(tmp_path)), bind="::1").start()
+    server.routes["/ok"] = _static(200)
+    try:
+        async with SafeFetcher(LOCAL, ssl_context=pki.client_context()) as fetcher:
+            response = await fetcher.fetch(get(server.url("/ok", host="[::1]")))
+            assert (response.body, response.url) == (OK_BODY, f"https://[::1]:{server.port}/ok")
+            assert server.requests[-1].headers["host"] == f"[::1]:{server.port}"
+        async with SafeFetcher(FetchPolicy(), ssl_context=pki.client_context()) as fetcher:
+            await _refused(fetcher, get(server.url("/ok", host="[::1]")), OracleCode.Forbidden)
+            await _refused(fetcher, get(server.url("/ok", host="[::ffff:127.0.0.1]")), OracleCode.Forbidden)
+        assert server.connections == 1
+    finally:
+        await server.stop()
 
 
 # --- with allow_private_hosts off: the local server is reached only through the "NAT" ---
