@@ -182,11 +182,7 @@ class SafeFetcher:
             secure = secure or following.scheme == "https"
             if secure and following.scheme != "https":
                 raise OracleFailure(OracleCode.Forbidden, f"{target.host_name} redirected from https to http")
-            if (following.scheme, following.host, following.port) != (
-                target.scheme,
-                target.host,
-                target.port,
-            ):
+            if following.origin != target.origin:
                 headers = {}  # the caller's headers (maybe credentials) were meant for the first origin
             see_other = answer.status == 303 and method != "HEAD"
             if see_other or (answer.status in (301, 302) and method == "POST"):

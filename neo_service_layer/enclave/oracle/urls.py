@@ -90,6 +90,11 @@ class Target:
     target: str  # path and query: the request line's target
 
     @property
+    def origin(self) -> tuple[str, IPAddress | str, int]:
+        """Scheme, host and port: what a redirect may not change without dropping the caller's headers."""
+        return (self.scheme, self.host, self.port)
+
+    @property
     def authority(self) -> str:
         """``host[:port]`` as the ``Host`` header writes it (the port only when not the default)."""
         text = host_text(self.host)
