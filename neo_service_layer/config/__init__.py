@@ -2,7 +2,7 @@
 
 - ``settings.py``: :class:`Settings`, its top-level settings and sources, ``Settings.load()``;
 - ``groups.py``: the groups (``settings.evm``, ``.n3``, ``.jobs``, ``.rate_limits``, ``.enclave``,
-  ``.audit``) and their ``DEFAULT_*`` constants;
+  ``.audit``, ``.oracle``) and their ``DEFAULT_*`` constants;
 - ``flat.py``: the flat names outside Python (``NSL_EVM_RPC_URL`` ↔ ``settings.evm.rpc_url``).
 
 Every setting, its variable and its default: docs/configuration.md.
@@ -15,6 +15,7 @@ from neo_service_layer.config.groups import (
     EvmSettings,
     JobSettings,
     N3Settings,
+    OracleSettings,
     RateLimitSettings,
     SettingsGroup,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "JobSettings",
     "LogFormat",
     "N3Settings",
+    "OracleSettings",
     "RateLimitSettings",
     "Settings",
     "SettingsGroup",

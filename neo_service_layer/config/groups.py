@@ -1,4 +1,5 @@
-"""The groups of settings: ``settings.evm``, ``.n3``, ``.jobs``, ``.rate_limits``, ``.enclave``, ``.audit``.
+"""The groups of settings: ``settings.evm``, ``.n3``, ``.jobs``, ``.rate_limits``, ``.enclave``, ``.audit``,
+``.oracle``.
 
 Each group is a :class:`SettingsGroup`; each of its fields keeps the flat name it had before the
 grouping (:meth:`SettingsGroup.flat_name`, e.g. ``evm.rpc_url`` ↔ ``evm_rpc_url``), which is what the
@@ -53,6 +54,14 @@ MIN_ENCLAVE_IN_FLIGHT_BYTES = 8 * 1024 * 1024
 
 DEFAULT_AUDIT_CHECKPOINT_EVERY_ENTRIES = 1000
 DEFAULT_AUDIT_CHECKPOINT_INTERVAL_SECONDS = 300.0
+
+DEFAULT_ORACLE_TIMEOUT_SECONDS = 5.0
+#: N3's MaxOracleResultSize (neo-go pkg/core/transaction/oracle.go).
+DEFAULT_ORACLE_MAX_RESPONSE_BYTES = 0xFFFF
+DEFAULT_ORACLE_ALLOWED_CONTENT_TYPES = ("application/json",)
+DEFAULT_ORACLE_MAX_CONCURRENT_PER_HOST = 4
+DEFAULT_ORACLE_PER_HOST_RATE_PER_SECOND = 10.0
+DEFAULT_ORACLE_PER_HOST_BURST = 20
 
 EnclaveBackend = Literal["auto", "software", "tdx", "sgx"]
 
@@ -236,3 +245,39 @@ class AuditSettings(SettingsGroup):
         description="Publish the newest audit checkpoint on the EVM gateway this often (0: never; "
         "needs evm.rpc_url, evm.gateway_address and a funded anchor key: docs/audit.md).",
     )
+
+
+class OracleSettings(SettingsGroup):
+    """The oracle's fetcher in the enclave: where it may go and how much it takes (``NSL_ORACLE_*``).
+
+    Lists are JSON arrays in the environment and credentials (``NSL_ORACLE_DENY_DOMAINS='["*.internal"]'``)
+    and TOML arrays in the file.
+    """
+
+    flat_prefix = "oracle_"
+
+    allow_http: bool = Field(default=False, description="Allow plain http URLs (default: https only).")
+    allow_private_hosts: bool = Field(
+        default=False,
+        description="Allow loopback, private and other non-global addresses (devnets, tests; neo-go's "
+        "AllowPrivateHost). Unspecified, multicast and broadcast addresses stay refused.",
+    )
+    timeout_seconds: float = Field(
+        default=DEFAULT_ORACLE_TIMEOUT_SECONDS, gt=0, description="Connect, read and whole-request timeout."
+    )
+    max_response_bytes: int = Field(
+        default=DEFAULT_ORACLE_MAX_RESPONSE_BYTES, ge=1, description="A larger body is ResponseTooLarge."
+    )
+    allowed_content_types: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ORACLE_ALLOWED_CONTENT_TYPES),
+        description="Media types a response may have; empty: any.",
+    )
+    allow_domains: list[str] = Field(
+        default_factory=list, description="If not empty, only these hosts (exact or *.suffix)."
+    )
+    deny_domains: list[str] = Field(
+        default_factory=list, description="Never these hosts (exact or *.suffix)."
+    )
+    max_concurrent_per_host: int = Field(default=DEFAULT_ORACLE_MAX_CONCURRENT_PER_HOST, ge=1)
+    per_host_rate_per_second: float = Field(default=DEFAULT_ORACLE_PER_HOST_RATE_PER_SECOND, gt=0)
+    per_host_burst: int = Field(default=DEFAULT_ORACLE_PER_HOST_BURST, ge=1)

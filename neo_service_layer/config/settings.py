@@ -38,6 +38,7 @@ from neo_service_layer.config.groups import (
     EvmSettings,
     JobSettings,
     N3Settings,
+    OracleSettings,
     RateLimitSettings,
 )
 from neo_service_layer.constants import DATABASE_FILENAME, JWT_KEY_FILENAME
@@ -148,13 +149,14 @@ class Settings(BaseSettings):
         description="nsl serve starts the enclave; false when it runs as its own user (docs/deployment.md).",
     )
 
-    # The groups (config/groups.py). The oracle's settings (issue 14) become `oracle: OracleSettings`.
+    # The groups (config/groups.py).
     evm: EvmSettings = Field(default_factory=EvmSettings)
     n3: N3Settings = Field(default_factory=N3Settings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     enclave: EnclaveSettings = Field(default_factory=EnclaveSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    oracle: OracleSettings = Field(default_factory=OracleSettings)
 
     @field_validator("data_dir")
     @classmethod

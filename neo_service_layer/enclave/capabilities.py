@@ -48,11 +48,18 @@ class HttpRequest:
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
-    """Any response the server sent, whatever its status: the caller decides what a 404 means."""
+    """Any response the server sent, whatever its status: the caller decides what a 404 means.
+
+    ``url`` is the URL that answered (after redirects; empty when the fetcher does not say) and
+    ``tls_leaf_sha256`` the SHA-256 of the DER certificate that server presented (``None`` over plain
+    http): what the oracle signs along with the body.
+    """
 
     status: int
     headers: Mapping[str, str]
     body: bytes
+    url: str = ""
+    tls_leaf_sha256: bytes | None = None
 
 
 class HttpFetcher(Protocol):

@@ -102,6 +102,8 @@ CASES = [
     ),
     pytest.param("enclave_socket", Path("/run/nsl/enclave.sock"), ("enclave", "socket"), id="enclave-path"),
     pytest.param("audit_checkpoint_every_entries", 10, ("audit", "checkpoint_every_entries"), id="audit"),
+    pytest.param("oracle_max_response_bytes", 1024, ("oracle", "max_response_bytes"), id="oracle"),
+    pytest.param("oracle_timeout_seconds", 2.5, ("oracle", "timeout_seconds"), id="oracle-timeout"),
 ]
 
 
@@ -227,7 +229,7 @@ def test_an_invalid_secret_is_named_but_not_shown(layers: Layers) -> None:
         pytest.param(
             "[evm]\nevm_rpc_url = 'x'\n", "evm.evm_rpc_url: Extra inputs", id="flat-name-in-a-table"
         ),
-        pytest.param("[oracle]\nurl = 'x'\n", "oracle: Extra inputs are not permitted", id="no-such-group"),
+        pytest.param("[oracles]\nurl = 'x'\n", "oracles: Extra inputs are not permitted", id="no-such-group"),
     ],
 )
 def test_an_unknown_key_of_the_file_is_refused(layers: Layers, toml: str, refused: str) -> None:

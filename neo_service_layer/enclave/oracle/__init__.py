@@ -2,8 +2,10 @@
 
 * :mod:`.codes` — the outcome codes, numerically the Neo N3 oracle's;
 * :mod:`.jsonpath` and :mod:`.filter` — the N3 oracle's JSONPath dialect and its filter;
-* :mod:`.addresses` and :mod:`.fetch` — which destinations may be dialled, and the fetcher that
-  dials only the address it checked.
+* :mod:`.addresses` and :mod:`.urls` — which addresses and URLs may be reached (IANA special-purpose
+  registries, neo-go ``network.go``), hosts normalised to what a client dials, the operator's domain lists;
+* :mod:`.fetch` (with :mod:`.dial`, :mod:`.limits`, :mod:`.policy`) — ``SafeFetcher``, the fetcher that
+  dials only the address it checked, under a ``FetchPolicy``.
 
 These modules are pure (no enclave state), so the API's filter playground and the Python client run
 exactly the code the enclave runs.
