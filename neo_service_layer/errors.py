@@ -283,6 +283,13 @@ class RandomnessVerificationFailed(ValidationFailed):
         self.reason = reason
 
 
+class OracleVerificationFailed(ValidationFailed):
+    """An oracle record does not match what the enclave signed (``client.oracle``)."""
+
+    code = "oracle_verification_failed"
+    title = "The oracle answer does not verify"
+
+
 class SecretSealingFailed(ValidationFailed):
     code = "secret_sealing_failed"
     title = "The secret value could not be sealed or opened"

@@ -35,6 +35,7 @@ class IdPrefix(enum.StrEnum):
     SECRET = "sec"  # noqa: S105 - an id prefix
     RANDOMNESS_REQUEST = "rnd"
     RANDOMNESS_BATCH = "rnb"
+    ORACLE_REQUEST = "orq"
     JOB = "job"
 
 

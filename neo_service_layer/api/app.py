@@ -25,6 +25,7 @@ from neo_service_layer.api.routes import (
     health,
     keys,
     master_key,
+    oracle,
     randomness,
     secrets,
 )
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         secrets,
         master_key,
         randomness,
+        oracle,
     ):
         app.include_router(module.router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from neo_service_layer.client.attestation import VerifiedIdentity, verify_attestation, verify_result
+from neo_service_layer.client.oracle import VerifiedOracleAnswer, VerifiedSource, verify_oracle_result
 from neo_service_layer.client.randomness import (
     RandomnessResult,
     VerificationReason,
@@ -14,8 +15,11 @@ __all__ = [
     "RandomnessResult",
     "VerificationReason",
     "VerifiedIdentity",
+    "VerifiedOracleAnswer",
     "VerifiedRandomness",
+    "VerifiedSource",
     "verify_attestation",
+    "verify_oracle_result",
     "verify_randomness",
     "verify_result",
 ]

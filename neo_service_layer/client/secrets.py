@@ -19,7 +19,7 @@ canonical-JSON envelopes of ``enclave/opdefs/secrets.py``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +93,7 @@ def seal_secret_value(
     *,
     cas: int,
     secret_id: str | None = None,
+    allowed_hosts: Sequence[str] = (),
     allow_software: bool = False,
 ) -> str:
     """``value`` sealed for the enclave as one write of secret ``name`` in ``account_id`` (base64).
@@ -101,12 +102,15 @@ def seal_secret_value(
     of the secret it replaces it in (for ``cas > 0``; from the secret's metadata or the last write's
     response). The enclave refuses the result for any other account, name, version or secret, so it
     is good for one write: stored again (a replay) it is refused with ``sealed_value_stale``.
+    ``allowed_hosts`` are the only hosts the value may ever be sent to (an oracle request's
+    ``{{secrets.NAME}}``): sealed with the value and bound into its ciphertext, so nobody without the
+    value can widen them; none (the default) means it is never sent anywhere.
     ``target`` is the enclave's attestation report (verified here), a :class:`VerifiedIdentity`, or its
     transport key.
     """
     if len(value) > MAX_SECRET_BYTES:
         raise SecretSealingFailed(f"a secret value is at most {MAX_SECRET_BYTES} bytes")
-    document = {
+    document: dict[str, Any] = {
         "format": WRITE_FORMAT,
         "account_id": account_id,
         "name": name,
@@ -114,12 +118,14 @@ def seal_secret_value(
         "secret_id": secret_id,
         "value": b64encode(value),
     }
+    if allowed_hosts:
+        document["allowed_hosts"] = sorted({host.lower() for host in allowed_hosts})
     try:
         WriteEnvelope.model_validate(document)
     except ValidationError as exc:
         raise SecretSealingFailed(
-            "not a write the enclave takes: check the account id, the name, cas (≥ 0) and secret_id "
-            "(the secret's id when cas > 0, none when cas = 0)"
+            "not a write the enclave takes: check the account id, the name, cas (≥ 0), secret_id "
+            "(the secret's id when cas > 0, none when cas = 0) and allowed_hosts (at most 16 host names)"
         ) from exc
     key = nacl.public.PublicKey(transport_key(target, allow_software=allow_software))
     return b64encode(nacl.public.SealedBox(key).encrypt(canonical_json(document)))

@@ -281,3 +281,8 @@ class OracleSettings(SettingsGroup):
     max_concurrent_per_host: int = Field(default=DEFAULT_ORACLE_MAX_CONCURRENT_PER_HOST, ge=1)
     per_host_rate_per_second: float = Field(default=DEFAULT_ORACLE_PER_HOST_RATE_PER_SECOND, gt=0)
     per_host_burst: int = Field(default=DEFAULT_ORACLE_PER_HOST_BURST, ge=1)
+    ca_file: Path | None = Field(
+        default=None,
+        description="PEM certificates the fetcher trusts besides the system store (a devnet's or a "
+        "test's own CA); certificates and host names are checked either way.",
+    )

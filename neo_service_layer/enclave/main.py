@@ -18,11 +18,13 @@ import uvloop
 from neo_service_layer import __version__
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.attestation import build_report
-from neo_service_layer.enclave.capabilities import UnconfiguredFetcher, UnconfiguredSandbox
+from neo_service_layer.enclave.capabilities import UnconfiguredSandbox
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.handlers import default_registry
 from neo_service_layer.enclave.measurement import compute_measurement
 from neo_service_layer.enclave.ops import OpRegistry
+from neo_service_layer.enclave.oracle.fetch import SafeFetcher, default_ssl_context
+from neo_service_layer.enclave.oracle.policy import FetchPolicy
 from neo_service_layer.enclave.server import EnclaveServer, SocketLock, resolve_group
 from neo_service_layer.enclave.state import load_or_create_state
 from neo_service_layer.enclave.tee.detect import DevicePaths, select_backend
@@ -58,8 +60,10 @@ async def run_enclave(
             installed.append(sig)
     socket_path = settings.effective_enclave_socket
     lock = SocketLock(socket_path)
+    fetcher: SafeFetcher | None = None
     try:
         socket_group = _socket_group(settings)
+        fetcher = oracle_fetcher(settings)
         backend = select_backend(settings.enclave.backend, devices)
         log.info(
             "enclave backend selected",
@@ -80,8 +84,8 @@ async def run_enclave(
             sealer=state.sealer,
             backend=backend,
             report=report,
-            # No op reaches the network or runs user code yet: both refuse (capabilities.py).
-            fetcher=UnconfiguredFetcher(),
+            fetcher=fetcher,
+            # No op runs user code yet: the sandbox refuses (capabilities.py).
             sandbox=UnconfiguredSandbox(),
         )
         server = EnclaveServer(
@@ -114,9 +118,24 @@ async def run_enclave(
             await server.stop()
             ctx.clear_caches()  # no request runs any more: drop the AMKs and key objects it holds
     finally:
+        if fetcher is not None:
+            await fetcher.aclose()
         lock.release()
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def oracle_fetcher(settings: Settings) -> SafeFetcher:
+    """The fetcher the oracle's op uses, under the operator's policy (``NSL_ORACLE_*``, docs/oracle.md §3).
+
+    A bad domain pattern or CA file is a start-up failure, not a surprise at the first request.
+    """
+    try:
+        policy = FetchPolicy.from_settings(settings.oracle)
+        context = default_ssl_context(settings.oracle.ca_file)
+    except (ValueError, OSError) as exc:
+        raise ConfigurationError(f"oracle settings (NSL_ORACLE_*): {exc}") from exc
+    return SafeFetcher(policy, ssl_context=context)
 
 
 def _socket_group(settings: Settings) -> int | None:

@@ -184,6 +184,11 @@ ACCESS: Final[dict[tuple[str, str], Access | None]] = {
     ("POST", "/v1/randomness/verify"): reads("randomness", body={"public_key": "00"}),
     ("GET", "/v1/randomness"): reads("randomness"),
     ("GET", "/v1/randomness/{request_id}"): reads("randomness"),
+    # The sample request names a secret without a grant: refused by the service (422), before any fetch.
+    ("POST", "/v1/oracle/requests"): writes("oracle", body={"url": "https://a.example/{{secrets.NOPE}}"}),
+    ("GET", "/v1/oracle/requests"): reads("oracle"),
+    ("GET", "/v1/oracle/requests/{request_id}"): reads("oracle"),
+    ("POST", "/v1/oracle/filter"): reads("oracle", body={"filter": "$", "document": "{}"}),
 }
 
 

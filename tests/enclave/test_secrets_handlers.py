@@ -30,6 +30,7 @@ from neo_service_layer.enclave.protocol import (
     UnsealFailed,
 )
 from neo_service_layer.enclave.wrapping import WrapPurpose, unwrap
+from neo_service_layer.errors import SecretSealingFailed
 
 ACCOUNT = "acc_01TESTACCOUNT"
 OTHER_ACCOUNT = "acc_01OTHERACCOUNT"
@@ -283,7 +284,7 @@ async def test_a_sealed_write_is_refused_for_any_other_version_or_secret(
     stored = await run(
         ctx, "secrets.encrypt", {**args, "secret_id": sealed_for or secret_id, "version": cas + 1}
     )
-    assert set(stored) == {"ciphertext", "wrapped_dek", "amk_version"}
+    assert set(stored) == {"ciphertext", "wrapped_dek", "amk_version", "allowed_hosts"}
 
 
 async def test_a_replay_the_host_forces_through_stays_its_own_version(ctx: EnclaveContext) -> None:
@@ -378,3 +379,77 @@ def test_report_publishes_and_binds_the_transport_key(ctx: EnclaveContext) -> No
     assert report["identity"]["x25519"] == ctx.identity.public.x25519.hex()
     assert verify_attestation(report, allow_software=True).x25519 == ctx.identity.public.x25519
     json.dumps(report)  # plain JSON
+
+
+# --- allowed hosts: the hosts a value may be sent to, sealed by the writer and bound into the ciphertext
+
+
+def stored_version(stored: dict[str, Any], amk_args: dict[str, Any], hosts: list[str]) -> StoredVersion:
+    return StoredVersion.model_validate(
+        {
+            "secret_id": SECRET_ID,
+            "name": NAME,
+            "version": 1,
+            "ciphertext": stored["ciphertext"],
+            "wrapped_dek": stored["wrapped_dek"],
+            "amk": amk_args,
+            "allowed_hosts": hosts,
+        },
+        strict=False,
+    )
+
+
+async def test_allowed_hosts_are_sealed_with_the_value_and_returned_sorted(ctx: EnclaveContext) -> None:
+    amk_args = amk(ctx)
+    sealed = seal_secret_value(
+        ctx.identity.public.x25519, ACCOUNT, NAME, VALUE, cas=0, allowed_hosts=["B.example", "a.example"]
+    )
+    stored = await encrypt(ctx, sealed, amk_args=amk_args)
+    assert stored["allowed_hosts"] == ["a.example", "b.example"]
+    resolved = resolve_secrets(
+        ctx, {"account_id": ACCOUNT, "secrets": [stored_version(stored, amk_args, stored["allowed_hosts"])]}
+    )
+    assert resolved == {NAME: VALUE}
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [
+        pytest.param(["a.example", "attacker.example"], id="widened"),
+        pytest.param(["attacker.example"], id="swapped"),
+        pytest.param([], id="dropped"),
+    ],
+)
+async def test_a_host_that_presents_other_hosts_gets_no_plaintext(
+    ctx: EnclaveContext, presented: list[str]
+) -> None:
+    # Someone with the database (or a compromised API) rewrites the stored hosts to send the value
+    # elsewhere: the ciphertext is bound to the hosts the writer sealed, so it no longer decrypts.
+    amk_args = amk(ctx)
+    sealed = seal_secret_value(
+        ctx.identity.public.x25519, ACCOUNT, NAME, VALUE, cas=0, allowed_hosts=["a.example"]
+    )
+    stored = await encrypt(ctx, sealed, amk_args=amk_args)
+    with pytest.raises(UnsealFailed):
+        resolve_secrets(
+            ctx, {"account_id": ACCOUNT, "secrets": [stored_version(stored, amk_args, presented)]}
+        )
+
+
+async def test_a_version_without_hosts_keeps_the_original_binding(ctx: EnclaveContext) -> None:
+    # Versions written before allowed hosts existed carry the first AAD form and still decrypt.
+    assert value_aad(ACCOUNT, SECRET_ID, 1, ()) == value_aad(ACCOUNT, SECRET_ID, 1)
+    assert value_aad(ACCOUNT, SECRET_ID, 1, ["b", "a"]) == value_aad(ACCOUNT, SECRET_ID, 1) + b'\x00["a","b"]'
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        pytest.param(["Bad_Host"], id="not-a-host-name"),
+        pytest.param([f"h{i}.example" for i in range(17)], id="too-many"),
+        pytest.param(["https://a.example"], id="a-url"),
+    ],
+)
+def test_allowed_hosts_the_enclave_would_refuse_are_refused_when_sealing(hosts: list[str]) -> None:
+    with pytest.raises(SecretSealingFailed, match="allowed_hosts"):
+        seal_secret_value(Identity.generate().public.x25519, ACCOUNT, NAME, VALUE, cas=0, allowed_hosts=hosts)

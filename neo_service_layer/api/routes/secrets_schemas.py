@@ -95,11 +95,18 @@ class VersionOut(BaseModel):
     created_at: datetime
     deleted_at: datetime | None
     destroyed: bool
+    allowed_hosts: list[str] = Field(
+        description="The hosts the value may be sent to, as the writer sealed them"
+    )
 
     @classmethod
     def of(cls, row: SecretVersion) -> VersionOut:
         return cls(
-            version=row.version, created_at=row.created_at, deleted_at=row.deleted_at, destroyed=row.destroyed
+            version=row.version,
+            created_at=row.created_at,
+            deleted_at=row.deleted_at,
+            destroyed=row.destroyed,
+            allowed_hosts=row.allowed_hosts or [],
         )
 
 

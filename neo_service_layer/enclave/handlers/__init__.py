@@ -13,7 +13,16 @@ from neo_service_layer.enclave.ops import OpRegistry, build_registry
 
 def handler_registries() -> tuple[OpRegistry, ...]:
     """The registry of every handler module."""
-    from neo_service_layer.enclave.handlers import amk, audit, builtin, chains, keys, randomness, secrets
+    from neo_service_layer.enclave.handlers import (
+        amk,
+        audit,
+        builtin,
+        chains,
+        keys,
+        oracle,
+        randomness,
+        secrets,
+    )
 
     return (
         builtin.registry,
@@ -21,6 +30,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         keys.registry,
         secrets.registry,
         randomness.registry,
+        oracle.registry,
         chains.registry,
         audit.registry,
     )

@@ -15,7 +15,7 @@ secrets granted to them: it returns plaintext, so it is a Python function, never
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import nacl.exceptions
@@ -51,8 +51,14 @@ from neo_service_layer.enclave.wrapping import WrapPurpose, unwrap, wrap
 registry = OpRegistry()
 
 
-def value_aad(account_id: str, secret_id: str, version: int) -> bytes:
-    return b"\x00".join((VALUE_AAD_LABEL, account_id.encode(), secret_id.encode(), str(version).encode()))
+def value_aad(account_id: str, secret_id: str, version: int, allowed_hosts: Sequence[str] = ()) -> bytes:
+    """What a version's ciphertext is bound to: account, secret, version and, when the writer named
+    any, the hosts its value may be sent to (canonical JSON of the sorted list). Without hosts the form
+    is the one versions written before hosts existed have, so they still decrypt."""
+    fields = [VALUE_AAD_LABEL, account_id.encode(), secret_id.encode(), str(version).encode()]
+    if allowed_hosts:
+        fields.append(canonical_json(sorted(allowed_hosts)))
+    return b"\x00".join(fields)
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -68,8 +74,8 @@ def _refuse_constant(_name: str) -> Any:
     raise ValueError("NaN and Infinity are not JSON")
 
 
-def open_write_envelope(ctx: EnclaveContext, args: EncryptArgs) -> bytes:
-    """The value inside a sealed write envelope, if it was sealed for exactly the write ``args`` asks for.
+def open_write_envelope(ctx: EnclaveContext, args: EncryptArgs) -> WriteEnvelope:
+    """The sealed write envelope, if it was sealed for exactly the write ``args`` asks for.
 
     CryptoFailure unless it opens and is for this account and name; PreconditionFailed unless it replaces
     the version this write replaces (``args.version - 1``) of this secret. The host cannot choose what an
@@ -107,7 +113,7 @@ def open_write_envelope(ctx: EnclaveContext, args: EncryptArgs) -> bytes:
         )
     if envelope.secret_id is not None and envelope.secret_id != args.secret_id:
         raise PreconditionFailed("sealed_value was sealed for another secret of this name (deleted since)")
-    return envelope.value
+    return envelope
 
 
 def _open_amk(ctx: EnclaveContext, account_id: str, amk: SealedAmk) -> bytes:
@@ -125,7 +131,8 @@ def decrypt_version(ctx: EnclaveContext, account_id: str, stored: StoredVersion)
         stored.wrapped_dek,
     )
     try:
-        return aead.decrypt(dek, stored.ciphertext, value_aad(account_id, stored.secret_id, stored.version))
+        aad = value_aad(account_id, stored.secret_id, stored.version, stored.allowed_hosts)
+        return aead.decrypt(dek, stored.ciphertext, aad)
     except DecryptionFailed as exc:
         raise UnsealFailed(
             f"secret {stored.secret_id} v{stored.version} does not decrypt under its data key"
@@ -135,14 +142,18 @@ def decrypt_version(ctx: EnclaveContext, account_id: str, stored: StoredVersion)
 @registry.handler(ENCRYPT)
 async def encrypt(ctx: EnclaveContext, args: EncryptArgs) -> EncryptResult:
     """A new version: the sealed value encrypted under a fresh DEK, the DEK wrapped under the AMK."""
-    value = open_write_envelope(ctx, args)
+    envelope = open_write_envelope(ctx, args)
+    hosts = sorted(set(envelope.allowed_hosts))
     amk = _open_amk(ctx, args.account_id, args.amk)
     dek = aead.generate_data_key()
-    ciphertext = aead.encrypt(dek, value, value_aad(args.account_id, args.secret_id, args.version))
+    aad = value_aad(args.account_id, args.secret_id, args.version, hosts)
+    ciphertext = aead.encrypt(dek, envelope.value, aad)
     wrapped = wrap(
         amk, args.account_id, WrapPurpose.SECRET_DEK, dek_context(args.secret_id, args.version), dek
     )
-    return EncryptResult(ciphertext=ciphertext, wrapped_dek=wrapped, amk_version=args.amk.version)
+    return EncryptResult(
+        ciphertext=ciphertext, wrapped_dek=wrapped, amk_version=args.amk.version, allowed_hosts=hosts
+    )
 
 
 @registry.handler(READ)
@@ -155,6 +166,7 @@ async def read(ctx: EnclaveContext, args: ReadArgs) -> ReadResult:
         ciphertext=args.ciphertext,
         wrapped_dek=args.wrapped_dek,
         amk=args.amk,
+        allowed_hosts=args.allowed_hosts,
     )
     value = decrypt_version(ctx, args.account_id, stored)
     envelope = canonical_json(

@@ -54,9 +54,15 @@ MAX_SEALED_BYTES: Final = MAX_SECRET_BYTES * 4 // 3 + 1024
 MAX_SECRET_VERSION: Final = 2**31 - 1
 SECRET_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"  # noqa: S105 - a pattern
 MAX_RESOLVED_SECRETS: Final = 64
+#: The hosts a version's value may be sent to (oracle requests, functions' fetch): lowercase DNS names
+#: or IPv4 literals. Sealed by the writer with the value and bound into its ciphertext (docs/secrets.md).
+HOST_PATTERN: Final = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+MAX_ALLOWED_HOSTS: Final = 16
 
 SecretName = Annotated[str, Field(pattern=SECRET_NAME_PATTERN)]
 SecretVersionNumber = Annotated[int, Field(ge=1, le=MAX_SECRET_VERSION)]
+HostName = Annotated[str, Field(pattern=HOST_PATTERN, max_length=253)]
+AllowedHosts = Annotated[list[HostName], Field(max_length=MAX_ALLOWED_HOSTS)]
 UnsignedAmk = Annotated[SealedAmk, UNSIGNED]
 
 
@@ -69,6 +75,8 @@ class WriteEnvelope(EnclaveModel):
     cas: Annotated[int, Field(ge=0, lt=MAX_SECRET_VERSION)]
     secret_id: ResourceId | None
     value: Annotated[B64Bytes, Field(max_length=MAX_SECRET_BYTES)]
+    # Optional (absent: the value is never sent to any host), so earlier v2 envelopes stay valid.
+    allowed_hosts: AllowedHosts = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _secret_id_for_updates_only(self) -> Self:
@@ -100,9 +108,12 @@ class EncryptArgs(EnclaveModel):
 
 
 class EncryptResult(EnclaveModel):
+    """The new version; ``allowed_hosts`` as the writer sealed them (sorted), for the host to store."""
+
     ciphertext: B64Bytes
     wrapped_dek: B64Bytes
     amk_version: int
+    allowed_hosts: AllowedHosts
 
 
 class StoredVersion(EnclaveModel):
@@ -114,6 +125,8 @@ class StoredVersion(EnclaveModel):
     ciphertext: B64Bytes
     wrapped_dek: B64Bytes
     amk: SealedAmk
+    # Bound into the ciphertext: presented otherwise than sealed, the version does not decrypt.
+    allowed_hosts: AllowedHosts = Field(default_factory=list)
 
 
 class ReadArgs(SignedArgs):
@@ -130,6 +143,7 @@ class ReadArgs(SignedArgs):
     amk: UnsignedAmk
     ciphertext: SealedBytes
     wrapped_dek: SealedBytes
+    allowed_hosts: Annotated[AllowedHosts, UNSIGNED] = Field(default_factory=list)
 
 
 class ReadResult(EnclaveModel):

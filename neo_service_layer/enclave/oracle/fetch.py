@@ -26,6 +26,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Self
 
 import httpcore
@@ -61,9 +62,12 @@ def media_type(content_type: str | None) -> str | None:
     return kind if _MEDIA_TYPE.fullmatch(kind) else None
 
 
-def default_ssl_context() -> ssl.SSLContext:
-    """The system CA store, host names checked, TLS 1.2 at least."""
+def default_ssl_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """The system CA store (and ``ca_file``'s certificates, if given), host names checked, TLS 1.2 at
+    least."""
     context = ssl.create_default_context()
+    if ca_file is not None:
+        context.load_verify_locations(cafile=ca_file)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 

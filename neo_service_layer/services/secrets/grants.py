@@ -110,6 +110,7 @@ async def granted_records(
                 ciphertext=row.ciphertext,
                 wrapped_dek=row.wrapped_dek,
                 amk=SealedAmk(version=amk.version, sealed=amk.sealed),
+                allowed_hosts=row.allowed_hosts or [],
             )
         )
     return records

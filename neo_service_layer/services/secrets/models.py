@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from neo_service_layer.db.base import Base, TenantOwned, UTCDateTime, enum_column, utcnow
@@ -43,6 +43,9 @@ class SecretVersion(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     destroyed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The hosts the writer sealed with the value (bound into the ciphertext; None: none, or written
+    # before hosts existed). Public: the enclave checks them, the host only keeps them.
+    allowed_hosts: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class GranteeKind(enum.StrEnum):

@@ -124,6 +124,7 @@ async def write(
         wrapped_dek=encrypted.wrapped_dek,
         amk_version=encrypted.amk_version,
         destroyed=False,
+        allowed_hosts=encrypted.allowed_hosts or None,
     )
     session.add(row)
     await session.flush()
@@ -224,6 +225,7 @@ async def read(
         amk=SealedAmk(version=amk.version, sealed=amk.sealed),
         ciphertext=ciphertext,
         wrapped_dek=wrapped_dek,
+        allowed_hosts=row.allowed_hosts or [],
     )
     try:
         return await enclave.run(READ, args)

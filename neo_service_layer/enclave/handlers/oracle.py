@@ -1,0 +1,147 @@
+"""``oracle.fetch``: fetch each source inside the enclave, filter, agree, sign (docs/oracle.md).
+
+Everything the answer's trust depends on happens here, where the host cannot reach it: the granted
+secrets are decrypted and substituted (``oracle/template.py``: only into requests for a host that
+their grant names *and* that the writer sealed with the value, docs/secrets.md), the requests leave
+through ``ctx.fetcher`` (the enclave's own TLS, destination checks on the address actually dialled:
+``oracle/fetch.py``), the N3 filter runs on the body the server sent (``oracle/filter.py``), and the
+sources' outcomes are aggregated (``oracle/aggregate.py``). The host sees the signed result, and never
+a secret: a result that echoes a substituted value back is refused.
+
+A server's answer maps to a code as neo-go's oracle maps it (``pkg/services/oracle/request.go``): only
+200 goes on to the body (an empty body is an ``Error``, as ``readResponse`` makes it), 403 is
+``Forbidden``, 404 ``NotFound``, 408 ``Timeout``, anything else ``Error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from neo_service_layer.enclave.capabilities import HttpRequest
+from neo_service_layer.enclave.context import EnclaveContext
+from neo_service_layer.enclave.handlers.secrets import resolve_secrets
+from neo_service_layer.enclave.opdefs.oracle import (
+    FETCH,
+    FetchArgs,
+    FetchResult,
+    Source,
+    SourceReport,
+)
+from neo_service_layer.enclave.opdefs.secrets import ResolveArgs, StoredVersion
+from neo_service_layer.enclave.ops import OpRegistry
+from neo_service_layer.enclave.oracle import template
+from neo_service_layer.enclave.oracle.aggregate import AggregateSpec, SourceOutcome, aggregate
+from neo_service_layer.enclave.oracle.codes import OracleCode, OracleFailure
+from neo_service_layer.enclave.oracle.fetch import status_code
+from neo_service_layer.enclave.oracle.filter import FilterError, apply_filter
+from neo_service_layer.enclave.protocol import InvalidArgs
+
+registry = OpRegistry()
+
+ECHO_REFUSED: Final = "the response holds a granted secret's value: refused"
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A source ready to leave: its host, the request with values substituted, the values it carries."""
+
+    host: str
+    request: HttpRequest
+    secrets: tuple[bytes, ...]
+
+
+def _granted(ctx: EnclaveContext, args: FetchArgs) -> dict[str, dict[str, bytes]]:
+    """The granted secrets' values by destination host, then name (decrypted here, never returned)."""
+    by_host: dict[str, list[StoredVersion]] = {}
+    for granted in args.secrets:
+        host = granted.host.lower()
+        # The host's word on the grant is not enough: the writer's sealed hosts must name it too
+        # (bound into the ciphertext, so a host that presents other hosts gets no plaintext).
+        if host not in granted.stored.allowed_hosts:
+            raise InvalidArgs(
+                f"secret {granted.stored.name} may not be sent to {host}: it was not sealed with that host"
+            )
+        by_host.setdefault(host, []).append(granted.stored)
+    return {
+        host: resolve_secrets(ctx, ResolveArgs(account_id=args.account_id, secrets=stored))
+        for host, stored in by_host.items()
+    }
+
+
+def _prepare(source: Source, granted: Mapping[str, Mapping[str, bytes]], args: FetchArgs) -> _Prepared:
+    try:
+        template.check_headers(source.headers)
+        names = template.secret_names(source.url, source.headers, source.body)
+        host = template.template_host(source.url)
+        values = granted.get(host, {})
+        missing = sorted(names - values.keys())
+        if missing:
+            raise template.TemplateError(f"secret {missing[0]} is not granted to oracle requests for {host}")
+        headers = {name: template.substitute_header(value, values) for name, value in source.headers.items()}
+        body = b"" if source.body is None else template.substitute_body(source.body, values).encode()
+        request = HttpRequest(
+            source.method,
+            template.substitute_url(source.url, values),
+            timeout_seconds=args.timeout_ms / 1000,
+            max_bytes=args.max_response_bytes,
+            headers=headers,
+            body=body,
+        )
+    except (template.TemplateError, ValueError) as exc:
+        raise InvalidArgs(str(exc)) from exc
+    return _Prepared(host, request, tuple(values[name] for name in sorted(names)))
+
+
+async def _fetch_one(ctx: EnclaveContext, prepared: _Prepared, path: str | None) -> SourceReport:
+    status: int | None = None
+    leaf: str | None = None
+    try:
+        response = await ctx.fetcher.fetch(prepared.request)
+        status, leaf = response.status, _hex(response.tls_leaf_sha256)
+        # The oracle's fetcher already fails on these (FetchPolicy.fail_on_status); a fetcher that
+        # does not still gets no body through.
+        code = status_code(status)
+        if code is not OracleCode.Success:
+            raise OracleFailure(code, f"{prepared.host} answered HTTP {status}")
+        if not response.body:
+            raise OracleFailure(OracleCode.Error, f"{prepared.host} sent an empty body")
+        result = apply_filter(response.body, path)
+        if template.echoes(result, prepared.secrets):
+            raise OracleFailure(OracleCode.Error, ECHO_REFUSED)
+    except (OracleFailure, FilterError) as failure:
+        code, result, detail = failure.code, b"", failure.detail
+    else:
+        code, detail = OracleCode.Success, ""
+    return SourceReport(
+        host=prepared.host, code=code.name, status=status, result=result, tls_leaf_sha256=leaf, detail=detail
+    )
+
+
+def _hex(digest: bytes | None) -> str | None:
+    return None if digest is None else digest.hex()
+
+
+@registry.handler(FETCH)
+async def fetch(ctx: EnclaveContext, args: FetchArgs) -> FetchResult:
+    """Fetch, filter and aggregate the request's sources (module docstring)."""
+    granted = _granted(ctx, args)
+    prepared = [_prepare(source, granted, args) for source in args.sources]
+    reports = await asyncio.gather(*(_fetch_one(ctx, item, args.filter) for item in prepared))
+    spread = None if args.max_spread is None else Decimal(args.max_spread)
+    agreement = aggregate(
+        AggregateSpec(args.aggregate, args.quorum, spread),
+        [SourceOutcome(OracleCode[report.code], report.result) for report in reports],
+    )
+    return FetchResult(
+        request_id=args.request_id,
+        code=agreement.code.name,
+        result=agreement.result,
+        detail=agreement.detail or (reports[0].detail if len(reports) == 1 else ""),
+        sources=list(reports),
+        fetched_at=time.time_ns() // 1_000_000,
+    )
