@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
@@ -29,6 +29,7 @@ from neo_service_layer.enclave.opdefs.oracle import (
     FETCH,
     FetchArgs,
     FetchResult,
+    GrantedSecret,
     Source,
     SourceReport,
 )
@@ -44,6 +45,34 @@ from neo_service_layer.enclave.protocol import InvalidArgs
 registry = OpRegistry()
 
 ECHO_REFUSED: Final = "the response holds a granted secret's value: refused"
+# N3's MaxOracleResultSize; the fetcher's policy may cap lower, never higher.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 0xFFFF
+DEFAULT_TIMEOUT_MS: Final = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class OracleQuery:
+    """What an oracle request asks, whatever it came from (the API's ``oracle.fetch``, a gateway
+    request, a native N3 ``OracleRequest``): sources, filter, how they must agree, limits, secrets."""
+
+    account_id: str
+    sources: Sequence[Source]
+    filter: str | None
+    aggregate: AggregateSpec = field(default_factory=AggregateSpec)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    secrets: Sequence[GrantedSecret] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OracleAnswer:
+    """The agreed answer (code, result bytes, why) and every source's report."""
+
+    code: OracleCode
+    result: bytes
+    detail: str
+    sources: list[SourceReport]
+    fetched_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +84,12 @@ class _Prepared:
     secrets: tuple[bytes, ...]
 
 
-def _granted(ctx: EnclaveContext, args: FetchArgs) -> dict[str, dict[str, bytes]]:
+def _granted(
+    ctx: EnclaveContext, account_id: str, secrets: Sequence[GrantedSecret]
+) -> dict[str, dict[str, bytes]]:
     """The granted secrets' values by destination host, then name (decrypted here, never returned)."""
     by_host: dict[str, list[StoredVersion]] = {}
-    for granted in args.secrets:
+    for granted in secrets:
         host = granted.host.lower()
         # The host's word on the grant is not enough: the writer's sealed hosts must name it too
         # (bound into the ciphertext, so a host that presents other hosts gets no plaintext).
@@ -68,12 +99,12 @@ def _granted(ctx: EnclaveContext, args: FetchArgs) -> dict[str, dict[str, bytes]
             )
         by_host.setdefault(host, []).append(granted.stored)
     return {
-        host: resolve_secrets(ctx, ResolveArgs(account_id=args.account_id, secrets=stored))
+        host: resolve_secrets(ctx, ResolveArgs(account_id=account_id, secrets=stored))
         for host, stored in by_host.items()
     }
 
 
-def _prepare(source: Source, granted: Mapping[str, Mapping[str, bytes]], args: FetchArgs) -> _Prepared:
+def _prepare(source: Source, granted: Mapping[str, Mapping[str, bytes]], query: OracleQuery) -> _Prepared:
     try:
         template.check_headers(source.headers)
         names = template.secret_names(source.url, source.headers, source.body)
@@ -87,8 +118,8 @@ def _prepare(source: Source, granted: Mapping[str, Mapping[str, bytes]], args: F
         request = HttpRequest(
             source.method,
             template.substitute_url(source.url, values),
-            timeout_seconds=args.timeout_ms / 1000,
-            max_bytes=args.max_response_bytes,
+            timeout_seconds=query.timeout_ms / 1000,
+            max_bytes=query.max_response_bytes,
             headers=headers,
             body=body,
         )
@@ -126,22 +157,44 @@ def _hex(digest: bytes | None) -> str | None:
     return None if digest is None else digest.hex()
 
 
-@registry.handler(FETCH)
-async def fetch(ctx: EnclaveContext, args: FetchArgs) -> FetchResult:
-    """Fetch, filter and aggregate the request's sources (module docstring)."""
-    granted = _granted(ctx, args)
-    prepared = [_prepare(source, granted, args) for source in args.sources]
-    reports = await asyncio.gather(*(_fetch_one(ctx, item, args.filter) for item in prepared))
-    spread = None if args.max_spread is None else Decimal(args.max_spread)
+async def answer(ctx: EnclaveContext, query: OracleQuery) -> OracleAnswer:
+    """Fetch, filter and aggregate ``query``'s sources: what every oracle op answers with (module
+    docstring). A source's failure is its report's code; InvalidArgs only for a request that breaks a
+    rule (a placeholder where none may be, a secret not sealed for its host)."""
+    granted = _granted(ctx, query.account_id, query.secrets)
+    prepared = [_prepare(source, granted, query) for source in query.sources]
+    reports = await asyncio.gather(*(_fetch_one(ctx, item, query.filter) for item in prepared))
     agreement = aggregate(
-        AggregateSpec(args.aggregate, args.quorum, spread),
-        [SourceOutcome(OracleCode[report.code], report.result) for report in reports],
+        query.aggregate, [SourceOutcome(OracleCode[report.code], report.result) for report in reports]
     )
-    return FetchResult(
-        request_id=args.request_id,
-        code=agreement.code.name,
+    return OracleAnswer(
+        code=agreement.code,
         result=agreement.result,
         detail=agreement.detail or (reports[0].detail if len(reports) == 1 else ""),
         sources=list(reports),
-        fetched_at=time.time_ns() // 1_000_000,
+        fetched_at_ms=time.time_ns() // 1_000_000,
+    )
+
+
+@registry.handler(FETCH)
+async def fetch(ctx: EnclaveContext, args: FetchArgs) -> FetchResult:
+    """``oracle.fetch``: :func:`answer` for a request made over the API, signed."""
+    spread = None if args.max_spread is None else Decimal(args.max_spread)
+    query = OracleQuery(
+        account_id=args.account_id,
+        sources=args.sources,
+        filter=args.filter,
+        aggregate=AggregateSpec(args.aggregate, args.quorum, spread),
+        max_response_bytes=args.max_response_bytes,
+        timeout_ms=args.timeout_ms,
+        secrets=args.secrets,
+    )
+    result = await answer(ctx, query)
+    return FetchResult(
+        request_id=args.request_id,
+        code=result.code.name,
+        result=result.result,
+        detail=result.detail,
+        sources=result.sources,
+        fetched_at=result.fetched_at_ms,
     )
