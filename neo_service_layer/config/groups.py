@@ -60,6 +60,7 @@ DEFAULT_ORACLE_TIMEOUT_SECONDS = 5.0
 DEFAULT_ORACLE_MAX_RESPONSE_BYTES = 0xFFFF
 DEFAULT_ORACLE_ALLOWED_CONTENT_TYPES = ("application/json",)
 DEFAULT_ORACLE_MAX_CONCURRENT_PER_HOST = 4
+DEFAULT_ORACLE_MAX_CONCURRENT_PER_ACCOUNT = 16
 DEFAULT_ORACLE_PER_HOST_RATE_PER_SECOND = 10.0
 DEFAULT_ORACLE_PER_HOST_BURST = 20
 
@@ -279,6 +280,7 @@ class OracleSettings(SettingsGroup):
         default_factory=list, description="Never these hosts (exact or *.suffix)."
     )
     max_concurrent_per_host: int = Field(default=DEFAULT_ORACLE_MAX_CONCURRENT_PER_HOST, ge=1)
+    max_concurrent_per_account: int = Field(default=DEFAULT_ORACLE_MAX_CONCURRENT_PER_ACCOUNT, ge=1)
     per_host_rate_per_second: float = Field(default=DEFAULT_ORACLE_PER_HOST_RATE_PER_SECOND, gt=0)
     per_host_burst: int = Field(default=DEFAULT_ORACLE_PER_HOST_BURST, ge=1)
     ca_file: Path | None = Field(

@@ -36,6 +36,8 @@ class HttpRequest:
     max_bytes: int
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    # Whom the request is made for (an account id): a fetcher may bound how many run at once per tenant.
+    tenant: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in HTTP_METHODS:

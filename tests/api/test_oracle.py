@@ -38,9 +38,10 @@ from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.errors import OracleVerificationFailed
 from neo_service_layer.services.oracle.models import OracleRequest
-from tests.api.helpers import NO_RATE_LIMITS, assert_problem, audit_entries
+from tests.api.helpers import NO_RATE_LIMITS, assert_problem, audit_entries, auth
 from tests.conftest import Tenant
 from tests.enclave.oracle.servers import LocalServer, OraclePKI, Request, respond
+from tests.leaks import LeakScanner, encodings
 from tests.settings_helpers import settings_with
 
 URL = "/v1/oracle/requests"
@@ -462,3 +463,42 @@ async def test_the_filter_playground_refuses_clearly(
     client: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any], code: str
 ) -> None:
     assert_problem(await client.post("/v1/oracle/filter", json=body, headers=tenant.headers), 422, code)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_secret_the_oracle_substitutes_never_leaks(
+    leak_scan: LeakScanner, server: LocalServer
+) -> None:
+    value = b"sk-live-leakcheck-5f4e3d2c1b0a"
+    async with leak_scan("json") as scan:
+        client, admin = scan.client, scan.admin_key
+        account = (await client.post("/v1/admin/accounts", json={"name": "o"}, headers=auth(admin))).json()
+        owner = scan.shown_once(
+            await client.post(
+                f"/v1/admin/accounts/{account['id']}/api-keys",
+                json={"name": "o", "role": "owner"},
+                headers=auth(admin),
+            )
+        )
+        tenant = Tenant(account["id"], owner)
+        await _secret(client, tenant, "LEAKY", value, ["127.0.0.1"], grant="127.0.0.1")
+        placeholder = "{{secrets.LEAKY}}"
+        used: list[dict[str, Any]] = [
+            {"url": server.url("/price"), "headers": {"Authorization": f"Bearer {placeholder}"}},
+            {"url": server.url(f"/price?key={placeholder}")},
+            {"url": server.url("/price"), "method": "POST", "body": f'{{"key": "{placeholder}"}}'},
+            {"url": server.url("/echo"), "headers": {"X-Key": placeholder}},  # refused: echoes it
+            {"url": server.url("/nowhere"), "headers": {"X-Key": placeholder}},  # NotFound
+        ]
+        codes = [(await _request(client, tenant, **body))["code"] for body in used]
+        refused = await client.post(
+            URL, json={"url": "https://other.example/?k=" + placeholder}, headers=tenant.headers
+        )
+        listed = await client.get(URL, headers=tenant.headers)
+    assert codes == ["Success", "Success", "Success", "Error", "NotFound"]
+    assert refused.status_code == 422
+    assert len(listed.json()["items"]) == 5
+    # A positive control: the value did leave, to the server it was sealed and granted for.
+    sent = [r.headers.get("authorization", "") + r.path + r.body.decode() for r in server.requests]
+    assert sum(value.decode() in line for line in sent) == 3
+    scan.assert_never_seen("an oracle secret", encodings(value))

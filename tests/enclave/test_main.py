@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from neo_service_layer.config import Settings
 from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.enclave.main import oracle_fetcher
 from neo_service_layer.enclave.sealing import PURPOSE_AMK, PassphraseKeyProvider, Sealer
-from neo_service_layer.errors import EnclaveUnavailable
+from neo_service_layer.errors import ConfigurationError, EnclaveUnavailable
 from tests.enclave_runner import EnclaveRunner
 
 pytestmark = pytest.mark.slow
@@ -120,3 +122,27 @@ async def test_explicit_hardware_backend_that_is_missing_refuses_to_start(runner
     assert await runner.wait(refused) == 2
     assert "[tee_unavailable]" in refused.output()
     assert not runner.state.exists()
+
+
+@pytest.mark.parametrize(
+    ("oracle", "message"),
+    [
+        pytest.param({"deny_domains": ["bad pattern!"]}, "NSL_ORACLE_", id="bad-domain-pattern"),
+        pytest.param({"ca_file": "/nonexistent/ca.pem"}, "NSL_ORACLE_", id="missing-ca-file"),
+    ],
+)
+def test_bad_oracle_settings_refuse_to_start(tmp_path: Path, oracle: dict[str, object], message: str) -> None:
+    # At start-up, not at the first oracle request.
+    settings = Settings(data_dir=tmp_path, oracle=oracle)
+    with pytest.raises(ConfigurationError, match=message):
+        oracle_fetcher(settings)
+
+
+async def test_the_oracle_fetcher_follows_the_settings(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, oracle={"allow_http": True, "max_response_bytes": 100})
+    fetcher = oracle_fetcher(settings)
+    try:
+        assert (fetcher.policy.allow_http, fetcher.policy.max_response_bytes) == (True, 100)
+        assert fetcher.policy.allow_private_hosts is False
+    finally:
+        await fetcher.aclose()

@@ -122,6 +122,7 @@ def _prepare(source: Source, granted: Mapping[str, Mapping[str, bytes]], query: 
             max_bytes=query.max_response_bytes,
             headers=headers,
             body=body,
+            tenant=query.account_id,
         )
     except (template.TemplateError, ValueError) as exc:
         raise InvalidArgs(str(exc)) from exc

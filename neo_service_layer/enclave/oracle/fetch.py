@@ -47,6 +47,7 @@ _OWN_HEADERS: Final = frozenset({"host", "content-length", "transfer-encoding", 
 _MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+/[!#$%&'*+.^_`|~0-9a-z-]+")
 #: All requests in flight over all hosts (per host: ``FetchPolicy.max_concurrent_per_host``).
 MAX_CONNECTIONS: Final = 256
+_UNLIMITED_RATE: Final = 1e9
 
 
 def status_code(status: int) -> OracleCode:
@@ -127,6 +128,14 @@ class SafeFetcher:
             max_hosts=self.policy.max_tracked_hosts,
             clock=clock,
         )
+        # Per tenant (HttpRequest.tenant): concurrency only; its rate is the API's rate limits'.
+        self._tenants = HostLimits(
+            concurrency=self.policy.max_concurrent_per_tenant,
+            rate_per_second=_UNLIMITED_RATE,
+            burst=self.policy.max_concurrent_per_tenant,
+            max_hosts=self.policy.max_tracked_hosts,
+            clock=clock,
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -147,7 +156,10 @@ class SafeFetcher:
         seconds = min(request.timeout_seconds, self.policy.total_timeout_seconds)
         try:
             async with asyncio.timeout(seconds):
-                return await self._follow(request)
+                if not request.tenant:
+                    return await self._follow(request)
+                async with self._tenants.slot(request.tenant):
+                    return await self._follow(request)
         except TimeoutError:
             raise OracleFailure(OracleCode.Timeout, f"no complete response within {seconds:g} s") from None
 
@@ -186,11 +198,17 @@ class SafeFetcher:
             secure = secure or following.scheme == "https"
             if secure and following.scheme != "https":
                 raise OracleFailure(OracleCode.Forbidden, f"{target.host_name} redirected from https to http")
-            if following.origin != target.origin:
-                headers = {}  # the caller's headers (maybe credentials) were meant for the first origin
             see_other = answer.status == 303 and method != "HEAD"
             if see_other or (answer.status in (301, 302) and method == "POST"):
                 method, body = "GET", b""  # what browsers and httpx do (RFC 9110 §15.4)
+            if following.origin != target.origin:
+                headers = {}  # the caller's headers (maybe credentials) were meant for the first origin
+                if body:
+                    # A 307/308 keeps the body, which may carry substituted secrets as headers may.
+                    raise OracleFailure(
+                        OracleCode.Forbidden,
+                        f"{target.host_name} redirected a request body to another origin",
+                    )
             target = following
 
     def _request_headers(

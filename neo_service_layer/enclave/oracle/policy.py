@@ -21,6 +21,7 @@ DEFAULT_MAX_REDIRECTS: Final = 2
 DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 DEFAULT_MAX_RESPONSE_BYTES: Final = 0xFFFF
 DEFAULT_MAX_CONCURRENT_PER_HOST: Final = 4
+DEFAULT_MAX_CONCURRENT_PER_TENANT: Final = 16
 DEFAULT_PER_HOST_RATE_PER_SECOND: Final = 10.0
 DEFAULT_PER_HOST_BURST: Final = 20
 #: Hosts whose limits are remembered at once; idle ones are forgotten first (``limits.py``).
@@ -49,6 +50,7 @@ class FetchPolicy:
     total_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     max_concurrent_per_host: int = DEFAULT_MAX_CONCURRENT_PER_HOST
+    max_concurrent_per_tenant: int = DEFAULT_MAX_CONCURRENT_PER_TENANT
     per_host_rate_per_second: float = DEFAULT_PER_HOST_RATE_PER_SECOND
     per_host_burst: int = DEFAULT_PER_HOST_BURST
     max_tracked_hosts: int = DEFAULT_MAX_TRACKED_HOSTS
@@ -62,7 +64,12 @@ class FetchPolicy:
             raise ValueError("timeouts must be positive")
         if self.max_redirects < 0:
             raise ValueError("max_redirects must not be negative")
-        positive = (self.max_response_bytes, self.max_concurrent_per_host, self.per_host_burst)
+        positive = (
+            self.max_response_bytes,
+            self.max_concurrent_per_host,
+            self.max_concurrent_per_tenant,
+            self.per_host_burst,
+        )
         if min(positive) < 1 or self.max_tracked_hosts < 1:
             raise ValueError("max_response_bytes, max_concurrent_per_host, per_host_burst must be >= 1")
         if not self.per_host_rate_per_second > 0:
@@ -82,6 +89,7 @@ class FetchPolicy:
             total_timeout_seconds=settings.timeout_seconds,
             max_response_bytes=settings.max_response_bytes,
             max_concurrent_per_host=settings.max_concurrent_per_host,
+            max_concurrent_per_tenant=settings.max_concurrent_per_account,
             per_host_rate_per_second=settings.per_host_rate_per_second,
             per_host_burst=settings.per_host_burst,
         )

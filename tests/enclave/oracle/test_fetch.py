@@ -409,6 +409,39 @@ async def test_headers_follow_same_origin_redirects_only(fetcher: SafeFetcher, h
     assert other.body == b'{"method": "GET", "auth": ""}'
 
 
+async def test_a_body_never_follows_a_redirect_to_another_origin(
+    fetcher: SafeFetcher, https: LocalServer
+) -> None:
+    # 307 keeps method and body; the body may hold a substituted secret, as headers may.
+    request = HttpRequest(
+        method="POST",
+        url=https.url("/to-other-origin"),
+        timeout_seconds=5,
+        max_bytes=1000,
+        body=SECRET.encode(),
+    )
+    failure = await _refused(fetcher, request, OracleCode.Forbidden)
+    assert failure.detail == "127.0.0.1 redirected a request body to another origin"
+    assert [r.path for r in https.requests] == ["/to-other-origin"]
+
+
+async def test_one_tenants_requests_are_bounded_together(pki: OraclePKI, https: LocalServer) -> None:
+    policy = FetchPolicy(allow_private_hosts=True, max_concurrent_per_host=8, max_concurrent_per_tenant=1)
+
+    def of(tenant: str) -> HttpRequest:
+        return HttpRequest(
+            method="GET", url=https.url("/ok"), timeout_seconds=5, max_bytes=1000, tenant=tenant
+        )
+
+    async with SafeFetcher(policy, ssl_context=pki.client_context()) as fetcher:
+        responses = await asyncio.gather(*(fetcher.fetch(of("acc_a")) for _ in range(4)))
+        assert [response.body for response in responses] == [OK_BODY] * 4
+        assert https.max_active == 1
+        # Another tenant is not held behind them.
+        both = await asyncio.gather(fetcher.fetch(of("acc_a")), fetcher.fetch(of("acc_b")))
+        assert [response.body for response in both] == [OK_BODY] * 2
+
+
 async def test_see_other_turns_a_post_into_a_get(fetcher: SafeFetcher, https: LocalServer) -> None:
     request = HttpRequest(
         method="POST", url=https.url("/see-other"), timeout_seconds=5, max_bytes=1000, body=b"{}"
