@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,12 +56,21 @@ def server_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def start(name: str, factory: str, env: dict[str, str], log_dir: Path, *, workers: int = 1) -> Server:
+def start(
+    name: str,
+    factory: str,
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    workers: int = 1,
+    extra_args: Sequence[str] = (),
+) -> Server:
     """Start ``uvicorn <factory> --factory`` with the flags shared by every target.
 
     One worker (served in the uvicorn process itself) unless ``workers`` > 1: then ``nsl api --workers``'s
     supervisor (``bench.multiworker``: a socket per worker); uvicorn's default loop and HTTP parser
-    (uvloop and httptools when installed), log level warning, no access log. Output goes to
+    (uvloop and httptools when installed), log level warning, no access log. ``extra_args`` go to
+    uvicorn as they are (e.g. ``--ssl-certfile``). Output goes to
     ``<log_dir>/<name>.log``; the process gets its own session, so a Ctrl-C reaches only us and
     we stop it in order.
     """
@@ -68,7 +79,7 @@ def start(name: str, factory: str, env: dict[str, str], log_dir: Path, *, worker
     common = ["--port", str(port), "--workers", str(workers), "--log-level", SERVER_LOG_LEVEL]
     if workers == 1:
         command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--app-dir", str(ROOT)]
-        command += ["--host", HOST, *common, "--no-access-log"]
+        command += ["--host", HOST, *common, "--no-access-log", *extra_args]
     else:  # as nsl api --workers N serves (api.workers); uvicorn --workers shares one socket unevenly
         command = [sys.executable, "-m", "bench.multiworker", factory, *common]
     with log_path.open("wb") as log:
@@ -102,13 +113,14 @@ def listening_sockets(port: int) -> int:
     return count
 
 
-def wait_ready(server: Server, path: str) -> None:
+def wait_ready(server: Server, path: str, *, verify: ssl.SSLContext | None = None) -> None:
     """Poll ``path`` until it answers 200 and, with several workers, until every worker listens (a
     worker listens once its app has started; connections made before go to the others and stay there,
-    keep-alive, for the whole measurement). Fail if the process exits or the timeout passes."""
+    keep-alive, for the whole measurement). Fail if the process exits or the timeout passes. ``verify``:
+    the server speaks HTTPS, with a certificate this context trusts."""
     deadline = time.monotonic() + START_TIMEOUT
-    url = f"http://{HOST}:{server.port}{path}"
-    with httpx.Client(timeout=2.0) as client:
+    url = f"{'https' if verify else 'http'}://{HOST}:{server.port}{path}"
+    with httpx.Client(timeout=2.0, verify=verify or True) as client:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
                 raise ServerError(f"{server.name} server exited on start:\n{server.log_tail()}")

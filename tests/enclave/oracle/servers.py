@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import ipaddress
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import httpcore
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from neo_service_layer.devnet.local_tls import LocalPKI
 from neo_service_layer.enclave.oracle.addresses import IPAddress
 
 #: A public-looking address (not special-purpose) that the NAT dialler maps to 127.0.0.1.
@@ -29,80 +25,13 @@ PUBLIC_V4 = ipaddress.IPv4Address("93.184.215.14")
 NAMES = ("localhost", "api.oracle.test", "other.oracle.test")
 
 
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-@dataclass(frozen=True)
-class OraclePKI:
-    """A CA and a server certificate for :data:`NAMES`, 127.0.0.1, ::1 and :data:`PUBLIC_V4`."""
-
-    ca_pem: bytes
-    cert_pem: bytes
-    key_pem: bytes
-    leaf_der: bytes
+class OraclePKI(LocalPKI):
+    """The local CA (``devnet.local_tls``) with a certificate for :data:`NAMES`, 127.0.0.1, ::1 and
+    :data:`PUBLIC_V4`."""
 
     @classmethod
     def build(cls) -> OraclePKI:
-        now = dt.datetime.now(dt.UTC)
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = (
-            x509.CertificateBuilder()
-            .subject_name(_name("NSL oracle test CA"))
-            .issuer_name(_name("NSL oracle test CA"))
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
-        key = ec.generate_private_key(ec.SECP256R1())
-        addresses = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"), PUBLIC_V4]
-        sans: list[x509.GeneralName] = [x509.DNSName(name) for name in NAMES]
-        sans += [x509.IPAddress(address) for address in addresses]
-        leaf = (
-            x509.CertificateBuilder()
-            .subject_name(_name("api.oracle.test"))
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
-        return cls(
-            ca_pem=ca.public_bytes(serialization.Encoding.PEM),
-            cert_pem=leaf.public_bytes(serialization.Encoding.PEM),
-            key_pem=key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-            leaf_der=leaf.public_bytes(serialization.Encoding.DER),
-        )
-
-    def client_context(self) -> ssl.SSLContext:
-        """What the fetcher gets: trusts the test CA only, TLS 1.2 at least."""
-        context = ssl.create_default_context(cadata=self.ca_pem.decode())
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        return context
-
-    def server_context(self, directory: str) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        with open(f"{directory}/cert.pem", "wb") as cert, open(f"{directory}/key.pem", "wb") as key:
-            cert.write(self.cert_pem + self.ca_pem)
-            key.write(self.key_pem)
-        context.load_cert_chain(f"{directory}/cert.pem", f"{directory}/key.pem")
-        return context
+        return cls.issue(NAMES, ("127.0.0.1", "::1", PUBLIC_V4))
 
 
 @dataclass(frozen=True)
