@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
 
+def resolve_format(fmt: str, stream: TextIO) -> str:
+    """``"auto"`` is ``"console"`` when ``stream`` is a terminal (someone reads it) and ``"json"``
+    otherwise (a log collector does); other formats are themselves."""
+    if fmt != "auto":
+        return fmt
+    return "console" if stream.isatty() else "json"
+
+
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
     """Route stdlib and structlog logs through one JSON (or console) renderer on stderr."""
+    fmt = resolve_format(fmt, sys.stderr)
     # Plain tracebacks only: structlog's rich console traceback prints local variables, which may
     # hold secrets; JSON logs carry the traceback as text (format_exc_info), never the locals.
     renderer: structlog.typing.Processor = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import io
 import logging
 import threading
 from collections.abc import Iterator
@@ -10,7 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from neo_service_layer.logging import configure_logging
+from neo_service_layer.config import Settings
+from neo_service_layer.logging import configure_logging, resolve_format
 
 SECRET_PATH = "/v3/provider-api-key-0123456789"
 
@@ -50,3 +52,29 @@ def test_http_client_requests_do_not_log_their_urls(
     err = capsys.readouterr().err
     assert "control line" in err  # the handler does write httpx's warnings
     assert SECRET_PATH not in err
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(
+    ("fmt", "tty", "resolved"),
+    [
+        pytest.param("auto", True, "console", id="auto-on-a-terminal"),
+        pytest.param("auto", False, "json", id="auto-in-a-pipe"),
+        pytest.param("json", True, "json", id="json-when-asked"),
+        pytest.param("console", False, "console", id="console-when-asked"),
+    ],
+)
+def test_the_log_format_follows_the_terminal_unless_asked(fmt: str, tty: bool, resolved: str) -> None:
+    assert resolve_format(fmt, _Stream(tty)) == resolved
+
+
+def test_auto_is_the_default() -> None:
+    assert Settings().log_format == "auto"

@@ -65,7 +65,7 @@ ENV_PREFIX = "NSL_"
 #: Set by systemd for a unit with LoadCredential=: a directory of files named after settings.
 CREDENTIALS_DIRECTORY_ENV = "CREDENTIALS_DIRECTORY"
 
-LogFormat = Literal["json", "console"]
+LogFormat = Literal["auto", "json", "console"]
 
 
 def _default_config_file() -> Path | None:
@@ -98,7 +98,8 @@ class Settings(BaseSettings):
         "(docs/performance.md). More than 1 needs redis_url: rate limits must be shared.",
     )
     log_level: str = "info"
-    log_format: LogFormat = "json"
+    # "auto": human-readable on a terminal, JSON otherwise (a service manager, a pipe, a file).
+    log_format: LogFormat = "auto"
 
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     auth_cache_seconds: float = Field(default=DEFAULT_AUTH_CACHE_SECONDS, ge=0)
