@@ -24,8 +24,15 @@ from typing import Any
 
 from neo_service_layer.client.attestation import VerifiedIdentity, verify_result
 from neo_service_layer.enclave.opdefs.oracle import FETCH, FetchArgs, FetchResult
-from neo_service_layer.enclave.oracle.aggregate import AggregateMode, AggregateSpec, SourceOutcome, aggregate
-from neo_service_layer.enclave.oracle.codes import OracleCode
+from neo_service_layer.enclave.oracle.aggregate import (
+    AggregateMode,
+    AggregateSpec,
+    Agreement,
+    SourceOutcome,
+    aggregate,
+)
+from neo_service_layer.enclave.oracle.codes import OracleCode, OracleFailure
+from neo_service_layer.enclave.oracle.extract import ExtractSpec, ValueType, abi_encode
 from neo_service_layer.errors import NSLError, OracleVerificationFailed
 
 
@@ -82,10 +89,15 @@ def verify_oracle_result(record: Mapping[str, Any], identity: VerifiedIdentity) 
 
 def _check_record(record: Mapping[str, Any], result: FetchResult) -> None:
     """The fields shown beside the envelope are the signed ones."""
-    shown = (record.get("id"), record.get("code"), record.get("result"))
-    signed = (result.request_id, result.code, result.result.decode() if result.result else None)
+    shown = (record.get("id"), record.get("code"), record.get("result"), record.get("abi"))
+    signed = (
+        result.request_id,
+        result.code,
+        result.result.decode() if result.result else None,
+        None if result.abi is None else "0x" + result.abi.hex(),
+    )
     if shown != signed:
-        raise OracleVerificationFailed("the record's id, code or result is not what the enclave signed")
+        raise OracleVerificationFailed("the record's id, code, result or abi is not what the enclave signed")
     reports = record.get("sources") or []
     if len(reports) != len(result.sources) or any(
         (shown_source.get("host"), shown_source.get("code"), shown_source.get("result"))
@@ -105,5 +117,15 @@ def _check_agreement(params: Mapping[str, Any], result: FetchResult) -> None:
     )
     outcomes = [SourceOutcome(OracleCode[s.code], s.result) for s in result.sources]
     agreed = aggregate(spec, outcomes)
-    if (agreed.code.name, agreed.result) != (result.code, result.result):
+    extract = params.get("extract")
+    if extract is not None and agreed.code is OracleCode.Success:
+        try:
+            abi: bytes | None = abi_encode(
+                agreed.result, ExtractSpec(ValueType(extract["type"]), extract["decimals"])
+            )
+        except OracleFailure:
+            agreed, abi = Agreement(OracleCode.Error, b""), None
+    else:
+        abi = None
+    if (agreed.code.name, agreed.result, abi) != (result.code, result.result, result.abi):
         raise OracleVerificationFailed("the answer is not what the sources' results agree on")

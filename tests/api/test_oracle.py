@@ -502,3 +502,68 @@ async def test_a_secret_the_oracle_substitutes_never_leaks(
     sent = [r.headers.get("authorization", "") + r.path + r.body.decode() for r in server.requests]
     assert sum(value.decode() in line for line in sent) == 3
     scan.assert_never_seen("an oracle secret", encodings(value))
+
+
+async def test_rfc9535_with_typed_extraction_gives_an_abi_word(
+    client: httpx.AsyncClient, tenant: Tenant, server: LocalServer, identity: VerifiedIdentity
+) -> None:
+    paths = ("/price", "/price-b", "/price-c")
+    answer = await _request(
+        client,
+        tenant,
+        sources=[{"url": server.url(path)} for path in paths],
+        filter="$.data.price",
+        filter_syntax="rfc9535",
+        extract={"type": "uint256", "decimals": 2},
+        aggregate="median",
+    )
+    assert (answer["code"], answer["result"]) == ("Success", "[4300012]")
+    assert [s["result"] for s in answer["sources"]] == ["[4300012]", "[4300010]", "[4300016]"]
+    assert answer["abi"] == "0x" + (4300012).to_bytes(32, "big").hex()
+    assert verify_oracle_result(answer, identity).result == b"[4300012]"
+    with pytest.raises(OracleVerificationFailed, match="abi"):
+        verify_oracle_result({**answer, "abi": "0x" + (1).to_bytes(32, "big").hex()}, identity)
+
+
+async def test_an_extraction_that_does_not_fit_is_an_error_result(
+    client: httpx.AsyncClient, tenant: Tenant, server: LocalServer
+) -> None:
+    answer = await _request(
+        client, tenant, url=server.url("/price"), filter="$.data.volume", extract={"type": "bool"}
+    )
+    assert (answer["code"], answer["result"], answer["abi"]) == ("Error", None, None)
+    assert "not a JSON boolean" in answer["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        pytest.param(
+            {"filter": "$[?@.a]", "filter_syntax": "n3"},
+            "oracle_filter_invalid",
+            id="rfc-syntax-in-n3",
+        ),
+        pytest.param({"filter": "$[", "filter_syntax": "rfc9535"}, "oracle_filter_invalid", id="bad-rfc9535"),
+        pytest.param(
+            {"extract": {"type": "string", "decimals": 2}},
+            "oracle_extract_invalid",
+            id="decimals-on-string",
+        ),
+        pytest.param(
+            {"extract": {"type": "int256", "decimals": 78}},
+            "oracle_extract_invalid",
+            id="too-many-decimals",
+        ),
+    ],
+)
+async def test_bad_syntax_or_extraction_is_a_422(
+    client: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any], code: str
+) -> None:
+    response = await client.post(URL, json={"url": "https://a.example/", **body}, headers=tenant.headers)
+    assert_problem(response, 422, code)
+
+
+async def test_the_playground_runs_rfc9535_too(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    body = {"filter": "$.a[?@ > 1]", "filter_syntax": "rfc9535", "document": '{"a": [1, 2, 3]}'}
+    response = await client.post("/v1/oracle/filter", json=body, headers=tenant.headers)
+    assert response.json() == {"result": "[2,3]"}

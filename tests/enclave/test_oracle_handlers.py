@@ -144,7 +144,13 @@ async def test_the_answer_is_signed_over_the_request_with_placeholders_only(
     assert web.requests[-1].headers["x-key"] == VALUE.decode()
     identity = verify_attestation(oracle_ctx.report, allow_software=True)
     params = {k: v for k, v in args.items() if k not in ("account_id", "secrets")}
-    params |= {"aggregate": "identical", "quorum": None, "max_spread": None}
+    params |= {
+        "aggregate": "identical",
+        "quorum": None,
+        "max_spread": None,
+        "filter_syntax": "n3",
+        "extract": None,
+    }
     params["sources"] = [
         {"url": web.url("/price"), "method": "GET", "headers": {"X-Key": "{{secrets.API_KEY}}"}, "body": None}
     ]

@@ -19,7 +19,8 @@ from neo_service_layer.api.pagination import Page, PageDep, paginate
 from neo_service_layer.api.routes import AUTHENTICATED, PathId, problems
 from neo_service_layer.api.routes.oracle_schemas import FilterIn, FilterOut, OracleRequestIn, OracleRequestOut
 from neo_service_layer.config import Settings
-from neo_service_layer.enclave.oracle.filter import FilterError, apply_filter
+from neo_service_layer.enclave.oracle.filter import FilterError
+from neo_service_layer.enclave.oracle.query import select
 from neo_service_layer.services.accounts.scopes import READ, WRITE
 from neo_service_layer.services.oracle import service
 from neo_service_layer.services.oracle.errors import OracleFilterInvalid
@@ -88,9 +89,9 @@ async def get_request(request_id: PathId, ctx: OracleRead) -> OracleRequestOut:
 @router.post("/filter", name="oracle.filter")
 async def run_filter(body: FilterIn, ctx: OracleRead) -> FilterOut:
     """Run an N3 filter on a document: exactly what the oracle runs on a response (a playground)."""
-    path = check_filter(body.filter)
+    path = check_filter(body.filter, body.filter_syntax)
     try:
-        output = apply_filter(body.document_bytes(), path)
+        output = select(body.document_bytes(), body.filter_syntax, path)
     except FilterError as exc:
         raise OracleFilterInvalid(exc.detail) from exc
     ctx.audit_details = {"filter_bytes": len(output)}

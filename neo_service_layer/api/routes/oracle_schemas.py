@@ -24,6 +24,8 @@ from neo_service_layer.enclave.opdefs.oracle import (
 )
 from neo_service_layer.enclave.oracle.aggregate import AggregateMode
 from neo_service_layer.enclave.oracle.codes import OracleCode
+from neo_service_layer.enclave.oracle.extract import ValueType
+from neo_service_layer.enclave.oracle.query import FilterSyntax
 from neo_service_layer.enclave.schemas import SignedResult
 from neo_service_layer.services.oracle.errors import (
     OracleDocumentInvalid,
@@ -36,6 +38,7 @@ from neo_service_layer.services.oracle.params import (
     Limits,
     OracleParams,
     SourceParams,
+    check_extract,
     parse_request,
     parse_source,
 )
@@ -53,6 +56,13 @@ Headers = Annotated[
 Url = Annotated[
     str, Field(max_length=MAX_URL_CHARS, description="https:// (http:// where the operator allows it)")
 ]
+
+
+class ExtractIn(StrictBody):
+    """``{"type": "int256" | "uint256" | "string" | "bool", "decimals": 0..77}`` (decimals: numbers only)."""
+
+    type: ValueType
+    decimals: int = Field(default=0, strict=True)
 
 
 class SourceIn(StrictBody):
@@ -75,6 +85,12 @@ class OracleRequestIn(StrictBody):
     headers: Headers = Field(default_factory=dict)
     body: str | None = Field(default=None, max_length=MAX_BODY_CHARS)
     sources: list[SourceIn] | None = Field(default=None, max_length=MAX_SOURCE_ITEMS)
+    filter_syntax: FilterSyntax = Field(
+        default=FilterSyntax.N3, description="n3 (Neo N3's dialect) or rfc9535"
+    )
+    extract: ExtractIn | None = Field(
+        default=None, description="the filter's one value as a typed, ABI-encoded value"
+    )
     filter: str | None = Field(
         default=None, max_length=MAX_FILTER_CHARS * 4, description="N3 JSONPath, e.g. $.price"
     )
@@ -102,6 +118,8 @@ class OracleRequestIn(StrictBody):
         return parse_request(
             sources,
             filter_path=self.filter,
+            filter_syntax=self.filter_syntax,
+            extract=None if self.extract is None else check_extract(self.extract.type, self.extract.decimals),
             aggregate=self.aggregate,
             quorum=self.quorum,
             max_spread=self.max_spread,
@@ -128,6 +146,7 @@ class OracleRequestOut(BaseModel):
     code: CodeName
     code_value: int = Field(description="the N3 OracleResponseCode byte")
     result: str | None = Field(description="the filter's output (JSON text) when code is Success")
+    abi: str | None = Field(description="with extract: the answer ABI-encoded (hex, 0x-prefixed)")
     detail: str
     request: dict[str, object]
     request_hash: str
@@ -144,6 +163,7 @@ class OracleRequestOut(BaseModel):
             code=record.code,
             code_value=OracleCode[record.code].value,
             result=record.result.decode() if record.result else None,
+            abi=None if record.abi is None else "0x" + record.abi.hex(),
             detail=record.detail,
             request=record.request,
             request_hash=record.request_hash,
@@ -168,6 +188,7 @@ class FilterIn(StrictBody):
     """A filter and a document: ``document`` (JSON text) or ``document_base64`` (any bytes)."""
 
     filter: str | None = Field(max_length=MAX_FILTER_CHARS * 4)
+    filter_syntax: FilterSyntax = FilterSyntax.N3
     document: str | None = Field(default=None, max_length=MAX_DOCUMENT_CHARS)
     document_base64: str | None = Field(default=None, max_length=MAX_DOCUMENT_CHARS * 2)
 

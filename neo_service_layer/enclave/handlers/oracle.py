@@ -27,6 +27,7 @@ from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.handlers.secrets import resolve_secrets
 from neo_service_layer.enclave.opdefs.oracle import (
     FETCH,
+    Extract,
     FetchArgs,
     FetchResult,
     GrantedSecret,
@@ -38,8 +39,10 @@ from neo_service_layer.enclave.ops import OpRegistry
 from neo_service_layer.enclave.oracle import template
 from neo_service_layer.enclave.oracle.aggregate import AggregateSpec, SourceOutcome, aggregate
 from neo_service_layer.enclave.oracle.codes import OracleCode, OracleFailure
+from neo_service_layer.enclave.oracle.extract import ExtractSpec, abi_encode, extract
 from neo_service_layer.enclave.oracle.fetch import status_code
-from neo_service_layer.enclave.oracle.filter import FilterError, apply_filter
+from neo_service_layer.enclave.oracle.filter import FilterError
+from neo_service_layer.enclave.oracle.query import FilterSyntax, select
 from neo_service_layer.enclave.protocol import InvalidArgs
 
 registry = OpRegistry()
@@ -58,6 +61,8 @@ class OracleQuery:
     account_id: str
     sources: Sequence[Source]
     filter: str | None
+    filter_syntax: FilterSyntax = FilterSyntax.N3
+    extract: ExtractSpec | None = None
     aggregate: AggregateSpec = field(default_factory=AggregateSpec)
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     timeout_ms: int = DEFAULT_TIMEOUT_MS
@@ -73,6 +78,7 @@ class OracleAnswer:
     detail: str
     sources: list[SourceReport]
     fetched_at_ms: int
+    abi: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +135,7 @@ def _prepare(source: Source, granted: Mapping[str, Mapping[str, bytes]], query: 
     return _Prepared(host, request, tuple(values[name] for name in sorted(names)))
 
 
-async def _fetch_one(ctx: EnclaveContext, prepared: _Prepared, path: str | None) -> SourceReport:
+async def _fetch_one(ctx: EnclaveContext, prepared: _Prepared, query: OracleQuery) -> SourceReport:
     status: int | None = None
     leaf: str | None = None
     try:
@@ -142,7 +148,9 @@ async def _fetch_one(ctx: EnclaveContext, prepared: _Prepared, path: str | None)
             raise OracleFailure(code, f"{prepared.host} answered HTTP {status}")
         if not response.body:
             raise OracleFailure(OracleCode.Error, f"{prepared.host} sent an empty body")
-        result = apply_filter(response.body, path)
+        result = select(response.body, query.filter_syntax, query.filter)
+        if query.extract is not None:
+            result = extract(result, query.extract)
         if template.echoes(result, prepared.secrets):
             raise OracleFailure(OracleCode.Error, ECHO_REFUSED)
     except (OracleFailure, FilterError) as failure:
@@ -164,17 +172,32 @@ async def answer(ctx: EnclaveContext, query: OracleQuery) -> OracleAnswer:
     rule (a placeholder where none may be, a secret not sealed for its host)."""
     granted = _granted(ctx, query.account_id, query.secrets)
     prepared = [_prepare(source, granted, query) for source in query.sources]
-    reports = await asyncio.gather(*(_fetch_one(ctx, item, query.filter) for item in prepared))
+    reports = await asyncio.gather(*(_fetch_one(ctx, item, query) for item in prepared))
     agreement = aggregate(
         query.aggregate, [SourceOutcome(OracleCode[report.code], report.result) for report in reports]
     )
+    code, result, detail = agreement.code, agreement.result, agreement.detail
+    abi: bytes | None = None
+    if query.extract is not None and code is OracleCode.Success:
+        try:
+            abi = abi_encode(result, query.extract)
+        except OracleFailure as failure:  # e.g. the mean of two uint256 values is not one
+            code, result, detail = failure.code, b"", failure.detail
     return OracleAnswer(
-        code=agreement.code,
-        result=agreement.result,
-        detail=agreement.detail or (reports[0].detail if len(reports) == 1 else ""),
+        code=code,
+        result=result,
+        detail=detail or (reports[0].detail if len(reports) == 1 else ""),
         sources=list(reports),
         fetched_at_ms=time.time_ns() // 1_000_000,
+        abi=abi,
     )
+
+
+def _spec(args: Extract) -> ExtractSpec:
+    try:
+        return args.spec()
+    except ValueError as exc:
+        raise InvalidArgs(str(exc)) from exc
 
 
 @registry.handler(FETCH)
@@ -185,6 +208,8 @@ async def fetch(ctx: EnclaveContext, args: FetchArgs) -> FetchResult:
         account_id=args.account_id,
         sources=args.sources,
         filter=args.filter,
+        filter_syntax=args.filter_syntax,
+        extract=None if args.extract is None else _spec(args.extract),
         aggregate=AggregateSpec(args.aggregate, args.quorum, spread),
         max_response_bytes=args.max_response_bytes,
         timeout_ms=args.timeout_ms,
@@ -195,6 +220,7 @@ async def fetch(ctx: EnclaveContext, args: FetchArgs) -> FetchResult:
         request_id=args.request_id,
         code=result.code.name,
         result=result.result,
+        abi=result.abi,
         detail=result.detail,
         sources=result.sources,
         fetched_at=result.fetched_at_ms,

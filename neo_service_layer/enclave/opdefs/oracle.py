@@ -19,6 +19,8 @@ from neo_service_layer.enclave.opdefs.base import SignedOp
 from neo_service_layer.enclave.opdefs.secrets import MAX_RESOLVED_SECRETS, StoredVersion
 from neo_service_layer.enclave.oracle.aggregate import MAX_SOURCES, AggregateMode
 from neo_service_layer.enclave.oracle.codes import OracleCode
+from neo_service_layer.enclave.oracle.extract import MAX_DECIMALS, ExtractSpec, ValueType
+from neo_service_layer.enclave.oracle.query import FilterSyntax
 from neo_service_layer.enclave.oracle.template import MAX_HEADERS
 from neo_service_layer.enclave.schemas import UNSIGNED, EnclaveModel, Hex32, SignedArgs
 from neo_service_layer.ids import ResourceId
@@ -36,6 +38,19 @@ SPREAD_PATTERN: Final = r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,18})?$"
 CODE_NAME_PATTERN: Final = "^(" + "|".join(code.name for code in OracleCode) + ")$"
 CodeName = Annotated[str, Field(pattern=CODE_NAME_PATTERN)]
 AggregateModeField = Annotated[AggregateMode, Field(strict=False)]
+FilterSyntaxField = Annotated[FilterSyntax, Field(strict=False)]
+ValueTypeField = Annotated[ValueType, Field(strict=False)]
+
+
+class Extract(EnclaveModel):
+    """Typed extraction of the filter's one value (``oracle/extract.py``)."""
+
+    type: ValueTypeField
+    decimals: Annotated[int, Field(ge=0, le=MAX_DECIMALS)] = 0
+
+    def spec(self) -> ExtractSpec:
+        """The spec (ValueError for decimals on a string or bool)."""
+        return ExtractSpec(self.type, self.decimals)
 
 
 class Source(EnclaveModel):
@@ -60,6 +75,8 @@ class FetchArgs(SignedArgs):
     request_id: ResourceId
     sources: Annotated[list[Source], Field(min_length=1, max_length=MAX_SOURCES)]
     filter: Annotated[str, Field(max_length=MAX_FILTER_CHARS)] | None = None
+    filter_syntax: FilterSyntaxField = FilterSyntax.N3
+    extract: Extract | None = None
     aggregate: AggregateModeField = AggregateMode.IDENTICAL
     quorum: Annotated[int, Field(ge=1, le=MAX_SOURCES)] | None = None
     max_spread: Annotated[str, Field(pattern=SPREAD_PATTERN)] | None = None
@@ -88,6 +105,8 @@ class FetchResult(EnclaveModel):
     request_id: str
     code: CodeName
     result: B64Bytes
+    # The agreed value ABI-encoded, when the request asked for typed extraction and it succeeded.
+    abi: B64Bytes | None = None
     detail: str
     sources: list[SourceReport]
     fetched_at: int

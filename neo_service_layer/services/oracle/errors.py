@@ -53,3 +53,8 @@ class OracleLimitExceeded(ValidationFailed):
 class OracleDocumentInvalid(ValidationFailed):
     code = "oracle_document_invalid"
     title = "Give the document as JSON text or as base64, exactly one of them"
+
+
+class OracleExtractInvalid(ValidationFailed):
+    code = "oracle_extract_invalid"
+    title = "The typed extraction is not valid (type, decimals)"

@@ -16,7 +16,8 @@ class OracleRequest(TenantOwned, Base):
 
     ``request`` is the signed params of ``oracle.fetch`` (sources with their ``{{secrets.NAME}}``
     placeholders, filter, aggregation, limits); ``code`` the N3 outcome by name; ``result`` the
-    answer's bytes (the filter's JSON output, empty unless ``Success``); ``sources`` each source's
+    answer's bytes (the filter's JSON output, empty unless ``Success``); ``abi`` its ABI encoding when
+    the request asked for a typed value; ``sources`` each source's
     report (host, code, HTTP status, filtered result, TLS leaf hash); ``envelope`` the enclave's
     signed result as ``oracle.fetch`` returned it.
     """
@@ -28,6 +29,7 @@ class OracleRequest(TenantOwned, Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     code: Mapped[str] = mapped_column(String(32))
     result: Mapped[bytes] = mapped_column(LargeBinary)
+    abi: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     detail: Mapped[str] = mapped_column(String(500))
     sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     envelope: Mapped[dict[str, Any]] = mapped_column(JSON)

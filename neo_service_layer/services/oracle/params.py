@@ -16,9 +16,11 @@ from typing import Literal
 from neo_service_layer.enclave.opdefs.oracle import MAX_FILTER_CHARS, MAX_TIMEOUT_MS, SPREAD_PATTERN
 from neo_service_layer.enclave.oracle import template
 from neo_service_layer.enclave.oracle.aggregate import MAX_SOURCES, AggregateMode
-from neo_service_layer.enclave.oracle.jsonpath import JsonPathError, parse_path
+from neo_service_layer.enclave.oracle.extract import ExtractSpec, ValueType
+from neo_service_layer.enclave.oracle.query import FilterSyntax, QueryInvalid, check_query
 from neo_service_layer.services.oracle.errors import (
     OracleAggregateInvalid,
+    OracleExtractInvalid,
     OracleFilterInvalid,
     OracleHeaderNotAllowed,
     OracleLimitExceeded,
@@ -47,6 +49,8 @@ class OracleParams:
 
     sources: tuple[SourceParams, ...]
     filter: str | None
+    filter_syntax: FilterSyntax
+    extract: ExtractSpec | None
     aggregate: AggregateMode
     quorum: int | None
     max_spread: str | None
@@ -69,17 +73,29 @@ class Limits:
     timeout_ms_limit: int = MAX_TIMEOUT_MS
 
 
-def check_filter(path: str | None) -> str | None:
-    """``path`` if it parses in the N3 dialect (or is absent); :class:`OracleFilterInvalid` otherwise."""
+def check_filter(path: str | None, syntax: FilterSyntax = FilterSyntax.N3) -> str | None:
+    """``path`` if it parses in ``syntax`` (or is absent); :class:`OracleFilterInvalid` otherwise."""
     if path is None:
         return None
     if len(path) > MAX_FILTER_CHARS:
         raise OracleFilterInvalid(f"the filter is over {MAX_FILTER_CHARS} characters")
     try:
-        parse_path(path)
-    except JsonPathError as exc:
-        raise OracleFilterInvalid(f"invalid filter: {exc}") from exc
+        check_query(syntax, path)
+    except QueryInvalid as exc:
+        raise OracleFilterInvalid(f"invalid {syntax.value} filter: {exc}") from exc
     return path
+
+
+def check_extract(value_type: ValueType | None, decimals: int) -> ExtractSpec | None:
+    """The typed extraction asked for, or None; :class:`OracleExtractInvalid` for a bad one."""
+    if value_type is None:
+        if decimals:
+            raise OracleExtractInvalid("decimals need an extract type")
+        return None
+    try:
+        return ExtractSpec(value_type, decimals)
+    except ValueError as exc:
+        raise OracleExtractInvalid(str(exc)) from exc
 
 
 def parse_source(url: str, method: Method, headers: dict[str, str], body: str | None) -> SourceParams:
@@ -114,6 +130,8 @@ def parse_request(
     sources: list[SourceParams],
     *,
     filter_path: str | None,
+    filter_syntax: FilterSyntax = FilterSyntax.N3,
+    extract: ExtractSpec | None = None,
     aggregate: AggregateMode,
     quorum: int | None,
     max_spread: str | None,
@@ -132,5 +150,13 @@ def parse_request(
     if not 1 <= timeout <= limits.timeout_ms_limit:
         raise OracleLimitExceeded(f"timeout_ms must be 1..{limits.timeout_ms_limit}")
     return OracleParams(
-        tuple(sources), check_filter(filter_path), aggregate, quorum, max_spread, size, timeout
+        tuple(sources),
+        check_filter(filter_path, filter_syntax),
+        filter_syntax,
+        extract,
+        aggregate,
+        quorum,
+        max_spread,
+        size,
+        timeout,
     )

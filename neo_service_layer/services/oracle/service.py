@@ -24,7 +24,7 @@ from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.canonical import request_hash
 from neo_service_layer.enclave.client import EnclaveClient
-from neo_service_layer.enclave.opdefs.oracle import FETCH, FetchArgs, GrantedSecret, Source
+from neo_service_layer.enclave.opdefs.oracle import FETCH, Extract, FetchArgs, GrantedSecret, Source
 from neo_service_layer.errors import EnclaveRejected
 from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.oracle.errors import OracleRequestNotFound, OracleSecretNotGranted
@@ -78,6 +78,10 @@ def fetch_args(
         request_id=request_id,
         sources=[Source(url=s.url, method=s.method, headers=s.headers, body=s.body) for s in params.sources],
         filter=params.filter,
+        filter_syntax=params.filter_syntax,
+        extract=None
+        if params.extract is None
+        else Extract(type=params.extract.type, decimals=params.extract.decimals),
         aggregate=params.aggregate,
         quorum=params.quorum,
         max_spread=params.max_spread,
@@ -108,6 +112,7 @@ async def request(
         request_hash=sent,
         code=result.code,
         result=result.result,
+        abi=result.abi,
         detail=result.detail[:500],
         sources=[report.model_dump(mode="json") for report in result.sources],
         envelope=signed.envelope.model_dump(mode="json"),

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("code", sa.String(length=32), nullable=False),
         sa.Column("result", sa.LargeBinary(), nullable=False),
+        sa.Column("abi", sa.LargeBinary(), nullable=True),
         sa.Column("detail", sa.String(length=500), nullable=False),
         sa.Column("sources", sa.JSON(), nullable=False),
         sa.Column("envelope", sa.JSON(), nullable=False),
