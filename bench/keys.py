@@ -30,7 +30,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,42 @@ def post_request(port: int, path: str, api_key: str, body: dict[str, Any]) -> by
     return head.encode() + payload
 
 
+def start_platform(
+    stack: contextlib.ExitStack,
+    runner: asyncio.Runner,
+    database_url: str | None,
+    data_dir: Path,
+    extra_env: Mapping[str, str] | None = None,
+) -> tuple[Server, Server, str]:
+    """The enclave and the API as their own processes (stopped by ``stack``), rate limits out of the
+    way, on SQLite under ``data_dir`` or a fresh PostgreSQL ``database_url`` (dropped after); returns
+    them and the owner key of a new tenant."""
+    if database_url:
+        runner.run(reset_postgres(database_url, create=True))
+        stack.callback(lambda: runner.run(reset_postgres(database_url, create=False)))
+    effective_url = Settings(data_dir=data_dir, database_url=database_url).effective_database_url
+    admin_key = runner.run(bootstrap_admin(effective_url))
+    env = {
+        "NSL_DATA_DIR": str(data_dir),
+        "NSL_LOG_LEVEL": servers.SERVER_LOG_LEVEL,
+        "NSL_ENCLAVE_PASSPHRASE": os.urandom(16).hex(),
+        **{
+            f"NSL_RATE_LIMIT_{scope}_{kind}": UNLIMITED_RATE
+            for scope in ("KEY", "ACCOUNT")
+            for kind in ("PER_SECOND", "BURST")
+        },
+        **(extra_env or {}),
+    }
+    if database_url:
+        env["NSL_DATABASE_URL"] = database_url
+    enclave = start_enclave(servers.server_env(env), data_dir)
+    stack.callback(servers.stop, enclave)
+    api = servers.start("api", "bench.nsl_app:create_app", servers.server_env(env), data_dir)
+    stack.callback(servers.stop, api)
+    servers.wait_ready(api, "/readyz")
+    return enclave, api, provision_tenant(api, admin_key)
+
+
 def start_enclave(env: dict[str, str], log_dir: Path) -> Server:
     """The enclave as its own process, in its own session (stopped with ``servers.stop``)."""
     log_path = log_dir / "enclave.log"
@@ -187,29 +223,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(asyncio.Runner(loop_factory=uvloop.new_event_loop))
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nslbk-", dir="/tmp")))
-        if args.database_url:
-            runner.run(reset_postgres(args.database_url, create=True))
-            stack.callback(lambda: runner.run(reset_postgres(args.database_url, create=False)))
-        database_url = Settings(data_dir=data_dir, database_url=args.database_url).effective_database_url
-        admin_key = runner.run(bootstrap_admin(database_url))
-        env = {
-            "NSL_DATA_DIR": str(data_dir),
-            "NSL_LOG_LEVEL": servers.SERVER_LOG_LEVEL,
-            "NSL_ENCLAVE_PASSPHRASE": os.urandom(16).hex(),
-            **{
-                f"NSL_RATE_LIMIT_{scope}_{kind}": UNLIMITED_RATE
-                for scope in ("KEY", "ACCOUNT")
-                for kind in ("PER_SECOND", "BURST")
-            },
-        }
-        if args.database_url:
-            env["NSL_DATABASE_URL"] = args.database_url
-        enclave = start_enclave(servers.server_env(env), data_dir)
-        stack.callback(servers.stop, enclave)
-        api = servers.start("api", "bench.nsl_app:create_app", servers.server_env(env), data_dir)
-        stack.callback(servers.stop, api)
-        servers.wait_ready(api, "/readyz")
-        api_key = provision_tenant(api, admin_key)
+        enclave, api, api_key = start_platform(stack, runner, args.database_url, data_dir)
         key_ids = create_keys(api, api_key)
 
         # The platform's own floor in the same run: an authenticated, audited GET that calls no enclave.

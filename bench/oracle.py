@@ -41,11 +41,9 @@ if __package__ in (None, ""):  # run as ``python bench/oracle.py``: make ``bench
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import servers
-from bench.api import UNLIMITED_RATE, bootstrap_admin, provision_tenant, reset_postgres
 from bench.cli import HarnessError, load_parser, parse_load_args, run_benchmark
-from bench.keys import MIN_TABLE_WIDTH, post_request, start_enclave
+from bench.keys import MIN_TABLE_WIDTH, post_request, start_platform
 from bench.loadgen import HOST, measure, percentile
-from neo_service_layer.config import Settings
 from neo_service_layer.devnet.local_tls import LocalPKI
 from neo_service_layer.enclave.capabilities import HttpRequest
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
@@ -160,15 +158,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         stack.callback(servers.stop, source)
         servers.wait_ready(source, "/", verify=pki.client_context())
         url = f"https://{HOST}:{source.port}/price"
-        if args.database_url:
-            runner.run(reset_postgres(args.database_url, create=True))
-            stack.callback(lambda: runner.run(reset_postgres(args.database_url, create=False)))
-        database_url = Settings(data_dir=data_dir, database_url=args.database_url).effective_database_url
-        admin_key = runner.run(bootstrap_admin(database_url))
-        env = {
-            "NSL_DATA_DIR": str(data_dir),
-            "NSL_LOG_LEVEL": servers.SERVER_LOG_LEVEL,
-            "NSL_ENCLAVE_PASSPHRASE": os.urandom(16).hex(),
+        oracle_env = {
             "NSL_ORACLE_CA_FILE": str(ca),
             "NSL_ORACLE_ALLOW_PRIVATE_HOSTS": "true",
             # One data source takes every request: the per-host limits would be the bottleneck measured.
@@ -176,20 +166,8 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             "NSL_ORACLE_PER_HOST_RATE_PER_SECOND": "1000000",
             "NSL_ORACLE_PER_HOST_BURST": "1000000",
             "NSL_ORACLE_MAX_CONCURRENT_PER_ACCOUNT": "256",
-            **{
-                f"NSL_RATE_LIMIT_{scope}_{kind}": UNLIMITED_RATE
-                for scope in ("KEY", "ACCOUNT")
-                for kind in ("PER_SECOND", "BURST")
-            },
         }
-        if args.database_url:
-            env["NSL_DATABASE_URL"] = args.database_url
-        enclave = start_enclave(servers.server_env(env), data_dir)
-        stack.callback(servers.stop, enclave)
-        api = servers.start("api", "bench.nsl_app:create_app", servers.server_env(env), data_dir)
-        stack.callback(servers.stop, api)
-        servers.wait_ready(api, "/readyz")
-        api_key = provision_tenant(api, admin_key)
+        _, api, api_key = start_platform(stack, runner, args.database_url, data_dir, oracle_env)
         body = {"url": url, "filter": FILTER}
         check = httpx.post(
             f"http://{HOST}:{api.port}{PATH}", json=body, headers={"X-API-Key": api_key}, timeout=10

@@ -39,14 +39,11 @@ from rich.table import Table
 if __package__ in (None, ""):  # run as ``python bench/randomness.py``: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import servers
-from bench.api import UNLIMITED_RATE, bootstrap_admin, provision_tenant, reset_postgres
 from bench.cli import HarnessError, add_profile_option, load_parser, parse_load_args, run_benchmark
-from bench.keys import MIN_TABLE_WIDTH, bare_latencies, post_request, start_enclave
+from bench.keys import MIN_TABLE_WIDTH, bare_latencies, post_request, start_platform
 from bench.loadgen import HOST, Window, measure, percentile
 from bench.profile import profile_load
 from bench.servers import Server
-from neo_service_layer.config import Settings
 from neo_service_layer.enclave.crypto import keys, vrf
 from neo_service_layer.enclave.crypto.randomness import AlphaInput, OutputKind, OutputSpec, alpha
 from neo_service_layer.enclave.crypto.vrf import Scheme
@@ -145,29 +142,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(asyncio.Runner(loop_factory=uvloop.new_event_loop))
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nslbr-", dir="/tmp")))
-        if args.database_url:
-            runner.run(reset_postgres(args.database_url, create=True))
-            stack.callback(lambda: runner.run(reset_postgres(args.database_url, create=False)))
-        database_url = Settings(data_dir=data_dir, database_url=args.database_url).effective_database_url
-        admin_key = runner.run(bootstrap_admin(database_url))
-        env = {
-            "NSL_DATA_DIR": str(data_dir),
-            "NSL_LOG_LEVEL": servers.SERVER_LOG_LEVEL,
-            "NSL_ENCLAVE_PASSPHRASE": os.urandom(16).hex(),
-            **{
-                f"NSL_RATE_LIMIT_{scope}_{kind}": UNLIMITED_RATE
-                for scope in ("KEY", "ACCOUNT")
-                for kind in ("PER_SECOND", "BURST")
-            },
-        }
-        if args.database_url:
-            env["NSL_DATABASE_URL"] = args.database_url
-        enclave = start_enclave(servers.server_env(env), data_dir)
-        stack.callback(servers.stop, enclave)
-        api = servers.start("api", "bench.nsl_app:create_app", servers.server_env(env), data_dir)
-        stack.callback(servers.stop, api)
-        servers.wait_ready(api, "/readyz")
-        api_key = provision_tenant(api, admin_key)
+        enclave, api, api_key = start_platform(stack, runner, args.database_url, data_dir)
         warm_up(api, api_key, all_cases)
         results: list[Result] = []
         for case in all_cases:
