@@ -1,8 +1,9 @@
-"""``nsl devnet up | status | down``: local Neo N3 and EVM chains with the NSL contracts (devnet,
-chains.devnet).
+"""``nsl devnet up | status | down | demo``: local Neo N3 and EVM chains with the NSL contracts (devnet,
+chains.devnet), and a first request through them (devnet.demo).
 
-``up`` imports the chain libraries (web3, neo-mamba) when it runs: every other ``nsl`` command starts
-without them.
+``up`` and ``demo`` import the chain libraries (web3, neo-mamba) when they run: every other ``nsl``
+command starts without them. Progress is printed for people (rich); logs follow ``NSL_LOG_FORMAT``
+(``auto``: human-readable on a terminal, JSON otherwise).
 """
 
 from __future__ import annotations
@@ -14,11 +15,25 @@ import typer
 from neo_service_layer.chains.devnet import DEFAULT_EVM_BLOCK_TIME_SECONDS, stack
 from neo_service_layer.chains.devnet.state import DevnetState, state_path
 from neo_service_layer.cli.common import console, err_console, fail, load_settings, run
+from neo_service_layer.config import Settings
 from neo_service_layer.errors import NSLError
+from neo_service_layer.logging import configure_logging
 
 app = typer.Typer(
     help="Local Neo N3 (neo-go) and EVM (anvil) chains with the NSL contracts.", no_args_is_help=True
 )
+demo_app = typer.Typer(
+    help="Send one request from an example consumer and show its callback (nsl serve must run).",
+    no_args_is_help=True,
+)
+app.add_typer(demo_app, name="demo")
+
+
+def _settings() -> Settings:
+    """The settings, with logs configured as they say (``auto``: for people on a terminal)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 def _print_state(state: DevnetState) -> None:
@@ -31,6 +46,10 @@ def _print_state(state: DevnetState) -> None:
             console.print(f"  {role}: {address}", soft_wrap=True)
 
 
+def _progress(step: str) -> None:
+    err_console.print(f"… {step}", soft_wrap=True)
+
+
 @app.command()
 def up(
     evm_block_time: int = typer.Option(
@@ -40,8 +59,8 @@ def up(
     """Start both chains, deploy the contracts, fund the platform's accounts, write the NSL config."""
     from neo_service_layer.devnet import up as devnet_up
 
-    settings = load_settings()
-    result = run(lambda: devnet_up.up(settings, evm_block_time=evm_block_time))
+    settings = _settings()
+    result = run(lambda: devnet_up.up(settings, evm_block_time=evm_block_time, progress=_progress))
     if not result.started:
         console.print("devnet already up; nothing changed")
         _print_state(result.state)
@@ -56,7 +75,7 @@ def up(
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show each chain (running, RPC URL, height, contracts); exit 1 unless both are up."""
-    settings = load_settings()
+    settings = _settings()
     try:
         current = stack.status(settings)
     except NSLError as e:
@@ -80,7 +99,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 @app.command()
 def down() -> None:
     """Stop the chains, delete the state file and the devnet's keys from the NSL config. Idempotent."""
-    settings = load_settings()
+    settings = _settings()
     try:
         result = stack.down(settings)
     except NSLError as e:
@@ -92,3 +111,79 @@ def down() -> None:
     console.print(f"devnet down; stopped: {stopped}")
     if result.config_keys_removed:
         console.print("removed the devnet's keys from the NSL config")
+
+
+CHAIN_HELP = "evm (anvil) or n3 (neo-go)."
+TIMEOUT_HELP = "Seconds to wait for the callback."
+
+
+def _chain(value: str) -> str:
+    from neo_service_layer.devnet.demo import CHAINS
+
+    if value not in CHAINS:
+        raise typer.BadParameter(f"one of {', '.join(CHAINS)}")
+    return value
+
+
+def _seed(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return bytes.fromhex(value.removeprefix("0x"))
+    except ValueError as e:
+        raise typer.BadParameter("hex bytes, e.g. 0x0102") from e
+
+
+@demo_app.command("randomness")
+def demo_randomness(
+    chain: str = typer.Option("evm", "--chain", callback=_chain, help=CHAIN_HELP),
+    seed: str | None = typer.Option(None, help="The request's seed, hex (default: 16 random bytes)."),
+    signature_only: bool = typer.Option(
+        False, "--signature-only", help="Skip the gateway's on-chain proof check (cheaper)."
+    ),
+    timeout: float = typer.Option(60.0, min=1, help=TIMEOUT_HELP),
+) -> None:
+    """Request DY-VRF randomness from the example RandomnessConsumer; print it and how to verify it."""
+    from neo_service_layer.devnet import demo
+
+    settings = _settings()
+    _progress(f"requesting randomness on {chain}; waiting for nsl serve to fulfil it (up to {timeout:.0f} s)")
+    result = run(
+        lambda: demo.randomness(
+            settings, chain, seed=_seed(seed), verify_on_chain=not signature_only, within=timeout
+        )
+    )
+    for line in demo.randomness_lines(result):
+        console.print(line, soft_wrap=True)
+    if not (result.delivery.callback_success and result.verified_offline):
+        err_console.print("Error: the callback failed or the proof did not verify (above)")
+        raise typer.Exit(1)
+
+
+@demo_app.command("oracle")
+def demo_oracle(
+    chain: str = typer.Option("evm", "--chain", callback=_chain, help=CHAIN_HELP),
+    url: str | None = typer.Option(
+        None, help="An https URL the enclave fetches (default: NEO/USDT on Binance)."
+    ),
+    filter_: str | None = typer.Option(
+        None,
+        "--filter",
+        help='A JSONPath into the answer (default with the default URL: "$.price"; "" for none).',
+    ),
+    timeout: float = typer.Option(60.0, min=1, help=TIMEOUT_HELP),
+) -> None:
+    """Ask the example OracleConsumer for a URL (and a filter); print the code and the data delivered."""
+    from neo_service_layer.devnet import demo
+
+    settings = _settings()
+    target = url or demo.DEFAULT_ORACLE_URL
+    # The default filter belongs to the default URL; another URL gets none unless one is given.
+    chosen = filter_ if filter_ is not None else (demo.DEFAULT_ORACLE_FILTER if url is None else None)
+    _progress(f"requesting {target} on {chain}; waiting for nsl serve to fulfil it (up to {timeout:.0f} s)")
+    result = run(lambda: demo.oracle(settings, chain, url=target, filter_=chosen or None, within=timeout))
+    for line in demo.oracle_lines(result):
+        console.print(line, soft_wrap=True)
+    if not result.delivery.callback_success:
+        err_console.print("Error: the consumer's callback failed (above)")
+        raise typer.Exit(1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,11 +70,21 @@ class UpResult:
     admin_key: str | None = None  # the bootstrap admin key, when ``up`` bootstrapped the database
 
 
-async def up(settings: Settings, *, evm_block_time: int = DEFAULT_EVM_BLOCK_TIME_SECONDS) -> UpResult:
+def _silent(step: str) -> None:
+    """The default ``progress``: say nothing."""
+
+
+async def up(
+    settings: Settings,
+    *,
+    evm_block_time: int = DEFAULT_EVM_BLOCK_TIME_SECONDS,
+    progress: Callable[[str], None] = _silent,
+) -> UpResult:
     """Start both chains and deploy (see the module doc); a no-op when a healthy devnet is recorded.
 
     A recorded devnet that is partly down raises :class:`DevnetUnhealthy` (``down`` first). On any
     failure the chains started here are stopped; their logs stay under ``<data_dir>/devnet``.
+    ``progress`` is told each step as it starts (for people watching a terminal).
     """
     config = config_file.config_path(settings)
     base = devnet_dir(settings.data_dir)
@@ -87,10 +97,13 @@ async def up(settings: Settings, *, evm_block_time: int = DEFAULT_EVM_BLOCK_TIME
                 raise DevnetUnhealthy(f"the devnet in {recorded} is partly down: nsl devnet down first")
             return UpResult(current, started=False, config_file=config)
         config_file.current_values(config)  # an unreadable config file fails now, before anything starts
+        progress("preparing the database and the system account")
         admin_key = await ensure_system_account(settings)
+        progress("starting anvil (EVM) and neo-go (Neo N3)")
         evm = stack.enter_context(EvmDevnet(workdir=base / EVM))
         n3 = stack.enter_context(N3Devnet(workdir=base / N3))
         db = Database(settings.effective_database_url)
+        progress("starting the enclave; creating the platform's keys")
         try:
             async with running_enclave(settings, base / "enclave.log") as enclave:
                 measurement = bytes.fromhex((await enclave.attest()).measurement)
@@ -98,9 +111,13 @@ async def up(settings: Settings, *, evm_block_time: int = DEFAULT_EVM_BLOCK_TIME
                 n3_keys = await n3_platform_keys(db, enclave, n3.magic)
         finally:
             await db.dispose()
+        progress("EVM: compiling and deploying the gateway, verifier, price feeds and example consumers")
         evm_deployment = deploy_evm(evm, evm_keys, measurement)
         if evm_block_time > 0:  # deployed with automine (a block per transaction), then timed blocks
             rpc(evm.rpc_url, "evm_setIntervalMining", [evm_block_time])
+        progress(
+            "Neo N3: compiling and deploying the gateway and example consumers (a first build takes ~25 s)"
+        )
         admin, tester = devnet_account("admin"), devnet_account("test")
         write_devnet_wallet(n3.workdir / N3_WALLET_FILENAME, [admin, tester])
         n3_deployment = await deploy_n3(

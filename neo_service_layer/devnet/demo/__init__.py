@@ -1,0 +1,93 @@
+"""``nsl devnet demo``: one request from an example consumer on the running devnet, its callback awaited
+and shown with how to verify it (issue 14 item 9, "a newcomer's first ten minutes").
+
+``formats`` (pure: oracle payloads and results, key compression, the verification command), ``evm`` and
+``n3`` (send from the devnet's funded account, await the gateway's ``Fulfilled`` event), ``wait`` (the
+poll loop, explained by the platform's fulfilment row), ``report`` (what is printed). The platform
+itself (``nsl serve``) must be running: the demo only sends and watches.
+"""
+
+from __future__ import annotations
+
+import os
+
+from neo_service_layer.chains.devnet.stack import status
+from neo_service_layer.chains.devnet.state import ChainRecord, load_state
+from neo_service_layer.config import Settings
+from neo_service_layer.devnet.demo.errors import DevnetNotUp
+from neo_service_layer.devnet.demo.formats import DEFAULT_ORACLE_FILTER, DEFAULT_ORACLE_URL
+from neo_service_layer.devnet.demo.report import OracleDemo, RandomnessDemo, oracle_lines, randomness_lines
+from neo_service_layer.devnet.demo.wait import DEFAULT_TIMEOUT_SECONDS
+
+__all__ = [
+    "CHAINS",
+    "DEFAULT_ORACLE_FILTER",
+    "DEFAULT_ORACLE_URL",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "OracleDemo",
+    "RandomnessDemo",
+    "oracle",
+    "oracle_lines",
+    "randomness",
+    "randomness_lines",
+]
+
+CHAINS = ("evm", "n3")
+SEED_BYTES = 16
+
+
+def _record(settings: Settings, chain: str) -> ChainRecord:
+    """The running devnet's record of ``chain``; :class:`DevnetNotUp` unless both chains answer."""
+    if chain not in CHAINS:
+        raise ValueError(f"chain must be one of {CHAINS}, got {chain!r}")
+    state = load_state(settings.data_dir)
+    if state is None:
+        raise DevnetNotUp(f"no devnet under {settings.data_dir} (nsl devnet up starts one)")
+    if not status(settings).healthy:
+        raise DevnetNotUp("the devnet is partly down (nsl devnet status; nsl devnet down, then up)")
+    return state.evm if chain == "evm" else state.n3
+
+
+async def randomness(
+    settings: Settings,
+    chain: str,
+    *,
+    seed: bytes | None = None,
+    verify_on_chain: bool = True,
+    within: float = DEFAULT_TIMEOUT_SECONDS,
+) -> RandomnessDemo:
+    """Request randomness from the example RandomnessConsumer on ``chain`` ("evm" | "n3") and wait for
+    the callback (``seed``: random when None). Raises :class:`DevnetNotUp`, ``DemoNoFulfilment``
+    (nothing in ``within`` s), ``DemoFulfilmentFailed`` (the platform gave up), chain errors."""
+    record = _record(settings, chain)
+    seed = os.urandom(SEED_BYTES) if seed is None else seed
+    # Imported here: the chain libraries take a second to import, and only the chosen one is needed.
+    if chain == "evm":
+        from neo_service_layer.devnet.demo.evm import EvmDemo
+
+        return await EvmDemo(record, settings).randomness(
+            seed, verify_on_chain=verify_on_chain, within=within
+        )
+    from neo_service_layer.devnet.demo.n3 import N3Demo
+
+    return await N3Demo(record, settings).randomness(seed, verify_on_chain=verify_on_chain, within=within)
+
+
+async def oracle(
+    settings: Settings,
+    chain: str,
+    *,
+    url: str = DEFAULT_ORACLE_URL,
+    filter_: str | None = DEFAULT_ORACLE_FILTER,
+    within: float = DEFAULT_TIMEOUT_SECONDS,
+) -> OracleDemo:
+    """Ask the example OracleConsumer on ``chain`` for ``url`` with ``filter_`` (None or "": the whole
+    body) and wait for the callback; errors as :func:`randomness`."""
+    record = _record(settings, chain)
+    if chain == "evm":
+        from neo_service_layer.devnet.demo.evm import EvmDemo
+
+        return await EvmDemo(record, settings).oracle(url, filter_, within=within)
+    from neo_service_layer.devnet.demo.n3 import N3Demo
+
+    return await N3Demo(record, settings).oracle(url, filter_, within=within)

@@ -1,0 +1,115 @@
+"""What ``nsl devnet demo`` found on chain, and how it says it to a person (lines of plain text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neo_service_layer.devnet.demo.formats import OracleAnswer, verify_snippet
+
+#: Chain names as the commands take them (``--chain``) and as the demo prints them.
+CHAIN_NAMES = {"evm": "EVM (anvil)", "n3": "Neo N3 (neo-go)"}
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where a request and its fulfilment landed."""
+
+    chain: str  # "evm" | "n3"
+    consumer: str  # the example consumer's address / script hash
+    request_id: str  # EVM: 0x-hex bytes32; N3: the integer, in decimal
+    request_tx: str
+    request_block: int
+    fulfil_tx: str
+    fulfil_block: int
+    callback_success: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RandomnessDemo:
+    """A randomness request answered: the output, what the consumer kept, and the offline check."""
+
+    delivery: Delivery
+    seed: bytes
+    verify_on_chain: bool
+    beta: bytes  # the DY-VRF output, from the gateway's Fulfilled event
+    consumer_value: bytes  # what the consumer's callback stored
+    public_key: bytes  # compressed G1 (48 bytes): the gateway's VRF key of the request's version
+    key_version: int
+    alpha: bytes
+    pi: bytes  # compressed G2 (96 bytes)
+    verified_offline: bool  # dyvrf.verify(public_key, alpha, pi) == beta
+
+
+@dataclass(frozen=True, slots=True)
+class OracleDemo:
+    """An oracle request answered: the URL and filter asked, the code and data delivered."""
+
+    delivery: Delivery
+    url: str
+    filter: str | None
+    answer: OracleAnswer
+    consumer_result: bytes  # what the consumer's callback stored
+
+
+def _delivery_lines(d: Delivery) -> list[str]:
+    blocks = d.fulfil_block - d.request_block
+    return [
+        f"request id   {d.request_id}",
+        f"requested    tx {d.request_tx} (block {d.request_block}) by the example consumer {d.consumer}",
+        f"fulfilled    tx {d.fulfil_tx} (block {d.fulfil_block}, {blocks} block(s) later); "
+        f"callback {'succeeded' if d.callback_success else 'FAILED'}",
+    ]
+
+
+def randomness_lines(demo: RandomnessDemo) -> list[str]:
+    """The randomness demo's report."""
+    d = demo.delivery
+    beta_int = int.from_bytes(demo.beta, "big")
+    lines = [
+        f"Randomness on {CHAIN_NAMES[d.chain]}",
+        *_delivery_lines(d),
+        f"seed         0x{demo.seed.hex()}",
+        f"random value 0x{demo.beta.hex()}  (beta, the DY-VRF output: 32 bytes)",
+        f"  as uint256 {beta_int}",
+        f"  a die roll {beta_int % 6 + 1}  (uint256 % 6 + 1)",
+        f"consumer     stored 0x{demo.consumer_value.hex()}"
+        + ("  (= beta)" if demo.consumer_value == demo.beta else "  (differs from beta!)"),
+    ]
+    if demo.verify_on_chain:
+        lines.append(
+            "verified     ON CHAIN: the gateway checked the DY-VRF proof against its VRF key "
+            f"(version {demo.key_version}) before calling back"
+        )
+    else:
+        lines.append("verified     by the enclave's signature only (--signature-only); the proof is public")
+    lines += [
+        "verified     OFFLINE: dyvrf.verify(gateway VRF key, alpha, pi) == beta: "
+        + ("yes" if demo.verified_offline else "NO"),
+        "",
+        "Check it yourself (any machine with this package; prints beta):",
+        "  " + verify_snippet(demo.public_key, demo.alpha, demo.pi),
+        "(the key is the gateway's VRF key, alpha the gateway's input for this request, pi the proof in",
+        " the gateway's Fulfilled event; docs/dyvrf.md)",
+    ]
+    return lines
+
+
+def oracle_lines(demo: OracleDemo) -> list[str]:
+    """The oracle demo's report."""
+    d = demo.delivery
+    text = demo.answer.text
+    shown = repr(text) if text is not None else f"0x{demo.answer.data.hex()}"
+    return [
+        f"Oracle on {CHAIN_NAMES[d.chain]}",
+        *_delivery_lines(d),
+        f"url          {demo.url}",
+        f"filter       {demo.filter or '(none: the whole body)'}",
+        f"code         {demo.answer.code_name}",
+        f"data         {shown}  ({len(demo.answer.data)} bytes)",
+        f"consumer     stored 0x{demo.consumer_result.hex()}"
+        if len(demo.consumer_result) <= 64
+        else f"consumer     stored {len(demo.consumer_result)} bytes",
+        "",
+        "The answer is the enclave's: the gateway accepted it only with the enclave's signature over the",
+        "request's payload hash and this result (docs/oracle.md). Compare with: curl -s " + repr(demo.url),
+    ]
