@@ -1,8 +1,7 @@
 """``nsl devnet up | status | down`` as real processes: real anvil and neo-go, the real enclave.
 
-One devnet for the module (``up`` costs ~5 s with a warm contract build cache). The chains outlive the
-``up`` process; the module fixture always takes them down (``nsl devnet down``, then by pid as a last
-resort), even when a test fails.
+One devnet for the session (``conftest.devnet``, shared with test_devnet_demo.py); the test that kills
+a chain runs last.
 """
 
 from __future__ import annotations
@@ -12,97 +11,28 @@ import base64
 import fcntl
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import tomllib
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 from web3 import Web3
 
-from neo_service_layer.chains.devnet.processes import pid_alive, terminate
+from neo_service_layer.chains.devnet.processes import pid_alive
 from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at
 from neo_service_layer.cli.main import app
 from neo_service_layer.devnet.platform import spawn_enclave, wait_for_enclave
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.schemas import AttestationReport
+from tests.cli.devnet_helpers import UNRELATED, Devnet, rpc
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 GAS_HASH = "0xd2a4cff31913016155e38e474a2c06d08be276cf"
 CONFIG_KEYS = ("evm_rpc_url", "evm_gateway_address", "n3_rpc_url", "n3_gateway_hash")
-UNRELATED = '# the operator\'s own settings\nlog_level = "warning"\n'
-
-
-@dataclass(frozen=True)
-class Devnet:
-    data_dir: Path
-    env: dict[str, str]
-    up_output: str
-
-    @property
-    def state_file(self) -> Path:
-        return self.data_dir / "devnet" / "state.json"
-
-    @property
-    def config_file(self) -> Path:
-        return self.data_dir / "nsl.toml"
-
-    def state(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.state_file.read_text())
-        return data
-
-    def nsl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return nsl(self.env, *args)
-
-
-def nsl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "neo_service_layer.cli.main", "devnet", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def rpc(url: str, method: str, params: list[Any] | None = None) -> Any:
-    reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).json()
-    assert "error" not in reply, reply
-    return reply["result"]
-
-
-@pytest.fixture(scope="module")
-def devnet() -> Iterator[Devnet]:
-    data_dir = Path(tempfile.mkdtemp(dir="/tmp", prefix="nsldv"))  # short: the enclave's unix socket
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
-    env["NSL_DATA_DIR"] = str(data_dir)
-    (data_dir / "nsl.toml").write_text(UNRELATED)
-    try:
-        result = nsl(env, "up")
-        assert result.returncode == 0, result.stdout + result.stderr
-        yield Devnet(data_dir, env, result.stdout + result.stderr)
-    finally:
-        state_file = data_dir / "devnet" / "state.json"
-        pids = []
-        if state_file.is_file():
-            state = json.loads(state_file.read_text())
-            pids = [(state[c]["pid"], state[c]["workdir"]) for c in ("evm", "n3")]
-        nsl(env, "down")
-        for pid, marker in pids:  # only if down failed
-            terminate(pid, marker)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_up_writes_state_and_config(devnet: Devnet) -> None:

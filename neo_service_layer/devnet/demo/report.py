@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from neo_service_layer.devnet.demo.formats import OracleAnswer, verify_snippet
 
+#: Width of a report row's name column (two spaces at least before the value).
+_NAME_WIDTH = 14
 #: Chain names as the commands take them (``--chain``) and as the demo prints them.
 CHAIN_NAMES = {"evm": "EVM (anvil)", "n3": "Neo N3 (neo-go)"}
 
@@ -51,13 +54,22 @@ class OracleDemo:
     consumer_result: bytes  # what the consumer's callback stored
 
 
+def _row(name: str, value: str) -> str:
+    return f"{name:<{_NAME_WIDTH}}{value}"
+
+
 def _delivery_lines(d: Delivery) -> list[str]:
     blocks = d.fulfil_block - d.request_block
+    callback = "succeeded" if d.callback_success else "FAILED"
     return [
-        f"request id   {d.request_id}",
-        f"requested    tx {d.request_tx} (block {d.request_block}) by the example consumer {d.consumer}",
-        f"fulfilled    tx {d.fulfil_tx} (block {d.fulfil_block}, {blocks} block(s) later); "
-        f"callback {'succeeded' if d.callback_success else 'FAILED'}",
+        _row("request id", d.request_id),
+        _row(
+            "requested", f"tx {d.request_tx} (block {d.request_block}) by the example consumer {d.consumer}"
+        ),
+        _row(
+            "fulfilled",
+            f"tx {d.fulfil_tx} (block {d.fulfil_block}, {blocks} block(s) later); callback {callback}",
+        ),
     ]
 
 
@@ -65,26 +77,31 @@ def randomness_lines(demo: RandomnessDemo) -> list[str]:
     """The randomness demo's report."""
     d = demo.delivery
     beta_int = int.from_bytes(demo.beta, "big")
+    same = "(= beta)" if demo.consumer_value == demo.beta else "(differs from beta!)"
     lines = [
         f"Randomness on {CHAIN_NAMES[d.chain]}",
         *_delivery_lines(d),
-        f"seed         0x{demo.seed.hex()}",
-        f"random value 0x{demo.beta.hex()}  (beta, the DY-VRF output: 32 bytes)",
-        f"  as uint256 {beta_int}",
-        f"  a die roll {beta_int % 6 + 1}  (uint256 % 6 + 1)",
-        f"consumer     stored 0x{demo.consumer_value.hex()}"
-        + ("  (= beta)" if demo.consumer_value == demo.beta else "  (differs from beta!)"),
+        _row("seed", f"0x{demo.seed.hex()}"),
+        _row("random value", f"0x{demo.beta.hex()}  (beta, the DY-VRF output: 32 bytes)"),
+        _row("  as uint256", str(beta_int)),
+        _row("  a die roll", f"{beta_int % 6 + 1}  (uint256 % 6 + 1)"),
+        _row("consumer", f"stored 0x{demo.consumer_value.hex()}  {same}"),
     ]
     if demo.verify_on_chain:
         lines.append(
-            "verified     ON CHAIN: the gateway checked the DY-VRF proof against its VRF key "
-            f"(version {demo.key_version}) before calling back"
+            _row(
+                "verified",
+                "ON CHAIN: the gateway checked the DY-VRF proof against its VRF key "
+                f"(version {demo.key_version}) before calling back",
+            )
         )
     else:
-        lines.append("verified     by the enclave's signature only (--signature-only); the proof is public")
+        lines.append(
+            _row("verified", "by the enclave's signature only (--signature-only); the proof is public")
+        )
+    offline = "yes" if demo.verified_offline else "NO"
     lines += [
-        "verified     OFFLINE: dyvrf.verify(gateway VRF key, alpha, pi) == beta: "
-        + ("yes" if demo.verified_offline else "NO"),
+        _row("verified", f"OFFLINE: dyvrf.verify(gateway VRF key, alpha, pi) == beta: {offline}"),
         "",
         "Check it yourself (any machine with this package; prints beta):",
         "  " + verify_snippet(demo.public_key, demo.alpha, demo.pi),
@@ -99,17 +116,17 @@ def oracle_lines(demo: OracleDemo) -> list[str]:
     d = demo.delivery
     text = demo.answer.text
     shown = repr(text) if text is not None else f"0x{demo.answer.data.hex()}"
+    stored = demo.consumer_result
     return [
         f"Oracle on {CHAIN_NAMES[d.chain]}",
         *_delivery_lines(d),
-        f"url          {demo.url}",
-        f"filter       {demo.filter or '(none: the whole body)'}",
-        f"code         {demo.answer.code_name}",
-        f"data         {shown}  ({len(demo.answer.data)} bytes)",
-        f"consumer     stored 0x{demo.consumer_result.hex()}"
-        if len(demo.consumer_result) <= 64
-        else f"consumer     stored {len(demo.consumer_result)} bytes",
+        _row("url", demo.url),
+        _row("filter", demo.filter or "(none: the whole body)"),
+        _row("code", demo.answer.code_name),
+        _row("data", f"{shown}  ({len(demo.answer.data)} bytes)"),
+        _row("consumer", f"stored 0x{stored.hex()}" if len(stored) <= 64 else f"stored {len(stored)} bytes"),
         "",
-        "The answer is the enclave's: the gateway accepted it only with the enclave's signature over the",
-        "request's payload hash and this result (docs/oracle.md). Compare with: curl -s " + repr(demo.url),
+        "The answer is the enclave's: the gateway took it only with the enclave's signature over the",
+        "request's payload hash and this result (docs/oracle.md). Compare with the source:",
+        f"  curl -s {shlex.quote(demo.url)}",
     ]

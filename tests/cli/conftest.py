@@ -1,0 +1,51 @@
+"""One devnet (``nsl devnet up``: real anvil, neo-go and enclave) for every ``nsl devnet`` test of the
+session: ``up`` costs ~5 s with a warm contract build cache, and the demo tests reuse it.
+
+The chains outlive the ``up`` process; the fixture always takes them down (``nsl devnet down``, then by
+pid as a last resort), even when a test fails. The test that kills a chain on purpose
+(:data:`RUNS_LAST`) is moved to the end of the session, after every other user of the devnet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from neo_service_layer.chains.devnet.processes import terminate
+from tests.cli.devnet_helpers import UNRELATED, Devnet, nsl
+
+#: Tests that break the session devnet: they run after all others.
+RUNS_LAST = ("test_partly_down_then_down",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move :data:`RUNS_LAST` to the end (a stable sort keeps every other test's order)."""
+    items.sort(key=lambda item: getattr(item, "originalname", item.name) in RUNS_LAST)
+
+
+@pytest.fixture(scope="session")
+def devnet() -> Iterator[Devnet]:
+    data_dir = Path(tempfile.mkdtemp(dir="/tmp", prefix="nsldv"))  # short: the enclave's unix socket
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
+    env["NSL_DATA_DIR"] = str(data_dir)
+    (data_dir / "nsl.toml").write_text(UNRELATED)
+    try:
+        result = nsl(env, "up")
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield Devnet(data_dir, env, result.stdout + result.stderr)
+    finally:
+        state_file = data_dir / "devnet" / "state.json"
+        pids = []
+        if state_file.is_file():
+            state = json.loads(state_file.read_text())
+            pids = [(state[c]["pid"], state[c]["workdir"]) for c in ("evm", "n3")]
+        nsl(env, "down")
+        for pid, marker in pids:  # only if down failed
+            terminate(pid, marker)
+        shutil.rmtree(data_dir, ignore_errors=True)
