@@ -9,6 +9,7 @@ command starts without them. Progress is printed for people (rich); logs follow 
 from __future__ import annotations
 
 import json
+import logging
 
 import typer
 
@@ -33,6 +34,9 @@ def _settings() -> Settings:
     """The settings, with logs configured as they say (``auto``: for people on a terminal)."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    # Alembic's info lines name each migration: ``up`` says "preparing the database" instead.
+    alembic = logging.getLogger("alembic")
+    alembic.setLevel(max(logging.getLogger().level, logging.WARNING))
     return settings
 
 

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import fcntl
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from web3 import Web3
 from neo_service_layer.chains.devnet.processes import pid_alive
 from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at
+from neo_service_layer.cli import devnet as devnet_cli
 from neo_service_layer.cli.main import app
 from neo_service_layer.devnet.platform import spawn_enclave, wait_for_enclave
 from neo_service_layer.enclave.client import UnixEnclaveClient
@@ -37,6 +39,7 @@ CONFIG_KEYS = ("evm_rpc_url", "evm_gateway_address", "n3_rpc_url", "n3_gateway_h
 
 def test_up_writes_state_and_config(devnet: Devnet) -> None:
     assert "First start. Admin API key" in devnet.up_output
+    assert "… starting anvil (EVM) and neo-go (Neo N3)" in devnet.up_output  # progress, for people
     state = devnet.state()
     assert state["version"] == 1
     assert state["evm"]["network"] == 31337
@@ -252,3 +255,36 @@ def test_an_invalid_config_file_starts_nothing(empty_data_dir: Path) -> None:
     assert "Error: [configuration_error]" in result.output
     assert not (empty_data_dir / "devnet" / "evm").exists()
     assert (empty_data_dir / "nsl.toml").read_text() == "port = = 1\n"
+
+
+def test_devnet_commands_configure_logs_for_people(
+    empty_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NSL_LOG_FORMAT's default ``auto`` reaches logging (console on a terminal: tests/test_logging.py);
+    alembic's per-migration lines are kept below the progress lines."""
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(devnet_cli, "configure_logging", lambda level, fmt: calls.append((level, fmt)))
+    alembic = logging.getLogger("alembic")
+    alembic.setLevel(logging.NOTSET)
+    try:
+        assert runner.invoke(app, ["devnet", "status"]).exit_code == 1
+        assert calls == [("info", "auto")]
+        assert alembic.level >= logging.WARNING
+    finally:
+        alembic.setLevel(logging.NOTSET)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["randomness", "--chain", "btc"], "one of evm, n3", id="unknown-chain"),
+        pytest.param(["randomness", "--seed", "zz"], "hex bytes", id="seed-not-hex"),
+        pytest.param(["oracle", "--chain", "n3"], "[devnet_not_up]", id="no-devnet"),
+        pytest.param(["randomness", "--chain", "evm"], "[devnet_not_up]", id="no-devnet-randomness"),
+    ],
+)
+def test_demo_refuses_before_sending(empty_data_dir: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["devnet", "demo", *args])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert result.exception is None or isinstance(result.exception, SystemExit)

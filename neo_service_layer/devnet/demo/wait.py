@@ -20,7 +20,7 @@ from neo_service_layer.devnet.demo.errors import DemoFulfilmentFailed, DemoNoFul
 DEFAULT_TIMEOUT_SECONDS = 60.0
 DEFAULT_POLL_SECONDS = 0.5
 #: How often the platform's row is read (a failure ends the wait early).
-_ROW_EVERY_SECONDS = 2.0
+DEFAULT_EXPLAIN_SECONDS = 2.0
 
 
 async def platform_row(settings: Settings, chain: str, key: str) -> ChainFulfilment | None:
@@ -60,11 +60,13 @@ async def wait_for[T](
     *,
     within: float = DEFAULT_TIMEOUT_SECONDS,
     interval: float = DEFAULT_POLL_SECONDS,
+    explain_every: float = DEFAULT_EXPLAIN_SECONDS,
 ) -> T:
     """``poll()`` until it returns something; :class:`DemoFulfilmentFailed` as soon as the platform
-    records a failure, :class:`DemoNoFulfilment` after ``within`` seconds."""
+    records a failure (its row is read every ``explain_every`` s), :class:`DemoNoFulfilment` after
+    ``within`` seconds."""
     deadline = time.monotonic() + within
-    next_row = time.monotonic() + _ROW_EVERY_SECONDS
+    next_row = time.monotonic() + explain_every
     while True:
         found = await poll()
         if found is not None:
@@ -76,5 +78,5 @@ async def wait_for[T](
                 raise _failed(row)
             if now >= deadline:
                 raise _timed_out(row, within)
-            next_row = now + _ROW_EVERY_SECONDS
+            next_row = now + explain_every
         await asyncio.sleep(interval)
