@@ -3,9 +3,9 @@ directory (enclave, API, worker), and the demo as a real process, as a newcomer 
 
 Randomness on both chains in both modes is checked against the chains themselves: the consumer's
 stored value, the gateway's VRF key, and the printed verification command run on its own. The oracle
-demo is run against a loopback URL (tests never touch the internet): with the on-chain oracle merged
-the enclave answers it with a code (the default policy refuses loopback hosts), without it the
-platform refuses the service, and the demo says so at once instead of waiting.
+demo fetches from a local HTTPS server (tests never touch the internet): with the on-chain oracle in
+the tree the enclave's answer (code and filtered data) reaches the consumer; without it the platform
+refuses the service, and the demo says so at once instead of waiting for the timeout.
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
 from web3 import Web3
@@ -23,12 +28,13 @@ from web3 import Web3
 from neo_service_layer.chains.devnet.processes import free_port
 from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at
-from neo_service_layer.enclave.oracle.codes import OracleCode
+from neo_service_layer.devnet.local_tls import LocalPKI
 from tests.cli.devnet_helpers import ROOT, Devnet, rpc
 from tests.cli.test_serve import Served, start, stop
 
 pytestmark = pytest.mark.slow
 SEED = "0x6e736c2d64656d6f"  # "nsl-demo"
+PRICE = b'{"symbol": "NEOUSDT", "price": "12.34"}'
 FIELD = re.compile(r"^(?P<name>[a-z ]+?) {2,}(?P<value>.*)$", re.MULTILINE)
 
 
@@ -50,10 +56,53 @@ def test_without_nsl_serve_the_demo_says_so(devnet: Devnet) -> None:
     assert "Traceback" not in result.stderr
 
 
+@dataclass
+class Web:
+    """A local HTTPS JSON server (its own CA, devnet.local_tls) the enclave may fetch from: nsl serve runs
+    with NSL_ORACLE_ALLOW_PRIVATE_HOSTS and NSL_ORACLE_CA_FILE, as a devnet operator would set them."""
+
+    url: str
+    ca_file: Path
+    paths: list[str] = field(default_factory=list)  # what the enclave asked for
+
+
 @pytest.fixture(scope="module")
-def served(devnet: Devnet) -> Iterator[Served]:
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
+    directory = tmp_path_factory.mktemp("web")
+    pki = LocalPKI.issue()
+    ca_file, _, _ = pki.write(directory)
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            body, status = (PRICE, 200) if self.path == "/price" else (b'{"error": "no"}', 404)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the test asserts on ``seen``."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = pki.server_context(directory).wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Web(f"https://127.0.0.1:{server.server_address[1]}", ca_file, seen)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(devnet: Devnet, web: Web) -> Iterator[Served]:
     """``nsl serve`` on the devnet's data directory: it reads the chains from the NSL config ``up`` wrote."""
-    instance = start(devnet.data_dir, free_port())
+    oracle = {"NSL_ORACLE_ALLOW_PRIVATE_HOSTS": "true", "NSL_ORACLE_CA_FILE": str(web.ca_file)}
+    instance = start(devnet.data_dir, free_port(), oracle)
     try:
         instance.wait_for("NSL is running at")
         yield instance
@@ -109,20 +158,29 @@ def test_randomness_demo(devnet: Devnet, served: Served, chain: str, mode: list[
     assert "0x" + check.stdout.strip() == beta
 
 
-@pytest.mark.parametrize("chain", ["evm", "n3"])
-def test_oracle_demo_on_a_loopback_url(devnet: Devnet, served: Served, chain: str) -> None:
-    result = devnet.nsl(
-        "demo", "oracle", "--chain", chain, "--url", "https://127.0.0.1:9/price", "--filter", "$.price"
-    )
+@pytest.mark.parametrize(
+    ("chain", "path", "code", "data"),
+    [
+        pytest.param("evm", "/price", "Success (0x00)", """'["12.34"]'  (9 bytes)""", id="evm-success"),
+        pytest.param("n3", "/price", "Success (0x00)", """'["12.34"]'  (9 bytes)""", id="n3-success"),
+        pytest.param("n3", "/gone", "NotFound (0x14)", "''  (0 bytes)", id="n3-not-found"),
+    ],
+)
+def test_oracle_demo(
+    devnet: Devnet, served: Served, web: Web, chain: str, path: str, code: str, data: str
+) -> None:
+    url = web.url + path
+    result = devnet.nsl("demo", "oracle", "--chain", chain, "--url", url, "--filter", "$.price")
     output = result.stdout + result.stderr
-    if result.returncode == 2:  # the on-chain oracle is not in this tree yet: refused at once, explained
+    if result.returncode == 2 and "service_not_supported_yet" in " ".join(output.split()):
+        # The on-chain oracle is not in this tree yet: refused by the platform, explained at once.
         assert "[demo_fulfilment_failed]" in output, output
-        assert "service_not_supported_yet" in " ".join(output.split())
         return
     assert result.returncode == 0, output + served.output()[-3000:]
     shown = fields(result.stdout)
-    assert shown["url"] == ["https://127.0.0.1:9/price"]
+    assert shown["url"] == [url]
     assert shown["filter"] == ["$.price"]
-    names = "|".join(c.name for c in OracleCode if c is not OracleCode.Success)
-    assert re.fullmatch(rf"({names}) \(0x[0-9a-f]{{2}}\)", shown["code"][0]), shown["code"]
-    assert shown["data"] == ["''  (0 bytes)"]  # no data unless Success
+    assert shown["code"] == [code]
+    assert shown["data"] == [data]
+    assert shown["fulfilled"][0].endswith("callback succeeded")
+    assert path in web.paths  # fetched from this server, by the enclave

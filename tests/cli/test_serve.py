@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,13 +67,15 @@ def nsl_env(data_dir: Path) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("NSL_")} | {"NSL_DATA_DIR": str(data_dir)}
 
 
-def start(data_dir: Path, port: int) -> Served:
+def start(data_dir: Path, port: int, extra_env: Mapping[str, str] | None = None) -> Served:
+    """``nsl serve`` on ``data_dir`` and ``port`` (``extra_env``: more variables, e.g. NSL_ORACLE_*)."""
     socket_dir = short_socket_dir()
     env = nsl_env(data_dir) | {
         "NSL_PORT": str(port),
         "NSL_LOG_FORMAT": "json",
         # AF_UNIX paths are limited to 107 bytes; pytest's tmp_path is long.
         "NSL_ENCLAVE_SOCKET": str(socket_dir / "enclave.sock"),
+        **(extra_env or {}),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "neo_service_layer.cli.main", "serve"],
