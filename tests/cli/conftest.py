@@ -1,9 +1,10 @@
-"""One devnet (``nsl devnet up``: real anvil, neo-go and enclave) for every ``nsl devnet`` test of the
-session: ``up`` costs ~5 s with a warm contract build cache, and the demo tests reuse it.
+"""One devnet (``nsl devnet up``: real anvil, neo-go and enclave) for every ``nsl devnet`` test of this
+package (torn down after its last test): ``up`` costs ~5 s with a warm contract build cache, and the
+demo tests reuse it.
 
 The chains outlive the ``up`` process; the fixture always takes them down (``nsl devnet down``, then by
 pid as a last resort), even when a test fails. The test that kills a chain on purpose
-(:data:`RUNS_LAST`) is moved to the end of the session, after every other user of the devnet.
+(:data:`RUNS_LAST`) is moved after the package's other tests, so after every other user of the devnet.
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ from tests.cli.devnet_helpers import UNRELATED, Devnet, nsl
 RUNS_LAST = ("test_partly_down_then_down",)
 
 
+HERE = Path(__file__).resolve().parent
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move :data:`RUNS_LAST` to the end (a stable sort keeps every other test's order)."""
-    items.sort(key=lambda item: getattr(item, "originalname", item.name) in RUNS_LAST)
+    """Move :data:`RUNS_LAST` after the package's last other test (every other order is kept)."""
+    last = [item for item in items if getattr(item, "originalname", item.name) in RUNS_LAST]
+    rest = [item for item in items if item not in last]
+    ours = [i for i, item in enumerate(rest) if item.path.is_relative_to(HERE)]
+    at = ours[-1] + 1 if ours else len(rest)
+    items[:] = rest[:at] + last + rest[at:]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def devnet() -> Iterator[Devnet]:
     data_dir = Path(tempfile.mkdtemp(dir="/tmp", prefix="nsldv"))  # short: the enclave's unix socket
     env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}

@@ -1,6 +1,6 @@
 """``nsl devnet up | status | down`` as real processes: real anvil and neo-go, the real enclave.
 
-One devnet for the session (``conftest.devnet``, shared with test_devnet_demo.py); the test that kills
+One devnet for the package (``conftest.devnet``, shared with test_devnet_demo.py); the test that kills
 a chain runs last.
 """
 
