@@ -59,8 +59,8 @@ def oracle_context(identity: Identity, measurement: str, fetcher: SafeFetcher) -
 
 @asynccontextmanager
 async def web(pki: OraclePKI) -> AsyncIterator[LocalServer]:
-    """The HTTPS server: ``/price`` (JSON), ``/big`` (over the on-chain cap when filtered), anything else
-    404 (``LocalServer``'s default)."""
+    """The HTTPS server: ``/price`` (JSON), ``/big`` (over the on-chain cap when filtered), ``/tick``
+    (``{"n": how many times it was fetched}``), anything else 404 (``LocalServer``'s default)."""
 
     async def fixed(body: bytes, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 200, body)
@@ -71,8 +71,13 @@ async def web(pki: OraclePKI) -> AsyncIterator[LocalServer]:
     async def big(_request: Request, writer: asyncio.StreamWriter) -> None:
         await fixed(BIG, writer)
 
+    async def tick(_request: Request, writer: asyncio.StreamWriter) -> None:
+        # A value that changes with every fetch: the web is not deterministic.
+        await fixed(b'{"n": %d}' % sum(r.path == "/tick" for r in server.requests), writer)
+
     directory = tempfile.mkdtemp(prefix="nsl-oracle-")
-    server = LocalServer(pki.server_context(directory), routes={"/price": price, "/big": big})
+    routes = {"/price": price, "/big": big, "/tick": tick}
+    server = LocalServer(pki.server_context(directory), routes=routes)
     await server.start()
     try:
         yield server
