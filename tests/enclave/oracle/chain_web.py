@@ -28,6 +28,7 @@ from tests.enclave.oracle.servers import (
     NatDialler,
     OraclePKI,
     Request,
+    Route,
     StaticResolver,
     respond,
 )
@@ -76,7 +77,7 @@ async def web(pki: OraclePKI) -> AsyncIterator[LocalServer]:
         await fixed(b'{"n": %d}' % sum(r.path == "/tick" for r in server.requests), writer)
 
     directory = tempfile.mkdtemp(prefix="nsl-oracle-")
-    routes = {"/price": price, "/big": big, "/tick": tick}
+    routes: dict[str, Route] = {"/price": price, "/big": big, "/tick": tick}
     server = LocalServer(pki.server_context(directory), routes=routes)
     await server.start()
     try:

@@ -31,7 +31,9 @@ KEY_OWNER = b"o"
 PREFIX_PENDING = b"p"
 PREFIX_RESULT = b"r"
 PREFIX_CODE = b"c"
-CALLBACK_GAS = 10_000_000
+# The callback stores up to 1,024 bytes of data: ~1.03 GAS at N3's default storage price (100,000
+# datoshi a byte), plus its execution. Paid with every request (the relayer's budget, docs/chains-neo-n3.md).
+CALLBACK_GAS = 150_000_000
 
 on_received: Event = CreateNewEvent([("request_id", int), ("code", int), ("data", bytes)], "OracleResult")
 
@@ -88,7 +90,8 @@ def on_result(request_id: int, result: bytes) -> None:
     storage.delete(key)
     code: int = result[0]
     data: bytes = result[1:]
-    storage.put_int(PREFIX_CODE + to_bytes(request_id), code)
+    # The code byte as it is: NeoVM stores the integer 0 (Success) as no bytes at all.
+    storage.put(PREFIX_CODE + to_bytes(request_id), result[0:1])
     storage.put(PREFIX_RESULT + to_bytes(request_id), data)
     on_received(request_id, code, data)
 
@@ -102,7 +105,8 @@ def get_result(request_id: int) -> bytes:
 @public(safe=True)
 def get_code(request_id: int) -> int:
     """The delivered response code of ``request_id`` (-1 until fulfilled)."""
-    key = PREFIX_CODE + to_bytes(request_id)
-    if len(storage.get(key)) == 0:
+    stored = storage.get(PREFIX_CODE + to_bytes(request_id))
+    if len(stored) == 0:
         return -1
-    return storage.get_int(key)
+    code: int = stored[0]
+    return code
