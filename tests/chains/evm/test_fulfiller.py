@@ -524,7 +524,13 @@ async def knows(nsl: Nsl, tx_hash: str | None) -> bool:
 
 
 @pytest.mark.parametrize(
-    "mode", [Mode.SIGNATURE_ONLY, Mode.ONCHAIN_VERIFY], ids=["signature-only", "onchain-verify"]
+    ("service", "mode"),
+    [
+        pytest.param(RANDOMNESS, Mode.SIGNATURE_ONLY, id="randomness-signature-only"),
+        pytest.param(RANDOMNESS, Mode.ONCHAIN_VERIFY, id="randomness-onchain-verify"),
+        pytest.param(messages.service_id("oracle"), Mode.SIGNATURE_ONLY, id="oracle-signature-only"),
+    ],
 )
-def test_a_fee_is_offered_for_each_mode_the_fulfiller_serves(nsl: Nsl, mode: Mode) -> None:
-    assert nsl.fee(RANDOMNESS, mode) > 0
+def test_a_fee_is_offered_for_each_mode_the_fulfiller_serves(nsl: Nsl, service: bytes, mode: Mode) -> None:
+    """What ``deploy_nsl`` (and so ``nsl devnet up``) offers: every service NSL serves on EVM."""
+    assert nsl.fee(service, mode) > 0
