@@ -159,9 +159,12 @@ async def test_a_real_worker_serves_the_oracle_consumer(
     assert [r.path for r in site.requests].count("/price") == 1  # the loopback URL was never dialled
 
 
-async def test_the_gateway_refuses_a_forged_or_second_answer(platform: Platform, site: LocalServer) -> None:
+async def test_the_gateway_refuses_a_forged_or_second_answer(
+    platform: Platform, site: LocalServer, tmp_path: Path
+) -> None:
     """A compromised host asks the real enclave, then alters the result, or hands it another payload
-    (the enclave signs that payload's hash): each is refused; the honest answer lands once."""
+    (the enclave signs that payload's hash): each is refused; the honest answer lands once, and the
+    fulfiller that comes later records that answer (not one of its own) from the ``Fulfilled`` log."""
     nsl = platform.nsl
     request_id = request_url(nsl, public_url(site, "/tick"), "$.n")
     payload = bytes(nsl.gateway.events.ServiceRequested().get_logs(from_block=0)[-1].args.payload)
@@ -188,6 +191,12 @@ async def test_the_gateway_refuses_a_forged_or_second_answer(platform: Platform,
     ) == ("AlreadyFulfilled")
     assert fulfilled_results(nsl, request_id) == [answer.result]
     assert delivered(nsl, request_id) == (OracleCode.Success, b"[1]", False)
+
+    outcome = await fulfiller(platform).fulfil(await request_of(platform, tmp_path, request_id))
+    row = await platform.row(request_id)
+    assert row is not None
+    assert (outcome.status, outcome.attempts) == (FulfilmentStatus.CONFIRMED, 0)
+    assert (row.result, row.signature) == (answer.result, None)  # what landed; not signed by this row
 
 
 async def test_a_fee_bump_and_a_restart_resend_the_first_answer(

@@ -174,10 +174,11 @@ async def test_a_real_worker_serves_the_oracle_consumer(
 
 
 async def test_the_gateway_refuses_a_forged_or_second_answer(
-    n3_platform: N3Platform, site: LocalServer
+    n3_platform: N3Platform, site: LocalServer, tmp_path: Path
 ) -> None:
     """A compromised host asks the real enclave, then alters the result, or hands it another payload
-    (the enclave signs that payload's SHA-256): each is refused; the honest answer lands once."""
+    (the enclave signs that payload's SHA-256): each is refused; the honest answer lands once, and the
+    fulfiller that comes later records that answer from the ``Fulfilled`` notification."""
     ((request_id, payload),) = await request(n3_platform, ("request_url", [public_url(site, "/tick"), "$.n"]))
     honest = N3OracleFulfilmentArgs(
         network_magic=n3_platform.deployment.magic,
@@ -205,6 +206,18 @@ async def test_the_gateway_refuses_a_forged_or_second_answer(
     test_invoke(n3_platform.rpc_url, second, n3_platform.admin).assert_fault("request already fulfilled")
     assert await fulfilled_results(n3_platform, request_id) == [answer.result]
     assert delivered(n3_platform, request_id) == (OracleCode.Success, b"[1]")
+
+    async with N3Rpc(n3_platform.rpc_url) as rpc:
+        served = await request_of(n3_platform, tmp_path, request_id)
+        outcome = await fulfiller(n3_platform, rpc).fulfil(served)
+    row = await n3_platform.row(request_id)
+    assert row is not None
+    assert (outcome.status, outcome.attempts, outcome.tx_hash) == (
+        FulfilmentStatus.CONFIRMED,
+        0,
+        f"0x{landed.tx_hash}",
+    )
+    assert (row.result, row.signature) == (answer.result, None)  # what landed; not signed by this row
 
 
 class _DroppingRpc(N3Rpc):
