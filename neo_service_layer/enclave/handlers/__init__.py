@@ -20,6 +20,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         chains,
         keys,
         oracle,
+        oracle_chains,
         randomness,
         secrets,
     )
@@ -31,6 +32,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         secrets.registry,
         randomness.registry,
         oracle.registry,
+        oracle_chains.registry,
         chains.registry,
         audit.registry,
     )
