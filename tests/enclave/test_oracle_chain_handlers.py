@@ -39,11 +39,6 @@ GATEWAY_N3 = "0x" + "12" * 20
 REQUEST_ID = bytes.fromhex("ab" * 32)
 
 
-@pytest.fixture(scope="module")
-def pki() -> OraclePKI:
-    return OraclePKI.build()
-
-
 @pytest.fixture
 async def server(pki: OraclePKI) -> AsyncIterator[LocalServer]:
     async with web(pki) as local:

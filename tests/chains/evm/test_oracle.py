@@ -41,11 +41,6 @@ from tests.enclave.oracle.servers import LocalServer, OraclePKI
 from tests.worker.helpers import wait_until
 
 
-@pytest.fixture(scope="module")
-def pki() -> OraclePKI:
-    return OraclePKI.build()
-
-
 @pytest.fixture
 async def enclave_server(
     enclave_socket: Path, enclave_measurement: str, pki: OraclePKI

@@ -45,11 +45,6 @@ ORACLE_CONSUMER = "OracleConsumer"
 ENCLAVE_REFUSED = "signature is not from the enclave key"
 
 
-@pytest.fixture(scope="module")
-def pki() -> OraclePKI:
-    return OraclePKI.build()
-
-
 @pytest.fixture
 async def enclave_server(
     enclave_socket: Path, enclave_measurement: str, pki: OraclePKI
