@@ -19,6 +19,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         builtin,
         chains,
         keys,
+        n3_oracle,
         oracle,
         randomness,
         secrets,
@@ -32,6 +33,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         randomness.registry,
         oracle.registry,
         chains.registry,
+        n3_oracle.registry,
         audit.registry,
     )
 

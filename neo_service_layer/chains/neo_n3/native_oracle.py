@@ -1,0 +1,276 @@
+"""NSL as a Neo N3 native oracle node: find the OracleContract's pending requests, have the enclave answer
+them, broadcast the response transactions (docs/oracle.md §9, docs/chains-neo-n3.md).
+
+A request made with ``OracleContract.request(url, filter, callback, userData, gasForResponse)`` is
+stored by the native contract under ``0x07 ‖ id (u64 BE)`` until a response transaction for it is
+persisted (neo-go ``pkg/core/native/oracle.go`` ``PutRequestInternal`` / ``PostPersist``), and
+announced with an ``OracleRequest(Id, RequestContract, Url, Filter)`` notification. The node here
+reads the pending set the way neo-go's oracle service does when it starts (``GetRequests``: a seek
+over that prefix, here the ``findstorage`` RPC), so a request is never lost to a missed notification
+or a restart, and a request answered by someone else simply leaves the set.
+
+For each pending request it asks the chain what the response transaction depends on — the designated
+oracle nodes (RoleManagement ``getDesignatedByRole(8, height + 1)``), the fee settings (Policy
+``getExecPicoFeeFactor``, ``getFeePerByte``) and the request transaction's height (ValidUntilBlock =
+that height + MaxValidUntilBlockIncrement, as neo-go's ``processRequest``) — and passes them with the
+request to the enclave op ``chains.n3_oracle_response``, which fetches, filters, builds and signs.
+With one designated node (the enclave's key) the transaction it returns is complete and is broadcast;
+with several, the signatures of the other nodes are needed (not done here; see docs/oracle.md §9).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from neo3 import vm
+from neo3.contracts import contract
+from neo3.core import types
+
+from neo_service_layer.chains.neo_n3.errors import N3RpcUnavailable
+from neo_service_layer.chains.neo_n3.rpc import N3Rpc, N3RpcError
+from neo_service_layer.enclave.opdefs.n3_oracle import (
+    N3_ORACLE_RESPONSE,
+    N3OracleResponseArgs,
+    N3OracleResponseResult,
+)
+
+log = logging.getLogger(__name__)
+
+ORACLE_CONTRACT: Final = "0xfe924b7cfe89ddd271abaf7210a80a7e11178758"
+ORACLE_ROLE: Final = 8  # noderoles.Oracle
+REQUEST_PREFIX: Final = b"\x07"  # native/oracle.go prefixRequest
+#: The pending requests listed per ``findstorage`` page (neo-go's default MaxFindStoragePageSize is 50).
+_PAGE: Final = 50
+
+
+class OracleEnclave(Protocol):
+    """The enclave op this node needs (``EnclaveClient.run`` satisfies it)."""
+
+    async def run(self, op: Any, args: N3OracleResponseArgs) -> N3OracleResponseResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NativeOracleRequest:
+    """A pending request as the OracleContract stores it (neo-go ``state.OracleRequest``)."""
+
+    id: int
+    original_tx: str  #: 0x + big-endian hex (display form)
+    gas_for_response: int
+    url: str
+    filter: str | None
+    callback_contract: str  #: 0x + big-endian hex
+    callback_method: str
+    user_data: bytes  #: the stack item, binary-serialized
+
+
+class MalformedRequest(ValueError):
+    """A storage value that is not a serialized ``OracleRequest``."""
+
+
+def decode_request(request_id: int, value: bytes) -> NativeOracleRequest:
+    """Parse the binary stack item ``state.OracleRequest.ToStackItem`` stores (an Array of 7)."""
+    reader = _ItemReader(value)
+    item = reader.item()
+    if not isinstance(item, list) or len(item) < 7 or reader.remaining():
+        raise MalformedRequest("not an array of 7 items")
+    tx, gas, url, flt, callback, method, user_data = item[:7]
+    if not (isinstance(tx, bytes) and len(tx) == 32 and isinstance(gas, int) and isinstance(url, bytes)):
+        raise MalformedRequest("bad request fields")
+    if not (flt is None or isinstance(flt, bytes)) or not isinstance(callback, bytes) or len(callback) != 20:
+        raise MalformedRequest("bad filter or callback contract")
+    if not isinstance(method, bytes) or not isinstance(user_data, bytes):
+        raise MalformedRequest("bad callback method or user data")
+    try:
+        return NativeOracleRequest(
+            id=request_id,
+            original_tx="0x" + tx.hex(),
+            gas_for_response=gas,
+            url=url.decode(),
+            filter=None if flt is None else flt.decode(),
+            callback_contract="0x" + callback.hex(),
+            callback_method=method.decode(),
+            user_data=user_data,
+        )
+    except UnicodeDecodeError as e:
+        raise MalformedRequest("a string field is not UTF-8") from e
+
+
+class _ItemReader:
+    """The subset of NeoVM's binary stack-item format (``stackitem.Serialize``) a request uses."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data, self._at = data, 0
+
+    def remaining(self) -> int:
+        return len(self._data) - self._at
+
+    def _take(self, n: int) -> bytes:
+        if self._at + n > len(self._data):
+            raise MalformedRequest("truncated stack item")
+        chunk = self._data[self._at : self._at + n]
+        self._at += n
+        return chunk
+
+    def _var_int(self) -> int:
+        first = self._take(1)[0]
+        width = {0xFD: 2, 0xFE: 4, 0xFF: 8}.get(first)
+        return first if width is None else int.from_bytes(self._take(width), "little")
+
+    def item(self) -> Any:
+        kind = self._take(1)[0]
+        if kind == 0x00:  # Any (null)
+            return None
+        if kind == 0x20:  # Boolean
+            return self._take(1) != b"\x00"
+        if kind == 0x21:  # Integer: little-endian two's complement
+            return int.from_bytes(self._take(self._var_int()), "little", signed=True)
+        if kind in (0x28, 0x30):  # ByteString, Buffer
+            return self._take(self._var_int())
+        if kind in (0x40, 0x41):  # Array, Struct
+            return [self.item() for _ in range(self._var_int())]
+        raise MalformedRequest(f"unexpected stack item type 0x{kind:02x}")
+
+
+async def pending_requests(rpc: N3Rpc) -> list[NativeOracleRequest]:
+    """Every request the OracleContract holds (not yet answered), in id order."""
+    found: list[NativeOracleRequest] = []
+    start = 0
+    prefix = base64.b64encode(REQUEST_PREFIX).decode()
+    while True:
+        page = await rpc.call("findstorage", [ORACLE_CONTRACT, prefix, start])
+        for pair in page.get("results", []):
+            key = base64.b64decode(pair["key"])
+            if len(key) != 9:
+                continue
+            request_id = int.from_bytes(key[1:], "big")
+            try:
+                found.append(decode_request(request_id, base64.b64decode(pair["value"])))
+            except MalformedRequest as e:
+                log.warning("native oracle request %d unreadable: %s", request_id, e)
+        if not page.get("truncated"):
+            return found
+        start += len(page.get("results", [])) or _PAGE
+
+
+async def _invoke(rpc: N3Rpc, script: bytes) -> list[dict[str, Any]]:
+    reply = await rpc.invoke_script(script, [])
+    if reply.get("state") != "HALT":
+        raise N3RpcUnavailable(f"read-only call faulted: {reply.get('exception')}")
+    return list(reply["stack"])
+
+
+def _call(hash_: types.UInt160, method: str, args: Sequence[Any] = ()) -> bytes:
+    builder = vm.ScriptBuilder()  # type: ignore[no-untyped-call]
+    if args:
+        builder.emit_contract_call_with_args(hash_, method, list(args))
+    else:
+        builder.emit_contract_call(hash_, method)
+    return bytes(builder.to_array())
+
+
+async def designated_oracle_nodes(rpc: N3Rpc, height: int) -> list[bytes]:
+    """RoleManagement ``getDesignatedByRole(Oracle, height)``: the keys valid at block ``height``."""
+    stack = await _invoke(
+        rpc, _call(contract.CONTRACT_HASHES.ROLE_MANAGEMENT, "getDesignatedByRole", [ORACLE_ROLE, height])
+    )
+    return [base64.b64decode(item["value"]) for item in stack[0]["value"]]
+
+
+async def fee_settings(rpc: N3Rpc) -> tuple[int, int]:
+    """``(exec fee factor in picoGAS, fee per byte)`` from the PolicyContract."""
+    policy = contract.CONTRACT_HASHES.POLICY
+    builder = vm.ScriptBuilder()  # type: ignore[no-untyped-call]
+    builder.emit_contract_call(policy, "getExecPicoFeeFactor")
+    builder.emit_contract_call(policy, "getFeePerByte")
+    stack = await _invoke(rpc, bytes(builder.to_array()))
+    return int(stack[0]["value"]), int(stack[1]["value"])
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What became of one request: the enclave's answer and the broadcast transaction's hash, if sent."""
+
+    request: NativeOracleRequest
+    response: N3OracleResponseResult
+    sent: bool
+
+
+class NativeOracleNode:
+    """Answers the native OracleContract's pending requests through the enclave (module docstring).
+
+    ``serve_pending`` is one pass: safe to call every block; a request whose response transaction is
+    still valid and in flight is not answered twice (``_inflight`` maps request id → its ValidUntilBlock).
+    """
+
+    def __init__(self, rpc: N3Rpc, enclave: OracleEnclave) -> None:
+        self.rpc = rpc
+        self.enclave = enclave
+        self._inflight: dict[int, int] = {}  # only touched by serve_pending, which is not reentrant
+
+    async def serve_pending(self) -> list[Served]:
+        """Answer every pending request not already answered by a transaction still valid."""
+        requests = await pending_requests(self.rpc)
+        if not requests:
+            self._inflight.clear()
+            return []
+        height = await self.rpc.block_count() - 1
+        pending_ids = {request.id for request in requests}
+        self._inflight = {k: v for k, v in self._inflight.items() if k in pending_ids and v > height}
+        todo = [request for request in requests if request.id not in self._inflight]
+        if not todo:
+            return []
+        nodes = await designated_oracle_nodes(self.rpc, height + 1)
+        if not nodes:
+            return []
+        pico, per_byte = await fee_settings(self.rpc)
+        version = await self.rpc.call("getversion", [])
+        magic = int(version["protocol"]["network"])
+        increment = int(version["protocol"]["maxvaliduntilblockincrement"])
+        served = []
+        for request in todo:
+            served.append(await self._serve(request, nodes, pico, per_byte, magic, increment, height))
+        return served
+
+    async def _serve(
+        self,
+        request: NativeOracleRequest,
+        nodes: list[bytes],
+        pico: int,
+        per_byte: int,
+        magic: int,
+        increment: int,
+        height: int,
+    ) -> Served:
+        try:
+            request_height = int(await self.rpc.call("gettransactionheight", [request.original_tx]))
+        except N3RpcError:
+            request_height = height  # not persisted yet: neo-go uses the current height too
+        vub = request_height + increment
+        while vub <= height:  # expired: neo-go's backup transaction moves on the same way
+            vub += increment
+        args = N3OracleResponseArgs(
+            network_magic=magic,
+            request_id=request.id,
+            url=request.url,
+            filter=request.filter,
+            gas_for_response=request.gas_for_response,
+            valid_until_block=vub,
+            oracle_nodes=nodes,
+            exec_fee_factor_pico=pico,
+            fee_per_byte=per_byte,
+        )
+        response = await self.enclave.run(N3_ORACLE_RESPONSE, args)
+        if response.transaction is None:
+            log.info("native oracle request %d needs other nodes' signatures", request.id)
+            return Served(request, response, sent=False)
+        try:
+            await self.rpc.send(response.transaction)
+        except N3RpcError as e:
+            log.warning("native oracle response %d refused: %s", request.id, e)
+            return Served(request, response, sent=False)
+        self._inflight[request.id] = vub
+        return Served(request, response, sent=True)
