@@ -78,7 +78,13 @@ def decode_request(request_id: int, value: bytes) -> NativeOracleRequest:
     if not isinstance(item, list) or len(item) < 7 or reader.remaining():
         raise MalformedRequest("not an array of 7 items")
     tx, gas, url, flt, callback, method, user_data = item[:7]
-    if not (isinstance(tx, bytes) and len(tx) == 32 and isinstance(gas, int) and isinstance(url, bytes)):
+    if not (
+        isinstance(tx, bytes)
+        and len(tx) == 32
+        and isinstance(gas, int)
+        and gas >= 0
+        and isinstance(url, bytes)
+    ):
         raise MalformedRequest("bad request fields")
     if not (flt is None or isinstance(flt, bytes)) or not isinstance(callback, bytes) or len(callback) != 20:
         raise MalformedRequest("bad filter or callback contract")

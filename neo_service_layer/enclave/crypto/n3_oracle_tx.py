@@ -39,7 +39,9 @@ from typing import Final
 from neo3.contracts import utils as contract_utils
 from neo3.core import cryptography as neo_crypto
 
-from neo_service_layer.enclave.crypto.errors import InvalidInput
+from neo_service_layer.enclave.crypto import keys
+from neo_service_layer.enclave.crypto.errors import CryptoError, InvalidInput
+from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.enclave.oracle.codes import OracleCode
 
 #: The native OracleContract's script hash, little-endian as serialized (display form
@@ -107,9 +109,10 @@ def oracle_nodes_script(public_keys: Sequence[bytes]) -> bytes:
     if not public_keys:
         raise InvalidInput("no oracle nodes are designated")
     try:
-        points = [neo_crypto.ECPoint(key, neo_crypto.ECCCurve.SECP256R1, True) for key in public_keys]  # type: ignore[no-untyped-call]
-    except (ValueError, TypeError) as e:
+        compressed = [keys.normalize_public_key(KeyType.SECP256R1, key) for key in public_keys]
+    except CryptoError as e:
         raise InvalidInput(f"an oracle node key is not a secp256r1 point: {e}") from e
+    points = [neo_crypto.ECPoint(key, neo_crypto.ECCCurve.SECP256R1, True) for key in compressed]  # type: ignore[no-untyped-call]
     return contract_utils.create_multisig_redeemscript(honest_node_count(len(points)), points)
 
 
