@@ -34,6 +34,7 @@ from neo_service_layer.chains.evm.deploy import contract_at
 from neo_service_layer.cli.main import app
 from neo_service_layer.devnet.platform import spawn_enclave, wait_for_enclave
 from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.enclave.crypto import neo
 from neo_service_layer.enclave.schemas import AttestationReport
 
 pytestmark = pytest.mark.slow
@@ -226,6 +227,18 @@ def test_gateways_register_the_enclave_identity(devnet: Devnet) -> None:
     assert int(version["value"]) == 1
     vrf = rpc(n3["rpc_url"], "invokefunction", [n3["contracts"]["gateway"], "get_vrf_key", []])
     assert len(base64.b64decode(vrf["stack"][0]["value"])) == 48
+
+
+def test_the_enclave_oracle_key_is_designated_for_the_native_oracle(devnet: Devnet) -> None:
+    n3 = devnet.state()["n3"]
+    height = int(rpc(n3["rpc_url"], "getblockcount")) - 1
+    role_management = "0x49cf4e5378ffcd4dec034fd98a174c5491e395e2"
+    args = [{"type": "Integer", "value": "8"}, {"type": "Integer", "value": str(height + 1)}]
+    invoked = rpc(n3["rpc_url"], "invokefunction", [role_management, "getDesignatedByRole", args])
+    assert invoked["state"] == "HALT"
+    keys = [base64.b64decode(item["value"]) for item in invoked["stack"][0]["value"]]
+    assert len(keys) == 1
+    assert neo.address(keys[0]) == n3["accounts"]["oracle"]
 
 
 def test_status_shows_heights(devnet: Devnet) -> None:
