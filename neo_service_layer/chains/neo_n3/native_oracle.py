@@ -196,6 +196,20 @@ async def fee_settings(rpc: N3Rpc) -> tuple[int, int]:
     return int(stack[0]["value"]), int(stack[1]["value"])
 
 
+async def responses_in_mempool(rpc: N3Rpc) -> set[int]:
+    """The request ids that a response transaction waiting in the node's mempool answers."""
+    ids: set[int] = set()
+    for tx_hash in await rpc.call("getrawmempool", []):
+        try:
+            tx = await rpc.call("getrawtransaction", [tx_hash, True])
+        except N3RpcError:
+            continue  # persisted (or dropped) since the mempool was listed
+        for attribute in tx.get("attributes", []):
+            if attribute.get("type") == "OracleResponse":
+                ids.add(int(attribute["id"]))
+    return ids
+
+
 @dataclass(frozen=True, slots=True)
 class Served:
     """What became of one request: the enclave's answer and the broadcast transaction's hash, if sent."""
@@ -208,8 +222,10 @@ class Served:
 class NativeOracleNode:
     """Answers the native OracleContract's pending requests through the enclave (module docstring).
 
-    ``serve_pending`` is one pass: safe to call every block; a request whose response transaction is
-    still valid and in flight is not answered twice (``_inflight`` maps request id → its ValidUntilBlock).
+    ``serve_pending`` is one pass: safe to call every block, from a new instance each time (a worker
+    job): a request whose response transaction waits in the mempool, or that this instance answered
+    with a transaction still valid (``_inflight``: request id → its ValidUntilBlock), is not answered
+    again.
     """
 
     def __init__(self, rpc: N3Rpc, enclave: OracleEnclave) -> None:
@@ -226,7 +242,8 @@ class NativeOracleNode:
         height = await self.rpc.block_count() - 1
         pending_ids = {request.id for request in requests}
         self._inflight = {k: v for k, v in self._inflight.items() if k in pending_ids and v > height}
-        todo = [request for request in requests if request.id not in self._inflight]
+        pooled = await responses_in_mempool(self.rpc)  # sent by an earlier run (or another node)
+        todo = [r for r in requests if r.id not in self._inflight and r.id not in pooled]
         if not todo:
             return []
         nodes = await designated_oracle_nodes(self.rpc, height + 1)

@@ -37,9 +37,12 @@ from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet, facade_
 from neo_service_layer.chains.neo_n3.native_oracle import NativeOracleNode, fee_settings
 from neo_service_layer.chains.neo_n3.oracle_role import designate_oracle_nodes
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
+from neo_service_layer.config import Settings
+from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.attestation import build_report
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.crypto import n3_oracle_tx
+from neo_service_layer.enclave.handlers import default_registry
 from neo_service_layer.enclave.handlers.n3_oracle import n3_oracle_response
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.measurement import compute_measurement
@@ -49,9 +52,13 @@ from neo_service_layer.enclave.oracle.codes import OracleCode
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
 from neo_service_layer.enclave.oracle.policy import FetchPolicy
 from neo_service_layer.enclave.sealing import Sealer
+from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.enclave.tee.software import SoftwareBackend
+from neo_service_layer.worker.native_oracle_n3 import N3_NATIVE_ORACLE_KIND
+from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
 from tests.chains.neo_n3.helpers import stack_bytes, stack_int, test_invoke
 from tests.enclave.oracle.servers import LocalServer, OraclePKI, Request, respond
+from tests.worker.helpers import job_context
 
 BLOCK_TIME_MS = 200
 GAS_FOR_RESPONSE = 50_000_000  # the consumer's
@@ -269,6 +276,55 @@ async def test_nsl_answers_native_requests_as_neo_go_does(
                 assert len(raw) == len(n3_oracle_tx.signed_transaction(ours, [b"\x00" * 64]))
     finally:
         await server.stop()
+        await ctx.fetcher.aclose()  # type: ignore[attr-defined]
+
+
+async def test_the_worker_job_answers_through_the_enclave_server(
+    oracle_devnet: OracleDevnet, consumer_build: N3Build, pki: OraclePKI, tmp_path: Path, enclave_socket: Path
+) -> None:
+    """``chains.n3.native_oracle`` as the worker runs it: the real enclave server over its socket."""
+    chain = oracle_devnet
+    user = Account.create_new()
+    await chain.fund({user.script_hash: 100 * GAS_FACTOR})
+    artifact = consumer_build["native_oracle_consumer"]
+    receipt = await facade_for(chain.rpc_url, user).invoke_multi([deploy_call(artifact)])
+    assert str(receipt.state) == "HALT", receipt.exception
+    consumer = GenericContract(predicted_hash(user.script_hash, artifact))
+    server = await LocalServer(pki.server_context(str(tmp_path))).start()
+    await _routes(server)
+    ctx = _context(pki)
+    enclave = EnclaveServer(ctx, default_registry(), enclave_socket, stop_grace_seconds=2.0)
+    await enclave.start()
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")  # the job touches no table
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        enclave={"socket": enclave_socket},
+        n3={"rpc_url": chain.rpc_url, "native_oracle": True},
+    )
+    assert [task.kind for task in service_tasks(settings)][-1] == N3_NATIVE_ORACLE_KIND
+    handler = service_handlers(settings)[N3_NATIVE_ORACLE_KIND]
+    try:
+        async with N3Rpc(chain.rpc_url) as rpc:
+            block = await designate_oracle_nodes(
+                chain.rpc_url, chain.committee, [n3_oracle_public_key(ctx.identity)]
+            )
+            await _wait_designated(rpc, block)
+            await _ask(chain, user, consumer, [(server.url("/data"), "$.sym", "job")])
+            runs = []
+            for _ in range(50):
+                run = await handler(job_context(db, settings, N3_NATIVE_ORACLE_KIND, {}))
+                assert run is not None
+                runs.append(run)
+                if (answer := _answered(chain, user, consumer, "job")) is not None:
+                    break
+                await asyncio.sleep(BLOCK_TIME_MS / 1000)
+            assert answer == (OracleCode.Success, b'["NEO"]')
+            sent = [item for run in runs for item in run["answered"]]
+            assert [(item["code"], item["sent"]) for item in sent] == [("Success", True)]  # answered once
+    finally:
+        await enclave.stop()
+        await server.stop()
+        await db.dispose()
         await ctx.fetcher.aclose()  # type: ignore[attr-defined]
 
 
