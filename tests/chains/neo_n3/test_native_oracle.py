@@ -64,9 +64,12 @@ BLOCK_TIME_MS = 200
 GAS_FOR_RESPONSE = 50_000_000  # the consumer's
 DOCUMENT = b'{"price":123.45,"sym":"NEO","list":[1,2,3]}'
 #: (path, filter, expected code): each served by neo-go, then by NSL.
-CASES: list[tuple[str, str, OracleCode]] = [
+CASES: list[tuple[str, str | None, OracleCode]] = [
     ("/data", "$.price", OracleCode.Success),
     ("/data", "", OracleCode.Success),
+    ("/data", None, OracleCode.Success),  # no filter: the body as it is
+    ("/latin1", None, OracleCode.Error),  # not UTF-8 (readResponse's checkUTF8)
+    ("/latin1", "$", OracleCode.Error),
     ("/data", "$.list[1:]", OracleCode.Success),
     ("/missing", "", OracleCode.NotFound),
     ("/data", "$.[", OracleCode.Error),
@@ -140,7 +143,12 @@ async def _routes(server: LocalServer) -> None:
     async def forbidden(_: Request, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 403, b"{}")
 
-    server.routes.update({"/data": data, "/text": text, "/big": big, "/forbidden": forbidden})
+    async def latin1(_: Request, writer: asyncio.StreamWriter) -> None:
+        await respond(writer, 200, b'"caf\xe9"')
+
+    server.routes.update(
+        {"/data": data, "/text": text, "/big": big, "/forbidden": forbidden, "/latin1": latin1}
+    )
 
 
 class InProcessEnclave:
@@ -164,9 +172,14 @@ def _context(pki: OraclePKI) -> EnclaveContext:
 
 
 async def _ask(
-    chain: N3Devnet, user: Account, consumer: GenericContract, urls: list[tuple[str, str, str]]
+    chain: N3Devnet, user: Account, consumer: GenericContract, urls: list[tuple[str, str | None, str]]
 ) -> None:
-    calls = [consumer.call_function("ask", [url, flt, key]) for url, flt, key in urls]
+    calls = [
+        consumer.call_function("ask", [url, flt, key])
+        if flt is not None
+        else consumer.call_function("ask_unfiltered", [url, key])
+        for url, flt, key in urls
+    ]
     receipt = await facade_for(chain.rpc_url, user).invoke_multi(calls)
     assert str(receipt.state) == "HALT", receipt.exception
 
@@ -253,6 +266,8 @@ async def test_nsl_answers_native_requests_as_neo_go_does(
                 assert by_nsl[f"nsl{i}"] == by_neogo[f"neogo{i}"], (i, flt)
                 assert by_nsl[f"nsl{i}"][0] == expected, (i, flt)
             assert by_nsl["nsl0"][1] == b"[123.45]"
+            assert by_nsl["nsl1"][1] == b"[" + DOCUMENT + b"]"  # "" selects the root, in an array
+            assert by_nsl["nsl2"][1] == DOCUMENT  # null: no filter at all
 
             # neo-go's response transactions are exactly what NSL's builder makes from their inputs.
             pico, per_byte = await fee_settings(rpc)

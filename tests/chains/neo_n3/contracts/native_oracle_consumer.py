@@ -1,7 +1,8 @@
 """Test-only consumer (neo3-boa 1.5) of the *native* N3 oracle: an unmodified contract of the kind any N3
 dApp writes, knowing nothing of NSL.
 
-``ask(url, filter, key)`` calls ``OracleContract.request(url, filter, "callback", key, GAS_FOR_RESPONSE)``;
+``ask(url, filter, key)`` calls ``OracleContract.request(url, filter, "callback", key, GAS_FOR_RESPONSE)``
+(``ask_unfiltered(url, key)`` with a null filter);
 ``callback(url, user_data, code, result)`` (only the OracleContract may call it) stores the code under
 ``"c" + key`` and the result under ``"r" + key``. Compiled by neo3-boa in the tests, never run by CPython.
 """
@@ -11,7 +12,7 @@ from typing import Any, cast
 from boa3.sc import runtime, storage
 from boa3.sc.compiletime import NeoMetadata, public
 from boa3.sc.contracts import OracleContract
-from boa3.sc.utils import abort, to_bytes
+from boa3.sc.utils import abort, call_contract, to_bytes
 
 #: 0.5 GAS: the minimum, 0.1, does not pay for storing a longer result (storage costs 0.001 GAS a byte).
 GAS_FOR_RESPONSE = 50_000_000
@@ -29,6 +30,13 @@ def manifest_metadata() -> NeoMetadata:
 def ask(url: str, request_filter: str, key: str) -> None:
     """Ask the native oracle for ``url`` filtered by ``request_filter``; the answer lands under ``key``."""
     OracleContract.request(url, request_filter, "callback", key, GAS_FOR_RESPONSE)
+
+
+@public
+def ask_unfiltered(url: str, key: str) -> None:
+    """The same with a null filter (boa's ``OracleContract.request`` takes only a str; the native
+    contract takes null, and then applies no filter)."""
+    call_contract(OracleContract.hash, "request", [url, None, "callback", key, GAS_FOR_RESPONSE])
 
 
 @public
