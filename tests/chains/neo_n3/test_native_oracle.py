@@ -173,7 +173,8 @@ def _context(pki: OraclePKI) -> EnclaveContext:
 
 async def _ask(
     chain: N3Devnet, user: Account, consumer: GenericContract, urls: list[tuple[str, str | None, str]]
-) -> None:
+) -> int:
+    """Make the requests in one transaction; the block it is in."""
     calls = [
         consumer.call_function("ask", [url, flt, key])
         if flt is not None
@@ -182,6 +183,7 @@ async def _ask(
     ]
     receipt = await facade_for(chain.rpc_url, user).invoke_multi(calls)
     assert str(receipt.state) == "HALT", receipt.exception
+    return int(receipt.included_in_block)
 
 
 def _answered(
@@ -248,7 +250,7 @@ async def test_nsl_answers_native_requests_as_neo_go_does(
             await _wait_designated(rpc, block)
             start = await rpc.block_count()
             neogo = [(server.url(path), flt, f"neogo{i}") for i, (path, flt, _) in enumerate(CASES)]
-            await _ask(chain, user, consumer, neogo)
+            neogo_height = await _ask(chain, user, consumer, neogo)
             by_neogo = await _wait_answers(chain, user, consumer, [key for *_, key in neogo], None)
             neogo_txs = await _response_txs(rpc, start)
 
@@ -257,9 +259,11 @@ async def test_nsl_answers_native_requests_as_neo_go_does(
             block = await designate_oracle_nodes(chain.rpc_url, chain.committee, [nsl_key])
             await _wait_designated(rpc, block)
             nsl = [(server.url(path), flt, f"nsl{i}") for i, (path, flt, _) in enumerate(CASES)]
-            await _ask(chain, user, consumer, nsl)
+            start = await rpc.block_count()
+            nsl_height = await _ask(chain, user, consumer, nsl)
             node = NativeOracleNode(rpc, InProcessEnclave(ctx))
             by_nsl = await _wait_answers(chain, user, consumer, [key for *_, key in nsl], node)
+            nsl_txs = await _response_txs(rpc, start)
 
             # The callbacks got the same arguments, with the codes each case is about.
             for i, (_, flt, expected) in enumerate(CASES):
@@ -275,7 +279,7 @@ async def test_nsl_answers_native_requests_as_neo_go_does(
             assert len(neogo_txs) == len(CASES)
             for raw in neogo_txs:
                 request_id = int.from_bytes(raw[1:5], "little")  # nonce = uint32(id); ids are small here
-                valid_until = int.from_bytes(raw[21:25], "little")
+                valid_until = _valid_until(raw)
                 code, result = _attribute(raw)
                 ours = n3_oracle_tx.build_response_tx(
                     request_id=request_id,
@@ -289,6 +293,11 @@ async def test_nsl_answers_native_requests_as_neo_go_does(
                 assert raw[: len(ours.unsigned)] == ours.unsigned
                 assert raw.endswith(ours.verification_script)
                 assert len(raw) == len(n3_oracle_tx.signed_transaction(ours, [b"\x00" * 64]))
+            # ValidUntilBlock: the request's height + MaxValidUntilBlockIncrement, in both (request.go).
+            increment = int((await rpc.call("getversion", []))["protocol"]["maxvaliduntilblockincrement"])
+            assert {_valid_until(raw) for raw in neogo_txs} == {neogo_height + increment}
+            assert {_valid_until(raw) for raw in nsl_txs} == {nsl_height + increment}
+            assert len(nsl_txs) == len(CASES)
     finally:
         await server.stop()
         await ctx.fetcher.aclose()  # type: ignore[attr-defined]
@@ -341,6 +350,10 @@ async def test_the_worker_job_answers_through_the_enclave_server(
         await server.stop()
         await db.dispose()
         await ctx.fetcher.aclose()  # type: ignore[attr-defined]
+
+
+def _valid_until(raw: bytes) -> int:
+    return int.from_bytes(raw[21:25], "little")  # after version, nonce, system fee, network fee
 
 
 def _attribute(raw: bytes) -> tuple[OracleCode, bytes]:
