@@ -44,6 +44,7 @@ registry = OpRegistry()
 
 #: Native requests carry no NSL account: no secrets can be granted to them.
 NATIVE_ORACLE_ACCOUNT: Final = "n3-native-oracle"
+NEOFS_SCHEME: Final = "neofs"  # neo-go pkg/services/helpers/neofs URIScheme
 
 
 @registry.handler(N3_ORACLE_PUBLIC_KEY)
@@ -56,10 +57,19 @@ async def n3_oracle_public_key_op(ctx: EnclaveContext, args: NoArgs) -> N3Oracle
 
 
 async def _fetch(ctx: EnclaveContext, args: N3OracleResponseArgs) -> tuple[OracleCode, bytes, str]:
-    got = await answer(
-        ctx,
-        OracleQuery(account_id=NATIVE_ORACLE_ACCOUNT, sources=[Source(url=args.url)], filter=args.filter),
-    )
+    scheme = args.url.partition(":")[0].lower() if ":" in args.url else ""
+    if scheme == NEOFS_SCHEME:
+        # neo-go answers neofs: URLs from NeoFS nodes, and with none configured (NeoFS off) with Error.
+        return OracleCode.Error, b"", "NeoFS URLs are not served"
+    query = OracleQuery(account_id=NATIVE_ORACLE_ACCOUNT, sources=[Source(url=args.url)], filter=args.filter)
+    try:
+        got = await answer(ctx, query)
+    except InvalidArgs as e:
+        # A URL the core refuses before any request (no host, a {{secrets.*}} placeholder: a native
+        # request has no grants). neo-go: a URL ParseRequestURI refuses, or another scheme, is
+        # ProtocolNotSupported; an https URL its client cannot use is Error (request.go).
+        code = OracleCode.Error if scheme == "https" else OracleCode.ProtocolNotSupported
+        return code, b"", str(e)
     code, result, detail = got.code, got.result, got.detail
     if code is OracleCode.Success and args.filter is None:
         try:

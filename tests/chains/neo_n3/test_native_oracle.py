@@ -76,6 +76,11 @@ CASES: list[tuple[str, str | None, OracleCode]] = [
     ("/text", "", OracleCode.ContentTypeNotSupported),
     ("/big", "", OracleCode.ResponseTooLarge),
     ("/forbidden", "", OracleCode.Forbidden),
+    # URLs refused before any request (not on the test server):
+    ("ftp://127.0.0.1/x", None, OracleCode.ProtocolNotSupported),
+    ("not a url", None, OracleCode.ProtocolNotSupported),
+    ("https://", None, OracleCode.Error),
+    ("neofs:abc/def", None, OracleCode.Error),  # NeoFS off in neo-go's config
 ]
 
 
@@ -249,7 +254,7 @@ async def test_nsl_answers_native_requests_as_neo_go_does(
             block = await designate_oracle_nodes(chain.rpc_url, chain.committee, [chain.validator_public_key])
             await _wait_designated(rpc, block)
             start = await rpc.block_count()
-            neogo = [(server.url(path), flt, f"neogo{i}") for i, (path, flt, _) in enumerate(CASES)]
+            neogo = [(_url(server, path), flt, f"neogo{i}") for i, (path, flt, _) in enumerate(CASES)]
             neogo_height = await _ask(chain, user, consumer, neogo)
             by_neogo = await _wait_answers(chain, user, consumer, [key for *_, key in neogo], None)
             neogo_txs = await _response_txs(rpc, start)
@@ -258,7 +263,7 @@ async def test_nsl_answers_native_requests_as_neo_go_does(
             nsl_key = n3_oracle_public_key(ctx.identity)
             block = await designate_oracle_nodes(chain.rpc_url, chain.committee, [nsl_key])
             await _wait_designated(rpc, block)
-            nsl = [(server.url(path), flt, f"nsl{i}") for i, (path, flt, _) in enumerate(CASES)]
+            nsl = [(_url(server, path), flt, f"nsl{i}") for i, (path, flt, _) in enumerate(CASES)]
             start = await rpc.block_count()
             nsl_height = await _ask(chain, user, consumer, nsl)
             node = NativeOracleNode(rpc, InProcessEnclave(ctx))
@@ -350,6 +355,10 @@ async def test_the_worker_job_answers_through_the_enclave_server(
         await server.stop()
         await db.dispose()
         await ctx.fetcher.aclose()  # type: ignore[attr-defined]
+
+
+def _url(server: LocalServer, path: str) -> str:
+    return server.url(path) if path.startswith("/") else path
 
 
 def _valid_until(raw: bytes) -> int:
