@@ -43,9 +43,10 @@ async def n3_native_oracle_handler(ctx: JobContext) -> dict[str, Any]:
     answers = [
         {
             "id": item.request.id,
-            "code": item.response.code,
-            "tx_hash": item.response.tx_hash,
+            "code": None if item.response is None else item.response.code,
+            "tx_hash": None if item.response is None else item.response.tx_hash,
             "sent": item.sent,
+            "error": item.error,
         }
         for item in served
     ]

@@ -132,6 +132,26 @@ async def test_a_body_that_is_not_utf8_is_an_error_as_in_neo_go(
     assert (result.code, result.result) == (code, b"")
 
 
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        pytest.param("", "ProtocolNotSupported", id="empty"),  # ParseRequestURI("") fails
+        pytest.param("not a url", "ProtocolNotSupported", id="not-a-url"),
+        pytest.param("ftp://127.0.0.1/x", "ProtocolNotSupported", id="other-scheme"),
+        pytest.param("https://", "Error", id="https-no-host"),  # neo-go: its HTTP client fails
+        pytest.param("neofs:abc/def", "Error", id="neofs"),  # neo-go with no NeoFS nodes
+        pytest.param("https://127.0.0.1/{{secrets.K}}", "Error", id="placeholder"),  # no grants
+    ],
+)
+async def test_urls_refused_before_any_request_get_neo_gos_codes(
+    oracle_ctx: EnclaveContext, server: tuple[LocalServer, OraclePKI], url: str, code: str
+) -> None:
+    result = await n3_oracle_response(oracle_ctx, _args(oracle_ctx, url, None))
+    assert (result.code, result.result) == (code, b"")
+    assert result.transaction is not None  # answered all the same: the request does not stay pending
+    assert server[0].requests == []
+
+
 async def test_refuses_to_answer_when_its_key_is_not_designated(
     oracle_ctx: EnclaveContext, server: tuple[LocalServer, OraclePKI]
 ) -> None:

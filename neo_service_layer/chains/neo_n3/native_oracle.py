@@ -29,6 +29,7 @@ from typing import Any, Final, Protocol
 from neo3 import vm
 from neo3.contracts import contract
 from neo3.core import types
+from pydantic import ValidationError
 
 from neo_service_layer.chains.neo_n3.errors import N3RpcUnavailable
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc, N3RpcError
@@ -37,6 +38,8 @@ from neo_service_layer.enclave.opdefs.n3_oracle import (
     N3OracleResponseArgs,
     N3OracleResponseResult,
 )
+from neo_service_layer.enclave.protocol import EnclaveError
+from neo_service_layer.errors import EnclaveRejected
 
 log = logging.getLogger(__name__)
 
@@ -210,13 +213,24 @@ async def responses_in_mempool(rpc: N3Rpc) -> set[int]:
     return ids
 
 
+def _error_code(error: Exception) -> str:
+    """The enclave's protocol code (``invalid_args``, ...), whether it came over the socket or not."""
+    if isinstance(error, EnclaveRejected):
+        return error.enclave_code
+    if isinstance(error, EnclaveError):
+        return str(error.code)
+    return "invalid_args"  # the op's args model refused a field
+
+
 @dataclass(frozen=True, slots=True)
 class Served:
-    """What became of one request: the enclave's answer and the broadcast transaction's hash, if sent."""
+    """What became of one request: the enclave's answer (None if it failed: ``error`` says why) and
+    whether its transaction was broadcast."""
 
     request: NativeOracleRequest
-    response: N3OracleResponseResult
+    response: N3OracleResponseResult | None
     sent: bool
+    error: str | None = None
 
 
 class NativeOracleNode:
@@ -255,7 +269,13 @@ class NativeOracleNode:
         increment = int(version["protocol"]["maxvaliduntilblockincrement"])
         served = []
         for request in todo:
-            served.append(await self._serve(request, nodes, pico, per_byte, magic, increment, height))
+            try:
+                served.append(await self._serve(request, nodes, pico, per_byte, magic, increment, height))
+            except (EnclaveRejected, EnclaveError, ValidationError) as e:
+                # One request the enclave cannot answer (its key not designated yet, a field out of the
+                # op's bounds) must not keep the others waiting: logged, and tried again next pass.
+                log.warning("native oracle request %d not answered: %s", request.id, e)
+                served.append(Served(request, None, sent=False, error=_error_code(e)))
         return served
 
     async def _serve(

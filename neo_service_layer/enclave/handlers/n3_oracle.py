@@ -58,6 +58,8 @@ async def n3_oracle_public_key_op(ctx: EnclaveContext, args: NoArgs) -> N3Oracle
 
 async def _fetch(ctx: EnclaveContext, args: N3OracleResponseArgs) -> tuple[OracleCode, bytes, str]:
     scheme = args.url.partition(":")[0].lower() if ":" in args.url else ""
+    if not args.url:  # ParseRequestURI("") fails
+        return OracleCode.ProtocolNotSupported, b"", "the URL is empty"
     if scheme == NEOFS_SCHEME:
         # neo-go answers neofs: URLs from NeoFS nodes, and with none configured (NeoFS off) with Error.
         return OracleCode.Error, b"", "NeoFS URLs are not served"

@@ -49,7 +49,7 @@ class N3OracleResponseArgs(EnclaveModel):
 
     network_magic: Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
     request_id: Annotated[int, Field(ge=0, le=2**64 - 1)]
-    url: Annotated[str, Field(min_length=1, max_length=MAX_URL_BYTES)]
+    url: Annotated[str, Field(max_length=MAX_URL_BYTES)]  # "" is a request too: ProtocolNotSupported
     filter: Annotated[str, Field(max_length=MAX_FILTER_BYTES)] | None
     gas_for_response: Annotated[int, Field(ge=0, le=MAX_INT64)]
     valid_until_block: Annotated[int, Field(ge=1, le=0xFFFFFFFF)]
