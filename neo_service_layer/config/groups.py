@@ -131,6 +131,11 @@ class N3Settings(SettingsGroup):
         description="Answer the native OracleContract's requests as an oracle node (the enclave's N3 "
         "oracle key must be designated for the Oracle role; docs/oracle.md §9). Needs only rpc_url.",
     )
+    native_oracle_peers: list[str] = Field(
+        default_factory=list,
+        description="JSON-RPC URLs of the other designated oracle nodes, which take this node's "
+        "signatures (submitoracleresponse) when several nodes are designated.",
+    )
     fulfil_valid_blocks: int = Field(
         default=DEFAULT_N3_FULFIL_VALID_BLOCKS,
         ge=1,

@@ -37,7 +37,8 @@ async def n3_native_oracle_handler(ctx: JobContext) -> dict[str, Any]:
     enclave = UnixEnclaveClient.from_settings(ctx.settings, pool_size=1)
     try:
         async with N3Rpc(ctx.settings.n3.rpc_url) as rpc:
-            served = await NativeOracleNode(rpc, enclave).serve_pending()
+            node = NativeOracleNode(rpc, enclave, peers=ctx.settings.n3.native_oracle_peers)
+            served = await node.serve_pending()
     finally:
         await enclave.close()
     answers = [

@@ -24,6 +24,7 @@ from neo_service_layer.enclave.handlers.n3_oracle import n3_oracle_public_key_op
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.n3_oracle_key import n3_oracle_material, n3_oracle_public_key
 from neo_service_layer.enclave.opdefs.n3_oracle import N3OracleResponseArgs
+from neo_service_layer.enclave.oracle.codes import OracleCode
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
 from neo_service_layer.enclave.oracle.policy import FetchPolicy
 from neo_service_layer.enclave.protocol import InvalidArgs
@@ -161,12 +162,40 @@ async def test_refuses_to_answer_when_its_key_is_not_designated(
     assert server[0].requests == []  # refused before fetching
 
 
-async def test_with_several_nodes_it_returns_its_signature_not_a_transaction(
+async def test_with_several_nodes_it_returns_its_signatures_for_the_peers(
     oracle_ctx: EnclaveContext, server: tuple[LocalServer, OraclePKI]
 ) -> None:
     others = [keys.public_key(KeyType.SECP256R1, keys.generate(KeyType.SECP256R1)) for _ in range(3)]
     nodes = [n3_oracle_public_key(oracle_ctx.identity), *others]
-    result = await n3_oracle_response(oracle_ctx, _args(oracle_ctx, server[0].url("/data"), None, nodes))
+    args = _args(oracle_ctx, server[0].url("/data"), None, nodes).model_copy(
+        update={"extra_valid_until_blocks": [77]}
+    )
+    result = await n3_oracle_response(oracle_ctx, args)
     assert result.code == "Success"
-    assert result.transaction is None
-    assert len(result.signature) == 64
+    assert result.transaction is None  # 3 of 4 signatures needed
+    public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), result.public_key)
+    # submitoracleresponse (neo-go rpcsrv): SHA-256 of key ‖ uint64le(id) ‖ tx signature.
+    message = result.public_key + (5).to_bytes(8, "little") + result.signature
+    _verify(public, result.message_signature, message)
+    (variant,) = result.variants
+    other = n3_oracle_tx.build_response_tx(
+        request_id=5,
+        code=OracleCode.Success,
+        result=result.result,
+        gas_for_response=10_000_000,
+        valid_until_block=77,
+        oracle_nodes=nodes,
+        fees=n3_oracle_tx.FeeParams(300_000, 1000),
+    )
+    digest = hashlib.sha256(other.unsigned).digest()
+    assert variant.tx_hash == "0x" + digest[::-1].hex()
+    _verify(public, variant.signature, MAGIC.to_bytes(4, "little") + digest)
+    _verify(
+        public, variant.message_signature, result.public_key + (5).to_bytes(8, "little") + variant.signature
+    )
+    assert server[0].connections == 1  # one fetch for both
+
+
+def _verify(public: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> None:
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    public.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))

@@ -15,7 +15,8 @@ oracle nodes (RoleManagement ``getDesignatedByRole(8, height + 1)``), the fee se
 that height + MaxValidUntilBlockIncrement, as neo-go's ``processRequest``) — and passes them with the
 request to the enclave op ``chains.n3_oracle_response``, which fetches, filters, builds and signs.
 With one designated node (the enclave's key) the transaction it returns is complete and is broadcast;
-with several, the signatures of the other nodes are needed (not done here; see docs/oracle.md §9).
+with several, this node's signature goes to the other nodes' ``submitoracleresponse`` RPC (``peers``),
+and a node that gathers enough signatures broadcasts (neo-go nodes do; NSL does not collect others').
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 ORACLE_CONTRACT: Final = "0xfe924b7cfe89ddd271abaf7210a80a7e11178758"
 ORACLE_ROLE: Final = 8  # noderoles.Oracle
 REQUEST_PREFIX: Final = b"\x07"  # native/oracle.go prefixRequest
+#: With several nodes, a request's signatures go to the peers in its first blocks, then every 10 blocks
+#: while it is pending (a worker run has no memory of earlier runs).
+FRESH_BLOCKS: Final = 2
+RESUBMIT_EVERY_BLOCKS: Final = 10
 #: The pending requests listed per ``findstorage`` page (neo-go's default MaxFindStoragePageSize is 50).
 _PAGE: Final = 50
 
@@ -242,9 +247,12 @@ class NativeOracleNode:
     again.
     """
 
-    def __init__(self, rpc: N3Rpc, enclave: OracleEnclave) -> None:
+    def __init__(self, rpc: N3Rpc, enclave: OracleEnclave, *, peers: Sequence[str] = ()) -> None:
+        """``peers``: JSON-RPC URLs of the other oracle nodes (neo-go ``Oracle.Nodes``), which take this
+        node's signatures when several nodes are designated (``submitoracleresponse``)."""
         self.rpc = rpc
         self.enclave = enclave
+        self.peers = tuple(peers)
         self._inflight: dict[int, int] = {}  # only touched by serve_pending, which is not reentrant
 
     async def serve_pending(self) -> list[Served]:
@@ -295,6 +303,15 @@ class NativeOracleNode:
         vub = request_height + increment
         while vub <= height:  # expired: neo-go's backup transaction moves on the same way
             vub += increment
+        several = len(nodes) > 1
+        age = height - request_height
+        if several and not (age <= FRESH_BLOCKS or age % RESUBMIT_EVERY_BLOCKS == 0):
+            return Served(request, None, sent=False, error="waiting_for_other_nodes")
+        # neo-go may build its transaction while the request's is still in its mempool view, where
+        # GetTransaction reports height MaxUint32: its ValidUntilBlock wraps to increment - 1. Signing
+        # that variant too lets a neo-go node assemble either (same code and result).
+        wrapped = (0xFFFFFFFF + increment) % 2**32
+        extra = [wrapped] if several and wrapped != vub and wrapped > height else []
         args = N3OracleResponseArgs(
             network_magic=magic,
             request_id=request.id,
@@ -305,11 +322,11 @@ class NativeOracleNode:
             oracle_nodes=nodes,
             exec_fee_factor_pico=pico,
             fee_per_byte=per_byte,
+            extra_valid_until_blocks=extra,
         )
         response = await self.enclave.run(N3_ORACLE_RESPONSE, args)
         if response.transaction is None:
-            log.info("native oracle request %d needs other nodes' signatures", request.id)
-            return Served(request, response, sent=False)
+            return Served(request, response, sent=await self._submit_to_peers(response))
         try:
             await self.rpc.send(response.transaction)
         except N3RpcError as e:
@@ -317,3 +334,29 @@ class NativeOracleNode:
             return Served(request, response, sent=False)
         self._inflight[request.id] = vub
         return Served(request, response, sent=True)
+
+    async def _submit_to_peers(self, response: N3OracleResponseResult) -> bool:
+        """Give every peer this node's signatures (neo-go RPC ``submitoracleresponse``: key, request id,
+        tx signature, message signature, base64); whether one took at least one."""
+        if not self.peers:
+            log.info("native oracle request %d needs other nodes' signatures: no peers", response.request_id)
+            return False
+        signatures = [(response.signature, response.message_signature)]
+        signatures += [(variant.signature, variant.message_signature) for variant in response.variants]
+        key = base64.b64encode(response.public_key).decode()
+        taken = False
+        for peer in self.peers:
+            async with N3Rpc(peer) as node:
+                for signature, message_signature in signatures:
+                    params = [
+                        key,
+                        response.request_id,
+                        base64.b64encode(signature).decode(),
+                        base64.b64encode(message_signature).decode(),
+                    ]
+                    try:
+                        await node.call("submitoracleresponse", params)
+                        taken = True
+                    except N3RpcUnavailable as e:
+                        log.warning("oracle peer refused request %d's signature: %s", response.request_id, e)
+        return taken

@@ -14,7 +14,9 @@ node does (``pkg/services/oracle/request.go`` ``processRequest``):
    (``enclave/n3_oracle_key.py``), which must be one of the designated nodes.
 
 With one designated node (``m = 1``) the signature completes the multisig witness and the result holds
-the whole transaction, ready for ``sendrawtransaction``.
+the whole transaction, ready for ``sendrawtransaction``. With several, the result carries the signature
+and ``message_signature``, what another node's ``submitoracleresponse`` RPC takes to count it
+(``chains/neo_n3/native_oracle.py`` sends them; the node that gathers m signatures broadcasts).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from neo_service_layer.enclave.opdefs.n3_oracle import (
     N3OraclePublicKeyResult,
     N3OracleResponseArgs,
     N3OracleResponseResult,
+    N3OracleVariant,
 )
 from neo_service_layer.enclave.opdefs.oracle import Source
 from neo_service_layer.enclave.ops import OpRegistry
@@ -81,6 +84,13 @@ async def _fetch(ctx: EnclaveContext, args: N3OracleResponseArgs) -> tuple[Oracl
     return code, result, detail
 
 
+def _sign(material: bytes, data: bytes) -> bytes:
+    """ECDSA-P256 over SHA-256 of ``data``, raw r ‖ s (neo-go ``keys.PrivateKey.Sign``)."""
+    return signing.sign(
+        KeyType.SECP256R1, material, data, hash_alg=HashAlgorithm.SHA256, fmt=SignatureFormat.RAW
+    )
+
+
 @registry.handler(N3_ORACLE_RESPONSE)
 async def n3_oracle_response(ctx: EnclaveContext, args: N3OracleResponseArgs) -> N3OracleResponseResult:
     """Fetch, filter, build and sign the response transaction of one native oracle request."""
@@ -89,23 +99,38 @@ async def n3_oracle_response(ctx: EnclaveContext, args: N3OracleResponseArgs) ->
     if public not in nodes:
         raise InvalidArgs("the enclave's N3 oracle key is not among the designated oracle nodes")
     code, result, detail = await _fetch(ctx, args)
-    tx = n3_oracle_tx.build_response_tx(
-        request_id=args.request_id,
-        code=code,
-        result=result,
-        gas_for_response=args.gas_for_response,
-        valid_until_block=args.valid_until_block,
-        oracle_nodes=nodes,
-        fees=n3_oracle_tx.FeeParams(args.exec_fee_factor_pico, args.fee_per_byte),
-    )
-    tx_hash = hashlib.sha256(tx.unsigned).digest()
-    signature = signing.sign(
-        KeyType.SECP256R1,
-        n3_oracle_material(ctx.identity),
-        args.network_magic.to_bytes(4, "little") + tx_hash,
-        hash_alg=HashAlgorithm.SHA256,
-        fmt=SignatureFormat.RAW,
-    )
+    fees = n3_oracle_tx.FeeParams(args.exec_fee_factor_pico, args.fee_per_byte)
+    material = n3_oracle_material(ctx.identity)
+
+    def signed(vub: int) -> tuple[n3_oracle_tx.ResponseTx, bytes, bytes, bytes]:
+        tx = n3_oracle_tx.build_response_tx(
+            request_id=args.request_id,
+            code=code,
+            result=result,
+            gas_for_response=args.gas_for_response,
+            valid_until_block=vub,
+            oracle_nodes=nodes,
+            fees=fees,
+        )
+        tx_hash = hashlib.sha256(tx.unsigned).digest()
+        signature = _sign(material, args.network_magic.to_bytes(4, "little") + tx_hash)
+        # What another node's submitoracleresponse checks before it takes the signature (neo-go
+        # pkg/services/oracle/broadcaster GetMessage: key ‖ uint64le(id) ‖ tx signature).
+        message = public + args.request_id.to_bytes(8, "little") + signature
+        return tx, tx_hash, signature, _sign(material, message)
+
+    tx, tx_hash, signature, message_signature = signed(args.valid_until_block)
+    variants = []
+    for vub in args.extra_valid_until_blocks:
+        _, other_hash, other_signature, other_message = signed(vub)
+        variants.append(
+            N3OracleVariant(
+                valid_until_block=vub,
+                tx_hash="0x" + other_hash[::-1].hex(),
+                signature=other_signature,
+                message_signature=other_message,
+            )
+        )
     complete = n3_oracle_tx.signed_transaction(tx, [signature]) if tx.signatures_needed == 1 else None
     return N3OracleResponseResult(
         request_id=args.request_id,
@@ -116,7 +141,9 @@ async def n3_oracle_response(ctx: EnclaveContext, args: N3OracleResponseArgs) ->
         unsigned_transaction=tx.unsigned,
         transaction=complete,
         signature=signature,
+        message_signature=message_signature,
         public_key=public,
         system_fee=tx.system_fee,
         network_fee=tx.network_fee,
+        variants=variants,
     )

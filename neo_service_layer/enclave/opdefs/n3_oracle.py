@@ -32,6 +32,7 @@ MAX_FILTER_BYTES: Final = 128
 #: RoleManagement accepts at most 32 keys per role (neo-go ``native/designate.go`` maxNodeCount).
 MAX_ORACLE_NODES: Final = 32
 MAX_INT64: Final = 2**63 - 1
+MAX_EXTRA_VUBS: Final = 2
 
 PublicKey = Annotated[HexBytes, Field(min_length=P256_PUBLIC_KEY_SIZE, max_length=P256_PUBLIC_KEY_SIZE)]
 
@@ -57,14 +58,30 @@ class N3OracleResponseArgs(EnclaveModel):
     oracle_nodes: Annotated[list[PublicKey], Field(min_length=1, max_length=MAX_ORACLE_NODES)]
     exec_fee_factor_pico: Annotated[int, Field(ge=1, le=MAX_INT64)]
     fee_per_byte: Annotated[int, Field(ge=0, le=MAX_INT64)]
+    #: Sign the same response with these ValidUntilBlocks too (several nodes: the one another node
+    #: built may differ, see docs/oracle.md §9); no second fetch.
+    extra_valid_until_blocks: Annotated[
+        list[Annotated[int, Field(ge=1, le=0xFFFFFFFF)]], Field(max_length=MAX_EXTRA_VUBS)
+    ] = Field(default_factory=list)
+
+
+class N3OracleVariant(EnclaveModel):
+    """The response signed with another ValidUntilBlock (``extra_valid_until_blocks``)."""
+
+    valid_until_block: int
+    tx_hash: Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$")]
+    signature: Annotated[HexBytes, Field(min_length=P256_SIGNATURE_BYTES, max_length=P256_SIGNATURE_BYTES)]
+    message_signature: Annotated[
+        HexBytes, Field(min_length=P256_SIGNATURE_BYTES, max_length=P256_SIGNATURE_BYTES)
+    ]
 
 
 class N3OracleResponseResult(EnclaveModel):
     """The response, its transaction and the oracle key's signature of it.
 
     ``transaction`` is complete (both witnesses) when this key's signature is all the nodes' multisig
-    needs (one designated node); otherwise it is None and ``unsigned_transaction`` + ``signature`` are
-    what the other nodes' signatures join (neo-go exchanges them over its oracle RPC)."""
+    needs (one designated node); otherwise it is None and ``signature`` (with ``message_signature``) is
+    what the other nodes' ``submitoracleresponse`` takes (neo-go exchanges them over that RPC)."""
 
     request_id: int
     code: Annotated[str, Field(pattern=CODE_NAME_PATTERN)]
@@ -74,9 +91,14 @@ class N3OracleResponseResult(EnclaveModel):
     unsigned_transaction: B64Bytes
     transaction: B64Bytes | None
     signature: Annotated[HexBytes, Field(min_length=P256_SIGNATURE_BYTES, max_length=P256_SIGNATURE_BYTES)]
+    #: Over ``public key ‖ uint64le(request id) ‖ signature``: for other nodes' ``submitoracleresponse``.
+    message_signature: Annotated[
+        HexBytes, Field(min_length=P256_SIGNATURE_BYTES, max_length=P256_SIGNATURE_BYTES)
+    ]
     public_key: PublicKey
     system_fee: int
     network_fee: int
+    variants: list[N3OracleVariant] = Field(default_factory=list)
 
 
 N3_ORACLE_PUBLIC_KEY: Final = Op("chains.n3_oracle_public_key", NoArgs, N3OraclePublicKeyResult)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
 import tempfile
 import time
@@ -28,6 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from neo3.api.wrappers import GenericContract
 from neo3.wallet.account import Account
 
@@ -370,6 +375,59 @@ async def test_the_worker_job_answers_through_the_enclave_server(
         await server.stop()
         await db.dispose()
         await ctx.fetcher.aclose()  # type: ignore[attr-defined]
+
+
+async def test_with_two_nodes_neo_go_assembles_nsls_signature_with_its_own(
+    oracle_devnet: OracleDevnet, consumer_build: N3Build, pki: OraclePKI, tmp_path: Path
+) -> None:
+    """neo-go's node key and the enclave's both designated (2-of-2): NSL hands its signature to neo-go's
+    ``submitoracleresponse``; neo-go, holding both, broadcasts — so NSL built the very same transaction."""
+    chain = oracle_devnet
+    user = Account.create_new()
+    await chain.fund({user.script_hash: 100 * GAS_FACTOR})
+    artifact = consumer_build["native_oracle_consumer"]
+    receipt = await facade_for(chain.rpc_url, user).invoke_multi([deploy_call(artifact)])
+    assert str(receipt.state) == "HALT", receipt.exception
+    consumer = GenericContract(predicted_hash(user.script_hash, artifact))
+    server = await LocalServer(pki.server_context(str(tmp_path))).start()
+    await _routes(server)
+    ctx = _context(pki)
+    try:
+        async with N3Rpc(chain.rpc_url) as rpc:
+            nodes = [chain.validator_public_key, n3_oracle_public_key(ctx.identity)]
+            await _wait_designated(rpc, await designate_oracle_nodes(chain.rpc_url, chain.committee, nodes))
+            start = await rpc.block_count()
+            asks = [(server.url("/data"), "$.sym", "two0"), (server.url("/missing"), None, "two1")]
+            await _ask(chain, user, consumer, asks)
+            node = NativeOracleNode(rpc, InProcessEnclave(ctx), peers=[chain.rpc_url])
+            answers = await _wait_answers(chain, user, consumer, ["two0", "two1"], node)
+            assert answers == {"two0": (OracleCode.Success, b'["NEO"]'), "two1": (OracleCode.NotFound, b"")}
+            txs = await _response_txs(rpc, start)
+            assert len(txs) == 2
+            two_of_two = n3_oracle_tx.oracle_nodes_script(nodes)
+            nsl_public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), nodes[1])
+            for raw in txs:
+                # The last witness: varint 132, PUSHDATA1 64 <sig> twice (m = 2), the 2-of-2 script.
+                witness = raw[-(len(two_of_two) + 1 + 133) :]
+                assert witness[0] == 132
+                assert witness[133:] == bytes([len(two_of_two)]) + two_of_two
+                signatures = [witness[1:67], witness[67:133]]
+                assert all(sig[:2] == b"\x0c\x40" for sig in signatures)
+                unsigned = raw[: -(len(two_of_two) + 1 + 133 + 3)]  # witness count + empty witness
+                signed_data = chain.magic.to_bytes(4, "little") + hashlib.sha256(unsigned).digest()
+                assert sum(_verifies(nsl_public, sig[2:], signed_data) for sig in signatures) == 1
+    finally:
+        await server.stop()
+        await ctx.fetcher.aclose()  # type: ignore[attr-defined]
+
+
+def _verifies(public: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    try:
+        public.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
 
 
 def _url(server: LocalServer, path: str) -> str:
