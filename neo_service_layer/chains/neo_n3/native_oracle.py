@@ -22,7 +22,6 @@ and a node that gathers enough signatures broadcasts (neo-go nodes do; NSL does 
 from __future__ import annotations
 
 import base64
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -41,8 +40,9 @@ from neo_service_layer.enclave.opdefs.n3_oracle import (
 )
 from neo_service_layer.enclave.protocol import EnclaveError
 from neo_service_layer.errors import EnclaveRejected
+from neo_service_layer.logging import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger("chains.n3.native_oracle")
 
 ORACLE_CONTRACT: Final = "0xfe924b7cfe89ddd271abaf7210a80a7e11178758"
 ORACLE_ROLE: Final = 8  # noderoles.Oracle
@@ -164,7 +164,7 @@ async def pending_requests(rpc: N3Rpc) -> list[NativeOracleRequest]:
             try:
                 found.append(decode_request(request_id, base64.b64decode(pair["value"])))
             except MalformedRequest as e:
-                log.warning("native oracle request %d unreadable: %s", request_id, e)
+                log.warning("native oracle request unreadable", request_id=request_id, error=str(e))
         if not page.get("truncated"):
             return found
         start += len(page.get("results", [])) or _PAGE
@@ -282,7 +282,7 @@ class NativeOracleNode:
             except (EnclaveRejected, EnclaveError, ValidationError) as e:
                 # One request the enclave cannot answer (its key not designated yet, a field out of the
                 # op's bounds) must not keep the others waiting: logged, and tried again next pass.
-                log.warning("native oracle request %d not answered: %s", request.id, e)
+                log.warning("native oracle request not answered", request_id=request.id, error=str(e))
                 served.append(Served(request, None, sent=False, error=_error_code(e)))
         return served
 
@@ -330,7 +330,7 @@ class NativeOracleNode:
         try:
             await self.rpc.send(response.transaction)
         except N3RpcError as e:
-            log.warning("native oracle response %d refused: %s", request.id, e)
+            log.warning("native oracle response refused", request_id=request.id, error=str(e))
             return Served(request, response, sent=False)
         self._inflight[request.id] = vub
         return Served(request, response, sent=True)
@@ -339,7 +339,10 @@ class NativeOracleNode:
         """Give every peer this node's signatures (neo-go RPC ``submitoracleresponse``: key, request id,
         tx signature, message signature, base64); whether one took at least one."""
         if not self.peers:
-            log.info("native oracle request %d needs other nodes' signatures: no peers", response.request_id)
+            log.info(
+                "native oracle request needs other nodes' signatures: no peers",
+                request_id=response.request_id,
+            )
             return False
         signatures = [(response.signature, response.message_signature)]
         signatures += [(variant.signature, variant.message_signature) for variant in response.variants]
@@ -358,5 +361,7 @@ class NativeOracleNode:
                         await node.call("submitoracleresponse", params)
                         taken = True
                     except N3RpcUnavailable as e:
-                        log.warning("oracle peer refused request %d's signature: %s", response.request_id, e)
+                        log.warning(
+                            "oracle peer refused a signature", request_id=response.request_id, error=str(e)
+                        )
         return taken
