@@ -421,6 +421,39 @@ async def test_with_two_nodes_neo_go_assembles_nsls_signature_with_its_own(
         await ctx.fetcher.aclose()  # type: ignore[attr-defined]
 
 
+async def test_a_fresh_node_skips_a_request_whose_response_waits_in_the_mempool(
+    n3_devnet_at_default_pace: N3Devnet, consumer_build: N3Build, pki: OraclePKI, tmp_path: Path
+) -> None:
+    """On a 1 s chain, between the broadcast and the next block: a second node instance (a later worker
+    run) finds the response in the mempool and neither fetches nor sends again."""
+    chain = n3_devnet_at_default_pace
+    user = chain.committee  # one block saved on a 1 s chain: no funding
+    artifact = consumer_build["native_oracle_consumer"]
+    server = await LocalServer(pki.server_context(str(tmp_path))).start()
+    await _routes(server)
+    ctx = _context(pki)
+    try:
+        async with N3Rpc(chain.rpc_url) as rpc:
+            key = n3_oracle_public_key(ctx.identity)
+            deployed, block = await asyncio.gather(
+                facade_for(chain.rpc_url, user).invoke_multi([deploy_call(artifact)]),
+                designate_oracle_nodes(chain.rpc_url, chain.committee, [key]),
+            )
+            assert str(deployed.state) == "HALT", deployed.exception
+            consumer = GenericContract(predicted_hash(user.script_hash, artifact))
+            await _wait_designated(rpc, block)
+            await _ask(chain, user, consumer, [(server.url("/data"), "$.price", "pool")])
+            first = await NativeOracleNode(rpc, InProcessEnclave(ctx)).serve_pending()
+            assert [(item.request.id, item.sent) for item in first] == [(first[0].request.id, True)]
+            assert await NativeOracleNode(rpc, InProcessEnclave(ctx)).serve_pending() == []
+            assert len(server.requests) == 1
+            answers = await _wait_answers(chain, user, consumer, ["pool"], None)
+            assert answers == {"pool": (OracleCode.Success, b"[123.45]")}
+    finally:
+        await server.stop()
+        await ctx.fetcher.aclose()  # type: ignore[attr-defined]
+
+
 def _verifies(public: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
     r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
     try:
