@@ -40,7 +40,7 @@ from neo_service_layer.enclave.schemas import AttestationReport
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 GAS_HASH = "0xd2a4cff31913016155e38e474a2c06d08be276cf"
-CONFIG_KEYS = ("evm_rpc_url", "evm_gateway_address", "n3_rpc_url", "n3_gateway_hash")
+CONFIG_KEYS = ("evm_rpc_url", "evm_gateway_address", "n3_rpc_url", "n3_gateway_hash", "n3_native_oracle")
 UNRELATED = '# the operator\'s own settings\nlog_level = "warning"\n'
 
 
@@ -138,6 +138,7 @@ def test_up_writes_state_and_config(devnet: Devnet) -> None:
         "evm_gateway_address": state["evm"]["contracts"]["gateway"],
         "n3_rpc_url": state["n3"]["rpc_url"],
         "n3_gateway_hash": state["n3"]["contracts"]["gateway"],
+        "n3_native_oracle": True,
     }
     assert devnet.config_file.read_text().startswith(UNRELATED)
 
@@ -155,6 +156,7 @@ def test_config_is_what_nsl_reads(devnet: Devnet) -> None:
     state = devnet.state()
     assert shown["evm"]["gateway_address"] == state["evm"]["contracts"]["gateway"]
     assert shown["n3"]["rpc_url"] == state["n3"]["rpc_url"]
+    assert shown["n3"]["native_oracle"] is True
 
 
 def test_contracts_are_deployed(devnet: Devnet) -> None:
