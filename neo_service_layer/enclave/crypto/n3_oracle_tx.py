@@ -38,6 +38,7 @@ from typing import Final
 
 from neo3.contracts import utils as contract_utils
 from neo3.core import cryptography as neo_crypto
+from neo3.core import utils as core_utils
 
 from neo_service_layer.enclave.crypto import keys
 from neo_service_layer.enclave.crypto.errors import CryptoError, InvalidInput
@@ -208,8 +209,6 @@ def _unsigned(
 
 
 def _hash160(script: bytes) -> bytes:
-    from neo3.core import utils as core_utils
-
     return bytes(core_utils.to_script_hash(script).to_array())
 
 
