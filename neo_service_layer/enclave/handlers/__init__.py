@@ -19,6 +19,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         builtin,
         chains,
         keys,
+        n3_oracle,
         oracle,
         oracle_chains,
         randomness,
@@ -34,6 +35,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         oracle.registry,
         oracle_chains.registry,
         chains.registry,
+        n3_oracle.registry,
         audit.registry,
     )
 
