@@ -19,6 +19,11 @@ from bench.keys import start_enclave
 from bench.loadgen import percentile
 from bench.servers import Server
 
+#: The example consumer each service's requests come from.
+CONSUMERS = {"randomness": "RandomnessConsumer", "oracle": "OracleConsumer"}
+#: What the oracle requests ask of the data source (bench/oracle_data_app.py).
+ORACLE_FILTER = "$.data.price"
+
 
 class HarnessError(RuntimeError):
     """The benchmark could not run."""
@@ -31,6 +36,7 @@ class Platform:
     data_dir: Path
     database_url: str
     env: dict[str, str]
+    source_url: str = ""  # the oracle's data source, when the service is the oracle
 
     @property
     def socket(self) -> Path:
@@ -53,8 +59,11 @@ class Platform:
         return worker
 
 
-def start_platform(stack: contextlib.ExitStack, prefix: str) -> Platform:
-    """A temp data dir and database (migrated, bootstrapped) and the enclave, all undone by ``stack``."""
+def start_platform(stack: contextlib.ExitStack, prefix: str, service: str = "randomness") -> Platform:
+    """A temp data dir and database (migrated, bootstrapped) and the enclave, all undone by ``stack``.
+
+    ``service`` ``oracle``: also a local HTTPS data source (``servers.start_https_source``) that the
+    enclave trusts and may reach; its URL is :attr:`Platform.source_url`."""
     data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix, dir="/tmp")))
     database_url = f"sqlite+aiosqlite:///{data_dir / 'nsl.db'}"
     asyncio.run(bootstrap_admin(database_url))
@@ -64,9 +73,15 @@ def start_platform(stack: contextlib.ExitStack, prefix: str) -> Platform:
         "NSL_LOG_LEVEL": "warning",
         "NSL_ENCLAVE_PASSPHRASE": os.urandom(16).hex(),
     }
+    source_url = ""
+    if service == "oracle":
+        source = servers.start_https_source(data_dir)
+        stack.callback(servers.stop, source.server)
+        env |= source.enclave_env()
+        source_url = source.url
     enclave = start_enclave(servers.server_env(env), data_dir)
     stack.callback(servers.stop, enclave)
-    return Platform(data_dir, database_url, env)
+    return Platform(data_dir, database_url, env, source_url)
 
 
 def blocks_summary(prefix: str, gaps: list[int]) -> dict[str, Any]:

@@ -5,9 +5,10 @@ Set-up per chain (``bench/fulfil_platform.py``): a fresh data dir and SQLite dat
 bootstrapped), the enclave as its own process (``python -m neo_service_layer.enclave``), the chain, the
 contracts deployed with the platform's keys and the relayer funded (``devnet.platform``, shared
 with ``nsl devnet up``), then ``nsl worker`` as its own process watching the gateway and fulfilling.
-Requests come from the example ``RandomnessConsumer`` (signature-only mode). EVM: the keys are
-``services.keys.platform.evm_platform_keys`` (enclave signer, VRF key), ``NSL_EVM_CONFIRMATIONS``
-defaults to 0 here.
+Requests come from the example ``RandomnessConsumer`` (signature-only mode), or with ``--service
+oracle`` from the ``OracleConsumer`` asking a local HTTPS source (``servers.start_https_source``).
+EVM: the keys are ``services.keys.platform.evm_platform_keys`` (enclave signer, VRF key),
+``NSL_EVM_CONFIRMATIONS`` defaults to 0 here.
 
 - **latency**: ``--sequential`` requests one after the other; for each, the number of blocks between
   the request's block and its ``Fulfilled`` block (1 = fulfilled in the next block), p50 / p99; the gas
@@ -28,6 +29,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ from web3.logs import DISCARD
 from web3.types import Nonce, TxParams, Wei
 
 from bench import servers
-from bench.fulfil_platform import HarnessError, blocks_summary, start_platform
+from bench.fulfil_platform import CONSUMERS, ORACLE_FILTER, HarnessError, blocks_summary, start_platform
 from bench.fulfilment_n3 import run_n3
 from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at
@@ -49,6 +51,7 @@ from neo_service_layer.chains.evm.messages import Mode, service_id
 from neo_service_layer.db.session import Database
 from neo_service_layer.devnet.platform import deploy_evm, wait_for_enclave
 from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.enclave.oracle.codes import OracleCode
 from neo_service_layer.errors import NSLError
 from neo_service_layer.services.keys.platform import EvmPlatformKeys, evm_platform_keys
 
@@ -70,15 +73,18 @@ async def platform_keys(database_url: str, socket: Path, chain_id: int) -> EvmPl
         await db.dispose()
 
 
-def send_requests(w3: Web3, gateway: Any, consumer: Any, account: Any, count: int, tag: str) -> list[bytes]:
+def send_requests(
+    w3: Web3, gateway: Any, consumer: Any, account: Any, count: int, tag: str, source_url: str = ""
+) -> list[bytes]:
     """``count`` requests sent at once (consecutive nonces), each paying the gateway's price at its max
-    fee per gas (the fee and the callback's gas); their transaction hashes."""
+    fee per gas (the fee and the callback's gas); their transaction hashes. With ``source_url`` they are
+    oracle requests (``OracleConsumer.requestUrl``), else randomness requests."""
     nonce = w3.eth.get_transaction_count(account.address, "pending")
     base = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
     max_fee = 4 * base + 10**9
     callback_gas = int(consumer.functions.CALLBACK_GAS().call())
-    randomness, mode = service_id("randomness"), int(Mode.SIGNATURE_ONLY)
-    price = int(gateway.functions.requestPrice(randomness, mode, callback_gas, max_fee).call())
+    service, mode = service_id("oracle" if source_url else "randomness"), int(Mode.SIGNATURE_ONLY)
+    price = int(gateway.functions.requestPrice(service, mode, callback_gas, max_fee).call())
     hashes = []
     for i in range(count):
         params: TxParams = {
@@ -90,7 +96,11 @@ def send_requests(w3: Web3, gateway: Any, consumer: Any, account: Any, count: in
             "maxPriorityFeePerGas": Wei(10**9),
             "chainId": w3.eth.chain_id,
         }
-        tx = consumer.functions.requestRandomness(f"{tag}-{i}".encode(), False).build_transaction(params)
+        if source_url:
+            call = consumer.functions.requestUrl(f"{source_url}?tag={tag}-{i}", ORACLE_FILTER)
+        else:
+            call = consumer.functions.requestRandomness(f"{tag}-{i}".encode(), False)
+        tx = call.build_transaction(params)
         hashes.append(bytes(w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)))
     return hashes
 
@@ -123,7 +133,7 @@ def wait_fulfilled(
 
 def run_evm(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
-        platform = start_platform(stack, "nslbf-")
+        platform = start_platform(stack, "nslbf-", args.service)
         chain = stack.enter_context(EvmDevnet(block_time=args.block_time, accounts=3))
         w3 = chain.web3()
         keys = asyncio.run(platform_keys(platform.database_url, platform.socket, chain.chain_id))
@@ -131,7 +141,8 @@ def run_evm(args: argparse.Namespace) -> dict[str, Any]:
         deployment = deploy_evm(chain, keys, MEASUREMENT, feeds=(), relayer_funds=RELAYER_FUNDS)
         build = build_contracts()
         gateway = contract_at(w3, build["NSLGateway"], deployment.gateway)
-        consumer = contract_at(w3, build["RandomnessConsumer"], deployment.examples["RandomnessConsumer"])
+        name = CONSUMERS[args.service]
+        consumer = contract_at(w3, build[name], deployment.examples[name])
         platform.start_worker(
             stack,
             {
@@ -148,14 +159,18 @@ def run_evm(args: argparse.Namespace) -> dict[str, Any]:
 
         gaps, gas = [], []
         for i in range(args.sequential):
-            hashes = send_requests(w3, gateway, consumer, user, 1, f"seq{i}")
+            hashes = send_requests(w3, gateway, consumer, user, 1, f"seq{i}", platform.source_url)
             ((requested, fulfilled, tx_hash),) = wait_fulfilled(w3, gateway, hashes, 60)
             gaps.append(fulfilled - requested)
             gas.append(int(w3.eth.get_transaction_receipt(HexBytes(tx_hash))["gasUsed"]))
         started = time.monotonic()
-        hashes = send_requests(w3, gateway, consumer, user, args.burst, "burst")
+        hashes = send_requests(w3, gateway, consumer, user, args.burst, "burst", platform.source_url)
         burst = wait_fulfilled(w3, gateway, hashes, 600)
         wall = time.monotonic() - started
+        codes = None
+        if args.service == "oracle":
+            logs = consumer.events.OracleResult().get_logs(from_block=0)
+            codes = dict(Counter(OracleCode(int(log.args.code)).name for log in logs))
         first_block = min(r for r, _, _ in burst)
         last_block = max(f for _, f, _ in burst)
         span = int(w3.eth.get_block(last_block)["timestamp"]) - int(
@@ -163,6 +178,8 @@ def run_evm(args: argparse.Namespace) -> dict[str, Any]:
         )
         return {
             "chain": f"evm:{chain.chain_id}",
+            "service": args.service,
+            "oracle_codes": codes,
             "block_time_seconds": args.block_time,
             "confirmations": args.confirmations,
             "worker_concurrency": args.concurrency,
@@ -182,6 +199,8 @@ def run_evm(args: argparse.Namespace) -> dict[str, Any]:
 def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if isinstance(value, dict):  # {"Success": 25}
+        return " ".join(f"{key} {count}" for key, count in value.items())
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -189,6 +208,8 @@ def table(figures: dict[str, dict[str, Any]]) -> str:
     """Both chains' figures side by side."""
     rows = [
         ("chain", "chain"),
+        ("service", "service"),
+        ("oracle answers by code", "oracle_codes"),
         ("latency p50 (blocks request->Fulfilled)", "latency_blocks_p50"),
         ("latency p99 (blocks)", "latency_blocks_p99"),
         ("gas per fulfil (EVM: gas units)", "gas_per_fulfil_mean"),
@@ -221,6 +242,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--chain", choices=sorted(CHAINS), default="both", help="which chain(s) to measure")
+    parser.add_argument(
+        "--service",
+        choices=sorted(CONSUMERS),
+        default="randomness",
+        help="what the example consumer asks for (oracle: from a local HTTPS source)",
+    )
     parser.add_argument("--block-time", type=float, default=1.0, help="seconds per block on both chains")
     parser.add_argument("--sequential", type=int, default=20, help="requests for the latency figures")
     parser.add_argument("--burst", type=int, default=200, help="requests sent at once for throughput")

@@ -20,12 +20,20 @@ import argparse
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from typing import Any
 
 from neo3.api.wrappers import ChainFacade, GenericContract
 from neo3.wallet.account import Account
 
-from bench.fulfil_platform import HarnessError, Platform, blocks_summary, start_platform
+from bench.fulfil_platform import (
+    CONSUMERS,
+    ORACLE_FILTER,
+    HarnessError,
+    Platform,
+    blocks_summary,
+    start_platform,
+)
 from neo_service_layer.chains.neo_n3.deploy import N3Deployment
 from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet, facade_for
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
@@ -33,9 +41,9 @@ from neo_service_layer.chains.neo_n3.watcher import N3Watcher
 from neo_service_layer.db.session import Database
 from neo_service_layer.devnet.platform import deploy_n3, wait_for_enclave
 from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.enclave.oracle.codes import OracleCode
 from neo_service_layer.services.keys.platform import n3_platform_keys
 
-CONSUMER = "RandomnessConsumer"
 _POLL_SECONDS = 0.1
 #: Per request: the fee is estimated by a test invocation against the current state, but transactions of
 #: a burst execute after each other, and a later request's id (stored in several keys) can be a byte
@@ -58,18 +66,29 @@ async def deploy(platform: Platform, chain: N3Devnet, admin: Account) -> N3Deplo
 
 
 class Requester:
-    """Sends ``request_randomness`` transactions from the consumer's owner and reads their outcome."""
+    """Sends requests (``request_randomness``, or ``request_url`` of ``source_url`` for the oracle) from
+    the consumer's owner and reads their outcome."""
 
-    def __init__(self, rpc: N3Rpc, facade: ChainFacade, deployment: N3Deployment) -> None:
+    def __init__(
+        self, rpc: N3Rpc, facade: ChainFacade, deployment: N3Deployment, source_url: str = ""
+    ) -> None:
         self.rpc = rpc
         self.facade = facade
         self.gateway = f"0x{deployment.gateway}"
-        self.consumer = GenericContract(deployment.examples[CONSUMER])
+        self.source_url = source_url
+        self.consumer = GenericContract(
+            deployment.examples[CONSUMERS["oracle" if source_url else "randomness"]]
+        )
         self.watcher = N3Watcher(rpc, self.gateway)
 
     async def send(self, seeds: list[bytes]) -> str:
-        """One transaction requesting randomness (signature-only) for each seed; its hash."""
-        calls = [self.consumer.call_function("request_randomness", [seed, False]) for seed in seeds]
+        """One transaction with a request (signature-only) for each seed; its hash."""
+        calls = [
+            self.consumer.call_function("request_url", [f"{self.source_url}?tag={seed.hex()}", ORACLE_FILTER])
+            if self.source_url
+            else self.consumer.call_function("request_randomness", [seed, False])
+            for seed in seeds
+        ]
         margin = len(seeds) * _SYSTEM_FEE_MARGIN
         return f"0x{await self.facade.invoke_multi_fast(calls, append_system_fee=margin)}"
 
@@ -115,18 +134,29 @@ class Requester:
         tx = await self.rpc.call("getrawtransaction", [tx_hash, True])
         return int(tx["sysfee"]) + int(tx["netfee"])
 
+    async def oracle_codes(self, tx_hashes: list[str]) -> dict[str, int]:
+        """How many of the consumer's ``OracleResult`` callbacks in these transactions had each code."""
+        counts: Counter[str] = Counter()
+        for tx_hash in set(tx_hashes):
+            log = await self.rpc.application_log(tx_hash)
+            for n in (log or {"executions": [{}]})["executions"][0].get("notifications", []):
+                if n.get("eventname") == "OracleResult":
+                    counts[OracleCode(int(n["state"]["value"][1]["value"])).name] += 1
+        return dict(counts)
+
     async def block_time_ms(self, index: int) -> int:
         return int((await self.rpc.block(index))["time"])
 
 
 async def measure(requester: Requester, args: argparse.Namespace) -> dict[str, Any]:
-    gaps, fees = [], []
+    gaps, fees, fulfil_hashes = [], [], []
     for i in range(args.sequential):
         requests = await requester.requests(await requester.send([f"seq{i}".encode()]), 30)
         ((request_id, requested),) = requests.items()
         block, tx_hash = (await requester.fulfilled(requests, 60))[request_id]
         gaps.append(block - requested)
         fees.append(await requester.fee(tx_hash))
+        fulfil_hashes.append(tx_hash)
 
     started = time.monotonic()
     seeds = [f"burst-{i}".encode() for i in range(args.burst)]
@@ -143,7 +173,9 @@ async def measure(requester: Requester, args: argparse.Namespace) -> dict[str, A
     last_block = max(block for block, _ in fulfilled.values())
     span_ms = await requester.block_time_ms(last_block) - await requester.block_time_ms(first_block)
     span = span_ms / 1000
+    fulfil_hashes += [tx_hash for _, tx_hash in fulfilled.values()]
     return {
+        "oracle_codes": await requester.oracle_codes(fulfil_hashes) if requester.source_url else None,
         "sequential": args.sequential,
         **blocks_summary("latency_blocks", gaps),
         "gas_per_fulfil_gas": round(sum(fees) / len(fees) / GAS_FACTOR, 4) if fees else None,
@@ -161,7 +193,7 @@ async def measure(requester: Requester, args: argparse.Namespace) -> dict[str, A
 def run_n3(args: argparse.Namespace) -> dict[str, Any]:
     """Start everything (module docstring), measure, stop everything; the figures."""
     with contextlib.ExitStack() as stack:
-        platform = start_platform(stack, "nslbf3-")
+        platform = start_platform(stack, "nslbf3-", args.service)
         chain = stack.enter_context(N3Devnet(block_time_ms=round(args.block_time * 1000)))
         admin = Account.create_new()
         deployment = asyncio.run(deploy(platform, chain, admin))
@@ -182,11 +214,13 @@ def run_n3(args: argparse.Namespace) -> dict[str, Any]:
 
         async def go() -> dict[str, Any]:
             async with N3Rpc(chain.rpc_url) as rpc:
-                return await measure(Requester(rpc, facade_for(chain.rpc_url, admin), deployment), args)
+                requester = Requester(rpc, facade_for(chain.rpc_url, admin), deployment, platform.source_url)
+                return await measure(requester, args)
 
         figures = asyncio.run(go())
         return {
             "chain": f"n3:{deployment.magic}",
+            "service": args.service,
             "block_time_seconds": args.block_time,
             "confirmations": 0,
             "worker_concurrency": args.concurrency,

@@ -146,21 +146,11 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(asyncio.Runner(loop_factory=uvloop.new_event_loop))
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nslbo-", dir="/tmp")))
-        pki = LocalPKI.issue()
-        ca, cert, key = pki.write(data_dir / "tls")
-        source = servers.start(
-            "source",
-            "bench.oracle_data_app:create_app",
-            servers.server_env({}),
-            data_dir,
-            extra_args=["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)],
-        )
-        stack.callback(servers.stop, source)
-        servers.wait_ready(source, "/", verify=pki.client_context())
-        url = f"https://{HOST}:{source.port}/price"
+        source = servers.start_https_source(data_dir)
+        stack.callback(servers.stop, source.server)
+        url, pki = source.url, source.pki
         oracle_env = {
-            "NSL_ORACLE_CA_FILE": str(ca),
-            "NSL_ORACLE_ALLOW_PRIVATE_HOSTS": "true",
+            **source.enclave_env(),
             # One data source takes every request: the per-host limits would be the bottleneck measured.
             "NSL_ORACLE_MAX_CONCURRENT_PER_HOST": "256",
             "NSL_ORACLE_PER_HOST_RATE_PER_SECOND": "1000000",

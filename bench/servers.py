@@ -17,6 +17,7 @@ import httpx
 
 from bench.loadgen import HOST
 from neo_service_layer.chains.devnet.processes import free_port
+from neo_service_layer.devnet.local_tls import LocalPKI
 
 # The repository root: uvicorn imports ``bench.*_app`` from here (``--app-dir``).
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,3 +131,40 @@ def wait_ready(server: Server, path: str, *, verify: ssl.SSLContext | None = Non
                     return
             time.sleep(POLL_SECONDS)
     raise ServerError(f"{server.name} server not ready after {START_TIMEOUT:.0f}s:\n{server.log_tail()}")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpsSource:
+    """``bench.oracle_data_app`` over HTTPS with a local CA's certificate; ``ca`` is what an enclave
+    that should trust it gets as ``NSL_ORACLE_CA_FILE``."""
+
+    server: Server
+    pki: LocalPKI
+    ca: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://{HOST}:{self.server.port}/price"
+
+    def enclave_env(self) -> dict[str, str]:
+        """What the enclave needs to reach it: the CA, and 127.0.0.1 allowed (a devnet's policy)."""
+        return {"NSL_ORACLE_CA_FILE": str(self.ca), "NSL_ORACLE_ALLOW_PRIVATE_HOSTS": "true"}
+
+
+def start_https_source(log_dir: Path) -> HttpsSource:
+    """The oracle benchmarks' data source, ready (stop its ``server`` with :func:`stop`)."""
+    pki = LocalPKI.issue()
+    ca, cert, key = pki.write(log_dir / "tls")
+    server = start(
+        "source",
+        "bench.oracle_data_app:create_app",
+        server_env({}),
+        log_dir,
+        extra_args=["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)],
+    )
+    try:
+        wait_ready(server, "/", verify=pki.client_context())
+    except ServerError:
+        stop(server)
+        raise
+    return HttpsSource(server, pki, ca)

@@ -30,6 +30,7 @@ from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.registry import import_all_models
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.attestation import build_report
+from neo_service_layer.enclave.capabilities import HttpFetcher
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.handlers import default_registry
@@ -40,6 +41,7 @@ from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.services.accounts.service import bootstrap
 from neo_service_layer.services.audit.chain import GENESIS_HASH
+from tests.enclave.oracle.servers import OraclePKI
 
 import_all_models()
 POSTGRES_URL = os.environ.get("NSL_TEST_POSTGRES_URL")
@@ -175,8 +177,23 @@ def enclave_socket() -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def pki() -> OraclePKI:
+    """A local CA and a certificate for the oracle's local HTTPS servers (tests.enclave.oracle.servers)."""
+    return OraclePKI.build()
+
+
 @pytest.fixture
-async def enclave_server(enclave_socket: Path, enclave_measurement: str) -> AsyncIterator[EnclaveServer]:
+def enclave_fetcher() -> HttpFetcher | None:
+    """The in-process enclave's HTTP fetcher: none (the oracle's ops refuse) unless a module overrides
+    this fixture (tests/api/test_oracle.py: the real fetcher, trusting :func:`pki`)."""
+    return None
+
+
+@pytest.fixture
+async def enclave_server(
+    enclave_socket: Path, enclave_measurement: str, enclave_fetcher: HttpFetcher | None
+) -> AsyncIterator[EnclaveServer]:
     """A real enclave server with every op, in this process (its own process is tested in tests/enclave)."""
     identity = Identity.generate()
     backend = SoftwareBackend()
@@ -185,6 +202,7 @@ async def enclave_server(enclave_socket: Path, enclave_measurement: str) -> Asyn
         sealer=Sealer(os.urandom(32)),
         backend=backend,
         report=build_report(identity, backend, enclave_measurement),
+        fetcher=enclave_fetcher,
     )
     server = EnclaveServer(ctx, default_registry(), enclave_socket, stop_grace_seconds=2.0)
     await server.start()

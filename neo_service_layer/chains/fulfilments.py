@@ -12,10 +12,14 @@ One ``chain_fulfilments`` row per (chain, request id), whatever number of jobs o
        │                        │ <─────────────────────────────────────────────────────────────────┘
        └── unknown on chain, not offered, would revert ──> failed <──reverted (decoded reason)──┘
 
-A signed transaction is recorded (hash, nonce, fees, the raw bytes) in its own committed transaction
-BEFORE it is broadcast, so a worker killed at any point leaves a row that says what may be on the
-chain; the next attempt looks for those hashes' receipts before it signs anything new. The raw
-transaction is public once broadcast and holds no key material.
+The enclave's answer (``result``, ``signature``) is recorded once, before the first transaction is
+signed, and every later transaction of the request (a fee bump, a rebuild after expiry, a new nonce, a
+restart) carries that same answer: a service whose answer may change when asked again (the oracle)
+still sends one answer per request. A confirmed row's ``result`` is the one the chain's ``Fulfilled``
+event delivered. A signed transaction is recorded (hash, nonce, fees, the raw bytes) in its own
+committed transaction BEFORE it is broadcast, so a worker killed at any point leaves a row that says
+what may be on the chain; the next attempt looks for those hashes' receipts before it signs anything
+new. The raw transaction is public once broadcast and holds no key material.
 
 Nonces: one ``chain_nonces`` row per (chain, relayer address) is the lock. Allocation reads the
 relayer's ``eth_getTransactionCount(pending)`` first, then, in one database transaction, takes the
@@ -28,6 +32,7 @@ reused instead of leaving a gap that would stall every later transaction.
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -89,6 +94,10 @@ class ChainFulfilment(Base):
     tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)  # the latest broadcast
     tx_hashes: Mapped[list[str]] = mapped_column(JSON)  # every signed version, oldest first
     raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # the latest, for rebroadcast
+    # The enclave's signed answer, recorded before the first send and re-sent by every later version (an
+    # oracle answer may differ if asked again); once confirmed, ``result`` is what the chain delivered.
+    result: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     gas_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     max_fee_per_gas: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     max_priority_fee_per_gas: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
@@ -235,6 +244,32 @@ class FulfilmentStore:
         return await self.update(
             request_id, status=status, failure_reason=reason, finished_at=utcnow(), **values
         )
+
+    async def record_answer(
+        self, request_id: str, make: Callable[[], Awaitable[tuple[bytes, bytes]]]
+    ) -> tuple[bytes, bytes]:
+        """The request's answer ``(result, signature)``: the recorded one, else ``make()``'s, recorded
+        first (module docstring). Of two fulfillers racing here, both send the one recorded first."""
+        row = await self.get(request_id)
+        if row.result is not None and row.signature is not None:
+            return row.result, row.signature
+        result, signature = await make()
+        async with self.db.transaction() as session:
+            locked = await session.get(ChainFulfilment, (self.chain, request_id), with_for_update=True)
+            assert locked is not None, "ensure() creates the row first"
+            if locked.result is None or locked.signature is None:
+                locked.result, locked.signature = result, signature
+                locked.updated_at = utcnow()
+            return locked.result, locked.signature
+
+    async def confirm(self, request_id: str, landed: bytes | None, **values: Any) -> ChainFulfilment:
+        """Mark the row confirmed with the result the chain delivered (``landed``, from its ``Fulfilled``
+        event; None when no evidence was found): the row then says what landed, and keeps our
+        signature only when what landed is what we signed."""
+        row = await self.get(request_id)
+        if landed is not None and landed != row.result:
+            values.update(result=landed, signature=None)
+        return await self.finish(request_id, FulfilmentStatus.CONFIRMED, **values)
 
     async def record_signed(
         self, request_id: str, *, tx: dict[str, Any], tx_hash: str, raw_tx: bytes, **fees: Any

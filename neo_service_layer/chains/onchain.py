@@ -1,6 +1,6 @@
 """On-chain services: what each service adds to the shared request → fulfil path, per chain family.
 
-A contract asks the NSL gateway for a service (``randomness``, later ``oracle``, ``functions``, …). The
+A contract asks the NSL gateway for a service (``randomness``, ``oracle``, later ``functions``, …). The
 watchers, fulfillers, nonces, fee bumps, budgets and reconciliation are the same for every service
 (``chains/evm/fulfiller.py``, ``chains/neo_n3/fulfiller.py``); what differs is only
 
@@ -32,6 +32,14 @@ from neo_service_layer.enclave.opdefs.chains import (
     EvmRandomnessFulfilmentResult,
     N3RandomnessFulfilmentArgs,
     N3RandomnessFulfilmentResult,
+)
+from neo_service_layer.enclave.opdefs.oracle_chains import (
+    EVM_ORACLE_FULFILMENT,
+    N3_ORACLE_FULFILMENT,
+    EvmOracleFulfilmentArgs,
+    EvmOracleFulfilmentResult,
+    N3OracleFulfilmentArgs,
+    N3OracleFulfilmentResult,
 )
 from neo_service_layer.enclave.schemas import EnclaveModel
 
@@ -106,7 +114,28 @@ def _n3_randomness_args(c: N3RequestContext) -> N3RandomnessFulfilmentArgs:
     )
 
 
-def _signed(result: EvmRandomnessFulfilmentResult | N3RandomnessFulfilmentResult) -> Fulfilment:
+def _evm_oracle_args(c: EvmRequestContext) -> EvmOracleFulfilmentArgs:
+    # The payload itself: the enclave reads the URL and filter from it and hashes it for the digest.
+    return EvmOracleFulfilmentArgs(
+        chain_id=c.chain_id, gateway=c.gateway, request_id=c.request.request_id, payload=c.request.payload
+    )
+
+
+def _n3_oracle_args(c: N3RequestContext) -> N3OracleFulfilmentArgs:
+    return N3OracleFulfilmentArgs(
+        network_magic=c.network_magic,
+        gateway=c.gateway,
+        request_id=c.request.request_id,
+        payload=c.request.payload,
+    )
+
+
+def _signed(
+    result: EvmRandomnessFulfilmentResult
+    | N3RandomnessFulfilmentResult
+    | EvmOracleFulfilmentResult
+    | N3OracleFulfilmentResult,
+) -> Fulfilment:
     return Fulfilment(result=result.result, signature=result.signature)
 
 
@@ -118,8 +147,17 @@ RANDOMNESS: Final = OnchainService(
     n3=Adapter(N3_RANDOMNESS_FULFILMENT, _n3_randomness_args, _signed),
 )
 
+#: Web data (docs/oracle.md §8): one URL and a filter in the payload, the N3 response code and the
+#: filtered data (at most 1,024 bytes) in the result; not deterministic, so the fulfillers keep the first
+#: signed answer and re-send it (chains.fulfilments ``result`` / ``signature``).
+ORACLE: Final = OnchainService(
+    "oracle",
+    evm=Adapter(EVM_ORACLE_FULFILMENT, _evm_oracle_args, _signed),
+    n3=Adapter(N3_ORACLE_FULFILMENT, _n3_oracle_args, _signed),
+)
+
 #: Every on-chain service by name.
-SERVICES: Final[Mapping[str, OnchainService]] = {service.name: service for service in (RANDOMNESS,)}
+SERVICES: Final[Mapping[str, OnchainService]] = {service.name: service for service in (RANDOMNESS, ORACLE)}
 
 
 async def make_fulfilment[C](enclave: EnclaveClient, adapter: Adapter[C, Any, Any], context: C) -> Fulfilment:

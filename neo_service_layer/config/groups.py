@@ -127,6 +127,16 @@ class N3Settings(SettingsGroup):
     )
     start_block: int = Field(default=0, ge=0, description="First N3 block to scan with no cursor.")
     poll_seconds: float = Field(default=DEFAULT_N3_POLL_SECONDS, gt=0)
+    native_oracle: bool = Field(
+        default=False,
+        description="Answer the native OracleContract's requests as an oracle node (the enclave's N3 "
+        "oracle key must be designated for the Oracle role; docs/oracle.md §9). Needs only rpc_url.",
+    )
+    native_oracle_peers: list[str] = Field(
+        default_factory=list,
+        description="JSON-RPC URLs of the other designated oracle nodes, which take this node's "
+        "signatures (submitoracleresponse) when several nodes are designated.",
+    )
     fulfil_valid_blocks: int = Field(
         default=DEFAULT_N3_FULFIL_VALID_BLOCKS,
         ge=1,

@@ -3,7 +3,8 @@
 Starts anvil (Prague) and a single-validator neo-go node (1 s blocks) with their files under
 ``<data_dir>/devnet/{evm,neo-n3}``, creates (first use) the platform's keys through the enclave, deploys
 the contracts registering the enclave's identity keys and the platform VRF keys, funds the relayers and
-a test account, detaches the chains (they outlive the command), writes ``state.json`` and sets
+a test account, designates the enclave's N3 oracle key for the native Oracle role (docs/oracle.md §9),
+detaches the chains (they outlive the command), writes ``state.json`` and sets
 ``evm_rpc_url``, ``evm_gateway_address``, ``n3_rpc_url`` and ``n3_gateway_hash`` (flat names of
 ``settings.evm.rpc_url``, …) at the top of the NSL TOML file.
 """
@@ -32,6 +33,7 @@ from neo_service_layer.chains.devnet.state import (
 )
 from neo_service_layer.chains.evm.devnet import EvmDevnet
 from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet, devnet_account, write_devnet_wallet
+from neo_service_layer.chains.neo_n3.oracle_role import designate_oracle_nodes
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.devnet.platform import (
@@ -39,6 +41,9 @@ from neo_service_layer.devnet.platform import (
     deploy_n3,
     running_enclave,
 )
+from neo_service_layer.enclave.crypto import neo
+from neo_service_layer.enclave.opdefs.n3_oracle import N3_ORACLE_PUBLIC_KEY
+from neo_service_layer.enclave.schemas import NoArgs
 from neo_service_layer.services.accounts.first_start import ensure_system_account
 from neo_service_layer.services.keys.platform import evm_platform_keys, n3_platform_keys
 
@@ -109,6 +114,7 @@ async def up(
                 measurement = bytes.fromhex((await enclave.attest()).measurement)
                 evm_keys = await evm_platform_keys(db, enclave, evm.chain_id)
                 n3_keys = await n3_platform_keys(db, enclave, n3.magic)
+                oracle_key = (await enclave.run(N3_ORACLE_PUBLIC_KEY, NoArgs())).public_key
         finally:
             await db.dispose()
         progress("EVM: compiling and deploying the gateway, verifier, price feeds and example consumers")
@@ -123,6 +129,8 @@ async def up(
         n3_deployment = await deploy_n3(
             n3, n3_keys, measurement, admin, extra_funding={tester.script_hash: N3_TEST_ACCOUNT_FUNDS}
         )
+        # The enclave answers the devnet's native oracle requests (docs/oracle.md §9).
+        await designate_oracle_nodes(n3.rpc_url, n3.committee, [oracle_key])
         evm_record = _record(
             evm,
             evm.chain_id,
@@ -143,6 +151,7 @@ async def up(
                 "test": tester.address,
                 "relayer": n3_keys.relayer_address,
                 "committee": n3.committee.address,
+                "oracle": neo.address(oracle_key),
                 "wallet": str(n3.workdir / N3_WALLET_FILENAME),
             },
         )

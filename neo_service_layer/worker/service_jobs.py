@@ -27,6 +27,11 @@ from neo_service_layer.worker.chain_watch import (
     n3_watch_handler,
 )
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
+from neo_service_layer.worker.native_oracle_n3 import (
+    N3_NATIVE_ORACLE_KIND,
+    n3_native_oracle_handler,
+    native_oracle_tasks,
+)
 from neo_service_layer.worker.scheduler import PeriodicTask
 
 KEYS_PURGE_KIND = "keys.purge"
@@ -108,6 +113,7 @@ def service_handlers(settings: Settings | None = None) -> dict[str, Handler]:
         AUDIT_ANCHOR_KIND: audit_anchor_handler,
         EVM_WATCH_KIND: evm_watch_handler,
         N3_WATCH_KIND: n3_watch_handler,
+        N3_NATIVE_ORACLE_KIND: n3_native_oracle_handler,
         **chain_handlers(settings),
         **n3_chain_handlers(settings),
     }
@@ -118,10 +124,16 @@ def service_tasks(
     keys_purge_interval_seconds: float = DEFAULT_KEYS_PURGE_INTERVAL_SECONDS,
 ) -> list[PeriodicTask]:
     """The periodic tasks: the keys purge, hourly; with ``settings``, the audit checkpoint check, the
-    audit anchor (when on) and the configured chains' watchers."""
+    audit anchor (when on), the configured chains' watchers and the N3 native oracle node (when on)."""
     purge = PeriodicTask(
         name="keys-purge", interval_seconds=keys_purge_interval_seconds, kind=KEYS_PURGE_KIND
     )
     if settings is None:
         return [purge]
-    return [purge, audit_checkpoint_task(settings), *audit_anchor_tasks(settings), *chain_tasks(settings)]
+    return [
+        purge,
+        audit_checkpoint_task(settings),
+        *audit_anchor_tasks(settings),
+        *chain_tasks(settings),
+        *native_oracle_tasks(settings),
+    ]

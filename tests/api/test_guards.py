@@ -43,6 +43,7 @@ IDEMPOTENT = {
     "secrets.grants.create",
     "randomness.generate",
     "randomness.generate_batch",
+    "oracle.request",
 }
 
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +24,8 @@ from neo_service_layer.api.state import AppState
 from neo_service_layer.client import VerifiedIdentity, verify_oracle_result
 from neo_service_layer.client.secrets import seal_secret_value
 from neo_service_layer.config import Settings
-from neo_service_layer.enclave.attestation import build_report
-from neo_service_layer.enclave.context import EnclaveContext
-from neo_service_layer.enclave.handlers import default_registry
-from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
 from neo_service_layer.enclave.oracle.policy import FetchPolicy
-from neo_service_layer.enclave.sealing import Sealer
-from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.errors import OracleVerificationFailed
 from neo_service_layer.services.oracle.models import OracleRequest
 from tests.api.helpers import NO_RATE_LIMITS, assert_problem, audit_entries, auth
@@ -48,51 +38,22 @@ URL = "/v1/oracle/requests"
 PRICE = b'{"data": {"price": "43000.12", "volume": 12.5}, "ok": true}'
 
 
-@pytest.fixture(scope="module")
-def pki() -> OraclePKI:
-    return OraclePKI.build()
-
-
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings_with(settings, rate_limits=NO_RATE_LIMITS)
 
 
 @pytest.fixture
-async def enclave_server(
-    enclave_socket: Path, enclave_measurement: str, pki: OraclePKI
-) -> AsyncIterator[EnclaveServer]:
-    """The shared in-process enclave, with the real fetcher (trusting the test CA, reaching 127.0.0.1)."""
-    identity = Identity.generate()
-    backend = SoftwareBackend()
-    fetcher = SafeFetcher(FetchPolicy(allow_private_hosts=True), ssl_context=pki.client_context())
-    ctx = EnclaveContext(
-        identity=identity,
-        sealer=Sealer(os.urandom(32)),
-        backend=backend,
-        report=build_report(identity, backend, enclave_measurement),
-        fetcher=fetcher,
-    )
-    server = EnclaveServer(ctx, default_registry(), enclave_socket, stop_grace_seconds=2.0)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-        await fetcher.aclose()
+async def enclave_fetcher(pki: OraclePKI) -> AsyncIterator[SafeFetcher]:
+    """The real fetcher for the shared in-process enclave: trusts the test CA, may reach 127.0.0.1."""
+    async with SafeFetcher(
+        FetchPolicy(allow_private_hosts=True), ssl_context=pki.client_context()
+    ) as fetcher:
+        yield fetcher
 
 
 @pytest.fixture
-def cert_dir() -> Iterator[str]:
-    directory = tempfile.mkdtemp(prefix="nsl-oracle-")
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture
-async def server(pki: OraclePKI, cert_dir: str) -> AsyncIterator[LocalServer]:
+async def server(pki: OraclePKI, tmp_path: Path) -> AsyncIterator[LocalServer]:
     """An HTTPS API on 127.0.0.1 that behaves (``/price``) and misbehaves (the other paths)."""
 
     async def price(_request: Request, writer: asyncio.StreamWriter) -> None:
@@ -108,7 +69,7 @@ async def server(pki: OraclePKI, cert_dir: str) -> AsyncIterator[LocalServer]:
         await respond(writer, 200, json.dumps({"headers": request.headers}).encode())
 
     local = LocalServer(
-        pki.server_context(cert_dir),
+        pki.server_context(tmp_path),
         routes={
             "/price": price,
             "/price-b": fixed(200, b'{"data": {"price": "43000.10"}}'),

@@ -17,6 +17,7 @@ from neo_service_layer.chains.evm.messages import Mode
 from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.neo_n3.requests import N3Request, N3StoredRequest
 from neo_service_layer.chains.onchain import (
+    ORACLE,
     RANDOMNESS,
     SERVICES,
     EvmRequestContext,
@@ -34,6 +35,14 @@ from neo_service_layer.enclave.opdefs.chains import (
     EvmRandomnessFulfilmentResult,
     N3RandomnessFulfilmentArgs,
     N3RandomnessFulfilmentResult,
+)
+from neo_service_layer.enclave.opdefs.oracle_chains import (
+    EVM_ORACLE_FULFILMENT,
+    N3_ORACLE_FULFILMENT,
+    EvmOracleFulfilmentArgs,
+    EvmOracleFulfilmentResult,
+    N3OracleFulfilmentArgs,
+    N3OracleFulfilmentResult,
 )
 
 GATEWAY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -94,11 +103,13 @@ def n3_context() -> N3RequestContext:
     return N3RequestContext(56753, N3_GATEWAY, request, N3StoredRequest(paid=60_000_000, vrf_key_version=2))
 
 
-def test_randomness_is_served_on_both_families_and_nothing_else_yet() -> None:
-    assert SERVICES == {"randomness": RANDOMNESS}
+def test_randomness_and_oracle_are_served_on_both_families_and_nothing_else_yet() -> None:
+    assert SERVICES == {"randomness": RANDOMNESS, "oracle": ORACLE}
     assert evm_adapter("randomness") is RANDOMNESS.evm
     assert n3_adapter("randomness") is RANDOMNESS.n3
-    for unknown in ("oracle", "price-feed", "functions", "", "Randomness"):
+    assert evm_adapter("oracle") is ORACLE.evm
+    assert n3_adapter("oracle") is ORACLE.n3
+    for unknown in ("price-feed", "functions", "", "Randomness", "Oracle"):
         assert evm_adapter(unknown) is None
         assert n3_adapter(unknown) is None
 
@@ -150,6 +161,52 @@ async def test_an_n3_request_becomes_its_ops_args_and_the_answer_what_fulfill_ta
     assert args == N3RandomnessFulfilmentArgs(
         network_magic=56753, gateway=N3_GATEWAY, request_id=9, payload=b"seed", vrf_key_version=2
     )
+
+
+async def test_an_oracle_request_hands_the_enclave_its_payload() -> None:
+    """The payload itself, not the stored hash: the enclave reads the URL from it and hashes it itself."""
+    evm, n3 = ORACLE.evm, ORACLE.n3
+    assert evm is not None
+    assert n3 is not None
+    evm_answer = EvmOracleFulfilmentResult(
+        request_id=b"\x11" * 32,
+        code="Success",
+        data=b"[1]",
+        detail="",
+        result=b"\x66" * 128,
+        signature=b"\x77" * 64 + b"\x1b",
+        signer=GATEWAY,
+    )
+    n3_answer = N3OracleFulfilmentResult(
+        request_id=9,
+        code="NotFound",
+        data=b"",
+        detail="",
+        result=b"\x14",
+        signature=b"\x77" * 64,
+        signer=b"\x02" + b"\x99" * 32,
+    )
+    evm_enclave, n3_enclave = RecordingEnclave(evm_answer), RecordingEnclave(n3_answer)
+
+    evm_fulfilment = await make_fulfilment(evm_enclave, evm, evm_context())  # type: ignore[arg-type]
+    n3_fulfilment = await make_fulfilment(n3_enclave, n3, n3_context())  # type: ignore[arg-type]
+
+    assert evm_fulfilment == Fulfilment(result=evm_answer.result, signature=evm_answer.signature)
+    assert n3_fulfilment == Fulfilment(result=b"\x14", signature=n3_answer.signature)
+    assert evm_enclave.calls == [
+        (
+            EVM_ORACLE_FULFILMENT,
+            EvmOracleFulfilmentArgs(
+                chain_id=31337, gateway=GATEWAY, request_id=b"\x11" * 32, payload=b"seed"
+            ),
+        )
+    ]
+    assert n3_enclave.calls == [
+        (
+            N3_ORACLE_FULFILMENT,
+            N3OracleFulfilmentArgs(network_magic=56753, gateway=N3_GATEWAY, request_id=9, payload=b"seed"),
+        )
+    ]
 
 
 @pytest.mark.parametrize("family", ["evm", "n3"])

@@ -29,12 +29,13 @@ from neo_service_layer.cli import devnet as devnet_cli
 from neo_service_layer.cli.main import app
 from neo_service_layer.devnet.platform import spawn_enclave, wait_for_enclave
 from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.enclave.crypto import neo
 from neo_service_layer.enclave.schemas import AttestationReport
 from tests.cli.devnet_helpers import UNRELATED, Devnet, rpc
 
 pytestmark = pytest.mark.slow
 GAS_HASH = "0xd2a4cff31913016155e38e474a2c06d08be276cf"
-CONFIG_KEYS = ("evm_rpc_url", "evm_gateway_address", "n3_rpc_url", "n3_gateway_hash")
+CONFIG_KEYS = ("evm_rpc_url", "evm_gateway_address", "n3_rpc_url", "n3_gateway_hash", "n3_native_oracle")
 
 
 def test_up_writes_state_and_config(devnet: Devnet) -> None:
@@ -70,6 +71,7 @@ def test_up_writes_state_and_config(devnet: Devnet) -> None:
         "evm_gateway_address": state["evm"]["contracts"]["gateway"],
         "n3_rpc_url": state["n3"]["rpc_url"],
         "n3_gateway_hash": state["n3"]["contracts"]["gateway"],
+        "n3_native_oracle": True,
     }
     assert devnet.config_file.read_text().startswith(UNRELATED)
 
@@ -87,6 +89,7 @@ def test_config_is_what_nsl_reads(devnet: Devnet) -> None:
     state = devnet.state()
     assert shown["evm"]["gateway_address"] == state["evm"]["contracts"]["gateway"]
     assert shown["n3"]["rpc_url"] == state["n3"]["rpc_url"]
+    assert shown["n3"]["native_oracle"] is True
 
 
 def test_contracts_are_deployed(devnet: Devnet) -> None:
@@ -159,6 +162,18 @@ def test_gateways_register_the_enclave_identity(devnet: Devnet) -> None:
     assert int(version["value"]) == 1
     vrf = rpc(n3["rpc_url"], "invokefunction", [n3["contracts"]["gateway"], "get_vrf_key", []])
     assert len(base64.b64decode(vrf["stack"][0]["value"])) == 48
+
+
+def test_the_enclave_oracle_key_is_designated_for_the_native_oracle(devnet: Devnet) -> None:
+    n3 = devnet.state()["n3"]
+    height = int(rpc(n3["rpc_url"], "getblockcount")) - 1
+    role_management = "0x49cf4e5378ffcd4dec034fd98a174c5491e395e2"
+    args = [{"type": "Integer", "value": "8"}, {"type": "Integer", "value": str(height + 1)}]
+    invoked = rpc(n3["rpc_url"], "invokefunction", [role_management, "getDesignatedByRole", args])
+    assert invoked["state"] == "HALT"
+    keys = [base64.b64decode(item["value"]) for item in invoked["stack"][0]["value"]]
+    assert len(keys) == 1
+    assert neo.address(keys[0]) == n3["accounts"]["oracle"]
 
 
 def test_status_shows_heights(devnet: Devnet) -> None:

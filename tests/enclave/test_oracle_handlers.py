@@ -8,9 +8,8 @@ attacker here: it builds the op's args itself, grants included.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,26 +34,12 @@ SECRET_ID = "sec_01ORACLE"
 VALUE = b"sk-live-handler-0123456789"
 
 
-@pytest.fixture(scope="module")
-def pki() -> OraclePKI:
-    return OraclePKI.build()
-
-
 @pytest.fixture
-def cert_dir() -> Iterator[str]:
-    directory = tempfile.mkdtemp(prefix="nsl-oracle-")
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture
-async def web(pki: OraclePKI, cert_dir: str) -> AsyncIterator[LocalServer]:
+async def web(pki: OraclePKI, tmp_path: Path) -> AsyncIterator[LocalServer]:
     async def price(_request: Request, writer: asyncio.StreamWriter) -> None:
         await respond(writer, 200, b'{"price": 7}')
 
-    local = LocalServer(pki.server_context(cert_dir), routes={"/price": price})
+    local = LocalServer(pki.server_context(tmp_path), routes={"/price": price})
     await local.start()
     try:
         yield local

@@ -32,6 +32,8 @@ def config_path(settings: Settings) -> Path:
 
 
 def _value(value: str | int) -> str:
+    if isinstance(value, bool):  # before int: bool is an int, and TOML spells it in lower case
+        return "true" if value else "false"
     # A JSON string of printable text is a valid TOML basic string (same escapes).
     return str(value) if isinstance(value, int) else json.dumps(value, ensure_ascii=True)
 

@@ -20,7 +20,7 @@ CONFIG_COMMENT = "# nsl devnet (removed by nsl devnet down)"
 _RPC_TIMEOUT_SECONDS = 2.0
 EVM, N3 = "evm", "neo-n3"
 #: What ``up`` writes to the NSL config (and ``down`` removes).
-CONFIG_KEYS = ("evm_rpc_url", "evm_gateway_address", "n3_rpc_url", "n3_gateway_hash")
+CONFIG_KEYS = ("evm_rpc_url", "evm_gateway_address", "n3_rpc_url", "n3_gateway_hash", "n3_native_oracle")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +112,7 @@ def config_values(state: DevnetState) -> dict[str, str | int]:
         state.evm.contracts["gateway"],
         state.n3.rpc_url,
         state.n3.contracts["gateway"],
+        True,  # the enclave's N3 oracle key is designated: its worker answers native oracle requests
     )
     return dict(zip(CONFIG_KEYS, values, strict=True))
 

@@ -10,7 +10,9 @@ safe to run any number of times, concurrently or after a crash at any point (doc
 2. a transaction already recorded for the row → look for its receipt (and its replacements');
 3. otherwise: the service's enclave op (``chains/onchain.py``; randomness:
    ``chains.evm_randomness_fulfilment``, with the payload hash and VRF key version the gateway stored)
-   makes and signs the result, gas is estimated (a revert here is decoded:
+   makes and signs the result — once: the answer is recorded on the row before anything is signed, and
+   every later transaction of the request re-sends it (an oracle answer may change if asked again);
+   gas is estimated (a revert here is decoded:
    ``AlreadyFulfilled`` → back to 1, anything else → ``failed``), the fees are capped to the request's
    budget (below), a nonce is allocated (``FulfilmentStore.allocate_nonce``), the enclave signs the
    EIP-1559 transaction with the relayer key, the signed transaction is **recorded, then broadcast**;
@@ -174,8 +176,8 @@ class EvmFulfiller:
         if row.status is FulfilmentStatus.PENDING:
             stored = await self._rpc(self.rpc.get_request, request.request_id)
             context = EvmRequestContext(self.chain_id, self.rpc.gateway, request, stored)
-            fulfilment = await self.signer.fulfil(adapter, context)
-            data = gateway_rpc.fulfill_calldata(request.request_id, fulfilment.result, fulfilment.signature)
+            result, signature = await self.store.record_answer(key, lambda: self._answer(adapter, context))
+            data = gateway_rpc.fulfill_calldata(request.request_id, result, signature)
             try:
                 estimate = await self._rpc(self.rpc.estimate_gas, relayer, data)
             except WouldRevert as e:
@@ -210,6 +212,10 @@ class EvmFulfiller:
             row = await self._sign_and_send(key, tx, fees)
         return await self._track(request, row, relayer)
 
+    async def _answer(self, adapter: EvmAdapter, context: EvmRequestContext) -> tuple[bytes, bytes]:
+        fulfilment = await self.signer.fulfil(adapter, context)
+        return fulfilment.result, fulfilment.signature
+
     async def _reconcile(self, request: ServiceRequest) -> Outcome | None:
         """The outcome the chain already decides (fulfilled, or unknown), or None while it is pending."""
         key = request.request_id.hex()
@@ -226,9 +232,9 @@ class EvmFulfiller:
         if log is None:  # fulfilled in state but the log is not visible yet (a lagging node): ask again later
             raise FulfilmentPending(f"request {key} is fulfilled on chain but its Fulfilled log is not found")
         receipt = await self._rpc(self.rpc.receipt, log.tx_hash)
-        row = await self.store.finish(
+        row = await self.store.confirm(
             key,
-            FulfilmentStatus.CONFIRMED,
+            log.result,
             tx_hash=log.tx_hash,
             block_number=log.block_number,
             callback_success=log.callback_success,
@@ -346,9 +352,8 @@ class EvmFulfiller:
         if receipt["status"] == 1:
             log = self.rpc.fulfilled_in(receipt, request.request_id)
             callback = log.callback_success if log is not None else None
-            done = await self.store.finish(
-                key, FulfilmentStatus.CONFIRMED, callback_success=callback, **mined
-            )
+            landed = log.result if log is not None else None
+            done = await self.store.confirm(key, landed, callback_success=callback, **mined)
             return Outcome.of(done)
         assert row.tx is not None
         reason = await self._rpc(

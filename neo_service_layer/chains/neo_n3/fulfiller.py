@@ -11,16 +11,18 @@ safe to run any number of times, concurrently or after a crash at any point (doc
    not fulfilled → ``failed`` / ``request_not_on_chain``; otherwise the stored request gives what it
    paid and the VRF key version it is pinned to;
 3. otherwise the service's enclave op makes and signs the result (``chains/onchain.py``; randomness:
-   ``chains.n3_randomness_fulfilment``, with that key version); the ``fulfill`` script is test-invoked
-   with the relayer as signer (FAULT → ``failed`` / ``would_fault`` with the VM's exception,
-   ``callback_gas_exceeded`` when it ran out of GAS; ``request already fulfilled`` → step 2) and its GAS
-   consumed is the system fee; ``valid_until_block = blockcount + valid_blocks``; the network fee comes
-   from ``calculatenetworkfee`` with the relayer's verification script; if the two together exceed what
-   the request paid, nothing is sent (``failed`` / ``callback_gas_exceeded``); else ``keys.n3_sign_tx``
-   signs it with the relayer key in the enclave; the signed transaction is **recorded, then broadcast**;
+   ``chains.n3_randomness_fulfilment``, with that key version) — once: the answer is recorded on the row
+   first, and a rebuilt transaction re-sends it (an oracle answer may change if asked again); the
+   ``fulfill`` script is test-invoked with the relayer as signer (FAULT → ``failed`` / ``would_fault``
+   with the VM's exception, ``callback_gas_exceeded`` when it ran out of GAS; ``request already
+   fulfilled`` → step 2) and its GAS consumed is the system fee; ``valid_until_block = blockcount +
+   valid_blocks``; the network fee comes from ``calculatenetworkfee`` with the relayer's verification
+   script; if the two together exceed what the request paid, nothing is sent (``failed`` /
+   ``callback_gas_exceeded``); else ``keys.n3_sign_tx`` signs it with the relayer key in the enclave;
+   the signed transaction is **recorded, then broadcast**;
 4. wait for its application log. If the chain passes ``valid_until_block`` without it, the transaction
-   can never be included: it is rebuilt (new nonce and fees) and sent again, at most ``max_resends``
-   times per attempt.
+   can never be included: it is rebuilt (new nonce and fees, the same recorded answer) and sent again,
+   at most ``max_resends`` times per attempt.
 
 No fee bumping and no nonce management: an N3 transaction carries a random nonce and is valid until a
 block height, and its fees are fixed (the system fee is what the test invocation used — burnt in full
@@ -41,6 +43,7 @@ cannot deliver a request twice; reconciling from the chain makes them agree on t
 from __future__ import annotations
 
 import asyncio
+import base64
 import secrets
 import time
 from collections.abc import Callable
@@ -200,7 +203,7 @@ class N3Fulfiller:
         if evidence is None:  # fulfilled in state, but the block is beyond what we search
             row = await self.store.finish(key, FulfilmentStatus.CONFIRMED, tx_hash=None)
             return Outcome.of(row)
-        return await self._confirm(key, evidence, await self.rpc.application_log(evidence[0]))
+        return await self._confirm(request, evidence, await self.rpc.application_log(evidence[0]))
 
     async def _find_fulfilled(self, request: N3Request) -> tuple[str, int] | None:
         """(tx hash, block) of the ``Fulfilled`` notification of ``request``: ours first, else a scan."""
@@ -220,12 +223,14 @@ class N3Fulfiller:
     async def _height(self, tx_hash: str) -> int:
         return int(await self.rpc.call("gettransactionheight", [tx_hash]))
 
-    async def _confirm(self, key: str, evidence: tuple[str, int], log: dict[str, Any] | None) -> Outcome:
+    async def _confirm(
+        self, request: N3Request, evidence: tuple[str, int], log: dict[str, Any] | None
+    ) -> Outcome:
         tx_hash, block_index = evidence
         execution = (log or {}).get("executions", [{}])[0]
-        row = await self.store.finish(
-            key,
-            FulfilmentStatus.CONFIRMED,
+        row = await self.store.confirm(
+            request.fulfilment_key,
+            self._landed(execution, request.request_id),
             tx_hash=tx_hash,
             block_number=block_index,
             gas_used=int(execution["gasconsumed"]) if "gasconsumed" in execution else None,
@@ -233,6 +238,16 @@ class N3Fulfiller:
             callback_success=True,
         )
         return Outcome.of(row)
+
+    def _landed(self, execution: dict[str, Any], request_id: int) -> bytes | None:
+        """The result of the gateway's ``Fulfilled(request_id, result)`` notification in ``execution``."""
+        for notification in execution.get("notifications", []):
+            if notification.get("eventname") != "Fulfilled" or notification.get("contract") != self.gateway:
+                continue
+            items = notification.get("state", {}).get("value", [])
+            if len(items) == 2 and items[0].get("type") == "Integer" and int(items[0]["value"]) == request_id:
+                return base64.b64decode(items[1].get("value", ""))
+        return None
 
     # --- sending ---------------------------------------------------------------------------------------
 
@@ -243,8 +258,9 @@ class N3Fulfiller:
         the chain decides first or the request cannot pay for its fulfilment."""
         key = request.fulfilment_key
         magic = await self.rpc.magic()
-        answer = await self.signer.fulfil(adapter, N3RequestContext(magic, self.gateway, request, stored))
-        script = call_script(self.gateway, "fulfill", [request.request_id, answer.result, answer.signature])
+        context = N3RequestContext(magic, self.gateway, request, stored)
+        result, signature = await self.store.record_answer(key, lambda: self._answer(adapter, context))
+        script = call_script(self.gateway, "fulfill", [request.request_id, result, signature])
         relayer_key = await self.signer.relayer_public_key()
         verification = neo.verification_script(relayer_key)
         relayer = types.UInt160(neo.script_hash(relayer_key))
@@ -300,6 +316,10 @@ class N3Fulfiller:
         await self._broadcast(row)
         return row
 
+    async def _answer(self, adapter: N3Adapter, context: N3RequestContext) -> tuple[bytes, bytes]:
+        answer = await self.signer.fulfil(adapter, context)
+        return answer.result, answer.signature
+
     async def _broadcast(self, row: ChainFulfilment) -> None:
         assert row.raw_tx is not None
         try:
@@ -334,7 +354,7 @@ class N3Fulfiller:
     async def _settle(self, request: N3Request, tx_hash: str, log: dict[str, Any]) -> Outcome:
         key = request.fulfilment_key
         if _state(log) == "HALT":
-            return await self._confirm(key, (tx_hash, await self._height(tx_hash)), log)
+            return await self._confirm(request, (tx_hash, await self._height(tx_hash)), log)
         reconciled = await self._reconcile(request)  # someone else's fulfilment may have come first
         if isinstance(reconciled, Outcome):
             return reconciled

@@ -19,7 +19,9 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         builtin,
         chains,
         keys,
+        n3_oracle,
         oracle,
+        oracle_chains,
         randomness,
         secrets,
     )
@@ -31,7 +33,9 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         secrets.registry,
         randomness.registry,
         oracle.registry,
+        oracle_chains.registry,
         chains.registry,
+        n3_oracle.registry,
         audit.registry,
     )
 

@@ -39,8 +39,10 @@ def check_query(syntax: FilterSyntax, path: str | None) -> None:
             parse_path(path)
         else:
             jsonpath_rfc9535.compile(path)
-    except (JsonPathError, JSONPathError) as exc:
-        raise QueryInvalid(str(exc).splitlines()[0]) from exc
+    except JsonPathError as exc:
+        raise QueryInvalid(str(exc)) from exc
+    except JSONPathError as exc:
+        raise QueryInvalid(_first_line(exc)) from exc
 
 
 def select(document: bytes, syntax: FilterSyntax, path: str | None) -> bytes:
@@ -58,8 +60,17 @@ def select(document: bytes, syntax: FilterSyntax, path: str | None) -> bytes:
     try:
         values = jsonpath_rfc9535.compile(path).find(data).values()
     except JSONPathError as exc:
-        raise FilterError(f"invalid filter: {str(exc).splitlines()[0]}") from exc
+        raise FilterError(f"invalid filter: {_first_line(exc)}") from exc
     return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _first_line(exc: JSONPathError) -> str:
+    """The library's message, first line. Its detailed message fails on an empty query (IndexError in
+    ``_error_context``, jsonpath-rfc9535 2.0.2): then the bare message."""
+    try:
+        return str(exc).splitlines()[0]
+    except IndexError:
+        return str(exc.args[0]) if exc.args else "invalid query"
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

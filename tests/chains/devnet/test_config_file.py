@@ -52,6 +52,12 @@ def test_strings_are_escaped(tmp_path: Path) -> None:
     assert current_values(path)["evm_rpc_url"] == 'http://x/"quoted"\\path'
 
 
+def test_booleans_are_toml_booleans(tmp_path: Path) -> None:
+    path = tmp_path / "nsl.toml"
+    set_keys(path, {"n3_native_oracle": True, "other": False, "port": 1})
+    assert current_values(path) == {"n3_native_oracle": True, "other": False, "port": 1}
+
+
 def test_invalid_toml_is_not_rewritten(tmp_path: Path) -> None:
     path = tmp_path / "nsl.toml"
     path.write_text("port = = 1\n")

@@ -39,7 +39,7 @@ from neo_service_layer.worker.chain_fulfil import EnclaveFulfilmentSigner
 from neo_service_layer.worker.chain_watch import EVM_REQUEST_KIND, evm_watcher, watch_once
 from neo_service_layer.worker.process import run_worker
 from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
-from tests.chains.evm.flows import RANDOMNESS, Nsl, request_oracle, request_randomness
+from tests.chains.evm.flows import RANDOMNESS, Nsl, request_randomness
 from tests.chains.evm.fulfil_helpers import Platform, automine_off, rpc
 from tests.chains.evm.helpers import one_event, revert_name
 from tests.chains.fulfilment_rows import (
@@ -220,10 +220,17 @@ async def test_unknown_and_unsupported_requests_fail_with_stable_reasons(
     request_id, _ = request_randomness(nsl, b"real", verify=False)
     real = await request_of(platform, tmp_path, request_id)
     orphan = ServiceRequest.from_payload({**real.to_payload(), "request_id": "ab" * 32})
-    oracle = await request_of(platform, tmp_path, request_oracle(nsl, b"q")[0])
+    functions = messages.service_id("functions")  # offered by this gateway, not served by NSL yet
+    transact(nsl.w3, nsl.owner, nsl.gateway.functions.setFee(functions, int(Mode.SIGNATURE_ONLY), 1, True))
+    zero = Web3.to_checksum_address(bytes(20))
+    receipt = transact(
+        nsl.w3, nsl.user, nsl.gateway.functions.request(functions, b"q", zero, bytes(4), 0, 0), value=1
+    )
+    other = bytes(one_event(nsl.gateway, "ServiceRequested", receipt).args.requestId)
+    not_served = await request_of(platform, tmp_path, other)
 
     orphaned = await fulfiller(platform).fulfil(orphan)
-    unsupported = await fulfiller(platform).fulfil(oracle)
+    unsupported = await fulfiller(platform).fulfil(not_served)
 
     assert (orphaned.status, orphaned.reason) == (FulfilmentStatus.FAILED, "request_not_on_chain")
     assert (unsupported.status, unsupported.reason) == (FulfilmentStatus.FAILED, "service_not_supported_yet")
@@ -517,7 +524,13 @@ async def knows(nsl: Nsl, tx_hash: str | None) -> bool:
 
 
 @pytest.mark.parametrize(
-    "mode", [Mode.SIGNATURE_ONLY, Mode.ONCHAIN_VERIFY], ids=["signature-only", "onchain-verify"]
+    ("service", "mode"),
+    [
+        pytest.param(RANDOMNESS, Mode.SIGNATURE_ONLY, id="randomness-signature-only"),
+        pytest.param(RANDOMNESS, Mode.ONCHAIN_VERIFY, id="randomness-onchain-verify"),
+        pytest.param(messages.service_id("oracle"), Mode.SIGNATURE_ONLY, id="oracle-signature-only"),
+    ],
 )
-def test_a_fee_is_offered_for_each_mode_the_fulfiller_serves(nsl: Nsl, mode: Mode) -> None:
-    assert nsl.fee(RANDOMNESS, mode) > 0
+def test_a_fee_is_offered_for_each_mode_the_fulfiller_serves(nsl: Nsl, service: bytes, mode: Mode) -> None:
+    """What ``deploy_nsl`` (and so ``nsl devnet up``) offers: every service NSL serves on EVM."""
+    assert nsl.fee(service, mode) > 0

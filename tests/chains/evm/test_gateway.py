@@ -18,6 +18,8 @@ from neo_service_layer.chains.evm.errors import EvmTransactionFailed
 from neo_service_layer.chains.evm.messages import Mode
 from neo_service_layer.chains.evm.tx import transact
 from neo_service_layer.enclave.crypto import dyvrf, evm_gateway
+from neo_service_layer.enclave.oracle import onchain
+from neo_service_layer.enclave.oracle.codes import OracleCode
 from tests.chains.evm.flows import (
     ORACLE,
     RANDOMNESS,
@@ -337,7 +339,7 @@ def test_request_without_callback_is_fulfilled_by_event(nsl: Nsl) -> None:
 
 def test_callback_revert_does_not_block_fulfilment(nsl: Nsl) -> None:
     request_id, _ = request_oracle(nsl, b"GET /big")
-    too_big = b"x" * 257  # OracleConsumer.MAX_RESULT_SIZE is 256: its callback reverts ResultTooLarge
+    too_big = onchain.evm_result(OracleCode.Success, b"x" * 1025)  # over OracleConsumer.MAX_DATA_SIZE
     receipt = fulfil(nsl, request_id, too_big)
     assert one_event(nsl.gateway, "Fulfilled", receipt).args.callbackSuccess is False
     assert nsl.gateway.functions.getRequest(request_id).call()[4] == STATUS_FULFILLED
@@ -348,9 +350,10 @@ def test_callback_revert_does_not_block_fulfilment(nsl: Nsl) -> None:
 
 def test_oracle_consumer_receives_result(nsl: Nsl) -> None:
     request_id, _ = request_oracle(nsl, b"GET /price")
-    receipt = fulfil(nsl, request_id, b'{"neo": 12.5}')
+    receipt = fulfil(nsl, request_id, onchain.evm_result(OracleCode.Success, b"[12.5]"))
     assert one_event(nsl.gateway, "Fulfilled", receipt).args.callbackSuccess is True
-    assert nsl.oracle_consumer.functions.results(request_id).call() == b'{"neo": 12.5}'
+    assert nsl.oracle_consumer.functions.codes(request_id).call() == OracleCode.Success
+    assert nsl.oracle_consumer.functions.results(request_id).call() == b"[12.5]"
 
 
 def test_fees_are_collected_and_withdrawn(nsl: Nsl) -> None:

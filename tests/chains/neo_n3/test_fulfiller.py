@@ -385,12 +385,13 @@ async def test_unknown_unsupported_and_refused_requests_fail_with_stable_reasons
     (request_id,), _ = await n3_platform.request_randomness((b"real", False))
     real = await request_of(n3_platform, tmp_path, request_id)
     orphan = N3Request.from_payload({**real.to_payload(), "request_id": "999"})
-    oracle_call = GenericContract(n3_platform.deployment.examples["OracleConsumer"]).call_function(
-        "request_data", [b"q"]
+    # The price feed consumer asks for "price-feed": a service this gateway takes but NSL does not serve yet.
+    feed_call = GenericContract(n3_platform.deployment.examples["PriceFeedConsumer"]).call_function(
+        "request_price", ["NEO/USD"]
     )
     other_key = dyvrf.public_key(dyvrf.generate_secret())
     facade = facade_for(n3_platform.rpc_url, n3_platform.admin)
-    receipt = await facade.invoke_multi([oracle_call, gateway.call_function("set_vrf_key", [2, other_key])])
+    receipt = await facade.invoke_multi([feed_call, gateway.call_function("set_vrf_key", [2, other_key])])
     assert str(receipt.state) == "HALT", receipt.exception
     (wrong_key,), _ = await n3_platform.request_randomness((b"wrong key", True))
     async with N3Rpc(n3_platform.rpc_url) as rpc:

@@ -11,6 +11,8 @@ from typing import Any
 
 from neo_service_layer.chains.neo_n3 import messages
 from neo_service_layer.enclave.crypto import dyvrf, n3_gateway
+from neo_service_layer.enclave.oracle.codes import OracleCode
+from neo_service_layer.enclave.oracle.onchain import n3_result
 from tests.chains.neo_n3.helpers import (
     EnclaveKey,
     Nsl,
@@ -259,7 +261,7 @@ async def test_oracle_and_price_feed_consumers(nsl: Nsl) -> None:
         False,
     )
     assert feed_service == b"price-feed"
-    answer, price = b'{"price":12.34}', 1_234_000_000
+    answer, price = n3_result(OracleCode.Success, b"[12.34]"), 1_234_000_000
     state, _, _, exception = await send(
         nsl,
         [nsl.fulfil_call(oracle_id, answer), nsl.fulfil_call(feed_id, messages.price_result(price))],
@@ -268,11 +270,16 @@ async def test_oracle_and_price_feed_consumers(nsl: Nsl) -> None:
     assert state == "HALT", exception
     reply = test_invoke(
         nsl.rpc_url,
-        [oracle.call_function("get_result", [oracle_id]), feed.call_function("get_price", ["NEO/USD"])],
+        [
+            oracle.call_function("get_code", [oracle_id]),
+            oracle.call_function("get_result", [oracle_id]),
+            feed.call_function("get_price", ["NEO/USD"]),
+        ],
         nsl.stranger,
     )
-    assert stack_bytes(reply.stack[0]) == answer
-    assert stack_int(reply.stack[1]) == price
+    assert stack_int(reply.stack[0]) == OracleCode.Success
+    assert stack_bytes(reply.stack[1]) == b"[12.34]"
+    assert stack_int(reply.stack[2]) == price
 
 
 def test_callbacks_and_requests_are_guarded(nsl: Nsl) -> None:

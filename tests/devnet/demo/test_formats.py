@@ -14,6 +14,7 @@ from neo_service_layer.chains.evm.messages import BLS12_381_P
 from neo_service_layer.devnet.demo import formats
 from neo_service_layer.devnet.demo.formats import InvalidOracleResult, OracleAnswer
 from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.oracle import onchain
 from neo_service_layer.enclave.oracle.codes import OracleCode
 
 URL = "https://api.example/v1/price?symbol=NEO"
@@ -68,14 +69,25 @@ def test_n3_oracle_payload(url: str, filter_: str | None, expected: bytes) -> No
     [pytest.param(URL, "$.price", id="filter"), pytest.param(URL, None, id="no-filter")],
 )
 def test_payloads_decode_as_the_enclave_decodes_them(url: str, filter_: str | None) -> None:
-    """Against the enclave's own decoders once the on-chain oracle is in the tree (branch oracle-onchain)."""
-    onchain = pytest.importorskip("neo_service_layer.enclave.oracle.onchain")
+    """What the enclave decodes from a gateway payload is what the demo meant."""
     for decode, payload in (
         (onchain.decode_evm_payload, formats.evm_oracle_payload(url, filter_)),
         (onchain.decode_n3_payload, formats.n3_oracle_payload(url, filter_)),
     ):
         query = decode(payload)
         assert (query.url, query.filter) == (url, filter_)
+
+
+@pytest.mark.parametrize(
+    ("code", "data"),
+    [
+        pytest.param(OracleCode.Success, b'["7.25"]', id="success"),
+        pytest.param(OracleCode.Forbidden, b"", id="forbidden"),
+    ],
+)
+def test_results_decode_what_the_enclave_encodes(code: OracleCode, data: bytes) -> None:
+    assert formats.decode_evm_oracle_result(onchain.evm_result(code, data)) == OracleAnswer(code, data)
+    assert formats.decode_n3_oracle_result(onchain.n3_result(code, data)) == OracleAnswer(code, data)
 
 
 EVM_RESULT = ("uint8", "bytes")

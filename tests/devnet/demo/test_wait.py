@@ -83,7 +83,9 @@ async def test_the_timeout_says_what_the_platform_did(
 
 
 async def test_an_unreadable_database_only_loses_the_explanation(tmp_path: Path, settings: Settings) -> None:
-    broken = settings_with(settings, database_url=f"sqlite+aiosqlite:///{tmp_path}/missing/dir/nsl.db")
+    """A database nsl serve never migrated (no ``chain_fulfilments`` table)."""
+    (tmp_path / "empty.db").touch()
+    broken = settings_with(settings, database_url=f"sqlite+aiosqlite:///{tmp_path}/empty.db")
     assert await platform_row(broken, CHAIN, KEY) is None
     with pytest.raises(DemoNoFulfilment, match="is `nsl serve` running"):
         await wait_for(Poll(on=None), broken, CHAIN, KEY, within=0.1, **FAST)

@@ -96,11 +96,6 @@ def _redirect(location: Callable[[], str], status: int = 302) -> Route:
     return route
 
 
-@pytest.fixture(scope="module")
-def pki() -> OraclePKI:
-    return OraclePKI.build()
-
-
 @pytest.fixture
 async def plain() -> AsyncIterator[LocalServer]:
     server = await LocalServer(None).start()

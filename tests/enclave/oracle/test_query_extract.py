@@ -160,3 +160,12 @@ def test_decimals_are_for_numbers_only() -> None:
 def test_an_aggregated_mean_is_truncated_like_any_number() -> None:
     # The median of [1] and [2] (extracted integers) is [1.5]; on chain it is 1.
     assert decode(["int256"], abi_encode(b"[1.5]", ExtractSpec(ValueType.INT256, 8))) == (1,)
+
+
+def test_an_empty_rfc9535_query_is_refused_cleanly() -> None:
+    # jsonpath-rfc9535 2.0.2 raises IndexError while formatting its own error for "" (found by the
+    # OpenAPI fuzz test): the refusal must still be QueryInvalid / FilterError, never a crash.
+    with pytest.raises(QueryInvalid):
+        check_query(RFC, "")
+    with pytest.raises(FilterError, match="invalid filter"):
+        select(b"{}", RFC, "")

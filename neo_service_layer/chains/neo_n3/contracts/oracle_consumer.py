@@ -1,6 +1,9 @@
-"""Example consumer (neo3-boa 1.5): asks NSLGateway's oracle service for data and keeps the result bytes.
+"""Example consumer (neo3-boa 1.5): asks NSLGateway's oracle service for web data and keeps the answer.
 
-Same pattern as the randomness consumer: the owner calls ``request_data``, the contract pays the fee
+The query is ``StdLib.jsonSerialize([url, filter])`` (filter: an N3 JSONPath, or null for the whole
+body); the result is the N3 ``OracleResponseCode`` byte followed by the filter's output, which is empty
+unless the code is Success (0x00) and at most 1,024 bytes (docs/oracle.md §8). Same pattern as the
+randomness consumer: the owner calls ``request_data``, the contract pays the fee
 from its GAS, and ``on_result`` accepts only the gateway and only ids this contract requested.
 Compiled by neo3-boa, never executed by CPython.
 """
@@ -9,7 +12,7 @@ from typing import Any, cast
 
 from boa3.sc import runtime, storage
 from boa3.sc.compiletime import NeoMetadata, public
-from boa3.sc.contracts import GasToken
+from boa3.sc.contracts import GasToken, StdLib
 from boa3.sc.types import Event, UInt160
 from boa3.sc.utils import CreateNewEvent, abort, call_contract, to_bytes
 
@@ -27,9 +30,12 @@ KEY_GATEWAY = b"g"
 KEY_OWNER = b"o"
 PREFIX_PENDING = b"p"
 PREFIX_RESULT = b"r"
-CALLBACK_GAS = 10_000_000
+PREFIX_CODE = b"c"
+# The callback stores up to 1,024 bytes of data: ~1.03 GAS at N3's default storage price (100,000
+# datoshi a byte), plus its execution. Paid with every request (the relayer's budget, docs/chains-neo-n3.md).
+CALLBACK_GAS = 150_000_000
 
-on_received: Event = CreateNewEvent([("request_id", int), ("result", bytes)], "OracleResult")
+on_received: Event = CreateNewEvent([("request_id", int), ("code", int), ("data", bytes)], "OracleResult")
 
 
 @public
@@ -49,8 +55,15 @@ def onNEP17Payment(from_address: UInt160 | None, amount: int, data: Any) -> None
 
 
 @public
+def request_url(url: str, filter: str) -> int:
+    """Request ``url`` with ``filter`` ("" for the whole body): the payload is ``[url, filter]`` as JSON."""
+    query: bytes = to_bytes(StdLib.json_serialize([url, filter]))
+    return request_data(query)
+
+
+@public
 def request_data(query: bytes) -> int:
-    """Pay the signature-only fee and request ``query`` (e.g. a JSON request spec); returns the id."""
+    """Pay the signature-only fee and request ``query`` (``jsonSerialize([url, filter])``); returns the id."""
     if not runtime.check_witness(storage.get_uint160(KEY_OWNER)):
         abort("only the owner")
     gateway = storage.get_uint160(KEY_GATEWAY)
@@ -66,18 +79,34 @@ def request_data(query: bytes) -> int:
 
 @public
 def on_result(request_id: int, result: bytes) -> None:
-    """Gateway callback: keep the result bytes."""
+    """Gateway callback: keep the response code (``result[0]``) and the data (``result[1:]``)."""
     if runtime.calling_script_hash != storage.get_uint160(KEY_GATEWAY):
         abort("only the gateway")
     key = PREFIX_PENDING + to_bytes(request_id)
     if not storage.get_bool(key):
         abort("not a pending request")
+    if len(result) == 0:
+        abort("a result starts with its code")
     storage.delete(key)
-    storage.put(PREFIX_RESULT + to_bytes(request_id), result)
-    on_received(request_id, result)
+    code: int = result[0]
+    data: bytes = result[1:]
+    # The code byte as it is: NeoVM stores the integer 0 (Success) as no bytes at all.
+    storage.put(PREFIX_CODE + to_bytes(request_id), result[0:1])
+    storage.put(PREFIX_RESULT + to_bytes(request_id), data)
+    on_received(request_id, code, data)
 
 
 @public(safe=True)
 def get_result(request_id: int) -> bytes:
-    """The delivered result of ``request_id`` (empty until fulfilled)."""
+    """The delivered data of ``request_id`` (empty until fulfilled, and for any code but Success)."""
     return storage.get(PREFIX_RESULT + to_bytes(request_id))
+
+
+@public(safe=True)
+def get_code(request_id: int) -> int:
+    """The delivered response code of ``request_id`` (-1 until fulfilled)."""
+    stored = storage.get(PREFIX_CODE + to_bytes(request_id))
+    if len(stored) == 0:
+        return -1
+    code: int = stored[0]
+    return code
