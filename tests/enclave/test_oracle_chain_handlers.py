@@ -154,6 +154,35 @@ async def test_n3_answers(
         assert answer.data == data
 
 
+@pytest.mark.parametrize(
+    ("filter_", "extract", "code", "data"),
+    [
+        pytest.param(
+            "$.data.price",
+            "uint256:2",
+            OracleCode.Success,
+            abi_encode(["uint256"], [4300012]),
+            id="uint256",
+        ),
+        pytest.param(
+            "$.data.price",
+            "int256:8",
+            OracleCode.Success,
+            abi_encode(["int256"], [4300012000000]),
+            id="int256",
+        ),
+        pytest.param("$.data.price", "bool", OracleCode.Error, b"", id="not-a-bool"),
+    ],
+)
+async def test_an_evm_typed_request_gets_an_abi_value(
+    oracle_ctx: EnclaveContext, server: LocalServer, filter_: str, extract: str, code: OracleCode, data: bytes
+) -> None:
+    payload = abi_encode(["string", "string", "string"], [public_url(server, "/price"), filter_, extract])
+    answer = await evm_answer(oracle_ctx, payload)
+    assert (answer.code, answer.data) == (code.name, data)
+    assert split_evm_result(answer.result) == (code, data)
+
+
 async def test_no_filter_delivers_the_body(oracle_ctx: EnclaveContext, server: LocalServer) -> None:
     evm = await evm_answer(oracle_ctx, evm_payload(public_url(server, "/price"), ""))
     n3 = await n3_answer(oracle_ctx, n3_payload(public_url(server, "/price"), None))

@@ -67,6 +67,7 @@ async def _outcome(ctx: EnclaveContext, query: ChainQuery | PayloadError) -> tup
         account_id=CHAIN_ACCOUNT_ID,
         sources=[Source(url=query.url)],
         filter=query.filter,
+        extract=query.extract,
         max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
         timeout_ms=MAX_TIMEOUT_MS,  # the fetcher's policy bounds it lower: the enclave's timeout
     )
@@ -74,11 +75,13 @@ async def _outcome(ctx: EnclaveContext, query: ChainQuery | PayloadError) -> tup
         result = await answer(ctx, spec)
     except InvalidArgs as e:  # a rule of the request broken (a secret placeholder: none are granted)
         return OracleCode.Error, b"", str(e)
-    code, data = onchain.onchain_outcome(result.code, result.result)
+    # A typed value is delivered ABI-encoded, for the contract to abi.decode; else the filter's JSON.
+    answered = result.abi if query.extract is not None and result.abi is not None else result.result
+    code, data = onchain.onchain_outcome(result.code, answered)
     detail = result.detail
     if code is not result.code:
         cap = onchain.MAX_ONCHAIN_DATA_BYTES
-        detail = f"the filter gave {len(result.result)} bytes: over the {cap}-byte on-chain cap"
+        detail = f"the filter gave {len(answered)} bytes: over the {cap}-byte on-chain cap"
     return code, data, detail
 
 

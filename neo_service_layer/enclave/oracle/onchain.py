@@ -4,7 +4,10 @@ A contract asks the gateway for the ``oracle`` service with a payload naming one
 (docs/oracle.md §8, docs/chains-evm.md, docs/chains-neo-n3.md):
 
 - EVM: ``abi.encode(string url, string filter)``, canonical (what Solidity's ``abi.encode`` writes:
-  nothing after the two strings, zero padding); ``""`` is no filter;
+  nothing after the two strings, zero padding); ``""`` is no filter. Or ``abi.encode(string url,
+  string filter, string extract)`` for a typed value (``extract.py``): ``"uint256:8"``, ``"int256"``,
+  ``"bool"``, ``"string"`` (``type[:decimals]``); the callback's ``data`` is then the value
+  ABI-encoded (``abi.decode(data, (uint256))``), not JSON text;
 - Neo N3: ``StdLib.jsonSerialize([url, filter])``, a UTF-8 JSON array of exactly two items, the filter
   a string or ``null`` (``null`` and ``""`` are no filter).
 
@@ -32,6 +35,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 
 from neo_service_layer.enclave.oracle.codes import OracleCode
+from neo_service_layer.enclave.oracle.extract import ExtractSpec, ValueType
 
 #: The largest filter output delivered to a callback; larger is ``ResponseTooLarge`` with no data.
 MAX_ONCHAIN_DATA_BYTES: Final = 1024
@@ -41,6 +45,7 @@ CHAIN_ACCOUNT_ID: Final = "nsl-chain"
 MAX_URL_CHARS: Final = 2048
 MAX_FILTER_CHARS: Final = 1024
 _EVM_PAYLOAD_TYPES: Final = ("string", "string")
+_EVM_TYPED_PAYLOAD_TYPES: Final = ("string", "string", "string")
 _EVM_RESULT_TYPES: Final = ("uint8", "bytes")
 
 
@@ -54,6 +59,7 @@ class ChainQuery:
 
     url: str
     filter: str | None
+    extract: ExtractSpec | None = None
 
 
 def _query(url: object, filter_: object) -> ChainQuery:
@@ -68,17 +74,42 @@ def _query(url: object, filter_: object) -> ChainQuery:
     return ChainQuery(url, filter_ or None)
 
 
-def decode_evm_payload(payload: bytes) -> ChainQuery:
-    """The query of an EVM payload ``abi.encode(string url, string filter)``; :class:`PayloadError`
-    unless it is exactly that encoding (re-encoded, it must give the same bytes)."""
+def _canonical_strings(types: tuple[str, ...], payload: bytes) -> tuple[str, ...] | None:
+    """The strings of ``payload`` if it is exactly ``abi.encode`` of ``types``, else None."""
     try:
-        url, filter_ = abi_decode(_EVM_PAYLOAD_TYPES, payload)
-    except (DecodingError, UnicodeDecodeError, OverflowError) as e:
-        raise PayloadError(f"not abi.encode(string, string): {e}") from e
+        values = tuple(abi_decode(types, payload))
+    except (DecodingError, UnicodeDecodeError, OverflowError):
+        return None
     # eth_abi ignores bytes after the last string: one request, one encoding.
-    if abi_encode(_EVM_PAYLOAD_TYPES, (url, filter_)) != payload:
-        raise PayloadError("not the canonical abi.encode(string, string) (trailing or odd bytes)")
-    return _query(url, filter_)
+    return values if abi_encode(types, values) == payload else None
+
+
+def parse_extract(text: str) -> ExtractSpec | None:
+    """``"uint256:8"`` → ExtractSpec(UINT256, 8); ``""`` → None; PayloadError for anything else."""
+    if not text:
+        return None
+    kind, _, decimals = text.partition(":")
+    try:
+        return ExtractSpec(ValueType(kind), int(decimals) if decimals else 0)
+    except ValueError as e:
+        raise PayloadError(
+            f"extract {text[:40]!r} is not type[:decimals] (uint256:8, int256, bool, string)"
+        ) from e
+
+
+def decode_evm_payload(payload: bytes) -> ChainQuery:
+    """The query of an EVM payload ``abi.encode(string url, string filter[, string extract])``;
+    :class:`PayloadError` unless it is exactly one of those encodings (re-encoded, the same bytes)."""
+    plain = _canonical_strings(_EVM_PAYLOAD_TYPES, payload)
+    if plain is not None:
+        return _query(plain[0], plain[1])
+    typed = _canonical_strings(_EVM_TYPED_PAYLOAD_TYPES, payload)
+    if typed is None:
+        raise PayloadError(
+            "not the canonical abi.encode(string, string) or abi.encode(string, string, string)"
+        )
+    query = _query(typed[0], typed[1])
+    return ChainQuery(query.url, query.filter, parse_extract(typed[2]))
 
 
 def _no_constants(name: str) -> object:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_abi.abi import encode as abi_encode
 from sqlalchemy import select
 
 from neo_service_layer.chains.evm.fulfiller import EvmFulfiller, FulfilPolicy
@@ -77,6 +78,10 @@ def request_raw(nsl: Nsl, payload: bytes) -> bytes:
     return bytes(one_event(nsl.gateway, "ServiceRequested", receipt).args.requestId)
 
 
+def typed_payload(url: str, filter_: str, extract: str) -> bytes:
+    return abi_encode(["string", "string", "string"], [url, filter_, extract])
+
+
 def fulfilled_results(nsl: Nsl, request_id: bytes) -> list[bytes]:
     logs = nsl.gateway.events.Fulfilled().get_logs(from_block=0, argument_filters={"requestId": request_id})
     return [bytes(log.args.result) for log in logs]
@@ -129,6 +134,13 @@ async def test_a_real_worker_serves_the_oracle_consumer(
             "forbidden": request_url(nsl, site.url("/price"), "$"),
             "too-large": request_url(nsl, public_url(site, "/big"), "$.items"),
             "undecodable": request_raw(nsl, b"GET /price please"),
+            # A typed value: the callback's data is abi.encode(uint256), ready for abi.decode.
+            "typed": request_raw(
+                nsl,
+                abi_encode(
+                    ["string", "string", "string"], [public_url(site, "/price"), "$.data.price", "uint256:2"]
+                ),
+            ),
         }
         rows = {
             name: await platform.wait_status(rid, "confirmed", "failed") for name, rid in requests.items()
@@ -143,6 +155,7 @@ async def test_a_real_worker_serves_the_oracle_consumer(
         "forbidden": (OracleCode.Forbidden, b""),
         "too-large": (OracleCode.ResponseTooLarge, b""),
         "undecodable": (OracleCode.Error, b""),
+        "typed": (OracleCode.Success, abi_encode(["uint256"], [4300012])),
     }
     for name, request_id in requests.items():
         row, (code, data) = rows[name], expected[name]
@@ -151,7 +164,8 @@ async def test_a_real_worker_serves_the_oracle_consumer(
         # Exactly one fulfilment, and the row records the result that landed.
         assert fulfilled_results(nsl, request_id) == [evm_result(code, data)] == [row.result], name
         assert row.signature is not None
-    assert [r.path for r in site.requests].count("/price") == 1  # the loopback URL was never dialled
+    # Once for "success", once for "typed": the loopback URL was never dialled.
+    assert [r.path for r in site.requests].count("/price") == 2
 
 
 async def test_the_gateway_refuses_a_forged_or_second_answer(

@@ -106,11 +106,6 @@ class OracleDevnet(N3Devnet):
 
 
 @pytest.fixture(scope="module")
-def pki() -> OraclePKI:
-    return OraclePKI.build()
-
-
-@pytest.fixture(scope="module")
 def oracle_devnet(pki: OraclePKI) -> Iterator[OracleDevnet]:
     with tempfile.TemporaryDirectory() as tmp:
         ca = Path(tmp) / "ca.pem"

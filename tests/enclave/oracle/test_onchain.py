@@ -10,6 +10,7 @@ import pytest
 from eth_abi.abi import encode as abi_encode
 
 from neo_service_layer.enclave.oracle.codes import OracleCode
+from neo_service_layer.enclave.oracle.extract import ExtractSpec, ValueType
 from neo_service_layer.enclave.oracle.onchain import (
     CHAIN_ACCOUNT_ID,
     MAX_ONCHAIN_DATA_BYTES,
@@ -43,6 +44,47 @@ def evm(url: str, filter_: str) -> bytes:
 )
 def test_evm_payloads_decode(payload: bytes, expected: ChainQuery) -> None:
     assert decode_evm_payload(payload) == expected
+
+
+def typed(url: str, filter_: str, extract: str) -> bytes:
+    return abi_encode(["string", "string", "string"], [url, filter_, extract])
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        pytest.param(
+            typed(URL, "$.p", "uint256:8"),
+            ChainQuery(URL, "$.p", ExtractSpec(ValueType.UINT256, 8)),
+            id="uint256-with-decimals",
+        ),
+        pytest.param(
+            typed(URL, "$.p", "int256"), ChainQuery(URL, "$.p", ExtractSpec(ValueType.INT256)), id="int256"
+        ),
+        pytest.param(
+            typed(URL, "$.ok", "bool"), ChainQuery(URL, "$.ok", ExtractSpec(ValueType.BOOL)), id="bool"
+        ),
+        pytest.param(typed(URL, "$.p", ""), ChainQuery(URL, "$.p"), id="empty-extract-is-none"),
+    ],
+)
+def test_evm_typed_payloads_decode(payload: bytes, expected: ChainQuery) -> None:
+    assert decode_evm_payload(payload) == expected
+
+
+@pytest.mark.parametrize(
+    ("extract", "match"),
+    [
+        pytest.param("uint128", "not type", id="unknown-type"),
+        pytest.param("uint256:x", "not type", id="decimals-not-a-number"),
+        pytest.param("uint256:78", "not type", id="too-many-decimals"),
+        pytest.param("string:2", "not type", id="decimals-on-a-string"),
+    ],
+)
+def test_evm_typed_payloads_that_do_not_decode(extract: str, match: str) -> None:
+    with pytest.raises(PayloadError, match=match):
+        decode_evm_payload(typed(URL, "$.p", extract))
+    with pytest.raises(PayloadError, match="canonical"):
+        decode_evm_payload(typed(URL, "$.p", "uint256") + bytes(32))
 
 
 def _bad_utf8() -> bytes:
