@@ -175,17 +175,34 @@ def demo_oracle(
         "--filter",
         help='A JSONPath into the answer (default with the default URL: "$.price"; "" for none).',
     ),
+    extract: str | None = typer.Option(
+        None, help='EVM: deliver a typed value, ABI-encoded: "uint256:8", "int256", "bool", "string".'
+    ),
     timeout: float = typer.Option(60.0, min=1, help=TIMEOUT_HELP),
 ) -> None:
     """Ask the example OracleConsumer for a URL (and a filter); print the code and the data delivered."""
     from neo_service_layer.devnet import demo
+    from neo_service_layer.devnet.demo.formats import extract_spec
 
+    if extract:
+        if chain != "evm":
+            raise typer.BadParameter(
+                "for --chain evm only (an N3 callback gets JSON text)", param_hint="--extract"
+            )
+        try:
+            extract_spec(extract)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--extract") from e
     settings = _settings()
     target = url or demo.DEFAULT_ORACLE_URL
     # The default filter belongs to the default URL; another URL gets none unless one is given.
     chosen = filter_ if filter_ is not None else (demo.DEFAULT_ORACLE_FILTER if url is None else None)
     _progress(f"requesting {target} on {chain}; waiting for nsl serve to fulfil it (up to {timeout:.0f} s)")
-    result = run(lambda: demo.oracle(settings, chain, url=target, filter_=chosen or None, within=timeout))
+    result = run(
+        lambda: demo.oracle(
+            settings, chain, url=target, filter_=chosen or None, extract=extract, within=timeout
+        )
+    )
     for line in demo.oracle_lines(result):
         console.print(line, soft_wrap=True)
     if not result.delivery.callback_success:

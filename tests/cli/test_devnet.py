@@ -295,6 +295,10 @@ def test_devnet_commands_configure_logs_for_people(
         pytest.param(["randomness", "--chain", "btc"], "one of evm, n3", id="unknown-chain"),
         pytest.param(["randomness", "--seed", "zz"], "hex bytes", id="seed-not-hex"),
         pytest.param(["oracle", "--chain", "n3"], "[devnet_not_up]", id="no-devnet"),
+        pytest.param(
+            ["oracle", "--chain", "n3", "--extract", "bool"], "for --chain evm only", id="extract-on-n3"
+        ),
+        pytest.param(["oracle", "--extract", "float"], "type[:decimals]", id="extract-unknown"),
         pytest.param(["randomness", "--chain", "evm"], "[devnet_not_up]", id="no-devnet-randomness"),
     ],
 )

@@ -157,19 +157,30 @@ def test_randomness_demo(devnet: Devnet, served: Served, chain: str, mode: list[
     assert "0x" + check.stdout.strip() == beta
 
 
+UINT256_1234 = "0x" + (1_234_000_000).to_bytes(32, "big").hex()
+
+
 @pytest.mark.parametrize(
-    ("chain", "path", "code", "data"),
+    ("chain", "path", "extra", "code", "data"),
     [
-        pytest.param("evm", "/price", "Success (0x00)", """'["12.34"]'  (9 bytes)""", id="evm-success"),
-        pytest.param("n3", "/price", "Success (0x00)", """'["12.34"]'  (9 bytes)""", id="n3-success"),
-        pytest.param("n3", "/gone", "NotFound (0x14)", "''  (0 bytes)", id="n3-not-found"),
+        pytest.param("evm", "/price", [], "Success (0x00)", """'["12.34"]'  (9 bytes)""", id="evm-success"),
+        pytest.param("n3", "/price", [], "Success (0x00)", """'["12.34"]'  (9 bytes)""", id="n3-success"),
+        pytest.param("n3", "/gone", [], "NotFound (0x14)", "''  (0 bytes)", id="n3-not-found"),
+        pytest.param(
+            "evm",
+            "/price",
+            ["--extract", "uint256:8"],
+            "Success (0x00)",
+            f"{UINT256_1234}  (32 bytes)",
+            id="evm-typed-uint256",
+        ),
     ],
 )
 def test_oracle_demo(
-    devnet: Devnet, served: Served, web: Web, chain: str, path: str, code: str, data: str
+    devnet: Devnet, served: Served, web: Web, chain: str, path: str, extra: list[str], code: str, data: str
 ) -> None:
     url = web.url + path
-    result = devnet.nsl("demo", "oracle", "--chain", chain, "--url", url, "--filter", "$.price")
+    result = devnet.nsl("demo", "oracle", "--chain", chain, "--url", url, "--filter", "$.price", *extra)
     assert result.returncode == 0, result.stdout + result.stderr + served.output()[-3000:]
     shown = fields(result.stdout)
     assert shown["url"] == [url]
@@ -178,3 +189,6 @@ def test_oracle_demo(
     assert shown["data"] == [data]
     assert shown["fulfilled"][0].endswith("callback succeeded")
     assert path in web.paths  # fetched from this server, by the enclave
+    if extra:
+        assert shown["extract"] == ["uint256:8"]
+        assert shown["value"] == ["1234000000  (= 12.34000000 with 8 decimals)"]

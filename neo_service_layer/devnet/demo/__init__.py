@@ -79,15 +79,19 @@ async def oracle(
     *,
     url: str = DEFAULT_ORACLE_URL,
     filter_: str | None = DEFAULT_ORACLE_FILTER,
+    extract: str | None = None,
     within: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> OracleDemo:
     """Ask the example OracleConsumer on ``chain`` for ``url`` with ``filter_`` (None or "": the whole
-    body) and wait for the callback; errors as :func:`randomness`."""
+    body; ``extract``, EVM only: a typed value such as ``"uint256:8"``) and wait for the callback;
+    errors as :func:`randomness`, ValueError for an ``extract`` on N3 or one the enclave refuses."""
+    if extract and chain != "evm":
+        raise ValueError("--extract is for EVM consumers (an N3 callback gets the filter's JSON text)")
     record = _record(settings, chain)
     if chain == "evm":
         from neo_service_layer.devnet.demo.evm import EvmDemo
 
-        return await EvmDemo(record, settings).oracle(url, filter_, within=within)
+        return await EvmDemo(record, settings).oracle(url, filter_, within=within, extract=extract)
     from neo_service_layer.devnet.demo.n3 import N3Demo
 
     return await N3Demo(record, settings).oracle(url, filter_, within=within)

@@ -142,10 +142,13 @@ class EvmDemo:
             verified_offline=dyvrf.verify(public_key, alpha, pi) == beta,
         )
 
-    async def oracle(self, url: str, filter_: str | None, *, within: float) -> OracleDemo:
-        """Request ``url`` with ``filter_`` through the OracleConsumer; the delivered code and data."""
+    async def oracle(
+        self, url: str, filter_: str | None, *, within: float, extract: str | None = None
+    ) -> OracleDemo:
+        """Request ``url`` with ``filter_`` (and ``extract``: a typed value) through the OracleConsumer;
+        the delivered code and data."""
         consumer = self._consumer("OracleConsumer")
-        payload = formats.evm_oracle_payload(url, filter_)
+        payload = formats.evm_oracle_payload(url, filter_, extract)
         sent = self._send(consumer, consumer.functions.requestData(payload), "oracle", Mode.SIGNATURE_ONLY)
         log = await self._wait(sent, within)
         return OracleDemo(
@@ -154,4 +157,5 @@ class EvmDemo:
             filter=filter_ or None,
             answer=formats.decode_evm_oracle_result(log.result),
             consumer_result=bytes(consumer.functions.results(sent.request_id).call()),
+            extract=extract or None,
         )

@@ -2,7 +2,9 @@
 
 The on-chain oracle's formats (docs/oracle.md, docs/chains-evm.md, docs/chains-neo-n3.md; fixed):
 
-- request payload: EVM ``abi.encode(string url, string filter)`` (``""``: no filter); Neo N3
+- request payload: EVM ``abi.encode(string url, string filter)`` (``""``: no filter), or
+  ``abi.encode(string url, string filter, string extract)`` for a typed value (``"uint256:8"``,
+  ``"int256"``, ``"bool"``, ``"string"``: the callback's data is then that value ABI-encoded); Neo N3
   ``StdLib.jsonSerialize([url, filter])``, a compact UTF-8 JSON array (``null``: no filter);
 - the consumer's callback result: EVM ``abi.encode(uint8 code, bytes data)``; Neo N3
   ``bytes([code]) + data``, ``code`` being N3's ``OracleResponseCode`` (``enclave/oracle/codes.py``).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Final
 
 from eth_abi.abi import decode as abi_decode
@@ -24,11 +27,14 @@ from eth_abi.exceptions import DecodingError
 
 from neo_service_layer.chains.evm.messages import BLS12_381_P
 from neo_service_layer.enclave.oracle.codes import OracleCode
+from neo_service_layer.enclave.oracle.extract import ExtractSpec
+from neo_service_layer.enclave.oracle.onchain import PayloadError, parse_extract
 
 #: A public JSON API a newcomer's enclave can reach, and the filter that picks one value out of it.
 DEFAULT_ORACLE_URL: Final = "https://api.binance.com/api/v3/ticker/price?symbol=NEOUSDT"
 DEFAULT_ORACLE_FILTER: Final = "$.price"
 _EVM_PAYLOAD_TYPES: Final = ("string", "string")
+_EVM_TYPED_PAYLOAD_TYPES: Final = ("string", "string", "string")
 _EVM_RESULT_TYPES: Final = ("uint8", "bytes")
 # EIP-2537 encodes a base field element in 64 bytes: 16 zero bytes, then 48 big-endian.
 _FP_SIZE, _FP_PAD = 64, 16
@@ -68,9 +74,37 @@ def _code(value: int) -> OracleCode | int:
         return value
 
 
-def evm_oracle_payload(url: str, filter_: str | None) -> bytes:
-    """``abi.encode(string url, string filter)``; no filter is ``""``."""
+def extract_spec(extract: str) -> ExtractSpec:
+    """``"uint256:8"`` → its spec, as the enclave reads it; ValueError for anything it would refuse."""
+    try:
+        spec = parse_extract(extract)
+    except PayloadError as e:
+        raise ValueError(str(e)) from e
+    if spec is None:
+        raise ValueError("an empty extract asks for no typed value")
+    return spec
+
+
+def evm_oracle_payload(url: str, filter_: str | None, extract: str | None = None) -> bytes:
+    """``abi.encode(string url, string filter)``, no filter being ``""``; with ``extract``,
+    ``abi.encode(string url, string filter, string extract)`` (checked first: :func:`extract_spec`)."""
+    if extract:
+        extract_spec(extract)
+        return abi_encode(_EVM_TYPED_PAYLOAD_TYPES, (url, filter_ or "", extract))
     return abi_encode(_EVM_PAYLOAD_TYPES, (url, filter_ or ""))
+
+
+def typed_value(data: bytes, extract: str) -> str:
+    """The ABI-encoded value a typed EVM request delivers, for people: ``1234000000 (= 12.34000000 with
+    8 decimals)``; ValueError when ``data`` is not that type's encoding."""
+    spec = extract_spec(extract)
+    try:
+        (value,) = abi_decode((spec.type.value,), data, strict=True)
+    except (DecodingError, OverflowError) as e:
+        raise ValueError(f"not abi.encode({spec.type.value}): {e}") from e
+    if spec.decimals:
+        return f"{value}  (= {Decimal(value).scaleb(-spec.decimals)} with {spec.decimals} decimals)"
+    return repr(value)
 
 
 def n3_oracle_payload(url: str, filter_: str | None) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from neo_service_layer.devnet.demo.formats import OracleAnswer, verify_snippet
+from neo_service_layer.devnet.demo.formats import OracleAnswer, typed_value, verify_snippet
 
 #: Width of a report row's name column (two spaces at least before the value).
 _NAME_WIDTH = 14
@@ -52,6 +52,7 @@ class OracleDemo:
     filter: str | None
     answer: OracleAnswer
     consumer_result: bytes  # what the consumer's callback stored
+    extract: str | None = None  # EVM: the typed value asked for ("uint256:8", ...)
 
 
 def _row(name: str, value: str) -> str:
@@ -114,16 +115,26 @@ def randomness_lines(demo: RandomnessDemo) -> list[str]:
 def oracle_lines(demo: OracleDemo) -> list[str]:
     """The oracle demo's report."""
     d = demo.delivery
-    text = demo.answer.text
+    text = None if demo.extract else demo.answer.text  # a typed value is ABI bytes, not text
     shown = repr(text) if text is not None else f"0x{demo.answer.data.hex()}"
     stored = demo.consumer_result
+    typed: list[str] = []
+    if demo.extract:
+        typed.append(_row("extract", demo.extract))
+        if demo.answer.data:
+            try:
+                typed.append(_row("value", typed_value(demo.answer.data, demo.extract)))
+            except ValueError as e:
+                typed.append(_row("value", f"undecodable: {e}"))
     return [
         f"Oracle on {CHAIN_NAMES[d.chain]}",
         *_delivery_lines(d),
         _row("url", demo.url),
         _row("filter", demo.filter or "(none: the whole body)"),
+        *typed[:1],
         _row("code", demo.answer.code_name),
         _row("data", f"{shown}  ({len(demo.answer.data)} bytes)"),
+        *typed[1:],
         _row("consumer", f"stored 0x{stored.hex()}" if len(stored) <= 64 else f"stored {len(stored)} bytes"),
         "",
         "The answer is the enclave's: the gateway took it only with the enclave's signature over the",

@@ -16,6 +16,7 @@ from neo_service_layer.devnet.demo.formats import InvalidOracleResult, OracleAns
 from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.oracle import onchain
 from neo_service_layer.enclave.oracle.codes import OracleCode
+from neo_service_layer.enclave.oracle.extract import ExtractSpec, ValueType
 
 URL = "https://api.example/v1/price?symbol=NEO"
 
@@ -76,6 +77,60 @@ def test_payloads_decode_as_the_enclave_decodes_them(url: str, filter_: str | No
     ):
         query = decode(payload)
         assert (query.url, query.filter) == (url, filter_)
+
+
+@pytest.mark.parametrize(
+    ("extract", "spec"),
+    [
+        pytest.param("uint256:8", ExtractSpec(ValueType.UINT256, 8), id="uint256-8"),
+        pytest.param("int256", ExtractSpec(ValueType.INT256, 0), id="int256"),
+        pytest.param("bool", ExtractSpec(ValueType.BOOL, 0), id="bool"),
+        pytest.param("string", ExtractSpec(ValueType.STRING, 0), id="string"),
+    ],
+)
+def test_typed_evm_payload_is_what_the_enclave_reads(extract: str, spec: ExtractSpec) -> None:
+    payload = formats.evm_oracle_payload(URL, "$.price", extract)
+    assert payload == abi_encode(("string", "string", "string"), (URL, "$.price", extract))
+    query = onchain.decode_evm_payload(payload)
+    assert (query.url, query.filter, query.extract) == (URL, "$.price", spec)
+
+
+@pytest.mark.parametrize(
+    "extract",
+    [
+        pytest.param("float", id="unknown-type"),
+        pytest.param("uint256:x", id="decimals-not-a-number"),
+        pytest.param("bool:2", id="decimals-on-bool"),
+    ],
+)
+def test_typed_evm_payload_refuses_what_the_enclave_would(extract: str) -> None:
+    with pytest.raises(ValueError, match="type\\[:decimals\\]"):
+        formats.evm_oracle_payload(URL, "$.price", extract)
+
+
+@pytest.mark.parametrize(
+    ("extract", "data", "shown"),
+    [
+        pytest.param(
+            "uint256:8",
+            abi_encode(("uint256",), (1_234_000_000,)),
+            "1234000000  (= 12.34000000 with 8 decimals)",
+            id="uint256-8",
+        ),
+        pytest.param(
+            "int256:2", abi_encode(("int256",), (-1_250,)), "-1250  (= -12.50 with 2 decimals)", id="negative"
+        ),
+        pytest.param("bool", abi_encode(("bool",), (True,)), "True", id="bool"),
+        pytest.param("string", abi_encode(("string",), ("NEO",)), "'NEO'", id="string"),
+    ],
+)
+def test_typed_value_for_people(extract: str, data: bytes, shown: str) -> None:
+    assert formats.typed_value(data, extract) == shown
+
+
+def test_typed_value_refuses_other_bytes() -> None:
+    with pytest.raises(ValueError, match=r"not abi\.encode"):
+        formats.typed_value(b"\x01\x02", "uint256:8")
 
 
 @pytest.mark.parametrize(
