@@ -7,6 +7,7 @@ twice when PostgreSQL is configured (as in CI).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 from fastapi import FastAPI
 from sqlalchemy import event, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -175,6 +177,19 @@ def enclave_socket() -> Iterator[Path]:
         yield directory / "enclave.sock"
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put the logging setup back after a test that calls configure_logging."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.getLogger("uvicorn.access").disabled)
+    try:
+        yield
+    finally:
+        root.handlers[:], level, logging.getLogger("uvicorn.access").disabled = saved
+        root.setLevel(level)
+        structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,11 @@ def local_url() -> Iterator[str]:
         server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def _restore(restore_logging: None) -> None:
+    """Every test here reconfigures logging; the tests after them get theirs back."""
+
+
 @pytest.mark.parametrize("level", ["debug", "info"])
 def test_http_client_requests_do_not_log_their_urls(
     local_url: str, level: str, capsys: pytest.CaptureFixture[str]

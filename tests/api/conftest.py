@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import structlog
 from fastapi import FastAPI
 
 from neo_service_layer.api.app import create_app
@@ -61,19 +59,6 @@ async def role_keys(client: httpx.AsyncClient, tenant: Tenant) -> RoleKeys:
     for role in ("developer", "viewer"):
         keys[role] = await new_secret(client, tenant.owner_key, name=role, role=role)
     return keys
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Put the logging setup back after a test that calls configure_logging."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, logging.getLogger("uvicorn.access").disabled)
-    try:
-        yield
-    finally:
-        root.handlers[:], level, logging.getLogger("uvicorn.access").disabled = saved
-        root.setLevel(level)
-        structlog.reset_defaults()
 
 
 @pytest.fixture
