@@ -144,6 +144,8 @@ async def test_a_real_worker_serves_the_oracle_consumer(
             # The same server by its loopback address: the enclave's default policy refuses to dial it.
             ("request_url", [site.url("/price"), "$"]),
             ("request_data", [b"GET /price please"]),
+            # Over the 1,024-byte on-chain cap: delivered as ResponseTooLarge, no data.
+            ("request_url", [public_url(site, "/big"), "$.items"]),
         )
         ids = [request_id for request_id, _ in made]
         rows = [await n3_platform.wait_status(i, "confirmed", "failed") for i in ids]
@@ -158,6 +160,7 @@ async def test_a_real_worker_serves_the_oracle_consumer(
         (OracleCode.NotFound, b""),
         (OracleCode.Forbidden, b""),
         (OracleCode.Error, b""),
+        (OracleCode.ResponseTooLarge, b""),
     ]
     for request_id, row, (code, data) in zip(ids, rows, expected, strict=True):
         assert row.status == "confirmed", (code, row.failure_detail)
