@@ -117,6 +117,9 @@ async def test_a_response_is_fetched_filtered_and_signed_over_magic_and_tx_hash(
     assert result.transaction.endswith(
         bytes([len(witness)]) + witness + bytes([len(nodes_script)]) + nodes_script
     )
+    # As neo-go's oracle asks (request.go): a GET with a JSON Content-Type.
+    (request,) = server[0].requests
+    assert (request.method, request.headers["content-type"]) == ("GET", "application/json")
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,9 @@ registry = OpRegistry()
 #: Native requests carry no NSL account: no secrets can be granted to them.
 NATIVE_ORACLE_ACCOUNT: Final = "n3-native-oracle"
 NEOFS_SCHEME: Final = "neofs"  # neo-go pkg/services/helpers/neofs URIScheme
+# neo-go sends a JSON Content-Type with its oracle GETs (request.go); servers that branch on it answer
+# NSL as they answer neo-go. The User-Agent stays NSL's own: the node says who it is.
+NATIVE_REQUEST_HEADERS: Final = {"Content-Type": "application/json"}
 
 
 @registry.handler(N3_ORACLE_PUBLIC_KEY)
@@ -66,7 +69,8 @@ async def _fetch(ctx: EnclaveContext, args: N3OracleResponseArgs) -> tuple[Oracl
     if scheme == NEOFS_SCHEME:
         # neo-go answers neofs: URLs from NeoFS nodes, and with none configured (NeoFS off) with Error.
         return OracleCode.Error, b"", "NeoFS URLs are not served"
-    query = OracleQuery(account_id=NATIVE_ORACLE_ACCOUNT, sources=[Source(url=args.url)], filter=args.filter)
+    source = Source(url=args.url, headers=NATIVE_REQUEST_HEADERS)
+    query = OracleQuery(account_id=NATIVE_ORACLE_ACCOUNT, sources=[source], filter=args.filter)
     try:
         got = await answer(ctx, query)
     except InvalidArgs as e:
