@@ -54,6 +54,7 @@ MIN_ENCLAVE_IN_FLIGHT_BYTES = 8 * 1024 * 1024
 
 DEFAULT_AUDIT_CHECKPOINT_EVERY_ENTRIES = 1000
 DEFAULT_AUDIT_CHECKPOINT_INTERVAL_SECONDS = 300.0
+DEFAULT_AUDIT_BATCH_LINGER_SECONDS = 0.001
 
 DEFAULT_ORACLE_TIMEOUT_SECONDS = 5.0
 #: N3's MaxOracleResultSize (neo-go pkg/core/transaction/oracle.go).
@@ -249,6 +250,12 @@ class AuditSettings(SettingsGroup):
         default=DEFAULT_AUDIT_CHECKPOINT_INTERVAL_SECONDS,
         gt=0,
         description="... or once the last checkpoint is this old and entries follow it (docs/audit.md).",
+    )
+    batch_linger_seconds: float = Field(
+        default=DEFAULT_AUDIT_BATCH_LINGER_SECONDS,
+        ge=0,
+        le=0.1,
+        description="On PostgreSQL, a busy audit writer waits this long for its batch to fill (0: never).",
     )
     anchor_interval_seconds: float = Field(
         default=0.0,

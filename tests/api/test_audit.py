@@ -7,6 +7,7 @@ import pytest
 
 from neo_service_layer.api.state import AppState
 from neo_service_layer.services.audit.chain import verify
+from neo_service_layer.services.audit.writer import AuditWriter
 from tests.api.helpers import assert_problem, auth, create_key
 from tests.conftest import Tenant
 
@@ -91,3 +92,11 @@ async def test_bad_filters_are_a_422(
 async def test_reading_the_audit_log_needs_the_audit_scope(client: httpx.AsyncClient, tenant: Tenant) -> None:
     account_only = (await create_key(client, tenant.owner_key, role="owner", scopes=["account:read"])).json()
     assert_problem(await client.get("/v1/audit", headers=auth(account_only["secret"])), 403, "missing_scope")
+
+
+async def test_the_audit_writer_lingers_on_postgresql_only(state: AppState) -> None:
+    # PostgreSQL: commits are dear and several processes share the chain head; SQLite: never wait.
+    expected = 0.0 if state.db.is_sqlite else state.settings.audit.batch_linger_seconds
+    assert isinstance(state.audit, AuditWriter)
+    assert state.audit.linger_seconds == expected
+    assert state.settings.audit.batch_linger_seconds == 0.001

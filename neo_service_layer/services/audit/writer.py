@@ -10,6 +10,13 @@ after its entry is committed, and fails if the batch fails: fail-closed, as befo
 share one transaction. The batches form naturally: while one commits, the next requests queue, so
 an idle server commits each entry at once and a busy one amortizes (the classic group commit of
 database logs; PostgreSQL's own WAL does the same).
+
+With several API processes the natural batches shrink: each process's writer waits for the others'
+head locks, so the same entries take more, smaller transactions (measured on PostgreSQL at two
+workers: 3.6 entries a batch instead of 8, 2.3x the commits). A busy writer — its last batch held more
+than one entry — therefore lingers ``linger_seconds`` before it takes the next batch, to let it fill
+(PostgreSQL's ``commit_delay`` is the same idea); an idle one (last batch of one) never waits, so a
+lone request's latency is unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from neo_service_layer.services.audit.chain import AuditEvent, append_batch
 from neo_service_layer.services.audit.errors import AuditWriteFailed
 
 DEFAULT_MAX_BATCH = 64
+DEFAULT_LINGER_SECONDS = 0.001
 # Requests waiting beyond this block in ``append`` (back-pressure) instead of growing memory.
 DEFAULT_MAX_QUEUE = 4096
 
@@ -48,19 +56,29 @@ class AuditWriter:
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_queue: int = DEFAULT_MAX_QUEUE,
+        linger_seconds: float = DEFAULT_LINGER_SECONDS,
     ) -> None:
         if max_batch < 1 or max_queue < 1:
             raise ValueError("max_batch and max_queue must be at least 1")
+        if linger_seconds < 0:
+            raise ValueError("linger_seconds must not be negative")
+        self._linger = linger_seconds
         self._db = db
         self._max_batch = max_batch
         # Committed so far (for tests and metrics): entries / batches is the mean batch size.
         self.batches = 0
         self.entries = 0
         self.largest_batch = 0
+        self._last_batch = 0  # entries in the last committed batch: more than one = busy
         # Guarded by the event loop; None = the stop marker, queued behind everything else.
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue(max_queue)
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
+
+    @property
+    def linger_seconds(self) -> float:
+        """How long a busy writer waits for its batch to fill (0: never)."""
+        return self._linger
 
     async def start(self) -> None:
         """Start the writer task (a second call does nothing)."""
@@ -96,6 +114,8 @@ class AuditWriter:
                 stopping = item is None
                 if item is not None:
                     batch.append(item)
+                if self._linger and self._last_batch > 1 and not stopping:
+                    await asyncio.sleep(self._linger)  # busy: let the batch fill (module docstring)
                 while len(batch) < self._max_batch and not stopping:
                     try:
                         item = self._queue.get_nowait()
@@ -130,6 +150,7 @@ class AuditWriter:
             return
         self.batches += 1
         self.entries += len(batch)
+        self._last_batch = len(batch)
         self.largest_batch = max(self.largest_batch, len(batch))
         for _, done in batch:
             if not done.done():

@@ -126,3 +126,43 @@ def test_bounds_must_be_positive(tmp_path: Path, max_batch: int, max_queue: int)
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'nsl.db'}")
     with pytest.raises(ValueError, match="at least 1"):
         AuditWriter(db, max_batch=max_batch, max_queue=max_queue)
+
+
+async def _two_arrivals(writer: AuditWriter, gap: float) -> None:
+    """One append, then another ``gap`` seconds later, both awaited."""
+    first = asyncio.create_task(writer.append(replace(EVENT, request_id="req_a")))
+    await asyncio.sleep(gap)
+    await asyncio.gather(first, writer.append(replace(EVENT, request_id="req_b")))
+
+
+@pytest.mark.parametrize(
+    ("linger", "busy", "batches"),
+    [
+        # A busy writer (last batch > 1) waits for its batch: the second arrival joins the first.
+        pytest.param(0.5, True, 1, id="busy-lingers"),
+        # An idle writer (last batch of one) commits at once: a lone request never waits.
+        pytest.param(0.5, False, 2, id="idle-does-not"),
+        pytest.param(0.0, True, 2, id="linger-off"),
+    ],
+)
+async def test_a_busy_writer_lingers_for_its_batch_to_fill(
+    db: Database, linger: float, busy: bool, batches: int
+) -> None:
+    writer = AuditWriter(db, linger_seconds=linger)
+    await writer.start()
+    try:
+        warm = events(4 if busy else 1)
+        await asyncio.gather(*(writer.append(event) for event in warm))
+        assert writer.largest_batch == len(warm)  # queued before the writer woke: one batch
+        before = writer.batches
+        await _two_arrivals(writer, gap=0.05)
+        assert writer.batches - before == batches
+        assert await chain_ok(db)
+    finally:
+        await writer.stop()
+
+
+def test_linger_must_not_be_negative(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'nsl.db'}")
+    with pytest.raises(ValueError, match="linger_seconds"):
+        AuditWriter(db, linger_seconds=-1)
