@@ -9,16 +9,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from web3 import Web3
 from web3.types import Wei
 
+from neo_service_layer.chains.evm.fulfiller import EvmFulfiller, FulfilPolicy
+from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
+from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.evm.tx import send_transaction, transact
-from neo_service_layer.chains.fulfilments import ChainFulfilment
+from neo_service_layer.chains.fulfilments import ChainFulfilment, FulfilmentStore
 from neo_service_layer.config import Settings
+from neo_service_layer.db.models import Job
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.services.accounts.service import bootstrap
 from neo_service_layer.services.keys.platform import EvmPlatformKeys, evm_platform_keys
+from neo_service_layer.worker.chain_fulfil import EnclaveFulfilmentSigner
+from neo_service_layer.worker.chain_watch import EVM_REQUEST_KIND, evm_watcher, watch_once
 from tests.chains.evm.flows import Nsl
 from tests.chains.fulfilment_rows import fulfilment_row, wait_fulfilment
 from tests.settings_helpers import settings_with
@@ -105,3 +112,29 @@ def automine_off(nsl: Nsl) -> Iterator[None]:
         yield
     finally:
         rpc(nsl, "evm_setAutomine", True)
+
+
+async def jobs(platform: Platform) -> list[Job]:
+    async with platform.db.transaction() as session:
+        query = select(Job).where(Job.kind == EVM_REQUEST_KIND).order_by(Job.created_at)
+        return list((await session.execute(query)).scalars())
+
+
+async def request_of(platform: Platform, tmp_path: Path, request_id: bytes) -> ServiceRequest:
+    """The request as the watcher hands it to the fulfiller (one real scan)."""
+    await watch_once(platform.db, evm_watcher(platform.settings(tmp_path, evm={"start_block": 0})))
+    for job in await jobs(platform):
+        if job.payload["request_id"] == request_id.hex():
+            return ServiceRequest.from_payload(job.payload)
+    raise AssertionError("the watcher did not enqueue the request")
+
+
+def fulfiller(platform: Platform, **policy: Any) -> EvmFulfiller:
+    nsl = platform.nsl
+    return EvmFulfiller(
+        GatewayRpc(nsl.w3, nsl.gateway.address),
+        FulfilmentStore(platform.db, platform.chain),
+        EnclaveFulfilmentSigner(platform.db, platform.enclave, nsl.chain_id),
+        chain_id=nsl.chain_id,
+        policy=FulfilPolicy(poll_seconds=0.05, **policy),
+    )

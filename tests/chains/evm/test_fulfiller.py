@@ -13,12 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from web3 import Web3
 from web3.types import Nonce, TxParams, Wei
 
 from neo_service_layer.chains.evm import messages
-from neo_service_layer.chains.evm.fulfiller import EvmFulfiller, FulfilPolicy
 from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
 from neo_service_layer.chains.evm.messages import Mode
 from neo_service_layer.chains.evm.requests import ServiceRequest
@@ -29,18 +27,16 @@ from neo_service_layer.chains.fulfilments import (
     FulfilmentStatus,
     FulfilmentStore,
 )
-from neo_service_layer.db.models import Job
 from neo_service_layer.enclave.chain_keys import ChainFamily
 from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.opdefs.chains import EVM_RANDOMNESS_FULFILMENT, EvmRandomnessFulfilmentArgs
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.platform import evm_relayer_key
 from neo_service_layer.worker.chain_fulfil import EnclaveFulfilmentSigner
-from neo_service_layer.worker.chain_watch import EVM_REQUEST_KIND, evm_watcher, watch_once
 from neo_service_layer.worker.process import run_worker
 from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
 from tests.chains.evm.flows import RANDOMNESS, Nsl, request_randomness
-from tests.chains.evm.fulfil_helpers import Platform, automine_off, rpc
+from tests.chains.evm.fulfil_helpers import Platform, automine_off, fulfiller, jobs, request_of, rpc
 from tests.chains.evm.helpers import one_event, revert_name
 from tests.chains.fulfilment_rows import (
     assert_no_key_material,
@@ -55,32 +51,6 @@ from tests.worker.helpers import wait_until
 def fulfilled_logs(nsl: Nsl, request_id: bytes) -> list[Any]:
     return list(
         nsl.gateway.events.Fulfilled().get_logs(from_block=0, argument_filters={"requestId": request_id})
-    )
-
-
-async def jobs(platform: Platform) -> list[Job]:
-    async with platform.db.transaction() as session:
-        query = select(Job).where(Job.kind == EVM_REQUEST_KIND).order_by(Job.created_at)
-        return list((await session.execute(query)).scalars())
-
-
-async def request_of(platform: Platform, tmp_path: Path, request_id: bytes) -> ServiceRequest:
-    """The request as the watcher hands it to the fulfiller (one real scan)."""
-    await watch_once(platform.db, evm_watcher(platform.settings(tmp_path, evm={"start_block": 0})))
-    for job in await jobs(platform):
-        if job.payload["request_id"] == request_id.hex():
-            return ServiceRequest.from_payload(job.payload)
-    raise AssertionError("the watcher did not enqueue the request")
-
-
-def fulfiller(platform: Platform, **policy: Any) -> EvmFulfiller:
-    nsl = platform.nsl
-    return EvmFulfiller(
-        GatewayRpc(nsl.w3, nsl.gateway.address),
-        FulfilmentStore(platform.db, platform.chain),
-        EnclaveFulfilmentSigner(platform.db, platform.enclave, nsl.chain_id),
-        chain_id=nsl.chain_id,
-        policy=FulfilPolicy(poll_seconds=0.05, **policy),
     )
 
 

@@ -11,51 +11,32 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from eth_abi.abi import encode as abi_encode
-from sqlalchemy import select
 
-from neo_service_layer.chains.evm.fulfiller import EvmFulfiller, FulfilPolicy
-from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
 from neo_service_layer.chains.evm.messages import Mode
-from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.evm.tx import transact
 from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
-from neo_service_layer.db.models import Job
-from neo_service_layer.enclave.handlers import default_registry
-from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.opdefs.oracle_chains import EVM_ORACLE_FULFILMENT, EvmOracleFulfilmentArgs
 from neo_service_layer.enclave.oracle.codes import OracleCode
+from neo_service_layer.enclave.oracle.fetch import SafeFetcher
 from neo_service_layer.enclave.oracle.onchain import evm_result, split_evm_result
-from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.worker.chain_fulfil import EnclaveFulfilmentSigner
-from neo_service_layer.worker.chain_watch import EVM_REQUEST_KIND, evm_watcher, watch_once
 from neo_service_layer.worker.process import run_worker
 from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
 from tests.chains.evm.flows import ORACLE, Nsl
-from tests.chains.evm.fulfil_helpers import Platform, automine_off, rpc
+from tests.chains.evm.fulfil_helpers import Platform, automine_off, fulfiller, request_of, rpc
 from tests.chains.evm.helpers import one_event, revert_name
-from tests.enclave.oracle.chain_web import oracle_context, public_fetcher, public_url, web
+from tests.enclave.oracle.chain_web import public_fetcher, public_url, web
 from tests.enclave.oracle.servers import LocalServer, OraclePKI
 from tests.worker.helpers import wait_until
 
 
 @pytest.fixture
-async def enclave_server(
-    enclave_socket: Path, enclave_measurement: str, pki: OraclePKI
-) -> AsyncIterator[EnclaveServer]:
-    """The in-process enclave with the real fetcher: default policy, the test CA, the NAT to the web."""
-    fetcher = public_fetcher(pki)
-    ctx = oracle_context(Identity.generate(), enclave_measurement, fetcher)
-    server = EnclaveServer(ctx, default_registry(), enclave_socket, stop_grace_seconds=2.0)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-        await fetcher.aclose()
+async def enclave_fetcher(pki: OraclePKI) -> AsyncIterator[SafeFetcher]:
+    """The shared in-process enclave's fetcher: default policy, the test CA, the NAT to the web."""
+    async with public_fetcher(pki) as fetcher:
+        yield fetcher
 
 
 @pytest.fixture
@@ -93,27 +74,6 @@ def delivered(nsl: Nsl, request_id: bytes) -> tuple[int, bytes, bool]:
         int(c.codes(request_id).call()),
         bytes(c.results(request_id).call()),
         bool(c.pending(request_id).call()),
-    )
-
-
-async def request_of(platform: Platform, tmp_path: Path, request_id: bytes) -> ServiceRequest:
-    await watch_once(platform.db, evm_watcher(platform.settings(tmp_path, evm={"start_block": 0})))
-    async with platform.db.transaction() as session:
-        jobs = (await session.execute(select(Job).where(Job.kind == EVM_REQUEST_KIND))).scalars()
-        for job in jobs:
-            if job.payload["request_id"] == request_id.hex():
-                return ServiceRequest.from_payload(job.payload)
-    raise AssertionError("the watcher did not enqueue the request")
-
-
-def fulfiller(platform: Platform, **policy: Any) -> EvmFulfiller:
-    nsl = platform.nsl
-    return EvmFulfiller(
-        GatewayRpc(nsl.w3, nsl.gateway.address),
-        FulfilmentStore(platform.db, platform.chain),
-        EnclaveFulfilmentSigner(platform.db, platform.enclave, nsl.chain_id),
-        chain_id=nsl.chain_id,
-        policy=FulfilPolicy(poll_seconds=0.05, **policy),
     )
 
 

@@ -26,19 +26,17 @@ from neo_service_layer.chains.neo_n3.fulfiller import N3Fulfiller, N3FulfilPolic
 from neo_service_layer.chains.neo_n3.requests import N3Request
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.db.models import Job
-from neo_service_layer.enclave.handlers import default_registry
-from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.opdefs.oracle_chains import N3_ORACLE_FULFILMENT, N3OracleFulfilmentArgs
 from neo_service_layer.enclave.oracle.codes import OracleCode
+from neo_service_layer.enclave.oracle.fetch import SafeFetcher
 from neo_service_layer.enclave.oracle.onchain import n3_result
-from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.worker.chain_fulfil_n3 import N3EnclaveFulfilmentSigner
 from neo_service_layer.worker.chain_watch import N3_REQUEST_KIND, n3_watch_once, n3_watcher
 from neo_service_layer.worker.process import run_worker
 from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
 from tests.chains.neo_n3.helpers import events, stack_bytes, stack_int, test_invoke
 from tests.chains.neo_n3.platform import VALID_BLOCKS, N3Platform
-from tests.enclave.oracle.chain_web import oracle_context, public_fetcher, public_url, web
+from tests.enclave.oracle.chain_web import public_fetcher, public_url, web
 from tests.enclave.oracle.servers import LocalServer, OraclePKI
 
 ORACLE_CONSUMER = "OracleConsumer"
@@ -46,19 +44,10 @@ ENCLAVE_REFUSED = "signature is not from the enclave key"
 
 
 @pytest.fixture
-async def enclave_server(
-    enclave_socket: Path, enclave_measurement: str, pki: OraclePKI
-) -> AsyncIterator[EnclaveServer]:
-    """The in-process enclave with the real fetcher: default policy, the test CA, the NAT to the web."""
-    fetcher = public_fetcher(pki)
-    ctx = oracle_context(Identity.generate(), enclave_measurement, fetcher)
-    server = EnclaveServer(ctx, default_registry(), enclave_socket, stop_grace_seconds=2.0)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-        await fetcher.aclose()
+async def enclave_fetcher(pki: OraclePKI) -> AsyncIterator[SafeFetcher]:
+    """The shared in-process enclave's fetcher: default policy, the test CA, the NAT to the web."""
+    async with public_fetcher(pki) as fetcher:
+        yield fetcher
 
 
 @pytest.fixture
