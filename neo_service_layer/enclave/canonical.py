@@ -129,3 +129,19 @@ def _decode_b64_field(value: object) -> object:
 # ``bytes`` in a schema that travels as a base64 string; dumps to the string in every mode, so that
 # ``model_dump()`` is JSON-ready and canonicalizable.
 B64Bytes = Annotated[bytes, BeforeValidator(_decode_b64_field), PlainSerializer(b64encode, return_type=str)]
+
+
+def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for :func:`json.loads`: a key given twice is a ValueError (RFC 8259 leaves
+    duplicates to the parser; a signature over the first or the last would be ambiguous)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def refuse_constants(name: str) -> Any:
+    """``parse_constant`` for :func:`json.loads`: ``NaN`` and ``Infinity`` are not JSON (RFC 8259)."""
+    raise ValueError(f"{name} is not JSON")

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from neo_service_layer.enclave.canonical import refuse_constants, refuse_duplicate_keys
 from neo_service_layer.errors import NSLError
 
 PROTOCOL_VERSION: Final = 1
@@ -209,20 +210,7 @@ async def read_frame_payload(reader: asyncio.StreamReader, length: int) -> bytes
         raise BadFrame(f"stream ended {length - len(exc.partial)} bytes short of the frame end") from exc
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_DECODER: Final = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+_DECODER: Final = json.JSONDecoder(object_pairs_hook=refuse_duplicate_keys, parse_constant=refuse_constants)
 
 
 def decode_message(payload: bytes) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
+from neo_service_layer.enclave.canonical import refuse_constants
 from neo_service_layer.enclave.oracle.codes import OracleCode
 
 MAX_SOURCES: Final = 7
@@ -128,7 +129,7 @@ def single_number(result: bytes) -> Decimal | None:
     Parsed from the text itself (no float on the way), so ``0.1`` is exactly one tenth.
     """
     try:
-        parsed = json.loads(result, parse_float=Decimal, parse_int=Decimal, parse_constant=_no_constant)
+        parsed = json.loads(result, parse_float=Decimal, parse_int=Decimal, parse_constant=refuse_constants)
     except ValueError:
         return None
     if not (isinstance(parsed, list) and len(parsed) == 1):
@@ -145,11 +146,6 @@ def single_number(result: bytes) -> Decimal | None:
     if len(value.as_tuple().digits) > MAX_DIGITS or abs(value.adjusted()) > MAX_DIGITS:
         return None
     return value
-
-
-def _no_constant(name: str) -> None:
-    # NaN and Infinity are not JSON (RFC 8259): a source that sends them has no number.
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def format_decimal(value: Decimal) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from eth_abi.abi import encode as abi_encode_values
 
+from neo_service_layer.enclave.canonical import refuse_constants
 from neo_service_layer.enclave.oracle.codes import OracleCode, OracleFailure
 
 MAX_DECIMALS: Final = 77
@@ -56,17 +57,13 @@ class ExtractionFailed(OracleFailure):
 
 def _one_value(result: bytes) -> Any:
     try:
-        values = json.loads(result, parse_float=Decimal, parse_int=Decimal, parse_constant=_no_constant)
+        values = json.loads(result, parse_float=Decimal, parse_int=Decimal, parse_constant=refuse_constants)
     except ValueError as exc:
         raise ExtractionFailed("the filter's output is not JSON") from exc
     if not isinstance(values, list) or len(values) != 1:
         count = len(values) if isinstance(values, list) else "no array of"
         raise ExtractionFailed(f"typed extraction needs exactly one value, the filter gave {count}")
     return values[0]
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(name)
 
 
 def _integer(value: Any, spec: ExtractSpec) -> int:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Any
 
 import jsonpath_rfc9535
 from jsonpath_rfc9535.exceptions import JSONPathError
 
+from neo_service_layer.enclave.canonical import refuse_constants, refuse_duplicate_keys
 from neo_service_layer.enclave.oracle.filter import FilterError, apply_filter
 from neo_service_layer.enclave.oracle.jsonpath import JsonPathError, parse_path
 
@@ -54,7 +54,7 @@ def select(document: bytes, syntax: FilterSyntax, path: str | None) -> bytes:
         return apply_filter(document, path)
     try:
         text = document.decode("utf-8")
-        data = json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+        data = json.loads(text, object_pairs_hook=refuse_duplicate_keys, parse_constant=refuse_constants)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FilterError("invalid JSON") from exc
     try:
@@ -71,16 +71,3 @@ def _first_line(exc: JSONPathError) -> str:
         return str(exc).splitlines()[0]
     except IndexError:
         return str(exc.args[0]) if exc.args else "invalid query"
-
-
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key[:40]!r}")
-        result[key] = value
-    return result
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
