@@ -27,12 +27,11 @@ from eth_utils.address import to_canonical_address
 from eth_utils.crypto import keccak
 
 from neo_service_layer.chains.evm.errors import InvalidChainMessage
-from neo_service_layer.enclave.crypto import evm_gateway
+from neo_service_layer.enclave.crypto import evm_gateway, price_reports
 from neo_service_layer.enclave.crypto.dyvrf import EIP2537_G2_SIZE
 from neo_service_layer.enclave.crypto.errors import InvalidInput
 
 ALPHA_TAG = b"NSL-DYVRF-ALPHA-V1"
-PRICE_TAG = b"NSL-PRICE-V1"
 WORD_SIZE = 32
 #: A randomness result: beta ‖ pi (EIP-2537 G2).
 RANDOMNESS_RESULT_SIZE = WORD_SIZE + EIP2537_G2_SIZE
@@ -158,12 +157,11 @@ def compress_eip2537_g2(pi: bytes) -> bytes:
 def price_report_digest(
     chain_id: int, feed: str | bytes, round_id: int, answer: int, observed_at: int
 ) -> bytes:
-    """The 32-byte digest the enclave signs for one price-feed round."""
-    return keccak(
-        PRICE_TAG
-        + _word(chain_id)
-        + _address(feed)
-        + _word(round_id, size=10)
-        + _word(answer, signed=True)
-        + _word(observed_at, size=8)
-    )
+    """The 32-byte digest the enclave signs for one price-feed round (``price_reports``)."""
+    try:
+        preimage = price_reports.evm_price_report_preimage(
+            chain_id, _address(feed), round_id, answer, observed_at
+        )
+    except InvalidInput as e:
+        raise InvalidChainMessage(e.detail) from e
+    return keccak(preimage)

@@ -26,6 +26,11 @@ one request only (docs/chains-neo-n3.md):
 
 - randomness result: ``beta (32) ‖ pi (compressed G2, 96) ‖ x (32, little-endian)`` with
   ``pi = dyvrf.prove(sk, alpha)`` and ``beta = SHA-256(pi)``;
+- price report (``nsl_price_feed.transmit``, built by ``enclave.crypto.price_reports``)::
+
+      "NSL-N3-PRICE-V1" ‖ magic (u32) ‖ contract (20) ‖ SHA-256(pair) ‖ round id (u64) ‖ answer (u256) ‖
+      observed at (u64, Unix seconds)                                                          -- 119 bytes
+
 - price result: the price as a NeoVM integer (minimal little-endian two's complement), 8 decimals.
 """
 
@@ -35,13 +40,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from neo_service_layer.chains.neo_n3.errors import InvalidN3Message
-from neo_service_layer.enclave.crypto import n3_gateway
+from neo_service_layer.enclave.crypto import n3_gateway, price_reports
 from neo_service_layer.enclave.crypto.errors import InvalidInput
 from neo_service_layer.enclave.crypto.n3_gateway import RandomnessResult
 
 __all__ = [
     "RandomnessResult",
     "fulfilment_message",
+    "price_report_message",
     "price_result",
     "randomness_alpha",
     "randomness_result",
@@ -71,6 +77,7 @@ fulfilment_message = _wrap(n3_gateway.fulfilment_message)
 randomness_alpha = _wrap(n3_gateway.randomness_alpha)
 randomness_result = _wrap(n3_gateway.randomness_result)
 split_randomness_result = _wrap(n3_gateway.split_randomness_result)
+price_report_message = _wrap(price_reports.n3_price_report_message)
 
 
 def price_result(price: int) -> bytes:
