@@ -293,3 +293,10 @@ class OracleVerificationFailed(ValidationFailed):
 class SecretSealingFailed(ValidationFailed):
     code = "secret_sealing_failed"
     title = "The secret value could not be sealed or opened"
+
+
+class PriceRoundVerificationFailed(ValidationFailed):
+    """A price round does not match what the enclave signed (``client.pricefeed``)."""
+
+    code = "price_round_verification_failed"
+    title = "The price round does not verify"

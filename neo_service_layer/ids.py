@@ -36,6 +36,7 @@ class IdPrefix(enum.StrEnum):
     RANDOMNESS_REQUEST = "rnd"
     RANDOMNESS_BATCH = "rnb"
     ORACLE_REQUEST = "orq"
+    PRICE_FEED = "pfd"
     JOB = "job"
 
 

@@ -2,7 +2,7 @@
 
 - ``settings.py``: :class:`Settings`, its top-level settings and sources, ``Settings.load()``;
 - ``groups.py``: the groups (``settings.evm``, ``.n3``, ``.jobs``, ``.rate_limits``, ``.enclave``,
-  ``.audit``, ``.oracle``) and their ``DEFAULT_*`` constants;
+  ``.audit``, ``.oracle``, ``.pricefeed``) and their ``DEFAULT_*`` constants;
 - ``flat.py``: the flat names outside Python (``NSL_EVM_RPC_URL`` ↔ ``settings.evm.rpc_url``).
 
 Every setting, its variable and its default: docs/configuration.md.
@@ -16,6 +16,7 @@ from neo_service_layer.config.groups import (
     JobSettings,
     N3Settings,
     OracleSettings,
+    PriceFeedSettings,
     RateLimitSettings,
     SettingsGroup,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "LogFormat",
     "N3Settings",
     "OracleSettings",
+    "PriceFeedSettings",
     "RateLimitSettings",
     "Settings",
     "SettingsGroup",

@@ -1,5 +1,5 @@
 """The groups of settings: ``settings.evm``, ``.n3``, ``.jobs``, ``.rate_limits``, ``.enclave``, ``.audit``,
-``.oracle``.
+``.oracle``, ``.pricefeed``.
 
 Each group is a :class:`SettingsGroup`; each of its fields keeps the flat name it had before the
 grouping (:meth:`SettingsGroup.flat_name`, e.g. ``evm.rpc_url`` ↔ ``evm_rpc_url``), which is what the
@@ -64,6 +64,20 @@ DEFAULT_ORACLE_MAX_CONCURRENT_PER_HOST = 4
 DEFAULT_ORACLE_MAX_CONCURRENT_PER_ACCOUNT = 16
 DEFAULT_ORACLE_PER_HOST_RATE_PER_SECOND = 10.0
 DEFAULT_ORACLE_PER_HOST_BURST = 20
+
+DEFAULT_PRICEFEED_TICK_SECONDS = 5.0
+DEFAULT_PRICEFEED_DECIMALS = 8
+DEFAULT_PRICEFEED_MIN_SOURCES = 3
+DEFAULT_PRICEFEED_MAX_QUOTE_AGE_SECONDS = 120
+#: Median absolute deviations from the median beyond which a quote is an outlier (decimal text).
+DEFAULT_PRICEFEED_OUTLIER_MAD_K = "5"
+DEFAULT_PRICEFEED_MAX_SPREAD_BPS = 200
+#: 0.5 %, as Chainlink's usual crypto/USD feeds.
+DEFAULT_PRICEFEED_DEVIATION_BPS = 50
+DEFAULT_PRICEFEED_HEARTBEAT_SECONDS = 3600
+DEFAULT_PRICEFEED_POLL_INTERVAL_SECONDS = 30
+#: A move of more than 20 % must be seen by two polls in a row before it is published.
+DEFAULT_PRICEFEED_BREAKER_BPS = 2000
 
 EnclaveBackend = Literal["auto", "software", "tdx", "sgx"]
 
@@ -305,3 +319,47 @@ class OracleSettings(SettingsGroup):
         description="PEM certificates the fetcher trusts besides the system store (a devnet's or a "
         "test's own CA); certificates and host names are checked either way.",
     )
+
+
+class PriceFeedSettings(SettingsGroup):
+    """The price feed service (``NSL_PRICEFEED_*``, docs/pricefeed.md): the worker's poll schedule, the
+    default feeds, and the defaults a feed created without them takes."""
+
+    flat_prefix = "pricefeed_"
+
+    enabled: bool = Field(default=True, description="The worker polls the enabled feeds.")
+    tick_seconds: float = Field(
+        default=DEFAULT_PRICEFEED_TICK_SECONDS,
+        gt=0,
+        description="How often the scheduler looks for feeds whose next poll is due.",
+    )
+    load_default_feeds: bool = Field(
+        default=False,
+        description="The worker creates the shipped default feeds (NEO, GAS, BTC, ETH / USD) at start when "
+        "they do not exist yet, disabled unless default_feeds_enabled (nsl feeds load-defaults does it too).",
+    )
+    default_feeds_enabled: bool = Field(
+        default=False, description="Default feeds loaded are created enabled (they fetch the real exchanges)."
+    )
+    default_decimals: int = Field(default=DEFAULT_PRICEFEED_DECIMALS, ge=0, le=18)
+    default_min_sources: int = Field(default=DEFAULT_PRICEFEED_MIN_SOURCES, ge=1)
+    default_max_quote_age_seconds: int = Field(default=DEFAULT_PRICEFEED_MAX_QUOTE_AGE_SECONDS, ge=1)
+    default_outlier_mad_k: str = Field(
+        default=DEFAULT_PRICEFEED_OUTLIER_MAD_K, pattern=r"^[0-9]{1,6}(\.[0-9]{1,6})?$"
+    )
+    default_max_spread_bps: int = Field(default=DEFAULT_PRICEFEED_MAX_SPREAD_BPS, ge=1)
+    default_deviation_bps: int = Field(default=DEFAULT_PRICEFEED_DEVIATION_BPS, ge=1)
+    default_heartbeat_seconds: int = Field(default=DEFAULT_PRICEFEED_HEARTBEAT_SECONDS, ge=1)
+    default_poll_interval_seconds: int = Field(default=DEFAULT_PRICEFEED_POLL_INTERVAL_SECONDS, ge=1)
+    default_breaker_bps: int = Field(
+        default=DEFAULT_PRICEFEED_BREAKER_BPS, ge=0, description="0: no circuit breaker."
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat(self) -> Self:
+        if self.default_heartbeat_seconds < self.default_poll_interval_seconds:
+            raise ValueError(
+                "pricefeed.default_heartbeat_seconds (NSL_PRICEFEED_DEFAULT_HEARTBEAT_SECONDS) must not be "
+                "below pricefeed.default_poll_interval_seconds (NSL_PRICEFEED_DEFAULT_POLL_INTERVAL_SECONDS)"
+            )
+        return self

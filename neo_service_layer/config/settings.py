@@ -39,6 +39,7 @@ from neo_service_layer.config.groups import (
     JobSettings,
     N3Settings,
     OracleSettings,
+    PriceFeedSettings,
     RateLimitSettings,
 )
 from neo_service_layer.constants import DATABASE_FILENAME, JWT_KEY_FILENAME
@@ -158,6 +159,7 @@ class Settings(BaseSettings):
     enclave: EnclaveSettings = Field(default_factory=EnclaveSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     oracle: OracleSettings = Field(default_factory=OracleSettings)
+    pricefeed: PriceFeedSettings = Field(default_factory=PriceFeedSettings)
 
     @field_validator("data_dir")
     @classmethod

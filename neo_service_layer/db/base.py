@@ -44,6 +44,27 @@ def enum_column(enum_class: type[enum.StrEnum], length: int) -> SqlEnum:
     )
 
 
+class IntegerText(TypeDecorator[int]):
+    """An integer of any size (int256 prices, fees in wei) kept as its decimal text.
+
+    Portable and exact on both databases: SQLite keeps ``NUMERIC`` values beyond 64 bits as floating
+    point, and PostgreSQL's ``NUMERIC`` would come back as ``Decimal``. Never compared in SQL.
+    """
+
+    impl = String(80)
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"an integer column was given {type(value).__name__}")
+        return str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        return None if value is None else int(value)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that is always timezone-aware UTC in Python, whatever the database keeps."""
 
@@ -68,6 +89,15 @@ class Base(DeclarativeBase):
     """Base of every ORM model."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class PlatformOwned:
+    """Mixin for platform rows every account may read but none may write (price feeds).
+
+    They are not :class:`TenantOwned` (no account filter: every tenant reads the same rows), and a
+    session opened for a tenant refuses to write them (``neo_service_layer.db.session``): only the
+    platform's own sessions (operators, the worker) change them.
+    """
 
 
 class TenantOwned:

@@ -2,7 +2,8 @@
 
 A session opened with ``account_id`` adds ``account_id == <tenant>`` to every ORM query on a
 :class:`~neo_service_layer.db.base.TenantOwned` model (``with_loader_criteria``, the documented
-SQLAlchemy recipe for multi-tenancy) and refuses to flush a row that belongs to another account.
+SQLAlchemy recipe for multi-tenancy) and refuses to flush a row that belongs to another account, or a
+:class:`~neo_service_layer.db.base.PlatformOwned` row (readable by every account, written by none).
 A Core statement run on the session's connection gets none of this: it filters on ``TENANT_KEY``
 itself (``services.keys.operations.use``, the signature path's one read).
 """
@@ -20,7 +21,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
 from neo_service_layer.db import sqlite_cursor
-from neo_service_layer.db.base import TenantOwned
+from neo_service_layer.db.base import PlatformOwned, TenantOwned
 
 TENANT_KEY = "account_id"
 # session.info flag: the session flushed changes or ran a statement other than a SELECT.
@@ -30,7 +31,8 @@ READ_TRANSACTION = "nsl_read_transaction"
 
 
 class CrossTenantWrite(RuntimeError):
-    """A tenant-scoped session tried to write a row of another account (a programming error)."""
+    """A tenant-scoped session tried to write a row of another account, or a platform row (a
+    programming error)."""
 
 
 class Database:
@@ -137,10 +139,14 @@ def _scope_queries_to_tenant(state: ORMExecuteState) -> None:
     tenant = state.session.info.get(TENANT_KEY)
     if tenant is None:
         return
+    mapper = state.bind_mapper
+    if (state.is_insert or state.is_update or state.is_delete) and (
+        mapper is not None and issubclass(mapper.class_, PlatformOwned)
+    ):
+        raise CrossTenantWrite(f"{mapper.class_.__name__} is platform data: a tenant session cannot write it")
     if state.is_insert:
         # An INSERT statement's values are not ours to inspect reliably; tenant rows are written
         # through the unit of work (session.add), which before_flush checks.
-        mapper = state.bind_mapper
         if mapper is not None and issubclass(mapper.class_, TenantOwned):
             raise CrossTenantWrite("INSERT statements on tenant tables are refused in a tenant session")
         return
@@ -179,5 +185,7 @@ def _refuse_cross_tenant_writes(session: Session, _flush: UOWTransaction, _insta
     if tenant is None:
         return
     for obj in [*session.new, *session.dirty, *session.deleted]:
+        if isinstance(obj, PlatformOwned):
+            raise CrossTenantWrite(f"{type(obj).__name__} is platform data: a tenant session cannot write it")
         if isinstance(obj, TenantOwned) and obj.account_id != tenant:
             raise CrossTenantWrite(f"{type(obj).__name__} of another account in a session of {tenant}")

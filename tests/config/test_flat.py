@@ -104,6 +104,10 @@ CASES = [
     pytest.param("audit_checkpoint_every_entries", 10, ("audit", "checkpoint_every_entries"), id="audit"),
     pytest.param("oracle_max_response_bytes", 1024, ("oracle", "max_response_bytes"), id="oracle"),
     pytest.param("oracle_timeout_seconds", 2.5, ("oracle", "timeout_seconds"), id="oracle-timeout"),
+    pytest.param("pricefeed_tick_seconds", 2.5, ("pricefeed", "tick_seconds"), id="pricefeed"),
+    pytest.param(
+        "pricefeed_default_deviation_bps", 25, ("pricefeed", "default_deviation_bps"), id="pricefeed-default"
+    ),
 ]
 
 

@@ -1,0 +1,425 @@
+"""One poll of one price feed: observe in the enclave, record, then publish (docs/pricefeed.md).
+
+A poll, in this order:
+
+1. finish the transmissions an earlier poll recorded but did not settle (a killed worker, a chain that
+   was down): each is sent again exactly as signed — publishers are idempotent and resume the
+   transaction they recorded — so a crash leaves neither a duplicate round nor a gap;
+2. read each target's latest round; ``last`` (what the enclave decides against) is the *oldest* of the
+   database's last round and the targets' latest, so a target that missed a round is caught up (a
+   target with no round at all makes it ``None``: publish);
+3. ``pricefeed.observe`` in the enclave (:class:`Observer`) with each target's next round id;
+4. in ONE transaction: the observation, the circuit breaker's pending value (set on
+   ``breaker_pending``, cleared otherwise), the next poll time and — when the enclave says
+   ``publish`` — the round (its id the database's last + 1) with its sources and signed envelope and
+   one ``pending`` transmission per target. If another poll recorded a round or left a transmission
+   unsettled since step 1, nothing is recorded (the observation was made against a stale ``last``);
+5. only then publish each transmission and record its outcome.
+
+Dependencies come in as Protocols: the enclave op behind :class:`Observer`, the chains behind
+:class:`PublisherFactory` (``chains.pricefeeds.PricePublisher`` per target).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from neo_service_layer.chains.pricefeeds import (
+    ChainRound,
+    PricePublisher,
+    PublishOutcome,
+    PublishStatus,
+    SignedReport,
+)
+from neo_service_layer.db.base import utcnow
+from neo_service_layer.db.session import Database
+from neo_service_layer.logging import get_logger
+from neo_service_layer.services.pricefeed.models import (
+    PriceFeed,
+    PriceRound,
+    PriceTransmission,
+    TransmissionStatus,
+)
+from neo_service_layer.services.pricefeed.params import FeedTarget, parse_target
+from neo_service_layer.services.pricefeed.service import latest_round
+
+log = get_logger("pricefeed.poller")
+OBSERVE_OP: Final = "pricefeed.observe"
+PUBLISH: Final = "publish"
+BREAKER_PENDING: Final = "breaker_pending"
+#: ``TransmissionStatus`` of each ``PublishStatus``.
+SETTLED: Final[Mapping[PublishStatus, TransmissionStatus]] = {
+    PublishStatus.CONFIRMED: TransmissionStatus.CONFIRMED,
+    PublishStatus.SUPERSEDED: TransmissionStatus.SUPERSEDED,
+    PublishStatus.FAILED: TransmissionStatus.FAILED,
+}
+MAX_DETAIL_CHARS: Final = 2000
+Clock = Callable[[], datetime]
+
+
+class ObservationMismatch(RuntimeError):
+    """The enclave's observation is not for the feed, or its reports not for the targets, it was asked
+    about (a host/enclave disagreement: nothing is recorded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What ``pricefeed.observe`` returned: its result (``ObserveResult`` as JSON), the signed envelope,
+    and the request the envelope's ``request_hash`` covers (``{"op", "account_id", "params"}``)."""
+
+    result: dict[str, Any]
+    envelope: dict[str, Any]
+    request: dict[str, Any]
+
+
+class Observer(Protocol):
+    """Runs ``pricefeed.observe`` for ``args`` (``ObserveArgs`` fields as JSON, without the account,
+    which is the observer's: the enclave op's platform account)."""
+
+    async def observe(self, args: dict[str, Any]) -> Observation: ...
+
+
+class PublisherFactory(Protocol):
+    """The publisher of one feed on one target (the chain helpers' ``PricePublisher``)."""
+
+    async def publisher(self, pair: str, target: FeedTarget) -> PricePublisher: ...
+
+
+@dataclass(slots=True)
+class PollResult:
+    """How a poll went: the enclave's action (or ``disabled`` / ``raced``), the round recorded, the
+    earlier transmissions finished, and each chain's outcome of this poll's round."""
+
+    pair: str
+    action: str
+    round_id: int | None = None
+    finished: int = 0
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    target: FeedTarget
+    publisher: PricePublisher
+
+    @property
+    def chain(self) -> str:
+        return self.publisher.chain
+
+
+def published(answer: int, observed_at: int) -> dict[str, int]:
+    """A ``PublishedArg`` as JSON."""
+    return {"answer": answer, "observed_at": observed_at}
+
+
+def oldest_last(
+    db_round: PriceRound | None, chain_rounds: Sequence[ChainRound | None]
+) -> dict[str, int] | None:
+    """``last`` for the enclave: the oldest of the database's last round and the targets' latest rounds;
+    None when a target has no round yet, or nothing was ever published."""
+    if any(chain_round is None for chain_round in chain_rounds):
+        return None
+    candidates = [(r.updated_at, r.answer) for r in chain_rounds if r is not None]
+    if db_round is not None:
+        candidates.append((db_round.observed_at, db_round.answer))
+    if not candidates:
+        return None
+    observed_at, answer = min(candidates)
+    return published(answer, observed_at)
+
+
+def target_arg(target: _Target, round_id: int) -> dict[str, Any]:
+    """An ``EvmTarget`` / ``N3Target`` as JSON, from the publisher's chain (``evm:<id>``/``n3:<magic>``)."""
+    family, _, number = target.chain.partition(":")
+    if family != target.target.kind or not number.isdigit():
+        raise ObservationMismatch(f"publisher chain {target.chain!r} is not a {target.target.kind} chain")
+    if family == "evm":
+        return {"kind": "evm", "chain_id": int(number), "feed": target.target.address, "round_id": round_id}
+    return {
+        "kind": "n3",
+        "network_magic": int(number),
+        "contract": target.target.address,
+        "round_id": round_id,
+    }
+
+
+def observe_args(
+    feed: PriceFeed, last: dict[str, int] | None, targets: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """The ``ObserveArgs`` of one poll (without the account: :class:`Observer`)."""
+    pending = (
+        None
+        if feed.pending_answer is None or feed.pending_observed_at is None
+        else published(feed.pending_answer, feed.pending_observed_at)
+    )
+    return {
+        "feed_id": feed.id,
+        "pair": feed.pair,
+        "decimals": feed.decimals,
+        "sources": feed.sources,
+        "min_sources": feed.min_sources,
+        "max_quote_age_s": feed.max_quote_age_seconds,
+        "outlier_mad_k": feed.outlier_mad_k,
+        "max_spread_bps": feed.max_spread_bps,
+        "deviation_bps": feed.deviation_bps,
+        "heartbeat_s": feed.heartbeat_seconds,
+        "breaker_bps": feed.breaker_bps,
+        "last": last,
+        "pending": pending,
+        "targets": list(targets),
+    }
+
+
+def _report_key(report: Mapping[str, Any]) -> tuple[str, str, int]:
+    return (str(report.get("kind")), str(report.get("feed", "")).lower(), int(report.get("round_id", -1)))
+
+
+def _check(result: Mapping[str, Any], feed: PriceFeed, targets: Sequence[dict[str, Any]]) -> None:
+    """The observation answers this feed, and a publication carries one report per target asked."""
+    if result.get("feed_id") != feed.id or result.get("pair") != feed.pair:
+        raise ObservationMismatch(f"the observation is not of feed {feed.id} ({feed.pair})")
+    if result.get("action") != PUBLISH:
+        return
+    asked = sorted(
+        (t["kind"], str(t.get("feed") or t.get("contract")).lower(), t["round_id"]) for t in targets
+    )
+    if sorted(_report_key(report) for report in result.get("reports") or []) != asked:
+        raise ObservationMismatch("the observation's reports are not one per target asked for")
+
+
+class FeedPoller:
+    """Polls feeds (module docstring). One per worker; holds no connection."""
+
+    def __init__(
+        self, db: Database, observer: Observer, publishers: PublisherFactory, *, clock: Clock = utcnow
+    ) -> None:
+        self._db = db
+        self._observer = observer
+        self._publishers = publishers
+        self._clock = clock
+
+    async def poll(self, feed_id: str) -> PollResult:
+        """Poll the feed ``feed_id`` once (a disabled or deleted feed: nothing)."""
+        async with self._db.session(for_read=True) as session:
+            feed = await session.get(PriceFeed, feed_id)
+            db_round = await latest_round(session, feed_id) if feed is not None else None
+        if feed is None or not feed.enabled:
+            return PollResult(pair="" if feed is None else feed.pair, action="disabled")
+        targets = await self._targets(feed)
+        result = PollResult(pair=feed.pair, action="")
+        result.finished, unsettled = await self._finish_pending(feed, targets)
+        reachable: list[tuple[_Target, ChainRound | None]] = []
+        for target in targets:
+            if target.chain in unsettled:
+                # Its earlier round is still unsettled: a new one would take the same round id there.
+                continue
+            try:
+                reachable.append((target, await target.publisher.latest()))
+            except Exception:
+                # One chain down must not stop the others; its round is caught up once it is back.
+                log.exception("price feed target unreachable", pair=feed.pair, chain=target.chain)
+        if targets and not reachable:
+            raise ConnectionError(f"no target of {feed.pair} can take a round now")
+        last = oldest_last(db_round, [chain_round for _, chain_round in reachable])
+        args_targets = [
+            target_arg(target, 1 if chain_round is None else chain_round.round_id + 1)
+            for target, chain_round in reachable
+        ]
+        observation = await self._observer.observe(observe_args(feed, last, args_targets))
+        _check(observation.result, feed, args_targets)
+        result.action = str(observation.result["action"])
+        chains = {target.chain for target, _ in reachable}
+        recorded = await self._record(feed, db_round, observation, chains)
+        if recorded is None:
+            result.action = "raced"
+            return result
+        result.round_id = recorded
+        if recorded:
+            by_chain = {target.chain: target for target, _ in reachable}
+            for row in await self._pending(feed.id, recorded):
+                outcome = await self._publish(by_chain.get(row.chain), row, observation.result)
+                result.outcomes[row.chain] = outcome.status.value
+        return result
+
+    async def _targets(self, feed: PriceFeed) -> list[_Target]:
+        targets = []
+        for stored in feed.targets:
+            target = parse_target(stored)
+            targets.append(_Target(target, await self._publishers.publisher(feed.pair, target)))
+        chains = [target.chain for target in targets]
+        if len(set(chains)) != len(chains):
+            raise ObservationMismatch(f"{feed.pair} has two targets on one chain: {sorted(chains)}")
+        return targets
+
+    async def _pending(self, feed_id: str, round_id: int | None = None) -> list[PriceTransmission]:
+        statement = select(PriceTransmission).where(
+            PriceTransmission.feed_id == feed_id, PriceTransmission.status == TransmissionStatus.PENDING
+        )
+        if round_id is not None:
+            statement = statement.where(PriceTransmission.round_id == round_id)
+        async with self._db.session(for_read=True) as session:
+            rows = (await session.execute(statement.order_by(PriceTransmission.round_id))).scalars()
+            return list(rows)
+
+    async def _finish_pending(self, feed: PriceFeed, targets: Sequence[_Target]) -> tuple[int, set[str]]:
+        """Send again what earlier polls recorded and did not settle, oldest round first: how many were
+        settled, and the chains left with an unsettled one (their publisher failed to answer)."""
+        rows = await self._pending(feed.id)
+        if not rows:
+            return 0, set()
+        by_chain = {target.chain: target for target in targets}
+        async with self._db.session(for_read=True) as session:
+            rounds = {
+                row.round_id: row
+                for row in (
+                    await session.execute(
+                        select(PriceRound).where(
+                            PriceRound.feed_id == feed.id, PriceRound.round_id.in_({r.round_id for r in rows})
+                        )
+                    )
+                ).scalars()
+            }
+        settled, unsettled = 0, set()
+        for row in rows:
+            if row.chain in unsettled:
+                continue  # never a later round of a chain before its earlier one
+            signed = rounds[row.round_id]
+            try:
+                await self._publish(
+                    by_chain.get(row.chain), row, {"answer": signed.answer, "observed_at": signed.observed_at}
+                )
+                settled += 1
+            except Exception:
+                log.exception("price round transmission not finished", pair=feed.pair, chain=row.chain)
+                unsettled.add(row.chain)
+        return settled, unsettled
+
+    async def _publish(
+        self, target: _Target | None, row: PriceTransmission, signed: Mapping[str, Any]
+    ) -> PublishOutcome:
+        """Send one transmission exactly as recorded and settle its row with the outcome."""
+        if target is None:
+            outcome = PublishOutcome(
+                PublishStatus.FAILED, None, None, None, None, f"{row.chain} is no longer a target of the feed"
+            )
+        else:
+            report = SignedReport(
+                row.chain_round_id, int(signed["answer"]), int(signed["observed_at"]), row.signature
+            )
+            outcome = await target.publisher.publish(report)
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(PriceTransmission)
+                .where(
+                    PriceTransmission.feed_id == row.feed_id,
+                    PriceTransmission.round_id == row.round_id,
+                    PriceTransmission.chain == row.chain,
+                    PriceTransmission.status == TransmissionStatus.PENDING,
+                )
+                .values(
+                    status=SETTLED[outcome.status],
+                    tx_hash=outcome.tx_hash,
+                    block_number=outcome.block_number,
+                    gas_used=outcome.gas_used,
+                    fee=outcome.fee,
+                    detail=outcome.detail[:MAX_DETAIL_CHARS],
+                    updated_at=self._clock(),
+                )
+            )
+        log.info(
+            "price round transmitted",
+            feed_id=row.feed_id,
+            round_id=row.round_id,
+            chain=row.chain,
+            status=outcome.status.value,
+            tx_hash=outcome.tx_hash,
+        )
+        return outcome
+
+    async def _record(
+        self, feed: PriceFeed, seen: PriceRound | None, observation: Observation, chains: set[str]
+    ) -> int | None:
+        """Step 4 (module docstring): the new round's id, 0 when none, None when another poll got there
+        first."""
+        result, now = observation.result, self._clock()
+        try:
+            async with self._db.transaction() as session:
+                current = await self._lock(session, feed.id)
+                newest = await latest_round(session, feed.id)
+                if current is None or (newest and newest.round_id) != (seen and seen.round_id):
+                    return None
+                if await self._has_pending(session, feed.id, chains):
+                    return None
+                current.last_observation = result
+                breaker = result["action"] == BREAKER_PENDING
+                current.pending_answer = int(result["answer"]) if breaker else None
+                current.pending_observed_at = int(result["observed_at"]) if breaker else None
+                current.next_poll_at = now + timedelta(seconds=current.poll_interval_seconds)
+                current.updated_at = now
+                if result["action"] != PUBLISH:
+                    return 0
+                round_id = (newest.round_id if newest else 0) + 1
+                session.add(self._round(feed.id, round_id, observation, now))
+                for report in result["reports"]:
+                    session.add(self._transmission(feed.id, round_id, report, now))
+                await session.flush()
+                return round_id
+        except IntegrityError:
+            # The same round id committed by a concurrent poll between our read and our insert.
+            return None
+
+    @staticmethod
+    async def _lock(session: AsyncSession, feed_id: str) -> PriceFeed | None:
+        # FOR UPDATE serializes two polls of one feed on PostgreSQL; SQLite's BEGIN IMMEDIATE already has.
+        statement = select(PriceFeed).where(PriceFeed.id == feed_id).with_for_update()
+        return (await session.execute(statement)).scalar_one_or_none()
+
+    @staticmethod
+    async def _has_pending(session: AsyncSession, feed_id: str, chains: set[str]) -> bool:
+        statement = select(PriceTransmission.round_id).where(
+            PriceTransmission.feed_id == feed_id,
+            PriceTransmission.status == TransmissionStatus.PENDING,
+            PriceTransmission.chain.in_(chains),
+        )
+        return (await session.execute(statement.limit(1))).first() is not None
+
+    @staticmethod
+    def _round(feed_id: str, round_id: int, observation: Observation, now: datetime) -> PriceRound:
+        result = observation.result
+        return PriceRound(
+            feed_id=feed_id,
+            round_id=round_id,
+            answer=int(result["answer"]),
+            observed_at=int(result["observed_at"]),
+            reason=str(result["reason"]),
+            sources=result["sources"],
+            request=observation.request,
+            envelope=observation.envelope,
+            created_at=now,
+        )
+
+    @staticmethod
+    def _transmission(
+        feed_id: str, round_id: int, report: Mapping[str, Any], now: datetime
+    ) -> PriceTransmission:
+        family = report["kind"]
+        number = report["chain_id"] if family == "evm" else report["network_magic"]
+        return PriceTransmission(
+            feed_id=feed_id,
+            round_id=round_id,
+            chain=f"{family}:{number}",
+            target=str(report["feed"]).lower(),
+            chain_round_id=int(report["round_id"]),
+            signature=bytes.fromhex(str(report["signature"]).removeprefix("0x")),
+            status=TransmissionStatus.PENDING,
+            detail="",
+            created_at=now,
+            updated_at=now,
+        )
