@@ -22,6 +22,7 @@ from neo_service_layer.api.routes import (
     attestation,
     audit,
     auth,
+    feeds,
     health,
     keys,
     master_key,
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         master_key,
         randomness,
         oracle,
+        feeds,
     ):
         app.include_router(module.router)
     return app

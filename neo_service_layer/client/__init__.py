@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from neo_service_layer.client.attestation import VerifiedIdentity, verify_attestation, verify_result
 from neo_service_layer.client.oracle import VerifiedOracleAnswer, VerifiedSource, verify_oracle_result
+from neo_service_layer.client.pricefeed import VerifiedPriceRound, VerifiedReport, verify_price_round
 from neo_service_layer.client.randomness import (
     RandomnessResult,
     VerificationReason,
@@ -16,10 +17,13 @@ __all__ = [
     "VerificationReason",
     "VerifiedIdentity",
     "VerifiedOracleAnswer",
+    "VerifiedPriceRound",
     "VerifiedRandomness",
+    "VerifiedReport",
     "VerifiedSource",
     "verify_attestation",
     "verify_oracle_result",
+    "verify_price_round",
     "verify_randomness",
     "verify_result",
 ]

@@ -58,6 +58,8 @@ PATH_VALUES: Final = {
     "request_id": "rnd_01TABLE",
     "grantee_kind": "function",
     "grantee": "table-fn",
+    "pair": "NEO-USD",
+    "round_id": "1",
 }
 RECIPIENT: Final = RecipientKey.generate().public_hex
 B64: Final = "AAAA"
@@ -189,6 +191,16 @@ ACCESS: Final[dict[tuple[str, str], Access | None]] = {
     ("GET", "/v1/oracle/requests"): reads("oracle"),
     ("GET", "/v1/oracle/requests/{request_id}"): reads("oracle"),
     ("POST", "/v1/oracle/filter"): reads("oracle", body={"filter": "$", "document": "{}"}),
+    # Price feeds: every account reads them, only operators define them (docs/pricefeed.md).
+    ("GET", "/v1/feeds"): reads("pricefeed"),
+    ("GET", "/v1/feeds/{pair}"): reads("pricefeed"),
+    ("GET", "/v1/feeds/{pair}/rounds"): reads("pricefeed"),
+    ("GET", "/v1/feeds/{pair}/rounds/{round_id}"): reads("pricefeed"),
+    ("POST", "/v1/feeds"): platform(
+        body={"pair": "TBL/USD", "sources": [{"name": "b", "adapter": "binance", "symbol": "TBLUSDT"}]}
+    ),
+    ("PATCH", "/v1/feeds/{pair}"): platform(body={"deviation_bps": 10}),
+    ("DELETE", "/v1/feeds/{pair}"): platform(),
 }
 
 
