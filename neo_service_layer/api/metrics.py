@@ -6,13 +6,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Job, JobStatus
+from neo_service_layer.services.pricefeed.metrics import PriceFeedCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class ApiMetrics:
-    """Request counts, latency per route template, job queue depth per status, refused credentials."""
+    """Request counts, latency per route template, job queue depth per status, refused credentials, and
+    the price feeds (``services.pricefeed.metrics``)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -37,6 +40,7 @@ class ApiMetrics:
             ["credential", "reason"],
             registry=self.registry,
         )
+        self.price_feeds = PriceFeedCollector(self.registry)
         # The labelled children per (method, route template, status): labels() validates and
         # locks on every call. Bounded like the labels themselves (route templates, not paths).
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
@@ -55,6 +59,10 @@ class ApiMetrics:
         depth = {status: int(count) for status, count in counts}
         for status in JobStatus:
             self.job_queue_depth.labels(status).set(depth.get(status, 0))
+
+    async def observe_price_feeds(self, session: AsyncSession) -> None:
+        """Read the price feeds' state from the database (at scrape time)."""
+        await self.price_feeds.refresh(session, utcnow())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -7,10 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from neo_service_layer.api.state import AppState
 from neo_service_layer.client.pricefeed import verify_price_round
+from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.services.pricefeed.models import PriceFeed
@@ -286,3 +288,39 @@ async def test_rounds_page_by_cursor_oldest_first(
             break
     assert pages == 3
     assert seen == [(n + 1, str(answer)) for n, answer in enumerate(answers)]
+
+
+async def test_metrics_per_feed(
+    client: httpx.AsyncClient, admin_key: str, state: AppState, identity: Identity
+) -> None:
+    created = await create(client, admin_key)
+    await create(client, admin_key, feed(pair="GAS/USD", targets=[]))
+    observer = SigningObserver(identity)
+    chains = Chains(identity)
+    chains.by_kind["n3"].identity = Identity.generate()  # N3 refuses every report: publish failures
+    poller = FeedPoller(state.db, observer, chains)
+    for answer in (1_234_000_000, 1_300_000_000):
+        observer.script("publish", "deviation", answer, observed_at=int(utcnow().timestamp()) - 5)
+        await poller.poll(created["id"])
+    observer.script("unchanged", "within_threshold", 1_313_000_000)  # 100 bps above the last round
+    await poller.poll(created["id"])
+
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+        if s.name.startswith("nsl_pricefeed_")
+    }
+    neo, gas = (("pair", "NEO/USD"),), (("pair", "GAS/USD"),)
+    evm, n3 = (("chain", "evm:31337"), *neo), (("chain", "n3:894710606"), *neo)
+    assert samples[("nsl_pricefeed_answer", neo)] == 13.0
+    assert 5 <= samples[("nsl_pricefeed_age_seconds", neo)] < 60
+    assert samples[("nsl_pricefeed_sources_up", neo)] == 3
+    assert samples[("nsl_pricefeed_sources_up", gas)] == 0
+    assert samples[("nsl_pricefeed_deviation_bps", neo)] == 100
+    assert samples[("nsl_pricefeed_rounds_published_total", evm)] == 2
+    assert samples[("nsl_pricefeed_publish_failures_total", n3)] == 2
+    assert ("nsl_pricefeed_answer", gas) not in samples
+    assert ("nsl_pricefeed_rounds_published_total", n3) not in samples

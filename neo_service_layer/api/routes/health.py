@@ -59,13 +59,15 @@ async def readyz(request: Request) -> JSONResponse:
     },
 )
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition; the job queue depth is read from the database at scrape time.
+    """Prometheus text exposition; the job queue depth and the price feeds are read from the database at
+    scrape time.
 
     With ``metrics_token`` set, the scraper must send ``Authorization: Bearer <token>``."""
     state = app_state(request)
     _require_metrics_token(request, state)
     async with state.db.session() as session:
         await state.metrics.observe_job_queue(session)
+        await state.metrics.observe_price_feeds(session)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
