@@ -9,7 +9,7 @@ import httpx
 import typer
 
 from neo_service_layer import __version__
-from neo_service_layer.cli import admin, audit, devnet
+from neo_service_layer.cli import admin, audit, devnet, feeds
 from neo_service_layer.cli.common import console, err_console, load_settings, open_database, print_json, run
 from neo_service_layer.cli.supervisor import (
     Supervisor,
@@ -17,7 +17,7 @@ from neo_service_layer.cli.supervisor import (
     serve_children,
     warn_if_enclave_shares_api_user,
 )
-from neo_service_layer.config import mask_url_password
+from neo_service_layer.config import Settings, mask_url_password
 from neo_service_layer.db.migrate import current_revision, head_revision
 from neo_service_layer.logging import configure_logging
 from neo_service_layer.services.accounts.first_start import ensure_system_account
@@ -32,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin.app, name="admin")
 app.add_typer(audit.app, name="audit")
 app.add_typer(devnet.app, name="devnet")
+app.add_typer(feeds.app, name="feeds")
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -106,7 +107,16 @@ def worker() -> None:
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    if settings.pricefeed.load_default_feeds:
+        run(lambda: _load_default_feeds(settings))
     run(lambda: run_worker(settings, handlers=service_handlers(settings), tasks=service_tasks(settings)))
+
+
+async def _load_default_feeds(settings: Settings) -> None:
+    from neo_service_layer.services.pricefeed.defaults import load_default_feeds
+
+    async with open_database(settings) as db:
+        await load_default_feeds(db, settings, "worker")
 
 
 @app.command()

@@ -345,7 +345,7 @@ class PriceFeedSettings(SettingsGroup):
     default_min_sources: int = Field(default=DEFAULT_PRICEFEED_MIN_SOURCES, ge=1)
     default_max_quote_age_seconds: int = Field(default=DEFAULT_PRICEFEED_MAX_QUOTE_AGE_SECONDS, ge=1)
     default_outlier_mad_k: str = Field(
-        default=DEFAULT_PRICEFEED_OUTLIER_MAD_K, pattern=r"^[0-9]{1,6}(\.[0-9]{1,6})?$"
+        default=DEFAULT_PRICEFEED_OUTLIER_MAD_K, pattern=r"^[0-9]{1,4}(\.[0-9]{1,6})?$"
     )
     default_max_spread_bps: int = Field(default=DEFAULT_PRICEFEED_MAX_SPREAD_BPS, ge=1)
     default_deviation_bps: int = Field(default=DEFAULT_PRICEFEED_DEVIATION_BPS, ge=1)

@@ -32,6 +32,7 @@ from neo_service_layer.worker.native_oracle_n3 import (
     n3_native_oracle_handler,
     native_oracle_tasks,
 )
+from neo_service_layer.worker.pricefeed_jobs import PollWiring, pricefeed_handlers, pricefeed_tasks
 from neo_service_layer.worker.scheduler import PeriodicTask
 
 KEYS_PURGE_KIND = "keys.purge"
@@ -105,9 +106,13 @@ def audit_anchor_tasks(settings: Settings) -> list[PeriodicTask]:
     return [task]
 
 
-def service_handlers(settings: Settings | None = None) -> dict[str, Handler]:
-    """Every service job handler, by kind; with ``settings``, the configured chains' fulfilment handlers."""
+def service_handlers(
+    settings: Settings | None = None, pricefeed_wiring: PollWiring | None = None
+) -> dict[str, Handler]:
+    """Every service job handler, by kind; with ``settings``, the configured chains' fulfilment handlers;
+    the price feed's polls run only with ``pricefeed_wiring`` (its observer and publishers)."""
     return {
+        **pricefeed_handlers(pricefeed_wiring),
         KEYS_PURGE_KIND: keys_purge_handler,
         AUDIT_CHECKPOINT_KIND: audit_checkpoint_handler,
         AUDIT_ANCHOR_KIND: audit_anchor_handler,
@@ -124,7 +129,8 @@ def service_tasks(
     keys_purge_interval_seconds: float = DEFAULT_KEYS_PURGE_INTERVAL_SECONDS,
 ) -> list[PeriodicTask]:
     """The periodic tasks: the keys purge, hourly; with ``settings``, the audit checkpoint check, the
-    audit anchor (when on), the configured chains' watchers and the N3 native oracle node (when on)."""
+    audit anchor (when on), the configured chains' watchers, the N3 native oracle node (when on) and the
+    price feed tick (when on)."""
     purge = PeriodicTask(
         name="keys-purge", interval_seconds=keys_purge_interval_seconds, kind=KEYS_PURGE_KIND
     )
@@ -136,4 +142,5 @@ def service_tasks(
         *audit_anchor_tasks(settings),
         *chain_tasks(settings),
         *native_oracle_tasks(settings),
+        *pricefeed_tasks(settings),
     ]

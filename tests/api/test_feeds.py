@@ -67,6 +67,27 @@ BAD_DEFINITIONS = [
     pytest.param(feed(breaker_bps=-1), "feed_threshold_invalid", id="breaker-negative"),
     pytest.param(feed(outlier_mad_k="0"), "feed_threshold_invalid", id="mad-zero"),
     pytest.param(feed(outlier_mad_k="1e3"), "feed_threshold_invalid", id="mad-exponent"),
+    pytest.param(feed(outlier_mad_k="0.5"), "feed_threshold_invalid", id="mad-below-one"),
+    pytest.param(feed(breaker_bps=50), "feed_threshold_invalid", id="breaker-not-above-deviation"),
+    pytest.param(feed(max_quote_age_seconds=8 * 86400), "feed_threshold_invalid", id="age-over-a-week"),
+    pytest.param(
+        feed(
+            sources=[
+                {
+                    "name": "g",
+                    "adapter": "generic",
+                    "url": "https://x.example/p",
+                    "filter": "$.p",
+                    "symbol": "X",
+                }
+            ]
+        ),
+        "feed_sources_invalid",
+        id="generic-with-symbol",
+    ),
+    pytest.param(
+        feed(sources=[{**SOURCES[0], "name": "Binance"}]), "feed_sources_invalid", id="name-upper-case"
+    ),
     pytest.param(feed(min_sources=4), "feed_min_sources_invalid", id="min-sources-above-sources"),
     pytest.param(feed(min_sources=0), "feed_min_sources_invalid", id="min-sources-zero"),
     pytest.param(feed(sources=[]), "feed_sources_invalid", id="no-sources"),

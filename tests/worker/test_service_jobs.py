@@ -8,6 +8,7 @@ from pathlib import Path
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.server import EnclaveServer
+from neo_service_layer.worker.pricefeed_jobs import PRICEFEED_TICK_KIND
 from neo_service_layer.worker.service_jobs import (
     AUDIT_CHECKPOINT_KIND,
     KEYS_PURGE_KIND,
@@ -30,7 +31,7 @@ def test_every_scheduled_service_job_has_a_handler() -> None:
 
 def test_the_audit_checkpoint_check_runs_every_ten_seconds_or_the_interval(tmp_path: Path) -> None:
     default = service_tasks(Settings(data_dir=tmp_path))
-    assert [task.kind for task in default] == [KEYS_PURGE_KIND, AUDIT_CHECKPOINT_KIND]
+    assert [task.kind for task in default] == [KEYS_PURGE_KIND, AUDIT_CHECKPOINT_KIND, PRICEFEED_TICK_KIND]
     assert default[1].interval_seconds == 10.0
     short = service_tasks(Settings(data_dir=tmp_path, audit={"checkpoint_interval_seconds": 2.5}))
     assert short[1].interval_seconds == 2.5

@@ -25,18 +25,18 @@ from neo_service_layer.services.pricefeed.errors import (
     FeedThresholdInvalid,
 )
 
-_PAIR: Final = re.compile(r"[A-Z0-9]{2,12}/[A-Z0-9]{2,12}")
-_PATH_PAIR: Final = re.compile(r"[A-Za-z0-9]{2,12}-[A-Za-z0-9]{2,12}")
+_PAIR: Final = re.compile(r"[A-Z0-9]{1,16}/[A-Z0-9]{1,16}")
+_PATH_PAIR: Final = re.compile(r"[A-Za-z0-9]{1,16}-[A-Za-z0-9]{1,16}")
 _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
-_SOURCE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_MAD_K: Final = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6})?")
+_SOURCE_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
+_MAD_K: Final = re.compile(r"[0-9]{1,4}(\.[0-9]{1,6})?")
 #: The adapters of ``enclave/pricefeed/adapters.py`` (spec: ``ADAPTERS``' keys), by name.
 KNOWN_ADAPTERS: Final = frozenset({"binance", "coinbase", "kraken", "okx", "coingecko", "generic"})
 GENERIC_ADAPTER: Final = "generic"
 MAX_SOURCES: Final = 20
 MAX_DECIMALS: Final = 18
 MAX_URL_CHARS: Final = 2048
-MAX_FILTER_CHARS: Final = 512
+MAX_FILTER_CHARS: Final = 1024
 MAX_DESCRIPTION_CHARS: Final = 200
 #: A target's chain family and the key its contract goes under.
 TARGET_KEYS: Final[Mapping[str, str]] = {"evm": "feed", "n3": "contract"}
@@ -50,6 +50,8 @@ _POSITIVE: Final = (
     "poll_interval_seconds",
 )
 MAX_SECONDS: Final = 366 * 86400
+#: A quote older than a week is no price (the enclave's bound: ``opdefs.pricefeed.MAX_AGE_S``).
+MAX_QUOTE_AGE_SECONDS: Final = 7 * 86400
 MAX_BPS: Final = 1_000_000
 
 
@@ -146,7 +148,7 @@ def parse_source(value: Mapping[str, Any]) -> dict[str, str | None]:
         raise FeedSourcesInvalid("a source's fields are strings")
     name, adapter = source["name"], source["adapter"]
     if name is None or not _SOURCE_NAME.fullmatch(name):
-        raise FeedSourcesInvalid("a source's name is 1-64 letters, digits, '_', '.' or '-'")
+        raise FeedSourcesInvalid("a source's name is 1-40 lower-case letters, digits, '_', '.' or '-'")
     if adapter not in KNOWN_ADAPTERS:
         raise FeedSourcesInvalid(
             f"source {name}: unknown adapter {str(adapter)[:40]!r}; "
@@ -161,6 +163,8 @@ def parse_source(value: Mapping[str, Any]) -> dict[str, str | None]:
     if adapter == GENERIC_ADAPTER:
         if not source["url"] or not source["filter"] or len(source["filter"] or "") > MAX_FILTER_CHARS:
             raise FeedSourcesInvalid(f"source {name}: the generic adapter needs a url and a filter")
+        if source["symbol"] is not None or source["base_url"] is not None:
+            raise FeedSourcesInvalid(f"source {name}: the generic adapter takes no symbol or base_url")
     elif not source["symbol"] or source["url"] is not None or source["filter"] is not None:
         raise FeedSourcesInvalid(f"source {name}: the {adapter} adapter takes a symbol (no url or filter)")
     return source
@@ -177,14 +181,15 @@ def parse_sources(values: Sequence[Mapping[str, Any]]) -> tuple[dict[str, str | 
 
 
 def parse_mad_k(value: str) -> str:
-    """The outlier bound: positive decimal text (``"5"``, ``"3.5"``)."""
+    """The outlier bound: decimal text of at least 1 (``"5"``, ``"3.5"``)."""
     try:
-        valid = isinstance(value, str) and bool(_MAD_K.fullmatch(value)) and Decimal(value) > 0
+        # At least 1: below, one source could move the answer (the enclave refuses it too).
+        valid = isinstance(value, str) and bool(_MAD_K.fullmatch(value)) and Decimal(value) >= 1
     except InvalidOperation:
         valid = False
     if not valid:
         raise FeedThresholdInvalid(
-            'outlier_mad_k must be positive decimal text such as "5"', field="outlier_mad_k"
+            'outlier_mad_k must be decimal text of at least 1, such as "5"', field="outlier_mad_k"
         )
     return value
 
@@ -208,7 +213,13 @@ def feed_config(values: Mapping[str, Any], defaults: PriceFeedSettings) -> FeedC
     given.setdefault("min_sources", min(defaults.default_min_sources, len(sources)))
     numbers = {name: _integer(given, name) for name in (*_POSITIVE, "breaker_bps", "min_sources")}
     for name in _POSITIVE:
-        limit = MAX_BPS if name.endswith("_bps") else MAX_SECONDS
+        limit = (
+            MAX_BPS
+            if name.endswith("_bps")
+            else MAX_QUOTE_AGE_SECONDS
+            if name == "max_quote_age_seconds"
+            else MAX_SECONDS
+        )
         if not 0 < numbers[name] <= limit:
             raise FeedThresholdInvalid(f"{name} must be within 1..{limit}", field=name)
     if not 0 <= numbers["breaker_bps"] <= MAX_BPS:
@@ -219,6 +230,12 @@ def feed_config(values: Mapping[str, Any], defaults: PriceFeedSettings) -> FeedC
         raise FeedHeartbeatBelowPoll(
             f"heartbeat_seconds {numbers['heartbeat_seconds']} is below poll_interval_seconds "
             f"{numbers['poll_interval_seconds']}: the heartbeat could not be kept"
+        )
+    if numbers["breaker_bps"] and numbers["breaker_bps"] <= numbers["deviation_bps"]:
+        raise FeedThresholdInvalid(
+            "breaker_bps must be 0 (no breaker) or above deviation_bps: a move the breaker holds must be "
+            "one that would publish",
+            field="breaker_bps",
         )
     if not 1 <= numbers["min_sources"] <= len(sources):
         raise FeedMinSourcesInvalid(

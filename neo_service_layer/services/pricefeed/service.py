@@ -7,10 +7,12 @@ account's session (reads; the rows are not tenant-owned, and a tenant session re
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
+from pydantic import BaseModel
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,16 +136,39 @@ async def transmissions(
     return list((await session.execute(statement)).scalars())
 
 
-def definitions(feeds: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+#: Names the shipped definitions (``default_feeds.DefaultFeed``) use for the columns' settings.
+_ALIASES: Final = {"heartbeat_s": "heartbeat_seconds", "max_quote_age_s": "max_quote_age_seconds"}
+
+
+def definition_of(feed: object, pair: str | None = None) -> dict[str, Any]:
+    """One feed definition as :func:`feed_config` takes it, from a mapping or a dataclass such as
+    ``default_feeds.DefaultFeed`` (its ``SourceSpec`` sources dumped, its ``*_s`` names aliased)."""
+    if isinstance(feed, Mapping):
+        values = dict(feed)
+    elif dataclasses.is_dataclass(feed) and not isinstance(feed, type):
+        values = {item.name: getattr(feed, item.name) for item in dataclasses.fields(feed)}
+    else:
+        raise TypeError(f"a feed definition is a mapping or a dataclass, not {type(feed).__name__}")
+    values = {_ALIASES.get(key, key): value for key, value in values.items()}
+    values["sources"] = [
+        source.model_dump() if isinstance(source, BaseModel) else dict(source)
+        for source in values.get("sources") or ()
+    ]
+    if pair is not None:
+        values.setdefault("pair", pair)
+    return values
+
+
+def definitions(feeds: Mapping[str, object] | Iterable[object]) -> list[dict[str, Any]]:
     """Feed definitions from either shape: a mapping by pair, or a list of definitions naming their pair."""
     if isinstance(feeds, Mapping):
-        return [{"pair": pair, **definition} for pair, definition in feeds.items()]
-    return [dict(definition) for definition in feeds]
+        return [definition_of(definition, pair) for pair, definition in feeds.items()]
+    return [definition_of(definition) for definition in feeds]
 
 
 async def load_feeds(
     session: AsyncSession,
-    feeds: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]],
+    feeds: Mapping[str, object] | Iterable[object],
     defaults: PriceFeedSettings,
     now: datetime,
     *,

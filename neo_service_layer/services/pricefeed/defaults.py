@@ -1,0 +1,61 @@
+"""Loading the shipped default feeds (``services/pricefeed/default_feeds.py``) into the database.
+
+``nsl feeds load-defaults`` runs it, and ``nsl worker`` at start when ``NSL_PRICEFEED_LOAD_DEFAULT_FEEDS``
+is set. Idempotent: a pair that has a feed is left as the operator made it. The feeds are created
+disabled unless ``NSL_PRICEFEED_DEFAULT_FEEDS_ENABLED`` (they fetch the real exchanges) and with no
+targets (an operator adds the contracts: ``PATCH /v1/feeds/{pair}``; ``nsl devnet up`` passes its own).
+The creation is audited as the operator's (or the worker's) change.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from neo_service_layer.config import Settings
+from neo_service_layer.db.base import utcnow
+from neo_service_layer.db.models import Outcome
+from neo_service_layer.db.session import Database
+from neo_service_layer.services.audit.chain import AuditEvent, append
+from neo_service_layer.services.pricefeed.service import load_feeds
+
+DEFAULT_FEEDS_MODULE: Final = "neo_service_layer.services.pricefeed.default_feeds"
+LOAD_ACTION: Final = "feeds.load_defaults"
+
+
+def shipped_default_feeds() -> Mapping[str, object]:
+    """``default_feeds.DEFAULT_FEEDS``: the shipped definitions by pair."""
+    feeds: Mapping[str, object] = importlib.import_module(DEFAULT_FEEDS_MODULE).DEFAULT_FEEDS
+    return feeds
+
+
+async def load_default_feeds(
+    db: Database,
+    settings: Settings,
+    actor: str,
+    feeds: Mapping[str, object] | Iterable[object] | None = None,
+) -> list[str]:
+    """Create the default feeds (``feeds``, or the shipped ones) that do not exist; the pairs created."""
+    definitions = shipped_default_feeds() if feeds is None else feeds
+    async with db.transaction() as session:
+        created = await load_feeds(
+            session,
+            definitions,
+            settings.pricefeed,
+            utcnow(),
+            enabled=settings.pricefeed.default_feeds_enabled,
+        )
+        if created:
+            event = AuditEvent(
+                actor=actor,
+                action=LOAD_ACTION,
+                resource="/v1/feeds",
+                outcome=Outcome.SUCCESS,
+                status_code=201,
+                request_id="defaults",
+                account_id=None,
+                details={"pairs": created, "enabled": settings.pricefeed.default_feeds_enabled},
+            )
+            await append(session, event)
+    return created
