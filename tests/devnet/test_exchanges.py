@@ -23,7 +23,7 @@ from neo_service_layer.enclave.capabilities import HttpRequest, HttpResponse
 from neo_service_layer.enclave.oracle.codes import OracleCode, OracleFailure
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
 from neo_service_layer.enclave.oracle.policy import FetchPolicy
-from neo_service_layer.enclave.pricefeed.adapters import ADAPTERS, Quote, QuoteRejected
+from neo_service_layer.enclave.pricefeed.adapters import ADAPTERS, Quote, QuoteRejected, read_quote
 from neo_service_layer.enclave.pricefeed.sources import SourceSpec
 from neo_service_layer.services.pricefeed.default_feeds import DEFAULT_FEEDS, pointed_at
 from tests.enclave.oracle.servers import OraclePKI
@@ -112,6 +112,9 @@ async def test_each_misbehaviour_is_refused_with_its_code(
     with pytest.raises(QuoteRejected) as raised:
         ADAPTERS[exchange].parse(response.body, source)
     assert raised.value.code == code
+    with pytest.raises(QuoteRejected) as read:
+        read_quote(source, response.status, response.body)
+    assert read.value.code == code
 
 
 @pytest.mark.parametrize("exchange", EXCHANGES)
@@ -123,7 +126,7 @@ async def test_an_unlisted_market_is_an_unknown_symbol(
     response = await fetch(fetcher, source)
     assert response.status == UNKNOWN_STATUS[exchange]
     with pytest.raises(QuoteRejected) as raised:
-        ADAPTERS[exchange].parse(response.body, source)
+        read_quote(source, response.status, response.body)
     assert raised.value.code == "unknown_symbol"
 
 

@@ -14,6 +14,7 @@ from neo_service_layer.enclave.pricefeed.adapters import (
     QuoteRejected,
     adapter,
     check_price,
+    read_quote,
 )
 from neo_service_layer.enclave.pricefeed.sources import SourceSpec
 from tests.enclave.pricefeed import recorded
@@ -355,3 +356,26 @@ def test_an_unknown_adapter_name_is_a_value_error() -> None:
 def test_a_rejection_code_must_be_a_known_one() -> None:
     with pytest.raises(ValueError, match="unknown quote rejection code"):
         QuoteRejected("timeout", "no")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code"),
+    [
+        pytest.param(200, recorded.BINANCE, None, id="200-ticker"),
+        pytest.param(400, recorded.BINANCE_INVALID_SYMBOL, "unknown_symbol", id="400-invalid-symbol"),
+        pytest.param(
+            429, b'{"code":-1003,"msg":"Too many requests."}', "exchange_error", id="429-error-body"
+        ),
+        pytest.param(502, b"<html>Bad Gateway</html>", "exchange_error", id="502-html"),
+        pytest.param(500, recorded.BINANCE, "exchange_error", id="500-with-a-ticker"),
+        pytest.param(200, b"<html>Bad Gateway</html>", "malformed", id="200-html"),
+    ],
+)
+def test_read_quote_never_takes_a_non_200_answer(status: int, body: bytes, code: str | None) -> None:
+    spec = source("binance")
+    if code is None:
+        assert read_quote(spec, status, body).price == Decimal("12.21")
+        return
+    with pytest.raises(QuoteRejected) as raised:
+        read_quote(spec, status, body)
+    assert raised.value.code == code
