@@ -45,7 +45,14 @@ from neo_service_layer.chains.evm import gateway_rpc
 from neo_service_layer.chains.evm.contract_rpc import WouldRevert, revert_name
 from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc, RequestStatus
 from neo_service_layer.chains.evm.messages import Mode
-from neo_service_layer.chains.evm.relay import EvmRelay, FulfilPolicy, TransactionSigner, mined
+from neo_service_layer.chains.evm.relay import (
+    TX_REVERTED,
+    WOULD_REVERT,
+    EvmRelay,
+    FulfilPolicy,
+    TransactionSigner,
+    mined,
+)
 from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.fulfilments import (
     REQUEST_NOT_ON_CHAIN,
@@ -64,10 +71,6 @@ FULFIL_BASE_GAS = 60_000
 ONCHAIN_VERIFY_GAS = 142_000
 #: ``_callWithExactGas`` keeps 5,000 back and forwards at most 63/64; a cold CALL costs 2,600.
 CALLBACK_OVERHEAD_GAS = 5_000 + 2_600
-
-# Stable failure reasons (chain_fulfilments.failure_reason, job errors); the shared ones in fulfilments.
-WOULD_REVERT = "would_revert"
-TX_REVERTED = "tx_reverted"
 
 
 class FulfilmentSigner(TransactionSigner, Protocol):

@@ -48,6 +48,11 @@ DEFAULT_MAX_REPLACEMENTS = 5
 DEFAULT_RECEIPT_TIMEOUT_SECONDS = 300.0
 DEFAULT_POLL_SECONDS = 0.25
 
+# Stable failure reasons of every EVM sender (chain_fulfilments.failure_reason, job errors); the ones of
+# every chain family are in fulfilments.
+WOULD_REVERT = "would_revert"  # the gas estimate reverted: nothing was sent
+TX_REVERTED = "tx_reverted"  # mined with status 0
+
 T = TypeVar("T")
 
 
