@@ -103,10 +103,6 @@ def _decode(result: bytes) -> tuple[int, int, int]:
     return int(round_id), int(answer), int(observed_at)
 
 
-def _fields(report: SignedReport) -> tuple[int, int, int]:
-    return report.round_id, report.answer, report.observed_at
-
-
 class EvmPricePublisher:
     """Publishes the rounds of one ``NSLPriceFeed`` with the relayer of ``signer`` (module docstring)."""
 
@@ -173,7 +169,7 @@ class EvmPricePublisher:
         )
 
     async def _record(self, report: SignedReport) -> tuple[bytes, bytes]:
-        return _encode(*_fields(report)), report.signature
+        return _encode(report.round_id, report.answer, report.observed_at), report.signature
 
     async def _reconcile(self, report: SignedReport) -> PublishOutcome | None:
         """The outcome when the chain has the report's round already (module docstring, 1.), else None."""
@@ -192,7 +188,8 @@ class EvmPricePublisher:
             log = await self.relay.call(self.rpc.find_answer, report.round_id)
             if log is not None:
                 receipt = await self.relay.call(self.rpc.receipt, log.tx_hash)
-                evidence = mined(receipt) if receipt is not None else {"tx_hash": log.tx_hash}
+                found = {"tx_hash": log.tx_hash, "block_number": log.block_number}
+                evidence = mined(receipt) if receipt is not None else {**evidence, **found}
         landed = _encode(chain_round.round_id, chain_round.answer, chain_round.updated_at)
         return self._outcome(await self.store.confirm(key, landed, **evidence), report)
 
