@@ -243,7 +243,7 @@ async def publish_rounds(
     state: AppState, identity: Identity, feed_id: str, answers: list[int]
 ) -> SigningObserver:
     observer = SigningObserver(identity)
-    poller = FeedPoller(state.db, observer, Chains(identity))
+    poller = FeedPoller(state.db, observer, Chains(identity.public))
     for answer in answers:
         observer.script("publish", "deviation", answer)
         await poller.poll(feed_id)
@@ -317,8 +317,8 @@ async def test_metrics_per_feed(
     created = await create(client, admin_key)
     await create(client, admin_key, feed(pair="GAS/USD", targets=[]))
     observer = SigningObserver(identity)
-    chains = Chains(identity)
-    chains.by_kind["n3"].identity = Identity.generate()  # N3 refuses every report: publish failures
+    chains = Chains(identity.public)
+    chains.by_kind["n3"].keys = Identity.generate().public  # N3 refuses every report: publish failures
     poller = FeedPoller(state.db, observer, chains)
     for answer in (1_234_000_000, 1_300_000_000):
         observer.script("publish", "deviation", answer, observed_at=int(utcnow().timestamp()) - 5)

@@ -94,7 +94,7 @@ async def test_the_poll_job_runs_the_poller_with_its_wiring(db: Database, settin
 
     @asynccontextmanager
     async def wiring(ctx: JobContext) -> AsyncIterator[tuple[Observer, PublisherFactory]]:
-        yield SigningObserver(identity), Chains(identity)
+        yield SigningObserver(identity), Chains(identity.public)
         closed.append(True)
 
     handlers = pricefeed_handlers(wiring)

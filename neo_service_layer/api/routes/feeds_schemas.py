@@ -17,9 +17,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from neo_service_layer.api.routes.schemas import StrictBody
+from neo_service_layer.enclave.opdefs.pricefeed import MAX_SOURCES
 from neo_service_layer.enclave.schemas import SignedResult
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound, PriceTransmission
-from neo_service_layer.services.pricefeed.params import MAX_SOURCES, path_of
+from neo_service_layer.services.pricefeed.params import path_of
 
 MAX_TARGET_ITEMS = 16
 # Wide enough that the service's own checks (20 sources, their fields) answer with their codes.

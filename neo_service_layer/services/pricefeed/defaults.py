@@ -9,7 +9,6 @@ The creation is audited as the operator's (or the worker's) change.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping
 from typing import Final
 
@@ -18,16 +17,10 @@ from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Outcome
 from neo_service_layer.db.session import Database
 from neo_service_layer.services.audit.chain import AuditEvent, append
+from neo_service_layer.services.pricefeed.default_feeds import DEFAULT_FEEDS
 from neo_service_layer.services.pricefeed.service import load_feeds
 
-DEFAULT_FEEDS_MODULE: Final = "neo_service_layer.services.pricefeed.default_feeds"
 LOAD_ACTION: Final = "feeds.load_defaults"
-
-
-def shipped_default_feeds() -> Mapping[str, object]:
-    """``default_feeds.DEFAULT_FEEDS``: the shipped definitions by pair."""
-    feeds: Mapping[str, object] = importlib.import_module(DEFAULT_FEEDS_MODULE).DEFAULT_FEEDS
-    return feeds
 
 
 async def load_default_feeds(
@@ -37,7 +30,7 @@ async def load_default_feeds(
     feeds: Mapping[str, object] | Iterable[object] | None = None,
 ) -> list[str]:
     """Create the default feeds (``feeds``, or the shipped ones) that do not exist; the pairs created."""
-    definitions = shipped_default_feeds() if feeds is None else feeds
+    definitions: Mapping[str, object] | Iterable[object] = DEFAULT_FEEDS if feeds is None else feeds
     async with db.transaction() as session:
         created = await load_feeds(
             session,

@@ -27,7 +27,7 @@ class FeedExists(Conflict):
 
 class FeedPairInvalid(ValidationFailed):
     code = "feed_pair_invalid"
-    title = "A pair is BASE/QUOTE (NEO-USD in a URL): 1-16 letters or digits each"
+    title = "A pair is BASE/QUOTE in upper case (NEO-USD in a URL): 1-16 letters or digits each"
 
 
 class FeedDecimalsInvalid(ValidationFailed):

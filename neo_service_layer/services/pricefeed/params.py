@@ -8,13 +8,25 @@ Thresholds are integers (basis points, seconds) and the outlier bound decimal te
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
+from pydantic import ValidationError
+
 from neo_service_layer.config import PriceFeedSettings
+from neo_service_layer.enclave.opdefs.pricefeed import (
+    MAD_K_PATTERN,
+    MAX_AGE_S,
+    MAX_BPS,
+    MAX_DECIMALS,
+    MAX_SOURCES,
+    PAIR_PATTERN,
+)
+from neo_service_layer.enclave.pricefeed.sources import SourceSpec
 from neo_service_layer.services.pricefeed.errors import (
     FeedDecimalsInvalid,
     FeedHeartbeatBelowPoll,
@@ -25,18 +37,10 @@ from neo_service_layer.services.pricefeed.errors import (
     FeedThresholdInvalid,
 )
 
-_PAIR: Final = re.compile(r"[A-Z0-9]{1,16}/[A-Z0-9]{1,16}")
+_PAIR: Final = re.compile(PAIR_PATTERN)
 _PATH_PAIR: Final = re.compile(r"[A-Za-z0-9]{1,16}-[A-Za-z0-9]{1,16}")
 _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
-_SOURCE_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
-_MAD_K: Final = re.compile(r"[0-9]{1,4}(\.[0-9]{1,6})?")
-#: The adapters of ``enclave/pricefeed/adapters.py`` (spec: ``ADAPTERS``' keys), by name.
-KNOWN_ADAPTERS: Final = frozenset({"binance", "coinbase", "kraken", "okx", "coingecko", "generic"})
-GENERIC_ADAPTER: Final = "generic"
-MAX_SOURCES: Final = 20
-MAX_DECIMALS: Final = 18
-MAX_URL_CHARS: Final = 2048
-MAX_FILTER_CHARS: Final = 1024
+_MAD_K: Final = re.compile(MAD_K_PATTERN)
 MAX_DESCRIPTION_CHARS: Final = 200
 #: A target's chain family and the key its contract goes under.
 TARGET_KEYS: Final[Mapping[str, str]] = {"evm": "feed", "n3": "contract"}
@@ -50,9 +54,8 @@ _POSITIVE: Final = (
     "poll_interval_seconds",
 )
 MAX_SECONDS: Final = 366 * 86400
-#: A quote older than a week is no price (the enclave's bound: ``opdefs.pricefeed.MAX_AGE_S``).
-MAX_QUOTE_AGE_SECONDS: Final = 7 * 86400
-MAX_BPS: Final = 1_000_000
+#: A quote older than a week is no price (the enclave's bound).
+MAX_QUOTE_AGE_SECONDS: Final = MAX_AGE_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,35 +142,23 @@ def parse_targets(values: Sequence[Mapping[str, Any]]) -> tuple[FeedTarget, ...]
 
 
 def parse_source(value: Mapping[str, Any]) -> dict[str, str | None]:
-    """One source as ``SourceSpec`` takes it; generic sources name a ``url`` and a ``filter``, the others
-    a ``symbol`` (the exchange's market id)."""
+    """One source, checked by the enclave's own ``SourceSpec`` (adapter, the exchange's symbol form,
+    URLs and filter), so that a feed the API takes is one the enclave observes."""
     if not isinstance(value, Mapping) or not set(value) <= set(SOURCE_FIELDS):
         raise FeedSourcesInvalid(f"a source has the fields {', '.join(SOURCE_FIELDS)}")
-    source = {field: value.get(field) for field in SOURCE_FIELDS}
-    if any(item is not None and not isinstance(item, str) for item in source.values()):
-        raise FeedSourcesInvalid("a source's fields are strings")
-    name, adapter = source["name"], source["adapter"]
-    if name is None or not _SOURCE_NAME.fullmatch(name):
-        raise FeedSourcesInvalid("a source's name is 1-40 lower-case letters, digits, '_', '.' or '-'")
-    if adapter not in KNOWN_ADAPTERS:
-        raise FeedSourcesInvalid(
-            f"source {name}: unknown adapter {str(adapter)[:40]!r}; "
-            f"use one of {', '.join(sorted(KNOWN_ADAPTERS))}"
-        )
-    for field in ("base_url", "url"):
-        url = source[field]
-        if url is not None and (len(url) > MAX_URL_CHARS or not url.startswith(("https://", "http://"))):
-            raise FeedSourcesInvalid(
-                f"source {name}: {field} must be an http(s) URL of at most {MAX_URL_CHARS}"
-            )
-    if adapter == GENERIC_ADAPTER:
-        if not source["url"] or not source["filter"] or len(source["filter"] or "") > MAX_FILTER_CHARS:
-            raise FeedSourcesInvalid(f"source {name}: the generic adapter needs a url and a filter")
-        if source["symbol"] is not None or source["base_url"] is not None:
-            raise FeedSourcesInvalid(f"source {name}: the generic adapter takes no symbol or base_url")
-    elif not source["symbol"] or source["url"] is not None or source["filter"] is not None:
-        raise FeedSourcesInvalid(f"source {name}: the {adapter} adapter takes a symbol (no url or filter)")
-    return source
+    name = value.get("name")
+    try:
+        spec = SourceSpec.model_validate_json(json.dumps(dict(value)))
+    except ValidationError as exc:
+        problems = "; ".join(_problem(error) for error in exc.errors())
+        raise FeedSourcesInvalid(f"source {str(name)[:40]}: {problems}", source=str(name)[:40]) from None
+    return spec.model_dump()
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()))
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def parse_sources(values: Sequence[Mapping[str, Any]]) -> tuple[dict[str, str | None], ...]:

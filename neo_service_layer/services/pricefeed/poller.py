@@ -14,7 +14,8 @@ A poll, in this order:
    ``publish`` — the round (its id the database's last + 1) with its sources and signed envelope and
    one ``pending`` transmission per target. If another poll recorded a round or left a transmission
    unsettled since step 1, nothing is recorded (the observation was made against a stale ``last``);
-5. only then publish each transmission and record its outcome.
+5. only then publish each transmission and record its outcome (a publisher that raises — a chain down,
+   a fee over budget, a paused feed — leaves its transmission pending for the next poll).
 
 Dependencies come in as Protocols: the enclave op behind :class:`Observer`, the chains behind
 :class:`PublisherFactory` (``chains.pricefeeds.PricePublisher`` per target).
@@ -54,6 +55,7 @@ log = get_logger("pricefeed.poller")
 OBSERVE_OP: Final = "pricefeed.observe"
 PUBLISH: Final = "publish"
 BREAKER_PENDING: Final = "breaker_pending"
+PENDING: Final = TransmissionStatus.PENDING.value
 #: ``TransmissionStatus`` of each ``PublishStatus``.
 SETTLED: Final[Mapping[PublishStatus, TransmissionStatus]] = {
     PublishStatus.CONFIRMED: TransmissionStatus.CONFIRMED,
@@ -244,7 +246,13 @@ class FeedPoller:
         if recorded:
             by_chain = {target.chain: target for target, _ in reachable}
             for row in await self._pending(feed.id, recorded):
-                outcome = await self._publish(by_chain.get(row.chain), row, observation.result)
+                try:
+                    outcome = await self._publish(by_chain.get(row.chain), row, observation.result)
+                except Exception:
+                    # Left pending: the next poll sends it again first. The other chains go on.
+                    log.exception("price round transmission not finished", pair=feed.pair, chain=row.chain)
+                    result.outcomes[row.chain] = PENDING
+                    continue
                 result.outcomes[row.chain] = outcome.status.value
         return result
 

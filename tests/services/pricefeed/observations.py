@@ -11,8 +11,9 @@ next round, and answers ``latest``/``publish`` as ``chains.pricefeeds.PricePubli
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from neo_service_layer.chains.pricefeeds import ChainRound, PublishOutcome, PublishStatus, SignedReport
 from neo_service_layer.client.attestation import VerifiedIdentity
@@ -29,6 +30,17 @@ N3_CHAIN = "n3:894710606"
 EVM_FEED = "0x" + "ab" * 20
 N3_CONTRACT = "0x" + "cd" * 20
 TARGETS = [{"chain": "evm", "feed": EVM_FEED}, {"chain": "n3", "contract": N3_CONTRACT}]
+
+
+class PublicKeys(Protocol):
+    """The identity's public keys a contract checks reports against (``IdentityPublic``,
+    ``VerifiedIdentity``)."""
+
+    @property
+    def p256(self) -> bytes: ...
+
+    @property
+    def k1(self) -> bytes: ...
 
 
 def verified_identity(identity: Identity) -> VerifiedIdentity:
@@ -145,14 +157,15 @@ class SigningObserver:
 @dataclass
 class LedgerChain:
     """One feed contract's rounds (see the module docstring); ``fail_publishes`` raises that many times
-    first (a worker killed mid-publish, an RPC that is down)."""
+    first (an RPC that is down), ``kill_publishes`` is cancelled that many times (the worker killed)."""
 
     chain: str
     pair: str
     target: FeedTarget
-    identity: Identity
+    keys: PublicKeys
     rounds: list[tuple[int, int, int]] = field(default_factory=list)  # (round id, answer, observed at)
     fail_publishes: int = 0
+    kill_publishes: int = 0  # the worker is killed (cancelled) in the middle of the publish
     fail_latest: bool = False
     published: list[SignedReport] = field(default_factory=list)
 
@@ -178,13 +191,16 @@ class LedgerChain:
         )
         if self.target.kind == "evm":
             try:
-                return signing.k1_recover(message, report.signature) == self.identity.public.k1
+                return signing.k1_recover(message, report.signature) == self.keys.k1
             except ValueError:
                 return False
-        return signing.p256_verify(self.identity.public.p256, message, report.signature)
+        return signing.p256_verify(self.keys.p256, message, report.signature)
 
     async def publish(self, report: SignedReport) -> PublishOutcome:
         self.published.append(report)
+        if self.kill_publishes:
+            self.kill_publishes -= 1
+            raise asyncio.CancelledError
         if self.fail_publishes:
             self.fail_publishes -= 1
             raise ConnectionError(f"{self.chain} dropped the connection")
@@ -205,16 +221,17 @@ class LedgerChain:
 
 @dataclass
 class Chains:
-    """A ``PublisherFactory`` over one :class:`LedgerChain` per target kind."""
+    """A ``PublisherFactory`` over one :class:`LedgerChain` per target kind, taking reports signed by
+    ``keys``."""
 
-    identity: Identity
+    keys: PublicKeys
     pair: str = "NEO/USD"
     by_kind: dict[str, LedgerChain] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for kind, chain, address in (("evm", EVM_CHAIN, EVM_FEED), ("n3", N3_CHAIN, N3_CONTRACT)):
             target = FeedTarget("evm" if kind == "evm" else "n3", address)
-            self.by_kind[kind] = LedgerChain(chain, self.pair, target, self.identity)
+            self.by_kind[kind] = LedgerChain(chain, self.pair, target, self.keys)
 
     async def publisher(self, pair: str, target: FeedTarget) -> LedgerChain:
         chain = self.by_kind[target.kind]
