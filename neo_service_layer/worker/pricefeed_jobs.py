@@ -7,13 +7,14 @@ two ticks of one slot enqueue one poll, and a poll that died is tried again in t
 poll records ``next_poll_at`` itself when it records its observation (``services.pricefeed.poller``).
 
 What a poll needs beyond the database — the enclave op behind an ``Observer`` and a ``PublisherFactory``
-for the chains — comes in as :data:`PollWiring`, built per job from the settings and closed after it.
+for the chains — comes in as :data:`PollWiring`, built per job from the settings and closed after it;
+:func:`enclave_wiring` is the platform's (``pricefeed.observe`` in the enclave, the configured chains).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any, Final
 
@@ -22,8 +23,11 @@ from sqlalchemy import select
 from neo_service_layer.config import Settings
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.services.pricefeed.models import PriceFeed
+from neo_service_layer.services.pricefeed.observer import EnclaveObserver
 from neo_service_layer.services.pricefeed.poller import FeedPoller, Observer, PublisherFactory
+from neo_service_layer.services.pricefeed.publishers import ChainPublishers
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 from neo_service_layer.worker.queue import ensure_enqueued
 from neo_service_layer.worker.scheduler import PeriodicTask
@@ -33,6 +37,16 @@ PRICEFEED_POLL_KIND: Final = "pricefeed.poll"
 NOT_WIRED: Final = "pricefeed_not_wired"
 #: The observer and publisher factory of one poll job, closed when it ends.
 type PollWiring = Callable[[JobContext], AbstractAsyncContextManager[tuple[Observer, PublisherFactory]]]
+
+
+@asynccontextmanager
+async def enclave_wiring(ctx: JobContext) -> AsyncIterator[tuple[Observer, PublisherFactory]]:
+    """The platform's wiring: the enclave of ``ctx.settings`` observes, the configured chains publish."""
+    enclave = UnixEnclaveClient.from_settings(ctx.settings, pool_size=1)
+    try:
+        yield EnclaveObserver(enclave), ChainPublishers(ctx.settings, ctx.db, enclave)
+    finally:
+        await enclave.close()
 
 
 def poll_key(feed_id: str, slot: int) -> str:

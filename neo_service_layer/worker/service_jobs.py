@@ -32,7 +32,12 @@ from neo_service_layer.worker.native_oracle_n3 import (
     n3_native_oracle_handler,
     native_oracle_tasks,
 )
-from neo_service_layer.worker.pricefeed_jobs import PollWiring, pricefeed_handlers, pricefeed_tasks
+from neo_service_layer.worker.pricefeed_jobs import (
+    PollWiring,
+    enclave_wiring,
+    pricefeed_handlers,
+    pricefeed_tasks,
+)
 from neo_service_layer.worker.scheduler import PeriodicTask
 
 KEYS_PURGE_KIND = "keys.purge"
@@ -107,10 +112,10 @@ def audit_anchor_tasks(settings: Settings) -> list[PeriodicTask]:
 
 
 def service_handlers(
-    settings: Settings | None = None, pricefeed_wiring: PollWiring | None = None
+    settings: Settings | None = None, pricefeed_wiring: PollWiring | None = enclave_wiring
 ) -> dict[str, Handler]:
     """Every service job handler, by kind; with ``settings``, the configured chains' fulfilment handlers;
-    the price feed's polls run only with ``pricefeed_wiring`` (its observer and publishers)."""
+    the price feed's polls observe and publish through ``pricefeed_wiring`` (None: no polls)."""
     return {
         **pricefeed_handlers(pricefeed_wiring),
         KEYS_PURGE_KIND: keys_purge_handler,

@@ -214,9 +214,9 @@ class FeedPoller:
             db_round = await latest_round(session, feed_id) if feed is not None else None
         if feed is None or not feed.enabled:
             return PollResult(pair="" if feed is None else feed.pair, action="disabled")
-        targets = await self._targets(feed)
+        targets, complete = await self._targets(feed)
         result = PollResult(pair=feed.pair, action="")
-        result.finished, unsettled = await self._finish_pending(feed, targets)
+        result.finished, unsettled = await self._finish_pending(feed, targets, complete)
         reachable: list[tuple[_Target, ChainRound | None]] = []
         for target in targets:
             if target.chain in unsettled:
@@ -227,7 +227,7 @@ class FeedPoller:
             except Exception:
                 # One chain down must not stop the others; its round is caught up once it is back.
                 log.exception("price feed target unreachable", pair=feed.pair, chain=target.chain)
-        if targets and not reachable:
+        if feed.targets and not reachable:
             raise ConnectionError(f"no target of {feed.pair} can take a round now")
         last = oldest_last(db_round, [chain_round for _, chain_round in reachable])
         args_targets = [
@@ -256,15 +256,20 @@ class FeedPoller:
                 result.outcomes[row.chain] = outcome.status.value
         return result
 
-    async def _targets(self, feed: PriceFeed) -> list[_Target]:
+    async def _targets(self, feed: PriceFeed) -> tuple[list[_Target], bool]:
+        """The targets whose publisher could be made, and whether that is all of them (a chain not
+        configured here, or whose node does not answer, is left out of this poll)."""
         targets = []
         for stored in feed.targets:
             target = parse_target(stored)
-            targets.append(_Target(target, await self._publishers.publisher(feed.pair, target)))
+            try:
+                targets.append(_Target(target, await self._publishers.publisher(feed.pair, target)))
+            except Exception:
+                log.exception("no publisher for a price feed target", pair=feed.pair, target=target.address)
         chains = [target.chain for target in targets]
         if len(set(chains)) != len(chains):
             raise ObservationMismatch(f"{feed.pair} has two targets on one chain: {sorted(chains)}")
-        return targets
+        return targets, len(targets) == len(feed.targets)
 
     async def _pending(self, feed_id: str, round_id: int | None = None) -> list[PriceTransmission]:
         statement = select(PriceTransmission).where(
@@ -276,9 +281,13 @@ class FeedPoller:
             rows = (await session.execute(statement.order_by(PriceTransmission.round_id))).scalars()
             return list(rows)
 
-    async def _finish_pending(self, feed: PriceFeed, targets: Sequence[_Target]) -> tuple[int, set[str]]:
+    async def _finish_pending(
+        self, feed: PriceFeed, targets: Sequence[_Target], complete: bool
+    ) -> tuple[int, set[str]]:
         """Send again what earlier polls recorded and did not settle, oldest round first: how many were
-        settled, and the chains left with an unsettled one (their publisher failed to answer)."""
+        settled, and the chains left with an unsettled one (their publisher failed to answer, or could
+        not be made). A chain that is no target of the feed any more (``complete``: every target's
+        publisher is known) has its transmissions failed."""
         rows = await self._pending(feed.id)
         if not rows:
             return 0, set()
@@ -298,6 +307,9 @@ class FeedPoller:
         for row in rows:
             if row.chain in unsettled:
                 continue  # never a later round of a chain before its earlier one
+            if row.chain not in by_chain and not complete:
+                unsettled.add(row.chain)  # perhaps the target whose publisher is missing this time
+                continue
             signed = rounds[row.round_id]
             try:
                 await self._publish(

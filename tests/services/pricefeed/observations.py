@@ -227,6 +227,7 @@ class Chains:
     keys: PublicKeys
     pair: str = "NEO/USD"
     by_kind: dict[str, LedgerChain] = field(default_factory=dict)
+    unconfigured: set[str] = field(default_factory=set)  # kinds whose publisher cannot be made
 
     def __post_init__(self) -> None:
         for kind, chain, address in (("evm", EVM_CHAIN, EVM_FEED), ("n3", N3_CHAIN, N3_CONTRACT)):
@@ -234,6 +235,8 @@ class Chains:
             self.by_kind[kind] = LedgerChain(chain, self.pair, target, self.keys)
 
     async def publisher(self, pair: str, target: FeedTarget) -> LedgerChain:
+        if target.kind in self.unconfigured:
+            raise LookupError(f"no {target.kind} node configured")
         chain = self.by_kind[target.kind]
         assert (pair, target) == (chain.pair, chain.target)
         return chain

@@ -275,6 +275,34 @@ async def test_a_target_still_down_is_left_out_and_the_others_go_on(
     ]
 
 
+async def test_a_target_without_a_publisher_is_left_out_until_it_has_one(
+    db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
+) -> None:
+    feed = await make_feed(db)
+    chains.unconfigured.add("n3")
+    first = await poller.poll(feed.id)
+    assert first.outcomes == {EVM_CHAIN: "confirmed"}
+    chains.unconfigured.clear()
+    observer.script("publish", "first", observer.answer)
+    await poller.poll(feed.id)
+    # N3 has no round: last is None (publish), and N3 is asked for its round 1.
+    assert observer.calls[-1]["last"] is None
+    assert [(t["kind"], t["round_id"]) for t in observer.calls[-1]["targets"]] == [("evm", 2), ("n3", 1)]
+
+
+async def test_a_pending_transmission_to_a_removed_target_fails(
+    db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
+) -> None:
+    feed = await make_feed(db)
+    chains.by_kind["n3"].fail_publishes = 1
+    await poller.poll(feed.id)
+    async with db.transaction() as session:
+        await service.update_feed(session, "NEO/USD", {"targets": TARGETS[:1]}, PriceFeedSettings(), NOW)
+    observer.script("unchanged", "within_threshold", observer.answer)
+    assert (await poller.poll(feed.id)).finished == 1
+    assert await transmissions_of(db, feed.id) == [(1, EVM_CHAIN, 1, "confirmed"), (1, N3_CHAIN, 1, "failed")]
+
+
 async def test_a_target_that_missed_a_round_makes_last_the_oldest(
     db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
