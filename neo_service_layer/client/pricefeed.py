@@ -72,6 +72,8 @@ def verify_price_round(round_json: Mapping[str, Any], identity: VerifiedIdentity
         op = request["op"]
     except (KeyError, TypeError) as exc:
         raise PriceRoundVerificationFailed(f"not a signed price round: {exc}") from exc
+    if not isinstance(envelope, Mapping):
+        raise PriceRoundVerificationFailed("not a signed price round: the envelope is not an object")
     if op != OBSERVE_OP:
         raise PriceRoundVerificationFailed(f"the envelope answers {op!r}, not {OBSERVE_OP}")
     signed = verify_result(envelope, identity, request=request)

@@ -149,3 +149,24 @@ def test_audit_verify_detects_an_edited_entry(data_dir: Path) -> None:
     code, output = invoke("audit", "verify")
     assert code == 1
     assert "BROKEN at entry 2" in output
+
+
+@pytest.mark.parametrize(
+    "enabled", [pytest.param("false", id="disabled"), pytest.param("true", id="enabled")]
+)
+def test_feeds_load_defaults_creates_the_shipped_feeds_once(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, enabled: str
+) -> None:
+    monkeypatch.setenv("NSL_PRICEFEED_DEFAULT_FEEDS_ENABLED", enabled)
+    code, output = invoke("feeds", "load-defaults")
+    assert code == 0, output
+    assert json.loads(output) == {"created": ["NEO/USD", "GAS/USD", "BTC/USD", "ETH/USD"]}
+    assert json.loads(invoke("feeds", "load-defaults")[1]) == {"created": []}
+    with closing(sqlite3.connect(data_dir / "nsl.db")) as connection:
+        rows = connection.execute("SELECT pair, enabled, targets FROM price_feeds ORDER BY pair").fetchall()
+        actions = connection.execute(
+            "SELECT actor, action FROM audit_log WHERE action LIKE 'feeds.%'"
+        ).fetchall()
+    assert rows == [(pair, enabled == "true", "[]") for pair in ("BTC/USD", "ETH/USD", "GAS/USD", "NEO/USD")]
+    assert [action for _, action in actions] == ["feeds.load_defaults"]
+    assert actions[0][0].startswith("cli:")

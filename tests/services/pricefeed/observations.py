@@ -110,6 +110,7 @@ class SigningObserver:
     answer: int = 1_234_000_000
     observed_at: int = 1_800_000_000
     calls: list[dict[str, Any]] = field(default_factory=list)
+    report_signer: Identity | None = None  # signs the chain reports instead of ``identity`` (forgery)
 
     def script(self, action: str, reason: str, answer: int, observed_at: int | None = None) -> None:
         self.action, self.reason, self.answer = action, reason, answer
@@ -121,7 +122,7 @@ class SigningObserver:
         if self.action == "publish":
             for target in args["targets"]:
                 message = report_message(args["pair"], target, self.answer, self.observed_at)
-                signed = self.identity.sign(message)
+                signed = (self.report_signer or self.identity).sign(message)
                 evm = target["kind"] == "evm"
                 reports.append(
                     {
