@@ -18,7 +18,7 @@ from neo_service_layer.db.models import AuditEntry, Job
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.services.pricefeed import service
-from neo_service_layer.services.pricefeed.defaults import LOAD_ACTION, load_default_feeds
+from neo_service_layer.services.pricefeed.defaults import LOAD_ACTION, devnet_feeds, load_default_feeds
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound
 from neo_service_layer.services.pricefeed.params import feed_config
 from neo_service_layer.services.pricefeed.poller import Observer, PublisherFactory
@@ -180,3 +180,26 @@ async def test_default_feeds_load_once_audited(db: Database, settings: Settings,
         ("cli:ops", {"pairs": ["BTC/USD"], "enabled": enabled})
     ]
     assert rounds == []
+
+
+async def test_devnet_feeds_point_at_the_simulator_and_the_devnet_contracts(
+    db: Database, settings: Settings
+) -> None:
+    simulator = "https://127.0.0.1:8443"
+    feeds = devnet_feeds(
+        dict.fromkeys(("binance", "okx", "coingecko", "coinbase", "kraken"), simulator),
+        {"NEO/USD": TARGETS[0]["feed"]},
+        TARGETS[1]["contract"],
+    )
+    assert await load_default_feeds(db, settings, "devnet", feeds, enabled=True) == [
+        "NEO/USD",
+        "GAS/USD",
+        "BTC/USD",
+        "ETH/USD",
+    ]
+    async with db.session() as session:
+        stored = {f.pair: f for f in (await session.execute(select(PriceFeed))).scalars()}
+    assert stored["NEO/USD"].targets == TARGETS
+    assert stored["BTC/USD"].targets == TARGETS[1:]
+    assert all(feed.enabled for feed in stored.values())
+    assert {source["base_url"] for feed in stored.values() for source in feed.sources} == {simulator}
