@@ -30,9 +30,10 @@ from neo_service_layer.client.attestation import VerifiedIdentity, verify_result
 from neo_service_layer.enclave import signing
 from neo_service_layer.enclave.crypto.errors import InvalidInput
 from neo_service_layer.enclave.crypto.price_reports import evm_price_report_preimage, n3_price_report_message
+from neo_service_layer.enclave.opdefs.pricefeed import OBSERVE, ObserveResult
 from neo_service_layer.errors import PriceRoundVerificationFailed
 
-OBSERVE_OP: Final = "pricefeed.observe"
+OBSERVE_OP: Final = OBSERVE.name
 PUBLISH: Final = "publish"
 
 
@@ -87,6 +88,7 @@ def verify_price_round(round_json: Mapping[str, Any], identity: VerifiedIdentity
 
 
 def _verified(round_json: Mapping[str, Any], signed: Mapping[str, Any]) -> VerifiedPriceRound:
+    ObserveResult.model_validate(signed, strict=False)  # the op's result, whole (ValueError otherwise)
     if signed["action"] != PUBLISH:
         raise PriceRoundVerificationFailed(f"the enclave decided {signed['action']!r}, not to publish")
     answer, decimals, observed_at = int(signed["answer"]), int(signed["decimals"]), int(signed["observed_at"])

@@ -25,8 +25,9 @@ from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.services.pricefeed.models import PriceFeed
+from neo_service_layer.services.pricefeed.observation import Observer
 from neo_service_layer.services.pricefeed.observer import EnclaveObserver
-from neo_service_layer.services.pricefeed.poller import FeedPoller, Observer, PublisherFactory
+from neo_service_layer.services.pricefeed.poller import FeedPoller, PublisherFactory
 from neo_service_layer.services.pricefeed.publishers import ChainPublishers
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 from neo_service_layer.worker.queue import ensure_enqueued

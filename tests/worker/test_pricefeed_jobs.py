@@ -20,8 +20,9 @@ from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.services.pricefeed import service
 from neo_service_layer.services.pricefeed.defaults import LOAD_ACTION, devnet_feeds, load_default_feeds
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound
+from neo_service_layer.services.pricefeed.observation import Observer
 from neo_service_layer.services.pricefeed.params import feed_config
-from neo_service_layer.services.pricefeed.poller import Observer, PublisherFactory
+from neo_service_layer.services.pricefeed.poller import PublisherFactory
 from neo_service_layer.worker.context import JobContext, PermanentJobError
 from neo_service_layer.worker.pricefeed_jobs import (
     NOT_WIRED,

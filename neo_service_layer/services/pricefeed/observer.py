@@ -15,7 +15,7 @@ from neo_service_layer.enclave.canonical import request_hash
 from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.enclave.opdefs.pricefeed import OBSERVE, ObserveArgs
 from neo_service_layer.errors import EnclaveRejected
-from neo_service_layer.services.pricefeed.poller import Observation
+from neo_service_layer.services.pricefeed.observation import Observation
 
 
 class EnclaveObserver:

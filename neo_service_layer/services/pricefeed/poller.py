@@ -17,8 +17,9 @@ A poll, in this order:
 5. only then publish each transmission and record its outcome (a publisher that raises — a chain down,
    a fee over budget, a paused feed — leaves its transmission pending for the next poll).
 
-Dependencies come in as Protocols: the enclave op behind :class:`Observer`, the chains behind
-:class:`PublisherFactory` (``chains.pricefeeds.PricePublisher`` per target).
+Dependencies come in as Protocols: the enclave op behind an ``Observer`` (``observation.py``: the
+args, ``last`` and the check of what comes back), the chains behind :class:`PublisherFactory`
+(``chains.pricefeeds.PricePublisher`` per target).
 """
 
 from __future__ import annotations
@@ -48,13 +49,21 @@ from neo_service_layer.services.pricefeed.models import (
     PriceTransmission,
     TransmissionStatus,
 )
+from neo_service_layer.services.pricefeed.observation import (
+    BREAKER_PENDING,
+    PUBLISH,
+    Observation,
+    ObservationMismatch,
+    Observer,
+    check_observation,
+    observe_args,
+    oldest_last,
+    target_arg,
+)
 from neo_service_layer.services.pricefeed.params import FeedTarget, parse_target
 from neo_service_layer.services.pricefeed.service import latest_round
 
 log = get_logger("pricefeed.poller")
-OBSERVE_OP: Final = "pricefeed.observe"
-PUBLISH: Final = "publish"
-BREAKER_PENDING: Final = "breaker_pending"
 PENDING: Final = TransmissionStatus.PENDING.value
 #: ``TransmissionStatus`` of each ``PublishStatus``.
 SETTLED: Final[Mapping[PublishStatus, TransmissionStatus]] = {
@@ -64,28 +73,6 @@ SETTLED: Final[Mapping[PublishStatus, TransmissionStatus]] = {
 }
 MAX_DETAIL_CHARS: Final = 2000
 Clock = Callable[[], datetime]
-
-
-class ObservationMismatch(RuntimeError):
-    """The enclave's observation is not for the feed, or its reports not for the targets, it was asked
-    about (a host/enclave disagreement: nothing is recorded)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """What ``pricefeed.observe`` returned: its result (``ObserveResult`` as JSON), the signed envelope,
-    and the request the envelope's ``request_hash`` covers (``{"op", "account_id", "params"}``)."""
-
-    result: dict[str, Any]
-    envelope: dict[str, Any]
-    request: dict[str, Any]
-
-
-class Observer(Protocol):
-    """Runs ``pricefeed.observe`` for ``args`` (``ObserveArgs`` fields as JSON, without the account,
-    which is the observer's: the enclave op's platform account)."""
-
-    async def observe(self, args: dict[str, Any]) -> Observation: ...
 
 
 class PublisherFactory(Protocol):
@@ -114,86 +101,6 @@ class _Target:
     @property
     def chain(self) -> str:
         return self.publisher.chain
-
-
-def published(answer: int, observed_at: int) -> dict[str, int]:
-    """A ``PublishedArg`` as JSON."""
-    return {"answer": answer, "observed_at": observed_at}
-
-
-def oldest_last(
-    db_round: PriceRound | None, chain_rounds: Sequence[ChainRound | None]
-) -> dict[str, int] | None:
-    """``last`` for the enclave: the oldest of the database's last round and the targets' latest rounds;
-    None when a target has no round yet, or nothing was ever published."""
-    if any(chain_round is None for chain_round in chain_rounds):
-        return None
-    candidates = [(r.updated_at, r.answer) for r in chain_rounds if r is not None]
-    if db_round is not None:
-        candidates.append((db_round.observed_at, db_round.answer))
-    if not candidates:
-        return None
-    observed_at, answer = min(candidates)
-    return published(answer, observed_at)
-
-
-def target_arg(target: _Target, round_id: int) -> dict[str, Any]:
-    """An ``EvmTarget`` / ``N3Target`` as JSON, from the publisher's chain (``evm:<id>``/``n3:<magic>``)."""
-    family, _, number = target.chain.partition(":")
-    if family != target.target.kind or not number.isdigit():
-        raise ObservationMismatch(f"publisher chain {target.chain!r} is not a {target.target.kind} chain")
-    if family == "evm":
-        return {"kind": "evm", "chain_id": int(number), "feed": target.target.address, "round_id": round_id}
-    return {
-        "kind": "n3",
-        "network_magic": int(number),
-        "contract": target.target.address,
-        "round_id": round_id,
-    }
-
-
-def observe_args(
-    feed: PriceFeed, last: dict[str, int] | None, targets: Sequence[dict[str, Any]]
-) -> dict[str, Any]:
-    """The ``ObserveArgs`` of one poll (without the account: :class:`Observer`)."""
-    pending = (
-        None
-        if feed.pending_answer is None or feed.pending_observed_at is None
-        else published(feed.pending_answer, feed.pending_observed_at)
-    )
-    return {
-        "feed_id": feed.id,
-        "pair": feed.pair,
-        "decimals": feed.decimals,
-        "sources": feed.sources,
-        "min_sources": feed.min_sources,
-        "max_quote_age_s": feed.max_quote_age_seconds,
-        "outlier_mad_k": feed.outlier_mad_k,
-        "max_spread_bps": feed.max_spread_bps,
-        "deviation_bps": feed.deviation_bps,
-        "heartbeat_s": feed.heartbeat_seconds,
-        "breaker_bps": feed.breaker_bps,
-        "last": last,
-        "pending": pending,
-        "targets": list(targets),
-    }
-
-
-def _report_key(report: Mapping[str, Any]) -> tuple[str, str, int]:
-    return (str(report.get("kind")), str(report.get("feed", "")).lower(), int(report.get("round_id", -1)))
-
-
-def _check(result: Mapping[str, Any], feed: PriceFeed, targets: Sequence[dict[str, Any]]) -> None:
-    """The observation answers this feed, and a publication carries one report per target asked."""
-    if result.get("feed_id") != feed.id or result.get("pair") != feed.pair:
-        raise ObservationMismatch(f"the observation is not of feed {feed.id} ({feed.pair})")
-    if result.get("action") != PUBLISH:
-        return
-    asked = sorted(
-        (t["kind"], str(t.get("feed") or t.get("contract")).lower(), t["round_id"]) for t in targets
-    )
-    if sorted(_report_key(report) for report in result.get("reports") or []) != asked:
-        raise ObservationMismatch("the observation's reports are not one per target asked for")
 
 
 class FeedPoller:
@@ -231,11 +138,11 @@ class FeedPoller:
             raise ConnectionError(f"no target of {feed.pair} can take a round now")
         last = oldest_last(db_round, [chain_round for _, chain_round in reachable])
         args_targets = [
-            target_arg(target, 1 if chain_round is None else chain_round.round_id + 1)
+            target_arg(target.chain, target.target, 1 if chain_round is None else chain_round.round_id + 1)
             for target, chain_round in reachable
         ]
         observation = await self._observer.observe(observe_args(feed, last, args_targets))
-        _check(observation.result, feed, args_targets)
+        check_observation(observation.result, feed, args_targets)
         result.action = str(observation.result["action"])
         chains = {target.chain for target, _ in reachable}
         recorded = await self._record(feed, db_round, observation, chains)

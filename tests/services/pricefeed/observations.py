@@ -21,8 +21,8 @@ from neo_service_layer.enclave import signing
 from neo_service_layer.enclave.canonical import request_hash, result_hash
 from neo_service_layer.enclave.crypto.price_reports import evm_price_report_preimage, n3_price_report_message
 from neo_service_layer.enclave.identity import Identity
+from neo_service_layer.services.pricefeed.observation import OBSERVE_OP, Observation
 from neo_service_layer.services.pricefeed.params import FeedTarget
-from neo_service_layer.services.pricefeed.poller import OBSERVE_OP, Observation
 
 ACCOUNT = "nsl-pricefeed"
 EVM_CHAIN = "evm:31337"

@@ -15,8 +15,9 @@ from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.services.pricefeed import service
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound, PriceTransmission
+from neo_service_layer.services.pricefeed.observation import Observation, ObservationMismatch
 from neo_service_layer.services.pricefeed.params import feed_config
-from neo_service_layer.services.pricefeed.poller import FeedPoller, Observation, ObservationMismatch
+from neo_service_layer.services.pricefeed.poller import FeedPoller
 from tests.services.pricefeed.observations import (
     EVM_CHAIN,
     N3_CHAIN,
