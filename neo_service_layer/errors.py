@@ -300,3 +300,17 @@ class PriceRoundVerificationFailed(ValidationFailed):
 
     code = "price_round_verification_failed"
     title = "The price round does not verify"
+
+
+class ApiRequestFailed(NSLError):
+    """The API answered a Python client's request with an error: ``api_code`` and ``api_status`` are the
+    problem's own (``feed_not_found``, 404), so a caller branches on them."""
+
+    code = "api_request_failed"
+    status = 502
+    title = "The API refused the request"
+
+    def __init__(self, detail: str, *, api_code: str, api_status: int, **extra: Any) -> None:
+        super().__init__(detail, api_code=api_code, api_status=api_status, **extra)
+        self.api_code = api_code
+        self.api_status = api_status

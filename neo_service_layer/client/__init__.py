@@ -1,8 +1,10 @@
-"""The Python client of the Neo Service Layer: offline verification of what the enclave attests and signs."""
+"""The Python client of the Neo Service Layer: offline verification of what the enclave attests and signs,
+and reading the price feeds (``FeedsClient``)."""
 
 from __future__ import annotations
 
 from neo_service_layer.client.attestation import VerifiedIdentity, verify_attestation, verify_result
+from neo_service_layer.client.feeds import FeedsClient
 from neo_service_layer.client.oracle import VerifiedOracleAnswer, VerifiedSource, verify_oracle_result
 from neo_service_layer.client.pricefeed import VerifiedPriceRound, VerifiedReport, verify_price_round
 from neo_service_layer.client.randomness import (
@@ -13,6 +15,7 @@ from neo_service_layer.client.randomness import (
 )
 
 __all__ = [
+    "FeedsClient",
     "RandomnessResult",
     "VerificationReason",
     "VerifiedIdentity",

@@ -3,6 +3,7 @@ their codes; rounds page by cursor and carry the enclave's signed observation.""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -11,10 +12,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from neo_service_layer.api.state import AppState
+from neo_service_layer.client.feeds import FeedsClient
 from neo_service_layer.client.pricefeed import verify_price_round
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.identity import Identity
+from neo_service_layer.errors import ApiRequestFailed
 from neo_service_layer.services.pricefeed.models import PriceFeed
 from neo_service_layer.services.pricefeed.poller import FeedPoller
 from tests.api.conftest import RoleKeys
@@ -345,3 +348,23 @@ async def test_metrics_per_feed(
     assert samples[("nsl_pricefeed_publish_failures_total", n3)] == 2
     assert ("nsl_pricefeed_answer", gas) not in samples
     assert ("nsl_pricefeed_rounds_published_total", n3) not in samples
+
+
+async def test_the_python_client_reads_feeds_and_verifies_rounds(
+    client: httpx.AsyncClient, admin_key: str, state: AppState, identity: Identity, tenant: Tenant
+) -> None:
+    created = await create(client, admin_key)
+    await create(client, admin_key, feed(pair="GAS/USD", targets=[]))
+    await publish_rounds(state, identity, created["id"], [1_000_000_000, 1_100_000_000, 1_200_000_000])
+
+    feeds = FeedsClient("http://nsl.test", tenant.owner_key, http=client)
+    assert [f["pair"] async for f in feeds.feeds(page_size=1)] == ["GAS/USD", "NEO/USD"]
+    assert (await feeds.feed("NEO/USD"))["latest"]["answer_decimal"] == "12.00000000"
+    assert [r["round_id"] async for r in feeds.rounds("NEO/USD", page_size=2)] == [1, 2, 3]
+    verified = await feeds.verified_round("NEO/USD", 2, verified_identity(identity))
+    assert verified.price == Decimal("11")
+    with pytest.raises(ApiRequestFailed) as missing:
+        await feeds.feed("BTC/USD")
+    assert (missing.value.api_code, missing.value.api_status) == ("feed_not_found", 404)
+    await feeds.close()  # the caller's HTTP client stays open
+    assert (await client.get("/healthz")).status_code == 200
