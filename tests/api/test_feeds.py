@@ -122,6 +122,12 @@ BAD_DEFINITIONS = [
     ),
     pytest.param(feed(targets=[TARGETS[0], TARGETS[0]]), "feed_targets_invalid", id="target-twice"),
     pytest.param(feed(decimals="8"), "validation_failed", id="decimals-as-text"),
+    pytest.param(feed(description="x" * 201), "validation_failed", id="description-too-long"),
+    pytest.param(
+        feed(targets=[{"chain": "evm", "feed": "0x" + f"{n:040x}"} for n in range(17)]),
+        "validation_failed",
+        id="seventeen-targets",
+    ),
     pytest.param(feed(deviation=50), "validation_failed", id="unknown-field"),
 ]
 

@@ -20,9 +20,9 @@ from neo_service_layer.api.routes.schemas import StrictBody
 from neo_service_layer.enclave.opdefs.pricefeed import MAX_SOURCES
 from neo_service_layer.enclave.schemas import SignedResult
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound, PriceTransmission
-from neo_service_layer.services.pricefeed.params import path_of
+from neo_service_layer.services.pricefeed.params import MAX_DESCRIPTION_CHARS, MAX_TARGETS, path_of
 
-MAX_TARGET_ITEMS = 16
+MAX_TARGET_ITEMS = MAX_TARGETS
 # Wide enough that the service's own checks (20 sources, their fields) answer with their codes.
 MAX_SOURCE_ITEMS = 4 * MAX_SOURCES
 
@@ -42,7 +42,7 @@ class FeedFields(StrictBody):
     """What ``POST`` and ``PATCH`` share; a field left out keeps its value (or, on create, the
     operator's default)."""
 
-    description: str | None = Field(default=None, max_length=400)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_CHARS)
     decimals: int | None = Field(default=None, strict=True)
     sources: list[SourceIn] | None = Field(default=None, max_length=MAX_SOURCE_ITEMS)
     min_sources: int | None = Field(default=None, strict=True)

@@ -27,6 +27,7 @@ from neo_service_layer.enclave.opdefs.pricefeed import (
     PAIR_PATTERN,
 )
 from neo_service_layer.enclave.pricefeed.sources import SourceSpec
+from neo_service_layer.errors import ValidationFailed
 from neo_service_layer.services.pricefeed.errors import (
     FeedDecimalsInvalid,
     FeedHeartbeatBelowPoll,
@@ -42,6 +43,8 @@ _PATH_PAIR: Final = re.compile(r"[A-Za-z0-9]{1,16}-[A-Za-z0-9]{1,16}")
 _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 _MAD_K: Final = re.compile(MAD_K_PATTERN)
 MAX_DESCRIPTION_CHARS: Final = 200
+#: Targets one observation signs for (``ObserveArgs.targets``).
+MAX_TARGETS: Final = 16
 #: A target's chain family and the key its contract goes under.
 TARGET_KEYS: Final[Mapping[str, str]] = {"evm": "feed", "n3": "contract"}
 SOURCE_FIELDS: Final = ("name", "adapter", "symbol", "base_url", "url", "filter")
@@ -135,6 +138,8 @@ def parse_target(value: Mapping[str, Any]) -> FeedTarget:
 
 def parse_targets(values: Sequence[Mapping[str, Any]]) -> tuple[FeedTarget, ...]:
     """The targets, each once (none: the feed is observed and recorded, published nowhere)."""
+    if len(values) > MAX_TARGETS:
+        raise FeedTargetsInvalid(f"a feed has at most {MAX_TARGETS} targets")
     targets = tuple(parse_target(value) for value in values)
     if len(set(targets)) != len(targets):
         raise FeedTargetsInvalid("a target is listed twice")
@@ -234,7 +239,9 @@ def feed_config(values: Mapping[str, Any], defaults: PriceFeedSettings) -> FeedC
         )
     description = given.get("description") or pair
     if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_CHARS:
-        raise FeedSourcesInvalid(f"description is text of at most {MAX_DESCRIPTION_CHARS} characters")
+        raise ValidationFailed(
+            f"description is text of at most {MAX_DESCRIPTION_CHARS} characters", field="description"
+        )
     enabled = given.get("enabled", True)
     return FeedConfig(
         pair=pair,
