@@ -139,14 +139,17 @@ def _scope_queries_to_tenant(state: ORMExecuteState) -> None:
     tenant = state.session.info.get(TENANT_KEY)
     if tenant is None:
         return
-    mapper = state.bind_mapper
-    if (state.is_insert or state.is_update or state.is_delete) and (
-        mapper is not None and issubclass(mapper.class_, PlatformOwned)
-    ):
-        raise CrossTenantWrite(f"{mapper.class_.__name__} is platform data: a tenant session cannot write it")
+    if not state.is_select:
+        # Only writes look at the mapper (bind_mapper costs a lookup on every read otherwise).
+        mapper = state.bind_mapper
+        if mapper is not None and issubclass(mapper.class_, PlatformOwned):
+            raise CrossTenantWrite(
+                f"{mapper.class_.__name__} is platform data: a tenant session cannot write it"
+            )
     if state.is_insert:
         # An INSERT statement's values are not ours to inspect reliably; tenant rows are written
         # through the unit of work (session.add), which before_flush checks.
+        mapper = state.bind_mapper
         if mapper is not None and issubclass(mapper.class_, TenantOwned):
             raise CrossTenantWrite("INSERT statements on tenant tables are refused in a tenant session")
         return
