@@ -22,7 +22,8 @@ from sqlalchemy import select
 from neo_service_layer.chains.fulfilments import ChainFulfilment, FulfilmentStatus, FulfilmentStore
 from neo_service_layer.chains.neo_n3 import messages
 from neo_service_layer.chains.neo_n3.devnet import facade_for
-from neo_service_layer.chains.neo_n3.fulfiller import N3Fulfiller, N3FulfilPolicy, call_script
+from neo_service_layer.chains.neo_n3.fulfiller import N3Fulfiller, N3FulfilPolicy
+from neo_service_layer.chains.neo_n3.relay import call_script
 from neo_service_layer.chains.neo_n3.requests import N3Request
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.db.models import Job
