@@ -242,17 +242,17 @@ async def test_forged_replayed_unknown_and_tampered_fulfilments_fault(nsl: Nsl) 
     test_invoke(rpc, nsl.fulfil_call(verify_id, valid), relayer).assert_fault("request already fulfilled")
 
 
-async def test_oracle_and_price_feed_consumers(nsl: Nsl) -> None:
-    oracle, feed = nsl.consumer("OracleConsumer"), nsl.consumer("PriceFeedConsumer")
+async def test_oracle_consumer(nsl: Nsl) -> None:
+    oracle = nsl.consumer("OracleConsumer")
     query = b'{"url":"https://api.example/neo","path":"$.price"}'
     state, _, notifications, exception = await send(
-        nsl,
-        [oracle.call_function("request_data", [query]), feed.call_function("request_price", ["NEO/USD"])],
-        nsl.admin,
+        nsl, [oracle.call_function("request_data", [query])], nsl.admin
     )
     assert state == "HALT", exception
-    requests = events(notifications, "Request", nsl.deployment.gateway)
-    (oracle_id, service, payload, callback, method, _, verify), (feed_id, feed_service, *_) = requests
+    (oracle_id, service, payload, callback, method, _, verify), *others = events(
+        notifications, "Request", nsl.deployment.gateway
+    )
+    assert others == []
     assert (service, payload, callback, method, verify) == (
         b"oracle",
         query,
@@ -260,26 +260,19 @@ async def test_oracle_and_price_feed_consumers(nsl: Nsl) -> None:
         b"on_result",
         False,
     )
-    assert feed_service == b"price-feed"
-    answer, price = n3_result(OracleCode.Success, b"[12.34]"), 1_234_000_000
-    state, _, _, exception = await send(
-        nsl,
-        [nsl.fulfil_call(oracle_id, answer), nsl.fulfil_call(feed_id, messages.price_result(price))],
-        nsl.relayer,
-    )
+    answer = n3_result(OracleCode.Success, b"[12.34]")
+    state, _, _, exception = await send(nsl, [nsl.fulfil_call(oracle_id, answer)], nsl.relayer)
     assert state == "HALT", exception
     reply = test_invoke(
         nsl.rpc_url,
         [
             oracle.call_function("get_code", [oracle_id]),
             oracle.call_function("get_result", [oracle_id]),
-            feed.call_function("get_price", ["NEO/USD"]),
         ],
         nsl.stranger,
     )
     assert stack_int(reply.stack[0]) == OracleCode.Success
     assert stack_bytes(reply.stack[1]) == b"[12.34]"
-    assert stack_int(reply.stack[2]) == price
 
 
 def test_callbacks_and_requests_are_guarded(nsl: Nsl) -> None:
