@@ -151,9 +151,12 @@ def transmit(pair: str, round_id: int, answer: int, observed_at: int, signature:
     previous = 0
     if latest > 0:
         previous = to_int(storage.get(round_key(index, latest))[0:8])
-    # runtime.time is the block's timestamp in milliseconds.
-    if observed_at <= previous or observed_at * 1000 > runtime.time:
-        abort("invalid observation time")
+    # Two messages: a report older than the round before can never be taken; one from the future can
+    # be, a block later (runtime.time is the block's timestamp in milliseconds).
+    if observed_at <= previous:
+        abort("invalid observation time: not after the previous round's")
+    if observed_at * 1000 > runtime.time:
+        abort("invalid observation time: in the future")
     # A NeoVM integer is below 2^255 (price_reports.MAX_N3_ANSWER): only the sign needs a check.
     if answer <= 0:
         abort("answer must be positive")
