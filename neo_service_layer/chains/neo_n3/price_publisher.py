@@ -262,8 +262,8 @@ class N3PricePublisher:
         assert row.result is not None
         answer = int.from_bytes(row.result[:32], "little", signed=True)
         observed_at = int.from_bytes(row.result[32:], "little")
-        fee = await self._fee(row.tx_hash) if row.tx_hash is not None else None
         if row.result == round_bytes(report.answer, report.observed_at):
+            fee = await self._fee(row.tx_hash) if row.tx_hash is not None else None
             detail = f"round {report.round_id} of {self.pair} is this report"
             return PublishOutcome(
                 PublishStatus.CONFIRMED, row.tx_hash, row.block_number, row.gas_used, fee, detail
@@ -272,7 +272,12 @@ class N3PricePublisher:
             f"round {report.round_id} of {self.pair} was taken by another report "
             f"(answer {answer}, observed at {observed_at})"
         )
-        return PublishOutcome(PublishStatus.SUPERSEDED, None, None, None, None, detail)
+        # Our transaction may have reached a block after the other report and FAULTed there: it paid.
+        paid = None
+        if row.tx_hash is not None and await self.rpc.application_log(row.tx_hash) is not None:
+            paid = await self._fee(row.tx_hash)
+            detail += f"; ours, {row.tx_hash}, FAULTed in its block"
+        return PublishOutcome(PublishStatus.SUPERSEDED, None, None, None, paid, detail)
 
     async def _sign_and_send(self, report: SignedReport) -> ChainFulfilment | PublishOutcome:
         """Test-invoke, build, cap the fee, sign, record, broadcast; an outcome if the chain decides first

@@ -29,7 +29,7 @@ from neo_service_layer.chains.neo_n3.price_publisher import (
     publication_key,
 )
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
-from neo_service_layer.chains.pricefeeds import ChainRound, PublishStatus, SignedReport
+from neo_service_layer.chains.pricefeeds import ChainRound, PricePublisher, PublishStatus, SignedReport
 from neo_service_layer.enclave.crypto import price_reports
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.n3_relayer import N3EnclaveRelayerSigner
@@ -102,7 +102,8 @@ async def test_publish_is_read_by_the_consumer_and_idempotent(
     second = sign(n3_platform, enclave_server, 2, 1_240_000_000, now - 60)
     async with N3Rpc(n3_platform.rpc_url) as rpc:
         pub = await publisher(n3_platform, rpc)
-        assert pub.chain == n3_platform.chain
+        shared: PricePublisher = pub  # it is the shared protocol (mypy checks it)
+        assert shared.chain == n3_platform.chain
         assert await pub.latest() is None
         started = time.monotonic()
         outcome = await pub.publish(first)
@@ -227,6 +228,9 @@ async def test_a_round_another_report_took_is_superseded(
     assert again == lost
     assert confirmed_for_theirs.status is PublishStatus.CONFIRMED
     assert lost_in_block.status is PublishStatus.SUPERSEDED, lost_in_block.detail
+    assert lost_in_block.tx_hash is None  # the round's transaction is not ours
+    assert lost_in_block.fee is not None
+    assert lost_in_block.fee > 0  # but ours reached a block (and FAULTed): it paid
     assert log is not None
     assert log["executions"][0]["vmstate"] == "FAULT"
     assert "unexpected round" in log["executions"][0]["exception"]
