@@ -53,7 +53,7 @@ from neo_service_layer.db.session import Database
 
 #: ``chain_fulfilments.service`` of a price round.
 PRICEFEED_SERVICE = "pricefeed"
-#: 1 GAS: a transmit costs ~0.27 GAS (system fee) + ~0.001 GAS (network fee); far more means a bug.
+#: 1 GAS: a transmit costs ~0.26 GAS (system fee) + ~0.013 GAS (network fee); far more means a bug.
 DEFAULT_MAX_FEE = 100_000_000
 
 # Stable failure reasons (chain_fulfilments.failure_reason, PublishOutcome.detail's first word).

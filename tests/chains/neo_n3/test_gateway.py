@@ -59,11 +59,12 @@ async def test_views_agree_with_python(nsl: Nsl) -> None:
             gw.call_function("get_fee", [True]),
             gw.call_function("get_request_price", [True, 7]),
             gw.call_function("owner"),
+            gw.call_function("get_enclave_public_key"),
         ],
         nsl.stranger,
     )
     assert reply.state == "HALT", reply.exception
-    message, alpha, gt, enclave, vrf_key, vrf_version, fee_sig, fee_verify, price, owner = reply.stack
+    message, alpha, gt, enclave, vrf_key, vrf_version, fee_sig, fee_verify, price, owner, key = reply.stack
     magic = nsl.deployment.magic
     public = dyvrf.public_key(nsl.vrf_secret)
     assert stack_bytes(message) == messages.fulfilment_message(
@@ -82,6 +83,7 @@ async def test_views_agree_with_python(nsl: Nsl) -> None:
     assert stack_bytes(gt).startswith(bytes.fromhex("0f41e58663bf08cf"))
     pubkey, measurement, version = enclave["value"]
     assert (stack_bytes(pubkey), stack_bytes(measurement)) == (nsl.enclave.public_key, nsl.measurement)
+    assert stack_bytes(key) == nsl.enclave.public_key  # get_enclave_public_key: the key alone
     assert stack_int(version) % 2 == 1  # 1 at deploy; the rotation test rotates and back (+2)
     assert (stack_bytes(vrf_key), stack_int(vrf_version)) == (public, 1)
     assert (stack_int(fee_sig), stack_int(fee_verify)) == (GAS // 2, 5 * GAS)

@@ -316,3 +316,25 @@ async def test_an_expired_transaction_is_rebuilt_and_sent_again(
     assert outcome.status is PublishStatus.CONFIRMED, outcome.detail
     assert (row.attempts, len(row.tx_hashes), len(rpc.dropped)) == (2, 2, 1)
     assert outcome.tx_hash == row.tx_hashes[1]
+
+
+async def test_the_feed_trusts_the_key_the_gateway_trusts_now(
+    n3_platform: N3Platform, enclave_server: EnclaveServer
+) -> None:
+    """Rotating the gateway's enclave key rotates the feed's: the old key's report is refused from the
+    next block, the new key's taken (this test's own gateway: the rotation stays here)."""
+    now = int(time.time())
+    new_key = EnclaveKey()
+    rotate = GenericContract(n3_platform.deployment.gateway).call_function(
+        "set_enclave_key", [new_key.public_key, bytes.fromhex("77" * 48)]
+    )
+    receipt = await facade_for(n3_platform.rpc_url, n3_platform.admin).invoke_multi([rotate])
+    assert str(receipt.state) == "HALT", receipt.exception
+    async with N3Rpc(n3_platform.rpc_url) as rpc:
+        pub = await publisher(n3_platform, rpc)
+        old = await pub.publish(sign(n3_platform, enclave_server, 1, 700, now - 20))
+        new = await pub.publish(sign(n3_platform, enclave_server, 1, 700, now - 20, key=new_key))
+
+    assert old.status is PublishStatus.FAILED
+    assert old.detail.startswith(NOT_ENCLAVE_SIGNED)
+    assert new.status is PublishStatus.CONFIRMED, new.detail

@@ -19,8 +19,8 @@ enclave observed it; ``started_at = updated_at = observed_at`` and ``answered_in
   return ``[round_id, answer, started_at, updated_at, answered_in_round]`` and abort "no data present"
   for a round never written.
 
-The gateway (its hash is the deployment's ``data``) is the one source of trust: its ``get_enclave_key``
-and ``is_paused``, so rotating the enclave key or pausing the gateway covers the feeds too.
+The gateway (its hash is the deployment's ``data``) is the one source of trust: its
+``get_enclave_public_key`` and ``is_paused``, so rotating the enclave key or pausing the gateway covers the feeds too.
 Compiled by neo3-boa, never executed by CPython.
 """
 
@@ -39,7 +39,7 @@ def manifest_metadata() -> NeoMetadata:
     meta.name = "NSLPriceFeed"
     meta.author = "Neo Service Layer"
     meta.description = "NSL price feeds: Chainlink-style rounds written by enclave-signed reports"
-    meta.add_permission(contract="*", methods=["get_enclave_key", "is_paused"])
+    meta.add_permission(contract="*", methods=["get_enclave_public_key", "is_paused"])
     return meta
 
 
@@ -62,7 +62,7 @@ KEY_GATEWAY = b"g"
 KEY_PAIRS = b"a"
 PREFIX_INDEX = b"i"  # + SHA-256(pair) -> index (2 bytes)
 PREFIX_FEED = b"f"  # + index -> [pair, decimals, description]
-PREFIX_LATEST = b"l"  # + index -> latest round id
+PREFIX_LATEST = b"l"  # + index -> its observed at (8 bytes LE) + latest round id (NeoVM integer)
 PREFIX_ROUND = b"r"  # + index + round id -> observed at (8 bytes LE) + answer (NeoVM integer)
 
 # --- events ----------------------------------------------------------------------------------------------
@@ -145,12 +145,11 @@ def transmit(pair: str, round_id: int, answer: int, observed_at: int, signature:
     index = storage.get(PREFIX_INDEX + pair_hash)
     if len(index) == 0:
         abort("unknown pair")
-    latest = storage.get_int(PREFIX_LATEST + index)
-    if round_id != latest + 1:
+    # One read for both: the latest round id and its observation time (nothing before the first round).
+    latest_entry = storage.get(PREFIX_LATEST + index)
+    if round_id != to_int(latest_entry[8:]) + 1:
         abort("unexpected round")
-    previous = 0
-    if latest > 0:
-        previous = to_int(storage.get(round_key(index, latest))[0:8])
+    previous = to_int(latest_entry[0:8])
     # Two messages: a report older than the round before can never be taken; one from the future can
     # be, a block later (runtime.time is the block's timestamp in milliseconds).
     if observed_at <= previous:
@@ -160,17 +159,21 @@ def transmit(pair: str, round_id: int, answer: int, observed_at: int, signature:
     # A NeoVM integer is below 2^255 (price_reports.MAX_N3_ANSWER): only the sign needs a check.
     if answer <= 0:
         abort("answer must be positive")
-    enclave: list[Any] = call_contract(gateway, "get_enclave_key")
-    enclave_key: ECPoint = enclave[0]
+    enclave_key: ECPoint = call_contract(gateway, "get_enclave_public_key")
     message = message_of(pair_hash, round_id, answer, observed_at)
     if not CryptoLib.verify_with_ecdsa(message, enclave_key, signature, NamedCurveHash.SECP256R1SHA256):
         abort("signature is not from the enclave key")
-    storage.put(round_key(index, round_id), le(observed_at, 8) + cast(bytes, answer))
-    storage.put_int(PREFIX_LATEST + index, round_id)
+    observed = le(observed_at, 8)
+    storage.put(round_key(index, round_id), observed + cast(bytes, answer))
+    storage.put(PREFIX_LATEST + index, observed + cast(bytes, round_id))
     on_answer_updated(pair, answer, round_id, observed_at)
 
 
 # --- reads (AggregatorV3Interface) -----------------------------------------------------------------------
+
+
+def latest_of(index: bytes) -> int:
+    return to_int(storage.get(PREFIX_LATEST + index)[8:])
 
 
 def round_data(index: bytes, round_id: int) -> list[int]:
@@ -189,7 +192,7 @@ def latest_round_data(pair: str) -> list[int]:
     """``[round_id, answer, started_at, updated_at, answered_in_round]`` of the latest round (times in
     Unix seconds: the enclave's observation time); aborts "no data present" before the first."""
     index = index_of(pair)
-    return round_data(index, storage.get_int(PREFIX_LATEST + index))
+    return round_data(index, latest_of(index))
 
 
 @public(safe=True)
@@ -201,7 +204,7 @@ def get_round_data(pair: str, round_id: int) -> list[int]:
 @public(safe=True)
 def latest_round(pair: str) -> int:
     """The latest round id of ``pair`` (0 before the first)."""
-    return storage.get_int(PREFIX_LATEST + index_of(pair))
+    return latest_of(index_of(pair))
 
 
 @public(safe=True)
