@@ -31,6 +31,7 @@ from neo_service_layer.db.base import Base
 from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.registry import import_all_models
 from neo_service_layer.db.session import Database
+from neo_service_layer.devnet.exchanges import Market, SimulatorServer
 from neo_service_layer.enclave.attestation import build_report
 from neo_service_layer.enclave.capabilities import HttpFetcher
 from neo_service_layer.enclave.client import UnixEnclaveClient
@@ -196,6 +197,29 @@ def restore_logging() -> Iterator[None]:
 def pki() -> OraclePKI:
     """A local CA and a certificate for the oracle's local HTTPS servers (tests.enclave.oracle.servers)."""
     return OraclePKI.build()
+
+
+@pytest.fixture(scope="session")
+def exchange_sim(pki: OraclePKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorServer]:
+    """The local exchange simulator (``devnet.exchanges``), started once: Binance, Coinbase, Kraken, OKX
+    and CoinGecko on ``exchange_sim.base_url`` (HTTPS with the :func:`pki` certificate, so a fetcher
+    trusting it — ``enclave_fetcher`` overridden as tests/api/test_oracle.py does — reaches it).
+    ``exchange_sim.market`` sets prices and misbehaviour; ``exchange_sim.source(exchange, symbol)`` is a
+    SourceSpec pointing at it. Shared by the session: a test that changes it uses
+    :func:`fresh_exchange_sim` (or calls ``market.reset()``)."""
+    _, cert, key = pki.write(tmp_path_factory.mktemp("exchange-sim"))
+    with SimulatorServer(Market(), cert=cert, key=key) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_exchange_sim(exchange_sim: SimulatorServer) -> Iterator[SimulatorServer]:
+    """:func:`exchange_sim` with its default prices and every exchange behaving, before and after the test."""
+    exchange_sim.market.reset()
+    try:
+        yield exchange_sim
+    finally:
+        exchange_sim.market.reset()
 
 
 @pytest.fixture

@@ -22,6 +22,12 @@ DEFAULT_EVM_FULFIL_REPLACE_SECONDS = 30.0
 DEFAULT_EVM_FULFIL_MAX_REPLACEMENTS = 5
 DEFAULT_EVM_FULFIL_TIMEOUT_SECONDS = 300.0
 DEFAULT_EVM_FULFIL_POLL_SECONDS = 0.25
+#: What one price round may cost the relayer at most (gas limit x max fee per gas), in wei: 0.02 GAS, so
+#: ~155 gwei per gas for a transmit (107k gas for a feed's first round, 90k after; +20 % margin in the
+#: limit). No one pays for a round yet (the gas bank, later): the platform does, up to this.
+DEFAULT_EVM_PRICEFEED_MAX_FEE_WEI = 2 * 10**16
+#: Above 100 GAS a round, the value is a unit mistake (GAS or gwei taken for wei), not a budget.
+MAX_EVM_PRICEFEED_MAX_FEE_WEI = 10**20
 
 DEFAULT_N3_CONFIRMATIONS = 0
 DEFAULT_N3_POLL_SECONDS = 1.0
@@ -110,6 +116,13 @@ class EvmSettings(SettingsGroup):
         description="How long one job attempt waits for a receipt before it is retried later.",
     )
     fulfil_poll_seconds: float = Field(default=DEFAULT_EVM_FULFIL_POLL_SECONDS, gt=0)
+    pricefeed_max_fee_wei: int = Field(
+        default=DEFAULT_EVM_PRICEFEED_MAX_FEE_WEI,
+        gt=0,
+        le=MAX_EVM_PRICEFEED_MAX_FEE_WEI,
+        description="The most one price-feed round may cost the relayer, in wei (gas limit x max fee per "
+        "gas, fee bumps included); a round that does not fit waits for lower gas prices.",
+    )
 
 
 class N3Settings(SettingsGroup):

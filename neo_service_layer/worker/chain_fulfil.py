@@ -19,8 +19,9 @@ import asyncio
 from typing import Any
 
 from neo_service_layer.chains.evm.errors import InvalidChainMessage
-from neo_service_layer.chains.evm.fulfiller import EvmFulfiller, FulfilPolicy, SignedTx
+from neo_service_layer.chains.evm.fulfiller import EvmFulfiller
 from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
+from neo_service_layer.chains.evm.relay import FulfilPolicy
 from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.evm.rpc import node_web3
 from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
@@ -28,47 +29,23 @@ from neo_service_layer.chains.onchain import EvmAdapter, EvmRequestContext, Fulf
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
-from neo_service_layer.enclave.crypto import evm
-from neo_service_layer.services.keys.operations import KeyUse, sign_evm_tx
-from neo_service_layer.services.keys.platform import evm_relayer_key, public_key_of
+from neo_service_layer.services.keys.platform import EnclaveRelayerSigner
 from neo_service_layer.worker.chain_watch import EVM_REQUEST_KIND
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 
 __all__ = ["EVM_REQUEST_KIND", "EnclaveFulfilmentSigner", "chain_handlers", "chain_request_handler"]
 
 
-class EnclaveFulfilmentSigner:
-    """:class:`FulfilmentSigner` over the enclave and the platform keys (loaded, or created, on first use)."""
+class EnclaveFulfilmentSigner(EnclaveRelayerSigner):
+    """:class:`FulfilmentSigner` over the enclave and the platform keys: the relayer's transactions
+    (:class:`EnclaveRelayerSigner`) and the service ops' results."""
 
     def __init__(self, db: Database, enclave: EnclaveClient, chain_id: int) -> None:
-        self._db = db
-        self._enclave = enclave
-        self._chain_id = chain_id
-        self._relayer: KeyUse | None = None
-
-    async def _relayer_key(self) -> KeyUse:
-        if self._relayer is None:
-            self._relayer = await evm_relayer_key(self._db, self._enclave, self._chain_id)
-        return self._relayer
-
-    async def relayer(self) -> str:
-        return evm.address(public_key_of(await self._relayer_key()))
+        super().__init__(db, enclave, chain_id)
+        self._ops = enclave
 
     async def fulfil(self, adapter: EvmAdapter, context: EvmRequestContext) -> Fulfilment:
-        return await make_fulfilment(self._enclave, adapter, context)
-
-    async def sign_transaction(self, tx: dict[str, Any]) -> SignedTx:
-        signed = await sign_evm_tx(self._enclave, await self._relayer_key(), tx)
-        return SignedTx(raw=signed.result.raw_transaction, tx_hash="0x" + signed.result.tx_hash.hex())
-
-
-def fulfil_policy(settings: Settings) -> FulfilPolicy:
-    return FulfilPolicy(
-        replace_after_seconds=settings.evm.fulfil_replace_seconds,
-        max_replacements=settings.evm.fulfil_max_replacements,
-        receipt_timeout_seconds=settings.evm.fulfil_timeout_seconds,
-        poll_seconds=settings.evm.fulfil_poll_seconds,
-    )
+        return await make_fulfilment(self._ops, adapter, context)
 
 
 def _request(ctx: JobContext) -> ServiceRequest:
@@ -103,7 +80,7 @@ async def chain_request_handler(ctx: JobContext) -> dict[str, Any]:
             FulfilmentStore(ctx.db, f"evm:{chain_id}"),
             EnclaveFulfilmentSigner(ctx.db, enclave, chain_id),
             chain_id=chain_id,
-            policy=fulfil_policy(ctx.settings),
+            policy=FulfilPolicy.from_settings(ctx.settings.evm),
         )
         outcome = await fulfiller.fulfil(request)
     finally:

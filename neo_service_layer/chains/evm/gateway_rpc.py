@@ -1,5 +1,6 @@
-"""What the fulfiller asks an EVM node about the gateway: stored requests, ``Fulfilled`` logs, gas, fees,
-receipts and revert reasons; and the ``fulfill`` call data.
+"""What the fulfiller asks an EVM node about the gateway: stored requests, ``Fulfilled`` logs, and revert
+reasons decoded with the gateway's errors (gas, fees, nonces and receipts: :mod:`.contract_rpc`); and the
+``fulfill`` call data.
 
 Like :mod:`.requests`, the ABI pieces are written here from their Solidity signatures and encoded with
 ``eth_abi``, so the worker needs no contract build; a test checks every signature against solc's ABI of
@@ -14,13 +15,12 @@ from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
-from web3.types import BlockIdentifier, FilterParams, TxParams, TxReceipt
+from web3.types import FilterParams, TxParams, TxReceipt
 
+from neo_service_layer.chains.evm.contract_rpc import ContractRpc, decode_error, error_table, selector
 from neo_service_layer.chains.evm.messages import Mode
 
 FULFILL_SIGNATURE = "fulfill(bytes32,bytes,bytes)"
@@ -44,8 +44,7 @@ GATEWAY_ERRORS: tuple[str, ...] = (
     "InvalidSignature()",
     "PrecompileFailed(address)",
 )
-_ERRORS_BY_SELECTOR = {keccak(text=sig)[:4]: sig for sig in GATEWAY_ERRORS}
-_ERROR_STRING = keccak(text="Error(string)")[:4]
+_ERRORS_BY_SELECTOR = error_table(GATEWAY_ERRORS)
 
 
 class RequestStatus(IntEnum):
@@ -78,19 +77,6 @@ class FulfilledLog:
     callback_success: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Fees:
-    """EIP-1559 fees per gas, in wei (and the base fee they were read with, when known)."""
-
-    max_fee_per_gas: int
-    max_priority_fee_per_gas: int
-    base_fee_per_gas: int = 0
-
-
-def selector(signature: str) -> bytes:
-    return keccak(text=signature)[:4]
-
-
 def fulfill_calldata(request_id: bytes, result: bytes, signature: bytes) -> bytes:
     """ABI call data of ``fulfill(requestId, result, signature)``."""
     return selector(FULFILL_SIGNATURE) + abi_encode(
@@ -100,58 +86,17 @@ def fulfill_calldata(request_id: bytes, result: bytes, signature: bytes) -> byte
 
 def decode_revert(data: bytes | None) -> str:
     """A revert's data as ``Name(args)`` for the gateway's custom errors (``unknown(0x…)`` otherwise)."""
-    if not data:
-        return "no revert data"
-    signature = _ERRORS_BY_SELECTOR.get(data[:4])
-    try:
-        if signature is not None:
-            name, _, types = signature.partition("(")
-            arg_types = [t for t in types.rstrip(")").split(",") if t]
-            args = abi_decode(arg_types, data[4:])
-            shown = ", ".join(_show(a) for a in args)
-            return f"{name}({shown})"
-        if data[:4] == _ERROR_STRING:
-            return f"Error({abi_decode(['string'], data[4:])[0]!r})"
-    except DecodingError:
-        pass
-    return f"unknown(0x{data.hex()})"
+    return decode_error(data, _ERRORS_BY_SELECTOR)
 
 
-def revert_name(decoded: str) -> str:
-    """The error name of :func:`decode_revert`'s output (``AlreadyFulfilled``, ...)."""
-    return decoded.partition("(")[0]
-
-
-def _show(value: Any) -> str:
-    return "0x" + value.hex() if isinstance(value, bytes) else str(value)
-
-
-def _revert_data(exc: ContractLogicError) -> bytes | None:
-    data = exc.data
-    if isinstance(data, str) and data.startswith("0x"):
-        return bytes.fromhex(data[2:])
-    if isinstance(data, bytes):
-        return data
-    return None
-
-
-class WouldRevert(Exception):
-    """A call or gas estimate reverted; ``reason`` is the decoded custom error."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class GatewayRpc:
+class GatewayRpc(ContractRpc):
     """Blocking reads and sends for one gateway (run them in a thread)."""
 
-    def __init__(self, w3: Web3, gateway: str) -> None:
-        self.w3 = w3
-        self.gateway = Web3.to_checksum_address(gateway)
+    errors = _ERRORS_BY_SELECTOR
 
-    def chain_id(self) -> int:
-        return int(self.w3.eth.chain_id)
+    def __init__(self, w3: Web3, gateway: str) -> None:
+        super().__init__(w3, gateway)
+        self.gateway = self.address
 
     def get_request(self, request_id: bytes) -> StoredRequest:
         data = selector(GET_REQUEST_SIGNATURE) + request_id
@@ -185,64 +130,6 @@ class GatewayRpc:
             ):
                 return _fulfilled(log)
         return None
-
-    def estimate_gas(self, sender: str, data: bytes) -> int:
-        """``eth_estimateGas`` of a gateway call; :class:`WouldRevert` with the decoded reason."""
-        tx: TxParams = {"from": Web3.to_checksum_address(sender), "to": self.gateway, "data": HexBytes(data)}
-        try:
-            return int(self.w3.eth.estimate_gas(tx))
-        except ContractLogicError as e:
-            raise WouldRevert(decode_revert(_revert_data(e))) from e
-
-    def revert_reason(self, sender: str, data: bytes, gas: int, block: BlockIdentifier) -> str:
-        """Why a mined call reverted: it is replayed with ``eth_call`` on the state after ``block``."""
-        tx: TxParams = {
-            "from": Web3.to_checksum_address(sender),
-            "to": self.gateway,
-            "data": HexBytes(data),
-            "gas": gas,
-        }
-        try:
-            self.w3.eth.call(tx, block)
-        except ContractLogicError as e:
-            return decode_revert(_revert_data(e))
-        return "unknown (the replay did not revert)"
-
-    def fees(self) -> Fees:
-        """EIP-1559 fees for the next block: tip from the node, max = 2 * base fee + tip."""
-        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
-        tip = int(self.w3.eth.max_priority_fee)
-        return Fees(max_fee_per_gas=2 * base + tip, max_priority_fee_per_gas=tip, base_fee_per_gas=base)
-
-    def pending_nonce(self, address: str) -> int:
-        return int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(address), "pending"))
-
-    def mined_nonce(self, address: str) -> int:
-        return int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(address), "latest"))
-
-    def receipt(self, tx_hash: str) -> TxReceipt | None:
-        try:
-            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-        except TransactionNotFound:
-            return None
-
-    def knows(self, tx_hash: str) -> bool:
-        """Whether the node has the transaction (mined or in its pool)."""
-        try:
-            self.w3.eth.get_transaction(HexBytes(tx_hash))
-        except TransactionNotFound:
-            return False
-        return True
-
-    def broadcast(self, raw_tx: bytes) -> None:
-        """``eth_sendRawTransaction``. A node that already has it is fine (a rebroadcast)."""
-        try:
-            self.w3.eth.send_raw_transaction(raw_tx)
-        except Web3RPCError as e:
-            message = str(e).lower()
-            if "already known" in message or "already imported" in message:
-                return
-            raise
 
 
 def _fulfilled(log: Any) -> FulfilledLog:

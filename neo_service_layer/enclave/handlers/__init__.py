@@ -22,6 +22,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         n3_oracle,
         oracle,
         oracle_chains,
+        pricefeed,
         randomness,
         secrets,
     )
@@ -34,6 +35,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         randomness.registry,
         oracle.registry,
         oracle_chains.registry,
+        pricefeed.registry,
         chains.registry,
         n3_oracle.registry,
         audit.registry,

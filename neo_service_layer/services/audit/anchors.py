@@ -32,7 +32,8 @@ from sqlalchemy import select
 from web3 import Web3
 from web3.types import FilterParams
 
-from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc, selector
+from neo_service_layer.chains.evm.contract_rpc import selector
+from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import AnchorStatus, AuditAnchor, AuditCheckpoint
 from neo_service_layer.db.session import Database

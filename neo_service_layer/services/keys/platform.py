@@ -24,10 +24,12 @@ the attestation report.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neo_service_layer.chains.evm.relay import SignedTx
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.chain_keys import ChainFamily
@@ -43,7 +45,7 @@ from neo_service_layer.services.keys.errors import (
     SystemAccountMissing,
 )
 from neo_service_layer.services.keys.models import Key
-from neo_service_layer.services.keys.operations import KeyUse, use
+from neo_service_layer.services.keys.operations import KeyUse, sign_evm_tx, use
 from neo_service_layer.services.keys.policy import Operation
 from neo_service_layer.services.keys.reserved import RESERVED_KEY_PREFIX, allow_reserved
 from neo_service_layer.services.keys.service import create_key, not_deleted, rotate
@@ -106,6 +108,32 @@ async def evm_relayer_key(db: Database, enclave: EnclaveClient, chain_id: int) -
     return await platform_key(
         db, enclave, evm_relayer_key_name(chain_id), KeyType.SECP256K1, Operation.EVM_SIGN_TRANSACTION
     )
+
+
+class EnclaveRelayerSigner:
+    """The relayer of EVM chain ``chain_id`` as a ``chains.evm.relay.TransactionSigner``: its address, and
+    transactions signed in the enclave with its key (loaded, or created, on first use). What the
+    fulfiller and the price publisher send with."""
+
+    def __init__(self, db: Database, enclave: EnclaveClient, chain_id: int) -> None:
+        self._db = db
+        self._enclave = enclave
+        self._chain_id = chain_id
+        self._relayer: KeyUse | None = None
+
+    async def _relayer_key(self) -> KeyUse:
+        if self._relayer is None:
+            self._relayer = await evm_relayer_key(self._db, self._enclave, self._chain_id)
+        return self._relayer
+
+    async def relayer(self) -> str:
+        """The relayer's address (it pays the gas: fund it)."""
+        return evm.address(public_key_of(await self._relayer_key()))
+
+    async def sign_transaction(self, tx: dict[str, Any]) -> SignedTx:
+        """``tx`` (an EIP-1559 transaction dict) signed by the relayer key in the enclave."""
+        signed = await sign_evm_tx(self._enclave, await self._relayer_key(), tx)
+        return SignedTx(raw=signed.result.raw_transaction, tx_hash="0x" + signed.result.tx_hash.hex())
 
 
 async def chain_vrf_public_key(

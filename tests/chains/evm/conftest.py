@@ -18,6 +18,7 @@ from neo_service_layer.chains.evm.devnet import EvmDevnet
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.server import EnclaveServer
+from tests.chains.evm.feed_helpers import Feed, trust_test_signer
 from tests.chains.evm.flows import Nsl
 from tests.chains.evm.fulfil_helpers import Platform, wire_platform
 from tests.chains.evm.helpers import EnclaveKey
@@ -89,3 +90,10 @@ async def platform(
     """The test gateway registered with a real (in-process) enclave's keys and a real database."""
     async for wired in wire_platform(nsl, db, enclave_socket):
         yield wired
+
+
+@pytest.fixture
+def feed(platform: Platform) -> Feed:
+    """The platform publishing to the NEO / USD ``NSLPriceFeed``, the gateway trusting ``nsl.enclave`` for
+    price reports (``Feed.report`` signs with it)."""
+    return trust_test_signer(platform)

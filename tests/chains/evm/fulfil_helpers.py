@@ -13,8 +13,9 @@ from sqlalchemy import select
 from web3 import Web3
 from web3.types import Wei
 
-from neo_service_layer.chains.evm.fulfiller import EvmFulfiller, FulfilPolicy
+from neo_service_layer.chains.evm.fulfiller import EvmFulfiller
 from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
+from neo_service_layer.chains.evm.relay import FulfilPolicy
 from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.evm.tx import send_transaction, transact
 from neo_service_layer.chains.fulfilments import ChainFulfilment, FulfilmentStore

@@ -12,7 +12,7 @@ from eth_utils.crypto import keccak
 
 from neo_service_layer.chains.evm import messages
 from neo_service_layer.chains.evm.build import ContractBuild
-from neo_service_layer.chains.evm.fulfiller import ONCHAIN_VERIFY_GAS, bump, gas_floor
+from neo_service_layer.chains.evm.fulfiller import ONCHAIN_VERIFY_GAS, gas_floor
 from neo_service_layer.chains.evm.gateway_rpc import (
     FULFILL_SIGNATURE,
     FULFILLED_SIGNATURE,
@@ -21,6 +21,7 @@ from neo_service_layer.chains.evm.gateway_rpc import (
     decode_revert,
 )
 from neo_service_layer.chains.evm.messages import Mode
+from neo_service_layer.chains.evm.relay import bump
 from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.crypto import evm_gateway
