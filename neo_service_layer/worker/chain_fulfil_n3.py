@@ -23,7 +23,7 @@ from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.chains.onchain import Fulfilment, N3Adapter, N3RequestContext, make_fulfilment
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.client import UnixEnclaveClient
-from neo_service_layer.services.keys.n3_relayer import N3EnclaveRelayerSigner
+from neo_service_layer.services.keys.platform import N3EnclaveRelayerSigner
 from neo_service_layer.worker.chain_watch import N3_REQUEST_KIND, n3_configured
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 

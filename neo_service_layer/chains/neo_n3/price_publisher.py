@@ -12,14 +12,18 @@ any point, with the same report:
 3. **reconcile**: the chain has the round (``get_round_data``) → ``CONFIRMED`` / ``SUPERSEDED`` as in 1,
    recorded, nothing sent;
 4. otherwise ``transmit(pair, round, answer, observed_at, signature)`` is test-invoked as the relayer; a
-   FAULT is reconciled (a race: the round was just taken), else ``FAILED`` with a stable reason decoded
-   from the contract's message (:data:`REASONS`); a transaction costing more than the policy's
-   ``max_fee`` is never signed; the relayer key signs it in the enclave and it is **recorded, then
-   broadcast**; once its valid-until height passes unseen it is rebuilt (``max_resends`` times).
+   transaction costing more than ``NSL_N3_PRICEFEED_MAX_FEE`` is never signed (``FAILED``,
+   ``fee_cap_exceeded``: N3 fees do not move with a market); the relayer key signs it in the enclave and
+   it is **recorded, then broadcast**; once its valid-until height passes unseen it is rebuilt
+   (``max_resends`` times).
 
-The contract takes each round once (``round_id == latest + 1``), so no interleaving of publishers makes a
-double round or a gap. A ``FAILED`` row is not final: nothing of its round is on the chain, and the next
-call (a new report for that round, e.g. after the gateway is unpaused) tries again.
+A FAULT (of the test invocation, or in the block) is reconciled from the chain first (3.: a race, the
+round was just taken); otherwise, as on EVM, a paused gateway raises ``FeedPaused`` and an observation
+after the previous round's but ahead of the chain's clock ``ObservationAhead`` (both
+``FulfilmentPending``: publish again later), and anything else is ``FAILED`` with a stable reason decoded
+from the contract's message (:data:`REASONS`). The contract takes each round once (``round_id == latest
++ 1``), so no interleaving of publishers makes a double round or a gap; and a ``FAILED`` row is not final
+either (nothing of its round is on the chain): the next call with a report for that round tries again.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from neo_service_layer.chains.evm.price_publisher import FeedPaused, ObservationAhead
 from neo_service_layer.chains.fulfilments import (
     ChainFulfilment,
     FulfilmentPending,
@@ -48,14 +53,11 @@ from neo_service_layer.chains.neo_n3.relay import (
 )
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.chains.pricefeeds import ChainRound, PublishOutcome, PublishStatus, SignedReport
-from neo_service_layer.config import Settings
+from neo_service_layer.config.groups import DEFAULT_N3_PRICEFEED_MAX_FEE, N3Settings
 from neo_service_layer.db.session import Database
 
 #: ``chain_fulfilments.service`` of a price round.
 PRICEFEED_SERVICE = "pricefeed"
-#: 1 GAS: a transmit costs ~0.26 GAS (system fee) + ~0.013 GAS (network fee); far more means a bug.
-DEFAULT_MAX_FEE = 100_000_000
-
 # Stable failure reasons (chain_fulfilments.failure_reason, PublishOutcome.detail's first word).
 NOT_ENCLAVE_SIGNED = "not_enclave_signed"
 STALE_OBSERVATION = "observation_not_after_previous"
@@ -83,23 +85,23 @@ _NO_DATA = "no data present"
 
 @dataclass(frozen=True, slots=True)
 class N3PublishPolicy:
-    """Timing and the fee cap of one publisher (the ``n3.fulfil_*`` settings: :meth:`from_settings`)."""
+    """Timing (the fulfillers') and the fee cap of one publisher: :meth:`from_settings`."""
 
     valid_blocks: int = DEFAULT_VALID_BLOCKS
     max_resends: int = DEFAULT_MAX_RESENDS
     poll_seconds: float = DEFAULT_POLL_SECONDS
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
-    max_fee: int = DEFAULT_MAX_FEE  # datoshi, system + network fee of one transmit
+    max_fee: int = DEFAULT_N3_PRICEFEED_MAX_FEE  # datoshi, system + network fee of one transmit
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, max_fee: int = DEFAULT_MAX_FEE) -> N3PublishPolicy:
-        """The fulfillers' timing (``NSL_N3_FULFIL_*``) with ``max_fee``."""
+    def from_settings(cls, n3: N3Settings) -> N3PublishPolicy:
+        """The policy of the ``NSL_N3_FULFIL_*`` settings and ``NSL_N3_PRICEFEED_MAX_FEE``."""
         return cls(
-            valid_blocks=settings.n3.fulfil_valid_blocks,
-            max_resends=settings.n3.fulfil_max_resends,
-            poll_seconds=settings.n3.fulfil_poll_seconds,
-            timeout_seconds=settings.n3.fulfil_timeout_seconds,
-            max_fee=max_fee,
+            valid_blocks=n3.fulfil_valid_blocks,
+            max_resends=n3.fulfil_max_resends,
+            poll_seconds=n3.fulfil_poll_seconds,
+            timeout_seconds=n3.fulfil_timeout_seconds,
+            max_fee=n3.pricefeed_max_fee,
         )
 
 
@@ -203,6 +205,19 @@ class N3PricePublisher:
         row = await self.store.ensure(key, PRICEFEED_SERVICE, 0)
         if row.status is FulfilmentStatus.CONFIRMED:
             return await self._outcome_of(row, report)
+        if row.status is FulfilmentStatus.FAILED:
+            # Nothing of this round is on the chain, and none of the row's transactions can land any more
+            # (FAULTed in a block, or expired): start afresh, tracking only what is sent from now on.
+            await self.store.update(
+                key,
+                status=FulfilmentStatus.PENDING,
+                tx=None,
+                tx_hash=None,
+                tx_hashes=[],
+                failure_reason=None,
+                failure_detail=None,
+                finished_at=None,
+            )
         deadline = self._clock() + self.policy.timeout_seconds
         if row.status is FulfilmentStatus.SENT:
             outcome = await self._track(row, report, deadline)
@@ -295,7 +310,7 @@ class N3PricePublisher:
             decided = await self._reconcile(report)  # the round may have just been taken
             if decided is not None:
                 return decided
-            return await self._fail(key, reason_of(exception, WOULD_FAULT), exception)
+            return await self._fail(key, self._refusal(report, exception, WOULD_FAULT), exception)
         tx = await self.relay.build(script, int(test["gasconsumed"]))
         if tx.system_fee + tx.network_fee > self.policy.max_fee:
             detail = (
@@ -322,14 +337,33 @@ class N3PricePublisher:
             return decided
         execution = log["executions"][0]
         exception = str(execution.get("exception"))
+        try:
+            reason = self._refusal(report, exception, TX_FAULTED)
+        except FulfilmentPending:
+            # That transaction can never write the round: the next call builds a new one (and tracks only
+            # it: a FAULTed transaction left in tx_hashes would be taken for the new one's outcome).
+            await self.store.update(
+                row.request_id, status=FulfilmentStatus.PENDING, tx=None, tx_hash=None, tx_hashes=[]
+            )
+            raise
         return await self._fail(
             row.request_id,
-            reason_of(exception, TX_FAULTED),
+            reason,
             exception,
             tx_hash=tx_hash,
             block_number=await self._height(tx_hash),
             gas_used=int(execution["gasconsumed"]),
         )
+
+    def _refusal(self, report: SignedReport, exception: str, otherwise: str) -> str:
+        """The stable reason of a refusal; :class:`FulfilmentPending` for one that passes later."""
+        reason = reason_of(exception, otherwise)
+        where = f"round {report.round_id} of {self.pair} on {self.chain}"
+        if reason == GATEWAY_PAUSED:
+            raise FeedPaused(f"{where}: {exception}; sending later")
+        if reason == FUTURE_OBSERVATION:
+            raise ObservationAhead(f"{where}: {exception}; sending once the chain's clock passes it")
+        return reason
 
     async def _fail(self, key: str, reason: str, detail: str, **values: Any) -> PublishOutcome:
         await self.store.finish(key, FulfilmentStatus.FAILED, reason=reason, failure_detail=detail, **values)

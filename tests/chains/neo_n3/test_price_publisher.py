@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 from neo3.api.wrappers import GenericContract
+from pydantic import ValidationError
 
+from neo_service_layer.chains.evm.price_publisher import FeedPaused, ObservationAhead
 from neo_service_layer.chains.fulfilments import FulfilmentStatus
 from neo_service_layer.chains.neo_n3.devnet import facade_for
 from neo_service_layer.chains.neo_n3.errors import N3PriceFeedError
 from neo_service_layer.chains.neo_n3.price_publisher import (
-    GATEWAY_PAUSED,
+    FEE_CAP_EXCEEDED,
     NOT_ENCLAVE_SIGNED,
     STALE_OBSERVATION,
     UNKNOWN_PAIR,
@@ -30,9 +32,10 @@ from neo_service_layer.chains.neo_n3.price_publisher import (
 )
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.chains.pricefeeds import ChainRound, PricePublisher, PublishStatus, SignedReport
+from neo_service_layer.config import Settings
 from neo_service_layer.enclave.crypto import price_reports
 from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.services.keys.n3_relayer import N3EnclaveRelayerSigner
+from neo_service_layer.services.keys.platform import N3EnclaveRelayerSigner
 from tests.chains.fulfilment_rows import fulfilment_row
 from tests.chains.neo_n3.helpers import EnclaveKey, stack_int, test_invoke
 from tests.chains.neo_n3.platform import VALID_BLOCKS, N3Platform
@@ -86,6 +89,21 @@ async def transmit_directly(platform: N3Platform, report: SignedReport, pair: st
     )
     receipt = await facade_for(platform.rpc_url, platform.admin).invoke_multi([call])
     assert str(receipt.state) == "HALT", receipt.exception
+
+
+def test_the_policy_comes_from_the_n3_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert N3PublishPolicy.from_settings(Settings().n3) == N3PublishPolicy()
+    monkeypatch.setenv("NSL_N3_PRICEFEED_MAX_FEE", "123456")
+    monkeypatch.setenv("NSL_N3_FULFIL_VALID_BLOCKS", "9")
+    assert N3PublishPolicy.from_settings(Settings().n3) == N3PublishPolicy(valid_blocks=9, max_fee=123_456)
+
+
+@pytest.mark.parametrize(
+    "value", [0, -1, 10**10 + 1, "0.5"], ids=["zero", "negative", "above-100-gas", "fraction"]
+)
+def test_a_fee_cap_out_of_range_is_refused(value: object) -> None:
+    with pytest.raises(ValidationError, match=r"n3\.pricefeed_max_fee\n  Input should be"):
+        Settings.model_validate({"n3": {"pricefeed_max_fee": value}})
 
 
 def test_publication_key_is_the_sha256_of_chain_contract_pair_and_round() -> None:
@@ -260,14 +278,20 @@ async def test_refused_reports_fail_with_stable_reasons(
             sign(n3_platform, enclave_server, 1, 1, now - 5, pair="NOPE/USD")
         )
 
-        # Paused: FAILED now, and the same round goes out once the gateway is unpaused.
+        # Paused: later (as on EVM), and the same round goes out once the gateway is unpaused; a report
+        # observed after the chain's latest block: later too.
         good = sign(n3_platform, enclave_server, 2, 200, now - 50)
+        with pytest.raises(ObservationAhead):
+            await pub.publish(sign(n3_platform, enclave_server, 2, 200, now + 3600))
         assert str((await admin.invoke_multi([gateway.call_function("pause")])).state) == "HALT"
         try:
-            paused = await pub.publish(good)
+            with pytest.raises(FeedPaused):
+                await pub.publish(good)
         finally:
             assert str((await admin.invoke_multi([gateway.call_function("unpause")])).state) == "HALT"
         resumed = await pub.publish(good)
+        capped = await publisher(n3_platform, rpc, max_fee=GAS // 10)
+        over_cap = await capped.publish(sign(n3_platform, enclave_server, 3, 300, now - 40))
 
     for outcome, (_, reason) in zip(refused, cases, strict=True):
         assert outcome.status is PublishStatus.FAILED
@@ -275,9 +299,10 @@ async def test_refused_reports_fail_with_stable_reasons(
         assert (outcome.tx_hash, outcome.fee) == (None, None)  # refused in the test run: nothing sent
     assert unknown_outcome.status is PublishStatus.FAILED
     assert unknown_outcome.detail.startswith(UNKNOWN_PAIR)
-    assert paused.status is PublishStatus.FAILED
-    assert paused.detail.startswith(GATEWAY_PAUSED)
     assert resumed.status is PublishStatus.CONFIRMED, resumed.detail
+    assert over_cap.status is PublishStatus.FAILED
+    assert over_cap.detail.startswith(FEE_CAP_EXCEEDED)
+    assert (over_cap.tx_hash, over_cap.fee) == (None, None)
     row = await fulfilment_row(n3_platform.db, n3_platform.chain, pub.key(2))
     assert row is not None
     assert row.status == FulfilmentStatus.CONFIRMED
@@ -321,10 +346,15 @@ async def test_an_expired_transaction_is_rebuilt_and_sent_again(
 async def test_the_feed_trusts_the_key_the_gateway_trusts_now(
     n3_platform: N3Platform, enclave_server: EnclaveServer
 ) -> None:
-    """Rotating the gateway's enclave key rotates the feed's: the old key's report is refused from the
-    next block, the new key's taken (this test's own gateway: the rotation stays here)."""
+    """Rotating the gateway's enclave key rotates the feed's: a transaction recorded before the rotation
+    and broadcast after it FAULTs in its block (FAILED, it paid), and the new key's report for that round
+    is then taken (this test's own gateway: the rotation stays here)."""
     now = int(time.time())
     new_key = EnclaveKey()
+    old_report = sign(n3_platform, enclave_server, 1, 700, now - 20)
+    async with _DyingRpc(n3_platform.rpc_url) as dying:
+        with pytest.raises(_Killed):
+            await (await publisher(n3_platform, dying)).publish(old_report)
     rotate = GenericContract(n3_platform.deployment.gateway).call_function(
         "set_enclave_key", [new_key.public_key, bytes.fromhex("77" * 48)]
     )
@@ -332,9 +362,51 @@ async def test_the_feed_trusts_the_key_the_gateway_trusts_now(
     assert str(receipt.state) == "HALT", receipt.exception
     async with N3Rpc(n3_platform.rpc_url) as rpc:
         pub = await publisher(n3_platform, rpc)
-        old = await pub.publish(sign(n3_platform, enclave_server, 1, 700, now - 20))
-        new = await pub.publish(sign(n3_platform, enclave_server, 1, 700, now - 20, key=new_key))
+        old = await pub.publish(old_report)
+        new = await pub.publish(sign(n3_platform, enclave_server, 1, 701, now - 19, key=new_key))
+        latest = await pub.latest()
 
     assert old.status is PublishStatus.FAILED
     assert old.detail.startswith(NOT_ENCLAVE_SIGNED)
+    assert old.tx_hash is not None  # refused in its block
+    assert old.fee is not None
+    assert old.fee > 0
     assert new.status is PublishStatus.CONFIRMED, new.detail
+    assert new.tx_hash != old.tx_hash
+    assert latest == ChainRound(1, 701, now - 19)
+    row = await fulfilment_row(n3_platform.db, n3_platform.chain, pub.key(1))
+    assert row is not None
+    assert (row.status, row.failure_reason, row.attempts, row.tx_hashes) == (
+        "confirmed",
+        None,
+        2,
+        [new.tx_hash],
+    )
+
+
+async def test_a_transaction_refused_in_its_block_by_a_pause_is_replaced_after_it(
+    n3_platform: N3Platform, enclave_server: EnclaveServer
+) -> None:
+    report = sign(n3_platform, enclave_server, 1, 800, int(time.time()) - 20)
+    gateway = GenericContract(n3_platform.deployment.gateway)
+    admin = facade_for(n3_platform.rpc_url, n3_platform.admin)
+    async with _DyingRpc(n3_platform.rpc_url) as dying:
+        with pytest.raises(_Killed):  # recorded, not broadcast; then the gateway is paused
+            await (await publisher(n3_platform, dying)).publish(report)
+    assert str((await admin.invoke_multi([gateway.call_function("pause")])).state) == "HALT"
+    async with N3Rpc(n3_platform.rpc_url) as rpc:
+        pub = await publisher(n3_platform, rpc)
+        try:
+            with pytest.raises(FeedPaused):  # the recorded transaction, broadcast now, FAULTs in its block
+                await pub.publish(report)
+            paused = await fulfilment_row(n3_platform.db, n3_platform.chain, pub.key(1))
+        finally:
+            assert str((await admin.invoke_multi([gateway.call_function("unpause")])).state) == "HALT"
+        outcome = await pub.publish(report)
+
+    assert paused is not None
+    assert (paused.status, paused.attempts, paused.tx_hashes) == ("pending", 1, [])
+    assert outcome.status is PublishStatus.CONFIRMED, outcome.detail
+    row = await fulfilment_row(n3_platform.db, n3_platform.chain, pub.key(1))
+    assert row is not None
+    assert (row.attempts, row.tx_hashes) == (2, [outcome.tx_hash])
