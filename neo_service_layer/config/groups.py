@@ -37,6 +37,11 @@ MAX_N3_FULFIL_VALID_BLOCKS = 5760
 DEFAULT_N3_FULFIL_MAX_RESENDS = 3
 DEFAULT_N3_FULFIL_POLL_SECONDS = 0.25
 DEFAULT_N3_FULFIL_TIMEOUT_SECONDS = 600.0
+#: What one N3 price round may cost the relayer at most (system + network fee), in datoshi: 0.5 GAS, ~1.8x
+#: a transmit (0.260 GAS system fee for a pair's first round, 0.251 after, + 0.013 network fee).
+DEFAULT_N3_PRICEFEED_MAX_FEE = 50_000_000
+#: Above 100 GAS a round, the value is a unit mistake (GAS taken for datoshi), not a budget.
+MAX_N3_PRICEFEED_MAX_FEE = 10**10
 
 DEFAULT_JOB_MAX_ATTEMPTS = 8
 DEFAULT_JOB_LEASE_SECONDS = 60.0
@@ -186,6 +191,13 @@ class N3Settings(SettingsGroup):
         default=DEFAULT_N3_FULFIL_TIMEOUT_SECONDS,
         gt=0,
         description="How long one job attempt waits for inclusion before it is retried later.",
+    )
+    pricefeed_max_fee: int = Field(
+        default=DEFAULT_N3_PRICEFEED_MAX_FEE,
+        gt=0,
+        le=MAX_N3_PRICEFEED_MAX_FEE,
+        description="The most one price-feed round may cost the relayer, in datoshi (system + network "
+        "fee); a transmit costing more is never signed (it fails fee_cap_exceeded).",
     )
 
 

@@ -122,7 +122,8 @@ async def up(
         if evm_block_time > 0:  # deployed with automine (a block per transaction), then timed blocks
             rpc(evm.rpc_url, "evm_setIntervalMining", [evm_block_time])
         progress(
-            "Neo N3: compiling and deploying the gateway and example consumers (a first build takes ~25 s)"
+            "Neo N3: compiling and deploying the gateway, price feeds and example consumers"
+            " (a first build takes ~25 s)"
         )
         admin, tester = devnet_account("admin"), devnet_account("test")
         write_devnet_wallet(n3.workdir / N3_WALLET_FILENAME, [admin, tester])

@@ -17,50 +17,24 @@ from typing import Any
 
 from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
 from neo_service_layer.chains.neo_n3.errors import InvalidN3Message
-from neo_service_layer.chains.neo_n3.fulfiller import (
-    N3Fulfiller,
-    N3FulfilPolicy,
-    N3SignedWitness,
-)
+from neo_service_layer.chains.neo_n3.fulfiller import N3Fulfiller, N3FulfilPolicy
 from neo_service_layer.chains.neo_n3.requests import N3Request
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.chains.onchain import Fulfilment, N3Adapter, N3RequestContext, make_fulfilment
 from neo_service_layer.config import Settings
-from neo_service_layer.db.session import Database
-from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
-from neo_service_layer.enclave.opdefs.keys import N3_SIGN_TX, N3SignTxArgs
-from neo_service_layer.services.keys.operations import KeyUse
-from neo_service_layer.services.keys.platform import n3_relayer_key, public_key_of
+from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.services.keys.platform import N3EnclaveRelayerSigner
 from neo_service_layer.worker.chain_watch import N3_REQUEST_KIND, n3_configured
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 
 _RPC_TIMEOUT_SECONDS = 10
 
 
-class N3EnclaveFulfilmentSigner:
+class N3EnclaveFulfilmentSigner(N3EnclaveRelayerSigner):
     """:class:`N3FulfilmentSigner` over the enclave and the platform keys (created on first use)."""
-
-    def __init__(self, db: Database, enclave: EnclaveClient, network_magic: int) -> None:
-        self._db = db
-        self._enclave = enclave
-        self._magic = network_magic
-        self._relayer: KeyUse | None = None
-
-    async def _relayer_key(self) -> KeyUse:
-        if self._relayer is None:
-            self._relayer = await n3_relayer_key(self._db, self._enclave, self._magic)
-        return self._relayer
-
-    async def relayer_public_key(self) -> bytes:
-        return public_key_of(await self._relayer_key())
 
     async def fulfil(self, adapter: N3Adapter, context: N3RequestContext) -> Fulfilment:
         return await make_fulfilment(self._enclave, adapter, context)
-
-    async def sign_transaction(self, tx: bytes, magic: int) -> N3SignedWitness:
-        args = N3SignTxArgs(**(await self._relayer_key()).args(), transaction=tx, network_magic=magic)
-        signed = await self._enclave.run(N3_SIGN_TX, args)
-        return N3SignedWitness(signed.result.invocation_script, signed.result.verification_script)
 
 
 def n3_fulfil_policy(settings: Settings) -> N3FulfilPolicy:

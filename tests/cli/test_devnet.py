@@ -58,6 +58,7 @@ def test_up_writes_state_and_config(devnet: Devnet) -> None:
         "OracleConsumer",
         "PriceFeedConsumer",
     }
+    assert state["n3"]["contracts"]["feeds"] == {"NEO/USD": 8, "GAS/USD": 8, "BTC/USD": 8, "ETH/USD": 8}
     # Public data only: no anvil dev key (the well-known ones) in the state file.
     anvil_keys = json.loads((Path(state["evm"]["workdir"]) / "config.json").read_text())["private_keys"]
     text = devnet.state_file.read_text().lower()
@@ -106,6 +107,7 @@ def test_contracts_are_deployed(devnet: Devnet) -> None:
     n3 = devnet.state()["n3"]
     for name, script_hash in [
         ("NSLGateway", n3["contracts"]["gateway"]),
+        ("NSLPriceFeed", n3["contracts"]["price_feed"]),
         *n3["contracts"]["examples"].items(),
     ]:
         state = rpc(n3["rpc_url"], "getcontractstate", [script_hash])

@@ -28,6 +28,7 @@ CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 #: Every contract NSL deploys, by source file stem.
 CONTRACT_NAMES: tuple[str, ...] = (
     "nsl_gateway",
+    "nsl_price_feed",
     "randomness_consumer",
     "oracle_consumer",
     "price_feed_consumer",

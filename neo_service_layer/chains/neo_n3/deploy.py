@@ -2,14 +2,16 @@
 
 :func:`deploy_nsl` deploys the gateway (admin = the deploying account; ``_deploy`` computes e(G1, G2) on
 chain), registers the enclave's secp256r1 key with its attestation measurement, the DY-VRF key if
-given, the fees, and optionally the example consumers (each funded with GAS for its fees) — all in ONE
-transaction: contract hashes are known in advance (sender, NEF checksum, manifest name), so the
-consumers are deployed with the gateway's hash before it exists on chain. One block instead of eight.
+given, the fees, the price feed contract (``nsl_price_feed``, following the gateway's enclave key and
+pause switch) with its pairs, and optionally the example consumers (the requesting ones funded with GAS
+for their fees; the price feed consumer reads the feed contract) — all in ONE transaction: contract
+hashes are known in advance (sender, NEF checksum, manifest name), so the feed and the consumers are
+deployed with the gateway's (or the feed's) hash before it exists on chain. One block instead of a dozen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +45,29 @@ EXAMPLES: Mapping[str, str] = {
     "OracleConsumer": "oracle_consumer",
     "PriceFeedConsumer": "price_feed_consumer",
 }
+#: The example that reads the price feed contract (deployed with its hash, needs no GAS); the others
+#: request through the gateway (deployed with the gateway's hash, funded for their fees).
+FEED_READER = "PriceFeedConsumer"
+
+
+@dataclass(frozen=True, slots=True)
+class N3FeedSpec:
+    """One pair of the price feed contract: ``add_feed(pair, decimals, description)``."""
+
+    pair: str
+    decimals: int = 8
+    description: str = ""
+
+    @property
+    def label(self) -> str:
+        """The description, or Chainlink's "BASE / QUOTE" form of the pair."""
+        return self.description or self.pair.replace("/", " / ")
+
+
+#: The pairs a deployment creates (issue 15: the four default feeds, 8 decimals).
+DEFAULT_FEEDS: tuple[N3FeedSpec, ...] = tuple(
+    N3FeedSpec(pair) for pair in ("NEO/USD", "GAS/USD", "BTC/USD", "ETH/USD")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +78,22 @@ class N3Deployment:
     admin: types.UInt160
     gateway: types.UInt160
     examples: Mapping[str, types.UInt160] = field(default_factory=dict)
+    #: The price feed contract (``nsl_price_feed``) and its pairs: pair -> decimals.
+    price_feed: types.UInt160 | None = None
+    feeds: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON / TOML friendly form (hashes as ``0x`` + big-endian hex, as N3 tools show them)."""
-        return {
+        out: dict[str, Any] = {
             "magic": self.magic,
             "admin": f"0x{self.admin}",
             "gateway": f"0x{self.gateway}",
             "examples": {name: f"0x{h}" for name, h in self.examples.items()},
         }
+        if self.price_feed is not None:
+            out["price_feed"] = f"0x{self.price_feed}"
+            out["feeds"] = dict(self.feeds)
+        return out
 
 
 def predicted_hash(sender: types.UInt160, artifact: N3Artifact) -> types.UInt160:
@@ -84,6 +116,7 @@ async def deploy_nsl(
     vrf_public_key: bytes | None = None,
     vrf_key_version: int = 1,
     fees: N3Fees = DEFAULT_FEES,
+    feeds: Sequence[N3FeedSpec] = DEFAULT_FEEDS,
     examples: bool = True,
     consumer_funding: int = DEFAULT_CONSUMER_FUNDING,
 ) -> N3Deployment:
@@ -91,7 +124,8 @@ async def deploy_nsl(
 
     ``enclave_public_key``: the enclave's compressed secp256r1 key (33 bytes); ``measurement``: its
     attestation measurement; ``vrf_public_key``: the DY-VRF key (compressed G1, 48 bytes), registered as
-    version ``vrf_key_version``.
+    version ``vrf_key_version``; ``feeds``: the pairs the price feed contract starts with (``admin``
+    owns it and may add more with ``add_feed``).
     """
     gateway_hash = predicted_hash(admin.script_hash, build["nsl_gateway"])
     gateway = GenericContract(gateway_hash)
@@ -102,13 +136,18 @@ async def deploy_nsl(
     ]
     if vrf_public_key is not None:
         calls.append(gateway.call_function("set_vrf_key", [vrf_key_version, vrf_public_key]))
+    # After the gateway: the feed reads its enclave key and pause switch.
+    feed_hash = predicted_hash(admin.script_hash, build["nsl_price_feed"])
+    feed = GenericContract(feed_hash)
+    calls.append(deploy_call(build["nsl_price_feed"], gateway_hash))
+    calls.extend(feed.call_function("add_feed", [f.pair, f.decimals, f.label]) for f in feeds)
     consumers: dict[str, types.UInt160] = {}
     if examples:
         gas = GasToken()  # type: ignore[no-untyped-call]
         for name, stem in EXAMPLES.items():
             consumers[name] = predicted_hash(admin.script_hash, build[stem])
-            calls.append(deploy_call(build[stem], gateway_hash))
-            if consumer_funding > 0:
+            calls.append(deploy_call(build[stem], feed_hash if name == FEED_READER else gateway_hash))
+            if consumer_funding > 0 and name != FEED_READER:
                 calls.append(gas.transfer(admin.script_hash, consumers[name], consumer_funding))
     facade = facade_for(rpc_url, admin)
     receipt = await facade.invoke_multi(calls)
@@ -117,5 +156,10 @@ async def deploy_nsl(
     async with noderpc.NeoRpcClient(rpc_url) as client:
         version = await client.get_version()
     return N3Deployment(
-        magic=version.protocol.network, admin=admin.script_hash, gateway=gateway_hash, examples=consumers
+        magic=version.protocol.network,
+        admin=admin.script_hash,
+        gateway=gateway_hash,
+        examples=consumers,
+        price_feed=feed_hash,
+        feeds={f.pair: f.decimals for f in feeds},
     )

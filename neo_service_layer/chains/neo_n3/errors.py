@@ -40,3 +40,11 @@ class N3RpcUnavailable(ServiceUnavailable):
 
     code = "n3_rpc_unavailable"
     title = "Neo N3 node unavailable"
+
+
+class N3PriceFeedError(NSLError):
+    """The price feed contract refused a read (an unknown pair, a contract that is not a feed)."""
+
+    code = "n3_price_feed_error"
+    status = 502
+    title = "Neo N3 price feed read failed"

@@ -24,9 +24,11 @@ safe to run any number of times, concurrently or after a crash at any point (doc
    can never be included: it is rebuilt (new nonce and fees, the same recorded answer) and sent again,
    at most ``max_resends`` times per attempt.
 
-No fee bumping and no nonce management: an N3 transaction carries a random nonce and is valid until a
-block height, and its fees are fixed (the system fee is what the test invocation used — burnt in full
-whatever the execution uses, so no margin is added; the network fee is the verification cost).
+Building, signing, recording, broadcasting and tracking the transaction (steps 3 and 4) are
+``relay.N3Relay``'s, shared with the price publisher. No fee bumping and no nonce management: an N3
+transaction carries a random nonce and is valid until a block height, and its fees are fixed (the system
+fee is what the test invocation used — burnt in full whatever the execution uses, so no margin is added;
+the network fee is the verification cost).
 
 **The relayer's budget.** NeoVM cannot bound the GAS of one contract call, so a consumer's callback could
 make the relayer pay up to the node's invocation limit (``MaxGasInvoke``) if the system fee simply
@@ -42,18 +44,11 @@ cannot deliver a request twice; reconciling from the chain makes them agree on t
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from neo3 import vm
-from neo3.core import types
-from neo3.network.payloads.transaction import Transaction
-from neo3.network.payloads.verification import Signer, Witness, WitnessScope
 
 from neo_service_layer.chains.fulfilments import (
     REQUEST_NOT_ON_CHAIN,
@@ -64,16 +59,20 @@ from neo_service_layer.chains.fulfilments import (
     FulfilmentStore,
     Outcome,
 )
+from neo_service_layer.chains.neo_n3.relay import (
+    DEFAULT_POLL_SECONDS,
+    DEFAULT_VALID_BLOCKS,
+    N3Relay,
+    N3TransactionSigner,
+    call_script,
+    vm_state,
+)
 from neo_service_layer.chains.neo_n3.requests import N3Request, N3StoredRequest
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc, N3RpcError
 from neo_service_layer.chains.neo_n3.watcher import N3Watcher
 from neo_service_layer.chains.onchain import Fulfilment, N3Adapter, N3RequestContext, n3_adapter
-from neo_service_layer.enclave.crypto import neo
 
-#: valid_until_block = block count + this: ~20 s on a 1 s devnet, 5 min on MainNet's 15 s blocks.
-DEFAULT_VALID_BLOCKS = 20
 DEFAULT_MAX_RESENDS = 3
-DEFAULT_POLL_SECONDS = 0.25
 DEFAULT_TIMEOUT_SECONDS = 600.0
 #: How far past the request the reconciliation looks for a ``Fulfilled`` notification as evidence.
 MAX_EVIDENCE_BLOCKS = 2000
@@ -87,24 +86,12 @@ _ALREADY_FULFILLED = "request already fulfilled"
 _OUT_OF_GAS = "gas limit exceeded"
 
 
-@dataclass(frozen=True, slots=True)
-class N3SignedWitness:
-    invocation_script: bytes
-    verification_script: bytes
-
-
-class N3FulfilmentSigner(Protocol):
+class N3FulfilmentSigner(N3TransactionSigner, Protocol):
     """The enclave side: proves results and signs transactions; holds no key material itself."""
-
-    async def relayer_public_key(self) -> bytes:
-        """The compressed secp256r1 key whose account pays for and signs fulfilment transactions."""
-        ...
 
     async def fulfil(self, adapter: N3Adapter, context: N3RequestContext) -> Fulfilment:
         """The result of the request in ``context``, made and signed by ``adapter``'s enclave op."""
         ...
-
-    async def sign_transaction(self, tx: bytes, magic: int) -> N3SignedWitness: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,17 +100,6 @@ class N3FulfilPolicy:
     max_resends: int = DEFAULT_MAX_RESENDS
     poll_seconds: float = DEFAULT_POLL_SECONDS
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
-
-
-def _uint160(display: str) -> types.UInt160:
-    return types.UInt160.from_string(display[2:])
-
-
-def call_script(gateway: str, method: str, args: list[Any]) -> bytes:
-    """A script calling ``gateway.method(*args)`` with all call flags."""
-    builder = vm.ScriptBuilder()  # type: ignore[no-untyped-call]
-    builder.emit_contract_call_with_args(_uint160(gateway), method, args)
-    return bytes(builder.to_array())
 
 
 class N3Fulfiller:
@@ -146,6 +122,14 @@ class N3Fulfiller:
         self.policy = policy or N3FulfilPolicy()
         self._clock = clock
         self._notifications = N3Watcher(rpc, self.gateway)
+        self.relay = N3Relay(
+            rpc,
+            store,
+            signer,
+            valid_blocks=self.policy.valid_blocks,
+            poll_seconds=self.policy.poll_seconds,
+            clock=clock,
+        )
 
     async def fulfil(self, request: N3Request) -> Outcome:
         """Serve ``request`` to an outcome; :class:`FulfilmentPending` if it is not in a block yet."""
@@ -210,7 +194,7 @@ class N3Fulfiller:
         row = await self.store.get(request.fulfilment_key)
         for tx_hash in reversed(row.tx_hashes):
             log = await self.rpc.application_log(tx_hash)
-            if log is not None and _state(log) == "HALT":
+            if log is not None and vm_state(log) == "HALT":
                 return tx_hash, await self._height(tx_hash)
         head = await self.rpc.block_count() - 1
         last = min(head, request.block_index + MAX_EVIDENCE_BLOCKS)
@@ -261,10 +245,7 @@ class N3Fulfiller:
         context = N3RequestContext(magic, self.gateway, request, stored)
         result, signature = await self.store.record_answer(key, lambda: self._answer(adapter, context))
         script = call_script(self.gateway, "fulfill", [request.request_id, result, signature])
-        relayer_key = await self.signer.relayer_public_key()
-        verification = neo.verification_script(relayer_key)
-        relayer = types.UInt160(neo.script_hash(relayer_key))
-        test = await self.rpc.invoke_script(script, [{"account": f"0x{relayer}", "scopes": "CalledByEntry"}])
+        test = await self.relay.test(script)
         if test.get("state") != "HALT":
             exception = str(test.get("exception"))
             if _ALREADY_FULFILLED in exception:
@@ -276,18 +257,7 @@ class N3Fulfiller:
                 key, FulfilmentStatus.FAILED, reason=reason, failure_detail=exception
             )
             return Outcome.of(row)
-        tx = Transaction(
-            version=0,
-            nonce=secrets.randbits(32),
-            system_fee=int(test["gasconsumed"]),
-            network_fee=0,
-            valid_until_block=await self.rpc.block_count() + self.policy.valid_blocks,
-            attributes=[],
-            signers=[Signer(relayer, WitnessScope.CALLED_BY_ENTRY)],
-            script=script,
-            witnesses=[Witness(b"", verification)],
-        )
-        tx.network_fee = await self.rpc.network_fee(tx.to_array())
+        tx = await self.relay.build(script, int(test["gasconsumed"]))
         if tx.system_fee + tx.network_fee > stored.paid:
             detail = (
                 f"the fulfilment needs {tx.system_fee} + {tx.network_fee} datoshi (system + network fee), "
@@ -297,63 +267,22 @@ class N3Fulfiller:
                 key, FulfilmentStatus.FAILED, reason=CALLBACK_GAS_EXCEEDED, failure_detail=detail
             )
             return Outcome.of(row)
-        tx.witnesses = []
-        witness = await self.signer.sign_transaction(tx.to_array(), magic)
-        tx.witnesses = [Witness(witness.invocation_script, witness.verification_script)]
-        row = await self.store.record_signed(
-            key,
-            tx={
-                "system_fee": tx.system_fee,
-                "network_fee": tx.network_fee,
-                "valid_until_block": tx.valid_until_block,
-                "nonce": tx.nonce,
-                "script": script.hex(),
-            },
-            tx_hash=f"0x{tx.hash()}",
-            raw_tx=tx.to_array(),
-            relayer=f"0x{relayer}",
-        )
-        await self._broadcast(row)
-        return row
+        return await self.relay.send(key, tx)
 
     async def _answer(self, adapter: N3Adapter, context: N3RequestContext) -> tuple[bytes, bytes]:
         answer = await self.signer.fulfil(adapter, context)
         return answer.result, answer.signature
 
-    async def _broadcast(self, row: ChainFulfilment) -> None:
-        assert row.raw_tx is not None
-        try:
-            await self.rpc.send(row.raw_tx)
-        except N3RpcError as e:
-            # Already in the pool or in a block, or expired / invalid: the application log and the
-            # valid-until height decide what happened; the row already says what was signed.
-            if not any(w in str(e).lower() for w in ("already", "expired", "exist")):
-                raise
-
     async def _track(self, request: N3Request, row: ChainFulfilment, deadline: float) -> Outcome | None:
         """Wait for the application log of the row's transaction; None once it expired unseen."""
-        assert row.tx is not None
-        assert row.tx_hash is not None
-        valid_until = int(row.tx["valid_until_block"])
-        rebroadcast = True
-        while True:
-            head = await self.rpc.block_count() - 1  # read first: a log missing after it is really missing
-            for tx_hash in reversed(row.tx_hashes):
-                log = await self.rpc.application_log(tx_hash)
-                if log is not None:
-                    return await self._settle(request, tx_hash, log)
-            if head >= valid_until:
-                return None  # can no longer be included: rebuild
-            if rebroadcast and not await self.rpc.in_mempool(row.tx_hash):
-                await self._broadcast(row)  # recorded but never sent (we died first), or the node lost it
-            rebroadcast = False
-            if self._clock() >= deadline:
-                raise FulfilmentPending(f"request {request.fulfilment_key}: {row.tx_hash} not in a block yet")
-            await asyncio.sleep(self.policy.poll_seconds)
+        found = await self.relay.wait(row, deadline, f"request {request.fulfilment_key}")
+        if found is None:
+            return None  # can no longer be included: rebuild
+        return await self._settle(request, *found)
 
     async def _settle(self, request: N3Request, tx_hash: str, log: dict[str, Any]) -> Outcome:
         key = request.fulfilment_key
-        if _state(log) == "HALT":
+        if vm_state(log) == "HALT":
             return await self._confirm(request, (tx_hash, await self._height(tx_hash)), log)
         reconciled = await self._reconcile(request)  # someone else's fulfilment may have come first
         if isinstance(reconciled, Outcome):
@@ -370,8 +299,3 @@ class N3Fulfiller:
             gas_used=int(execution["gasconsumed"]),
         )
         return Outcome.of(row)
-
-
-def _state(log: dict[str, Any]) -> str:
-    executions = log.get("executions") or [{}]
-    return str(executions[0].get("vmstate"))

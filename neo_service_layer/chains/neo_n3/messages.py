@@ -30,8 +30,6 @@ one request only (docs/chains-neo-n3.md):
 
       "NSL-N3-PRICE-V1" ‖ magic (u32) ‖ contract (20) ‖ SHA-256(pair) ‖ round id (u64) ‖ answer (u256) ‖
       observed at (u64, Unix seconds)                                                          -- 119 bytes
-
-- price result: the price as a NeoVM integer (minimal little-endian two's complement), 8 decimals.
 """
 
 from __future__ import annotations
@@ -48,7 +46,6 @@ __all__ = [
     "RandomnessResult",
     "fulfilment_message",
     "price_report_message",
-    "price_result",
     "randomness_alpha",
     "randomness_result",
     "split_randomness_result",
@@ -78,11 +75,3 @@ randomness_alpha = _wrap(n3_gateway.randomness_alpha)
 randomness_result = _wrap(n3_gateway.randomness_result)
 split_randomness_result = _wrap(n3_gateway.split_randomness_result)
 price_report_message = _wrap(price_reports.n3_price_report_message)
-
-
-def price_result(price: int) -> bytes:
-    """A price as the NeoVM integer bytes ``to_int`` reads back: minimal little-endian two's complement."""
-    if price == 0:
-        return b""  # NeoVM's encoding of 0 is the empty byte string
-    size = (price + (price < 0)).bit_length() // 8 + 1
-    return price.to_bytes(size, "little", signed=True)

@@ -23,7 +23,7 @@ from neo3.wallet.scrypt_parameters import ScryptParameters
 from neo_service_layer.chains.devnet.state import ChainRecord
 from neo_service_layer.chains.neo_n3 import messages
 from neo_service_layer.chains.neo_n3.devnet import DEVNET_WALLET_PASSWORD, facade_for
-from neo_service_layer.chains.neo_n3.fulfiller import call_script
+from neo_service_layer.chains.neo_n3.relay import call_script
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.chains.neo_n3.watcher import GatewayNotification, N3Watcher
 from neo_service_layer.config import Settings

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.chains.evm.relay import SignedTx
+from neo_service_layer.chains.neo_n3.relay import N3SignedWitness
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.chain_keys import ChainFamily
@@ -37,6 +38,7 @@ from neo_service_layer.enclave.client import EnclaveClient
 from neo_service_layer.enclave.crypto import evm, neo
 from neo_service_layer.enclave.crypto.keytypes import KeyType
 from neo_service_layer.enclave.opdefs.chains import VRF_PUBLIC_KEY, VrfPublicKeyArgs, VrfPublicKeyResult
+from neo_service_layer.enclave.opdefs.keys import N3_SIGN_TX, N3SignTxArgs
 from neo_service_layer.services.accounts.service import system_account
 from neo_service_layer.services.keys.errors import (
     InvalidKeyPolicy,
@@ -203,6 +205,33 @@ async def n3_relayer_key(db: Database, enclave: EnclaveClient, network_magic: in
     return await platform_key(
         db, enclave, n3_relayer_key_name(network_magic), KeyType.SECP256R1, Operation.NEO_SIGN_TRANSACTION
     )
+
+
+class N3EnclaveRelayerSigner:
+    """The relayer of the N3 network ``network_magic`` as a ``chains.neo_n3.relay.N3TransactionSigner``:
+    its public key, and transactions signed in the enclave (``keys.n3_sign_tx``) with its key (loaded, or
+    created, on first use). What the N3 fulfiller and the N3 price publisher send with."""
+
+    def __init__(self, db: Database, enclave: EnclaveClient, network_magic: int) -> None:
+        self._db = db
+        self._enclave = enclave
+        self._magic = network_magic
+        self._relayer: KeyUse | None = None
+
+    async def _relayer_key(self) -> KeyUse:
+        if self._relayer is None:
+            self._relayer = await n3_relayer_key(self._db, self._enclave, self._magic)
+        return self._relayer
+
+    async def relayer_public_key(self) -> bytes:
+        """The relayer's compressed secp256r1 public key (its account pays the fees: fund it with GAS)."""
+        return public_key_of(await self._relayer_key())
+
+    async def sign_transaction(self, tx: bytes, magic: int) -> N3SignedWitness:
+        """The relayer's witness for the unsigned transaction ``tx`` on network ``magic``."""
+        args = N3SignTxArgs(**(await self._relayer_key()).args(), transaction=tx, network_magic=magic)
+        signed = await self._enclave.run(N3_SIGN_TX, args)
+        return N3SignedWitness(signed.result.invocation_script, signed.result.verification_script)
 
 
 @dataclass(frozen=True, slots=True)

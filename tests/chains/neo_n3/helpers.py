@@ -66,6 +66,11 @@ class Nsl:
         return GenericContract(self.deployment.examples[name])
 
     @property
+    def price_feed(self) -> GenericContract:
+        assert self.deployment.price_feed is not None
+        return GenericContract(self.deployment.price_feed)
+
+    @property
     def gateway_le(self) -> bytes:
         """The gateway hash as the 20 bytes the contract concatenates (UInt160 serialized, little-endian)."""
         return bytes(self.deployment.gateway.to_array())

@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from neo3.api.wrappers import GenericContract
+from neo3.api.wrappers import GasToken, GenericContract
 from sqlalchemy import select
 
 from neo_service_layer.chains.fulfilments import ChainFulfilment, FulfilmentStatus, FulfilmentStore
 from neo_service_layer.chains.neo_n3 import messages
-from neo_service_layer.chains.neo_n3.devnet import facade_for
-from neo_service_layer.chains.neo_n3.fulfiller import N3Fulfiller, N3FulfilPolicy, call_script
+from neo_service_layer.chains.neo_n3.build import N3Build, build_contracts
+from neo_service_layer.chains.neo_n3.deploy import deploy_call, predicted_hash
+from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, facade_for
+from neo_service_layer.chains.neo_n3.fulfiller import N3Fulfiller, N3FulfilPolicy
+from neo_service_layer.chains.neo_n3.relay import call_script
 from neo_service_layer.chains.neo_n3.requests import N3Request
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.db.models import Job
@@ -378,20 +381,31 @@ async def test_a_transaction_recorded_but_never_broadcast_is_sent_by_the_next_wo
     )
 
 
+@pytest.fixture(scope="session")
+def requester_build() -> N3Build:
+    return build_contracts(["service_requester"], source_dir=Path(__file__).parent / "contracts")
+
+
 async def test_unknown_unsupported_and_refused_requests_fail_with_stable_reasons(
-    n3_platform: N3Platform, tmp_path: Path
+    n3_platform: N3Platform, requester_build: N3Build, tmp_path: Path
 ) -> None:
     gateway = GenericContract(n3_platform.deployment.gateway)
     (request_id,), _ = await n3_platform.request_randomness((b"real", False))
     real = await request_of(n3_platform, tmp_path, request_id)
     orphan = N3Request.from_payload({**real.to_payload(), "request_id": "999"})
-    # The price feed consumer asks for "price-feed": a service this gateway takes but NSL does not serve yet.
-    feed_call = GenericContract(n3_platform.deployment.examples["PriceFeedConsumer"]).call_function(
-        "request_price", ["NEO/USD"]
-    )
+    # A consumer asking for "price-feed": a service this gateway takes but NSL does not serve (price
+    # feeds are rounds in nsl_price_feed, which consumers read).
+    artifact = requester_build["service_requester"]
+    requester = predicted_hash(n3_platform.admin.script_hash, artifact)
+    gas = GasToken()  # type: ignore[no-untyped-call]
+    calls = [
+        deploy_call(artifact, n3_platform.deployment.gateway),
+        gas.transfer(n3_platform.admin.script_hash, requester, GAS_FACTOR),
+        GenericContract(requester).call_function("request", ["price-feed", b"NEO/USD"]),
+    ]
     other_key = dyvrf.public_key(dyvrf.generate_secret())
     facade = facade_for(n3_platform.rpc_url, n3_platform.admin)
-    receipt = await facade.invoke_multi([feed_call, gateway.call_function("set_vrf_key", [2, other_key])])
+    receipt = await facade.invoke_multi([*calls, gateway.call_function("set_vrf_key", [2, other_key])])
     assert str(receipt.state) == "HALT", receipt.exception
     (wrong_key,), _ = await n3_platform.request_randomness((b"wrong key", True))
     async with N3Rpc(n3_platform.rpc_url) as rpc:

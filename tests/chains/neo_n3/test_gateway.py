@@ -59,11 +59,12 @@ async def test_views_agree_with_python(nsl: Nsl) -> None:
             gw.call_function("get_fee", [True]),
             gw.call_function("get_request_price", [True, 7]),
             gw.call_function("owner"),
+            gw.call_function("get_enclave_public_key"),
         ],
         nsl.stranger,
     )
     assert reply.state == "HALT", reply.exception
-    message, alpha, gt, enclave, vrf_key, vrf_version, fee_sig, fee_verify, price, owner = reply.stack
+    message, alpha, gt, enclave, vrf_key, vrf_version, fee_sig, fee_verify, price, owner, key = reply.stack
     magic = nsl.deployment.magic
     public = dyvrf.public_key(nsl.vrf_secret)
     assert stack_bytes(message) == messages.fulfilment_message(
@@ -82,6 +83,7 @@ async def test_views_agree_with_python(nsl: Nsl) -> None:
     assert stack_bytes(gt).startswith(bytes.fromhex("0f41e58663bf08cf"))
     pubkey, measurement, version = enclave["value"]
     assert (stack_bytes(pubkey), stack_bytes(measurement)) == (nsl.enclave.public_key, nsl.measurement)
+    assert stack_bytes(key) == nsl.enclave.public_key  # get_enclave_public_key: the key alone
     assert stack_int(version) % 2 == 1  # 1 at deploy; the rotation test rotates and back (+2)
     assert (stack_bytes(vrf_key), stack_int(vrf_version)) == (public, 1)
     assert (stack_int(fee_sig), stack_int(fee_verify)) == (GAS // 2, 5 * GAS)
@@ -242,17 +244,17 @@ async def test_forged_replayed_unknown_and_tampered_fulfilments_fault(nsl: Nsl) 
     test_invoke(rpc, nsl.fulfil_call(verify_id, valid), relayer).assert_fault("request already fulfilled")
 
 
-async def test_oracle_and_price_feed_consumers(nsl: Nsl) -> None:
-    oracle, feed = nsl.consumer("OracleConsumer"), nsl.consumer("PriceFeedConsumer")
+async def test_oracle_consumer(nsl: Nsl) -> None:
+    oracle = nsl.consumer("OracleConsumer")
     query = b'{"url":"https://api.example/neo","path":"$.price"}'
     state, _, notifications, exception = await send(
-        nsl,
-        [oracle.call_function("request_data", [query]), feed.call_function("request_price", ["NEO/USD"])],
-        nsl.admin,
+        nsl, [oracle.call_function("request_data", [query])], nsl.admin
     )
     assert state == "HALT", exception
-    requests = events(notifications, "Request", nsl.deployment.gateway)
-    (oracle_id, service, payload, callback, method, _, verify), (feed_id, feed_service, *_) = requests
+    (oracle_id, service, payload, callback, method, _, verify), *others = events(
+        notifications, "Request", nsl.deployment.gateway
+    )
+    assert others == []
     assert (service, payload, callback, method, verify) == (
         b"oracle",
         query,
@@ -260,26 +262,19 @@ async def test_oracle_and_price_feed_consumers(nsl: Nsl) -> None:
         b"on_result",
         False,
     )
-    assert feed_service == b"price-feed"
-    answer, price = n3_result(OracleCode.Success, b"[12.34]"), 1_234_000_000
-    state, _, _, exception = await send(
-        nsl,
-        [nsl.fulfil_call(oracle_id, answer), nsl.fulfil_call(feed_id, messages.price_result(price))],
-        nsl.relayer,
-    )
+    answer = n3_result(OracleCode.Success, b"[12.34]")
+    state, _, _, exception = await send(nsl, [nsl.fulfil_call(oracle_id, answer)], nsl.relayer)
     assert state == "HALT", exception
     reply = test_invoke(
         nsl.rpc_url,
         [
             oracle.call_function("get_code", [oracle_id]),
             oracle.call_function("get_result", [oracle_id]),
-            feed.call_function("get_price", ["NEO/USD"]),
         ],
         nsl.stranger,
     )
     assert stack_int(reply.stack[0]) == OracleCode.Success
     assert stack_bytes(reply.stack[1]) == b"[12.34]"
-    assert stack_int(reply.stack[2]) == price
 
 
 def test_callbacks_and_requests_are_guarded(nsl: Nsl) -> None:

@@ -60,16 +60,6 @@ def test_result_encoding_of_the_vectors(vector: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("price", "encoded"),
-    [(0, ""), (1, "01"), (127, "7f"), (128, "8000"), (-1, "ff"), (-128, "80"), (1_234_000_000, "80588d49")],
-    ids=["zero", "one", "127", "128", "minus-one", "minus-128", "12.34"],
-)
-def test_price_result_is_neovm_integer(price: int, encoded: str) -> None:
-    assert messages.price_result(price).hex() == encoded
-    assert int.from_bytes(messages.price_result(price) or b"\0", "little", signed=True) == price
-
-
-@pytest.mark.parametrize(
     ("magic", "gateway", "request_id", "fields"),
     [
         (2**32, GATEWAY, 1, FIELDS),

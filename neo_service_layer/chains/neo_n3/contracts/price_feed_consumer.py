@@ -1,88 +1,87 @@
-"""Example consumer (neo3-boa 1.5): asks NSLGateway's price-feed service for a pair and keeps the price.
+"""Example consumer (neo3-boa 1.5): reads NSL's price feed contract, as Chainlink consumers read theirs.
 
-The result is the price as a NeoVM integer (little-endian two's complement; 8 decimals by NSL
-convention, ``messages.price_result``). ``on_price`` accepts only the gateway and only ids this
-contract requested, and stores the price under the requested pair.
-Compiled by neo3-boa, never executed by CPython.
+The feed contract (``nsl_price_feed``, its hash set at deploy) holds every pair with Chainlink's round
+model; this contract only reads it, like the EVM ``PriceFeedConsumer.sol`` reads an AggregatorV3Interface:
+the latest answer unchecked, the latest answer checked for staleness (``get_checked_price``), a past
+round's answer, and the pair's decimals and description. Prices are integers with the pair's decimals
+(8 for the default pairs): 1234000000 is 12.34. Compiled by neo3-boa, never executed by CPython.
 """
 
 from typing import Any, cast
 
 from boa3.sc import runtime, storage
 from boa3.sc.compiletime import NeoMetadata, public
-from boa3.sc.contracts import GasToken
-from boa3.sc.types import Event, UInt160
-from boa3.sc.utils import CreateNewEvent, abort, call_contract, to_bytes, to_int
+from boa3.sc.types import UInt160
+from boa3.sc.utils import abort, call_contract
 
 
 def manifest_metadata() -> NeoMetadata:
-    """Manifest: calls the gateway (its hash is set at deploy) and GAS."""
+    """Manifest: reads the price feed contract (its hash is set at deploy)."""
     meta = NeoMetadata()
     meta.name = "NSLPriceFeedConsumer"
     meta.author = "Neo Service Layer"
-    meta.add_permission(contract="*", methods=["request", "get_request_price", "transfer"])
+    meta.add_permission(
+        contract="*", methods=["latest_round_data", "get_round_data", "decimals", "description"]
+    )
     return meta
 
 
-KEY_GATEWAY = b"g"
-KEY_OWNER = b"o"
-PREFIX_PENDING = b"p"
-PREFIX_PRICE = b"x"
-CALLBACK_GAS = 10_000_000
-
-on_price_updated: Event = CreateNewEvent([("request_id", int), ("pair", str), ("price", int)], "PriceUpdated")
+KEY_FEED = b"f"
 
 
 @public
 def _deploy(data: Any, update: bool) -> None:
-    """``data`` is the gateway's script hash; the deployer becomes the owner."""
+    """``data`` is the price feed contract's script hash."""
     if update:
         return
-    storage.put_uint160(KEY_GATEWAY, cast(UInt160, data))
-    storage.put_uint160(KEY_OWNER, runtime.script_container.sender)
+    storage.put_uint160(KEY_FEED, cast(UInt160, data))
 
 
-@public
-def onNEP17Payment(from_address: UInt160 | None, amount: int, data: Any) -> None:  # noqa: N802 - NEP-17
-    """Accept GAS (it pays the gateway's fees); refuse other tokens."""
-    if runtime.calling_script_hash != GasToken.hash:
-        abort("only GAS is accepted")
-
-
-@public
-def request_price(pair: str) -> int:
-    """Pay the signature-only fee and request the price of ``pair`` (e.g. ``"NEO/USD"``); returns the id."""
-    if not runtime.check_witness(storage.get_uint160(KEY_OWNER)):
-        abort("only the owner")
-    gateway = storage.get_uint160(KEY_GATEWAY)
-    fee: int = call_contract(gateway, "get_request_price", [False, CALLBACK_GAS])
-    if fee > 0 and not GasToken.transfer(runtime.executing_script_hash, gateway, fee, None):
-        abort("cannot pay the gateway fee")
-    request_id: int = call_contract(
-        gateway,
-        "request",
-        ["price-feed", to_bytes(pair), runtime.executing_script_hash, "on_price", CALLBACK_GAS, False],
-    )
-    storage.put_str(PREFIX_PENDING + to_bytes(request_id), pair)
-    return request_id
-
-
-@public
-def on_price(request_id: int, result: bytes) -> None:
-    """Gateway callback: store the integer price under the pair this request asked for."""
-    if runtime.calling_script_hash != storage.get_uint160(KEY_GATEWAY):
-        abort("only the gateway")
-    key = PREFIX_PENDING + to_bytes(request_id)
-    pair = storage.get_str(key)
-    if len(pair) == 0:
-        abort("not a pending request")
-    storage.delete(key)
-    price = to_int(result)
-    storage.put_int(PREFIX_PRICE + to_bytes(pair), price)
-    on_price_updated(request_id, pair, price)
+def latest(pair: str) -> list[int]:
+    round_data: list[int] = call_contract(storage.get_uint160(KEY_FEED), "latest_round_data", [pair])
+    return round_data
 
 
 @public(safe=True)
-def get_price(pair: str) -> int:
-    """The last delivered price of ``pair`` (0 before the first)."""
-    return storage.get_int(PREFIX_PRICE + to_bytes(pair))
+def get_latest(pair: str) -> list[int]:
+    """``[answer, updated_at]`` of ``pair``'s latest round, unchecked (updated_at: Unix seconds)."""
+    round_data = latest(pair)
+    return [round_data[1], round_data[3]]
+
+
+@public(safe=True)
+def get_checked_price(pair: str, max_age: int) -> list[int]:
+    """``[answer, updated_at]`` of the latest round if its answer is positive and at most ``max_age``
+    seconds old at this block (``runtime.time`` is in milliseconds); aborts "stale price" otherwise."""
+    round_data = latest(pair)
+    round_id = round_data[0]
+    answer = round_data[1]
+    updated_at = round_data[3]
+    if answer <= 0 or round_data[4] < round_id:
+        abort("invalid price")
+    if (updated_at + max_age) * 1000 < runtime.time:
+        abort("stale price")
+    return [answer, updated_at]
+
+
+@public(safe=True)
+def get_answer_at(pair: str, round_id: int) -> int:
+    """The answer of round ``round_id`` of ``pair`` (aborts "no data present" if never written)."""
+    round_data: list[int] = call_contract(
+        storage.get_uint160(KEY_FEED), "get_round_data", [pair, round_id]
+    )
+    return round_data[1]
+
+
+@public(safe=True)
+def get_decimals(pair: str) -> int:
+    """The decimals of ``pair``'s answers."""
+    value: int = call_contract(storage.get_uint160(KEY_FEED), "decimals", [pair])
+    return value
+
+
+@public(safe=True)
+def get_description(pair: str) -> str:
+    """The description of ``pair``."""
+    value: str = call_contract(storage.get_uint160(KEY_FEED), "description", [pair])
+    return value
