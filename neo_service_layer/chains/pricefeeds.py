@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from neo_service_layer.chains.fulfilments import FulfilmentPending
+
 
 @dataclass(frozen=True, slots=True)
 class ChainRound:
@@ -81,3 +83,17 @@ class PricePublisher(Protocol):
     async def publish(self, report: SignedReport) -> PublishOutcome:
         """Publish ``report`` (idempotent, resumable: module docstring)."""
         ...
+
+
+class FeedPaused(FulfilmentPending):
+    """The gateway (whose pause switch the feed follows) is paused: the round is sent once it resumes."""
+
+    code = "pricefeed_paused"
+    title = "Price feed paused"
+
+
+class ObservationAhead(FulfilmentPending):
+    """The report's observation time is ahead of the chain's latest block: sent once the chain catches up."""
+
+    code = "pricefeed_observation_ahead"
+    title = "Price observation ahead of the chain's clock"

@@ -44,9 +44,11 @@ type PollWiring = Callable[[JobContext], AbstractAsyncContextManager[tuple[Obser
 async def enclave_wiring(ctx: JobContext) -> AsyncIterator[tuple[Observer, PublisherFactory]]:
     """The platform's wiring: the enclave of ``ctx.settings`` observes, the configured chains publish."""
     enclave = UnixEnclaveClient.from_settings(ctx.settings, pool_size=1)
+    publishers = ChainPublishers(ctx.settings, ctx.db, enclave)
     try:
-        yield EnclaveObserver(enclave), ChainPublishers(ctx.settings, ctx.db, enclave)
+        yield EnclaveObserver(enclave), publishers
     finally:
+        await publishers.close()
         await enclave.close()
 
 

@@ -53,11 +53,17 @@ from neo_service_layer.chains.evm.relay import (
 from neo_service_layer.chains.evm.rpc import node_web3
 from neo_service_layer.chains.fulfilments import (
     ChainFulfilment,
-    FulfilmentPending,
     FulfilmentStatus,
     FulfilmentStore,
 )
-from neo_service_layer.chains.pricefeeds import ChainRound, PublishOutcome, PublishStatus, SignedReport
+from neo_service_layer.chains.pricefeeds import (
+    ChainRound,
+    FeedPaused,
+    ObservationAhead,
+    PublishOutcome,
+    PublishStatus,
+    SignedReport,
+)
 from neo_service_layer.config import Settings
 from neo_service_layer.config.groups import DEFAULT_EVM_PRICEFEED_MAX_FEE_WEI
 from neo_service_layer.db.session import Database
@@ -66,20 +72,6 @@ from neo_service_layer.errors import ConfigurationError
 #: ``chain_fulfilments.service`` of a price round.
 PRICEFEED_SERVICE = "pricefeed"
 _ROUND_FIELDS = ["uint80", "int256", "uint64"]
-
-
-class FeedPaused(FulfilmentPending):
-    """The gateway (whose pause switch the feed follows) is paused: the round is sent once it resumes."""
-
-    code = "pricefeed_paused"
-    title = "Price feed paused"
-
-
-class ObservationAhead(FulfilmentPending):
-    """The report's observation time is ahead of the chain's latest block: sent once the chain catches up."""
-
-    code = "pricefeed_observation_ahead"
-    title = "Price observation ahead of the chain's clock"
 
 
 class FeedNotConfigured(ConfigurationError):

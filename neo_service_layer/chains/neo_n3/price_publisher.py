@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from neo_service_layer.chains.evm.price_publisher import FeedPaused, ObservationAhead
 from neo_service_layer.chains.fulfilments import (
     ChainFulfilment,
     FulfilmentPending,
@@ -52,7 +51,14 @@ from neo_service_layer.chains.neo_n3.relay import (
     vm_state,
 )
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
-from neo_service_layer.chains.pricefeeds import ChainRound, PublishOutcome, PublishStatus, SignedReport
+from neo_service_layer.chains.pricefeeds import (
+    ChainRound,
+    FeedPaused,
+    ObservationAhead,
+    PublishOutcome,
+    PublishStatus,
+    SignedReport,
+)
 from neo_service_layer.config.groups import DEFAULT_N3_PRICEFEED_MAX_FEE, N3Settings
 from neo_service_layer.db.session import Database
 

@@ -18,8 +18,6 @@ from web3.types import Nonce, TxParams, Wei
 from neo_service_layer.chains.evm.price_publisher import (
     PRICEFEED_SERVICE,
     FeedNotConfigured,
-    FeedPaused,
-    ObservationAhead,
     evm_price_publisher,
 )
 from neo_service_layer.chains.evm.relay import EvmRelay
@@ -30,7 +28,13 @@ from neo_service_layer.chains.fulfilments import (
     FulfilmentPending,
     FulfilmentStore,
 )
-from neo_service_layer.chains.pricefeeds import ChainRound, PricePublisher, PublishStatus
+from neo_service_layer.chains.pricefeeds import (
+    ChainRound,
+    FeedPaused,
+    ObservationAhead,
+    PricePublisher,
+    PublishStatus,
+)
 from neo_service_layer.services.keys.platform import EnclaveRelayerSigner
 from tests.chains.evm.feed_helpers import NEO_USD, Feed
 from tests.chains.evm.fulfil_helpers import automine_off, rpc

@@ -17,7 +17,6 @@ import pytest
 from neo3.api.wrappers import GenericContract
 from pydantic import ValidationError
 
-from neo_service_layer.chains.evm.price_publisher import FeedPaused, ObservationAhead
 from neo_service_layer.chains.fulfilments import FulfilmentStatus
 from neo_service_layer.chains.neo_n3.devnet import facade_for
 from neo_service_layer.chains.neo_n3.errors import N3PriceFeedError
@@ -31,7 +30,14 @@ from neo_service_layer.chains.neo_n3.price_publisher import (
     publication_key,
 )
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
-from neo_service_layer.chains.pricefeeds import ChainRound, PricePublisher, PublishStatus, SignedReport
+from neo_service_layer.chains.pricefeeds import (
+    ChainRound,
+    FeedPaused,
+    ObservationAhead,
+    PricePublisher,
+    PublishStatus,
+    SignedReport,
+)
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.crypto import price_reports
 from neo_service_layer.enclave.server import EnclaveServer
