@@ -3,8 +3,9 @@
 The args of one poll (``ObserveArgs`` as JSON: the feed's definition, ``last``, ``pending``, each target
 with its next round id), how ``last`` is chosen (the oldest published round: a target that missed a
 round is caught up), the :class:`Observer` behind which the enclave op sits, and the host's check of what
-comes back (:func:`check_observation`): an observation of another feed, or reports for other targets,
-is never recorded.
+comes back (:func:`check_observation`): an observation of another feed or of other rules, or reports
+for other targets, is never recorded; and :func:`feed_config_hash`, the hash of a feed's rules its
+targets must have registered.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Final, Protocol
 
 from neo_service_layer.chains.pricefeeds import ChainRound
 from neo_service_layer.enclave.opdefs.pricefeed import OBSERVE
+from neo_service_layer.enclave.pricefeed.config_hash import config_hash_of_params
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound
 from neo_service_layer.services.pricefeed.params import FeedTarget
 
@@ -103,6 +105,18 @@ def observe_args(
     }
 
 
+def feed_rules(feed: PriceFeed) -> dict[str, Any]:
+    """``feed``'s definition as ``ObserveArgs`` JSON with no round state (no last, pending or target):
+    what its config hash covers."""
+    return {**observe_args(feed, None, []), "pending": None}
+
+
+def feed_config_hash(feed: PriceFeed) -> bytes:
+    """The ``configHash`` of ``feed``'s rules as stored (``enclave.pricefeed.config_hash``): what its
+    owner registers on each target (``nsl feeds config-hash``) for its rounds to be taken."""
+    return config_hash_of_params(feed_rules(feed))
+
+
 def _report_key(report: Mapping[str, Any]) -> tuple[str, str, int]:
     return (str(report.get("kind")), str(report.get("feed", "")).lower(), int(report.get("round_id", -1)))
 
@@ -111,6 +125,8 @@ def check_observation(result: Mapping[str, Any], feed: PriceFeed, targets: Seque
     """The observation answers this feed, and a publication carries one report per target asked."""
     if result.get("feed_id") != feed.id or result.get("pair") != feed.pair:
         raise ObservationMismatch(f"the observation is not of feed {feed.id} ({feed.pair})")
+    if result.get("config_hash") != feed_config_hash(feed).hex():
+        raise ObservationMismatch(f"the observation of {feed.pair} is not under the feed's rules")
     if result.get("action") != PUBLISH:
         return
     asked = sorted(

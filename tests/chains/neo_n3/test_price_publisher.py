@@ -43,7 +43,7 @@ from neo_service_layer.enclave.crypto import price_reports
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.platform import N3EnclaveRelayerSigner
 from tests.chains.fulfilment_rows import fulfilment_row
-from tests.chains.neo_n3.helpers import EnclaveKey, stack_int, test_invoke
+from tests.chains.neo_n3.helpers import TEST_CONFIG_HASH, EnclaveKey, stack_int, test_invoke
 from tests.chains.neo_n3.platform import VALID_BLOCKS, N3Platform
 
 PAIR = "NEO/USD"
@@ -64,11 +64,13 @@ def sign(
     *,
     pair: str = PAIR,
     key: EnclaveKey | None = None,
+    config_hash: bytes = TEST_CONFIG_HASH,
 ) -> SignedReport:
-    """A report signed by the enclave identity, as the observe op signs it (or by ``key``)."""
+    """A report signed by the enclave identity, as the observe op signs it (or by ``key``), under the
+    pair's registered rules unless ``config_hash``."""
     contract = bytes(feed(platform).hash.to_array())
     message = price_reports.n3_price_report_message(
-        platform.deployment.magic, contract, pair, round_id, answer, observed_at
+        platform.deployment.magic, contract, pair, round_id, answer, observed_at, config_hash
     )
     signature = key.sign(message) if key is not None else enclave.ctx.sign(message).p256
     return SignedReport(round_id, answer, observed_at, signature)
