@@ -131,6 +131,9 @@ async def test_publish_is_read_by_the_consumer_and_idempotent(
         shared: PricePublisher = pub  # it is the shared protocol (mypy checks it)
         assert shared.chain == n3_platform.chain
         assert await pub.latest() is None
+        assert await shared.config_hash() == TEST_CONFIG_HASH  # what the deployment registered
+        unset = await publisher(n3_platform, rpc, pair="GAS/USD")  # a default pair, no hash registered
+        assert await unset.config_hash() is None
         started = time.monotonic()
         outcome = await pub.publish(first)
         elapsed = time.monotonic() - started
