@@ -120,6 +120,7 @@ class SigningObserver:
     observed_at: int = 1_800_000_000
     calls: list[dict[str, Any]] = field(default_factory=list)
     report_signer: Identity | None = None  # signs the chain reports instead of ``identity`` (forgery)
+    config_hash: bytes | None = None  # signs this instead of the args' rules' hash (a lying enclave)
 
     def script(self, action: str, reason: str, answer: int, observed_at: int | None = None) -> None:
         self.action, self.reason, self.answer = action, reason, answer
@@ -128,7 +129,9 @@ class SigningObserver:
     async def observe(self, args: dict[str, Any]) -> Observation:
         self.calls.append(args)
         # As the op: from the args' rules (round state aside: a scripted breaker needs no real ``last``).
-        rules = config_hash_of_params({**args, "last": None, "pending": None, "targets": []})
+        rules = self.config_hash or config_hash_of_params(
+            {**args, "last": None, "pending": None, "targets": []}
+        )
         reports = []
         if self.action == "publish":
             for target in args["targets"]:
