@@ -18,7 +18,7 @@ from neo_service_layer.chains.pricefeeds import ChainRound
 from neo_service_layer.enclave.opdefs.pricefeed import OBSERVE
 from neo_service_layer.enclave.pricefeed.config_hash import config_hash_of_params
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound
-from neo_service_layer.services.pricefeed.params import FeedTarget
+from neo_service_layer.services.pricefeed.params import FeedConfig, FeedTarget
 
 OBSERVE_OP: Final = OBSERVE.name
 PUBLISH: Final = "publish"
@@ -105,15 +105,31 @@ def observe_args(
     }
 
 
-def feed_rules(feed: PriceFeed) -> dict[str, Any]:
-    """``feed``'s definition as ``ObserveArgs`` JSON with no round state (no last, pending or target):
-    what its config hash covers."""
-    return {**observe_args(feed, None, []), "pending": None}
+def feed_rules(feed: PriceFeed | FeedConfig) -> dict[str, Any]:
+    """A feed's definition (stored, or a :class:`FeedConfig` not yet stored) as ``ObserveArgs`` JSON
+    with no round state (no last, pending or target): what its config hash covers."""
+    return {
+        "feed_id": feed.id if isinstance(feed, PriceFeed) else "unstored",  # not covered by the hash
+        "pair": feed.pair,
+        "decimals": feed.decimals,
+        "sources": [dict(source) for source in feed.sources],
+        "min_sources": feed.min_sources,
+        "max_quote_age_s": feed.max_quote_age_seconds,
+        "outlier_mad_k": feed.outlier_mad_k,
+        "max_spread_bps": feed.max_spread_bps,
+        "deviation_bps": feed.deviation_bps,
+        "heartbeat_s": feed.heartbeat_seconds,
+        "breaker_bps": feed.breaker_bps,
+        "last": None,
+        "pending": None,
+        "targets": [],
+    }
 
 
-def feed_config_hash(feed: PriceFeed) -> bytes:
-    """The ``configHash`` of ``feed``'s rules as stored (``enclave.pricefeed.config_hash``): what its
-    owner registers on each target (``nsl feeds config-hash``) for its rounds to be taken."""
+def feed_config_hash(feed: PriceFeed | FeedConfig) -> bytes:
+    """The ``configHash`` of ``feed``'s rules (``enclave.pricefeed.config_hash``): what its owner
+    registers on each target (``nsl feeds config-hash``; a devnet at deployment, from the
+    :class:`FeedConfig` it creates) for its rounds to be taken."""
     return config_hash_of_params(feed_rules(feed))
 
 

@@ -5,6 +5,7 @@ transmissions finished first, a target that missed a round caught up."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -401,3 +402,11 @@ async def test_a_feed_rewritten_in_the_database_gets_no_round_on_any_chain(
         assert detail.startswith(FEED_CONFIG_NOT_REGISTERED)
         assert f"0x{feed_config_hash(rewritten).hex()}" in detail
         assert f"it has 0x{registered.hex()}" in detail
+
+
+async def test_a_feed_s_config_hash_is_the_same_before_and_after_it_is_stored(db: Database) -> None:
+    config = feed_config({"pair": "NEO/USD", "sources": SOURCES, "targets": TARGETS}, PriceFeedSettings())
+    async with db.transaction() as session:
+        stored = await service.create_feed(session, config, NOW)
+    assert feed_config_hash(config) == feed_config_hash(stored)
+    assert feed_config_hash(config) != feed_config_hash(replace(config, max_spread_bps=201))
