@@ -7,6 +7,7 @@ no module that touches key material is in this address space (tests/enclave/func
 imports). Before the first run it confines itself (docs/functions.md, "Isolation layers"):
 
 * rlimits: no core files, at most 8 descriptors, no new processes, a CPU and address-space ceiling;
+* started by root, it becomes ``nobody`` (uid and gid 65534, no groups), and is never dumpable;
 * ``PR_SET_NO_NEW_PRIVS`` and a seccomp filter (x86-64) that refuses with EPERM every system call that
   opens a file, makes a socket, starts a process or thread, signals another process, or changes the
   system (the list below); other architectures run without it, as the ``ready`` message reports.
@@ -70,6 +71,9 @@ _SECCOMP_RET_KILL_PROCESS: Final = 0x80000000
 _SECCOMP_RET_ERRNO_EPERM: Final = 0x00050000 | 1
 _SECCOMP_RET_ALLOW: Final = 0x7FFF0000
 _PR_SET_NO_NEW_PRIVS: Final = 38
+_PR_SET_DUMPABLE: Final = 4
+#: The conventional unprivileged user and group (65534 on Debian and most distributions).
+NOBODY: Final = 65534
 _PR_SET_SECCOMP: Final = 22
 _SECCOMP_MODE_FILTER: Final = 2
 
@@ -132,7 +136,21 @@ def confine(max_memory_bytes: int) -> dict[str, Any]:
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     ceiling = _vm_bytes() + max_memory_bytes + ADDRESS_SPACE_MARGIN
     resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
-    return {"address_space_ceiling": ceiling, "seccomp": install_seccomp()}
+    return {"address_space_ceiling": ceiling, "user": drop_privileges(), "seccomp": install_seccomp()}
+
+
+def drop_privileges() -> str:
+    """Started by root (an enclave run as root): become ``nobody`` with no groups, so that nothing the
+    filter lets through runs with root's rights, and RLIMIT_NPROC applies. Also not dumpable: no other
+    process of that user may attach to it or read its memory through /proc."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if os.geteuid() != 0:
+        return f"uid {os.geteuid()}"
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+    return f"uid {NOBODY}"
 
 
 def read_frame(fd: int) -> dict[str, Any] | None:
@@ -317,6 +335,7 @@ def probe() -> dict[str, Any]:
             outcomes[name] = "allowed"
         except OSError as exc:
             outcomes[name] = exc.errno
+    outcomes["uid"] = os.getuid()
     outcomes["rlimits"] = {
         "core": resource.getrlimit(resource.RLIMIT_CORE),
         "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),

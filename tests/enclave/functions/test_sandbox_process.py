@@ -76,8 +76,11 @@ def test_the_seccomp_filter_refuses_files_processes_sockets_and_signals() -> Non
     assert probe["kill_parent"] == errno.EPERM
 
 
-def test_the_rlimits_are_set() -> None:
+def test_the_rlimits_are_set_and_root_is_dropped() -> None:
     ready, probe = _probe()
+    if os.geteuid() == 0:
+        assert probe["uid"] == sandbox_worker.NOBODY
+        assert ready["user"] == f"uid {sandbox_worker.NOBODY}"
     limits = probe["rlimits"]
     assert limits["core"] == [0, 0]
     assert limits["nofile"] == [sandbox_worker.MAX_FILES] * 2
