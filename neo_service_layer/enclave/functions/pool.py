@@ -87,6 +87,7 @@ class SandboxPool:
         bridge: FetchBridge | None = None,
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
         python: str = sys.executable,
+        worker: Path = WORKER_PATH,
     ) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one process")
@@ -95,6 +96,8 @@ class SandboxPool:
         self.grace_seconds = grace_seconds
         self._bridge: FetchBridge = bridge if bridge is not None else NoFetch()
         self._python = python
+        # Another worker script: tests stand in a compromised sandbox, which the pool must not trust.
+        self._worker = worker
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
         # Guards nothing shared across awaits; the set keeps every live process for stop() to kill.
         self._live: set[_Worker] = set()
@@ -249,7 +252,7 @@ class SandboxPool:
             process = await asyncio.create_subprocess_exec(
                 self._python,
                 "-I",
-                str(WORKER_PATH),
+                str(self._worker),
                 str(child.fileno()),
                 str(self.maximums.memory_mb),
                 pass_fds=(child.fileno(),),

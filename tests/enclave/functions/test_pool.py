@@ -197,3 +197,37 @@ async def test_console_and_result_types(pool: SandboxPool) -> None:
     assert not result.logs_truncated
     undefined = await pool.run(RunRequest("return undefined", limits=LIMITS))
     assert undefined.result == "null"
+
+
+ROGUE = Path(__file__).parent / "rogue_worker.py"
+
+
+@pytest.mark.parametrize(
+    ("mode", "status"),
+    [
+        pytest.param("frame-too-large", RunStatus.OUTPUT_TOO_LARGE, id="frame-too-large"),
+        pytest.param("not-json", RunStatus.CRASHED, id="not-json"),
+        pytest.param("exit", RunStatus.CRASHED, id="exits"),
+        pytest.param("unknown-status", RunStatus.CRASHED, id="unknown-status"),
+        pytest.param("forged-big-result", RunStatus.OUTPUT_TOO_LARGE, id="result-over-the-limit"),
+        pytest.param("hang", RunStatus.TIMED_OUT, id="hangs"),
+    ],
+)
+async def test_a_compromised_sandbox_process_is_contained(mode: str, status: RunStatus) -> None:
+    limits = RunLimits(timeout_ms=300, memory_mb=16, max_output_bytes=4096, max_log_bytes=2048, max_fetches=3)
+    async with SandboxPool(1, maximums=LIMITS, worker=ROGUE, grace_seconds=0.2) as rogue:
+        result = await rogue.run(RunRequest(mode, limits=limits))
+        assert result.status is status
+        assert result.result is None
+        await rogue.replenished()
+        assert rogue.replaced == 1
+        assert len(rogue.pids()) == 1
+
+
+async def test_the_enclave_counts_fetches_even_if_the_sandbox_does_not(fetcher: SafeFetcher) -> None:
+    async with SandboxPool(1, maximums=LIMITS, worker=ROGUE) as rogue:
+        bridge = SafeFetcherBridge(fetcher, allowed_domains=frozenset({"oracle.test"}))
+        result = await rogue.run(RunRequest("fetch-flood", limits=LIMITS), bridge=bridge)
+    answers = json.loads(result.result or "")
+    # a.test is not allowed; beyond max_fetches (3) the enclave refuses without asking the bridge.
+    assert [a["error"]["code"] for a in answers] == ["not_allowed"] * 3 + ["fetch_limit"] * 2
