@@ -174,6 +174,26 @@ CASES = [
         Case("secrets.token = 'x'; secrets = {}; return secrets.token", RunStatus.SUCCEEDED, '"s3cret"'),
         id="secrets-mutated",
     ),
+    pytest.param(
+        Case(
+            "return [Object.keys(secrets), secrets.other_account_key ?? 'absent', Object.isFrozen(secrets)]",
+            RunStatus.SUCCEEDED,
+            '[["token"],"absent",true]',
+        ),
+        id="secret-not-granted",
+    ),
+    pytest.param(
+        Case("console.log({ toJSON() { for (;;) {} } }); return 1", RunStatus.TIMED_OUT),
+        id="console-log-looping-tojson",
+    ),
+    pytest.param(
+        Case(
+            "async function f(n) { return await f(n + 1) } return await f(0)",
+            RunStatus.FAILED,
+            message="stack",
+        ),
+        id="deep-async-recursion",
+    ),
     # Reach for the host.
     pytest.param(Case("return require('fs')", RunStatus.FAILED, message="require"), id="require"),
     pytest.param(Case("return process.env", RunStatus.FAILED, message="process"), id="process"),
