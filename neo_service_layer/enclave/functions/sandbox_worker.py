@@ -195,10 +195,6 @@ def run_once(fd: int, request: dict[str, Any]) -> dict[str, Any]:
     limits = request["limits"]
     timeout = limits["timeout_ms"] / 1000
     deadline = time.monotonic() + timeout
-    # CPU backstop for the whole process: SIGXCPU (fatal) shortly after this run's time is spent.
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_now = used.ru_utime + used.ru_stime
-    resource.setrlimit(resource.RLIMIT_CPU, (int(cpu_now + timeout) + 2, resource.RLIM_INFINITY))
     ctx = quickjs.Context()
     ctx.set_memory_limit(limits["memory_mb"] << 20)
     ctx.set_max_stack_size(STACK_BYTES)
@@ -294,6 +290,11 @@ def serve(fd: int) -> None:
     while (request := read_frame(fd)) is not None:
         if request.get("type") != "run":
             raise SystemExit(2)
+        # CPU backstop for the whole process: SIGXCPU (fatal) shortly after this run's time is spent.
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_now = used.ru_utime + used.ru_stime
+        timeout = request["limits"]["timeout_ms"] / 1000
+        resource.setrlimit(resource.RLIMIT_CPU, (int(cpu_now + timeout) + 2, resource.RLIM_INFINITY))
         result = run_once(fd, request)
         # Memory errors in a run can leave the interpreter's free lists fragmented: the parent replaces
         # a process whose run ran out of memory, so the next run starts clean.
