@@ -47,6 +47,8 @@ DEFAULT_POOL_SIZE: Final = 2
 DEFAULT_GRACE_SECONDS: Final = 1.0
 #: A process has this long to start and confine itself.
 SPAWN_TIMEOUT_SECONDS: Final = 15.0
+RESPAWN_FIRST_DELAY_SECONDS: Final = 0.5
+RESPAWN_MAX_DELAY_SECONDS: Final = 10.0
 #: JSON escapes a character in at most 6 bytes (\\uXXXX); the rest of a result frame is small.
 _ESCAPE_FACTOR: Final = 6
 _FRAME_OVERHEAD: Final = 64 * 1024
@@ -72,6 +74,8 @@ class _Worker:
             self.process.kill()
         self.writer.close()
         await self.process.wait()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
 
 
 class SandboxPool:
@@ -120,8 +124,9 @@ class SandboxPool:
         if not self._started:
             return
         self._started = False
-        # Replacements under way finish (within SPAWN_TIMEOUT_SECONDS) rather than being cancelled
-        # between starting a process and recording it, which would leave that process running.
+        # A replacement under way is cancelled: _spawn kills a process it has not handed over yet.
+        for task in list(self._spawning):
+            task.cancel()
         await asyncio.gather(*self._spawning, return_exceptions=True)
         await asyncio.gather(*(w.kill() for w in list(self._live)), return_exceptions=True)
         self._live.clear()
@@ -240,11 +245,17 @@ class SandboxPool:
             task.add_done_callback(self._spawning.discard)
 
     async def _respawn(self) -> None:
-        try:
-            self._idle.put_nowait(await self._spawn())
-        except (OSError, TimeoutError, ProtocolBroken) as exc:
-            # The pool runs one process short; the next breach's respawn tries again.
-            log.error("sandbox process could not be replaced: %s", exc)
+        # Until it succeeds (or the pool stops): runs wait for an idle process, so a pool that gave up
+        # would leave them waiting for ever.
+        delay = RESPAWN_FIRST_DELAY_SECONDS
+        while self._started:
+            try:
+                self._idle.put_nowait(await self._spawn())
+                return
+            except (OSError, TimeoutError, ProtocolBroken) as exc:
+                log.error("sandbox process could not be replaced (retrying in %.1f s): %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESPAWN_MAX_DELAY_SECONDS)
 
     async def _spawn(self) -> _Worker:
         parent, child = socket.socketpair()
@@ -262,22 +273,31 @@ class SandboxPool:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
             )
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
-        reader, writer = await asyncio.open_unix_connection(sock=parent)
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=parent)
+        except BaseException:
+            # Cancelled (stop()) or failed between starting the process and recording it: no orphan.
+            parent.close()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise
         worker = _Worker(process, reader, writer, seccomp="")
         self._live.add(worker)
         try:
             async with asyncio.timeout(SPAWN_TIMEOUT_SECONDS):
                 ready = await read_frame(reader, _FRAME_OVERHEAD)
+            if ready is None or ready.get("type") != "ready":
+                raise ProtocolBroken("the sandbox process did not start")
         except BaseException:
             self._live.discard(worker)
             await worker.kill()
             raise
-        if ready is None or ready.get("type") != "ready":
-            self._live.discard(worker)
-            await worker.kill()
-            raise ProtocolBroken("the sandbox process did not start")
         worker.seccomp = self.seccomp = str(ready.get("seccomp", ""))
         return worker
 

@@ -231,3 +231,22 @@ async def test_the_enclave_counts_fetches_even_if_the_sandbox_does_not(fetcher: 
     answers = json.loads(result.result or "")
     # a.test is not allowed; beyond max_fetches (3) the enclave refuses without asking the bridge.
     assert [a["error"]["code"] for a in answers] == ["not_allowed"] * 3 + ["fetch_limit"] * 2
+
+
+async def test_a_replacement_that_fails_is_retried_until_it_starts(tmp_path: Path) -> None:
+    # The worker script is missing while the breach's replacement starts: the pool retries, and once it
+    # is back a waiting run is served (instead of waiting for ever on a pool that gave up).
+    script = tmp_path / "worker.py"
+    script.write_bytes(ROGUE.read_bytes())
+    async with SandboxPool(1, maximums=LIMITS, worker=script, grace_seconds=0.2) as pool:
+        script.rename(tmp_path / "away.py")
+        limits = RunLimits(
+            timeout_ms=300, memory_mb=16, max_output_bytes=4096, max_log_bytes=2048, max_fetches=3
+        )
+        assert (await pool.run(RunRequest("exit", limits=limits))).status is RunStatus.CRASHED
+        waiting = asyncio.create_task(pool.run(RunRequest("unknown-status", limits=limits)))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        (tmp_path / "away.py").rename(script)
+        result = await asyncio.wait_for(waiting, 15)
+        assert result.status is RunStatus.CRASHED  # what that rogue answers: served, not stuck
