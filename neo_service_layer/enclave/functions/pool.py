@@ -107,6 +107,7 @@ class SandboxPool:
         self._live: set[_Worker] = set()
         self._spawning: set[asyncio.Task[None]] = set()
         self._started = False
+        self._stopping = asyncio.Event()
         #: Processes replaced after a breach or a crash (a metric, and what the containment tests read).
         self.replaced = 0
         #: What the processes report of their seccomp filter ("x86_64-deny-list" or why none).
@@ -116,6 +117,7 @@ class SandboxPool:
         if self._started:
             return
         self._started = True
+        self._stopping = asyncio.Event()
         workers = await asyncio.gather(*(self._spawn() for _ in range(self.size)))
         for worker in workers:
             self._idle.put_nowait(worker)
@@ -124,6 +126,7 @@ class SandboxPool:
         if not self._started:
             return
         self._started = False
+        self._stopping.set()  # runs waiting for a process give up
         # A replacement under way is cancelled: _spawn kills a process it has not handed over yet.
         for task in list(self._spawning):
             task.cancel()
@@ -155,7 +158,7 @@ class SandboxPool:
         if not self._started:
             raise RuntimeError("the sandbox pool is not started")
         limits = request.limits.within(self.maximums)
-        worker = await self._idle.get()
+        worker = await self._take()
         started = time.monotonic()
         healthy = False
         try:
@@ -167,6 +170,22 @@ class SandboxPool:
                 self._idle.put_nowait(worker)
             else:
                 await self._replace(worker)
+
+    async def _take(self) -> _Worker:
+        """An idle process; RuntimeError if the pool stops while waiting for one."""
+        if not self._idle.empty():
+            return self._idle.get_nowait()
+        getting = asyncio.ensure_future(self._idle.get())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not getting.done():
+                getting.cancel()
+        if getting.cancelled() or not getting.done():
+            raise RuntimeError("the sandbox pool stopped")
+        return getting.result()
 
     async def _run_on(
         self, worker: _Worker, request: RunRequest, limits: RunLimits, bridge: FetchBridge, started: float

@@ -250,3 +250,19 @@ async def test_a_replacement_that_fails_is_retried_until_it_starts(tmp_path: Pat
         (tmp_path / "away.py").rename(script)
         result = await asyncio.wait_for(waiting, 15)
         assert result.status is RunStatus.CRASHED  # what that rogue answers: served, not stuck
+
+
+async def test_runs_waiting_for_a_process_end_when_the_pool_stops() -> None:
+    pool = SandboxPool(1, maximums=LIMITS)
+    await pool.start()
+    busy = asyncio.create_task(
+        pool.run(RunRequest("await new Promise(r => setTimeout(r, 300))", limits=LIMITS))
+    )
+    await asyncio.sleep(0.05)
+    waiting = asyncio.create_task(pool.run(RunRequest("return 1", limits=LIMITS)))
+    await asyncio.sleep(0.05)
+    await pool.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        await asyncio.wait_for(waiting, 5)
+    assert (await busy).status is RunStatus.CRASHED  # its process was killed by stop()
+    await pool.stop()  # twice is fine
