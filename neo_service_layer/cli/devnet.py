@@ -15,7 +15,7 @@ import typer
 
 from neo_service_layer.chains.devnet import DEFAULT_EVM_BLOCK_TIME_SECONDS, stack
 from neo_service_layer.chains.devnet.state import DevnetState, state_path
-from neo_service_layer.cli.common import console, err_console, fail, load_settings, run
+from neo_service_layer.cli.common import cli_actor, console, err_console, fail, load_settings, run
 from neo_service_layer.config import Settings
 from neo_service_layer.errors import NSLError
 from neo_service_layer.logging import configure_logging
@@ -48,6 +48,10 @@ def _print_state(state: DevnetState) -> None:
         console.print(f"  gateway {record.contracts['gateway']}", soft_wrap=True)
         for role, address in record.accounts.items():
             console.print(f"  {role}: {address}", soft_wrap=True)
+    if state.exchanges is not None:
+        sim = state.exchanges
+        console.print(f"Exchange simulator: {sim.base_url}  (pid {sim.pid}, log {sim.log})", soft_wrap=True)
+        console.print(f"  price feeds on both chains: {', '.join(sim.feeds)}", soft_wrap=True)
 
 
 def _progress(step: str) -> None:
@@ -64,7 +68,9 @@ def up(
     from neo_service_layer.devnet import up as devnet_up
 
     settings = _settings()
-    result = run(lambda: devnet_up.up(settings, evm_block_time=evm_block_time, progress=_progress))
+    result = run(
+        lambda: devnet_up.up(settings, evm_block_time=evm_block_time, progress=_progress, actor=cli_actor())
+    )
     if not result.started:
         console.print("devnet already up; nothing changed")
         _print_state(result.state)
@@ -78,7 +84,8 @@ def up(
 
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Show each chain (running, RPC URL, height, contracts); exit 1 unless both are up."""
+    """Show each chain (running, RPC URL, height, contracts) and the exchange simulator; exit 1 unless
+    all are up."""
     settings = _settings()
     try:
         current = stack.status(settings)
@@ -96,13 +103,21 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
                 f"{chain.rpc_url}  height {height}  gateway {chain.contracts.get('gateway', '-')}",
                 soft_wrap=True,
             )
+        if current.exchanges is not None:
+            sim = current.exchanges
+            console.print(
+                f"{stack.EXCHANGES:<9} {'running' if sim.running else 'DOWN':<8} pid {sim.pid:<8} "
+                f"{sim.base_url}  feeds {', '.join(sim.feeds) or '-'}",
+                soft_wrap=True,
+            )
     if not current.healthy:
         raise typer.Exit(1)
 
 
 @app.command()
 def down() -> None:
-    """Stop the chains, delete the state file and the devnet's keys from the NSL config. Idempotent."""
+    """Stop the chains and the exchange simulator, delete the state file and the devnet's keys from the
+    NSL config. Idempotent."""
     settings = _settings()
     try:
         result = stack.down(settings)
