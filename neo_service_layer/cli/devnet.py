@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal, InvalidOperation
 
 import typer
 
@@ -24,7 +25,8 @@ app = typer.Typer(
     help="Local Neo N3 (neo-go) and EVM (anvil) chains with the NSL contracts.", no_args_is_help=True
 )
 demo_app = typer.Typer(
-    help="Send one request from an example consumer and show its callback (nsl serve must run).",
+    help="Send one request from an example consumer and show its callback (nsl serve must run), or move "
+    "a price and follow its feed to the chain.",
     no_args_is_help=True,
 )
 app.add_typer(demo_app, name="demo")
@@ -223,3 +225,51 @@ def demo_oracle(
     if not result.delivery.callback_success:
         err_console.print("Error: the consumer's callback failed (above)")
         raise typer.Exit(1)
+
+
+FEED_PAIRS = ("NEO/USD", "GAS/USD", "BTC/USD", "ETH/USD")  # the feeds nsl devnet up creates
+
+
+def _pair(value: str) -> str:
+    if value.upper() not in FEED_PAIRS:
+        raise typer.BadParameter(f"one of {', '.join(FEED_PAIRS)}")
+    return value.upper()
+
+
+def _price(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        price = Decimal(value)
+    except InvalidOperation as e:
+        raise typer.BadParameter("a decimal number, e.g. 12.5") from e
+    if not price.is_finite() or price <= 0:
+        raise typer.BadParameter("a positive decimal number, e.g. 12.5")
+    return price
+
+
+@demo_app.command("pricefeed")
+def demo_pricefeed(
+    chain: str = typer.Option("evm", "--chain", callback=_chain, help=CHAIN_HELP),
+    pair: str = typer.Option(
+        "NEO/USD", callback=_pair, help="The feed: NEO/USD, GAS/USD, BTC/USD or ETH/USD."
+    ),
+    price: str | None = typer.Option(
+        None, help="The new price on every exchange of the simulator (default: 5 % above the current one)."
+    ),
+    timeout: float = typer.Option(60.0, min=1, help="Seconds to wait for the new round on chain."),
+) -> None:
+    """Move a price on the devnet's exchange simulator, poll the feed until the new round is on chain,
+    and read it back through the example PriceFeedConsumer."""
+    from neo_service_layer.devnet import demo
+
+    new_price = _price(price)
+    settings = _settings()
+    _progress(f"moving {pair} on the exchange simulator; polling its feed on {chain} (up to {timeout:.0f} s)")
+    result = run(
+        lambda: demo.pricefeed(
+            settings, chain, pair=pair, price=new_price, within=timeout, progress=_progress
+        )
+    )
+    for line in demo.pricefeed_lines(result):
+        console.print(line, soft_wrap=True)

@@ -364,6 +364,11 @@ def test_devnet_commands_configure_logs_for_people(
         ),
         pytest.param(["oracle", "--extract", "float"], "type[:decimals]", id="extract-unknown"),
         pytest.param(["randomness", "--chain", "evm"], "[devnet_not_up]", id="no-devnet-randomness"),
+        pytest.param(["pricefeed", "--pair", "XRP/USD"], "one of NEO/USD, GAS/USD", id="unknown-pair"),
+        pytest.param(["pricefeed", "--price", "abc"], "a decimal number", id="price-not-decimal"),
+        pytest.param(["pricefeed", "--price", "-1"], "a positive decimal", id="price-negative"),
+        pytest.param(["pricefeed", "--price", "NaN"], "a positive decimal", id="price-nan"),
+        pytest.param(["pricefeed", "--chain", "n3"], "[devnet_not_up]", id="no-devnet-pricefeed"),
     ],
 )
 def test_demo_refuses_before_sending(empty_data_dir: Path, args: list[str], message: str) -> None:

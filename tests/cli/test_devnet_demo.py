@@ -99,8 +99,12 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
 
 @pytest.fixture(scope="module")
 def served(devnet: Devnet, web: Web) -> Iterator[Served]:
-    """``nsl serve`` on the devnet's data directory: it reads the chains from the NSL config ``up`` wrote."""
-    oracle = {"NSL_ORACLE_ALLOW_PRIVATE_HOSTS": "true", "NSL_ORACLE_CA_FILE": str(web.ca_file)}
+    """``nsl serve`` on the devnet's data directory: it reads the chains from the NSL config ``up`` wrote.
+    Its fetcher trusts this module's web server and the devnet's exchange simulator (one PEM bundle), so
+    the worker's price feed polls keep working beside the oracle requests."""
+    bundle = web.ca_file.with_name("bundle.pem")
+    bundle.write_bytes(web.ca_file.read_bytes() + Path(devnet.state()["exchanges"]["ca_file"]).read_bytes())
+    oracle = {"NSL_ORACLE_ALLOW_PRIVATE_HOSTS": "true", "NSL_ORACLE_CA_FILE": str(bundle)}
     instance = start(devnet.data_dir, free_port(), oracle)
     try:
         instance.wait_for("NSL is running at")
