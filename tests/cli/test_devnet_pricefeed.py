@@ -8,31 +8,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from web3 import Web3
 
-from neo_service_layer.chains.evm.build import build_contracts
-from neo_service_layer.chains.evm.deploy import contract_at
-from tests.cli.devnet_helpers import Devnet, rpc
+from tests.cli.devnet_helpers import Devnet, feed_latest, rpc
 from tests.cli.test_devnet_demo import fields
 
 pytestmark = pytest.mark.slow
-
-
-def _chain_latest(devnet: Devnet, chain: str, pair: str) -> tuple[int, int, int]:
-    """(round id, answer, observed at) of ``pair``'s feed, read from the chain here."""
-    state = devnet.state()
-    if chain == "evm":
-        w3 = Web3(Web3.HTTPProvider(state["evm"]["rpc_url"]))
-        address = state["evm"]["contracts"]["price_feeds"][pair.replace("/", " / ")]
-        feed = contract_at(w3, build_contracts()["NSLPriceFeed"], address)
-        round_id, answer, _, updated_at, _ = feed.functions.latestRoundData().call()
-        return int(round_id), int(answer), int(updated_at)
-    n3 = state["n3"]
-    args = [{"type": "String", "value": pair}]
-    reply = rpc(n3["rpc_url"], "invokefunction", [n3["contracts"]["price_feed"], "latest_round_data", args])
-    assert reply["state"] == "HALT", reply
-    round_id, answer, _, updated_at, _ = (int(item["value"]) for item in reply["stack"][0]["value"])
-    return round_id, answer, updated_at
 
 
 def _transaction_block(devnet: Devnet, chain: str, tx_hash: str) -> int:
@@ -65,7 +45,9 @@ def test_pricefeed_demo(devnet: Devnet, chain: str, pair: str, price: str | None
     else:
         assert moved_to == Decimal(price)
 
-    round_id, answer, observed_at = _chain_latest(devnet, chain, pair)
+    latest = feed_latest(devnet, chain, pair)
+    assert latest is not None
+    round_id, answer, observed_at = latest
     assert shown["round"] == [str(round_id)]
     assert shown["answer"][0].split()[0] == str(answer)
     assert shown["observed at"][0].endswith(f"({observed_at})")
