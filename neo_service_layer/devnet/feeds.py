@@ -12,23 +12,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
+
+from sqlalchemy import select
 
 from neo_service_layer.chains.devnet.simulator import SimulatorProcess, start_simulator
 from neo_service_layer.config import Settings
-from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Outcome
 from neo_service_layer.db.session import Database
 from neo_service_layer.devnet.exchange_market import EXCHANGES
 from neo_service_layer.devnet.local_tls import LocalPKI
 from neo_service_layer.services.audit.chain import AuditEvent, append
 from neo_service_layer.services.pricefeed.defaults import devnet_feeds, load_default_feeds
-from neo_service_layer.services.pricefeed.service import update_feed
+from neo_service_layer.services.pricefeed.models import PriceFeed
+from neo_service_layer.services.pricefeed.service import delete_feed
 
 EXCHANGES_DIRNAME: Final = "exchanges"
 #: The devnet CA outlives a day-long session (LocalPKI's default is a test's day).
 CA_VALIDITY: Final = dt.timedelta(days=365)
-RETARGET_ACTION: Final = "feeds.devnet_retarget"
+RESET_ACTION: Final = "feeds.devnet_reset"
 
 
 def start_devnet_simulator(base: Path, *, walk: bool = True) -> tuple[SimulatorProcess, Path]:
@@ -52,37 +54,36 @@ async def create_devnet_feeds(
     n3_feed_contract: str | None,
 ) -> list[str]:
     """The shipped feeds on the simulator at ``base_url`` with the devnet's contracts as targets, enabled;
-    the pairs. Pairs that have a feed already (an earlier devnet on the same database) are pointed at
-    this simulator and these contracts (audited as ``feeds.devnet_retarget``)."""
+    the pairs. A pair that has a feed already (an earlier devnet on the same database) is replaced, its
+    rounds and transmissions with it: they were of chains that are gone, and a transmission left
+    pending there would hold its target back (audited as ``feeds.devnet_reset``)."""
     evm_feeds = {evm_pair(description): address for description, address in evm_price_feeds.items()}
     feeds = devnet_feeds(dict.fromkeys(EXCHANGES, base_url), evm_feeds, n3_feed_contract)
     db = Database(settings.effective_database_url)
     try:
-        created = await load_default_feeds(db, settings, actor, feeds, enabled=True)
-        existing = {pair: feed for pair, feed in feeds.items() if pair not in created}
-        if existing:
-            await _retarget(db, settings, actor, existing)
+        await _reset(db, actor, list(feeds))
+        await load_default_feeds(db, settings, actor, feeds, enabled=True)
     finally:
         await db.dispose()
     return list(feeds)
 
 
-async def _retarget(
-    db: Database, settings: Settings, actor: str, feeds: Mapping[str, dict[str, Any]]
-) -> None:
-    now = utcnow()
+async def _reset(db: Database, actor: str, pairs: list[str]) -> None:
+    """Delete the feeds of ``pairs`` that exist, with their history; audited when there was one."""
     async with db.transaction() as session:
-        for pair, definition in feeds.items():
-            changes = {"sources": definition["sources"], "targets": definition["targets"], "enabled": True}
-            await update_feed(session, pair, changes, settings.pricefeed, now)
-        event = AuditEvent(
-            actor=actor,
-            action=RETARGET_ACTION,
-            resource="/v1/feeds",
-            outcome=Outcome.SUCCESS,
-            status_code=200,
-            request_id="devnet",
-            account_id=None,
-            details={"pairs": sorted(feeds)},
-        )
-        await append(session, event)
+        found = (await session.execute(select(PriceFeed.pair).where(PriceFeed.pair.in_(pairs)))).scalars()
+        removed = sorted(found)
+        for pair in removed:
+            await delete_feed(session, pair)
+        if removed:
+            event = AuditEvent(
+                actor=actor,
+                action=RESET_ACTION,
+                resource="/v1/feeds",
+                outcome=Outcome.SUCCESS,
+                status_code=204,
+                request_id="devnet",
+                account_id=None,
+                details={"pairs": removed},
+            )
+            await append(session, event)
