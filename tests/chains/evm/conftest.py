@@ -18,7 +18,7 @@ from neo_service_layer.chains.evm.devnet import EvmDevnet
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.server import EnclaveServer
-from tests.chains.evm.feed_helpers import Feed, trust_test_signer
+from tests.chains.evm.feed_helpers import TEST_CONFIG_HASH, Feed, trust_test_signer
 from tests.chains.evm.flows import Nsl
 from tests.chains.evm.fulfil_helpers import Platform, wire_platform
 from tests.chains.evm.helpers import EnclaveKey
@@ -50,6 +50,7 @@ def _deployed(devnet: EvmDevnet, evm_build: ContractBuild) -> Nsl:
         enclave_signer=enclave.address,
         measurement=MEASUREMENT,
         vrf_public_key=dyvrf.eip2537_g1(dyvrf.public_key(vrf_secret)),
+        config_hashes={"NEO / USD": TEST_CONFIG_HASH},  # GAS / USD has none: it takes no report
     )
     feed = dep.price_feeds["NEO / USD"]
     return Nsl(
