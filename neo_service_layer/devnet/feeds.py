@@ -25,7 +25,8 @@ from neo_service_layer.devnet.local_tls import LocalPKI
 from neo_service_layer.services.audit.chain import AuditEvent, append
 from neo_service_layer.services.pricefeed.defaults import devnet_feeds, load_default_feeds
 from neo_service_layer.services.pricefeed.models import PriceFeed
-from neo_service_layer.services.pricefeed.service import delete_feed
+from neo_service_layer.services.pricefeed.observation import feed_config_hash
+from neo_service_layer.services.pricefeed.service import delete_feed, get_feed
 
 EXCHANGES_DIRNAME: Final = "exchanges"
 #: The devnet CA outlives a day-long session (LocalPKI's default is a test's day).
@@ -52,20 +53,22 @@ async def create_devnet_feeds(
     base_url: str,
     evm_price_feeds: Mapping[str, str],
     n3_feed_contract: str | None,
-) -> list[str]:
+) -> dict[str, bytes]:
     """The shipped feeds on the simulator at ``base_url`` with the devnet's contracts as targets, enabled;
-    the pairs. A pair that has a feed already (an earlier devnet on the same database) is replaced, its
-    rounds and transmissions with it: they were of chains that are gone, and a transmission left
-    pending there would hold its target back (audited as ``feeds.devnet_reset``)."""
+    each pair's config hash (``feed_config_hash``: what its owner registers on each target for the
+    contracts to take its rounds). A pair that has a feed already (an earlier devnet on the same
+    database) is replaced, its rounds and transmissions with it: they were of chains that are gone, and
+    a transmission left pending there would hold its target back (audited as ``feeds.devnet_reset``)."""
     evm_feeds = {evm_pair(description): address for description, address in evm_price_feeds.items()}
     feeds = devnet_feeds(dict.fromkeys(EXCHANGES, base_url), evm_feeds, n3_feed_contract)
     db = Database(settings.effective_database_url)
     try:
         await _reset(db, actor, list(feeds))
         await load_default_feeds(db, settings, actor, feeds, enabled=True)
+        async with db.session(for_read=True) as session:
+            return {pair: feed_config_hash(await get_feed(session, pair)) for pair in feeds}
     finally:
         await db.dispose()
-    return list(feeds)
 
 
 async def _reset(db: Database, actor: str, pairs: list[str]) -> None:

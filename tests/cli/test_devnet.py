@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 from web3 import Web3
 
@@ -31,10 +32,13 @@ from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at
 from neo_service_layer.cli import devnet as devnet_cli
 from neo_service_layer.cli.main import app
+from neo_service_layer.db.session import Database
 from neo_service_layer.devnet.platform import spawn_enclave, wait_for_enclave
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.crypto import neo
 from neo_service_layer.enclave.schemas import AttestationReport
+from neo_service_layer.services.pricefeed.models import PriceFeed
+from neo_service_layer.services.pricefeed.observation import feed_config_hash
 from tests.cli.devnet_helpers import UNRELATED, Devnet, rpc
 
 pytestmark = pytest.mark.slow
@@ -125,6 +129,37 @@ def test_up_starts_the_exchange_simulator_and_the_feeds(devnet: Devnet) -> None:
             ("evm", evm_feed.lower()),
             ("n3", n3_feed),
         ]
+
+
+def _config_hashes(devnet: Devnet) -> dict[str, bytes]:
+    """Each feed's config hash, computed from its row as the poller does."""
+
+    async def read() -> dict[str, bytes]:
+        db = Database(f"sqlite+aiosqlite:///{devnet.data_dir / 'nsl.db'}")
+        try:
+            async with db.session(for_read=True) as session:
+                feeds = (await session.execute(select(PriceFeed))).scalars()
+                return {feed.pair: feed_config_hash(feed) for feed in feeds}
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
+def test_up_registers_each_feeds_config_hash_on_both_chains(devnet: Devnet) -> None:
+    """Without it the contracts take no round (ConfigNotSet / "config hash not set")."""
+    hashes = _config_hashes(devnet)
+    assert len(set(hashes.values())) == 4
+    state = devnet.state()
+    w3 = Web3(Web3.HTTPProvider(state["evm"]["rpc_url"]))
+    n3 = state["n3"]
+    for pair, expected in hashes.items():
+        address = state["evm"]["contracts"]["price_feeds"][pair.replace("/", " / ")]
+        feed = contract_at(w3, build_contracts()["NSLPriceFeed"], address)
+        assert bytes(feed.functions.configHash().call()) == expected, pair
+        args = [{"type": "String", "value": pair}]
+        reply = rpc(n3["rpc_url"], "invokefunction", [n3["contracts"]["price_feed"], "config_hash", args])
+        assert base64.b64decode(reply["stack"][0]["value"]) == expected, pair
 
 
 def test_config_is_what_nsl_reads(devnet: Devnet) -> None:

@@ -19,6 +19,7 @@ from neo_service_layer.db.session import Database
 from neo_service_layer.devnet.feeds import RESET_ACTION, create_devnet_feeds, evm_pair, start_devnet_simulator
 from neo_service_layer.devnet.local_tls import LocalPKI
 from neo_service_layer.services.pricefeed.models import PriceFeed
+from neo_service_layer.services.pricefeed.observation import feed_config_hash
 
 pytestmark = pytest.mark.slow
 PAIRS = ["NEO/USD", "GAS/USD", "BTC/USD", "ETH/USD"]
@@ -59,11 +60,12 @@ async def _feeds(db: Database) -> dict[str, PriceFeed]:
 
 
 async def test_devnet_feeds_are_created_then_replaced(settings: Settings, db: Database) -> None:
-    pairs = await create_devnet_feeds(settings, "cli:test", "https://127.0.0.1:4000", EVM_FEEDS, N3_FEED)
-    assert pairs == PAIRS
+    hashes = await create_devnet_feeds(settings, "cli:test", "https://127.0.0.1:4000", EVM_FEEDS, N3_FEED)
+    assert list(hashes) == PAIRS
     first = await _feeds(db)
     assert sorted(first) == sorted(PAIRS)
     for pair, feed in first.items():
+        assert hashes[pair] == feed_config_hash(feed)
         assert feed.enabled
         assert {s["base_url"] for s in feed.sources} == {"https://127.0.0.1:4000"}
         evm_feed = EVM_FEEDS[pair.replace("/", " / ")]
@@ -73,10 +75,11 @@ async def test_devnet_feeds_are_created_then_replaced(settings: Settings, db: Da
         ]
 
     # The next devnet on this database: a new simulator port; the feeds of the old chains go.
-    await create_devnet_feeds(settings, "cli:test", "https://127.0.0.1:4001", EVM_FEEDS, N3_FEED)
+    again = await create_devnet_feeds(settings, "cli:test", "https://127.0.0.1:4001", EVM_FEEDS, N3_FEED)
     second = await _feeds(db)
     assert sorted(second) == sorted(PAIRS)
     for pair, feed in second.items():
+        assert again[pair] == feed_config_hash(feed) != hashes[pair]  # the sources are part of the rules
         assert feed.id != first[pair].id
         assert {s["base_url"] for s in feed.sources} == {"https://127.0.0.1:4001"}
     async with db.session(for_read=True) as session:
