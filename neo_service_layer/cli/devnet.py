@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal, InvalidOperation
 
 import typer
 
 from neo_service_layer.chains.devnet import DEFAULT_EVM_BLOCK_TIME_SECONDS, stack
 from neo_service_layer.chains.devnet.state import DevnetState, state_path
-from neo_service_layer.cli.common import console, err_console, fail, load_settings, run
+from neo_service_layer.cli.common import cli_actor, console, err_console, fail, load_settings, run
 from neo_service_layer.config import Settings
 from neo_service_layer.errors import NSLError
 from neo_service_layer.logging import configure_logging
@@ -24,7 +25,8 @@ app = typer.Typer(
     help="Local Neo N3 (neo-go) and EVM (anvil) chains with the NSL contracts.", no_args_is_help=True
 )
 demo_app = typer.Typer(
-    help="Send one request from an example consumer and show its callback (nsl serve must run).",
+    help="Send one request from an example consumer and show its callback (nsl serve must run), or move "
+    "a price and follow its feed to the chain.",
     no_args_is_help=True,
 )
 app.add_typer(demo_app, name="demo")
@@ -48,6 +50,10 @@ def _print_state(state: DevnetState) -> None:
         console.print(f"  gateway {record.contracts['gateway']}", soft_wrap=True)
         for role, address in record.accounts.items():
             console.print(f"  {role}: {address}", soft_wrap=True)
+    if state.exchanges is not None:
+        sim = state.exchanges
+        console.print(f"Exchange simulator: {sim.base_url}  (pid {sim.pid}, log {sim.log})", soft_wrap=True)
+        console.print(f"  price feeds on both chains: {', '.join(sim.feeds)}", soft_wrap=True)
 
 
 def _progress(step: str) -> None:
@@ -64,7 +70,9 @@ def up(
     from neo_service_layer.devnet import up as devnet_up
 
     settings = _settings()
-    result = run(lambda: devnet_up.up(settings, evm_block_time=evm_block_time, progress=_progress))
+    result = run(
+        lambda: devnet_up.up(settings, evm_block_time=evm_block_time, progress=_progress, actor=cli_actor())
+    )
     if not result.started:
         console.print("devnet already up; nothing changed")
         _print_state(result.state)
@@ -78,7 +86,8 @@ def up(
 
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Show each chain (running, RPC URL, height, contracts); exit 1 unless both are up."""
+    """Show each chain (running, RPC URL, height, contracts) and the exchange simulator; exit 1 unless
+    all are up."""
     settings = _settings()
     try:
         current = stack.status(settings)
@@ -96,13 +105,21 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
                 f"{chain.rpc_url}  height {height}  gateway {chain.contracts.get('gateway', '-')}",
                 soft_wrap=True,
             )
+        if current.exchanges is not None:
+            sim = current.exchanges
+            console.print(
+                f"{stack.EXCHANGES:<9} {'running' if sim.running else 'DOWN':<8} pid {sim.pid:<8} "
+                f"{sim.base_url}  feeds {', '.join(sim.feeds) or '-'}",
+                soft_wrap=True,
+            )
     if not current.healthy:
         raise typer.Exit(1)
 
 
 @app.command()
 def down() -> None:
-    """Stop the chains, delete the state file and the devnet's keys from the NSL config. Idempotent."""
+    """Stop the chains and the exchange simulator, delete the state file and the devnet's keys from the
+    NSL config. Idempotent."""
     settings = _settings()
     try:
         result = stack.down(settings)
@@ -208,3 +225,51 @@ def demo_oracle(
     if not result.delivery.callback_success:
         err_console.print("Error: the consumer's callback failed (above)")
         raise typer.Exit(1)
+
+
+FEED_PAIRS = ("NEO/USD", "GAS/USD", "BTC/USD", "ETH/USD")  # the feeds nsl devnet up creates
+
+
+def _pair(value: str) -> str:
+    if value.upper() not in FEED_PAIRS:
+        raise typer.BadParameter(f"one of {', '.join(FEED_PAIRS)}")
+    return value.upper()
+
+
+def _price(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        price = Decimal(value)
+    except InvalidOperation as e:
+        raise typer.BadParameter("a decimal number, e.g. 12.5") from e
+    if not price.is_finite() or price <= 0:
+        raise typer.BadParameter("a positive decimal number, e.g. 12.5")
+    return price
+
+
+@demo_app.command("pricefeed")
+def demo_pricefeed(
+    chain: str = typer.Option("evm", "--chain", callback=_chain, help=CHAIN_HELP),
+    pair: str = typer.Option(
+        "NEO/USD", callback=_pair, help="The feed: NEO/USD, GAS/USD, BTC/USD or ETH/USD."
+    ),
+    price: str | None = typer.Option(
+        None, help="The new price on every exchange of the simulator (default: 5 % above the current one)."
+    ),
+    timeout: float = typer.Option(60.0, min=1, help="Seconds to wait for the new round on chain."),
+) -> None:
+    """Move a price on the devnet's exchange simulator, poll the feed until the new round is on chain,
+    and read it back through the example PriceFeedConsumer."""
+    from neo_service_layer.devnet import demo
+
+    new_price = _price(price)
+    settings = _settings()
+    _progress(f"moving {pair} on the exchange simulator; polling its feed on {chain} (up to {timeout:.0f} s)")
+    result = run(
+        lambda: demo.pricefeed(
+            settings, chain, pair=pair, price=new_price, within=timeout, progress=_progress
+        )
+    )
+    for line in demo.pricefeed_lines(result):
+        console.print(line, soft_wrap=True)

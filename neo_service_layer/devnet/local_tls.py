@@ -43,9 +43,13 @@ class LocalPKI:
 
     @classmethod
     def issue(
-        cls, names: Sequence[str] = DEFAULT_NAMES, addresses: Sequence[str | IPAddress] = DEFAULT_ADDRESSES
+        cls,
+        names: Sequence[str] = DEFAULT_NAMES,
+        addresses: Sequence[str | IPAddress] = DEFAULT_ADDRESSES,
+        *,
+        validity: dt.timedelta = VALIDITY,
     ) -> Self:
-        """A new CA and a certificate it issued for ``names`` and ``addresses``."""
+        """A new CA and a certificate it issued for ``names`` and ``addresses``, valid for ``validity``."""
         now = dt.datetime.now(dt.UTC)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca = (
@@ -55,7 +59,7 @@ class LocalPKI:
             .public_key(ca_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + VALIDITY)
+            .not_valid_after(now + validity)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
@@ -71,7 +75,7 @@ class LocalPKI:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + VALIDITY)
+            .not_valid_after(now + validity)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from neo3.api.wrappers import GenericContract
 from neo3.core import types
 from neo3.wallet import account
 from web3 import Web3
@@ -25,16 +26,18 @@ from neo_service_layer.chains.evm.deploy import (
     DEFAULT_FEEDS,
     EvmDeployment,
     FeedSpec,
+    contract_at,
 )
 from neo_service_layer.chains.evm.deploy import (
     deploy_nsl as deploy_evm_nsl,
 )
 from neo_service_layer.chains.evm.devnet import EvmDevnet
-from neo_service_layer.chains.evm.tx import send_transaction
+from neo_service_layer.chains.evm.tx import send_transaction, transact
 from neo_service_layer.chains.neo_n3.build import build_contracts as build_n3_contracts
 from neo_service_layer.chains.neo_n3.deploy import N3Deployment
 from neo_service_layer.chains.neo_n3.deploy import deploy_nsl as deploy_n3_nsl
-from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet
+from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet, facade_for
+from neo_service_layer.chains.neo_n3.errors import N3TransactionFailed
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
 from neo_service_layer.errors import EnclaveUnavailable
@@ -160,3 +163,25 @@ async def deploy_n3(
         vrf_public_key=keys.vrf_public_key,
         vrf_key_version=keys.vrf_key_version,
     )
+
+
+def register_evm_config_hashes(chain: EvmDevnet, hashes: Mapping[str, bytes]) -> None:
+    """Register each feed's config hash (``NSLPriceFeed`` address -> 32 bytes) as the feeds' owner, dev
+    account 0 (``deploy_evm``'s deployer): until then a feed takes no report (``ConfigNotSet``)."""
+    w3 = chain.web3()
+    owner = chain.accounts[0].signer
+    artifact = build_evm_contracts()["NSLPriceFeed"]
+    for address, config_hash in hashes.items():
+        transact(w3, owner, contract_at(w3, artifact, address).functions.setConfigHash(config_hash))
+
+
+async def register_n3_config_hashes(
+    rpc_url: str, owner: account.Account, contract: str, hashes: Mapping[str, bytes]
+) -> None:
+    """Register each pair's config hash (pair -> 32 bytes) on the N3 feed ``contract`` (``0x`` display
+    form) as its owner (``deploy_n3``'s admin), in one transaction."""
+    feed = GenericContract(types.UInt160.from_string(contract.removeprefix("0x")))
+    calls = [feed.call_function("set_config_hash", [pair, h]) for pair, h in hashes.items()]
+    receipt = await facade_for(rpc_url, owner).invoke_multi(calls)
+    if str(receipt.state) != "HALT":  # neo-mamba hands over the RPC's string
+        raise N3TransactionFailed(f"set_config_hash FAULTed: {receipt.exception}")

@@ -4,9 +4,13 @@ Starts anvil (Prague) and a single-validator neo-go node (1 s blocks) with their
 ``<data_dir>/devnet/{evm,neo-n3}``, creates (first use) the platform's keys through the enclave, deploys
 the contracts registering the enclave's identity keys and the platform VRF keys, funds the relayers and
 a test account, designates the enclave's N3 oracle key for the native Oracle role (docs/oracle.md §9),
-detaches the chains (they outlive the command), writes ``state.json`` and sets
-``evm_rpc_url``, ``evm_gateway_address``, ``n3_rpc_url`` and ``n3_gateway_hash`` (flat names of
-``settings.evm.rpc_url``, …) at the top of the NSL TOML file.
+starts the exchange simulator (its own CA, prices on a random walk) and creates the four shipped price
+feeds on it in the platform's database, published to both chains (``devnet.feeds``), registers each
+feed's config hash on its contracts as their owner (the contracts take no round before), detaches the chains
+and the simulator (they outlive the command), writes ``state.json`` and sets ``evm_rpc_url``,
+``evm_gateway_address``, ``n3_rpc_url``, ``n3_gateway_hash``, ``n3_native_oracle``, ``oracle_ca_file``
+and ``oracle_allow_private_hosts`` (flat names of ``settings.evm.rpc_url``, …) at the top of the NSL
+TOML file.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from neo_service_layer.chains.devnet.stack import CONFIG_COMMENT, EVM, N3, confi
 from neo_service_layer.chains.devnet.state import (
     ChainRecord,
     DevnetState,
+    SimulatorRecord,
     devnet_dir,
     load_state,
     remove_state,
@@ -36,9 +41,12 @@ from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet, devnet_
 from neo_service_layer.chains.neo_n3.oracle_role import designate_oracle_nodes
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
+from neo_service_layer.devnet.feeds import create_devnet_feeds, evm_pair, start_devnet_simulator
 from neo_service_layer.devnet.platform import (
     deploy_evm,
     deploy_n3,
+    register_evm_config_hashes,
+    register_n3_config_hashes,
     running_enclave,
 )
 from neo_service_layer.enclave.crypto import neo
@@ -50,6 +58,7 @@ from neo_service_layer.services.keys.platform import evm_platform_keys, n3_platf
 N3_TEST_ACCOUNT_FUNDS = 1_000 * GAS_FACTOR
 N3_WALLET_FILENAME = "accounts.json"
 LOCK_FILENAME = "up.lock"
+DEFAULT_ACTOR = "nsl devnet up"
 
 
 @contextlib.contextmanager
@@ -84,12 +93,14 @@ async def up(
     *,
     evm_block_time: int = DEFAULT_EVM_BLOCK_TIME_SECONDS,
     progress: Callable[[str], None] = _silent,
+    actor: str = DEFAULT_ACTOR,
 ) -> UpResult:
     """Start both chains and deploy (see the module doc); a no-op when a healthy devnet is recorded.
 
     A recorded devnet that is partly down raises :class:`DevnetUnhealthy` (``down`` first). On any
     failure the chains started here are stopped; their logs stay under ``<data_dir>/devnet``.
-    ``progress`` is told each step as it starts (for people watching a terminal).
+    ``progress`` is told each step as it starts (for people watching a terminal); ``actor`` is who the
+    audit log names for the feeds created.
     """
     config = config_file.config_path(settings)
     base = devnet_dir(settings.data_dir)
@@ -119,8 +130,6 @@ async def up(
             await db.dispose()
         progress("EVM: compiling and deploying the gateway, verifier, price feeds and example consumers")
         evm_deployment = deploy_evm(evm, evm_keys, measurement)
-        if evm_block_time > 0:  # deployed with automine (a block per transaction), then timed blocks
-            rpc(evm.rpc_url, "evm_setIntervalMining", [evm_block_time])
         progress(
             "Neo N3: compiling and deploying the gateway, price feeds and example consumers"
             " (a first build takes ~25 s)"
@@ -156,7 +165,29 @@ async def up(
                 "wallet": str(n3.workdir / N3_WALLET_FILENAME),
             },
         )
-        state = DevnetState(evm=evm_record, n3=n3_record)
+        progress("starting the exchange simulator; creating the price feeds NEO, GAS, BTC and ETH / USD")
+        simulator, ca_file = start_devnet_simulator(base)
+        stack.callback(simulator.stop)  # a no-op once detached
+        n3_feed = str(n3_deployment.to_dict()["price_feed"])
+        hashes = await create_devnet_feeds(
+            settings, actor, simulator.base_url, evm_deployment.price_feeds, n3_feed
+        )
+        progress("registering each feed's config hash on both chains as the feeds' owner")
+        evm_hashes = {a: hashes[evm_pair(d)] for d, a in evm_deployment.price_feeds.items()}
+        register_evm_config_hashes(evm, evm_hashes)
+        await register_n3_config_hashes(n3.rpc_url, admin, n3_feed, hashes)
+        if evm_block_time > 0:  # deployed with automine (a block per transaction), then timed blocks
+            rpc(evm.rpc_url, "evm_setIntervalMining", [evm_block_time])
+        exchanges = SimulatorRecord(
+            pid=simulator.pid,
+            port=simulator.port,
+            base_url=simulator.base_url,
+            workdir=str(simulator.workdir),
+            log=str(simulator.log),
+            ca_file=str(ca_file),
+            feeds=list(hashes),
+        )
+        state = DevnetState(evm=evm_record, n3=n3_record, exchanges=exchanges)
         save_state(settings.data_dir, state)
         try:
             config_file.set_keys(config, config_values(state), comment=CONFIG_COMMENT)
@@ -165,6 +196,7 @@ async def up(
             raise
         evm.detach()
         n3.detach()
+        simulator.detach()
     return UpResult(state, started=True, config_file=config, admin_key=admin_key)
 
 

@@ -52,7 +52,9 @@ def devnet() -> Iterator[Devnet]:
         pids = []
         if state_file.is_file():
             state = json.loads(state_file.read_text())
-            pids = [(state[c]["pid"], state[c]["workdir"]) for c in ("evm", "n3")]
+            pids = [
+                (state[c]["pid"], state[c]["workdir"]) for c in ("evm", "n3", "exchanges") if state.get(c)
+            ]
         nsl(env, "down")
         for pid, marker in pids:  # only if down failed
             terminate(pid, marker)

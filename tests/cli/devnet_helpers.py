@@ -55,3 +55,31 @@ def rpc(url: str, method: str, params: list[Any] | None = None) -> Any:
     reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).json()
     assert "error" not in reply, reply
     return reply["result"]
+
+
+def feed_latest(devnet: Devnet, chain: str, pair: str) -> tuple[int, int, int] | None:
+    """(round id, answer, observed at) of ``pair``'s devnet feed on ``chain`` ("evm" | "n3"), read from
+    the chain; None before its first round."""
+    from web3 import Web3
+    from web3.exceptions import ContractLogicError
+
+    from neo_service_layer.chains.evm.build import build_contracts
+    from neo_service_layer.chains.evm.deploy import contract_at
+
+    state = devnet.state()
+    if chain == "evm":
+        w3 = Web3(Web3.HTTPProvider(state["evm"]["rpc_url"]))
+        address = state["evm"]["contracts"]["price_feeds"][pair.replace("/", " / ")]
+        feed = contract_at(w3, build_contracts()["NSLPriceFeed"], address)
+        try:
+            round_id, answer, _, updated_at, _ = feed.functions.latestRoundData().call()
+        except ContractLogicError:  # NoDataPresent
+            return None
+        return int(round_id), int(answer), int(updated_at)
+    n3 = state["n3"]
+    args = [{"type": "String", "value": pair}]
+    reply = rpc(n3["rpc_url"], "invokefunction", [n3["contracts"]["price_feed"], "latest_round_data", args])
+    if reply["state"] != "HALT":  # "no data present"
+        return None
+    round_id, answer, _, updated_at, _ = (int(item["value"]) for item in reply["stack"][0]["value"])
+    return round_id, answer, updated_at

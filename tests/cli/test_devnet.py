@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import fcntl
 import json
 import logging
 import os
 import signal
+import sqlite3
+import ssl
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 from web3 import Web3
 
@@ -27,10 +32,13 @@ from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at
 from neo_service_layer.cli import devnet as devnet_cli
 from neo_service_layer.cli.main import app
+from neo_service_layer.db.session import Database
 from neo_service_layer.devnet.platform import spawn_enclave, wait_for_enclave
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.crypto import neo
 from neo_service_layer.enclave.schemas import AttestationReport
+from neo_service_layer.services.pricefeed.models import PriceFeed
+from neo_service_layer.services.pricefeed.observation import feed_config_hash
 from tests.cli.devnet_helpers import UNRELATED, Devnet, rpc
 
 pytestmark = pytest.mark.slow
@@ -52,7 +60,15 @@ def test_up_writes_state_and_config(devnet: Devnet) -> None:
         assert Path(record["log"]).is_file()
         assert {"deployer", "test", "relayer"} <= set(record["accounts"])
     assert set(state["evm"]["contracts"]["examples"]) >= {"RandomnessConsumer", "OracleConsumer"}
-    assert set(state["evm"]["contracts"]["price_feeds"]) == {"NEO / USD", "GAS / USD"}
+    assert set(state["evm"]["contracts"]["price_feeds"]) == {
+        "NEO / USD",
+        "GAS / USD",
+        "BTC / USD",
+        "ETH / USD",
+    }
+    assert {f"PriceFeedConsumer {p} / USD" for p in ("NEO", "GAS", "BTC", "ETH")} <= set(
+        state["evm"]["contracts"]["examples"]
+    )
     assert set(state["n3"]["contracts"]["examples"]) == {
         "RandomnessConsumer",
         "OracleConsumer",
@@ -73,8 +89,77 @@ def test_up_writes_state_and_config(devnet: Devnet) -> None:
         "n3_rpc_url": state["n3"]["rpc_url"],
         "n3_gateway_hash": state["n3"]["contracts"]["gateway"],
         "n3_native_oracle": True,
+        "oracle_ca_file": state["exchanges"]["ca_file"],
+        "oracle_allow_private_hosts": True,
     }
     assert devnet.config_file.read_text().startswith(UNRELATED)
+
+
+def test_up_starts_the_exchange_simulator_and_the_feeds(devnet: Devnet) -> None:
+    """The simulator runs detached, over TLS with the devnet's CA (what the config makes the fetcher
+    trust), and the four feeds are in the platform's database, enabled, on it and on both chains."""
+    state = devnet.state()
+    sim = state["exchanges"]
+    assert "… starting the exchange simulator" in devnet.up_output
+    assert pid_alive(sim["pid"], sim["workdir"])
+    assert sim["base_url"] == f"https://127.0.0.1:{sim['port']}"
+    assert Path(sim["log"]).is_file()
+    trust = ssl.create_default_context(cafile=sim["ca_file"])
+    reply = httpx.get(f"{sim['base_url']}/_sim/state", verify=trust, timeout=10)
+    markets = {(p["exchange"], p["symbol"]) for p in reply.json()["prices"]}
+    assert ("binance", "NEOUSDT") in markets
+    with pytest.raises(httpx.ConnectError):  # its own CA, not the system's
+        httpx.get(f"{sim['base_url']}/_sim/state", timeout=10)
+
+    pairs = ["NEO/USD", "GAS/USD", "BTC/USD", "ETH/USD"]
+    assert sim["feeds"] == pairs
+    with contextlib.closing(sqlite3.connect(devnet.data_dir / "nsl.db")) as connection:
+        rows = connection.execute("SELECT pair, enabled, sources, targets FROM price_feeds").fetchall()
+    feeds = {
+        pair: (enabled, json.loads(sources), json.loads(targets)) for pair, enabled, sources, targets in rows
+    }
+    assert sorted(feeds) == sorted(pairs)
+    evm_feeds, n3_feed = state["evm"]["contracts"]["price_feeds"], state["n3"]["contracts"]["price_feed"]
+    for pair, (enabled, sources, targets) in feeds.items():
+        assert enabled
+        assert len(sources) >= 3
+        assert {source["base_url"] for source in sources} == {sim["base_url"]}
+        evm_feed = evm_feeds[pair.replace("/", " / ")]
+        assert [(t["chain"], t.get("feed") or t.get("contract")) for t in targets] == [
+            ("evm", evm_feed.lower()),
+            ("n3", n3_feed),
+        ]
+
+
+def _config_hashes(devnet: Devnet) -> dict[str, bytes]:
+    """Each feed's config hash, computed from its row as the poller does."""
+
+    async def read() -> dict[str, bytes]:
+        db = Database(f"sqlite+aiosqlite:///{devnet.data_dir / 'nsl.db'}")
+        try:
+            async with db.session(for_read=True) as session:
+                feeds = (await session.execute(select(PriceFeed))).scalars()
+                return {feed.pair: feed_config_hash(feed) for feed in feeds}
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
+def test_up_registers_each_feeds_config_hash_on_both_chains(devnet: Devnet) -> None:
+    """Without it the contracts take no round (ConfigNotSet / "config hash not set")."""
+    hashes = _config_hashes(devnet)
+    assert len(set(hashes.values())) == 4
+    state = devnet.state()
+    w3 = Web3(Web3.HTTPProvider(state["evm"]["rpc_url"]))
+    n3 = state["n3"]
+    for pair, expected in hashes.items():
+        address = state["evm"]["contracts"]["price_feeds"][pair.replace("/", " / ")]
+        feed = contract_at(w3, build_contracts()["NSLPriceFeed"], address)
+        assert bytes(feed.functions.configHash().call()) == expected, pair
+        args = [{"type": "String", "value": pair}]
+        reply = rpc(n3["rpc_url"], "invokefunction", [n3["contracts"]["price_feed"], "config_hash", args])
+        assert base64.b64decode(reply["stack"][0]["value"]) == expected, pair
 
 
 def test_config_is_what_nsl_reads(devnet: Devnet) -> None:
@@ -182,13 +267,25 @@ def test_status_shows_heights(devnet: Devnet) -> None:
     result = devnet.nsl("status")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[:2] for line in lines] == [["evm", "running"], ["neo-n3", "running"]]
-    assert all("height" in line for line in lines)
+    assert [line.split()[:2] for line in lines] == [
+        ["evm", "running"],
+        ["neo-n3", "running"],
+        ["exchanges", "running"],
+    ]
+    assert all("height" in line for line in lines[:2])
+    assert "feeds NEO/USD, GAS/USD, BTC/USD, ETH/USD" in lines[2]
     shown = json.loads(devnet.nsl("status", "--json").stdout)
     assert shown["up"] is True
     assert shown["chains"]["evm"]["height"] >= 1
     assert shown["chains"]["neo-n3"]["height"] >= 1
     assert shown["chains"]["neo-n3"]["contracts"]["gateway"] == devnet.state()["n3"]["contracts"]["gateway"]
+    sim = devnet.state()["exchanges"]
+    assert shown["exchanges"] == {
+        "running": True,
+        "pid": sim["pid"],
+        "base_url": sim["base_url"],
+        "feeds": ["NEO/USD", "GAS/USD", "BTC/USD", "ETH/USD"],
+    }
 
 
 def test_second_up_is_a_no_op(devnet: Devnet) -> None:
@@ -213,8 +310,8 @@ def test_partly_down_then_down(devnet: Devnet) -> None:
 
     down = devnet.nsl("down")
     assert down.returncode == 0, down.stderr
-    assert "stopped: neo-n3" in down.stdout
-    for chain in ("evm", "n3"):
+    assert "stopped: neo-n3, exchanges" in down.stdout
+    for chain in ("evm", "n3", "exchanges"):
         assert not pid_alive(state[chain]["pid"])
     assert not devnet.state_file.exists()
     assert devnet.config_file.read_text() == UNRELATED
@@ -241,7 +338,7 @@ def test_down_and_status_with_nothing_up(empty_data_dir: Path) -> None:
     assert "no devnet is up; nothing to do" in down.output
     status = runner.invoke(app, ["devnet", "status", "--json"])
     assert status.exit_code == 1
-    assert json.loads(status.output) == {"up": False, "recorded": False, "chains": {}}
+    assert json.loads(status.output) == {"up": False, "recorded": False, "chains": {}, "exchanges": None}
 
 
 @pytest.mark.parametrize("command", ["status", "down", "up"])
@@ -302,6 +399,11 @@ def test_devnet_commands_configure_logs_for_people(
         ),
         pytest.param(["oracle", "--extract", "float"], "type[:decimals]", id="extract-unknown"),
         pytest.param(["randomness", "--chain", "evm"], "[devnet_not_up]", id="no-devnet-randomness"),
+        pytest.param(["pricefeed", "--pair", "XRP/USD"], "one of NEO/USD, GAS/USD", id="unknown-pair"),
+        pytest.param(["pricefeed", "--price", "abc"], "a decimal number", id="price-not-decimal"),
+        pytest.param(["pricefeed", "--price", "-1"], "a positive decimal", id="price-negative"),
+        pytest.param(["pricefeed", "--price", "NaN"], "a positive decimal", id="price-nan"),
+        pytest.param(["pricefeed", "--chain", "n3"], "[devnet_not_up]", id="no-devnet-pricefeed"),
     ],
 )
 def test_demo_refuses_before_sending(empty_data_dir: Path, args: list[str], message: str) -> None:

@@ -15,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +29,7 @@ from neo_service_layer.chains.devnet.processes import free_port
 from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at
 from neo_service_layer.devnet.local_tls import LocalPKI
-from tests.cli.devnet_helpers import ROOT, Devnet, rpc
+from tests.cli.devnet_helpers import ROOT, Devnet, feed_latest, rpc
 from tests.cli.test_serve import Served, start, stop
 
 pytestmark = pytest.mark.slow
@@ -99,8 +100,12 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
 
 @pytest.fixture(scope="module")
 def served(devnet: Devnet, web: Web) -> Iterator[Served]:
-    """``nsl serve`` on the devnet's data directory: it reads the chains from the NSL config ``up`` wrote."""
-    oracle = {"NSL_ORACLE_ALLOW_PRIVATE_HOSTS": "true", "NSL_ORACLE_CA_FILE": str(web.ca_file)}
+    """``nsl serve`` on the devnet's data directory: it reads the chains from the NSL config ``up`` wrote.
+    Its fetcher trusts this module's web server and the devnet's exchange simulator (one PEM bundle), so
+    the worker's price feed polls keep working beside the oracle requests."""
+    bundle = web.ca_file.with_name("bundle.pem")
+    bundle.write_bytes(web.ca_file.read_bytes() + Path(devnet.state()["exchanges"]["ca_file"]).read_bytes())
+    oracle = {"NSL_ORACLE_ALLOW_PRIVATE_HOSTS": "true", "NSL_ORACLE_CA_FILE": str(bundle)}
     instance = start(devnet.data_dir, free_port(), oracle)
     try:
         instance.wait_for("NSL is running at")
@@ -192,3 +197,24 @@ def test_oracle_demo(
     if extra:
         assert shown["extract"] == ["uint256:8"]
         assert shown["value"] == ["1234000000  (= 12.34000000 with 8 decimals)"]
+
+
+def test_nsl_serve_publishes_the_devnet_feeds_on_both_chains(devnet: Devnet, served: Served) -> None:
+    """What ``up`` configured is enough: the worker's tick polls the four feeds (due at once) and each
+    gets a round on both chains, at the simulator's price (12.21 NEO/USD, walking ±0.2 % per 5 s)."""
+    deadline = time.monotonic() + 90
+    pending = {
+        (chain, pair) for chain in ("evm", "n3") for pair in ("NEO/USD", "GAS/USD", "BTC/USD", "ETH/USD")
+    }
+    found = {}
+    while pending and time.monotonic() < deadline:
+        for key in sorted(pending):
+            latest = feed_latest(devnet, *key)
+            if latest is not None:
+                found[key] = latest
+                pending.discard(key)
+        time.sleep(1)
+    assert not pending, f"no round for {sorted(pending)}: " + served.output()[-3000:]
+    for key, (round_id, answer, _observed_at) in found.items():
+        assert round_id >= 1, key
+        assert answer > 0, key

@@ -42,9 +42,24 @@ class ChainRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SimulatorRecord:
+    """The detached exchange simulator (``devnet.exchanges``): its process, where it answers (HTTPS,
+    the devnet's own CA), and the price feeds ``up`` created on it."""
+
+    pid: int
+    port: int
+    base_url: str
+    workdir: str  # holds its certificate: the marker that proves a pid is still the simulator
+    log: str
+    ca_file: str  # the CA the platform's fetcher trusts for it (oracle_ca_file)
+    feeds: list[str] = field(default_factory=list)  # the pairs created in the platform's database
+
+
+@dataclass(frozen=True, slots=True)
 class DevnetState:
     evm: ChainRecord
     n3: ChainRecord
+    exchanges: SimulatorRecord | None = None  # None: a state written before the simulator existed
     version: int = STATE_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,7 +70,12 @@ class DevnetState:
         try:
             if data["version"] != STATE_VERSION:
                 raise DevnetStateInvalid(f"state file version {data['version']}, expected {STATE_VERSION}")
-            return cls(evm=ChainRecord(**data["evm"]), n3=ChainRecord(**data["n3"]))
+            exchanges = data.get("exchanges")
+            return cls(
+                evm=ChainRecord(**data["evm"]),
+                n3=ChainRecord(**data["n3"]),
+                exchanges=None if exchanges is None else SimulatorRecord(**exchanges),
+            )
         except (KeyError, TypeError) as e:
             raise DevnetStateInvalid(f"state file lacks or mistypes a field: {e}") from e
 

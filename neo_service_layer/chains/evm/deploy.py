@@ -39,7 +39,13 @@ class FeedSpec:
     decimals: int = 8
 
 
-DEFAULT_FEEDS: tuple[FeedSpec, ...] = (FeedSpec("NEO / USD"), FeedSpec("GAS / USD"))
+#: The shipped default feeds' pairs (services/pricefeed/default_feeds.py), 8 decimals each.
+DEFAULT_FEEDS: tuple[FeedSpec, ...] = (
+    FeedSpec("NEO / USD"),
+    FeedSpec("GAS / USD"),
+    FeedSpec("BTC / USD"),
+    FeedSpec("ETH / USD"),
+)
 
 
 @dataclass(frozen=True, slots=True)

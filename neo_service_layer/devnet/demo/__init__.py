@@ -10,14 +10,26 @@ itself (``nsl serve``) must be running: the demo only sends and watches.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from neo_service_layer.chains.devnet.stack import status
 from neo_service_layer.chains.devnet.state import ChainRecord, load_state
 from neo_service_layer.config import Settings
 from neo_service_layer.devnet.demo.errors import DevnetNotUp
 from neo_service_layer.devnet.demo.formats import DEFAULT_ORACLE_FILTER, DEFAULT_ORACLE_URL
-from neo_service_layer.devnet.demo.report import OracleDemo, RandomnessDemo, oracle_lines, randomness_lines
+from neo_service_layer.devnet.demo.report import (
+    OracleDemo,
+    RandomnessDemo,
+    oracle_lines,
+    pricefeed_lines,
+    randomness_lines,
+)
 from neo_service_layer.devnet.demo.wait import DEFAULT_TIMEOUT_SECONDS
+
+if TYPE_CHECKING:
+    from neo_service_layer.devnet.demo.feed_demo import PriceFeedDemo
 
 __all__ = [
     "CHAINS",
@@ -28,12 +40,15 @@ __all__ = [
     "RandomnessDemo",
     "oracle",
     "oracle_lines",
+    "pricefeed",
+    "pricefeed_lines",
     "randomness",
     "randomness_lines",
 ]
 
 CHAINS = ("evm", "n3")
 SEED_BYTES = 16
+DEFAULT_PAIR = "NEO/USD"
 
 
 def _record(settings: Settings, chain: str) -> ChainRecord:
@@ -95,3 +110,31 @@ async def oracle(
     from neo_service_layer.devnet.demo.n3 import N3Demo
 
     return await N3Demo(record, settings).oracle(url, filter_, within=within)
+
+
+def _quiet(step: str) -> None:
+    """The default ``progress``: say nothing."""
+
+
+async def pricefeed(
+    settings: Settings,
+    chain: str,
+    *,
+    pair: str = DEFAULT_PAIR,
+    price: Decimal | None = None,
+    within: float = DEFAULT_TIMEOUT_SECONDS,
+    progress: Callable[[str], None] = _quiet,
+) -> PriceFeedDemo:
+    """Move ``pair`` to ``price`` (None: 5 % up) on the devnet's exchange simulator, poll its feed until a
+    round observed after the move is on ``chain``, read it back through the example PriceFeedConsumer.
+    Raises :class:`DevnetNotUp` (also: a devnet without the simulator), ``DemoNoRound`` (nothing in
+    ``within`` s), ValueError for a pair the devnet has no feed of."""
+    _record(settings, chain)  # both chains (and the simulator) answer
+    state = load_state(settings.data_dir)
+    if state is None:
+        raise DevnetNotUp(f"no devnet under {settings.data_dir} (nsl devnet up starts one)")
+    from neo_service_layer.devnet.demo import feed_demo
+
+    return await feed_demo.run(
+        settings, state, chain, pair=pair, price=price, within=within, progress=progress
+    )

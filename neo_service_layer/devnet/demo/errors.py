@@ -38,3 +38,10 @@ class N3RequestFailed(NSLError):
 
     code = "demo_n3_request_failed"
     title = "The Neo N3 request transaction failed"
+
+
+class DemoNoRound(ServiceUnavailable):
+    """The price was moved on the exchange simulator, but no round observed after it reached the chain."""
+
+    code = "demo_no_round"
+    title = "No new price round on chain in time"

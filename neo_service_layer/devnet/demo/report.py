@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shlex
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from neo_service_layer.devnet.demo.formats import OracleAnswer, typed_value, verify_snippet
+
+if TYPE_CHECKING:  # the chain libraries load only with the price feed demo
+    from neo_service_layer.devnet.demo.feed_demo import PriceFeedDemo
 
 #: Width of a report row's name column (two spaces at least before the value).
 _NAME_WIDTH = 14
@@ -140,4 +146,32 @@ def oracle_lines(demo: OracleDemo) -> list[str]:
         "The answer is the enclave's: the gateway took it only with the enclave's signature over the",
         "request's payload hash and this result (docs/oracle.md). Compare with the source:",
         f"  curl -s {shlex.quote(demo.url)}",
+    ]
+
+
+def _scaled(answer: int, decimals: int) -> str:
+    """``answer`` with its ``decimals`` as a decimal number, exactly (no float)."""
+    return str(Decimal(answer).scaleb(-decimals).quantize(Decimal(1).scaleb(-decimals)))
+
+
+def pricefeed_lines(demo: PriceFeedDemo) -> list[str]:
+    """The price feed demo's report."""
+    r = demo.round
+    observed = dt.datetime.fromtimestamp(r.observed_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    where = "not in this platform's database" if demo.tx_hash is None else demo.tx_hash
+    blocks = "-" if demo.block is None else str(demo.block - demo.start_block)
+    polls = f"{demo.polls} poll{'s' if demo.polls != 1 else ''}: {', '.join(demo.actions)}"
+    return [
+        f"Price feed {demo.pair} on {CHAIN_NAMES[demo.chain]}",
+        _row("moved", f"{demo.previous_price} -> {demo.price} on every exchange of the simulator"),
+        _row("feed", demo.feed),
+        _row("consumer", demo.consumer),
+        _row("round", str(r.round_id)),
+        _row("answer", f"{r.answer}  (= {_scaled(r.answer, demo.decimals)} with {demo.decimals} decimals)"),
+        _row("observed at", f"{observed}  ({r.observed_at})"),
+        _row("transaction", where + ("" if demo.block is None else f"  (block {demo.block})")),
+        _row("took", f"{blocks} blocks, {demo.seconds:.1f} s  ({polls})"),
+        "",
+        "The answer is the median of the exchanges the enclave fetched, signed by the enclave for this",
+        "feed and round; the contract took it only with that signature (docs/pricefeed.md).",
     ]
