@@ -36,6 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neo_service_layer.chains.fulfilments import FulfilmentPending
 from neo_service_layer.chains.pricefeeds import (
     ChainRound,
     PricePublisher,
@@ -162,9 +163,9 @@ class FeedPoller:
             for row in await self._pending(feed.id, recorded):
                 try:
                     outcome = await self._publish(by_chain.get(row.chain), row, observation.result)
-                except Exception:
+                except Exception as error:
                     # Left pending: the next poll sends it again first. The other chains go on.
-                    log.exception("price round transmission not finished", pair=feed.pair, chain=row.chain)
+                    _not_finished(feed.pair, row.chain, error)
                     result.outcomes[row.chain] = PENDING
                     continue
                 result.outcomes[row.chain] = outcome.status.value
@@ -233,8 +234,8 @@ class FeedPoller:
             try:
                 await self._publish(by_chain.get(row.chain), row, observed)
                 settled += 1
-            except Exception:
-                log.exception("price round transmission not finished", pair=feed.pair, chain=row.chain)
+            except Exception as error:
+                _not_finished(feed.pair, row.chain, error)
                 unsettled.add(row.chain)
         return settled, unsettled
 
@@ -378,3 +379,14 @@ class FeedPoller:
             created_at=now,
             updated_at=now,
         )
+
+
+def _not_finished(pair: str, chain: str, error: Exception) -> None:
+    """Log a transmission left pending: a wait the chain asked for (paused, its clock behind the
+    observation, not mined yet) is ordinary and needs no traceback; anything else is an error."""
+    if isinstance(error, FulfilmentPending):
+        log.info(
+            "price round transmission waits", pair=pair, chain=chain, reason=error.code, detail=str(error)
+        )
+    else:
+        log.error("price round transmission not finished", pair=pair, chain=chain, exc_info=error)
