@@ -15,6 +15,7 @@ from neo_service_layer.api.middleware import RequestContextMiddleware
 from neo_service_layer.api.problems import install_problem_handlers
 from neo_service_layer.api.ratelimit import make_rate_limiter
 from neo_service_layer.api.readiness import ReadinessProbe, check_dependencies
+from neo_service_layer.api.route_index import install as index_routes
 from neo_service_layer.api.routes import (
     account,
     admin,
@@ -119,4 +120,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         oracle,
     ):
         app.include_router(module.router)
+    # Each request is matched against the routers its path can reach, not all of them (api.route_index).
+    index_routes(app)
     return app
