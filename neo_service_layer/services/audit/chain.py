@@ -117,12 +117,17 @@ _BODY_FIELDS = (
 )
 
 
+# What json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False) uses, made once: dumps
+# builds an encoder per call when given options (a third of the call's time, on every audit entry).
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_body(fields: Mapping[str, Any]) -> str:
     """The canonical JSON of an entry's fields without its hashes (sorted keys, no whitespace, UTC
     ISO-8601 time): what its chain hash covers after ``prev_hash``."""
     body = {name: fields[name] for name in _BODY_FIELDS}
     body["created_at"] = body["created_at"].isoformat(timespec="microseconds")
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL_JSON.encode(body)
 
 
 def entry_body(entry: AuditEntry) -> str:
