@@ -12,9 +12,11 @@ from neo_service_layer.api.auth_cache import AuthCache
 from neo_service_layer.api.auth_failures import AuthFailureMonitor
 from neo_service_layer.api.metrics import ApiMetrics
 from neo_service_layer.api.middleware import RequestContextMiddleware
+from neo_service_layer.api.openapi import install as declare_security
 from neo_service_layer.api.problems import install_problem_handlers
 from neo_service_layer.api.ratelimit import make_rate_limiter
 from neo_service_layer.api.readiness import ReadinessProbe, check_dependencies
+from neo_service_layer.api.route_index import install as index_routes
 from neo_service_layer.api.routes import (
     account,
     admin,
@@ -121,4 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         feeds,
     ):
         app.include_router(module.router)
+    # Each request is matched against the routers its path can reach, not all of them (api.route_index).
+    index_routes(app)
+    # The routes' requirements read the credentials themselves; the document still declares the schemes.
+    declare_security(app)
     return app

@@ -219,10 +219,10 @@ def app_routes(app: FastAPI) -> dict[tuple[str, str], Served]:
         route = context.original_route
         if isinstance(route, APIRoute):
             calls = list(dependency_calls(route.dependant))
-            served = Served(
-                authenticated=authenticate in calls,
-                declared=tuple(call.requirement for call in calls if isinstance(call, Guard)),
-            )
+            declared = tuple(call.requirement for call in calls if isinstance(call, Guard))
+            # A declared requirement authenticates the caller itself (api.guards.Guard); a route can also
+            # take the principal alone (CurrentPrincipal: the authenticate dependency).
+            served = Served(authenticated=authenticate in calls or bool(declared), declared=declared)
             for method in route.methods or ():
                 routes[(method, str(context.path))] = served
     return routes

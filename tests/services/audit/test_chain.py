@@ -6,6 +6,7 @@ could, and then edit or delete rows; ``verify`` must name the first entry that n
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -16,6 +17,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import AuditEntry, AuditHead
 from neo_service_layer.db.session import Database
 from neo_service_layer.services.audit import chain
@@ -299,3 +301,37 @@ def test_redact(details: dict[str, Any], expected: dict[str, Any]) -> None:
     original = repr(details)
     assert redact(details) == expected
     assert repr(details) == original  # a copy: the caller's dict is untouched
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {},
+        {"b": 1, "a": 2},
+        {"name": "café ☕", "sep": "\u2028\u2029", "ctl": "\x00\x1f\x7f", "quote": '"\\/'},
+        {"nested": {"z": [1, 2.5, None, True], "a": {"y": "x"}}, "big": 2**70, "neg": -0.0},
+    ],
+)
+def test_canonical_body_is_the_documented_json(details: dict[str, Any]) -> None:
+    """The chain hashes of entries already written depend on these exact bytes: sorted keys, no
+    whitespace, non-ASCII kept, as ``json.dumps`` with those options writes them."""
+    created_at = utcnow()
+    fields: dict[str, Any] = {
+        "seq": 7,
+        "account_id": "acc_1",
+        "created_at": created_at,
+        "actor": "key:k",
+        "action": "account.get",
+        "resource": "/v1/account",
+        "outcome": "success",
+        "status_code": 200,
+        "request_id": "req_1",
+        "details": details,
+    }
+    expected = json.dumps(
+        {**fields, "created_at": created_at.isoformat(timespec="microseconds")},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    assert chain.canonical_body(fields) == expected
