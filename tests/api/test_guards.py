@@ -44,6 +44,7 @@ IDEMPOTENT = {
     "randomness.generate",
     "randomness.generate_batch",
     "oracle.request",
+    "feeds.create",
 }
 
 
