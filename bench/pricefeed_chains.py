@@ -38,7 +38,7 @@ from sqlalchemy import select
 from web3 import Web3
 from web3.exceptions import ContractCustomError
 
-from bench.fulfil_platform import blocks_summary, start_platform
+from bench.fulfil_platform import HarnessError, blocks_summary, start_platform
 from bench.fulfilment import MEASUREMENT, RELAYER_FUNDS, platform_keys
 from bench.fulfilment_n3 import deploy
 from bench.loadgen import percentile
@@ -69,6 +69,7 @@ START: Final = Decimal("12.34")
 STEP: Final = Decimal("1.01")  # 1 %: twice the shipped feed's deviation threshold
 READ_SECONDS: Final = 0.05
 ROUND_TIMEOUT: Final = 120.0
+LOG_TAIL_CHARS: Final = 4000
 
 
 class Chains:
@@ -218,7 +219,7 @@ def run_chains(args: Any) -> dict[str, Any]:
         evm_feed = evm_dep.price_feeds[EVM_FEED]
         set_price(sim, START)
         asyncio.run(create_feed(platform.database_url, sim, evm_feed, n3_contract, args.poll_interval))
-        platform.start_worker(
+        worker = platform.start_worker(
             stack,
             {
                 "NSL_EVM_RPC_URL": evm_chain.rpc_url,
@@ -241,7 +242,11 @@ def run_chains(args: Any) -> dict[str, Any]:
             async with N3Rpc(n3_chain.rpc_url) as rpc:
                 return await measure(Chains(w3, feed, rpc, n3_contract), sim, args)
 
-        samples = asyncio.run(go())
+        try:
+            samples = asyncio.run(go())
+        except TimeoutError as e:
+            tail = worker.log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:]
+            raise HarnessError(f"{e}; the worker's log ends:\n{tail}") from e
         sent = asyncio.run(transmissions(platform.database_url))
         return {
             "evm_chain": f"evm:{evm_chain.chain_id}",
