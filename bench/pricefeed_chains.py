@@ -32,6 +32,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
+from neo3.api.wrappers import GenericContract
+from neo3.core.types import UInt160
 from neo3.wallet.account import Account
 from rich.table import Table
 from sqlalchemy import select
@@ -45,7 +47,8 @@ from bench.loadgen import percentile
 from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import FeedSpec, contract_at
 from neo_service_layer.chains.evm.devnet import EvmDevnet
-from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet
+from neo_service_layer.chains.evm.tx import transact
+from neo_service_layer.chains.neo_n3.devnet import GAS_FACTOR, N3Devnet, facade_for
 from neo_service_layer.chains.neo_n3.relay import call_script
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
 from neo_service_layer.config import Settings
@@ -58,6 +61,7 @@ from neo_service_layer.devnet.platform import deploy_evm
 from neo_service_layer.services.pricefeed import service
 from neo_service_layer.services.pricefeed.default_feeds import DEFAULT_FEEDS, pointed_at
 from neo_service_layer.services.pricefeed.models import PriceTransmission, TransmissionStatus
+from neo_service_layer.services.pricefeed.observation import feed_config_hash
 from neo_service_layer.services.pricefeed.params import feed_config
 from neo_service_layer.services.pricefeed.service import definition_of
 
@@ -109,8 +113,9 @@ class Chains:
 
 async def create_feed(
     database_url: str, sim: SimulatorServer, evm_feed: str, n3_contract: str, poll_interval: int
-) -> str:
-    """The shipped NEO/USD feed on the simulator with both targets; its id."""
+) -> bytes:
+    """The shipped NEO/USD feed on the simulator with both targets; its config hash (what the contracts'
+    owner registers: ``nsl feeds config-hash``)."""
     definition = definition_of(pointed_at(DEFAULT_FEEDS[PAIR], sim.base_urls))
     targets = [{"chain": "evm", "feed": evm_feed}, {"chain": "n3", "contract": n3_contract}]
     values = {**definition, "poll_interval_seconds": poll_interval, "targets": targets}
@@ -118,9 +123,17 @@ async def create_feed(
     try:
         async with db.transaction() as session:
             feed = await service.create_feed(session, feed_config(values, Settings().pricefeed), utcnow())
-        return feed.id
+        return feed_config_hash(feed)
     finally:
         await db.dispose()
+
+
+async def register_n3(rpc_url: str, admin: Account, contract: UInt160, rules: bytes) -> None:
+    """The N3 feed's owner registers the feed's config hash (``set_config_hash``)."""
+    call = GenericContract(contract).call_function("set_config_hash", [PAIR, rules])
+    receipt = await facade_for(rpc_url, admin).invoke_multi([call])
+    if str(receipt.state) != "HALT":
+        raise HarnessError(f"set_config_hash FAULTed: {receipt.exception}")
 
 
 async def transmissions(database_url: str) -> list[PriceTransmission]:
@@ -213,12 +226,18 @@ def run_chains(args: Any) -> dict[str, Any]:
         evm_dep = deploy_evm(
             evm_chain, keys, MEASUREMENT, feeds=(FeedSpec(EVM_FEED),), relayer_funds=RELAYER_FUNDS
         )
-        n3_dep = asyncio.run(deploy(platform, n3_chain, Account.create_new()))
+        n3_admin = Account.create_new()
+        n3_dep = asyncio.run(deploy(platform, n3_chain, n3_admin))
         assert n3_dep.price_feed is not None
         n3_contract = f"0x{n3_dep.price_feed}"
         evm_feed = evm_dep.price_feeds[EVM_FEED]
         set_price(sim, START)
-        asyncio.run(create_feed(platform.database_url, sim, evm_feed, n3_contract, args.poll_interval))
+        rules = asyncio.run(
+            create_feed(platform.database_url, sim, evm_feed, n3_contract, args.poll_interval)
+        )
+        feed = contract_at(w3, build_contracts()["NSLPriceFeed"], evm_feed)
+        transact(w3, evm_chain.accounts[0].signer, feed.functions.setConfigHash(rules))
+        asyncio.run(register_n3(n3_chain.rpc_url, n3_admin, n3_dep.price_feed, rules))
         worker = platform.start_worker(
             stack,
             {
@@ -236,7 +255,6 @@ def run_chains(args: Any) -> dict[str, Any]:
                 "NSL_PRICEFEED_TICK_SECONDS": str(args.tick),
             },
         )
-        feed = contract_at(w3, build_contracts()["NSLPriceFeed"], evm_feed)
 
         async def go() -> list[dict[str, Any]]:
             async with N3Rpc(n3_chain.rpc_url) as rpc:

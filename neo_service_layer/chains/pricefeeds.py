@@ -4,6 +4,8 @@ Shared by the chain families (issue 15; the EVM ``NSLPriceFeed`` contract, one p
 ``nsl_price_feed`` contract, one for every pair). A :class:`PricePublisher` serves one feed on one chain:
 
 - :meth:`PricePublisher.latest` reads the contract's latest round (``None`` before the first);
+- :meth:`PricePublisher.config_hash` reads the hash of the feed rules the contract takes reports under
+  (the poller publishes only a round observed under that hash);
 - :meth:`PricePublisher.publish` sends one :class:`SignedReport` (the enclave's signature over the
   round's fields, made for this chain and this feed) and says how it ended as a :class:`PublishOutcome`.
   It is idempotent and resumable: called again with the same report after a crash at any point, it
@@ -78,6 +80,11 @@ class PricePublisher(Protocol):
 
     async def latest(self) -> ChainRound | None:
         """The contract's latest round, or None before the first."""
+        ...
+
+    async def config_hash(self) -> bytes | None:
+        """The 32-byte hash of the feed rules the contract takes reports under (registered by its owner;
+        ``enclave.pricefeed.config_hash``), or None while none is registered (it takes no report)."""
         ...
 
     async def publish(self, report: SignedReport) -> PublishOutcome:

@@ -16,7 +16,10 @@ per-chain report carries the identity's signature over exactly that chain's repo
 :class:`SignatureInvalid` (the envelope) or :class:`PriceRoundVerificationFailed` (the round).
 
 The round's ``round_id`` is the service's own numbering and is not signed; the rounds each contract
-takes are (``reports[].round_id``).
+takes are (``reports[].round_id``). ``config_hash`` is recomputed here from the signed request's rules
+(``enclave.pricefeed.config_hash``) and must be the one the enclave signed: compare it with the hash the
+feed contract has registered (``configHash()`` / ``config_hash(pair)``) to know the price was observed
+under the rules its owner vouched for, not under rules a host rewrote.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from neo_service_layer.enclave import signing
 from neo_service_layer.enclave.crypto.errors import InvalidInput
 from neo_service_layer.enclave.crypto.price_reports import evm_price_report_preimage, n3_price_report_message
 from neo_service_layer.enclave.opdefs.pricefeed import OBSERVE, ObserveResult
+from neo_service_layer.enclave.pricefeed.config_hash import InvalidFeedConfig, config_hash_of_params
 from neo_service_layer.errors import PriceRoundVerificationFailed
 
 OBSERVE_OP: Final = OBSERVE.name
@@ -59,6 +63,8 @@ class VerifiedPriceRound:
     sources: tuple[Mapping[str, Any], ...]
     reports: tuple[VerifiedReport, ...]
     round_id: int  # the service's numbering (not signed)
+    #: SHA-256 of the rules the price was observed under (the hash a feed contract must have registered).
+    config_hash: bytes = b""
 
     @property
     def price(self) -> Decimal:
@@ -79,7 +85,9 @@ def verify_price_round(round_json: Mapping[str, Any], identity: VerifiedIdentity
         raise PriceRoundVerificationFailed(f"the envelope answers {op!r}, not {OBSERVE_OP}")
     signed = verify_result(envelope, identity, request=request)
     try:
-        verified = _verified(round_json, signed)
+        verified = _verified(round_json, signed, config_hash_of_params(request["params"]))
+    except InvalidFeedConfig as exc:
+        raise PriceRoundVerificationFailed(f"the signed request is no feed definition: {exc}") from exc
     except (KeyError, TypeError, ValueError, InvalidInput) as exc:
         raise PriceRoundVerificationFailed(f"the signed observation is malformed: {exc}") from exc
     for report in verified.reports:
@@ -87,10 +95,14 @@ def verify_price_round(round_json: Mapping[str, Any], identity: VerifiedIdentity
     return verified
 
 
-def _verified(round_json: Mapping[str, Any], signed: Mapping[str, Any]) -> VerifiedPriceRound:
+def _verified(round_json: Mapping[str, Any], signed: Mapping[str, Any], rules: bytes) -> VerifiedPriceRound:
     ObserveResult.model_validate(signed, strict=False)  # the op's result, whole (ValueError otherwise)
     if signed["action"] != PUBLISH:
         raise PriceRoundVerificationFailed(f"the enclave decided {signed['action']!r}, not to publish")
+    if signed["config_hash"] != rules.hex():
+        raise PriceRoundVerificationFailed(
+            "the signed config hash is not the hash of the signed request's rules"
+        )
     answer, decimals, observed_at = int(signed["answer"]), int(signed["decimals"]), int(signed["observed_at"])
     shown = (
         round_json.get("pair"),
@@ -116,6 +128,8 @@ def _verified(round_json: Mapping[str, Any], signed: Mapping[str, Any]) -> Verif
     for report in signed["reports"]:
         if (int(report["answer"]), int(report["observed_at"])) != (answer, observed_at):
             raise PriceRoundVerificationFailed("a signed report is not of the signed answer")
+        if report["config_hash"] != signed["config_hash"]:
+            raise PriceRoundVerificationFailed("a signed report is not of the signed rules")
         number = report["chain_id"] if report["kind"] == "evm" else report["network_magic"]
         reports.append(
             VerifiedReport(
@@ -137,6 +151,7 @@ def _verified(round_json: Mapping[str, Any], signed: Mapping[str, Any]) -> Verif
         sources=tuple(signed["sources"]),
         reports=tuple(reports),
         round_id=int(round_json.get("round_id", 0)),
+        config_hash=rules,
     )
 
 
@@ -146,7 +161,7 @@ def _check_report(report: VerifiedReport, round_: VerifiedPriceRound, identity: 
     address = bytes.fromhex(report.feed.removeprefix("0x"))
     if family == "evm":
         message = evm_price_report_preimage(
-            int(number), address, report.round_id, round_.answer, round_.observed_at
+            int(number), address, report.round_id, round_.answer, round_.observed_at, round_.config_hash
         )
         try:
             valid = signing.k1_recover(message, report.signature) == identity.k1
@@ -155,7 +170,13 @@ def _check_report(report: VerifiedReport, round_: VerifiedPriceRound, identity: 
     else:
         # The contract hash in display form, reversed to UInt160.to_array() (enclave.crypto.price_reports).
         message = n3_price_report_message(
-            int(number), address[::-1], round_.pair, report.round_id, round_.answer, round_.observed_at
+            int(number),
+            address[::-1],
+            round_.pair,
+            report.round_id,
+            round_.answer,
+            round_.observed_at,
+            round_.config_hash,
         )
         valid = signing.p256_verify(identity.p256, message, report.signature)
     if not valid:

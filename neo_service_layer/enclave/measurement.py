@@ -1,8 +1,9 @@
 """The enclave's measurement (docs/enclave.md §4): a hash of its code and security-relevant config.
 
 ``measurement = SHA-256("NSL-MEASUREMENT-V1" ‖ 0x00 ‖ canonical_json(manifest))`` where the manifest is
-``{"backend", "protocol_version", "files": [[path, sha256(content)], ...]}`` with every ``.py`` file of
-``neo_service_layer/enclave`` (sub-packages included) and the package modules the enclave imports
+``{"backend", "protocol_version", "files": [[path, sha256(content)], ...]}`` with every ``.py`` and
+``.js`` file of ``neo_service_layer/enclave`` (sub-packages included; the ``.js`` is the functions
+sandbox's prelude) and the package modules the enclave imports
 (``SHARED_MODULES``), paths relative to the package parent and sorted. A test checks that the enclave
 process imports no other module of the package, so that list cannot silently fall behind.
 
@@ -39,7 +40,14 @@ SHARED_MODULES: Final = (
 
 def measured_files(package_root: Path = PACKAGE_ROOT) -> list[Path]:
     """Every file the measurement covers, sorted by their path relative to the package's parent."""
-    files = {path for path in (package_root / "enclave").rglob("*.py") if "__pycache__" not in path.parts}
+    enclave = package_root / "enclave"
+    # .js: the functions sandbox's prelude, which every run of user code executes first.
+    files = {
+        path
+        for pattern in ("*.py", "*.js")
+        for path in enclave.rglob(pattern)
+        if "__pycache__" not in path.parts
+    }
     files.update(package_root / name for name in SHARED_MODULES)
     return sorted(files, key=lambda path: path.relative_to(package_root.parent).as_posix())
 

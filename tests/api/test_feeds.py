@@ -17,8 +17,11 @@ from neo_service_layer.client.pricefeed import verify_price_round
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.identity import Identity
+from neo_service_layer.enclave.pricefeed.config_hash import config_hash_of_params
 from neo_service_layer.errors import ApiRequestFailed
+from neo_service_layer.services.pricefeed import service
 from neo_service_layer.services.pricefeed.models import PriceFeed
+from neo_service_layer.services.pricefeed.observation import feed_config_hash, feed_rules
 from neo_service_layer.services.pricefeed.poller import FeedPoller
 from tests.api.conftest import RoleKeys
 from tests.api.helpers import assert_problem, audit_entries, auth
@@ -252,7 +255,9 @@ async def publish_rounds(
     state: AppState, identity: Identity, feed_id: str, answers: list[int]
 ) -> SigningObserver:
     observer = SigningObserver(identity)
-    poller = FeedPoller(state.db, observer, Chains(identity.public))
+    chains = Chains(identity.public)
+    await chains.register_stored(state.db, feed_id)
+    poller = FeedPoller(state.db, observer, chains)
     for answer in answers:
         observer.script("publish", "deviation", answer)
         await poller.poll(feed_id)
@@ -327,6 +332,7 @@ async def test_metrics_per_feed(
     await create(client, admin_key, feed(pair="GAS/USD", targets=[]))
     observer = SigningObserver(identity)
     chains = Chains(identity.public)
+    await chains.register_stored(state.db, created["id"])
     chains.by_kind["n3"].keys = Identity.generate().public  # N3 refuses every report: publish failures
     poller = FeedPoller(state.db, observer, chains)
     for answer in (1_234_000_000, 1_300_000_000):
@@ -374,3 +380,26 @@ async def test_the_python_client_reads_feeds_and_verifies_rounds(
     assert (missing.value.api_code, missing.value.api_status) == ("feed_not_found", 404)
     await feeds.close()  # the caller's HTTP client stays open
     assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_a_feed_shows_the_config_hash_its_targets_must_register(
+    client: httpx.AsyncClient, admin_key: str, state: AppState, identity: Identity
+) -> None:
+    created = await create(client, admin_key)
+    shown = (await client.get("/v1/feeds/NEO-USD", headers=auth(admin_key))).json()["config_hash"]
+    assert created["config_hash"] == shown
+    async with state.db.session(for_read=True) as session:
+        stored = await service.get_feed(session, "NEO/USD")
+    assert shown == feed_config_hash(stored).hex() == config_hash_of_params(feed_rules(stored)).hex()
+    # A change of the rules changes it; a change of when to publish does not.
+    when = {"deviation_bps": 75, "heartbeat_seconds": 7200}
+    response = await client.patch("/v1/feeds/NEO-USD", json=when, headers=auth(admin_key))
+    assert response.json()["config_hash"] == shown
+    response = await client.patch("/v1/feeds/NEO-USD", json={"min_sources": 1}, headers=auth(admin_key))
+    assert response.json()["config_hash"] != shown
+    # A published round's signed rules are that hash, and the client recomputes it from the request.
+    observer = await publish_rounds(state, identity, created["id"], [1_234_000_000])
+    assert observer.calls
+    rounds = (await client.get("/v1/feeds/NEO-USD/rounds/1", headers=auth(admin_key))).json()
+    verified = verify_price_round(rounds, verified_identity(identity))
+    assert verified.config_hash.hex() == response.json()["config_hash"]

@@ -65,6 +65,7 @@ async def test_rounds_observed_in_the_enclave_verify_offline(
     identity: VerifiedIdentity = verify_attestation(await enclave.attest(), allow_software=True)
     feed = await neo_feed(state, fresh_exchange_sim)
     chains = Chains(identity)
+    chains.register(feed)
     poller = FeedPoller(state.db, EnclaveObserver(enclave), chains)
 
     price_all(fresh_exchange_sim, "12.34")

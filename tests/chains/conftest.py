@@ -24,6 +24,7 @@ from neo_service_layer.chains.neo_n3.devnet import N3Devnet
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.server import EnclaveServer
+from tests.chains.evm.feed_helpers import TEST_CONFIG_HASH
 from tests.chains.evm.flows import Nsl
 from tests.chains.evm.fulfil_helpers import Platform, wire_platform
 from tests.chains.evm.helpers import MEASUREMENT, EnclaveKey
@@ -54,6 +55,7 @@ def _deployed(devnet: EvmDevnet, evm_build: ContractBuild) -> Nsl:
         enclave_signer=enclave.address,
         measurement=MEASUREMENT,
         vrf_public_key=dyvrf.eip2537_g1(dyvrf.public_key(vrf_secret)),
+        config_hashes={"NEO / USD": TEST_CONFIG_HASH},  # GAS / USD has none: it takes no report
     )
     feed = dep.price_feeds["NEO / USD"]
     return Nsl(

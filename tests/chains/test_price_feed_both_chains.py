@@ -30,6 +30,8 @@ from sqlalchemy import select, update
 from web3 import Web3
 
 from neo_service_layer.chains.evm.price_publisher import publication_key
+from neo_service_layer.chains.evm.tx import transact
+from neo_service_layer.chains.neo_n3.devnet import facade_for
 from neo_service_layer.config import Settings
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.devnet.exchanges import SimulatorServer
@@ -37,6 +39,7 @@ from neo_service_layer.enclave.oracle.fetch import SafeFetcher
 from neo_service_layer.services.pricefeed import service
 from neo_service_layer.services.pricefeed.default_feeds import DEFAULT_FEEDS, pointed_at
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound, PriceTransmission
+from neo_service_layer.services.pricefeed.observation import feed_config_hash
 from neo_service_layer.services.pricefeed.params import feed_config
 from neo_service_layer.services.pricefeed.service import definition_of
 from neo_service_layer.worker.context import Handler, JobContext
@@ -168,6 +171,16 @@ async def both(
     values = {**definition, "heartbeat_seconds": 3, "poll_interval_seconds": 1, "targets": targets}
     async with evm_platform.db.transaction() as session:
         feed = await service.create_feed(session, feed_config(values, settings.pricefeed), utcnow())
+    # The owners register the feed's rules on both chains (``nsl feeds config-hash``, then setConfigHash /
+    # set_config_hash): neither contract takes a round observed under other rules.
+    registered = feed_config_hash(feed)
+    nsl = evm_platform.nsl
+    transact(nsl.w3, nsl.owner, nsl.feed.functions.setConfigHash(registered))
+    call = GenericContract(n3_platform.deployment.price_feed).call_function(
+        "set_config_hash", [PAIR, registered]
+    )
+    receipt = await facade_for(n3_platform.rpc_url, n3_platform.admin).invoke_multi([call])
+    assert str(receipt.state) == "HALT", receipt.exception
     poll = pricefeed_handlers(enclave_wiring)[PRICEFEED_POLL_KIND]
     ctx = job_context(evm_platform.db, settings, PRICEFEED_POLL_KIND, {"feed_id": feed.id})
     return BothChains(evm_platform, n3_platform, settings, feed.id, poll, ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from contextlib import closing
@@ -11,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from neo_service_layer.cli.main import app
+from neo_service_layer.enclave.canonical import canonical_json
 
 runner = CliRunner()
 
@@ -170,3 +172,24 @@ def test_feeds_load_defaults_creates_the_shipped_feeds_once(
     assert rows == [(pair, enabled == "true", "[]") for pair in ("BTC/USD", "ETH/USD", "GAS/USD", "NEO/USD")]
     assert [action for _, action in actions] == ["feeds.load_defaults"]
     assert actions[0][0].startswith("cli:")
+
+
+def test_feeds_config_hash_prints_the_hash_of_the_stored_rules(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NSL_PRICEFEED_DEFAULT_FEEDS_ENABLED", "false")
+    assert invoke("feeds", "load-defaults")[0] == 0
+    code, output = invoke("feeds", "config-hash", "NEO-USD")
+    assert code == 0, output
+    shown = json.loads(output)
+    # The hash is SHA-256 of the canonical rules shown beside it (enclave.pricefeed.config_hash).
+    assert shown["config_hash"] == "0x" + hashlib.sha256(canonical_json(shown["rules"])).hexdigest()
+    assert (shown["pair"], shown["rules"]["pair"]) == ("NEO/USD", "NEO/USD")
+    with closing(sqlite3.connect(data_dir / "nsl.db")) as connection:
+        connection.execute("UPDATE price_feeds SET min_sources = 1 WHERE pair = 'NEO/USD'")
+        connection.commit()
+    changed = json.loads(invoke("feeds", "config-hash", "NEO/USD")[1])
+    assert changed["config_hash"] != shown["config_hash"]
+    code, output = invoke("feeds", "config-hash", "NOPE/USD")
+    assert code == 2
+    assert "feed_not_found" in output

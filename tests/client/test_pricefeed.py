@@ -12,6 +12,7 @@ import pytest
 
 from neo_service_layer.client import verify_price_round
 from neo_service_layer.enclave.identity import Identity
+from neo_service_layer.enclave.pricefeed.config_hash import config_hash_of_params
 from neo_service_layer.errors import PriceRoundVerificationFailed, SignatureInvalid
 from tests.services.pricefeed.observations import EVM_FEED, N3_CONTRACT, SigningObserver, verified_identity
 
@@ -20,6 +21,13 @@ ARGS: dict[str, Any] = {
     "pair": "NEO/USD",
     "decimals": 8,
     "sources": [{"name": "binance", "adapter": "binance", "symbol": "NEOUSDT"}],
+    "min_sources": 1,
+    "max_quote_age_s": 120,
+    "outlier_mad_k": "5",
+    "max_spread_bps": 200,
+    "deviation_bps": 50,
+    "heartbeat_s": 3600,
+    "breaker_bps": 2000,
     "last": None,
     "pending": None,
     "targets": [
@@ -63,6 +71,15 @@ async def test_a_signed_round_verifies_with_its_reports() -> None:
         ("evm:47763", EVM_FEED, 7),
         ("n3:894710606", N3_CONTRACT, 3),
     ]
+    # The rules' hash, recomputed from the signed request: what the contracts must have registered.
+    assert verified.config_hash == config_hash_of_params(ARGS)
+
+
+async def test_a_config_hash_that_is_not_the_request_s_rules_is_refused() -> None:
+    identity = Identity.generate()
+    lying = SigningObserver(identity, config_hash=bytes(32))  # signs reports under other rules
+    with pytest.raises(PriceRoundVerificationFailed, match="not the hash of the signed request's rules"):
+        verify_price_round(await round_json(lying), verified_identity(identity))
 
 
 async def test_reports_signed_by_another_key_are_refused() -> None:

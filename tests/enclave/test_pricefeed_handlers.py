@@ -48,6 +48,7 @@ from neo_service_layer.enclave.opdefs.pricefeed import (
 from neo_service_layer.enclave.ops import execute
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
 from neo_service_layer.enclave.oracle.policy import FetchPolicy
+from neo_service_layer.enclave.pricefeed.config_hash import config_hash
 from neo_service_layer.enclave.pricefeed.quotes import QUOTE_REJECTION_CODES
 from neo_service_layer.enclave.pricefeed.sources import SourceSpec
 from neo_service_layer.enclave.protocol import InvalidArgs
@@ -163,7 +164,12 @@ def _request(args: ObserveArgs) -> dict[str, Any]:
 def _evm_signer(report: TargetReport) -> str:
     """``ecrecover(keccak256(preimage), v, r, s)`` as NSLPriceFeed does it, by coincurve."""
     preimage = evm_price_report_preimage(
-        CHAIN_ID, bytes.fromhex(FEED[2:]), report.round_id, report.answer, report.observed_at
+        CHAIN_ID,
+        bytes.fromhex(FEED[2:]),
+        report.round_id,
+        report.answer,
+        report.observed_at,
+        bytes.fromhex(report.config_hash),
     )
     signature = bytes.fromhex(report.signature)
     assert len(signature) == 65
@@ -177,7 +183,13 @@ def _n3_verifies(report: TargetReport, public_key: bytes, pair: str = "NEO/USD")
     """``CryptoLib.verifyWithECDsa(message, key, signature, secp256r1SHA256)``, by ``cryptography``."""
     contract = bytes.fromhex(N3_CONTRACT[2:])[::-1]
     message = n3_price_report_message(
-        MAGIC, contract, pair, report.round_id, report.answer, report.observed_at
+        MAGIC,
+        contract,
+        pair,
+        report.round_id,
+        report.answer,
+        report.observed_at,
+        bytes.fromhex(report.config_hash),
     )
     signature = bytes.fromhex(report.signature)
     assert len(signature) == 64
@@ -214,8 +226,11 @@ async def test_a_first_round_is_published_with_reports_both_chains_verify(
     evm, n3 = result.reports
     assert (evm.kind, evm.chain_id, evm.feed, evm.round_id) == ("evm", CHAIN_ID, FEED, 7)
     assert (n3.kind, n3.network_magic, n3.feed, n3.round_id) == ("n3", MAGIC, N3_CONTRACT, 3)
+    # The rules' hash is the op's own, from its args: the same in the result and in every report.
+    assert result.config_hash == config_hash(args).hex()
     for report in (evm, n3):
         assert (report.answer, report.observed_at) == (result.answer, result.observed_at)
+        assert report.config_hash == result.config_hash
     assert _evm_signer(evm) == verified.k1_address == evm.signer
     assert n3.signer == verified.p256.hex()
     assert _n3_verifies(n3, verified.p256)
@@ -223,6 +238,10 @@ async def test_a_first_round_is_published_with_reports_both_chains_verify(
     assert _evm_signer(evm.model_copy(update={"answer": evm.answer + 1})) != verified.k1_address
     assert not _n3_verifies(n3.model_copy(update={"round_id": 4}), verified.p256)
     assert not _n3_verifies(n3, verified.p256, pair="GAS/USD")
+    # ... and to the rules it was observed under: under another registered hash it does not verify.
+    other = "00" * 32
+    assert _evm_signer(evm.model_copy(update={"config_hash": other})) != verified.k1_address
+    assert not _n3_verifies(n3.model_copy(update={"config_hash": other}), verified.p256)
 
 
 async def test_the_envelope_covers_the_whole_observation(

@@ -95,7 +95,9 @@ async def test_the_poll_job_runs_the_poller_with_its_wiring(db: Database, settin
 
     @asynccontextmanager
     async def wiring(ctx: JobContext) -> AsyncIterator[tuple[Observer, PublisherFactory]]:
-        yield SigningObserver(identity), Chains(identity.public)
+        chains = Chains(identity.public)
+        chains.register(feed)
+        yield SigningObserver(identity), chains
         closed.append(True)
 
     handlers = pricefeed_handlers(wiring)

@@ -20,6 +20,7 @@ from neo_service_layer.api.routes.schemas import StrictBody
 from neo_service_layer.enclave.opdefs.pricefeed import MAX_SOURCES
 from neo_service_layer.enclave.schemas import SignedResult
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound, PriceTransmission
+from neo_service_layer.services.pricefeed.observation import feed_config_hash
 from neo_service_layer.services.pricefeed.params import MAX_DESCRIPTION_CHARS, MAX_TARGETS, path_of
 
 MAX_TARGET_ITEMS = MAX_TARGETS
@@ -178,6 +179,10 @@ class FeedOut(BaseModel):
     poll_interval_seconds: int
     breaker_bps: int
     targets: list[dict[str, str]]
+    config_hash: str = Field(
+        description="SHA-256 (hex) of the rules that decide the price: the hash each target's owner must "
+        "register (setConfigHash / set_config_hash) for the feed's rounds to be taken"
+    )
     enabled: bool
     latest: LatestOut | None = None
     pending_answer: str | None = Field(description="The circuit breaker's unconfirmed answer")
@@ -204,6 +209,7 @@ class FeedOut(BaseModel):
             poll_interval_seconds=feed.poll_interval_seconds,
             breaker_bps=feed.breaker_bps,
             targets=feed.targets,
+            config_hash=feed_config_hash(feed).hex(),
             enabled=feed.enabled,
             pending_answer=None if feed.pending_answer is None else str(feed.pending_answer),
             last_observation=feed.last_observation,

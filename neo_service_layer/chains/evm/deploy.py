@@ -98,12 +98,15 @@ def deploy_nsl(
     fees: Mapping[tuple[str, Mode], int] = DEFAULT_FEES,
     feeds: Sequence[FeedSpec] = DEFAULT_FEEDS,
     examples: bool = True,
+    config_hashes: Mapping[str, bytes] | None = None,
 ) -> EvmDeployment:
     """Deploy and configure the NSL contracts from ``account`` (which becomes the gateway owner).
 
     ``measurement`` is the enclave's 32-byte attestation measurement; ``vrf_public_key`` the DY-VRF key
     as an EIP-2537 G1 point (``dyvrf.eip2537_g1``), registered as version ``vrf_key_version`` only when
-    given.
+    given. ``config_hashes`` (feed description -> 32 bytes, ``nsl feeds config-hash``) registers the
+    hash of a feed's rules when it is known; a feed without one takes no report until its owner sets it
+    (``setConfigHash``).
     """
     gateway_address = deploy_contract(w3, account, build["NSLGateway"], enclave_signer, measurement)
     gateway = contract_at(w3, build["NSLGateway"], gateway_address)
@@ -118,6 +121,9 @@ def deploy_nsl(
         )
         for spec in feeds
     }
+    for description, config_hash in (config_hashes or {}).items():
+        feed_contract = contract_at(w3, build["NSLPriceFeed"], price_feeds[description])
+        transact(w3, account, feed_contract.functions.setConfigHash(config_hash))
     consumers: dict[str, str] = {}
     if examples:
         consumers["RandomnessConsumer"] = deploy_contract(

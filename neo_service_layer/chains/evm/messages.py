@@ -13,8 +13,9 @@ contract address in it so a signature is valid on one chain, for one contract on
 - VRF input: ``alpha = "NSL-DYVRF-ALPHA-V1" ‖ chainid (32) ‖ gateway (20) ‖ requestId (32) ‖
   keccak256(payload) (32)``, then ``x = SHA-256(alpha) & (2^254 - 1)`` (``dyvrf.alpha_to_scalar``);
 - randomness result: ``beta (32) ‖ pi (EIP-2537 G2, 256)`` with ``beta = SHA-256(compressed pi)``;
-- price report digest: ``keccak256("NSL-PRICE-V1" ‖ chainid (32) ‖ feed (20) ‖ roundId (uint80, 10) ‖
-  answer (int256, 32) ‖ observedAt (uint64, 8))``.
+- price report digest: ``keccak256("NSL-PRICE-V2" ‖ chainid (32) ‖ feed (20) ‖ roundId (uint80, 10) ‖
+  answer (int256, 32) ‖ observedAt (uint64, 8) ‖ configHash (32))``, configHash the feed's rules'
+  hash (``enclave.pricefeed.config_hash``), which the contract takes from its storage.
 
 Signatures are 65 bytes ``r ‖ s ‖ v`` (v 27/28, s ≤ n/2) over the digest itself, with no EIP-191 prefix.
 """
@@ -155,12 +156,13 @@ def compress_eip2537_g2(pi: bytes) -> bytes:
 
 
 def price_report_digest(
-    chain_id: int, feed: str | bytes, round_id: int, answer: int, observed_at: int
+    chain_id: int, feed: str | bytes, round_id: int, answer: int, observed_at: int, config_hash: bytes
 ) -> bytes:
-    """The 32-byte digest the enclave signs for one price-feed round (``price_reports``)."""
+    """The 32-byte digest the enclave signs for one price-feed round observed under the rules whose hash
+    is ``config_hash`` (``price_reports``; ``enclave.pricefeed.config_hash``)."""
     try:
         preimage = price_reports.evm_price_report_preimage(
-            chain_id, _address(feed), round_id, answer, observed_at
+            chain_id, _address(feed), round_id, answer, observed_at, config_hash
         )
     except InvalidInput as e:
         raise InvalidChainMessage(e.detail) from e

@@ -25,6 +25,7 @@ from neo_service_layer.chains.pricefeeds import ChainRound, SignedReport
 TRANSMIT_SIGNATURE = "transmit(uint80,int256,uint64,bytes)"
 LATEST_ROUND_DATA_SIGNATURE = "latestRoundData()"
 GET_ROUND_DATA_SIGNATURE = "getRoundData(uint80)"
+CONFIG_HASH_SIGNATURE = "configHash()"
 ANSWER_UPDATED_SIGNATURE = "AnswerUpdated(int256,uint256,uint256)"
 ANSWER_UPDATED_TOPIC = keccak(text=ANSWER_UPDATED_SIGNATURE)
 #: The custom errors ``transmit`` and the readers can revert with: NSLPriceFeed's own and its library's.
@@ -34,6 +35,8 @@ FEED_ERRORS: tuple[str, ...] = (
     "InvalidObservationTime(uint64,uint64)",
     "NotEnclaveSigned(address)",
     "GatewayPaused()",
+    "ConfigNotSet()",
+    "NotOwner(address)",
     "InvalidSignature()",
 )
 #: Blocks searched back from the head for the ``AnswerUpdated`` log of a round the chain has but no
@@ -72,6 +75,16 @@ class PriceFeedRpc(ContractRpc):
     def latest(self) -> ChainRound | None:
         """``latestRoundData()``, or None before the first round (``NoDataPresent``)."""
         return self._round(selector(LATEST_ROUND_DATA_SIGNATURE))
+
+    def config_hash(self) -> bytes | None:
+        """``configHash()``: the hash of the rules the feed takes reports under, None before one is set."""
+        raw = bytes(
+            self.w3.eth.call(
+                cast(TxParams, {"to": self.address, "data": HexBytes(selector(CONFIG_HASH_SIGNATURE))})
+            )
+        )
+        (value,) = abi_decode(["bytes32"], raw)
+        return None if value == bytes(32) else bytes(value)
 
     def _round(self, data: bytes) -> ChainRound | None:
         try:

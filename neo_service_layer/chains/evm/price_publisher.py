@@ -131,6 +131,10 @@ class EvmPricePublisher:
         """The feed's latest round (``latestRoundData``), or None before the first (``NoDataPresent``)."""
         return await self.relay.call(self.rpc.latest)
 
+    async def config_hash(self) -> bytes | None:
+        """The feed's registered ``configHash`` (None before the owner sets one: it takes no report)."""
+        return await self.relay.call(self.rpc.config_hash)
+
     async def publish(self, report: SignedReport) -> PublishOutcome:
         """Publish ``report`` to an outcome (module docstring); :class:`FulfilmentPending` (or a subclass)
         while its transaction is not mined yet or the feed cannot take it yet: call again later."""

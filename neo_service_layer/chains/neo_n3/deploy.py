@@ -119,13 +119,16 @@ async def deploy_nsl(
     feeds: Sequence[N3FeedSpec] = DEFAULT_FEEDS,
     examples: bool = True,
     consumer_funding: int = DEFAULT_CONSUMER_FUNDING,
+    config_hashes: Mapping[str, bytes] | None = None,
 ) -> N3Deployment:
     """Deploy and configure the NSL contracts from ``admin`` (a funded single-signature account).
 
     ``enclave_public_key``: the enclave's compressed secp256r1 key (33 bytes); ``measurement``: its
     attestation measurement; ``vrf_public_key``: the DY-VRF key (compressed G1, 48 bytes), registered as
     version ``vrf_key_version``; ``feeds``: the pairs the price feed contract starts with (``admin``
-    owns it and may add more with ``add_feed``).
+    owns it and may add more with ``add_feed``); ``config_hashes`` (pair -> 32 bytes, ``nsl feeds
+    config-hash``) registers the hash of a pair's rules when it is known (``set_config_hash``): a pair
+    without one takes no report until its owner sets it.
     """
     gateway_hash = predicted_hash(admin.script_hash, build["nsl_gateway"])
     gateway = GenericContract(gateway_hash)
@@ -141,6 +144,7 @@ async def deploy_nsl(
     feed = GenericContract(feed_hash)
     calls.append(deploy_call(build["nsl_price_feed"], gateway_hash))
     calls.extend(feed.call_function("add_feed", [f.pair, f.decimals, f.label]) for f in feeds)
+    calls.extend(feed.call_function("set_config_hash", [p, h]) for p, h in (config_hashes or {}).items())
     consumers: dict[str, types.UInt160] = {}
     if examples:
         gas = GasToken()  # type: ignore[no-untyped-call]

@@ -28,8 +28,8 @@ one request only (docs/chains-neo-n3.md):
   ``pi = dyvrf.prove(sk, alpha)`` and ``beta = SHA-256(pi)``;
 - price report (``nsl_price_feed.transmit``, built by ``enclave.crypto.price_reports``)::
 
-      "NSL-N3-PRICE-V1" ‖ magic (u32) ‖ contract (20) ‖ SHA-256(pair) ‖ round id (u64) ‖ answer (u256) ‖
-      observed at (u64, Unix seconds)                                                          -- 119 bytes
+      "NSL-N3-PRICE-V2" ‖ magic (u32) ‖ contract (20) ‖ SHA-256(pair) ‖ round id (u64) ‖ answer (u256) ‖
+      observed at (u64, Unix seconds) ‖ configHash (32, the pair's registered rules)         -- 151 bytes
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ either (nothing of its round is on the chain): the next call with a report for t
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from collections.abc import Callable
@@ -72,6 +73,7 @@ UNEXPECTED_ROUND = "unexpected_round"
 GATEWAY_PAUSED = "gateway_paused"
 UNKNOWN_PAIR = "unknown_pair"
 INVALID_ANSWER = "invalid_answer"
+CONFIG_NOT_SET = "config_not_set"
 FEE_CAP_EXCEEDED = "fee_cap_exceeded"
 WOULD_FAULT = "would_fault"
 TX_FAULTED = "tx_faulted"
@@ -85,6 +87,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("gateway is paused", GATEWAY_PAUSED),
     ("unknown pair", UNKNOWN_PAIR),
     ("answer must be positive", INVALID_ANSWER),
+    ("config hash not set", CONFIG_NOT_SET),
 )
 _NO_DATA = "no data present"
 
@@ -192,6 +195,18 @@ class N3PricePublisher:
         """The contract's latest round of the pair, or None before the first."""
         data = await self._read("latest_round_data")
         return None if data is None else ChainRound(data[0], data[1], data[3])
+
+    async def config_hash(self) -> bytes | None:
+        """The pair's registered config hash (``config_hash(pair)``), None before the owner sets one."""
+        script = call_script(self.contract, "config_hash", [self.pair])
+        reply = await self.rpc.invoke_script(script, [])
+        if reply.get("state") != "HALT":
+            raise N3PriceFeedError(
+                f"config_hash({self.pair!r}) on {self.contract} FAULTed: {reply.get('exception')}"
+            )
+        item = reply["stack"][0]
+        raw = base64.b64decode(item.get("value") or "") if item.get("type") == "ByteString" else b""
+        return raw or None
 
     async def _round(self, round_id: int) -> tuple[int, int] | None:
         """(answer, observed at) of round ``round_id`` if the chain has it (an unknown pair has none)."""

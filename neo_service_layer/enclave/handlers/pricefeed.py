@@ -10,6 +10,9 @@
 3. when publishing, one report per target is signed for its feed contract (``crypto/price_reports``):
    EVM with the identity's secp256k1 key over keccak256 of the preimage (65 bytes ``r‖s‖v``), N3 with
    its secp256r1 key over SHA-256 of the message (64 bytes ``r‖s``, ``CryptoLib.verifyWithECDsa``).
+   Each report carries the ``configHash`` of the args' rules (``pricefeed/config_hash.py``), computed
+   here: a contract takes it only if its owner registered that hash, so rules a compromised host
+   rewrote in the database yield no round on chain.
 
 ``observed_at`` is the enclave's clock, never the host's: the contracts refuse a report observed
 before the round they hold, so a host cannot replay an old price as new. The op is not deterministic
@@ -47,6 +50,7 @@ from neo_service_layer.enclave.ops import OpRegistry
 from neo_service_layer.enclave.oracle.codes import OracleFailure
 from neo_service_layer.enclave.pricefeed.adapters import Adapter, adapter, read_quote
 from neo_service_layer.enclave.pricefeed.aggregate import Aggregate, AggregationPolicy, Exclusion, aggregate
+from neo_service_layer.enclave.pricefeed.config_hash import config_hash
 from neo_service_layer.enclave.pricefeed.decide import Published, TriggerPolicy, decide
 from neo_service_layer.enclave.pricefeed.quotes import Quote, QuoteRejected
 from neo_service_layer.enclave.pricefeed.sources import SourceSpec
@@ -116,11 +120,11 @@ def _source_report(fetched: _Fetched, used: set[str], excluded: Mapping[str, Exc
 
 
 def _sign(
-    ctx: EnclaveContext, target: EvmTarget | N3Target, pair: str, answer: int, now: int
+    ctx: EnclaveContext, target: EvmTarget | N3Target, pair: str, answer: int, now: int, rules: bytes
 ) -> TargetReport:
     if isinstance(target, EvmTarget):
         feed = bytes.fromhex(target.feed[2:])
-        preimage = evm_price_report_preimage(target.chain_id, feed, target.round_id, answer, now)
+        preimage = evm_price_report_preimage(target.chain_id, feed, target.round_id, answer, now, rules)
         return TargetReport(
             kind="evm",
             chain_id=target.chain_id,
@@ -129,11 +133,14 @@ def _sign(
             round_id=target.round_id,
             answer=answer,
             observed_at=now,
+            config_hash=rules.hex(),
             signature=ctx.sign(preimage).k1.hex(),  # secp256k1 over keccak256(preimage), r‖s‖v
             signer=ctx.identity.public.k1_address,
         )
     contract = bytes.fromhex(target.contract[2:])[::-1]  # display form (big-endian) -> UInt160.to_array()
-    message = n3_price_report_message(target.network_magic, contract, pair, target.round_id, answer, now)
+    message = n3_price_report_message(
+        target.network_magic, contract, pair, target.round_id, answer, now, rules
+    )
     return TargetReport(
         kind="n3",
         chain_id=None,
@@ -142,6 +149,7 @@ def _sign(
         round_id=target.round_id,
         answer=answer,
         observed_at=now,
+        config_hash=rules.hex(),
         signature=ctx.sign(message).p256.hex(),  # secp256r1 over SHA-256(message), r‖s
         signer=ctx.identity.public.p256.hex(),  # compressed SEC 1
     )
@@ -158,6 +166,8 @@ async def observe(ctx: EnclaveContext, args: ObserveArgs) -> ObserveResult:
         readers = [adapter(source.adapter) for source in args.sources]
     except ValueError as exc:
         raise InvalidArgs(str(exc)) from exc
+    # From the args themselves, never from the host: the reports are bound to the rules applied here.
+    rules = config_hash(args)
     requests = [_request(source, reader) for source, reader in zip(args.sources, readers, strict=True)]
     fetched = await asyncio.gather(*(_fetch(ctx, s, q) for s, q in zip(args.sources, requests, strict=True)))
     now = int(time.time())
@@ -174,6 +184,7 @@ async def observe(ctx: EnclaveContext, args: ObserveArgs) -> ObserveResult:
             pair=args.pair,
             decimals=args.decimals,
             observed_at=now,
+            config_hash=rules.hex(),
             action=outcome.code,
             reason=outcome.detail,
             answer=None,
@@ -191,7 +202,7 @@ async def observe(ctx: EnclaveContext, args: ObserveArgs) -> ObserveResult:
     triggers = TriggerPolicy(args.deviation_bps, args.heartbeat_s, args.breaker_bps)
     decision = decide(answer, now, _published(args.last), _published(args.pending), triggers)
     reports = (
-        [_sign(ctx, target, args.pair, answer, now) for target in args.targets]
+        [_sign(ctx, target, args.pair, answer, now, rules) for target in args.targets]
         if decision.action == "publish"
         else []
     )
@@ -200,6 +211,7 @@ async def observe(ctx: EnclaveContext, args: ObserveArgs) -> ObserveResult:
         pair=args.pair,
         decimals=args.decimals,
         observed_at=now,
+        config_hash=rules.hex(),
         action=decision.action,
         reason=decision.reason,
         answer=answer,

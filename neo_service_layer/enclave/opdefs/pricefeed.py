@@ -143,6 +143,8 @@ class TargetReport(EnclaveModel):
     round_id: int
     answer: int
     observed_at: int
+    #: The feed rules' hash (hex) the report is signed over (``pricefeed/config_hash.py``).
+    config_hash: str
     signature: str
     signer: str
 
@@ -158,6 +160,9 @@ class ObserveResult(EnclaveModel):
     answer: int | None
     median: str | None
     observed_at: int
+    #: SHA-256 (hex) of the rules the price was observed under, computed by the op from its own args
+    #: (``pricefeed/config_hash.py``): the hash the feed contracts must have registered to take a report.
+    config_hash: str
     sources: list[SourceReport]
     reports: list[TargetReport]
 

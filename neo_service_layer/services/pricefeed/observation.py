@@ -3,8 +3,9 @@
 The args of one poll (``ObserveArgs`` as JSON: the feed's definition, ``last``, ``pending``, each target
 with its next round id), how ``last`` is chosen (the oldest published round: a target that missed a
 round is caught up), the :class:`Observer` behind which the enclave op sits, and the host's check of what
-comes back (:func:`check_observation`): an observation of another feed, or reports for other targets,
-is never recorded.
+comes back (:func:`check_observation`): an observation of another feed or of other rules, or reports
+for other targets, is never recorded; and :func:`feed_config_hash`, the hash of a feed's rules its
+targets must have registered.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any, Final, Protocol
 
 from neo_service_layer.chains.pricefeeds import ChainRound
 from neo_service_layer.enclave.opdefs.pricefeed import OBSERVE
+from neo_service_layer.enclave.pricefeed.config_hash import config_hash_of_params
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound
-from neo_service_layer.services.pricefeed.params import FeedTarget
+from neo_service_layer.services.pricefeed.params import FeedConfig, FeedTarget
 
 OBSERVE_OP: Final = OBSERVE.name
 PUBLISH: Final = "publish"
@@ -103,6 +105,34 @@ def observe_args(
     }
 
 
+def feed_rules(feed: PriceFeed | FeedConfig) -> dict[str, Any]:
+    """A feed's definition (stored, or a :class:`FeedConfig` not yet stored) as ``ObserveArgs`` JSON
+    with no round state (no last, pending or target): what its config hash covers."""
+    return {
+        "feed_id": feed.id if isinstance(feed, PriceFeed) else "unstored",  # not covered by the hash
+        "pair": feed.pair,
+        "decimals": feed.decimals,
+        "sources": [dict(source) for source in feed.sources],
+        "min_sources": feed.min_sources,
+        "max_quote_age_s": feed.max_quote_age_seconds,
+        "outlier_mad_k": feed.outlier_mad_k,
+        "max_spread_bps": feed.max_spread_bps,
+        "deviation_bps": feed.deviation_bps,
+        "heartbeat_s": feed.heartbeat_seconds,
+        "breaker_bps": feed.breaker_bps,
+        "last": None,
+        "pending": None,
+        "targets": [],
+    }
+
+
+def feed_config_hash(feed: PriceFeed | FeedConfig) -> bytes:
+    """The ``configHash`` of ``feed``'s rules (``enclave.pricefeed.config_hash``): what its owner
+    registers on each target (``nsl feeds config-hash``; a devnet at deployment, from the
+    :class:`FeedConfig` it creates) for its rounds to be taken."""
+    return config_hash_of_params(feed_rules(feed))
+
+
 def _report_key(report: Mapping[str, Any]) -> tuple[str, str, int]:
     return (str(report.get("kind")), str(report.get("feed", "")).lower(), int(report.get("round_id", -1)))
 
@@ -111,6 +141,8 @@ def check_observation(result: Mapping[str, Any], feed: PriceFeed, targets: Seque
     """The observation answers this feed, and a publication carries one report per target asked."""
     if result.get("feed_id") != feed.id or result.get("pair") != feed.pair:
         raise ObservationMismatch(f"the observation is not of feed {feed.id} ({feed.pair})")
+    if result.get("config_hash") != feed_config_hash(feed).hex():
+        raise ObservationMismatch(f"the observation of {feed.pair} is not under the feed's rules")
     if result.get("action") != PUBLISH:
         return
     asked = sorted(

@@ -15,7 +15,10 @@ A poll, in this order:
    one ``pending`` transmission per target. If another poll recorded a round or left a transmission
    unsettled since step 1, nothing is recorded (the observation was made against a stale ``last``);
 5. only then publish each transmission and record its outcome (a publisher that raises — a chain down,
-   a fee over budget, a paused feed — leaves its transmission pending for the next poll).
+   a fee over budget, a paused feed — leaves its transmission pending for the next poll). A round
+   observed under rules whose hash is not the one the target registered (``PricePublisher.config_hash``)
+   is not sent: it is failed with :data:`FEED_CONFIG_NOT_REGISTERED` (the contract would refuse it; the
+   detail names the hash to register), so a host that rewrote a feed's definition gets no round on chain.
 
 Dependencies come in as Protocols: the enclave op behind an ``Observer`` (``observation.py``: the
 args, ``last`` and the check of what comes back), the chains behind :class:`PublisherFactory`
@@ -72,6 +75,10 @@ SETTLED: Final[Mapping[PublishStatus, TransmissionStatus]] = {
     PublishStatus.FAILED: TransmissionStatus.FAILED,
 }
 MAX_DETAIL_CHARS: Final = 2000
+#: The stable reason (a failed transmission's detail's first word) of a round whose rules' hash is not
+#: the one its target has registered: the operator registers it (``nsl feeds config-hash``) or the feed's
+#: definition was rewritten behind the owner's back; nothing is sent either way.
+FEED_CONFIG_NOT_REGISTERED: Final = "feed_config_not_registered"
 Clock = Callable[[], datetime]
 
 
@@ -218,10 +225,13 @@ class FeedPoller:
                 unsettled.add(row.chain)  # perhaps the target whose publisher is missing this time
                 continue
             signed = rounds[row.round_id]
+            observed = {
+                "answer": signed.answer,
+                "observed_at": signed.observed_at,
+                "config_hash": signed.envelope.get("result", {}).get("config_hash"),
+            }
             try:
-                await self._publish(
-                    by_chain.get(row.chain), row, {"answer": signed.answer, "observed_at": signed.observed_at}
-                )
+                await self._publish(by_chain.get(row.chain), row, observed)
                 settled += 1
             except Exception:
                 log.exception("price round transmission not finished", pair=feed.pair, chain=row.chain)
@@ -237,10 +247,11 @@ class FeedPoller:
                 PublishStatus.FAILED, None, None, None, None, f"{row.chain} is no longer a target of the feed"
             )
         else:
-            report = SignedReport(
-                row.chain_round_id, int(signed["answer"]), int(signed["observed_at"]), row.signature
+            outcome = await self._unregistered(target, signed) or await target.publisher.publish(
+                SignedReport(
+                    row.chain_round_id, int(signed["answer"]), int(signed["observed_at"]), row.signature
+                )
             )
-            outcome = await target.publisher.publish(report)
         async with self._db.transaction() as session:
             await session.execute(
                 update(PriceTransmission)
@@ -269,6 +280,23 @@ class FeedPoller:
             tx_hash=outcome.tx_hash,
         )
         return outcome
+
+    @staticmethod
+    async def _unregistered(target: _Target, signed: Mapping[str, Any]) -> PublishOutcome | None:
+        """A failed outcome when the round's rules are not the ones ``target`` registered (the contract
+        would refuse the report): the transmission is not sent."""
+        observed = str(signed.get("config_hash") or "")
+        registered = await target.publisher.config_hash()
+        if registered is not None and registered.hex() == observed:
+            return None
+        chain_has = "none" if registered is None else f"0x{registered.hex()}"
+        detail = (
+            f"{FEED_CONFIG_NOT_REGISTERED}: the round was observed under config hash 0x{observed}, "
+            f"which {target.chain} ({target.target.address}) has not registered (it has {chain_has}); "
+            "if the feed's rules are the intended ones, its owner registers that hash"
+        )
+        log.warning("price round not sent: config hash not registered", chain=target.chain, detail=detail)
+        return PublishOutcome(PublishStatus.FAILED, None, None, None, None, detail)
 
     async def _record(
         self, feed: PriceFeed, seen: PriceRound | None, observation: Observation, chains: set[str]

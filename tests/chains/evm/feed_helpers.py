@@ -3,6 +3,7 @@ session deployment's NEO / USD ``NSLPriceFeed``, with reports signed by the key 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ from tests.chains.evm.helpers import EnclaveKey
 from tests.chains.fulfilment_rows import fulfilment_row, wait_fulfilment
 
 NEO_USD = 12_34_000_000  # 12.34 with 8 decimals
+#: The rules' hash the session deployment registers for NEO / USD (``deploy_nsl(config_hashes=...)``).
+TEST_CONFIG_HASH = hashlib.sha256(b"NEO / USD test rules").digest()
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,18 @@ class Feed:
         return int(self.nsl.w3.eth.get_block("latest")["timestamp"])
 
     def report(
-        self, round_id: int, answer: int, observed_at: int, key: EnclaveKey | None = None
+        self,
+        round_id: int,
+        answer: int,
+        observed_at: int,
+        key: EnclaveKey | None = None,
+        config_hash: bytes = TEST_CONFIG_HASH,
     ) -> SignedReport:
-        """A report signed as the enclave signs it (by the key the gateway trusts unless ``key``)."""
-        digest = messages.price_report_digest(self.nsl.chain_id, self.address, round_id, answer, observed_at)
+        """A report signed as the enclave signs it (by the key the gateway trusts unless ``key``), under
+        the feed's registered rules unless ``config_hash``."""
+        digest = messages.price_report_digest(
+            self.nsl.chain_id, self.address, round_id, answer, observed_at, config_hash
+        )
         return SignedReport(round_id, answer, observed_at, (key or self.nsl.enclave).sign(digest))
 
     def transmit(self, report: SignedReport) -> None:

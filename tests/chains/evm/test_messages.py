@@ -40,8 +40,11 @@ def test_layouts() -> None:
     assert messages.fulfilment_digest(1, GATEWAY, rid, b"r", payload_hash=h) != messages.fulfilment_digest(
         2, GATEWAY, rid, b"r", payload_hash=h
     )
-    assert messages.price_report_digest(1, GATEWAY, 1, -1, 5) != messages.price_report_digest(
-        1, GATEWAY, 1, 1, 5
+    assert messages.price_report_digest(1, GATEWAY, 1, -1, 5, h) != messages.price_report_digest(
+        1, GATEWAY, 1, 1, 5, h
+    )
+    assert messages.price_report_digest(1, GATEWAY, 1, 1, 5, h) != messages.price_report_digest(
+        1, GATEWAY, 1, 1, 5, b"\x01" * 32
     )
 
 
@@ -53,15 +56,16 @@ def test_layouts() -> None:
         lambda: messages.fulfilment_digest(-1, GATEWAY, bytes(32), b"", payload_hash=bytes(32)),
         lambda: messages.fulfilment_digest(1, GATEWAY, bytes(32), b"", payload_hash=bytes(31)),
         lambda: messages.fulfilment_digest(1, GATEWAY, bytes(32), b"", payload_hash=H, vrf_key_version=-1),
-        lambda: messages.price_report_digest(1, GATEWAY, 2**80, 0, 0),
-        lambda: messages.price_report_digest(1, GATEWAY, 1, 2**255, 0),
+        lambda: messages.price_report_digest(1, GATEWAY, 2**80, 0, 0, H),
+        lambda: messages.price_report_digest(1, GATEWAY, 1, 2**255, 0, H),
+        lambda: messages.price_report_digest(1, GATEWAY, 1, 1, 0, bytes(31)),
         lambda: messages.randomness_result(bytes(32), bytes(255)),
         lambda: messages.split_randomness_result(bytes(287)),
         lambda: messages.compress_eip2537_g2(bytes(255)),
         lambda: messages.compress_eip2537_g2(b"\x01" + bytes(255)),  # padding byte set
     ],
     ids=["short-id", "short-address", "negative-chain", "short-payload-hash", "negative-key-version",
-         "round-80-bits", "answer-256-bits", "short-pi",
+         "round-80-bits", "answer-256-bits", "short-config-hash", "short-pi",
          "short-result", "short-pi-compress", "bad-padding"],
 )  # fmt: skip
 def test_out_of_format_values_are_refused(call: object) -> None:

@@ -36,7 +36,7 @@ from neo_service_layer.chains.pricefeeds import (
     PublishStatus,
 )
 from neo_service_layer.services.keys.platform import EnclaveRelayerSigner
-from tests.chains.evm.feed_helpers import NEO_USD, Feed
+from tests.chains.evm.feed_helpers import NEO_USD, TEST_CONFIG_HASH, Feed
 from tests.chains.evm.fulfil_helpers import automine_off, rpc
 from tests.chains.evm.helpers import EnclaveKey
 from tests.worker.helpers import wait_until
@@ -70,6 +70,15 @@ async def test_a_round_is_published_and_read_back(feed: Feed, tmp_path: Path) ->
     )
     t = feed.now() - 30
     assert await publisher.latest() is None
+    assert await publisher.config_hash() == TEST_CONFIG_HASH  # what the deployment registered
+    unset = await evm_price_publisher(
+        settings,
+        platform.db,
+        signer,
+        feed.nsl.deployment.price_feeds["GAS / USD"],
+        chain_id=feed.nsl.chain_id,
+    )
+    assert await unset.config_hash() is None
 
     first = await publisher.publish(feed.report(1, NEO_USD, t))
     second = await publisher.publish(feed.report(2, NEO_USD + 5_000_000, t + 10))

@@ -22,7 +22,7 @@ from neo_service_layer.chains.neo_n3.devnet import DEFAULT_MAGIC, GAS_FACTOR, N3
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.server import EnclaveServer
-from tests.chains.neo_n3.helpers import EnclaveKey, Nsl
+from tests.chains.neo_n3.helpers import TEST_CONFIG_HASH, EnclaveKey, Nsl
 from tests.chains.neo_n3.platform import N3Platform, wire_n3_platform
 
 MEASUREMENT = bytes.fromhex("6e" * 32)
@@ -57,6 +57,7 @@ def nsl(n3_devnet: N3Devnet, n3_build: N3Build) -> Nsl:
             enclave_public_key=enclave.public_key,
             measurement=MEASUREMENT,
             vrf_public_key=dyvrf.public_key(vrf_secret),
+            config_hashes={"NEO/USD": TEST_CONFIG_HASH},
         )
         return Nsl(
             n3_devnet, n3_build, deployment, admin, relayer, stranger, enclave, vrf_secret, MEASUREMENT

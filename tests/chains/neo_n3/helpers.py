@@ -8,6 +8,7 @@ carries the VM's exception text the tests assert on.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,10 @@ from neo_service_layer.chains.neo_n3.deploy import N3Deployment
 from neo_service_layer.chains.neo_n3.devnet import N3Devnet, facade_for
 from neo_service_layer.enclave.crypto import dyvrf, keys, n3_gateway, signing
 from neo_service_layer.enclave.crypto.keytypes import HashAlgorithm, KeyType, SignatureFormat
+
+#: The rules' hash the session deployments register for NEO/USD (``deploy_nsl(config_hashes=...)``);
+#: the price feed tests register it for their own pairs too.
+TEST_CONFIG_HASH = hashlib.sha256(b"NEO/USD test rules").digest()
 
 
 class EnclaveKey:

@@ -29,7 +29,7 @@ from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.services.accounts.service import bootstrap
 from neo_service_layer.services.keys.platform import N3PlatformKeys, n3_platform_keys
 from tests.chains.fulfilment_rows import fulfilment_row, wait_fulfilment
-from tests.chains.neo_n3.helpers import events
+from tests.chains.neo_n3.helpers import TEST_CONFIG_HASH, events
 from tests.settings_helpers import settings_with
 
 RELAYER_FUNDS = 100 * GAS_FACTOR
@@ -132,6 +132,7 @@ async def wire_n3_platform(
             measurement=bytes.fromhex(report.measurement),
             vrf_public_key=keys.vrf_public_key,
             vrf_key_version=keys.vrf_key_version,
+            config_hashes={"NEO/USD": TEST_CONFIG_HASH},
         )
         yield N3Platform(devnet, deployment, admin, db, keys, enclave, socket, first_block)
     finally:

@@ -9,6 +9,7 @@ Observation times count up from ten minutes ago (the block's time must not be be
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 from dataclasses import dataclass
@@ -18,7 +19,16 @@ import pytest
 from neo3.api.wrappers import GenericContract
 
 from neo_service_layer.enclave.crypto import price_reports
-from tests.chains.neo_n3.helpers import EnclaveKey, Nsl, events, send, stack_bytes, stack_int, test_invoke
+from tests.chains.neo_n3.helpers import (
+    TEST_CONFIG_HASH,
+    EnclaveKey,
+    Nsl,
+    events,
+    send,
+    stack_bytes,
+    stack_int,
+    test_invoke,
+)
 
 GAS = 10**8
 _pair_numbers = itertools.count(1)
@@ -57,8 +67,9 @@ def sign(
     key: EnclaveKey | None = None,
     magic: int | None = None,
     contract: bytes | None = None,
+    config_hash: bytes = TEST_CONFIG_HASH,
 ) -> Report:
-    """A report signed like the enclave signs it (another key, network or contract when named)."""
+    """A report signed like the enclave signs it (another key, network, contract or rules when named)."""
     message = price_reports.n3_price_report_message(
         nsl.deployment.magic if magic is None else magic,
         feed_le(nsl) if contract is None else contract,
@@ -66,12 +77,16 @@ def sign(
         round_id,
         answer,
         observed_at,
+        config_hash,
     )
     return Report(pair, round_id, answer, observed_at, (key or nsl.enclave).sign(message))
 
 
-async def add_pairs(nsl: Nsl, *pairs: str) -> None:
+async def add_pairs(nsl: Nsl, *pairs: str, config_hash: bytes | None = TEST_CONFIG_HASH) -> None:
+    """Add ``pairs`` and register ``config_hash`` for each (none when None)."""
     calls = [nsl.price_feed.call_function("add_feed", [p, 8, p.replace("/", " / ")]) for p in pairs]
+    if config_hash is not None:
+        calls += [nsl.price_feed.call_function("set_config_hash", [p, config_hash]) for p in pairs]
     state, _, _, exception = await send(nsl, calls, nsl.admin)
     assert state == "HALT", exception
 
@@ -87,34 +102,39 @@ def round_of(item: dict[str, Any]) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    ("pair", "round_id", "answer", "observed_at"),
+    ("pair", "round_id", "answer", "observed_at", "config_hash"),
     [
-        pytest.param("NEO/USD", 1, 1, 0, id="smallest"),
-        pytest.param("GAS/USD", 255, 128, 1_700_000_000, id="sign-bytes"),
-        pytest.param("BTC/USD", 2**63 - 1, 2**255 - 1, 2**63 - 1, id="largest"),
-        pytest.param("ETH/USD", 2**32, 2**64, 2**40, id="wide"),
-        pytest.param("ÅÆ/€", 7, 1_234_000_000, 1_765_000_000, id="utf8-pair"),
-        pytest.param("X" * 64, 65536, 99, 3, id="64-byte-pair"),
+        pytest.param("NEO/USD", 1, 1, 0, bytes(32), id="smallest"),
+        pytest.param("GAS/USD", 255, 128, 1_700_000_000, TEST_CONFIG_HASH, id="sign-bytes"),
+        pytest.param("BTC/USD", 2**63 - 1, 2**255 - 1, 2**63 - 1, b"\xff" * 32, id="largest"),
+        pytest.param("ETH/USD", 2**32, 2**64, 2**40, b"\x80" + bytes(31), id="wide"),
+        pytest.param("ÅÆ/€", 7, 1_234_000_000, 1_765_000_000, TEST_CONFIG_HASH, id="utf8-pair"),
+        pytest.param("X" * 64, 65536, 99, 3, bytes(31) + b"\x01", id="64-byte-pair"),
     ],
 )
 def test_report_message_is_price_reports_message(
-    nsl: Nsl, pair: str, round_id: int, answer: int, observed_at: int
+    nsl: Nsl, pair: str, round_id: int, answer: int, observed_at: int, config_hash: bytes
 ) -> None:
-    on_chain = stack_bytes(read(nsl, nsl.price_feed, "report_message", pair, round_id, answer, observed_at))
-    expected = price_reports.n3_price_report_message(
-        nsl.deployment.magic, feed_le(nsl), pair, round_id, answer, observed_at
+    on_chain = stack_bytes(
+        read(nsl, nsl.price_feed, "report_message", pair, round_id, answer, observed_at, config_hash)
     )
-    assert len(on_chain) == 119
+    expected = price_reports.n3_price_report_message(
+        nsl.deployment.magic, feed_le(nsl), pair, round_id, answer, observed_at, config_hash
+    )
+    assert len(on_chain) == 151
     assert on_chain == expected
 
 
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        pytest.param(["NEO/USD", 1, 0, 1], "answer must be positive", id="zero-answer"),
-        pytest.param(["NEO/USD", 1, -5, 1], "answer must be positive", id="negative-answer"),
-        pytest.param(["NEO/USD", 2**63, 1, 1], "out of range", id="round-2^63"),
-        pytest.param(["NEO/USD", 1, 1, -1], "out of range", id="negative-time"),
+        pytest.param(["NEO/USD", 1, 0, 1, TEST_CONFIG_HASH], "answer must be positive", id="zero-answer"),
+        pytest.param(
+            ["NEO/USD", 1, -5, 1, TEST_CONFIG_HASH], "answer must be positive", id="negative-answer"
+        ),
+        pytest.param(["NEO/USD", 2**63, 1, 1, TEST_CONFIG_HASH], "out of range", id="round-2^63"),
+        pytest.param(["NEO/USD", 1, 1, -1, TEST_CONFIG_HASH], "out of range", id="negative-time"),
+        pytest.param(["NEO/USD", 1, 1, 1, bytes(31)], "a config hash is 32 bytes", id="short-config-hash"),
     ],
 )
 def test_report_message_refuses_what_no_report_carries(nsl: Nsl, args: list[Any], reason: str) -> None:
@@ -143,7 +163,7 @@ async def test_transmit_and_read_through_the_consumer(nsl: Nsl) -> None:
     state, used_second, more, exception = await send(nsl, [second.call(feed)], nsl.relayer)
     assert state == "HALT", exception
     print(f"\nN3 price feed transmit: system fee {used / GAS:.5f} GAS, then {used_second / GAS:.5f}")
-    # Measured 0.260 / 0.251 GAS (docs/chains-neo-n3.md): mostly calls (~0.01-0.02 GAS each) and storage.
+    # Measured 0.276 / 0.267 GAS (docs/chains-neo-n3.md): mostly calls (~0.01-0.02 GAS each) and storage.
     assert used < 3 * GAS // 10
     assert used_second < 3 * GAS // 10
 
@@ -164,7 +184,7 @@ async def test_transmit_and_read_through_the_consumer(nsl: Nsl) -> None:
     assert stack_int(read(nsl, feed, "latest_round", empty)) == 0
     assert stack_int(read(nsl, feed, "decimals", pair)) == 8
     assert stack_bytes(read(nsl, feed, "description", pair)) == pair.replace("/", " / ").encode()
-    assert stack_int(read(nsl, feed, "version")) == 1
+    assert stack_int(read(nsl, feed, "version")) == 2
     listed = [stack_bytes(item) for item in read(nsl, feed, "pairs")["value"]]
     assert listed[:4] == [b"NEO/USD", b"GAS/USD", b"BTC/USD", b"ETH/USD"]
     assert [pair.encode(), empty.encode()] == listed[-2:]
@@ -239,6 +259,12 @@ async def test_refused_transmissions(nsl: Nsl) -> None:
         ("zero-answer", Report(pair, 2, 0, now - 60, unsigned), "answer must be positive"),
         ("negative-answer", Report(pair, 2, -200, now - 60, unsigned), "answer must be positive"),
         ("unknown-pair", sign(nsl, "NOPE/USD", 1, 200, now - 60), "unknown pair"),
+        # The attack: the enclave's key over a price observed under rules a host rewrote.
+        (
+            "other-rules",
+            sign(nsl, pair, 2, 200, now - 60, config_hash=hashlib.sha256(b"host's server").digest()),
+            "signature is not from the enclave",
+        ),
     ]
     failures = []
     for case_id, report, reason in cases:
@@ -278,3 +304,34 @@ async def test_only_the_owner_adds_feeds_once(nsl: Nsl) -> None:
     gateway = read(nsl, feed, "gateway")
     assert stack_bytes(owner) == bytes(nsl.admin.script_hash.to_array())
     assert stack_bytes(gateway) == bytes(nsl.deployment.gateway.to_array())
+
+
+async def test_config_hashes_are_the_owner_s_and_a_pair_without_one_takes_no_report(nsl: Nsl) -> None:
+    pair = new_pair()
+    await add_pairs(nsl, pair, config_hash=None)
+    feed, rpc = nsl.price_feed, nsl.rpc_url
+    assert stack_bytes(read(nsl, feed, "config_hash", pair)) == b""
+    assert stack_bytes(read(nsl, feed, "config_hash", "NEO/USD")) == TEST_CONFIG_HASH  # deploy_nsl's
+    now = int(time.time())
+    report = sign(nsl, pair, 1, 100, now - 60)
+    test_invoke(rpc, report.call(feed), nsl.relayer).assert_fault("config hash not set")
+
+    rules = hashlib.sha256(b"the owner's rules").digest()
+    set_it = feed.call_function("set_config_hash", [pair, rules])
+    test_invoke(rpc, set_it, nsl.stranger).assert_fault("only the owner")
+    test_invoke(rpc, set_it, nsl.relayer).assert_fault("only the owner")
+    refused: list[tuple[list[Any], str]] = [
+        ([pair, rules[:31]], "32 bytes"),
+        (["NOPE/USD", rules], "unknown pair"),
+    ]
+    for args, reason in refused:
+        test_invoke(rpc, feed.call_function("set_config_hash", args), nsl.admin).assert_fault(reason)
+    state, _, notifications, exception = await send(nsl, [set_it], nsl.admin)
+    assert state == "HALT", exception
+    assert events(notifications, "ConfigHashSet", feed.hash) == [[pair.encode(), rules]]
+    assert stack_bytes(read(nsl, feed, "config_hash", pair)) == rules
+    # Under the registered rules the round goes through; under any other hash it does not.
+    test_invoke(rpc, report.call(feed), nsl.relayer).assert_fault("signature is not from the enclave")
+    good = sign(nsl, pair, 1, 100, now - 60, config_hash=rules)
+    state, _, _, exception = await send(nsl, [good.call(feed)], nsl.relayer)
+    assert state == "HALT", exception

@@ -43,7 +43,7 @@ from neo_service_layer.enclave.crypto import price_reports
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.services.keys.platform import N3EnclaveRelayerSigner
 from tests.chains.fulfilment_rows import fulfilment_row
-from tests.chains.neo_n3.helpers import EnclaveKey, stack_int, test_invoke
+from tests.chains.neo_n3.helpers import TEST_CONFIG_HASH, EnclaveKey, stack_int, test_invoke
 from tests.chains.neo_n3.platform import VALID_BLOCKS, N3Platform
 
 PAIR = "NEO/USD"
@@ -64,11 +64,13 @@ def sign(
     *,
     pair: str = PAIR,
     key: EnclaveKey | None = None,
+    config_hash: bytes = TEST_CONFIG_HASH,
 ) -> SignedReport:
-    """A report signed by the enclave identity, as the observe op signs it (or by ``key``)."""
+    """A report signed by the enclave identity, as the observe op signs it (or by ``key``), under the
+    pair's registered rules unless ``config_hash``."""
     contract = bytes(feed(platform).hash.to_array())
     message = price_reports.n3_price_report_message(
-        platform.deployment.magic, contract, pair, round_id, answer, observed_at
+        platform.deployment.magic, contract, pair, round_id, answer, observed_at, config_hash
     )
     signature = key.sign(message) if key is not None else enclave.ctx.sign(message).p256
     return SignedReport(round_id, answer, observed_at, signature)
@@ -129,6 +131,9 @@ async def test_publish_is_read_by_the_consumer_and_idempotent(
         shared: PricePublisher = pub  # it is the shared protocol (mypy checks it)
         assert shared.chain == n3_platform.chain
         assert await pub.latest() is None
+        assert await shared.config_hash() == TEST_CONFIG_HASH  # what the deployment registered
+        unset = await publisher(n3_platform, rpc, pair="GAS/USD")  # a default pair, no hash registered
+        assert await unset.config_hash() is None
         started = time.monotonic()
         outcome = await pub.publish(first)
         elapsed = time.monotonic() - started

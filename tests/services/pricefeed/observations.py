@@ -3,10 +3,12 @@
 :class:`SigningObserver` answers ``pricefeed.observe`` with the decision a test scripts (the enclave's own
 aggregation and decision are tested with the op), but everything it returns is real: one report per
 target signed over the exact report message of ``enclave.crypto.price_reports`` (EVM: secp256k1 over the
-NSL-PRICE-V1 preimage; N3: P-256 over the NSL-N3-PRICE-V1 message), inside an envelope signed the way the
-enclave signs every result (``enclave.ops.sign_result``). :class:`LedgerChain` is a feed contract's round
-model: it takes a report only with the identity's signature over exactly that round, and only as its
-next round, and answers ``latest``/``publish`` as ``chains.pricefeeds.PricePublisher`` says.
+NSL-PRICE-V2 preimage; N3: P-256 over the NSL-N3-PRICE-V2 message) with the config hash of the args'
+rules (computed as the op does), inside an envelope signed the way the enclave signs every result
+(``enclave.ops.sign_result``). :class:`LedgerChain` is a feed contract's round model: it takes a report
+only with the identity's signature over exactly that round under the config hash registered on it
+(:meth:`Chains.register`; none: no report), and only as its next round, and answers
+``latest``/``config_hash``/``publish`` as ``chains.pricefeeds.PricePublisher`` says.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from typing import Any, Protocol
 
 from neo_service_layer.chains.pricefeeds import ChainRound, PublishOutcome, PublishStatus, SignedReport
 from neo_service_layer.client.attestation import VerifiedIdentity
+from neo_service_layer.db.session import Database
 from neo_service_layer.enclave import signing
 from neo_service_layer.enclave.canonical import request_hash, result_hash
 from neo_service_layer.enclave.crypto.price_reports import evm_price_report_preimage, n3_price_report_message
 from neo_service_layer.enclave.identity import Identity
-from neo_service_layer.services.pricefeed.observation import OBSERVE_OP, Observation
+from neo_service_layer.enclave.pricefeed.config_hash import config_hash_of_params
+from neo_service_layer.services.pricefeed.models import PriceFeed
+from neo_service_layer.services.pricefeed.observation import OBSERVE_OP, Observation, feed_config_hash
 from neo_service_layer.services.pricefeed.params import FeedTarget
 
 ACCOUNT = "nsl-pricefeed"
@@ -59,14 +64,18 @@ def verified_identity(identity: Identity) -> VerifiedIdentity:
     )
 
 
-def report_message(pair: str, target: dict[str, Any], answer: int, observed_at: int) -> bytes:
+def report_message(
+    pair: str, target: dict[str, Any], answer: int, observed_at: int, config_hash: bytes
+) -> bytes:
     """The message the identity signs for one target's round (``enclave.crypto.price_reports``)."""
     if target["kind"] == "evm":
         feed = bytes.fromhex(target["feed"][2:])
-        return evm_price_report_preimage(target["chain_id"], feed, target["round_id"], answer, observed_at)
+        return evm_price_report_preimage(
+            target["chain_id"], feed, target["round_id"], answer, observed_at, config_hash
+        )
     contract = bytes.fromhex(target["contract"][2:])[::-1]  # display form -> UInt160.to_array()
     return n3_price_report_message(
-        target["network_magic"], contract, pair, target["round_id"], answer, observed_at
+        target["network_magic"], contract, pair, target["round_id"], answer, observed_at, config_hash
     )
 
 
@@ -111,6 +120,7 @@ class SigningObserver:
     observed_at: int = 1_800_000_000
     calls: list[dict[str, Any]] = field(default_factory=list)
     report_signer: Identity | None = None  # signs the chain reports instead of ``identity`` (forgery)
+    config_hash: bytes | None = None  # signs this instead of the args' rules' hash (a lying enclave)
 
     def script(self, action: str, reason: str, answer: int, observed_at: int | None = None) -> None:
         self.action, self.reason, self.answer = action, reason, answer
@@ -118,10 +128,14 @@ class SigningObserver:
 
     async def observe(self, args: dict[str, Any]) -> Observation:
         self.calls.append(args)
+        # As the op: from the args' rules (round state aside: a scripted breaker needs no real ``last``).
+        rules = self.config_hash or config_hash_of_params(
+            {**args, "last": None, "pending": None, "targets": []}
+        )
         reports = []
         if self.action == "publish":
             for target in args["targets"]:
-                message = report_message(args["pair"], target, self.answer, self.observed_at)
+                message = report_message(args["pair"], target, self.answer, self.observed_at, rules)
                 signed = (self.report_signer or self.identity).sign(message)
                 evm = target["kind"] == "evm"
                 reports.append(
@@ -133,6 +147,7 @@ class SigningObserver:
                         "round_id": target["round_id"],
                         "answer": self.answer,
                         "observed_at": self.observed_at,
+                        "config_hash": rules.hex(),
                         "signature": (signed.k1 if evm else signed.p256).hex(),
                         "signer": self.identity.public.k1_address if evm else self.identity.public.p256.hex(),
                     }
@@ -146,6 +161,7 @@ class SigningObserver:
             "answer": self.answer,
             "median": None,
             "observed_at": self.observed_at,
+            "config_hash": rules.hex(),
             "sources": source_reports({"binance": "12.34", "okx": "12.35", "kraken": "12.33"}),
             "reports": reports,
         }
@@ -169,11 +185,17 @@ class LedgerChain:
     kill_publishes: int = 0  # the worker is killed (cancelled) in the middle of the publish
     fail_latest: bool = False
     published: list[SignedReport] = field(default_factory=list)
+    registered: bytes | None = None  # the contract's config hash (its owner's setConfigHash)
 
     async def latest(self) -> ChainRound | None:
         if self.fail_latest:
             raise ConnectionError(f"{self.chain} is down")
         return ChainRound(*self.rounds[-1]) if self.rounds else None
+
+    async def config_hash(self) -> bytes | None:
+        if self.fail_latest:
+            raise ConnectionError(f"{self.chain} is down")
+        return self.registered
 
     def _target_arg(self, round_id: int) -> dict[str, Any]:
         family, _, number = self.chain.partition(":")
@@ -187,8 +209,10 @@ class LedgerChain:
         }
 
     def _signed_by_identity(self, report: SignedReport) -> bool:
+        if self.registered is None:
+            return False  # ConfigNotSet: the contract takes no report
         message = report_message(
-            self.pair, self._target_arg(report.round_id), report.answer, report.observed_at
+            self.pair, self._target_arg(report.round_id), report.answer, report.observed_at, self.registered
         )
         if self.target.kind == "evm":
             try:
@@ -234,6 +258,18 @@ class Chains:
         for kind, chain, address in (("evm", EVM_CHAIN, EVM_FEED), ("n3", N3_CHAIN, N3_CONTRACT)):
             target = FeedTarget("evm" if kind == "evm" else "n3", address)
             self.by_kind[kind] = LedgerChain(chain, self.pair, target, self.keys)
+
+    def register(self, feed: PriceFeed) -> None:
+        """Register ``feed``'s config hash on every chain, as its owner does (``nsl feeds config-hash``)."""
+        for chain in self.by_kind.values():
+            chain.registered = feed_config_hash(feed)
+
+    async def register_stored(self, db: Database, feed_id: str) -> None:
+        """:meth:`register` the feed ``feed_id`` as stored now."""
+        async with db.session(for_read=True) as session:
+            feed = await session.get(PriceFeed, feed_id)
+        assert feed is not None
+        self.register(feed)
 
     async def publisher(self, pair: str, target: FeedTarget) -> LedgerChain:
         if target.kind in self.unconfigured:

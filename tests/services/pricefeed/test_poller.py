@@ -5,19 +5,24 @@ transmissions finished first, a target that missed a round caught up."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from neo_service_layer.config import PriceFeedSettings
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.services.pricefeed import service
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound, PriceTransmission
-from neo_service_layer.services.pricefeed.observation import Observation, ObservationMismatch
+from neo_service_layer.services.pricefeed.observation import (
+    Observation,
+    ObservationMismatch,
+    feed_config_hash,
+)
 from neo_service_layer.services.pricefeed.params import feed_config
-from neo_service_layer.services.pricefeed.poller import FeedPoller
+from neo_service_layer.services.pricefeed.poller import FEED_CONFIG_NOT_REGISTERED, FeedPoller
 from tests.services.pricefeed.observations import (
     EVM_CHAIN,
     N3_CHAIN,
@@ -34,10 +39,14 @@ SOURCES = [
 ]
 
 
-async def make_feed(db: Database, **overrides: object) -> PriceFeed:
+async def make_feed(db: Database, chains: Chains | None = None, **overrides: object) -> PriceFeed:
+    """A feed of NEO/USD, its config hash registered on ``chains`` when given (as its owner does)."""
     values = {"pair": "NEO/USD", "sources": SOURCES, "targets": TARGETS, **overrides}
     async with db.transaction() as session:
-        return await service.create_feed(session, feed_config(values, PriceFeedSettings()), NOW)
+        feed = await service.create_feed(session, feed_config(values, PriceFeedSettings()), NOW)
+    if chains is not None:
+        chains.register(feed)
+    return feed
 
 
 @pytest.fixture
@@ -85,7 +94,7 @@ async def reload(db: Database, feed_id: str) -> PriceFeed:
 async def test_first_poll_records_the_round_then_publishes_it_on_every_target(
     db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     result = await poller.poll(feed.id)
 
     assert (result.action, result.round_id, result.outcomes) == (
@@ -118,7 +127,7 @@ async def test_first_poll_records_the_round_then_publishes_it_on_every_target(
 async def test_round_ids_strictly_increase_with_every_published_round(
     db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     answers = [1_234_000_000, 1_300_000_000, 1_300_000_000, 1_250_000_000]
     actions = ["publish", "publish", "unchanged", "publish"]
     for answer, action in zip(answers, actions, strict=True):
@@ -145,7 +154,7 @@ async def test_round_ids_strictly_increase_with_every_published_round(
 async def test_the_same_poll_run_twice_at_once_records_one_round(
     db: Database, poller: FeedPoller, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     results = await asyncio.gather(poller.poll(feed.id), poller.poll(feed.id))
 
     assert sorted(r.action for r in results) == ["publish", "raced"]
@@ -157,7 +166,7 @@ async def test_the_same_poll_run_twice_at_once_records_one_round(
 async def test_a_poll_run_again_after_it_finished_publishes_no_second_round(
     db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     await poller.poll(feed.id)
     observer.script("unchanged", "within_threshold", observer.answer)
     again = await poller.poll(feed.id)
@@ -168,9 +177,9 @@ async def test_a_poll_run_again_after_it_finished_publishes_no_second_round(
 
 
 async def test_a_breaker_pending_value_is_stored_sent_back_and_cleared(
-    db: Database, poller: FeedPoller, observer: SigningObserver
+    db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     await poller.poll(feed.id)
     observer.script("breaker_pending", "breaker_tripped", 2_500_000_000)
     await poller.poll(feed.id)
@@ -189,9 +198,9 @@ async def test_a_breaker_pending_value_is_stored_sent_back_and_cleared(
 
 @pytest.mark.parametrize("action", ["unchanged", "insufficient_sources"])
 async def test_any_other_decision_clears_the_pending_value(
-    db: Database, poller: FeedPoller, observer: SigningObserver, action: str
+    db: Database, poller: FeedPoller, observer: SigningObserver, action: str, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     observer.script("breaker_pending", "breaker_tripped", 2_500_000_000)
     await poller.poll(feed.id)
     assert (await reload(db, feed.id)).pending_answer == 2_500_000_000
@@ -203,7 +212,7 @@ async def test_any_other_decision_clears_the_pending_value(
 async def test_unfinished_transmissions_are_finished_before_the_next_observation(
     db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     n3 = chains.by_kind["n3"]
     n3.fail_publishes = 1  # the connection to N3 drops while round 1 is sent
     first = await poller.poll(feed.id)
@@ -233,7 +242,7 @@ async def test_unfinished_transmissions_are_finished_before_the_next_observation
 async def test_a_worker_killed_while_publishing_leaves_no_duplicate_and_no_gap(
     db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     await poller.poll(feed.id)
     evm, n3 = chains.by_kind["evm"], chains.by_kind["n3"]
     evm.kill_publishes = 1
@@ -260,7 +269,7 @@ async def test_a_worker_killed_while_publishing_leaves_no_duplicate_and_no_gap(
 async def test_a_target_still_down_is_left_out_and_the_others_go_on(
     db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     n3 = chains.by_kind["n3"]
     n3.fail_publishes = 2
     await poller.poll(feed.id)
@@ -279,7 +288,7 @@ async def test_a_target_still_down_is_left_out_and_the_others_go_on(
 async def test_a_target_without_a_publisher_is_left_out_until_it_has_one(
     db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     chains.unconfigured.add("n3")
     first = await poller.poll(feed.id)
     assert first.outcomes == {EVM_CHAIN: "confirmed"}
@@ -294,7 +303,7 @@ async def test_a_target_without_a_publisher_is_left_out_until_it_has_one(
 async def test_a_pending_transmission_to_a_removed_target_fails(
     db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     chains.by_kind["n3"].fail_publishes = 1
     await poller.poll(feed.id)
     async with db.transaction() as session:
@@ -307,7 +316,7 @@ async def test_a_pending_transmission_to_a_removed_target_fails(
 async def test_a_target_that_missed_a_round_makes_last_the_oldest(
     db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
     await poller.poll(feed.id)
     first_at = observer.observed_at
     chains.by_kind["n3"].fail_latest = True
@@ -323,9 +332,9 @@ async def test_a_target_that_missed_a_round_makes_last_the_oldest(
 
 
 async def test_a_disabled_feed_is_not_observed(
-    db: Database, poller: FeedPoller, observer: SigningObserver
+    db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
 ) -> None:
-    feed = await make_feed(db, enabled=False)
+    feed = await make_feed(db, chains, enabled=False)
     assert (await poller.poll(feed.id)).action == "disabled"
     assert (await poller.poll("pfd_01GONE")).action == "disabled"
     assert observer.calls == []
@@ -334,7 +343,7 @@ async def test_a_disabled_feed_is_not_observed(
 async def test_an_observation_of_another_feed_is_not_recorded(
     db: Database, chains: Chains, identity: Identity
 ) -> None:
-    feed = await make_feed(db)
+    feed = await make_feed(db, chains)
 
     class Elsewhere(SigningObserver):
         async def observe(self, args: dict[str, object]) -> Observation:
@@ -344,3 +353,60 @@ async def test_an_observation_of_another_feed_is_not_recorded(
         await FeedPoller(db, Elsewhere(identity), chains, clock=lambda: NOW).poll(feed.id)
     assert await rounds_of(db, feed.id) == []
     assert (await reload(db, feed.id)).last_observation is None
+
+
+async def transmission_details(db: Database, feed_id: str) -> dict[str, tuple[str, str]]:
+    async with db.session() as session:
+        statement = select(PriceTransmission).where(PriceTransmission.feed_id == feed_id)
+        return {r.chain: (r.status.value, r.detail) for r in (await session.execute(statement)).scalars()}
+
+
+async def test_a_round_under_rules_a_chain_has_not_registered_is_not_sent_there(
+    db: Database, poller: FeedPoller, chains: Chains
+) -> None:
+    feed = await make_feed(db, chains)
+    chains.by_kind["n3"].registered = None  # the owner registered the hash on EVM only
+    result = await poller.poll(feed.id)
+    assert result.outcomes == {EVM_CHAIN: "confirmed", N3_CHAIN: "failed"}
+    assert chains.by_kind["n3"].published == []  # not even tried
+    status, detail = (await transmission_details(db, feed.id))[N3_CHAIN]
+    assert status == "failed"
+    assert detail.startswith(f"{FEED_CONFIG_NOT_REGISTERED}: ")
+    assert f"0x{feed_config_hash(feed).hex()}" in detail
+    assert "it has none" in detail
+
+
+async def test_a_feed_rewritten_in_the_database_gets_no_round_on_any_chain(
+    db: Database, poller: FeedPoller, observer: SigningObserver, chains: Chains
+) -> None:
+    """The attack a TEE defends against: the host rewrites a feed's sources (direct SQL) to its own
+    server. The observation is made, and signed, under the rewritten rules — whose hash no chain has
+    registered: nothing is sent, and each transmission says what would have to be registered."""
+    feed = await make_feed(db, chains)
+    registered = feed_config_hash(feed)
+    evil = [{"name": "binance", "adapter": "binance", "symbol": "NEOUSDT", "base_url": "https://evil.test"}]
+    async with db.transaction() as session:
+        await session.execute(
+            update(PriceFeed).where(PriceFeed.id == feed.id).values(sources=evil, min_sources=1)
+        )
+    rewritten = await reload(db, feed.id)
+    observer.script("publish", "first", 99_000_000_000)
+    result = await poller.poll(feed.id)
+    assert result.outcomes == {EVM_CHAIN: "failed", N3_CHAIN: "failed"}
+    (args,) = observer.calls
+    assert args["sources"] == evil  # the enclave did observe under the rewritten rules
+    for chain in chains.by_kind.values():
+        assert (chain.published, chain.rounds) == ([], [])
+    for status, detail in (await transmission_details(db, feed.id)).values():
+        assert status == "failed"
+        assert detail.startswith(FEED_CONFIG_NOT_REGISTERED)
+        assert f"0x{feed_config_hash(rewritten).hex()}" in detail
+        assert f"it has 0x{registered.hex()}" in detail
+
+
+async def test_a_feed_s_config_hash_is_the_same_before_and_after_it_is_stored(db: Database) -> None:
+    config = feed_config({"pair": "NEO/USD", "sources": SOURCES, "targets": TARGETS}, PriceFeedSettings())
+    async with db.transaction() as session:
+        stored = await service.create_feed(session, config, NOW)
+    assert feed_config_hash(config) == feed_config_hash(stored)
+    assert feed_config_hash(config) != feed_config_hash(replace(config, max_spread_bps=201))

@@ -4,17 +4,20 @@ One contract holds every pair ("NEO/USD", ...). Each pair has Chainlink's round 
 rounds 1, 2, 3, ... each with an answer (an integer scaled by the pair's ``decimals``) and the time the
 enclave observed it; ``started_at = updated_at = observed_at`` and ``answered_in_round = round_id``.
 
-- the owner (the deploying account) adds pairs (``add_feed``);
+- the owner (the deploying account) adds pairs (``add_feed``) and registers each pair's ``config_hash``
+  (``set_config_hash``): the SHA-256 of the rules its price is observed under (sources, quorum, spread,
+  outlier rule, quote age, decimals: docs/pricefeed.md "Trust"). A pair with no hash takes no report;
 - anyone may relay a report (``transmit``); it is accepted only if the pair exists, the NSL gateway is not
   paused, the round is the next one (latest + 1: a report can be neither replayed nor skipped ahead),
   its observation time is after the previous round's and not after the block's, the answer is positive,
   and the enclave key the gateway trusts right now signed it (``CryptoLib.verifyWithECDsa``, secp256r1
   over SHA-256) over the report message, which is rebuilt here from the call's fields::
 
-      "NSL-N3-PRICE-V1" ‖ magic (u32) ‖ this contract (20) ‖ SHA-256(pair) ‖ round id (u64) ‖
-      answer (u256) ‖ observed at (u64, Unix seconds)                         -- little-endian, 119 bytes
+      "NSL-N3-PRICE-V2" ‖ magic (u32) ‖ this contract (20) ‖ SHA-256(pair) ‖ round id (u64) ‖
+      answer (u256) ‖ observed at (u64, Unix seconds) ‖ config hash (32)      -- little-endian, 151 bytes
 
-  exactly as ``neo_service_layer.enclave.crypto.price_reports.n3_price_report_message`` builds it;
+  with the pair's STORED config hash (the relayer does not pass it: a price observed under rules a
+  compromised host rewrote does not verify), exactly as ``neo_service_layer.enclave.crypto.price_reports.n3_price_report_message`` builds it;
 - the reads follow AggregatorV3Interface: ``latest_round_data(pair)`` / ``get_round_data(pair, round_id)``
   return ``[round_id, answer, started_at, updated_at, answered_in_round]`` and abort "no data present"
   for a round never written.
@@ -43,8 +46,9 @@ def manifest_metadata() -> NeoMetadata:
     return meta
 
 
-VERSION = 1
-REPORT_TAG = b"NSL-N3-PRICE-V1"
+VERSION = 2
+REPORT_TAG = b"NSL-N3-PRICE-V2"
+CONFIG_HASH_SIZE = 32
 MAX_PAIR_SIZE = 64
 MAX_DESCRIPTION_SIZE = 256
 MAX_DECIMALS = 18
@@ -64,6 +68,7 @@ PREFIX_INDEX = b"i"  # + SHA-256(pair) -> index (2 bytes)
 PREFIX_FEED = b"f"  # + index -> [pair, decimals, description]
 PREFIX_LATEST = b"l"  # + index -> its observed at (8 bytes LE) + latest round id (NeoVM integer)
 PREFIX_ROUND = b"r"  # + index + round id -> observed at (8 bytes LE) + answer (NeoVM integer)
+PREFIX_CONFIG = b"c"  # + index -> the pair's config hash (32 bytes; absent: no report is taken)
 
 # --- events ----------------------------------------------------------------------------------------------
 
@@ -71,6 +76,7 @@ on_answer_updated: Event = CreateNewEvent(
     [("pair", str), ("answer", int), ("round_id", int), ("updated_at", int)], "AnswerUpdated"
 )
 on_feed_added: Event = CreateNewEvent([("pair", str), ("decimals", int), ("description", str)], "FeedAdded")
+on_config_hash_set: Event = CreateNewEvent([("pair", str), ("config_hash", bytes)], "ConfigHashSet")
 
 
 @public
@@ -108,7 +114,7 @@ def round_key(index: bytes, round_id: int) -> bytes:
     return PREFIX_ROUND + index + cast(bytes, round_id)
 
 
-def message_of(pair_hash: bytes, round_id: int, answer: int, observed_at: int) -> bytes:
+def message_of(pair_hash: bytes, round_id: int, answer: int, observed_at: int, rules: bytes) -> bytes:
     return (
         REPORT_TAG
         + le(runtime.get_network(), 4)
@@ -117,6 +123,7 @@ def message_of(pair_hash: bytes, round_id: int, answer: int, observed_at: int) -
         + le(round_id, 8)
         + le(answer, 32)
         + le(observed_at, 8)
+        + rules
     )
 
 
@@ -124,14 +131,17 @@ def message_of(pair_hash: bytes, round_id: int, answer: int, observed_at: int) -
 
 
 @public(safe=True)
-def report_message(pair: str, round_id: int, answer: int, observed_at: int) -> bytes:
-    """The message the enclave signs (ECDSA P-256 over its SHA-256) for this report (module docstring)."""
+def report_message(pair: str, round_id: int, answer: int, observed_at: int, config_hash: bytes) -> bytes:
+    """The message the enclave signs (ECDSA P-256 over its SHA-256) for this report observed under
+    ``config_hash`` (module docstring); ``transmit`` uses the pair's stored hash."""
     if round_id < 0 or round_id > MAX_U63 or observed_at < 0 or observed_at > MAX_U63:
         abort("round id or observation time out of range")
     # A NeoVM integer is below 2^255 (price_reports.MAX_N3_ANSWER): only the sign needs a check.
     if answer <= 0:
         abort("answer must be positive")
-    return message_of(CryptoLib.sha256(to_bytes(pair)), round_id, answer, observed_at)
+    if len(config_hash) != CONFIG_HASH_SIZE:
+        abort("a config hash is 32 bytes")
+    return message_of(CryptoLib.sha256(to_bytes(pair)), round_id, answer, observed_at, config_hash)
 
 
 @public
@@ -145,6 +155,9 @@ def transmit(pair: str, round_id: int, answer: int, observed_at: int, signature:
     index = storage.get(PREFIX_INDEX + pair_hash)
     if len(index) == 0:
         abort("unknown pair")
+    rules = storage.get(PREFIX_CONFIG + index)
+    if len(rules) == 0:
+        abort("config hash not set")
     # One read for both: the latest round id and its observation time (nothing before the first round).
     latest_entry = storage.get(PREFIX_LATEST + index)
     if round_id != to_int(latest_entry[8:]) + 1:
@@ -160,7 +173,7 @@ def transmit(pair: str, round_id: int, answer: int, observed_at: int, signature:
     if answer <= 0:
         abort("answer must be positive")
     enclave_key: ECPoint = call_contract(gateway, "get_enclave_public_key")
-    message = message_of(pair_hash, round_id, answer, observed_at)
+    message = message_of(pair_hash, round_id, answer, observed_at, rules)
     if not CryptoLib.verify_with_ecdsa(message, enclave_key, signature, NamedCurveHash.SECP256R1SHA256):
         abort("signature is not from the enclave key")
     observed = le(observed_at, 8)
@@ -224,6 +237,12 @@ def description(pair: str) -> str:
 
 
 @public(safe=True)
+def config_hash(pair: str) -> bytes:
+    """The hash of the rules ``pair``'s reports must be observed under; empty before the owner sets one."""
+    return storage.get(PREFIX_CONFIG + index_of(pair))
+
+
+@public(safe=True)
 def version() -> int:
     """The report format version (AggregatorV3Interface ``version``)."""
     return VERSION
@@ -243,7 +262,7 @@ def gateway() -> UInt160:
 
 @public(safe=True)
 def owner() -> UInt160:
-    """The owner (the deployer): the account that adds pairs."""
+    """The owner (the deployer): the account that adds pairs and registers their config hashes."""
     return storage.get_uint160(KEY_OWNER)
 
 
@@ -274,3 +293,15 @@ def add_feed(pair: str, decimals: int, description: str) -> None:
     storage.put_list(PREFIX_FEED + index, feed)
     storage.put_list(KEY_PAIRS, names)
     on_feed_added(pair, decimals, description)
+
+
+@public
+def set_config_hash(pair: str, config_hash: bytes) -> None:
+    """Register the hash of the rules ``pair``'s reports must be observed under (``nsl feeds config-hash
+    PAIR``); owner only. It takes effect at once: reports under the old rules are refused from now on."""
+    if not runtime.check_witness(storage.get_uint160(KEY_OWNER)):
+        abort("only the owner")
+    if len(config_hash) != CONFIG_HASH_SIZE:
+        abort("a config hash is 32 bytes")
+    storage.put(PREFIX_CONFIG + index_of(pair), config_hash)
+    on_config_hash_set(pair, config_hash)
