@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,17 @@ class Platform:
         return worker
 
 
-def start_platform(stack: contextlib.ExitStack, prefix: str, service: str = "randomness") -> Platform:
+def start_platform(
+    stack: contextlib.ExitStack,
+    prefix: str,
+    service: str = "randomness",
+    enclave_env: Mapping[str, str] | None = None,
+) -> Platform:
     """A temp data dir and database (migrated, bootstrapped) and the enclave, all undone by ``stack``.
 
     ``service`` ``oracle``: also a local HTTPS data source (``servers.start_https_source``) that the
-    enclave trusts and may reach; its URL is :attr:`Platform.source_url`."""
+    enclave trusts and may reach; its URL is :attr:`Platform.source_url`. ``enclave_env``: more settings
+    of the enclave (and the worker), e.g. the CA of another local HTTPS server it must reach."""
     data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix, dir="/tmp")))
     database_url = f"sqlite+aiosqlite:///{data_dir / 'nsl.db'}"
     asyncio.run(bootstrap_admin(database_url))
@@ -72,6 +79,7 @@ def start_platform(stack: contextlib.ExitStack, prefix: str, service: str = "ran
         "NSL_DATABASE_URL": database_url,
         "NSL_LOG_LEVEL": "warning",
         "NSL_ENCLAVE_PASSPHRASE": os.urandom(16).hex(),
+        **(enclave_env or {}),
     }
     source_url = ""
     if service == "oracle":

@@ -11,10 +11,16 @@ old) and replayed, so neither side sees the same list twice in a row:
 
 Scenarios: ``clean`` (every quote fresh and close), ``outliers`` (2 sources off by 30 % and 2 stale),
 ``tie`` (most sources quote the same price: MAD = 0). Reports calls/s, p50 and p99 in µs and the ratio
-ours/bare. The price feed's other figures (price change to round on chain, gas per round) need the
-chains; this file is where they belong too. Exit status 0 whatever the numbers.
+ours/bare.
 
-Usage: ``python bench/pricefeed.py [--duration 2] [--sources 20] [--rounds 1000] [--json out.json]``.
+Then (``--part chains``; both parts by default) the feed on both local chains, in
+``bench/pricefeed_chains.py``: the time from a price change at the sources to the new round on anvil and
+on neo-go, in blocks and seconds (p50 / p99 over ``--changes``), with a real ``nsl worker`` polling, and
+the gas each round costs. Exit status 0 whatever the numbers.
+
+Usage: ``python bench/pricefeed.py [--part all|aggregation|chains] [--duration 2] [--sources 20]
+[--rounds 1000] [--changes 20] [--poll-interval 1] [--tick 0.5] [--evm-block-time 1]
+[--n3-block-time 1] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from rich.table import Table
 if __package__ in (None, ""):  # run as ``python bench/pricefeed.py``: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.pricefeed_chains import chains_table, run_chains
 from neo_service_layer.enclave.pricefeed.aggregate import Aggregate, AggregationPolicy, aggregate
 from neo_service_layer.enclave.pricefeed.decide import Published, TriggerPolicy, decide
 from neo_service_layer.enclave.pricefeed.quotes import Quote
@@ -56,6 +63,8 @@ POLICY: Final = AggregationPolicy(
 TRIGGERS: Final = TriggerPolicy(deviation_bps=50, heartbeat_s=3600, breaker_bps=1000)
 LAST: Final = Published(answer=1_234_000_000, observed_at=NOW - 60)
 SCENARIOS: Final = ("clean", "outliers", "tie")
+PARTS: Final = ("all", "aggregation", "chains")
+DEFAULT_CHANGES: Final = 20
 WARMUP_CALLS: Final = 200
 MIN_TABLE_WIDTH: Final = 110
 
@@ -195,8 +204,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sources", type=int, default=DEFAULT_SOURCES, help="quotes per round (7..20)")
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="distinct rounds replayed")
     parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="only this one (repeatable)")
+    parser.add_argument("--part", choices=PARTS, default="all", help="what to measure (default: all)")
+    parser.add_argument("--changes", type=int, default=DEFAULT_CHANGES, help="price changes (chains)")
+    parser.add_argument(
+        "--poll-interval", type=int, default=1, help="the feed's poll interval in seconds (chains)"
+    )
+    parser.add_argument("--tick", type=float, default=0.5, help="the worker's price feed tick, seconds")
+    parser.add_argument("--evm-block-time", type=float, default=1.0, help="anvil's interval mining, s")
+    parser.add_argument("--n3-block-time", type=float, default=1.0, help="neo-go's block time, s")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
+    if not 1 <= args.changes <= 1000:
+        parser.error("--changes must be within 1..1000")
+    if not 1 <= args.poll_interval <= 60 or not 0 < args.tick <= 60:
+        parser.error("--poll-interval must be within 1..60 and --tick within (0, 60] seconds")
+    if min(args.evm_block_time, args.n3_block_time) <= 0:
+        parser.error("block times must be positive")
     if not 0 < args.duration <= 600:
         parser.error("--duration must be within (0, 600] seconds")
     if not MIN_SOURCES <= args.sources <= MAX_SOURCES:
@@ -212,11 +235,18 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if console.width < MIN_TABLE_WIDTH and not console.is_terminal:
         console = Console(width=MIN_TABLE_WIDTH)  # a pipe or CI log: keep the table readable
-    results = []
-    for scenario in args.scenario or SCENARIOS:
-        console.print(f"{scenario}: measuring ...")
-        results.append(measure(scenario, args))
-    summary = report(console, results, args)
+    summary: dict[str, object] = {}
+    if args.part in ("all", "aggregation"):
+        results = []
+        for scenario in args.scenario or SCENARIOS:
+            console.print(f"{scenario}: measuring ...")
+            results.append(measure(scenario, args))
+        summary = report(console, results, args)
+    if args.part in ("all", "chains"):
+        console.print(f"chains: anvil, neo-go, the platform and a worker; {args.changes} changes ...")
+        chains = run_chains(args)
+        console.print(chains_table(chains))
+        summary["chains"] = chains
     if args.json is not None:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     return 0

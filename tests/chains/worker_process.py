@@ -40,6 +40,7 @@ WORKER_SETTINGS = {
     "n3_start_block",
     "n3_poll_seconds",
     "n3_fulfil_poll_seconds",
+    "pricefeed_tick_seconds",
 }
 
 

@@ -24,6 +24,8 @@ from neo_service_layer.enclave.crypto.keys import SECP256K1_ORDER
 
 #: Gas for transactions that are expected to revert (no estimate: estimation would fail first).
 REVERT_TX_GAS = 1_500_000
+#: The enclave measurement the session deployment registers (tests/chains/conftest.py).
+MEASUREMENT = bytes.fromhex("6d" * 32)
 
 
 class EnclaveKey:

@@ -8,20 +8,17 @@ an enclave-signed observation that neither the poller sends nor the contract tak
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
-from web3 import Web3
 
 from neo_service_layer.chains.evm.tx import transact
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.devnet.exchanges import Market, SimulatorServer
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
-from neo_service_layer.enclave.oracle.policy import FetchPolicy
 from neo_service_layer.services.pricefeed import service
 from neo_service_layer.services.pricefeed.default_feeds import DEFAULT_FEEDS, pointed_at
 from neo_service_layer.services.pricefeed.models import PriceFeed, PriceRound, PriceTransmission
@@ -32,31 +29,15 @@ from neo_service_layer.services.pricefeed.service import definition_of
 from neo_service_layer.worker.pricefeed_jobs import PRICEFEED_POLL_KIND, enclave_wiring, pricefeed_handlers
 from tests.chains.evm.fulfil_helpers import Platform
 from tests.chains.evm.helpers import assert_reverts
+from tests.chains.pricefeed_helpers import clock_caught_up, price_all, simulator_fetcher
 from tests.enclave.oracle.servers import OraclePKI
 from tests.worker.helpers import job_context
-
-MARKETS = {"binance": "NEOUSDT", "okx": "NEO-USDT", "coingecko": "neo"}
 
 
 @pytest.fixture
 async def enclave_fetcher(pki: OraclePKI) -> AsyncIterator[SafeFetcher]:
-    """The enclave's fetcher: trusts the test CA, may reach the simulator on 127.0.0.1."""
-    policy = FetchPolicy(allow_private_hosts=True, per_host_rate_per_second=1000.0, per_host_burst=1000)
-    async with SafeFetcher(policy, ssl_context=pki.client_context()) as fetcher:
+    async with simulator_fetcher(pki) as fetcher:
         yield fetcher
-
-
-def clock_caught_up(w3: Web3) -> None:
-    """Mine a block stamped a second past the wall clock (anvil mines only on a transaction, and a
-    reverted snapshot sets its clock back), as a live chain's latest block is never far behind: the
-    contract takes no observation from after its latest block (``InvalidObservationTime``)."""
-    latest = int(w3.eth.get_block("latest")["timestamp"])
-    w3.provider.make_request("evm_mine", [max(latest + 1, int(time.time()) + 1)])  # type: ignore[arg-type]
-
-
-def price_all(sim: SimulatorServer, price: str) -> None:
-    for exchange, symbol in MARKETS.items():
-        sim.market.set_price(exchange, symbol, Decimal(price))
 
 
 async def neo_usd_feed(platform: Platform, sim: SimulatorServer, tmp_path: Path) -> PriceFeed:

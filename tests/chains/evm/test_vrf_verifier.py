@@ -22,9 +22,8 @@ from neo_service_layer.chains.evm.deploy import contract_at, deploy_contract
 from neo_service_layer.chains.evm.devnet import EvmDevnet
 from neo_service_layer.chains.evm.tx import transact
 from neo_service_layer.enclave.crypto import dyvrf
-from tests.chains.evm.conftest import MEASUREMENT
 from tests.chains.evm.flows import Nsl, fulfil, randomness_result, request_randomness, sign_result
-from tests.chains.evm.helpers import assert_reverts, flip, one_event, revert_name
+from tests.chains.evm.helpers import MEASUREMENT, assert_reverts, flip, one_event, revert_name
 
 VECTORS: list[dict[str, Any]] = json.loads(
     (Path(__file__).parents[2] / "testdata" / "dyvrf_vectors.json").read_text()

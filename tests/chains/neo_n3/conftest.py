@@ -1,5 +1,6 @@
-"""Fixtures on a real local Neo N3 chain: ONE neo-go node for the session, the contracts compiled (cached
-in build/neo_n3) and deployed once in a single transaction.
+"""Fixtures on a real local Neo N3 chain: the session's neo-go node and build (tests/chains/conftest.py,
+shared with the tests that use both chain families, with ``n3_platform``), the contracts deployed once in a
+single transaction.
 
 The enclave is stood in for by a secp256r1 key made here (:class:`EnclaveKey`) and a DY-VRF secret from
 ``dyvrf.generate_secret``. Tests share the chain: each makes its own requests, and a test that changes
@@ -15,27 +16,16 @@ from pathlib import Path
 import pytest
 from neo3.wallet.account import Account
 
-from neo_service_layer.chains.neo_n3.build import N3Build, build_contracts
+from neo_service_layer.chains.neo_n3.build import N3Build
 from neo_service_layer.chains.neo_n3.deploy import deploy_nsl
 from neo_service_layer.chains.neo_n3.devnet import DEFAULT_MAGIC, GAS_FACTOR, N3Devnet
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.crypto import dyvrf
 from neo_service_layer.enclave.server import EnclaveServer
 from tests.chains.neo_n3.helpers import TEST_CONFIG_HASH, EnclaveKey, Nsl
-from tests.chains.neo_n3.platform import BLOCK_TIME_MS, N3Platform, wire_n3_platform
+from tests.chains.neo_n3.platform import N3Platform, wire_n3_platform
 
 MEASUREMENT = bytes.fromhex("6e" * 32)
-
-
-@pytest.fixture(scope="session")
-def n3_build() -> N3Build:
-    return build_contracts()
-
-
-@pytest.fixture(scope="session")
-def n3_devnet() -> Iterator[N3Devnet]:
-    with N3Devnet(block_time_ms=BLOCK_TIME_MS) as chain:
-        yield chain
 
 
 @pytest.fixture(scope="session")
@@ -74,15 +64,6 @@ def nsl(n3_devnet: N3Devnet, n3_build: N3Build) -> Nsl:
         )
 
     return asyncio.run(setup())
-
-
-@pytest.fixture
-async def n3_platform(
-    n3_devnet: N3Devnet, n3_build: N3Build, db: Database, enclave_server: EnclaveServer, enclave_socket: Path
-) -> AsyncIterator[N3Platform]:
-    """A fresh gateway registered with a real (in-process) enclave's keys and a real database."""
-    async for wired in wire_n3_platform(n3_devnet, n3_build, db, enclave_socket):
-        yield wired
 
 
 @pytest.fixture
