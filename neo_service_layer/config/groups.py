@@ -26,6 +26,9 @@ DEFAULT_EVM_FULFIL_POLL_SECONDS = 0.25
 #: ~155 gwei per gas for a transmit (107k gas for a feed's first round, 90k after; +20 % margin in the
 #: limit). No one pays for a round yet (the gas bank, later): the platform does, up to this.
 DEFAULT_EVM_PRICEFEED_MAX_FEE_WEI = 2 * 10**16
+#: How long a price round observed after the chain's latest block waits for a block that late (see
+#: ``chains.evm.price_publisher``): a block or two of a live chain.
+DEFAULT_EVM_PRICEFEED_OBSERVATION_WAIT_SECONDS = 10.0
 #: Above 100 GAS a round, the value is a unit mistake (GAS or gwei taken for wei), not a budget.
 MAX_EVM_PRICEFEED_MAX_FEE_WEI = 10**20
 
@@ -141,6 +144,14 @@ class EvmSettings(SettingsGroup):
         le=MAX_EVM_PRICEFEED_MAX_FEE_WEI,
         description="The most one price-feed round may cost the relayer, in wei (gas limit x max fee per "
         "gas, fee bumps included); a round that does not fit waits for lower gas prices.",
+    )
+    pricefeed_observation_wait_seconds: float = Field(
+        default=DEFAULT_EVM_PRICEFEED_OBSERVATION_WAIT_SECONDS,
+        ge=0,
+        le=120,
+        description="How long a price round observed after the chain's latest block waits for a block "
+        "that late before it is left to the next poll (the contract takes no observation from after its "
+        "block, and a fresh one usually is).",
     )
 
 

@@ -76,6 +76,10 @@ class PriceFeedRpc(ContractRpc):
         """``latestRoundData()``, or None before the first round (``NoDataPresent``)."""
         return self._round(selector(LATEST_ROUND_DATA_SIGNATURE))
 
+    def latest_block_time(self) -> int:
+        """The timestamp of the chain's latest block: the newest observation time ``transmit`` takes."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
     def config_hash(self) -> bytes | None:
         """``configHash()``: the hash of the rules the feed takes reports under, None before one is set."""
         raw = bytes(

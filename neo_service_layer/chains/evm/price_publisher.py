@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -65,7 +66,10 @@ from neo_service_layer.chains.pricefeeds import (
     SignedReport,
 )
 from neo_service_layer.config import Settings
-from neo_service_layer.config.groups import DEFAULT_EVM_PRICEFEED_MAX_FEE_WEI
+from neo_service_layer.config.groups import (
+    DEFAULT_EVM_PRICEFEED_MAX_FEE_WEI,
+    DEFAULT_EVM_PRICEFEED_OBSERVATION_WAIT_SECONDS,
+)
 from neo_service_layer.db.session import Database
 from neo_service_layer.errors import ConfigurationError
 
@@ -108,6 +112,7 @@ class EvmPricePublisher:
         max_fee_wei: int = DEFAULT_EVM_PRICEFEED_MAX_FEE_WEI,
         policy: FulfilPolicy | None = None,
         relay: EvmRelay | None = None,
+        observation_wait_seconds: float = DEFAULT_EVM_PRICEFEED_OBSERVATION_WAIT_SECONDS,
     ) -> None:
         self.chain = f"evm:{chain_id}"
         if store.chain != self.chain:
@@ -116,6 +121,7 @@ class EvmPricePublisher:
         self.store = store
         self.signer = signer
         self.max_fee_wei = max_fee_wei
+        self.observation_wait_seconds = observation_wait_seconds
         self.relay = relay or EvmRelay(rpc, store, signer, chain_id=chain_id, policy=policy)
 
     @property
@@ -151,7 +157,7 @@ class EvmPricePublisher:
             round_id, answer, observed_at = _decode(result)
             data = transmit_calldata(SignedReport(round_id, answer, observed_at, signature))
             try:
-                estimate = await self.relay.call(self.rpc.estimate_gas, await self.signer.relayer(), data)
+                estimate = await self._estimate(report, data)
             except WouldRevert as e:
                 return await self._refused(report, e.reason, None)
             row = await self.relay.send(
@@ -163,6 +169,24 @@ class EvmPricePublisher:
             settle=lambda row, receipt: self._settle(report, row, receipt),
             reconcile=lambda: self._reconcile(report),
         )
+
+    async def _estimate(self, report: SignedReport, data: bytes) -> int:
+        """``eth_estimateGas`` of the transmit. A fresh observation is usually a second or two after the
+        chain's latest block, which the contract refuses (it takes no observation from after its block):
+        one observed at most ``observation_wait_seconds`` ahead waits here for a block that late, rather
+        than a whole poll. :class:`WouldRevert` for anything else, or when no such block comes in time."""
+        sender = await self.signer.relayer()
+        deadline = time.monotonic() + self.observation_wait_seconds
+        while True:
+            try:
+                return await self.relay.call(self.rpc.estimate_gas, sender, data)
+            except WouldRevert as e:
+                if not observation_ahead(e.reason) or time.monotonic() >= deadline:
+                    raise
+                ahead = report.observed_at - await self.relay.call(self.rpc.latest_block_time)
+                if ahead > self.observation_wait_seconds:
+                    raise
+            await asyncio.sleep(self.relay.policy.poll_seconds)
 
     async def _record(self, report: SignedReport) -> tuple[bytes, bytes]:
         return _encode(report.round_id, report.answer, report.observed_at), report.signature
@@ -291,4 +315,5 @@ async def evm_price_publisher(
         chain_id=chain_id,
         max_fee_wei=settings.evm.pricefeed_max_fee_wei,
         policy=FulfilPolicy.from_settings(settings.evm),
+        observation_wait_seconds=settings.evm.pricefeed_observation_wait_seconds,
     )

@@ -17,7 +17,10 @@ from neo_service_layer.chains.evm.relay import EvmRelay, FulfilPolicy
 from neo_service_layer.chains.evm.tx import transact
 from neo_service_layer.chains.fulfilments import ChainFulfilment, FulfilmentStore
 from neo_service_layer.chains.pricefeeds import SignedReport
-from neo_service_layer.config.groups import DEFAULT_EVM_PRICEFEED_MAX_FEE_WEI
+from neo_service_layer.config.groups import (
+    DEFAULT_EVM_PRICEFEED_MAX_FEE_WEI,
+    DEFAULT_EVM_PRICEFEED_OBSERVATION_WAIT_SECONDS,
+)
 from neo_service_layer.services.keys.platform import EnclaveRelayerSigner
 from tests.chains.evm.flows import Nsl
 from tests.chains.evm.fulfil_helpers import Platform
@@ -78,6 +81,7 @@ class Feed:
         *,
         relay: type[EvmRelay] = EvmRelay,
         max_fee_wei: int = DEFAULT_EVM_PRICEFEED_MAX_FEE_WEI,
+        observation_wait_seconds: float = DEFAULT_EVM_PRICEFEED_OBSERVATION_WAIT_SECONDS,
         **policy: Any,
     ) -> EvmPricePublisher:
         """A fresh publisher (as a restarted worker builds it), polling fast, with a ``relay`` class."""
@@ -89,7 +93,13 @@ class Feed:
             rpc, store, signer, chain_id=nsl.chain_id, policy=FulfilPolicy(poll_seconds=0.05, **policy)
         )
         return EvmPricePublisher(
-            rpc, store, signer, chain_id=nsl.chain_id, max_fee_wei=max_fee_wei, relay=sender
+            rpc,
+            store,
+            signer,
+            chain_id=nsl.chain_id,
+            max_fee_wei=max_fee_wei,
+            relay=sender,
+            observation_wait_seconds=observation_wait_seconds,
         )
 
     def key(self, round_id: int) -> str:

@@ -306,6 +306,32 @@ async def test_a_report_ahead_of_the_chain_waits(feed: Feed) -> None:
     assert (row.status, row.nonce) == ("pending", None)
 
 
+def _mine_at(feed: Feed, timestamp: int) -> None:
+    feed.nsl.w3.provider.make_request("evm_mine", [timestamp])  # type: ignore[arg-type]
+
+
+async def test_a_report_just_ahead_of_the_chain_waits_for_its_block_in_the_same_call(feed: Feed) -> None:
+    observed_at = feed.now() + 2  # a fresh observation: the latest block is a moment older
+    publishing = asyncio.create_task(feed.publisher().publish(feed.report(1, NEO_USD, observed_at)))
+    await asyncio.sleep(0.3)
+    assert not publishing.done()  # waiting for a block as late as the observation
+
+    _mine_at(feed, observed_at)
+    outcome = await asyncio.wait_for(publishing, 10)
+
+    assert outcome.status is PublishStatus.CONFIRMED
+    assert len(feed.rounds()) == 1
+
+
+async def test_a_report_ahead_of_the_chain_is_left_to_the_next_poll_when_no_block_comes(feed: Feed) -> None:
+    publisher = feed.publisher(observation_wait_seconds=0.3)
+
+    with pytest.raises(ObservationAhead):
+        await publisher.publish(feed.report(1, NEO_USD, feed.now() + 2))
+
+    assert feed.rounds() == []
+
+
 async def test_concurrent_publishers_of_one_round_write_it_once(feed: Feed) -> None:
     t = feed.now() - 30
     same = feed.report(1, NEO_USD, t)
