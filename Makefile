@@ -40,7 +40,7 @@ typecheck: setup
 	$(BIN)/mypy neo_service_layer tests bench
 
 pytest: setup
-	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=90
+	$(BIN)/python -m pytest --cov --cov-report=term --cov-fail-under=90 --durations=30
 
 test: lint typecheck pytest
 
