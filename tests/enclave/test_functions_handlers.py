@@ -17,13 +17,22 @@ import pytest
 from neo_service_layer.client.attestation import verify_attestation
 from neo_service_layer.client.functions import verify_function_result
 from neo_service_layer.client.secrets import seal_secret_value
+from neo_service_layer.enclave.attestation import build_report
 from neo_service_layer.enclave.canonical import b64encode, canonical_json
 from neo_service_layer.enclave.client import Signed, UnixEnclaveClient
+from neo_service_layer.enclave.context import EnclaveContext
+from neo_service_layer.enclave.functions.limits import RunLimits
 from neo_service_layer.enclave.functions.pool import SandboxPool
+from neo_service_layer.enclave.handlers import default_registry
+from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.opdefs.functions import CHECK, RUN, CheckArgs, Limits, RunArgs, RunOutcome
 from neo_service_layer.enclave.opdefs.secrets import ENCRYPT, EncryptArgs, StoredVersion
+from neo_service_layer.enclave.ops import OpSpec, execute
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
 from neo_service_layer.enclave.oracle.policy import FetchPolicy
+from neo_service_layer.enclave.protocol import CapabilityUnavailable, InvalidArgs
+from neo_service_layer.enclave.sealing import Sealer
+from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.errors import EnclaveRejected, SignatureInvalid
 from neo_service_layer.logging import configure_logging
 from tests.enclave.oracle.servers import LocalServer, OraclePKI, Request, respond
@@ -315,3 +324,37 @@ async def test_the_envelope_verifies_offline_and_a_tampered_copy_does_not(enclav
 def test_args_without_a_canonical_form_are_refused() -> None:
     with pytest.raises(ValueError, match="canonical"):
         _args("return 1", args={"x": 0.5})
+
+
+def _spec(name: str) -> OpSpec:
+    spec = default_registry().get(name)
+    assert spec is not None
+    return spec
+
+
+async def test_without_a_sandbox_the_functions_ops_are_unavailable(ctx: EnclaveContext) -> None:
+    raw = _args("return 1").model_dump(mode="json")
+    for name, args in (("functions.run", raw), ("functions.check", {"source": "return 1"})):
+        with pytest.raises(CapabilityUnavailable, match="no sandbox"):
+            await execute(_spec(name), ctx, args)
+
+
+async def test_limits_above_the_enclaves_pool_maximums_are_invalid_args(
+    identity: Identity, sealer: Sealer, measurement: str
+) -> None:
+    backend = SoftwareBackend()
+    async with SandboxPool(1, maximums=RunLimits(timeout_ms=1000, memory_mb=32)) as pool:
+        small = EnclaveContext(
+            identity=identity,
+            sealer=sealer,
+            backend=backend,
+            report=build_report(identity, backend, measurement),
+            sandbox=pool,
+        )
+        raw = _args("return 1", limits={"timeout_ms": 2000, "memory_mb": 16}).model_dump(mode="json")
+        with pytest.raises(InvalidArgs, match="timeout_ms 2000 is above the maximum 1000"):
+            await execute(_spec("functions.run"), small, raw)
+        within = await execute(
+            _spec("functions.run"), small, raw | {"limits": {"timeout_ms": 900, "memory_mb": 16}}
+        )
+        assert within["result"]["result"] == "1"
