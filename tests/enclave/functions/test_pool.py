@@ -309,3 +309,11 @@ async def test_a_check_that_runs_code_by_escaping_the_wrapper_is_bounded_and_rep
 async def test_a_pool_that_is_not_started_refuses_a_check() -> None:
     with pytest.raises(RuntimeError):
         await SandboxPool(1).check("return 1")
+
+
+async def test_a_syntax_error_quoting_a_huge_token_is_cut_not_a_broken_process(pool: SandboxPool) -> None:
+    checked = await pool.check("return 1 " + "x" * 200_000)
+    assert (checked.ok, checked.line) == (False, 1)
+    assert checked.message is not None
+    assert len(checked.message) <= 1024
+    assert pool.replaced == 0
