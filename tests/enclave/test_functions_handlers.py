@@ -66,7 +66,10 @@ async def web(pki: OraclePKI, tmp_path: Path) -> AsyncIterator[LocalServer]:
             writer, 200, json.dumps({"price": 7, "key_ok": request.headers.get("x-key") == VALUE}).encode()
         )
 
-    local = LocalServer(pki.server_context(tmp_path), routes={"/price": echo_key})
+    async def missing(_request: Request, writer: asyncio.StreamWriter) -> None:
+        await respond(writer, 404, b'{"error": "no such pair"}')
+
+    local = LocalServer(pki.server_context(tmp_path), routes={"/price": echo_key, "/missing": missing})
     await local.start()
     try:
         yield local
@@ -358,3 +361,15 @@ async def test_limits_above_the_enclaves_pool_maximums_are_invalid_args(
             _spec("functions.run"), small, raw | {"limits": {"timeout_ms": 900, "memory_mb": 16}}
         )
         assert within["result"]["result"] == "1"
+
+
+async def test_a_function_reads_any_status_although_the_enclaves_fetcher_fails_on_them(
+    enclave: UnixEnclaveClient, web: LocalServer
+) -> None:
+    """The enclave's fetcher fails on a non-200 for the oracle (FetchPolicy.fail_on_status); a function's
+    fetch gets the response and decides what a 404 means."""
+    url = json.dumps(web.url("/missing"))
+    source = f"const r = await fetch({url}); return {{status: r.status, ok: r.ok, body: await r.json()}}"
+    outcome = (await _run(enclave, source, allowed_domains=["127.0.0.1"])).result
+    assert outcome.status == "succeeded", outcome.error
+    assert json.loads(outcome.result or "") == {"status": 404, "ok": False, "body": {"error": "no such pair"}}
