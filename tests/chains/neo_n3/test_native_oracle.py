@@ -336,7 +336,7 @@ async def test_the_worker_job_answers_through_the_enclave_server(
         enclave={"socket": enclave_socket},
         n3={"rpc_url": chain.rpc_url, "native_oracle": True},
     )
-    assert [task.kind for task in service_tasks(settings)][-1] == N3_NATIVE_ORACLE_KIND
+    assert N3_NATIVE_ORACLE_KIND in {task.kind for task in service_tasks(settings)}  # the worker schedules it
     handler = service_handlers(settings)[N3_NATIVE_ORACLE_KIND]
     try:
         async with N3Rpc(chain.rpc_url) as rpc:
