@@ -264,6 +264,13 @@ class EnclaveSettings(SettingsGroup):
         ge=MIN_ENCLAVE_IN_FLIGHT_BYTES,
         description="Request bytes the enclave holds at once for one connection; beyond: 'busy'.",
     )
+    sandbox_pool_size: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Sandbox processes the enclave starts for functions (docs/functions.md); 0: none, "
+        "and the functions ops refuse with capability_unavailable.",
+    )
 
     @model_validator(mode="after")
     def _budgets(self) -> Self:

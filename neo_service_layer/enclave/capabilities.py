@@ -8,17 +8,22 @@
 
 The enclave process builds them and passes them to the ``EnclaveContext`` (``context.py``); handlers
 use ``ctx.fetcher`` and ``ctx.sandbox`` and never make their own, so a unit test can hand an op a
-fake. No op uses either yet, so the process passes :class:`UnconfiguredFetcher` and
-:class:`UnconfiguredSandbox`, which refuse with ``capability_unavailable`` (docs/enclave.md §6).
+stand-in. Without one, a context has :class:`UnconfiguredFetcher` and :class:`UnconfiguredSandbox`,
+which refuse with ``capability_unavailable`` (docs/enclave.md §6). The enclave process starts a
+``SandboxPool`` of ``enclave.sandbox_pool_size`` processes with itself and stops it when it stops.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
+from neo_service_layer.enclave.functions.runs import RunRequest, RunResult, SyntaxCheck
 from neo_service_layer.enclave.protocol import CapabilityUnavailable
+
+if TYPE_CHECKING:  # bridge.py imports this module
+    from neo_service_layer.enclave.functions.bridge import FetchBridge
 
 HTTP_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 
@@ -71,26 +76,17 @@ class HttpFetcher(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class SandboxLimits:
-    memory_bytes: int
-    timeout_seconds: float
-    max_output_bytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class SandboxResult:
-    """What the code returned, or ``error`` (thrown, out of memory, out of time) for the caller to report."""
-
-    value: JsonValue
-    error: str | None = None
-    logs: tuple[str, ...] = ()
-
-
 class SandboxRunner(Protocol):
-    async def run(self, code: str, args: Sequence[JsonValue], limits: SandboxLimits) -> SandboxResult:
-        """Run ``code`` on ``args`` in a fresh context within ``limits``; the code's own failures are a
-        result, an :class:`EnclaveError` only when the sandbox itself fails."""
+    """Runs user JavaScript in a fresh context of a sandbox process that holds no key: what
+    ``functions.*`` need. The enclave's is a started ``functions.pool.SandboxPool``."""
+
+    async def run(self, request: RunRequest, *, bridge: FetchBridge | None = None) -> RunResult:
+        """Run ``request`` within its limits, its fetches through ``bridge``; the function's own failures
+        are a result, ``LimitAboveMaximum`` for limits above the sandbox's maximums."""
+        ...
+
+    async def check(self, source: str) -> SyntaxCheck:
+        """Compile ``source`` without running it: ok or the syntax error's line and column."""
         ...
 
 
@@ -102,7 +98,10 @@ class UnconfiguredFetcher:
 
 
 class UnconfiguredSandbox:
-    """The sandbox of an enclave that runs no user code: every run is refused."""
+    """The sandbox of an enclave that runs no user code: every run and check is refused."""
 
-    async def run(self, code: str, args: Sequence[JsonValue], limits: SandboxLimits) -> SandboxResult:
+    async def run(self, request: RunRequest, *, bridge: FetchBridge | None = None) -> RunResult:
+        raise CapabilityUnavailable("this enclave has no sandbox configured")
+
+    async def check(self, source: str) -> SyntaxCheck:
         raise CapabilityUnavailable("this enclave has no sandbox configured")

@@ -18,8 +18,9 @@ import uvloop
 from neo_service_layer import __version__
 from neo_service_layer.config import Settings
 from neo_service_layer.enclave.attestation import build_report
-from neo_service_layer.enclave.capabilities import UnconfiguredSandbox
+from neo_service_layer.enclave.capabilities import SandboxRunner, UnconfiguredSandbox
 from neo_service_layer.enclave.context import EnclaveContext
+from neo_service_layer.enclave.functions.pool import SandboxPool
 from neo_service_layer.enclave.handlers import default_registry
 from neo_service_layer.enclave.measurement import compute_measurement
 from neo_service_layer.enclave.ops import OpRegistry
@@ -61,6 +62,7 @@ async def run_enclave(
     socket_path = settings.effective_enclave_socket
     lock = SocketLock(socket_path)
     fetcher: SafeFetcher | None = None
+    pool: SandboxPool | None = None
     try:
         socket_group = _socket_group(settings)
         fetcher = oracle_fetcher(settings)
@@ -79,14 +81,19 @@ async def run_enclave(
         state = await asyncio.to_thread(load_or_create_state, settings.effective_enclave_state_dir, provider)
         measurement = await asyncio.to_thread(compute_measurement, backend.name)
         report = await asyncio.to_thread(build_report, state.identity, backend, measurement)
+        # The functions' sandbox processes live and die with the enclave (docs/functions.md).
+        sandbox: SandboxRunner = UnconfiguredSandbox()
+        if settings.enclave.sandbox_pool_size > 0:
+            pool = SandboxPool(settings.enclave.sandbox_pool_size)
+            await pool.start()
+            sandbox = pool
         ctx = EnclaveContext(
             identity=state.identity,
             sealer=state.sealer,
             backend=backend,
             report=report,
             fetcher=fetcher,
-            # No op runs user code yet: the sandbox refuses (capabilities.py).
-            sandbox=UnconfiguredSandbox(),
+            sandbox=sandbox,
         )
         server = EnclaveServer(
             ctx,
@@ -118,6 +125,8 @@ async def run_enclave(
             await server.stop()
             ctx.clear_caches()  # no request runs any more: drop the AMKs and key objects it holds
     finally:
+        if pool is not None:
+            await pool.stop()  # its processes end with the enclave, never left behind
         if fetcher is not None:
             await fetcher.aclose()
         lock.release()

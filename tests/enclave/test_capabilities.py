@@ -17,12 +17,12 @@ import pytest
 from neo_service_layer.enclave.capabilities import (
     HttpRequest,
     HttpResponse,
-    SandboxLimits,
     UnconfiguredFetcher,
     UnconfiguredSandbox,
 )
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
+from neo_service_layer.enclave.functions.runs import RunRequest
 from neo_service_layer.enclave.ops import OpRegistry
 from neo_service_layer.enclave.protocol import CapabilityUnavailable, ErrorCode
 from neo_service_layer.enclave.server import EnclaveServer
@@ -108,9 +108,10 @@ async def test_the_unconfigured_capabilities_refuse() -> None:
     request = HttpRequest(method="GET", url="https://api.example", timeout_seconds=1.0, max_bytes=10)
     with pytest.raises(CapabilityUnavailable, match="no HTTP fetcher"):
         await UnconfiguredFetcher().fetch(request)
-    limits = SandboxLimits(memory_bytes=1 << 20, timeout_seconds=1.0, max_output_bytes=256)
     with pytest.raises(CapabilityUnavailable, match="no sandbox"):
-        await UnconfiguredSandbox().run("return 1", [], limits)
+        await UnconfiguredSandbox().run(RunRequest("return 1"))
+    with pytest.raises(CapabilityUnavailable, match="no sandbox"):
+        await UnconfiguredSandbox().check("return 1")
 
 
 def test_a_context_defaults_to_the_unconfigured_capabilities(ctx: EnclaveContext) -> None:

@@ -37,7 +37,7 @@ from neo_service_layer.enclave.functions.bridge import (
     NoFetch,
 )
 from neo_service_layer.enclave.functions.limits import OPERATOR_MAXIMUMS, RunLimits
-from neo_service_layer.enclave.functions.runs import RunError, RunRequest, RunResult, RunStatus
+from neo_service_layer.enclave.functions.runs import RunError, RunRequest, RunResult, RunStatus, SyntaxCheck
 from neo_service_layer.enclave.functions.wire import FrameTooLarge, ProtocolBroken, encode_frame, read_frame
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 WORKER_PATH: Final = Path(sandbox_worker.__file__)
 DEFAULT_POOL_SIZE: Final = 2
 DEFAULT_GRACE_SECONDS: Final = 1.0
+#: A syntax check's own limits: compiling never needs more (a source that runs code while being
+#: compiled, by closing the wrapper, is stopped by them).
+CHECK_TIMEOUT_MS: Final = 2_000
+CHECK_MEMORY_MB: Final = 64
+_CHECK_FAILED: Final = "the source could not be compiled within the check's limits"
 #: A process has this long to start and confine itself.
 SPAWN_TIMEOUT_SECONDS: Final = 15.0
 RESPAWN_FIRST_DELAY_SECONDS: Final = 0.5
@@ -165,6 +170,33 @@ class SandboxPool:
             result = await self._run_on(worker, request, limits, bridge or self._bridge, started)
             healthy = result.status not in _REPLACED_STATUSES
             return result
+        finally:
+            if healthy:
+                self._idle.put_nowait(worker)
+            else:
+                await self._replace(worker)
+
+    async def check(self, source: str) -> SyntaxCheck:
+        """Compile ``source`` in an idle process without running it (``sandbox_worker.check_once``).
+
+        Bounded like a run (CHECK_TIMEOUT_MS, CHECK_MEMORY_MB, the pool's deadline): a process that
+        breaks them is replaced and the check reports no position."""
+        if not self._started:
+            raise RuntimeError("the sandbox pool is not started")
+        limits = {"timeout_ms": CHECK_TIMEOUT_MS, "memory_mb": min(CHECK_MEMORY_MB, self.maximums.memory_mb)}
+        worker = await self._take()
+        healthy = False
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_MS / 1000 + self.grace_seconds):
+                worker.writer.write(encode_frame({"type": "check", "source": source, "limits": limits}))
+                await worker.writer.drain()
+                message = await read_frame(worker.reader, _FRAME_OVERHEAD)
+            if message is None or message.get("type") != "checked":
+                return SyntaxCheck(ok=False, message=_CHECK_FAILED)
+            healthy = True
+            return _checked(message)
+        except (TimeoutError, FrameTooLarge, ProtocolBroken, ConnectionError):
+            return SyntaxCheck(ok=False, message=_CHECK_FAILED)
         finally:
             if healthy:
                 self._idle.put_nowait(worker)
@@ -362,3 +394,20 @@ def _result(message: dict[str, Any], limits: RunLimits, started: float) -> RunRe
             stack=str(error.get("stack", ""))[:8192],
         )
     return RunResult(status, error=run_error, **common)
+
+
+def _checked(message: dict[str, Any]) -> SyntaxCheck:
+    """The sandbox's check report, typed: positions are positive integers or absent."""
+    line, column, text = message.get("line"), message.get("column"), message.get("message")
+
+    def position(value: object) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+    if message.get("ok") is True:
+        return SyntaxCheck(ok=True)
+    return SyntaxCheck(
+        ok=False,
+        message=str(text)[:1024] if text is not None else _CHECK_FAILED,
+        line=position(line),
+        column=position(column),
+    )

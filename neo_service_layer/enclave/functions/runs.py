@@ -57,3 +57,14 @@ class RunResult:
     fetches: int = 0
     duration_ms: float = 0.0
     memory_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyntaxCheck:
+    """A source compiled without running: ``ok``, or the first error with its 1-based ``line`` and
+    ``column`` in the source (None when the error has no position, e.g. the check ran out of time)."""
+
+    ok: bool
+    message: str | None = None
+    line: int | None = None
+    column: int | None = None

@@ -222,7 +222,7 @@ def run_once(fd: int, request: dict[str, Any]) -> dict[str, Any]:
         }
         call(driver["setup"], json.dumps(config))
         # On one line with the source so that line numbers in errors are the source's own.
-        fn = call(ctx.eval, "(async () => {" + request["source"] + "\n})")
+        fn = call(ctx.eval, WRAPPER_OPEN + request["source"] + WRAPPER_CLOSE)
         call(driver["start"], fn)
         return _drive(fd, ctx, driver, call, deadline)
     except _Deadline:
@@ -285,9 +285,63 @@ def _error(name: str, message: str, stack: str = "") -> dict[str, str]:
     return {"name": name, "message": message, "stack": stack}
 
 
+#: The wrapper a source runs in (run_once) and is compiled in (check_once): one line, so that line
+#: numbers in errors are the source's own and columns on its first line are offset by its length.
+WRAPPER_OPEN: Final = "(async () => {"
+WRAPPER_CLOSE: Final = "\n})"
+
+
+def check_once(request: dict[str, Any]) -> dict[str, Any]:
+    """Compile the source as ``run_once`` does, in a fresh context without the prelude, and never call
+    it: ``ok``, or the syntax error with its 1-based line and column in the source. A source that
+    closes the wrapper runs that code here, as a run would: in a throwaway context, bounded by the
+    request's time and memory (and the pool's deadline), and a failure other than a syntax error is
+    reported without a position."""
+    limits = request["limits"]
+    source = request["source"]
+    ctx = quickjs.Context()
+    ctx.set_memory_limit(limits["memory_mb"] << 20)
+    ctx.set_max_stack_size(STACK_BYTES)
+    ctx.set_time_limit(limits["timeout_ms"] / 1000)
+    try:
+        ctx.eval(WRAPPER_OPEN + source + WRAPPER_CLOSE)
+    except (quickjs.JSException, quickjs.StackOverflow) as exc:
+        first, _, stack = str(exc).partition("\n")
+        if not first.startswith("SyntaxError"):
+            return {"ok": False, "message": "the source does not compile as a function body"}
+        return {"ok": False, "message": first.partition(": ")[2] or first, **_position(stack, source)}
+    except MemoryError:
+        return {"ok": False, "message": "the source does not compile as a function body"}
+    return {"ok": True}
+
+
+def _position(stack: str, source: str) -> dict[str, int]:
+    """The line and column of ``at <input>:L:C`` in the source's terms (the wrapper's last line, where
+    an unterminated source ends, is reported as the end of the source)."""
+    marker = stack.find("<input>:")
+    if marker < 0:
+        return {}
+    try:
+        line_text, column_text = stack[marker + len("<input>:") :].split("\n", 1)[0].split(":")[:2]
+        line, column = int(line_text), int(column_text.rstrip(")"))
+    except ValueError:
+        return {}
+    lines = source.split("\n")
+    if line > len(lines):
+        return {"line": len(lines), "column": len(lines[-1]) + 1}
+    if line == 1:
+        column = max(1, column - len(WRAPPER_OPEN))
+    return {"line": line, "column": column}
+
+
 def serve(fd: int) -> None:
-    """Answer run requests until the enclave closes the socket."""
+    """Answer run and check requests until the enclave closes the socket."""
     while (request := read_frame(fd)) is not None:
+        if request.get("type") == "check":
+            checked = check_once(request)
+            checked.update(type="checked")
+            write_frame(fd, checked)
+            continue
         if request.get("type") != "run":
             raise SystemExit(2)
         # CPU backstop for the whole process: SIGXCPU (fatal) shortly after this run's time is spent.

@@ -18,6 +18,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         audit,
         builtin,
         chains,
+        functions,
         keys,
         n3_oracle,
         oracle,
@@ -39,6 +40,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         chains.registry,
         n3_oracle.registry,
         audit.registry,
+        functions.registry,
     )
 
 
