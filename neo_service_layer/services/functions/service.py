@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
+from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.enclave.functions.limits import OPERATOR_MAXIMUMS, RunLimits
 from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.functions.errors import (
@@ -35,6 +36,11 @@ from neo_service_layer.services.functions.models import Function, FunctionRun, F
 MAX_SOURCE_BYTES: Final = 256 * 1024
 #: Checks a source's syntax, raising ``FunctionSyntaxError`` (with line and column) if it is not valid.
 SyntaxCheck = Callable[[str], Awaitable[None]]
+#: A run's status before it ends (then a ``RunStatus``).
+QUEUED: Final = "queued"
+RUNNING: Final = "running"
+#: The job kind of an async run (payload: ``run_id``; the job's account is the run's).
+RUN_JOB_KIND: Final = "functions.run"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,9 +187,25 @@ async def get_function(session: AsyncSession, function_id: str) -> Function:
     return function
 
 
+async def get_any_function(session: AsyncSession, function_id: str) -> Function:
+    """The function ``function_id`` of the session's account, deleted or not (its runs stay readable)."""
+    function = (
+        await session.execute(select(Function).where(Function.id == function_id))
+    ).scalar_one_or_none()
+    if function is None:
+        raise FunctionNotFound(f"no function {function_id}", function_id=function_id)
+    return function
+
+
 async def get_version(session: AsyncSession, function_id: str, version: int) -> FunctionVersion:
     """One version of a function of the session's account."""
-    found = await session.get(FunctionVersion, (function_id, version))
+    found = (
+        await session.execute(
+            select(FunctionVersion).where(
+                FunctionVersion.function_id == function_id, FunctionVersion.version == version
+            )
+        )
+    ).scalar_one_or_none()
     if found is None:
         raise FunctionNotFound(f"no version {version} of function {function_id}", function_id=function_id)
     return found
@@ -224,7 +246,7 @@ def new_run(function: Function, args: Any, mode: str) -> FunctionRun:
         account_id=function.account_id,
         function_id=function.id,
         version=function.version,
-        status="running" if mode == "sync" else "queued",
+        status=RUNNING if mode == "sync" else QUEUED,
         mode=mode,
         args=args,
         logs="",
@@ -233,3 +255,27 @@ def new_run(function: Function, args: Any, mode: str) -> FunctionRun:
         created_at=now,
         started_at=now if mode == "sync" else None,
     )
+
+
+async def queue_run(session: AsyncSession, run: FunctionRun, max_attempts: int) -> Job:
+    """Record the queued ``run`` and its ``functions.run`` job in the caller's transaction.
+
+    The job row is written here, not through ``worker.queue`` (the api and the worker are separate
+    layers; both build on the services): a new run id needs none of the queue's idempotency-key logic.
+    """
+    now = utcnow()
+    job = Job(
+        id=new_id(IdPrefix.JOB),
+        kind=RUN_JOB_KIND,
+        payload={"run_id": run.id},
+        status=JobStatus.QUEUED,
+        run_at=now,
+        attempts=0,
+        max_attempts=max_attempts,
+        account_id=run.account_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add_all([run, job])
+    await session.flush()
+    return job
