@@ -347,3 +347,22 @@ async def test_runs_are_listed_with_cursor_pagination(client: httpx.AsyncClient,
     assert [r["id"] for r in rest["items"]] == ids[2:]
     assert rest["next_cursor"] is None
     assert [r["result"] for r in first["items"] + rest["items"]] == ["0", "1", "2"]
+
+
+async def test_a_run_with_an_idempotency_key_runs_once_and_replays(
+    client: httpx.AsyncClient, tenant: Tenant, state: AppState
+) -> None:
+    # The key is looked up in the request's session before the run: the run's reads share it (on
+    # SQLite a second session would wait for the one connection forever).
+    fid = (await _deploy(client, tenant, secrets=[], source="return args;"))["id"]
+    headers = {**tenant.headers, "Idempotency-Key": "run-once"}
+    first = await client.post(f"{URL}/{fid}/runs", json={"args": 7}, headers=headers)
+    again = await client.post(f"{URL}/{fid}/runs", json={"args": 7}, headers=headers)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert (await _counts(state))[2] == 1
+    missing = await client.post(
+        f"{URL}/fn_01NOPE/runs", json={"args": 7}, headers={**headers, "Idempotency-Key": "k2"}
+    )
+    assert_problem(missing, 404, "function_not_found")

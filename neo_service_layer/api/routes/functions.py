@@ -111,7 +111,7 @@ async def list_versions(function_id: PathId, ctx: FunctionsRead, page: PageDep) 
 async def run_function(function_id: PathId, body: RunIn, ctx: FunctionsWrite) -> RunOut:
     """Run the function's current version with ``args``: the ended run (sync) or a queued one (async)."""
     account_id = ctx.principal.account_id
-    run, sent = await runner.prepare(ctx.state.db, account_id, function_id, body.args, body.mode)
+    run, sent = await runner.prepare(ctx.state.db, account_id, function_id, body.args, body.mode, ctx.opened)
     if body.mode == "async":
         await service.queue_run(ctx.session, run, ctx.state.settings.jobs.max_attempts)
         ctx.status_code = 202

@@ -10,10 +10,13 @@ version and source hash — an answer to another request is refused, not recorde
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.session import Database
@@ -63,8 +66,20 @@ def syntax_check(enclave: EnclaveClient) -> SyntaxCheck:
     return check
 
 
+@asynccontextmanager
+async def _reading(db: Database, account_id: str, opened: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+    # The request's session if it is already open (an Idempotency-Key was looked up in it): on SQLite
+    # the process has one connection, which that session holds, so a second session would wait for it
+    # forever. Otherwise a short read session of its own (module docstring).
+    if opened is not None:
+        yield opened
+        return
+    async with db.session(account_id, for_read=True) as session:
+        yield session
+
+
 async def granted_secrets(
-    db: Database, account_id: str, function_id: str, names: list[str]
+    db: Database, account_id: str, function_id: str, names: list[str], opened: AsyncSession | None = None
 ) -> list[StoredVersion]:
     """The stored records of the secrets ``names``, each granted to the function (grantee: its id).
 
@@ -72,7 +87,7 @@ async def granted_secrets(
     """
     if not names:
         return []
-    async with db.session(account_id, for_read=True) as session:
+    async with _reading(db, account_id, opened) as session:
         records = await granted_records(session, account_id, GranteeKind.FUNCTION, function_id)
     found = [record for record in records if record.name in names]
     missing = sorted(set(names) - {record.name for record in found})
@@ -86,17 +101,18 @@ async def granted_secrets(
 
 
 async def prepare(
-    db: Database, account_id: str, function_id: str, args: Any, mode: str
+    db: Database, account_id: str, function_id: str, args: Any, mode: str, opened: AsyncSession | None = None
 ) -> tuple[FunctionRun, RunArgs]:
     """A new run of the function's current version and what to send for it, read and checked (the
     function is live, ``args`` match its schema, its secrets are granted) in short read sessions of
     their own — never in the request's write transaction, which on SQLite would hold the write lock
-    for the whole run (module docstring). Nothing is written."""
-    async with db.session(account_id, for_read=True) as session:
+    for the whole run (module docstring); in ``opened``, the request's session, if it is already open
+    (:func:`_reading`). Nothing is written."""
+    async with _reading(db, account_id, opened) as session:
         function = await get_function(session, function_id)
         check_args(function, args)
         version = await get_version(session, function.id, function.version)
-    secrets = await granted_secrets(db, account_id, function.id, list(function.secrets))
+    secrets = await granted_secrets(db, account_id, function.id, list(function.secrets), opened)
     run = new_run(function, args, mode)
     return run, run_args(function, version, run.id, args, secrets)
 
