@@ -290,6 +290,13 @@ class OracleVerificationFailed(ValidationFailed):
     title = "The oracle answer does not verify"
 
 
+class FunctionVerificationFailed(ValidationFailed):
+    """A function run's signed result does not match the source or args it names (``client.functions``)."""
+
+    code = "function_verification_failed"
+    title = "The function result does not verify"
+
+
 class SecretSealingFailed(ValidationFailed):
     code = "secret_sealing_failed"
     title = "The secret value could not be sealed or opened"

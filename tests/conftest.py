@@ -33,7 +33,7 @@ from neo_service_layer.db.registry import import_all_models
 from neo_service_layer.db.session import Database
 from neo_service_layer.devnet.exchanges import Market, SimulatorServer
 from neo_service_layer.enclave.attestation import build_report
-from neo_service_layer.enclave.capabilities import HttpFetcher
+from neo_service_layer.enclave.capabilities import HttpFetcher, SandboxRunner
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.handlers import default_registry
@@ -230,8 +230,18 @@ def enclave_fetcher() -> HttpFetcher | None:
 
 
 @pytest.fixture
+def enclave_sandbox() -> SandboxRunner | None:
+    """The in-process enclave's sandbox: none (the functions ops refuse) unless a module overrides this
+    fixture with a started ``SandboxPool`` (tests/enclave/test_functions_handlers.py)."""
+    return None
+
+
+@pytest.fixture
 async def enclave_server(
-    enclave_socket: Path, enclave_measurement: str, enclave_fetcher: HttpFetcher | None
+    enclave_socket: Path,
+    enclave_measurement: str,
+    enclave_fetcher: HttpFetcher | None,
+    enclave_sandbox: SandboxRunner | None,
 ) -> AsyncIterator[EnclaveServer]:
     """A real enclave server with every op, in this process (its own process is tested in tests/enclave)."""
     identity = Identity.generate()
@@ -242,6 +252,7 @@ async def enclave_server(
         backend=backend,
         report=build_report(identity, backend, enclave_measurement),
         fetcher=enclave_fetcher,
+        sandbox=enclave_sandbox,
     )
     server = EnclaveServer(ctx, default_registry(), enclave_socket, stop_grace_seconds=2.0)
     await server.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from neo_service_layer.client.attestation import VerifiedIdentity, verify_attestation, verify_result
 from neo_service_layer.client.feeds import FeedsClient
+from neo_service_layer.client.functions import verify_function_result
 from neo_service_layer.client.oracle import VerifiedOracleAnswer, VerifiedSource, verify_oracle_result
 from neo_service_layer.client.pricefeed import VerifiedPriceRound, VerifiedReport, verify_price_round
 from neo_service_layer.client.randomness import (
@@ -25,6 +26,7 @@ __all__ = [
     "VerifiedReport",
     "VerifiedSource",
     "verify_attestation",
+    "verify_function_result",
     "verify_oracle_result",
     "verify_price_round",
     "verify_randomness",

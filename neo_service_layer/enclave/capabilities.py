@@ -43,6 +43,9 @@ class HttpRequest:
     body: bytes = b""
     # Whom the request is made for (an account id): a fetcher may bound how many run at once per tenant.
     tenant: str = ""
+    # The caller reads any final status itself (a function's fetch decides what a 404 means): the
+    # fetcher's policy.fail_on_status does not apply to this request; every other rule does.
+    any_status: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in HTTP_METHODS:

@@ -123,6 +123,7 @@ class SafeFetcherBridge:
                     headers=dict(request.headers),
                     body=request.body.encode(),
                     tenant=tenant,
+                    any_status=True,
                 )
             )
         except OracleFailure as exc:

@@ -289,6 +289,7 @@ def _error(name: str, message: str, stack: str = "") -> dict[str, str]:
 #: numbers in errors are the source's own and columns on its first line are offset by its length.
 WRAPPER_OPEN: Final = "(async () => {"
 WRAPPER_CLOSE: Final = "\n})"
+_CHECK_MESSAGE_CUT: Final = 1024
 
 
 def check_once(request: dict[str, Any]) -> dict[str, Any]:
@@ -309,7 +310,9 @@ def check_once(request: dict[str, Any]) -> dict[str, Any]:
         first, _, stack = str(exc).partition("\n")
         if not first.startswith("SyntaxError"):
             return {"ok": False, "message": "the source does not compile as a function body"}
-        return {"ok": False, "message": first.partition(": ")[2] or first, **_position(stack, source)}
+        # Cut: the engine quotes the offending token, which may be as long as the source.
+        message = (first.partition(": ")[2] or first)[:_CHECK_MESSAGE_CUT]
+        return {"ok": False, "message": message, **_position(stack, source)}
     except MemoryError:
         return {"ok": False, "message": "the source does not compile as a function body"}
     return {"ok": True}

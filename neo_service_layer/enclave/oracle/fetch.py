@@ -179,7 +179,9 @@ class SafeFetcher:
         method, headers, body = request.method, dict(request.headers), request.body
         redirects = 0
         while True:
-            answer = await self._hop(target, method, headers, body, request.max_bytes)
+            answer = await self._hop(
+                target, method, headers, body, request.max_bytes, any_status=request.any_status
+            )
             if isinstance(answer, HttpResponse):
                 return answer
             if redirects == self.policy.max_redirects:
@@ -228,7 +230,14 @@ class SafeFetcher:
         return list(merged.items())
 
     async def _hop(
-        self, target: Target, method: str, headers: Mapping[str, str], body: bytes, max_bytes: int
+        self,
+        target: Target,
+        method: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        max_bytes: int,
+        *,
+        any_status: bool = False,
     ) -> HttpResponse | _Redirect:
         host = target.host_name
         url = httpcore.URL(
@@ -254,7 +263,9 @@ class SafeFetcher:
                     extensions={"timeout": timeouts},
                 ) as response:
                     limit = min(max_bytes, policy.max_response_bytes)
-                    return await self._answer(target, response, limit, head=method == "HEAD")
+                    return await self._answer(
+                        target, response, limit, head=method == "HEAD", any_status=any_status
+                    )
             except httpcore.TimeoutException:
                 raise OracleFailure(OracleCode.Timeout, f"{host} did not answer in time") from None
             except httpcore.ConnectError:
@@ -265,7 +276,13 @@ class SafeFetcher:
                 raise OracleFailure(OracleCode.Error, f"the exchange with {host} failed") from None
 
     async def _answer(
-        self, target: Target, response: httpcore.Response, max_bytes: int, *, head: bool
+        self,
+        target: Target,
+        response: httpcore.Response,
+        max_bytes: int,
+        *,
+        head: bool,
+        any_status: bool = False,
     ) -> HttpResponse | _Redirect:
         host = target.host_name
         headers: dict[str, str] = {}
@@ -276,7 +293,7 @@ class SafeFetcher:
         if status in REDIRECT_STATUSES and "location" in headers:
             return _Redirect(status, headers["location"])
         code = status_code(status)
-        if self.policy.fail_on_status and code is not OracleCode.Success:
+        if self.policy.fail_on_status and not any_status and code is not OracleCode.Success:
             raise OracleFailure(code, f"{host} answered HTTP {status}")
         allowed = self.policy.allowed_content_types
         if allowed and media_type(headers.get("content-type")) not in allowed:

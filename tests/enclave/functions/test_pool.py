@@ -266,3 +266,54 @@ async def test_runs_waiting_for_a_process_end_when_the_pool_stops() -> None:
         await asyncio.wait_for(waiting, 5)
     assert (await busy).status is RunStatus.CRASHED  # its process was killed by stop()
     await pool.stop()  # twice is fine
+
+
+@pytest.mark.parametrize(
+    ("source", "ok", "line", "column"),
+    [
+        pytest.param("return args.a", True, None, None, id="valid"),
+        pytest.param(
+            "const x = await fetch('https://a.test');\nreturn x", True, None, None, id="valid-await"
+        ),
+        pytest.param("const x = ;", False, 1, 11, id="first-line"),
+        pytest.param("const a = 1;\nconst b = ;", False, 2, 11, id="second-line"),
+        pytest.param("return `abc", False, 1, 8, id="unterminated-template-at-its-start"),
+        pytest.param("{", False, 1, 2, id="unclosed-block-at-end"),
+    ],
+)
+async def test_check_compiles_without_running(
+    pool: SandboxPool, source: str, ok: bool, line: int | None, column: int | None
+) -> None:
+    checked = await pool.check(source)
+    assert (checked.ok, checked.line, checked.column) == (ok, line, column)
+    assert (checked.message is None) is ok
+
+
+async def test_check_never_runs_the_body_and_the_process_serves_runs_after(pool: SandboxPool) -> None:
+    # A body that would loop for ever compiles in no time: nothing of it runs.
+    assert (await asyncio.wait_for(pool.check("while (true) {}"), 2)).ok
+    assert pool.replaced == 0
+    assert (await pool.run(RunRequest("return 2", limits=LIMITS))).result == "2"
+
+
+async def test_a_check_that_runs_code_by_escaping_the_wrapper_is_bounded_and_replaced(
+    pool: SandboxPool,
+) -> None:
+    checked = await pool.check("}); while (true) {}; (async () => {")
+    assert (checked.ok, checked.line) == (False, None)
+    await pool.replenished()
+    assert len(pool.pids()) == pool.size
+    assert (await pool.run(RunRequest("return 3", limits=LIMITS))).result == "3"
+
+
+async def test_a_pool_that_is_not_started_refuses_a_check() -> None:
+    with pytest.raises(RuntimeError):
+        await SandboxPool(1).check("return 1")
+
+
+async def test_a_syntax_error_quoting_a_huge_token_is_cut_not_a_broken_process(pool: SandboxPool) -> None:
+    checked = await pool.check("return 1 " + "x" * 200_000)
+    assert (checked.ok, checked.line) == (False, 1)
+    assert checked.message is not None
+    assert len(checked.message) <= 1024
+    assert pool.replaced == 0
