@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,14 +19,7 @@ from sqlalchemy import func, select
 
 from neo_service_layer.api.state import AppState
 from neo_service_layer.config import Settings
-from neo_service_layer.enclave.attestation import build_report
-from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.functions.pool import SandboxPool
-from neo_service_layer.enclave.handlers import default_registry
-from neo_service_layer.enclave.identity import Identity
-from neo_service_layer.enclave.sealing import Sealer
-from neo_service_layer.enclave.server import EnclaveServer
-from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.services.functions.models import Function, FunctionRun, FunctionVersion
 from neo_service_layer.worker.functions_jobs import functions_handlers
 from neo_service_layer.worker.runner import Worker
@@ -51,23 +42,10 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def enclave_server(enclave_socket: Path, enclave_measurement: str) -> AsyncIterator[EnclaveServer]:
-    """The tests' in-process enclave (as tests/conftest.py's) with a sandbox pool of one process."""
-    identity, backend = Identity.generate(), SoftwareBackend()
+async def enclave_sandbox() -> AsyncIterator[SandboxPool]:
+    """The in-process enclave's sandbox (tests/conftest.py ``enclave_server``): one real process."""
     async with SandboxPool(1) as pool:
-        ctx = EnclaveContext(
-            identity=identity,
-            sealer=Sealer(os.urandom(32)),
-            backend=backend,
-            report=build_report(identity, backend, enclave_measurement),
-            sandbox=pool,
-        )
-        server = EnclaveServer(ctx, default_registry(), enclave_socket, stop_grace_seconds=2.0)
-        await server.start()
-        try:
-            yield server
-        finally:
-            await server.stop()
+        yield pool
 
 
 async def _deploy(client: httpx.AsyncClient, tenant: Tenant, **body: Any) -> dict[str, Any]:
