@@ -37,6 +37,8 @@ class IdPrefix(enum.StrEnum):
     RANDOMNESS_BATCH = "rnb"
     ORACLE_REQUEST = "orq"
     PRICE_FEED = "pfd"
+    FUNCTION = "fn"
+    FUNCTION_RUN = "fnr"
     JOB = "job"
 
 

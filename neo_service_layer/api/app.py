@@ -25,6 +25,7 @@ from neo_service_layer.api.routes import (
     audit,
     auth,
     feeds,
+    functions,
     health,
     keys,
     master_key,
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         randomness,
         oracle,
         feeds,
+        functions,
     ):
         app.include_router(module.router)
     # Each request is matched against the routers its path can reach, not all of them (api.route_index).

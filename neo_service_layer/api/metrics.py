@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Job, JobStatus
+from neo_service_layer.services.functions.metrics import FunctionMetrics
 from neo_service_layer.services.pricefeed.metrics import PriceFeedCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -15,7 +16,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 class ApiMetrics:
     """Request counts, latency per route template, job queue depth per status, refused credentials, and
-    the price feeds (``services.pricefeed.metrics``)."""
+    the price feeds (``services.pricefeed.metrics``) and function runs (``services.functions.metrics``)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -41,6 +42,7 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.price_feeds = PriceFeedCollector(self.registry)
+        self.functions = FunctionMetrics(self.registry)
         # The labelled children per (method, route template, status): labels() validates and
         # locks on every call. Bounded like the labels themselves (route templates, not paths).
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}

@@ -12,6 +12,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "neo_service_layer.services.randomness.models",
     "neo_service_layer.services.oracle.models",
     "neo_service_layer.services.pricefeed.models",
+    "neo_service_layer.services.functions.models",
     "neo_service_layer.chains.cursors",
     "neo_service_layer.chains.fulfilments",
 )

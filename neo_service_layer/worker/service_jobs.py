@@ -27,6 +27,7 @@ from neo_service_layer.worker.chain_watch import (
     n3_watch_handler,
 )
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
+from neo_service_layer.worker.functions_jobs import functions_handlers
 from neo_service_layer.worker.native_oracle_n3 import (
     N3_NATIVE_ORACLE_KIND,
     n3_native_oracle_handler,
@@ -118,6 +119,7 @@ def service_handlers(
     the price feed's polls observe and publish through ``pricefeed_wiring`` (None: no polls)."""
     return {
         **pricefeed_handlers(pricefeed_wiring),
+        **functions_handlers(),
         KEYS_PURGE_KIND: keys_purge_handler,
         AUDIT_CHECKPOINT_KIND: audit_checkpoint_handler,
         AUDIT_ANCHOR_KIND: audit_anchor_handler,

@@ -45,6 +45,8 @@ IDEMPOTENT = {
     "randomness.generate_batch",
     "oracle.request",
     "feeds.create",
+    "functions.create",
+    "functions.run",
 }
 
 

@@ -60,6 +60,8 @@ PATH_VALUES: Final = {
     "grantee": "table-fn",
     "pair": "NEO-USD",
     "round_id": "1",
+    "function_id": "fn_01TABLE",
+    "run_id": "fnr_01TABLE",
 }
 RECIPIENT: Final = RecipientKey.generate().public_hex
 B64: Final = "AAAA"
@@ -191,6 +193,18 @@ ACCESS: Final[dict[tuple[str, str], Access | None]] = {
     ("GET", "/v1/oracle/requests"): reads("oracle"),
     ("GET", "/v1/oracle/requests/{request_id}"): reads("oracle"),
     ("POST", "/v1/oracle/filter"): reads("oracle", body={"filter": "$", "document": "{}"}),
+    # Functions: the sample deploy asks a limit above the maximum, refused (422) before the enclave's check.
+    ("POST", "/v1/functions"): writes(
+        "functions", body={"name": "t", "source": "return 1;", "limits": {"timeout_ms": 10**6}}
+    ),
+    ("GET", "/v1/functions"): reads("functions"),
+    ("GET", "/v1/functions/{function_id}"): reads("functions"),
+    ("PATCH", "/v1/functions/{function_id}"): writes("functions", body={"allowed_domains": []}),
+    ("DELETE", "/v1/functions/{function_id}"): writes("functions"),
+    ("GET", "/v1/functions/{function_id}/versions"): reads("functions"),
+    ("POST", "/v1/functions/{function_id}/runs"): writes("functions", body={"args": {}}),
+    ("GET", "/v1/functions/{function_id}/runs"): reads("functions"),
+    ("GET", "/v1/functions/{function_id}/runs/{run_id}"): reads("functions"),
     # Price feeds: every account reads them, only operators define them (docs/pricefeed.md).
     ("GET", "/v1/feeds"): reads("pricefeed"),
     ("GET", "/v1/feeds/{pair}"): reads("pricefeed"),
