@@ -67,6 +67,21 @@ class Database:
             self.engine.execution_options(**{READ_TRANSACTION: True}), expire_on_commit=False
         )
 
+    @asynccontextmanager
+    async def reading_beside(
+        self, current: AsyncSession | None, account_id: str
+    ) -> AsyncIterator[AsyncSession]:
+        """A session to read in before a slow call (the enclave, the network) made inside ``current``'s
+        unit of work: a short read session of its own, so that no write transaction is held across the
+        call — unless ``current`` has begun its transaction already (an Idempotency-Key was looked up in
+        it): then ``current`` itself, since it holds a connection, on SQLite the process's only one, which
+        a second session would wait for forever."""
+        if current is not None and current.in_transaction():
+            yield current
+            return
+        async with self.session(account_id, for_read=True) as session:
+            yield session
+
     def session(self, account_id: str | None = None, *, for_read: bool = False) -> AsyncSession:
         """A new session; scoped to ``account_id`` when given.
 

@@ -528,3 +528,23 @@ async def test_the_playground_runs_rfc9535_too(client: httpx.AsyncClient, tenant
     body = {"filter": "$.a[?@ > 1]", "filter_syntax": "rfc9535", "document": '{"a": [1, 2, 3]}'}
     response = await client.post("/v1/oracle/filter", json=body, headers=tenant.headers)
     assert response.json() == {"result": "[2,3]"}
+
+
+async def test_a_request_with_a_secret_and_an_idempotency_key_is_answered_once(
+    client: httpx.AsyncClient, tenant: Tenant, server: LocalServer
+) -> None:
+    # The key's lookup opens the request's session before the route runs; the grants are read beside it.
+    await _secret(client, tenant, "API_KEY", b"sk-live-0123456789abcdef", ["127.0.0.1"], grant="127.0.0.1")
+    body = {
+        "url": server.url("/price"),
+        "headers": {"X-API-Key": "{{secrets.API_KEY}}"},
+        "filter": "$.data.price",
+    }
+    headers = {**tenant.headers, "Idempotency-Key": "oracle-secret-1"}
+
+    first = await asyncio.wait_for(client.post(URL, json=body, headers=headers), 30)
+    again = await asyncio.wait_for(client.post(URL, json=body, headers=headers), 30)
+
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.json()["id"]) == (201, first.json()["id"])
+    assert len(server.requests) == 1

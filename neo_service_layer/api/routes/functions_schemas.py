@@ -14,16 +14,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from neo_service_layer.api.routes.schemas import StrictBody
+
+# The enclave's own rules for a domain list (lower case, no wildcards): what deploys is what runs.
+from neo_service_layer.enclave.opdefs.functions import MAX_ALLOWED_DOMAINS, Domain
 from neo_service_layer.enclave.opdefs.secrets import SecretName
 from neo_service_layer.services.functions.models import Function, FunctionRun, FunctionVersion
 from neo_service_layer.services.functions.service import MAX_SOURCE_BYTES, FunctionSpec
 
 FUNCTION_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-DOMAIN_PATTERN = r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,62}\.)*[A-Za-z0-9-]{1,63}$"
-MAX_DOMAINS = 64
 MAX_SECRETS = 32
 Limit = Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)]
-Domain = Annotated[str, Field(pattern=DOMAIN_PATTERN, max_length=253)]
 Source = Annotated[str, Field(min_length=1, max_length=2 * MAX_SOURCE_BYTES)]
 Name = Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)]
 RunMode = Literal["sync", "async"]
@@ -50,7 +50,9 @@ class FunctionIn(StrictBody):
     name: Name
     source: Source
     limits: LimitsIn = Field(default_factory=LimitsIn)
-    allowed_domains: Annotated[list[Domain], Field(max_length=MAX_DOMAINS)] = Field(default_factory=list)
+    allowed_domains: Annotated[list[Domain], Field(max_length=MAX_ALLOWED_DOMAINS)] = Field(
+        default_factory=list
+    )
     secrets: Annotated[list[SecretName], Field(max_length=MAX_SECRETS)] = Field(default_factory=list)
     args_schema: dict[str, Any] | None = None
 
@@ -71,7 +73,7 @@ class FunctionPatch(StrictBody):
     name: Name | None = None
     source: Source | None = None
     limits: LimitsIn | None = None
-    allowed_domains: Annotated[list[Domain], Field(max_length=MAX_DOMAINS)] | None = None
+    allowed_domains: Annotated[list[Domain], Field(max_length=MAX_ALLOWED_DOMAINS)] | None = None
     secrets: Annotated[list[SecretName], Field(max_length=MAX_SECRETS)] | None = None
     args_schema: dict[str, Any] | None = None
 

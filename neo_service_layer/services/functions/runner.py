@@ -10,8 +10,6 @@ version and source hash — an answer to another request is refused, not recorde
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic import ValidationError
@@ -66,18 +64,6 @@ def syntax_check(enclave: EnclaveClient) -> SyntaxCheck:
     return check
 
 
-@asynccontextmanager
-async def _reading(db: Database, account_id: str, opened: AsyncSession | None) -> AsyncIterator[AsyncSession]:
-    # The request's session if it is already open (an Idempotency-Key was looked up in it): on SQLite
-    # the process has one connection, which that session holds, so a second session would wait for it
-    # forever. Otherwise a short read session of its own (module docstring).
-    if opened is not None:
-        yield opened
-        return
-    async with db.session(account_id, for_read=True) as session:
-        yield session
-
-
 async def granted_secrets(
     db: Database, account_id: str, function_id: str, names: list[str], opened: AsyncSession | None = None
 ) -> list[StoredVersion]:
@@ -87,7 +73,7 @@ async def granted_secrets(
     """
     if not names:
         return []
-    async with _reading(db, account_id, opened) as session:
+    async with db.reading_beside(opened, account_id) as session:
         records = await granted_records(session, account_id, GranteeKind.FUNCTION, function_id)
     found = [record for record in records if record.name in names]
     missing = sorted(set(names) - {record.name for record in found})
@@ -107,8 +93,8 @@ async def prepare(
     function is live, ``args`` match its schema, its secrets are granted) in short read sessions of
     their own — never in the request's write transaction, which on SQLite would hold the write lock
     for the whole run (module docstring); in ``opened``, the request's session, if it is already open
-    (:func:`_reading`). Nothing is written."""
-    async with _reading(db, account_id, opened) as session:
+    (``Database.reading_beside``). Nothing is written."""
+    async with db.reading_beside(opened, account_id) as session:
         function = await get_function(session, function_id)
         check_args(function, args)
         version = await get_version(session, function.id, function.version)

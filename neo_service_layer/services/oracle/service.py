@@ -3,7 +3,9 @@
 A request never holds a database transaction across the network: the secrets its placeholders name
 are looked up in a short read session of their own (:func:`granted_secrets`, before the fetch), and the
 answer is written in the request's unit of work after it (with its audit entry). On SQLite a write
-transaction holds the one write lock, so a 5-second fetch inside one would stall every writer.
+transaction holds the one write lock, so a 5-second fetch inside one would stall every writer. (A
+request with an Idempotency-Key has begun its transaction before the route runs: the grants are then
+read in it — ``Database.reading_beside`` — as a second session would wait for its connection forever.)
 
 The host checks what it records: the envelope's ``request_hash`` must be the hash of the request it
 sent (``canonical.request_hash``) and the answer's request id the one it chose — an enclave answer to
@@ -34,7 +36,9 @@ from neo_service_layer.services.secrets.grants import granted_records
 from neo_service_layer.services.secrets.models import GranteeKind
 
 
-async def granted_secrets(db: Database, account_id: str, params: OracleParams) -> list[GrantedSecret]:
+async def granted_secrets(
+    db: Database, account_id: str, params: OracleParams, current: AsyncSession | None = None
+) -> list[GrantedSecret]:
     """The stored records of the secrets the request's placeholders name, each granted to its host.
 
     In a read session of its own, closed before the fetch (module docstring). A name without a grant
@@ -44,7 +48,7 @@ async def granted_secrets(db: Database, account_id: str, params: OracleParams) -
     if not wanted:
         return []
     found: list[GrantedSecret] = []
-    async with db.session(account_id, for_read=True) as session:
+    async with db.reading_beside(current, account_id) as session:
         for host in sorted({host for host, _ in wanted}):
             records = await granted_records(session, account_id, GranteeKind.ORACLE, host)
             found += [GrantedSecret(host=host, stored=r) for r in records if (host, r.name) in wanted]
@@ -99,7 +103,7 @@ async def request(
     params: OracleParams,
 ) -> OracleRequest:
     """Run ``params`` in the enclave and record the signed answer (in the caller's transaction)."""
-    secrets = await granted_secrets(db, account_id, params)
+    secrets = await granted_secrets(db, account_id, params, session)
     args = fetch_args(account_id, new_id(IdPrefix.ORACLE_REQUEST), params, secrets)
     signed = await enclave.run(FETCH, args)
     result, sent = signed.result, request_hash(FETCH.name, account_id, args.params()).hex()
