@@ -48,3 +48,8 @@ class FunctionArgsInvalid(ValidationFailed):
 class FunctionSecretNotGranted(ValidationFailed):
     code = "function_secret_not_granted"
     title = "A secret the function names is not granted to it"
+
+
+class FunctionConsumerInvalid(ValidationFailed):
+    code = "function_consumer_invalid"
+    title = "An onchain_consumers entry is not evm:<chain id>:<address> or n3:<magic>:<script hash>"
