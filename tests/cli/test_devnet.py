@@ -59,7 +59,11 @@ def test_up_writes_state_and_config(devnet: Devnet) -> None:
         assert record["rpc_url"].startswith("http://127.0.0.1:")
         assert Path(record["log"]).is_file()
         assert {"deployer", "test", "relayer"} <= set(record["accounts"])
-    assert set(state["evm"]["contracts"]["examples"]) >= {"RandomnessConsumer", "OracleConsumer"}
+    assert set(state["evm"]["contracts"]["examples"]) >= {
+        "RandomnessConsumer",
+        "OracleConsumer",
+        "FunctionsConsumer",
+    }
     assert set(state["evm"]["contracts"]["price_feeds"]) == {
         "NEO / USD",
         "GAS / USD",
@@ -72,6 +76,7 @@ def test_up_writes_state_and_config(devnet: Devnet) -> None:
     assert set(state["n3"]["contracts"]["examples"]) == {
         "RandomnessConsumer",
         "OracleConsumer",
+        "FunctionsConsumer",
         "PriceFeedConsumer",
     }
     assert state["n3"]["contracts"]["feeds"] == {"NEO/USD": 8, "GAS/USD": 8, "BTC/USD": 8, "ETH/USD": 8}
