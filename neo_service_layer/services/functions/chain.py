@@ -30,8 +30,9 @@ the contract gets ``FunctionNotFound`` (a REST run is refused ``function_secret_
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -181,73 +182,74 @@ async def record_chain_run(db: Database, prepared: Prepared, outcome: RunOutcome
         settle(run, outcome_values(outcome, None))
 
 
-def _call(decode: Any, payload: bytes) -> FunctionCall | None:
+def _call(decode: Callable[[bytes], FunctionCall], payload: bytes) -> FunctionCall | None:
     try:
-        call: FunctionCall = decode(payload)
+        return decode(payload)
     except PayloadError:
         return None
-    return call
 
 
-class EvmFunctionsHost:
-    """The functions service's host step on EVM gateways (``chains/onchain.py`` HostStep)."""
+class _FunctionsHost[C, A: EvmFunctionFulfilmentArgs | N3FunctionFulfilmentArgs](ABC):
+    """What both chain families' host steps share: prepare before the op, record after it; a family
+    says how its request becomes a :class:`ChainCall` and the op's args."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    @staticmethod
-    def _chain_call(context: EvmRequestContext) -> ChainCall:
+    @abstractmethod
+    def _chain_call(self, context: C) -> ChainCall:
+        """The request's key and its decoded payload."""
+
+    @abstractmethod
+    def _sent(self, context: C, prepared: Prepared) -> A:
+        """The op's args for the request and what was prepared for it."""
+
+    async def args(self, context: C) -> A:
+        """The op's args: the request as the chain gives it, the run id and the resolved function."""
+        return self._sent(context, await prepare_chain_run(self._db, self._chain_call(context)))
+
+    async def answered(
+        self, context: C, sent: A, answer: EvmFunctionFulfilmentResult | N3FunctionFulfilmentResult
+    ) -> None:
+        """Record the run the answer carries (or drop its row when nothing ran)."""
+        await record_chain_run(self._db, Prepared(sent.run_id, sent.function), answer.run)
+
+
+class EvmFunctionsHost(_FunctionsHost[EvmRequestContext, EvmFunctionFulfilmentArgs]):
+    """The functions service's host step on EVM gateways (``chains/onchain.py`` HostStep)."""
+
+    def _chain_call(self, context: EvmRequestContext) -> ChainCall:
         request = context.request
         key = f"evm:{context.chain_id}:{request.request_id.hex()}"
         return ChainCall(key, _call(decode_evm_payload, request.payload))
 
-    async def args(self, context: EvmRequestContext) -> EvmFunctionFulfilmentArgs:
-        """The op's args: the request as the log gives it, the run id and the resolved function."""
-        prepared = await prepare_chain_run(self._db, self._chain_call(context))
+    def _sent(self, context: EvmRequestContext, prepared: Prepared) -> EvmFunctionFulfilmentArgs:
         return EvmFunctionFulfilmentArgs(
             chain_id=context.chain_id,
             gateway=context.gateway,
             request_id=context.request.request_id,
             payload=context.request.payload,
-            consumer=context.request.requester,
+            consumer=context.request.requester,  # the contract that called the gateway
             run_id=prepared.run_id,
             function=prepared.function,
         )
 
-    async def answered(
-        self, context: EvmRequestContext, sent: EvmFunctionFulfilmentArgs, answer: EvmFunctionFulfilmentResult
-    ) -> None:
-        """Record the run the answer carries (or drop its row when nothing ran)."""
-        await record_chain_run(self._db, Prepared(sent.run_id, sent.function), answer.run)
 
-
-class N3FunctionsHost:
+class N3FunctionsHost(_FunctionsHost[N3RequestContext, N3FunctionFulfilmentArgs]):
     """The functions service's host step on Neo N3 gateways (``chains/onchain.py`` HostStep)."""
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    @staticmethod
-    def _chain_call(context: N3RequestContext) -> ChainCall:
+    def _chain_call(self, context: N3RequestContext) -> ChainCall:
         request = context.request
         key = f"n3:{context.network_magic}:{context.gateway}:{request.request_id}"
         return ChainCall(key, _call(decode_n3_payload, request.payload))
 
-    async def args(self, context: N3RequestContext) -> N3FunctionFulfilmentArgs:
-        """The op's args: the request as the notification gives it, the run id and the function."""
-        prepared = await prepare_chain_run(self._db, self._chain_call(context))
+    def _sent(self, context: N3RequestContext, prepared: Prepared) -> N3FunctionFulfilmentArgs:
         return N3FunctionFulfilmentArgs(
             network_magic=context.network_magic,
             gateway=context.gateway,
             request_id=context.request.request_id,
             payload=context.request.payload,
-            consumer=context.request.callback_contract,
+            consumer=context.request.callback_contract,  # the gateway requires it to be the caller
             run_id=prepared.run_id,
             function=prepared.function,
         )
-
-    async def answered(
-        self, context: N3RequestContext, sent: N3FunctionFulfilmentArgs, answer: N3FunctionFulfilmentResult
-    ) -> None:
-        """Record the run the answer carries (or drop its row when nothing ran)."""
-        await record_chain_run(self._db, Prepared(sent.run_id, sent.function), answer.run)

@@ -12,15 +12,12 @@ gateway's revert, and nothing runs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
 from neo_service_layer.chains.evm.messages import Mode
@@ -35,12 +32,8 @@ from tests.chains.evm.flows import FUNCTIONS as FUNCTIONS_ID
 from tests.chains.evm.flows import Nsl
 from tests.chains.evm.fulfil_helpers import Platform, fulfiller, request_of
 from tests.chains.evm.helpers import one_event, revert_name
+from tests.chains.functions_helpers import NO_HASH, SOURCE, deploy, runs, sha256, swap_source
 from tests.conftest import Tenant
-
-URL = "/v1/functions"
-SOURCE = 'console.log("on chain"); return {sum: args.a + args.b, who: "nsl"};'
-SCHEMA = {"type": "object", "required": ["a", "b"]}
-NO_HASH = bytes(32)
 
 
 @pytest.fixture
@@ -48,20 +41,6 @@ async def enclave_sandbox() -> AsyncIterator[SandboxPool]:
     """The in-process enclave's sandbox (tests/conftest.py ``enclave_server``): one real process."""
     async with SandboxPool(1) as pool:
         yield pool
-
-
-def sha256(source: str) -> bytes:
-    return hashlib.sha256(source.encode()).digest()
-
-
-async def deploy(
-    client: httpx.AsyncClient, tenant: Tenant, name: str, consumers: list[str], source: str = SOURCE
-) -> str:
-    body = {"name": name, "source": source, "args_schema": SCHEMA, "onchain_consumers": consumers}
-    response = await client.post(URL, json=body, headers=tenant.headers)
-    assert response.status_code == 201, response.text
-    function_id: str = response.json()["id"]
-    return function_id
 
 
 def allowed(nsl: Nsl) -> list[str]:
@@ -90,13 +69,6 @@ def delivered(nsl: Nsl, request_id: bytes) -> tuple[int, bytes, bytes, bool]:
 def fulfilled_results(nsl: Nsl, request_id: bytes) -> list[bytes]:
     logs = nsl.gateway.events.Fulfilled().get_logs(from_block=0, argument_filters={"requestId": request_id})
     return [bytes(log.args.result) for log in logs]
-
-
-async def runs(client: httpx.AsyncClient, tenant: Tenant, function_id: str) -> list[dict[str, Any]]:
-    response = await client.get(f"{URL}/{function_id}/runs", headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
 
 
 async def answer_unrecorded(platform: Platform, tmp_path: Path, request_id: bytes) -> Fulfilment:
@@ -160,11 +132,7 @@ async def test_refusals_are_delivered_signed_and_nothing_runs(
     other = await deploy(client, tenant, "not-for-you", [f"evm:{nsl.chain_id}:0x{'11' * 20}"])
     # A host with write access to the database swaps the code, keeping the recorded hash.
     swapped = await deploy(client, tenant, "swapped", allowed(nsl))
-    async with evm_platform.db.transaction() as session:
-        await session.execute(
-            text("UPDATE function_versions SET source = :s WHERE function_id = :f"),
-            {"s": "return {sum: 666};", "f": swapped},
-        )
+    await swap_source(evm_platform.db, swapped, "return {sum: 666};")
     valid = await deploy(client, tenant, "valid", allowed(nsl))
     requests = {
         "consumer": request_function(nsl, other, sha256(SOURCE), '{"a": 1, "b": 2}'),

@@ -11,16 +11,13 @@ and a result altered by hand (the gateway faults).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from neo3.api.wrappers import GenericContract
-from sqlalchemy import text
 
 from neo_service_layer.chains.fulfilments import FulfilmentStatus
 from neo_service_layer.chains.neo_n3.devnet import facade_for
@@ -30,16 +27,13 @@ from neo_service_layer.chains.onchain import FUNCTIONS, Fulfilment, N3RequestCon
 from neo_service_layer.enclave.functions.onchain import FunctionCode, n3_result
 from neo_service_layer.enclave.functions.pool import SandboxPool
 from neo_service_layer.worker.chain_fulfil_n3 import N3EnclaveFulfilmentSigner
+from tests.chains.functions_helpers import NO_HASH, SOURCE, deploy, runs, sha256, swap_source
 from tests.chains.neo_n3.helpers import events, stack_bytes, stack_int, test_invoke
 from tests.chains.neo_n3.platform import N3Platform
 from tests.chains.neo_n3.test_oracle import ENCLAVE_REFUSED, fulfilled_results, fulfiller, request_of
 from tests.conftest import Tenant
 
-URL = "/v1/functions"
 CONSUMER = "FunctionsConsumer"
-SOURCE = 'console.log("on chain"); return {sum: args.a + args.b, who: "nsl"};'
-SCHEMA = {"type": "object", "required": ["a", "b"]}
-NO_HASH = bytes(32)
 
 
 @pytest.fixture
@@ -49,24 +43,12 @@ async def enclave_sandbox() -> AsyncIterator[SandboxPool]:
         yield pool
 
 
-def sha256(source: str) -> bytes:
-    return hashlib.sha256(source.encode()).digest()
-
-
 def consumer(platform: N3Platform) -> GenericContract:
     return GenericContract(platform.deployment.examples[CONSUMER])
 
 
 def allowed(platform: N3Platform) -> list[str]:
     return [f"n3:{platform.deployment.magic}:0x{platform.deployment.examples[CONSUMER]}"]
-
-
-async def deploy(client: httpx.AsyncClient, tenant: Tenant, name: str, consumers: list[str]) -> str:
-    body = {"name": name, "source": SOURCE, "args_schema": SCHEMA, "onchain_consumers": consumers}
-    response = await client.post(URL, json=body, headers=tenant.headers)
-    assert response.status_code == 201, response.text
-    function_id: str = response.json()["id"]
-    return function_id
 
 
 async def request(platform: N3Platform, *calls: tuple[str, str, str]) -> list[int]:
@@ -89,13 +71,6 @@ def delivered(platform: N3Platform, request_id: int) -> tuple[int, bytes, bytes]
     )
     code, source_hash, data = reply.stack
     return stack_int(code), stack_bytes(source_hash), stack_bytes(data)
-
-
-async def runs(client: httpx.AsyncClient, tenant: Tenant, function_id: str) -> list[dict[str, Any]]:
-    response = await client.get(f"{URL}/{function_id}/runs", headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
 
 
 async def serve(platform: N3Platform, tmp_path: Path, request_id: int) -> FulfilmentStatus:
@@ -135,11 +110,7 @@ async def test_refusals_are_delivered_signed_and_nothing_runs(
     other = await deploy(client, tenant, "not-for-you", [f"n3:{magic}:0x{'11' * 20}"])
     # A host with write access to the database swaps the code, keeping the recorded hash.
     swapped = await deploy(client, tenant, "swapped", allowed(n3_platform))
-    async with n3_platform.db.transaction() as session:
-        await session.execute(
-            text("UPDATE function_versions SET source = :s WHERE function_id = :f"),
-            {"s": "return {sum: 666};", "f": swapped},
-        )
+    await swap_source(n3_platform.db, swapped, "return {sum: 666};")
     valid = await deploy(client, tenant, "valid", allowed(n3_platform))
     pinned = sha256(SOURCE).hex()
     refused, mismatch, forged_id = await request(
