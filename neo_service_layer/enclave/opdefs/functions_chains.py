@@ -42,7 +42,7 @@ from neo_service_layer.enclave.opdefs.secrets import MAX_RESOLVED_SECRETS, Store
 from neo_service_layer.enclave.oracle.onchain import MAX_ONCHAIN_DATA_BYTES
 from neo_service_layer.enclave.schemas import EnclaveModel, EvmAddress, Hex32
 from neo_service_layer.enclave.signing import K1_SIGNATURE_BYTES, P256_SIGNATURE_BYTES
-from neo_service_layer.ids import ResourceId
+from neo_service_layer.ids import AccountId, ResourceId
 
 #: The most consumer contracts a function may allow.
 MAX_CONSUMERS: Final = 64
@@ -68,7 +68,7 @@ class ChainFunction(EnclaveModel):
     allows (``consumer_key``s) and whether the args passed the function's ``args_schema`` (the host
     checks it: JSON Schema stays out of the enclave)."""
 
-    account_id: ResourceId
+    account_id: AccountId
     function_id: ResourceId
     version: Annotated[int, Field(ge=1, le=MAX_VERSION)]
     source: Source
