@@ -46,6 +46,7 @@ from neo_service_layer.enclave.opdefs.secrets import StoredVersion
 from neo_service_layer.enclave.ops import execute
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
 from neo_service_layer.enclave.oracle.policy import FetchPolicy
+from neo_service_layer.enclave.protocol import CapabilityUnavailable, InvalidArgs
 from neo_service_layer.enclave.sealing import Sealer
 from neo_service_layer.enclave.signing import evm_address, k1_recover, p256_verify
 from neo_service_layer.enclave.tee.software import SoftwareBackend
@@ -504,3 +505,62 @@ async def test_a_sandbox_process_that_dies_is_answered_crashed(
         assert got.run.status == "crashed"
         await pool.replenished()
         assert pool.replaced == 1
+
+
+def _raw_evm_args(fn: ChainFunction | None, **extra: Any) -> dict[str, Any]:
+    args = EvmFunctionFulfilmentArgs(
+        chain_id=CHAIN_ID,
+        gateway=GATEWAY_EVM,
+        request_id=REQUEST_EVM,
+        payload=onchain.encode_evm_payload(FUNCTION_ID, None, ""),
+        consumer=CONSUMER_EVM,
+        run_id=RUN_ID,
+        function=fn,
+    )
+    return args.model_dump(mode="json") | extra
+
+
+async def test_only_a_broken_op_raises(ctx: EnclaveContext) -> None:
+    """Malformed op args (the host's bug, not the request's) raise; so does an enclave without a sandbox
+    asked to run. A request that runs nothing is answered even there."""
+    spec = default_registry().get(EVM_FUNCTION_FULFILMENT.name)
+    assert spec is not None
+    fn = function(ADD, EVM)
+    for broken in ({"gateway": "0x12"}, {"run_id": "run 1"}, {"consumer": "alice"}):
+        with pytest.raises(InvalidArgs):
+            await execute(spec, ctx, _raw_evm_args(fn, **broken))
+    with pytest.raises(CapabilityUnavailable, match="no sandbox"):
+        await execute(spec, ctx, _raw_evm_args(fn))
+    answered = await execute(spec, ctx, _raw_evm_args(None))
+    assert answered["code"] == "FunctionNotFound"
+
+
+@pytest.mark.parametrize(
+    ("chain", "contract"),
+    [
+        pytest.param("evm:31337", CONSUMER_EVM, id="evm"),
+        pytest.param(f"evm:{2**53 - 1}", "0x" + "AB" * 20, id="evm-largest-chain-id"),
+        pytest.param("n3:0", "0x" + "cd" * 20, id="n3-magic-0"),
+        pytest.param("n3:4294967295", "ef" * 20, id="n3-largest-magic"),
+    ],
+)
+def test_a_function_takes_every_key_consumer_key_writes(chain: str, contract: str) -> None:
+    key = onchain.consumer_key(chain, contract)
+    assert function(ADD, EVM, consumers=[key]).consumers == [key]
+
+
+@pytest.mark.parametrize(
+    "consumers",
+    [
+        pytest.param([f"evm:{CHAIN_ID}:{CONSUMER_EVM}"], id="not-lower-case"),
+        pytest.param([f"evm:{CHAIN_ID}:{CONSUMER_EVM[2:].lower()}"], id="no-0x"),
+        pytest.param(["evm:031337:0x" + "ab" * 20], id="leading-zero"),
+        pytest.param(["sol:1:0x" + "ab" * 20], id="unknown-chain"),
+        pytest.param([f"evm:{2**53}:0x" + "ab" * 20], id="chain-id-too-large"),
+        pytest.param([f"n3:{2**32}:0x" + "ab" * 20], id="magic-too-large"),
+        pytest.param([f"evm:1:0x{i:040x}" for i in range(65)], id="over-64"),
+    ],
+)
+def test_a_function_refuses_consumer_keys_not_normalised(consumers: list[str]) -> None:
+    with pytest.raises(ValueError, match="consumers"):
+        function(ADD, EVM, consumers=consumers)
