@@ -6,7 +6,8 @@ depends on happens here: the granted secrets are decrypted here and handed to th
 values only if the writer sealed each with every domain the function may fetch (so the JavaScript
 cannot send a value to a host its writer did not name), the function's ``fetch`` leaves through
 ``ctx.fetcher`` behind the function's allow-list (``SafeFetcherBridge``), and the result is signed
-with the SHA-256 of the source and of the canonical args.
+with the SHA-256 of the source and of the canonical args. That run core, :func:`run_function`, also
+serves the gateway ops (``handlers/functions_chains.py``), which run a function for a contract.
 
 Secrets never reach the host by accident: a result that holds a granted value (as is, JSON-escaped
 or percent-encoded, the oracle's echo rule) is refused — the run ``failed`` with a

@@ -80,6 +80,9 @@ NOT_FOUND: Final = "no live function of this id"
 NOT_ALLOWED: Final = "the function's owner does not allow this contract"
 MISMATCH: Final = "the function's source does not have the requested hash"
 SCHEMA_REFUSED: Final = "the args do not match the function's args schema"
+# Fixed: the refusal's detail names the owner's secrets and domains, which the chain need not publish
+# (a run over the REST API gives the owner the detail).
+NOT_RUNNABLE: Final = "the function cannot run as configured (its limits, domains or secrets)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +152,8 @@ async def _answer(
         return refusal
     try:
         outcome = await run_function(ctx, function, run_id, call.args)
-    except (InvalidArgs, UnsealFailed) as e:  # the function as configured cannot run: nothing ran
-        return _refused(FunctionCode.Failed, e.detail)
+    except (InvalidArgs, UnsealFailed):  # the function as configured cannot run: nothing ran
+        return _refused(FunctionCode.Failed, NOT_RUNNABLE)
     return _ran(outcome)
 
 

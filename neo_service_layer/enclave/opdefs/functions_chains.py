@@ -22,10 +22,15 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from neo_service_layer.enclave.canonical import MAX_SAFE_INTEGER
-from neo_service_layer.enclave.functions.onchain import MAX_ERROR_DATA_BYTES, SHA256_SIZE, FunctionCode
+from neo_service_layer.enclave.functions.onchain import (
+    MAX_ERROR_DATA_BYTES,
+    SHA256_SIZE,
+    FunctionCode,
+    consumer_key,
+)
 from neo_service_layer.enclave.opdefs.base import Op
 from neo_service_layer.enclave.opdefs.chains import P256_PUBLIC_KEY_SIZE, ChainId, N3ScriptHash, Word
 from neo_service_layer.enclave.opdefs.functions import (
@@ -42,12 +47,12 @@ from neo_service_layer.enclave.opdefs.secrets import MAX_RESOLVED_SECRETS, Store
 from neo_service_layer.enclave.oracle.onchain import MAX_ONCHAIN_DATA_BYTES
 from neo_service_layer.enclave.schemas import EnclaveModel, EvmAddress, Hex32
 from neo_service_layer.enclave.signing import K1_SIGNATURE_BYTES, P256_SIGNATURE_BYTES
-from neo_service_layer.ids import ResourceId
+from neo_service_layer.ids import AccountId, ResourceId
 
 #: The most consumer contracts a function may allow.
 MAX_CONSUMERS: Final = 64
-#: A consumer key as ``functions/onchain.py`` :func:`consumer_key` writes it.
-CONSUMER_PATTERN: Final = r"^(evm:[1-9][0-9]{0,15}|n3:(0|[1-9][0-9]{0,9})):0x[0-9a-f]{40}$"
+#: The longest consumer key: ``evm:`` + 16 digits + ``:0x`` + 40 hex characters.
+MAX_CONSUMER_KEY_CHARS: Final = 64
 _DATA_BYTES: Final = max(MAX_ONCHAIN_DATA_BYTES, MAX_ERROR_DATA_BYTES)
 #: abi.encode(uint8, bytes32, bytes) of the largest data: three words, the length word, the data padded.
 MAX_EVM_RESULT_SIZE: Final = 4 * 32 + _DATA_BYTES
@@ -57,7 +62,17 @@ MAX_N3_RESULT_SIZE: Final = 1 + SHA256_SIZE + _DATA_BYTES
 CODE_NAME_PATTERN: Final = "^(" + "|".join(code.name for code in FunctionCode) + ")$"
 CodeName = Annotated[str, Field(pattern=CODE_NAME_PATTERN)]
 
-ConsumerKey = Annotated[str, Field(pattern=CONSUMER_PATTERN)]
+
+def _normalised(key: str) -> str:
+    # Exactly what consumer_key writes (the host normalises its list with it): the enclave compares
+    # keys as strings, so two spellings of one contract must not both exist.
+    chain, _, contract = key.rpartition(":")
+    if consumer_key(chain, contract) != key:
+        raise ValueError(f"consumer {key[:70]!r} is not in consumer_key's normal form")
+    return key
+
+
+ConsumerKey = Annotated[str, Field(max_length=MAX_CONSUMER_KEY_CHARS), AfterValidator(_normalised)]
 Data = Annotated[HexBytes, Field(max_length=_DATA_BYTES)]
 
 
@@ -68,7 +83,7 @@ class ChainFunction(EnclaveModel):
     allows (``consumer_key``s) and whether the args passed the function's ``args_schema`` (the host
     checks it: JSON Schema stays out of the enclave)."""
 
-    account_id: ResourceId
+    account_id: AccountId
     function_id: ResourceId
     version: Annotated[int, Field(ge=1, le=MAX_VERSION)]
     source: Source
