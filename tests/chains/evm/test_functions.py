@@ -1,7 +1,7 @@
 """Functions called from contracts through the EVM gateway, end to end on anvil (docs/functions.md "Calls
 from contracts"): a function deployed over the REST API with the example FunctionsConsumer allowed; the
-consumer asks with ``requestFunction(id, sourceHash, args)``; the fulfiller (the worker's, with the real
-in-process enclave and its sandbox) resolves the function from the database, records the run and
+consumer asks with ``requestFunction(id, sourceHash, args)``; the worker (or its fulfiller, with the
+real in-process enclave and its sandbox) resolves the function from the database, records the run and
 delivers ``abi.encode(code, sourceHash, data)``.
 
 Exactly once: a second fulfil, and a retry after the enclave answered but before the answer was recorded,
@@ -12,6 +12,7 @@ gateway's revert, and nothing runs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +29,8 @@ from neo_service_layer.enclave.functions.onchain import FunctionCode, evm_result
 from neo_service_layer.enclave.functions.pool import SandboxPool
 from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.worker.chain_fulfil import EnclaveFulfilmentSigner
+from neo_service_layer.worker.process import run_worker
+from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
 from tests.chains.evm.flows import FUNCTIONS as FUNCTIONS_ID
 from tests.chains.evm.flows import Nsl
 from tests.chains.evm.fulfil_helpers import Platform, fulfiller, request_of
@@ -93,9 +96,19 @@ async def test_a_contract_calls_a_function_once(
 ) -> None:
     nsl = evm_platform.nsl
     function_id = await deploy(client, tenant, "adder", allowed(nsl))
-    request_id = request_function(nsl, function_id, sha256(SOURCE), '{"a": 2, "b": 40}')
-
-    assert await serve(evm_platform, tmp_path, request_id) is FulfilmentStatus.CONFIRMED
+    # The real worker: its watcher finds the request, its chains.evm.request job fulfils it.
+    settings = evm_platform.settings(tmp_path)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        run_worker(settings, stop=stop, handlers=service_handlers(settings), tasks=service_tasks(settings))
+    )
+    try:
+        request_id = request_function(nsl, function_id, sha256(SOURCE), '{"a": 2, "b": 40}')
+        row = await evm_platform.wait_status(request_id, "confirmed", "failed")
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 30)
+    assert (row.status, row.callback_success) == ("confirmed", True), row.failure_detail
     (run,) = await runs(client, tenant, function_id)
     assert (run["status"], run["trigger"], run["version"]) == ("succeeded", "chain", 1)
     assert run["chain_request"] == f"evm:{nsl.chain_id}:{request_id.hex()}"
