@@ -57,6 +57,14 @@ AIM_OVERHEAD_MS: Final = 5.0  # the issue: our overhead over a bare GET < 5 ms a
 SEED_TARGET_MS: Final = 2000.0  # the issue's seed target: a fetch under 2 s
 PATH: Final = "/v1/oracle/requests"
 FILTER: Final = "$.data.price"
+# The enclave fetcher's limits raised: one data source takes every request, and its per-host limits
+# would otherwise be the bottleneck measured.
+ONE_SOURCE_LIMITS: Final = {
+    "NSL_ORACLE_MAX_CONCURRENT_PER_HOST": "256",
+    "NSL_ORACLE_PER_HOST_RATE_PER_SECOND": "1000000",
+    "NSL_ORACLE_PER_HOST_BURST": "1000000",
+    "NSL_ORACLE_MAX_CONCURRENT_PER_ACCOUNT": "256",
+}
 
 
 @dataclass(slots=True)
@@ -70,7 +78,7 @@ class Row:
     p99_ms: float
 
 
-async def _closed_loop(
+async def closed_loop(
     call: Callable[[], Awaitable[bool]], concurrency: int, warmup: float, seconds: float
 ) -> tuple[list[float], int]:
     """Latencies (s) of ``call`` over ``seconds`` after ``warmup``, ``concurrency`` at a time; errors."""
@@ -97,7 +105,7 @@ async def _closed_loop(
     return latencies, errors
 
 
-def _row(target: str, concurrency: int, latencies: list[float], errors: int, seconds: float) -> Row:
+def row_of(target: str, concurrency: int, latencies: list[float], errors: int, seconds: float) -> Row:
     ordered = sorted(latencies)
     return Row(
         target,
@@ -110,8 +118,11 @@ def _row(target: str, concurrency: int, latencies: list[float], errors: int, sec
     )
 
 
-async def bare_rows(url: str, pki: LocalPKI, args: argparse.Namespace) -> list[Row]:
-    """httpx GET and SafeFetcher (+ filter) in this process, at concurrency 1 and the load concurrency."""
+async def bare_rows(
+    url: str, pki: LocalPKI, args: argparse.Namespace, concurrencies: tuple[int, ...]
+) -> list[Row]:
+    """httpx GET and SafeFetcher (+ filter) in this process, at each of ``concurrencies``, for
+    ``args.duration`` seconds after ``args.warmup``."""
     rows: list[Row] = []
     limits = httpx.Limits(max_keepalive_connections=0)
     request = HttpRequest("GET", url, timeout_seconds=5.0, max_bytes=65535)
@@ -136,9 +147,9 @@ async def bare_rows(url: str, pki: LocalPKI, args: argparse.Namespace) -> list[R
             return bool(apply_filter(response.body, FILTER))
 
         for name, call in (("bare", bare), ("fetcher", fetch)):
-            for concurrency in (1, args.load_concurrency):
-                latencies, errors = await _closed_loop(call, concurrency, args.warmup, args.duration)
-                rows.append(_row(name, concurrency, latencies, errors, args.duration))
+            for concurrency in concurrencies:
+                latencies, errors = await closed_loop(call, concurrency, args.warmup, args.duration)
+                rows.append(row_of(name, concurrency, latencies, errors, args.duration))
     return rows
 
 
@@ -149,14 +160,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         source = servers.start_https_source(data_dir)
         stack.callback(servers.stop, source.server)
         url, pki = source.url, source.pki
-        oracle_env = {
-            **source.enclave_env(),
-            # One data source takes every request: the per-host limits would be the bottleneck measured.
-            "NSL_ORACLE_MAX_CONCURRENT_PER_HOST": "256",
-            "NSL_ORACLE_PER_HOST_RATE_PER_SECOND": "1000000",
-            "NSL_ORACLE_PER_HOST_BURST": "1000000",
-            "NSL_ORACLE_MAX_CONCURRENT_PER_ACCOUNT": "256",
-        }
+        oracle_env = {**source.enclave_env(), **ONE_SOURCE_LIMITS}
         _, api, api_key = start_platform(stack, runner, args.database_url, data_dir, oracle_env)
         body = {"url": url, "filter": FILTER}
         check = httpx.post(
@@ -180,17 +184,15 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 )
             )
             errors = window.requests - window.statuses.get("201", 0) + window.dropped
-            rows.append(_row("api", concurrency, window.latencies, errors, window.seconds))
+            rows.append(row_of("api", concurrency, window.latencies, errors, window.seconds))
         console.print("bare and fetcher ...")
-        rows += runner.run(bare_rows(url, pki, args))
+        rows += runner.run(bare_rows(url, pki, args, (1, args.load_concurrency)))
     return report(console, rows, args)
 
 
-def report(console: Console, rows: list[Row], args: argparse.Namespace) -> dict[str, Any]:
-    database = "PostgreSQL" if args.database_url else "SQLite"
-    table = Table(
-        title=f"Oracle: REST API vs SafeFetcher vs bare httpx GET, one local HTTPS URL ({database})"
-    )
+def rows_table(title: str, rows: list[Row]) -> Table:
+    """One line per row: target, concurrency, requests, req/s, p50/p99 ms, errors (in red when any)."""
+    table = Table(title=title)
     for column in ("target", "concurrency", "requests", "req/s", "p50 ms", "p99 ms", "errors"):
         table.add_column(column, justify="left" if column == "target" else "right")
     for r in rows:
@@ -203,7 +205,16 @@ def report(console: Console, rows: list[Row], args: argparse.Namespace) -> dict[
             f"{r.p99_ms:.2f}",
             f"[red]{r.errors}[/red]" if r.errors else "0",
         )
-    console.print(table)
+    return table
+
+
+def report(console: Console, rows: list[Row], args: argparse.Namespace) -> dict[str, Any]:
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    console.print(
+        rows_table(
+            f"Oracle: REST API vs SafeFetcher vs bare httpx GET, one local HTTPS URL ({database})", rows
+        )
+    )
     by = {(r.target, r.concurrency): r for r in rows}
     overhead = by[("api", 1)].p50_ms - by[("bare", 1)].p50_ms
     fetcher_overhead = by[("fetcher", 1)].p50_ms - by[("bare", 1)].p50_ms
