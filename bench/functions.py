@@ -29,39 +29,36 @@ Usage: ``python bench/functions.py [--duration 3] [--load-concurrency 20] [--dat
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import json
 import os
 import platform
 import sys
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
-import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 if __package__ in (None, ""):  # run as ``python bench/functions.py``: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import servers
 from bench.cli import (
-    MAX_CONCURRENCY,
     HarnessError,
+    add_load_concurrency_option,
     add_profile_option,
+    add_profile_process_option,
     load_parser,
     parse_load_args,
     run_benchmark,
 )
-from bench.keys import bare_latencies, cpu_per_request, post_request, start_platform
+from bench.keys import bare_latencies, cpu_per_request, post_request
 from bench.loadgen import HOST, measure
-from bench.oracle import ONE_SOURCE_LIMITS, Row, bare_rows, row_of, rows_table
-from bench.profile import profile_load
+from bench.oracle import Row, bare_rows, row_of, rows_table, start_source_platform
+from bench.profile import profile_platform
 from bench.sandbox import bare_eval
 from bench.servers import Server
 
@@ -130,16 +127,11 @@ def runs_by_status(api: Server) -> dict[str, int]:
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
-        runner = stack.enter_context(asyncio.Runner(loop_factory=uvloop.new_event_loop))
-        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nslbf-", dir="/tmp")))
-        source = servers.start_https_source(data_dir)
-        stack.callback(servers.stop, source.server)
-        env = {
-            **source.enclave_env(),
-            **ONE_SOURCE_LIMITS,
-            "NSL_ENCLAVE_SANDBOX_POOL_SIZE": str(args.pool_size),
-        }
-        enclave, api, api_key = start_platform(stack, runner, args.database_url, data_dir, env)
+        started = start_source_platform(
+            stack, args.database_url, "nslbf-", {"NSL_ENCLAVE_SANDBOX_POOL_SIZE": str(args.pool_size)}
+        )
+        runner, source, enclave = started.runner, started.source, started.enclave
+        api, api_key = started.api, started.api_key
         add = deploy(api, api_key, "bench-add", ADD_SOURCE, ADD_ARGS, [])
         fetch = deploy(api, api_key, "bench-fetch", FETCH_SOURCE, {"url": source.url}, [HOST])
         expected = bare_eval(ADD_SOURCE, ADD_ARGS)
@@ -181,17 +173,15 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         ]
         profile = None
         if args.profile:
-            target = enclave if args.profile_process == "enclave" else api
-            profile = profile_load(
+            profile = profile_platform(
                 console,
                 runner,
-                label=f"the {args.profile_process} process, {COLD}",
-                pid=target.process.pid,
-                seconds=args.profile,
-                output=data_dir / f"{args.profile_process}.spy",
-                target=api,
+                args,
+                api=api,
+                enclave=enclave,
+                case=COLD,
                 request=post_request(api.port, f"{PATH}/{add.id}/runs", api_key, {"args": ADD_ARGS}),
-                concurrency=args.concurrency,
+                output_dir=started.data_dir,
             )
         statuses = runs_by_status(api)
     result = report(console, [cold, bare, loaded, fetched, *direct], cold_cpu, statuses, args)
@@ -288,12 +278,7 @@ def _micros(value: float | None) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = load_parser(__doc__, duration=DEFAULT_DURATION, warmup=DEFAULT_WARMUP, concurrency=1)
-    parser.add_argument(
-        "--load-concurrency",
-        type=int,
-        default=DEFAULT_LOAD_CONCURRENCY,
-        help="callers in flight for the runs/s row (default %(default)s)",
-    )
+    add_load_concurrency_option(parser, DEFAULT_LOAD_CONCURRENCY)
     parser.add_argument(
         "--pool-size",
         type=int,
@@ -301,15 +286,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the enclave's sandbox processes, NSL_ENCLAVE_SANDBOX_POOL_SIZE (default %(default)s)",
     )
     add_profile_option(parser)
-    parser.add_argument(
-        "--profile-process",
-        choices=("api", "enclave"),
-        default="api",
-        help="the process --profile samples under cold runs: the API server (default) or the enclave",
-    )
+    add_profile_process_option(parser)
     args = parse_load_args(parser, argv)
-    if not 1 <= args.load_concurrency <= MAX_CONCURRENCY:
-        parser.error(f"--load-concurrency must be within 1..{MAX_CONCURRENCY}")
     if not 1 <= args.pool_size <= MAX_POOL_SIZE:
         parser.error(f"--pool-size must be within 1..{MAX_POOL_SIZE}")
     return args

@@ -41,9 +41,16 @@ if __package__ in (None, ""):  # run as ``python bench/oracle.py``: make ``bench
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import servers
-from bench.cli import HarnessError, load_parser, parse_load_args, run_benchmark
+from bench.cli import (
+    HarnessError,
+    add_load_concurrency_option,
+    load_parser,
+    parse_load_args,
+    run_benchmark,
+)
 from bench.keys import MIN_TABLE_WIDTH, post_request, start_platform
 from bench.loadgen import HOST, measure, percentile
+from bench.servers import Server
 from neo_service_layer.devnet.local_tls import LocalPKI
 from neo_service_layer.enclave.capabilities import HttpRequest
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
@@ -153,15 +160,41 @@ async def bare_rows(
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class SourcePlatform:
+    """What :func:`start_source_platform` started, and the tenant's owner key."""
+
+    runner: asyncio.Runner
+    data_dir: Path
+    source: servers.HttpsSource
+    enclave: Server
+    api: Server
+    api_key: str
+
+
+def start_source_platform(
+    stack: contextlib.ExitStack,
+    database_url: str | None,
+    prefix: str,
+    extra_env: dict[str, str] | None = None,
+) -> SourcePlatform:
+    """An event loop, a temp data dir (``prefix``), the local HTTPS data source, and the enclave (trusting
+    the source, its fetcher's per-host limits raised: :data:`ONE_SOURCE_LIMITS`) and the API as their
+    own processes (``bench.keys.start_platform``), all stopped or removed by ``stack``."""
+    runner = stack.enter_context(asyncio.Runner(loop_factory=uvloop.new_event_loop))
+    data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix, dir="/tmp")))
+    source = servers.start_https_source(data_dir)
+    stack.callback(servers.stop, source.server)
+    env = {**source.enclave_env(), **ONE_SOURCE_LIMITS, **(extra_env or {})}
+    enclave, api, api_key = start_platform(stack, runner, database_url, data_dir, env)
+    return SourcePlatform(runner, data_dir, source, enclave, api, api_key)
+
+
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
-        runner = stack.enter_context(asyncio.Runner(loop_factory=uvloop.new_event_loop))
-        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nslbo-", dir="/tmp")))
-        source = servers.start_https_source(data_dir)
-        stack.callback(servers.stop, source.server)
-        url, pki = source.url, source.pki
-        oracle_env = {**source.enclave_env(), **ONE_SOURCE_LIMITS}
-        _, api, api_key = start_platform(stack, runner, args.database_url, data_dir, oracle_env)
+        started = start_source_platform(stack, args.database_url, "nslbo-")
+        runner, api, api_key = started.runner, started.api, started.api_key
+        url, pki = started.source.url, started.source.pki
         body = {"url": url, "filter": FILTER}
         check = httpx.post(
             f"http://{HOST}:{api.port}{PATH}", json=body, headers={"X-API-Key": api_key}, timeout=10
@@ -242,12 +275,7 @@ def report(console: Console, rows: list[Row], args: argparse.Namespace) -> dict[
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = load_parser(__doc__, duration=DEFAULT_DURATION, warmup=DEFAULT_WARMUP, concurrency=1)
-    parser.add_argument(
-        "--load-concurrency",
-        type=int,
-        default=DEFAULT_LOAD_CONCURRENCY,
-        help="requests in flight for the throughput rows (default %(default)s)",
-    )
+    add_load_concurrency_option(parser, DEFAULT_LOAD_CONCURRENCY)
     return parse_load_args(parser, argv)
 
 
