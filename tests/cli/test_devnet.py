@@ -409,6 +409,8 @@ def test_devnet_commands_configure_logs_for_people(
         pytest.param(["pricefeed", "--price", "-1"], "a positive decimal", id="price-negative"),
         pytest.param(["pricefeed", "--price", "NaN"], "a positive decimal", id="price-nan"),
         pytest.param(["pricefeed", "--chain", "n3"], "[devnet_not_up]", id="no-devnet-pricefeed"),
+        pytest.param(["functions", "--chain", "n3"], "[devnet_not_up]", id="no-devnet-functions"),
+        pytest.param(["functions", "--chain", "sol"], "one of evm, n3", id="functions-unknown-chain"),
     ],
 )
 def test_demo_refuses_before_sending(empty_data_dir: Path, args: list[str], message: str) -> None:
