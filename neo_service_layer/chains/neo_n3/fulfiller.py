@@ -122,14 +122,7 @@ class N3Fulfiller:
         self.policy = policy or N3FulfilPolicy()
         self._clock = clock
         self._notifications = N3Watcher(rpc, self.gateway)
-        self.relay = N3Relay(
-            rpc,
-            store,
-            signer,
-            valid_blocks=self.policy.valid_blocks,
-            poll_seconds=self.policy.poll_seconds,
-            clock=clock,
-        )
+        self.relay = N3Relay(rpc, store, signer, self.policy, clock=clock)
 
     async def fulfil(self, request: N3Request) -> Outcome:
         """Serve ``request`` to an outcome; :class:`FulfilmentPending` if it is not in a block yet."""

@@ -151,14 +151,7 @@ class N3PricePublisher:
         self.chain = store.chain
         self.policy = policy or N3PublishPolicy()
         self._clock = clock
-        self.relay = N3Relay(
-            rpc,
-            store,
-            signer,
-            valid_blocks=self.policy.valid_blocks,
-            poll_seconds=self.policy.poll_seconds,
-            clock=clock,
-        )
+        self.relay = N3Relay(rpc, store, signer, self.policy, clock=clock)
 
     @classmethod
     async def connect(
