@@ -245,6 +245,12 @@ class FulfilmentStore:
             request_id, status=status, failure_reason=reason, finished_at=utcnow(), **values
         )
 
+    async def fail(self, request_id: str, reason: str, detail: str, **values: Any) -> ChainFulfilment:
+        """Mark the row failed with the stable ``reason`` code and its ``detail`` (:meth:`finish`)."""
+        return await self.finish(
+            request_id, FulfilmentStatus.FAILED, reason=reason, failure_detail=detail, **values
+        )
+
     async def record_answer(
         self, request_id: str, make: Callable[[], Awaitable[tuple[bytes, bytes]]]
     ) -> tuple[bytes, bytes]:

@@ -25,7 +25,7 @@ from neo_service_layer.chains.evm.gateway_rpc import GatewayRpc
 from neo_service_layer.chains.evm.relay import FulfilPolicy
 from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.evm.rpc import node_web3
-from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
+from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore, Outcome
 from neo_service_layer.chains.onchain import (
     FUNCTIONS_HOST,
     EvmAdapter,
@@ -42,7 +42,13 @@ from neo_service_layer.services.keys.platform import EnclaveRelayerSigner
 from neo_service_layer.worker.chain_watch import EVM_REQUEST_KIND
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 
-__all__ = ["EVM_REQUEST_KIND", "EnclaveFulfilmentSigner", "chain_handlers", "chain_request_handler"]
+__all__ = [
+    "EVM_REQUEST_KIND",
+    "EnclaveFulfilmentSigner",
+    "chain_handlers",
+    "chain_request_handler",
+    "job_result",
+]
 
 
 class EnclaveFulfilmentSigner(EnclaveRelayerSigner):
@@ -96,7 +102,13 @@ async def chain_request_handler(ctx: JobContext) -> dict[str, Any]:
         outcome = await fulfiller.fulfil(request)
     finally:
         await enclave.close()
-    result = {"request_id": request.request_id.hex(), **outcome.to_result()}
+    return job_result(ctx, outcome, {"request_id": request.request_id.hex()})
+
+
+def job_result(ctx: JobContext, outcome: Outcome, ids: dict[str, Any]) -> dict[str, Any]:
+    """The result of a fulfilment job (EVM and N3) from its ``outcome``, after ``ids`` (what names the
+    request): ``failed`` raises :class:`PermanentJobError` with its reason (module docstring)."""
+    result = {**ids, **outcome.to_result()}
     if outcome.status is FulfilmentStatus.FAILED:
         ctx.log.warning("chain request failed", **result)
         raise PermanentJobError(outcome.reason or "failed", outcome.detail or "")

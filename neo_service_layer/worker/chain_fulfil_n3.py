@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore
+from neo_service_layer.chains.fulfilments import FulfilmentStore
 from neo_service_layer.chains.neo_n3.errors import InvalidN3Message
 from neo_service_layer.chains.neo_n3.fulfiller import N3Fulfiller, N3FulfilPolicy
 from neo_service_layer.chains.neo_n3.requests import N3Request
@@ -34,6 +34,7 @@ from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
 from neo_service_layer.services.functions.chain import N3FunctionsHost
 from neo_service_layer.services.keys.platform import N3EnclaveRelayerSigner
+from neo_service_layer.worker.chain_fulfil import job_result
 from neo_service_layer.worker.chain_watch import N3_REQUEST_KIND, n3_configured
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
 
@@ -94,12 +95,7 @@ async def n3_request_handler(ctx: JobContext) -> dict[str, Any]:
             outcome = await fulfiller.fulfil(request)
         finally:
             await enclave.close()
-    result = {"request_id": request.request_id, "gateway": gateway, **outcome.to_result()}
-    if outcome.status is FulfilmentStatus.FAILED:
-        ctx.log.warning("chain request failed", **result)
-        raise PermanentJobError(outcome.reason or "failed", outcome.detail or "")
-    ctx.log.info("chain request fulfilled", **result)
-    return result
+    return job_result(ctx, outcome, {"request_id": request.request_id, "gateway": gateway})
 
 
 def n3_chain_handlers(settings: Settings | None) -> dict[str, Handler]:

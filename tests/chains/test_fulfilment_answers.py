@@ -1,7 +1,7 @@
-"""``FulfilmentStore.record_answer`` / ``confirm`` (``chains/fulfilments.py``) on both databases: the
-enclave is asked once per request, racing fulfillers send the answer recorded first, and a confirmed
-row says what landed. The chain flows that rely on it are in ``evm/test_oracle.py`` and
-``neo_n3/test_oracle.py``."""
+"""``FulfilmentStore.record_answer`` / ``confirm`` / ``fail`` (``chains/fulfilments.py``) on both
+databases: the enclave is asked once per request, racing fulfillers send the answer recorded first, a
+confirmed row says what landed and a failed one why. The chain flows that rely on it are in
+``evm/test_oracle.py`` and ``neo_n3/test_oracle.py``."""
 
 from __future__ import annotations
 
@@ -77,3 +77,16 @@ async def test_a_confirmed_row_says_what_landed(db: Database) -> None:
     assert (ours.result, ours.signature) == (b"result-1", b"signature-1")
     assert (theirs.result, theirs.signature) == (b"someone else's answer", None)
     assert (unknown.result, unknown.signature) == (b"result-1", b"signature-1")
+
+
+async def test_a_failed_row_keeps_its_reason_detail_and_evidence(db: Database) -> None:
+    store = FulfilmentStore(db, "evm:1")
+    await store.ensure(KEY, "oracle", 0)
+
+    failed = await store.fail(KEY, "tx_reverted", "Callback ran out of gas", tx_hash="0x03", block_number=7)
+
+    row = await store.get(KEY)
+    assert failed.status is row.status is FulfilmentStatus.FAILED
+    assert (row.failure_reason, row.failure_detail) == ("tx_reverted", "Callback ran out of gas")
+    assert (row.tx_hash, row.block_number) == ("0x03", 7)
+    assert row.finished_at is not None

@@ -116,11 +116,7 @@ class EvmFulfiller:
         adapter = evm_adapter(request.service)
         if adapter is None:
             detail = f"EVM gateways do not offer {request.service!r} yet (chains/onchain.py)"
-            return Outcome.of(
-                await self.store.finish(
-                    key, FulfilmentStatus.FAILED, reason=SERVICE_NOT_SUPPORTED, failure_detail=detail
-                )
-            )
+            return Outcome.of(await self.store.fail(key, SERVICE_NOT_SUPPORTED, detail))
         reconciled = await self._reconcile(request)
         if reconciled is not None:
             return reconciled
@@ -135,11 +131,7 @@ class EvmFulfiller:
             except WouldRevert as e:
                 if revert_name(e.reason) == "AlreadyFulfilled":
                     return await self._reconcile(request) or Outcome.of(row)
-                return Outcome.of(
-                    await self.store.finish(
-                        key, FulfilmentStatus.FAILED, reason=WOULD_REVERT, failure_detail=e.reason
-                    )
-                )
+                return Outcome.of(await self.store.fail(key, WOULD_REVERT, e.reason))
             gas = self.relay.gas_limit(estimate, gas_floor(stored.mode, stored.gas_for_response))
             # The budget is what the request paid (module docstring): FeeBudgetExceeded if it is too small.
             row = await self.relay.send(key, data, gas=gas, budget=request.fee_paid)
@@ -162,9 +154,7 @@ class EvmFulfiller:
             return None
         if stored.status is RequestStatus.NONE:
             detail = f"getRequest({request.request_id.hex()}) has status None: orphaned by a reorg?"
-            row = await self.store.finish(
-                key, FulfilmentStatus.FAILED, reason=REQUEST_NOT_ON_CHAIN, failure_detail=detail
-            )
+            row = await self.store.fail(key, REQUEST_NOT_ON_CHAIN, detail)
             return Outcome.of(row)
         log = await self._call(self.rpc.find_fulfilled, request.request_id, request.block_number)
         if log is None:  # fulfilled in state but the log is not visible yet (a lagging node): ask again later
@@ -195,7 +185,5 @@ class EvmFulfiller:
             outcome = await self._reconcile(request)
             if outcome is not None:
                 return outcome
-        done = await self.store.finish(
-            key, FulfilmentStatus.FAILED, reason=TX_REVERTED, failure_detail=reason, **mined(receipt)
-        )
+        done = await self.store.fail(key, TX_REVERTED, reason, **mined(receipt))
         return Outcome.of(done)

@@ -240,9 +240,7 @@ class EvmPricePublisher:
             raise error(f"round {report.round_id} of {self.feed} on {self.chain}: {reason}; sending later")
         values = mined(receipt) if receipt is not None else {}
         failure = TX_REVERTED if receipt is not None else WOULD_REVERT
-        row = await self.store.finish(
-            key, FulfilmentStatus.FAILED, reason=failure, failure_detail=reason, **values
-        )
+        row = await self.store.fail(key, failure, reason, **values)
         return self._outcome(row, report)
 
     def _outcome(self, row: ChainFulfilment, report: SignedReport) -> PublishOutcome:

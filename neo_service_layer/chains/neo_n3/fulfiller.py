@@ -122,14 +122,7 @@ class N3Fulfiller:
         self.policy = policy or N3FulfilPolicy()
         self._clock = clock
         self._notifications = N3Watcher(rpc, self.gateway)
-        self.relay = N3Relay(
-            rpc,
-            store,
-            signer,
-            valid_blocks=self.policy.valid_blocks,
-            poll_seconds=self.policy.poll_seconds,
-            clock=clock,
-        )
+        self.relay = N3Relay(rpc, store, signer, self.policy, clock=clock)
 
     async def fulfil(self, request: N3Request) -> Outcome:
         """Serve ``request`` to an outcome; :class:`FulfilmentPending` if it is not in a block yet."""
@@ -140,11 +133,7 @@ class N3Fulfiller:
         adapter = n3_adapter(request.service)
         if adapter is None:
             detail = f"Neo N3 gateways do not offer {request.service!r} yet (chains/onchain.py)"
-            return Outcome.of(
-                await self.store.finish(
-                    key, FulfilmentStatus.FAILED, reason=SERVICE_NOT_SUPPORTED, failure_detail=detail
-                )
-            )
+            return Outcome.of(await self.store.fail(key, SERVICE_NOT_SUPPORTED, detail))
         deadline = self._clock() + self.policy.timeout_seconds
         if row.status is FulfilmentStatus.SENT:
             outcome = await self._track(request, row, deadline)
@@ -179,9 +168,7 @@ class N3Fulfiller:
             if stored.get("value"):
                 return N3StoredRequest.from_stack(stored)
             detail = f"get_request({request.request_id}) is empty and the request is not fulfilled"
-            row = await self.store.finish(
-                key, FulfilmentStatus.FAILED, reason=REQUEST_NOT_ON_CHAIN, failure_detail=detail
-            )
+            row = await self.store.fail(key, REQUEST_NOT_ON_CHAIN, detail)
             return Outcome.of(row)
         evidence = await self._find_fulfilled(request)
         if evidence is None:  # fulfilled in state, but the block is beyond what we search
@@ -253,9 +240,7 @@ class N3Fulfiller:
                 if isinstance(reconciled, Outcome):
                     return reconciled
             reason = CALLBACK_GAS_EXCEEDED if _OUT_OF_GAS in exception.lower() else WOULD_FAULT
-            row = await self.store.finish(
-                key, FulfilmentStatus.FAILED, reason=reason, failure_detail=exception
-            )
+            row = await self.store.fail(key, reason, exception)
             return Outcome.of(row)
         tx = await self.relay.build(script, int(test["gasconsumed"]))
         if tx.system_fee + tx.network_fee > stored.paid:
@@ -263,9 +248,7 @@ class N3Fulfiller:
                 f"the fulfilment needs {tx.system_fee} + {tx.network_fee} datoshi (system + network fee), "
                 f"the request paid {stored.paid}"
             )
-            row = await self.store.finish(
-                key, FulfilmentStatus.FAILED, reason=CALLBACK_GAS_EXCEEDED, failure_detail=detail
-            )
+            row = await self.store.fail(key, CALLBACK_GAS_EXCEEDED, detail)
             return Outcome.of(row)
         return await self.relay.send(key, tx)
 
@@ -289,11 +272,11 @@ class N3Fulfiller:
             return reconciled
         execution = log["executions"][0]
         exception = str(execution.get("exception"))
-        row = await self.store.finish(
+        reason = CALLBACK_GAS_EXCEEDED if _OUT_OF_GAS in exception.lower() else TX_FAULTED
+        row = await self.store.fail(
             key,
-            FulfilmentStatus.FAILED,
-            reason=CALLBACK_GAS_EXCEEDED if _OUT_OF_GAS in exception.lower() else TX_FAULTED,
-            failure_detail=exception,
+            reason,
+            exception,
             tx_hash=tx_hash,
             block_number=await self._height(tx_hash),
             gas_used=int(execution["gasconsumed"]),

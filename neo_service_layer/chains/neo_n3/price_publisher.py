@@ -151,14 +151,7 @@ class N3PricePublisher:
         self.chain = store.chain
         self.policy = policy or N3PublishPolicy()
         self._clock = clock
-        self.relay = N3Relay(
-            rpc,
-            store,
-            signer,
-            valid_blocks=self.policy.valid_blocks,
-            poll_seconds=self.policy.poll_seconds,
-            clock=clock,
-        )
+        self.relay = N3Relay(rpc, store, signer, self.policy, clock=clock)
 
     @classmethod
     async def connect(
@@ -387,7 +380,7 @@ class N3PricePublisher:
         return reason
 
     async def _fail(self, key: str, reason: str, detail: str, **values: Any) -> PublishOutcome:
-        await self.store.finish(key, FulfilmentStatus.FAILED, reason=reason, failure_detail=detail, **values)
+        await self.store.fail(key, reason, detail, **values)
         tx_hash: str | None = values.get("tx_hash")
         fee = await self._fee(tx_hash) if tx_hash is not None else None
         return PublishOutcome(

@@ -71,6 +71,20 @@ def vm_state(log: dict[str, Any]) -> str:
     return str(executions[0].get("vmstate"))
 
 
+class N3RelayTiming(Protocol):
+    """What the relay takes from its sender's policy (the fulfiller's and the price publisher's)."""
+
+    @property
+    def valid_blocks(self) -> int:
+        """valid_until_block = block count + this."""
+        ...
+
+    @property
+    def poll_seconds(self) -> float:
+        """The pause between two looks for a transaction's application log."""
+        ...
+
+
 class N3Relay:
     """Sends the relayer's transactions for one chain's rows (module docstring)."""
 
@@ -79,16 +93,15 @@ class N3Relay:
         rpc: N3Rpc,
         store: FulfilmentStore,
         signer: N3TransactionSigner,
+        timing: N3RelayTiming,
         *,
-        valid_blocks: int = DEFAULT_VALID_BLOCKS,
-        poll_seconds: float = DEFAULT_POLL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rpc = rpc
         self.store = store
         self.signer = signer
-        self.valid_blocks = valid_blocks
-        self.poll_seconds = poll_seconds
+        self.valid_blocks = timing.valid_blocks
+        self.poll_seconds = timing.poll_seconds
         self._clock = clock
 
     async def test(self, script: bytes) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from neo_service_layer.enclave.opdefs.pricefeed import (
     PRICEFEED_ACCOUNT_ID,
     EvmTarget,
     N3Target,
+    ObserveAction,
     ObserveArgs,
     ObserveResult,
     PublishedArg,
@@ -178,44 +179,40 @@ async def observe(ctx: EnclaveContext, args: ObserveArgs) -> ObserveResult:
     outcome = aggregate(quotes, now, policy)
     used, excluded = set(outcome.used), outcome.excluded
     sources = [_source_report(item, used, excluded) for item in fetched]
-    if not isinstance(outcome, Aggregate):
-        return ObserveResult(
-            feed_id=args.feed_id,
-            pair=args.pair,
-            decimals=args.decimals,
-            observed_at=now,
-            config_hash=rules.hex(),
-            action=outcome.code,
-            reason=outcome.detail,
-            answer=None,
-            median=None,
-            sources=sources,
-            reports=[],
+    # Declared once for both branches: the one ObserveResult below checks every field's type.
+    action: ObserveAction
+    reason: str
+    answer: int | None
+    median: str | None
+    reports: list[TargetReport]
+    if isinstance(outcome, Aggregate):
+        answer = outcome.answer
+        if not 0 < answer <= MAX_SAFE_INTEGER:
+            # A feed whose decimals do not fit its price: 0 is no price, and the envelope's integers stop
+            # at 2^53 - 1 (canonical JSON). The definition is wrong, not this round.
+            raise InvalidArgs(
+                f"the median {outcome.median} at {args.decimals} decimals is {answer}: outside 1..2^53-1"
+            )
+        triggers = TriggerPolicy(args.deviation_bps, args.heartbeat_s, args.breaker_bps)
+        decision = decide(answer, now, _published(args.last), _published(args.pending), triggers)
+        action, reason, median = decision.action, decision.reason, _text(outcome.median)
+        reports = (
+            [_sign(ctx, target, args.pair, answer, now, rules) for target in args.targets]
+            if action == "publish"
+            else []
         )
-    answer = outcome.answer
-    if not 0 < answer <= MAX_SAFE_INTEGER:
-        # A feed whose decimals do not fit its price: 0 is no price, and the envelope's integers stop at
-        # 2^53 - 1 (canonical JSON). The definition is wrong, not this round.
-        raise InvalidArgs(
-            f"the median {outcome.median} at {args.decimals} decimals is {answer}: outside 1..2^53-1"
-        )
-    triggers = TriggerPolicy(args.deviation_bps, args.heartbeat_s, args.breaker_bps)
-    decision = decide(answer, now, _published(args.last), _published(args.pending), triggers)
-    reports = (
-        [_sign(ctx, target, args.pair, answer, now, rules) for target in args.targets]
-        if decision.action == "publish"
-        else []
-    )
+    else:  # no answer this round: nothing to decide or sign
+        action, reason, answer, median, reports = outcome.code, outcome.detail, None, None, []
     return ObserveResult(
         feed_id=args.feed_id,
         pair=args.pair,
         decimals=args.decimals,
         observed_at=now,
         config_hash=rules.hex(),
-        action=decision.action,
-        reason=decision.reason,
+        action=action,
+        reason=reason,
         answer=answer,
-        median=_text(outcome.median),
+        median=median,
         sources=sources,
         reports=reports,
     )

@@ -87,22 +87,9 @@ def observe_args(
         if feed.pending_answer is None or feed.pending_observed_at is None
         else published(feed.pending_answer, feed.pending_observed_at)
     )
-    return {
-        "feed_id": feed.id,
-        "pair": feed.pair,
-        "decimals": feed.decimals,
-        "sources": feed.sources,
-        "min_sources": feed.min_sources,
-        "max_quote_age_s": feed.max_quote_age_seconds,
-        "outlier_mad_k": feed.outlier_mad_k,
-        "max_spread_bps": feed.max_spread_bps,
-        "deviation_bps": feed.deviation_bps,
-        "heartbeat_s": feed.heartbeat_seconds,
-        "breaker_bps": feed.breaker_bps,
-        "last": last,
-        "pending": pending,
-        "targets": list(targets),
-    }
+    # The rules from feed_rules, the one place that lists them: what the enclave applies is what the
+    # config hash covers.
+    return {**feed_rules(feed), "last": last, "pending": pending, "targets": list(targets)}
 
 
 def feed_rules(feed: PriceFeed | FeedConfig) -> dict[str, Any]:

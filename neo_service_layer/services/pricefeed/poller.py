@@ -159,16 +159,9 @@ class FeedPoller:
             return result
         result.round_id = recorded
         if recorded:
-            by_chain = {target.chain: target for target, _ in reachable}
-            for row in await self._pending(feed.id, recorded):
-                try:
-                    outcome = await self._publish(by_chain.get(row.chain), row, observation.result)
-                except Exception as error:
-                    # Left pending: the next poll sends it again first. The other chains go on.
-                    _not_finished(feed.pair, row.chain, error)
-                    result.outcomes[row.chain] = PENDING
-                    continue
-                result.outcomes[row.chain] = outcome.status.value
+            rows = [(row, observation.result) for row in await self._pending(feed.id, recorded)]
+            sent = await self._send(feed.pair, [target for target, _ in reachable], rows)
+            result.outcomes = dict(sent)
         return result
 
     async def _targets(self, feed: PriceFeed) -> tuple[list[_Target], bool]:
@@ -206,7 +199,6 @@ class FeedPoller:
         rows = await self._pending(feed.id)
         if not rows:
             return 0, set()
-        by_chain = {target.chain: target for target in targets}
         async with self._db.session(for_read=True) as session:
             rounds = {
                 row.round_id: row
@@ -218,26 +210,40 @@ class FeedPoller:
                     )
                 ).scalars()
             }
-        settled, unsettled = 0, set()
-        for row in rows:
-            if row.chain in unsettled:
+        signed = [(row, _signed(rounds[row.round_id])) for row in rows]
+        sent = await self._send(feed.pair, targets, signed, complete=complete)
+        unsettled = {chain for chain, status in sent if status == PENDING}
+        return len(sent) - sum(status == PENDING for _, status in sent), unsettled
+
+    async def _send(
+        self,
+        pair: str,
+        targets: Sequence[_Target],
+        rows: Sequence[tuple[PriceTransmission, Mapping[str, Any]]],
+        *,
+        complete: bool = True,
+    ) -> list[tuple[str, str]]:
+        """Publish ``rows`` in their order, each with what was signed for it (its round's observation):
+        each chain's outcome of each row tried, ``pending`` where it is left for the next poll. Unless
+        ``complete`` (every target's publisher is known) a chain with no publisher is left pending
+        rather than failed."""
+        by_chain = {target.chain: target for target in targets}
+        sent: list[tuple[str, str]] = []
+        for row, signed in rows:
+            if (row.chain, PENDING) in sent:
                 continue  # never a later round of a chain before its earlier one
             if row.chain not in by_chain and not complete:
-                unsettled.add(row.chain)  # perhaps the target whose publisher is missing this time
+                sent.append((row.chain, PENDING))  # perhaps the target whose publisher is missing this time
                 continue
-            signed = rounds[row.round_id]
-            observed = {
-                "answer": signed.answer,
-                "observed_at": signed.observed_at,
-                "config_hash": signed.envelope.get("result", {}).get("config_hash"),
-            }
             try:
-                await self._publish(by_chain.get(row.chain), row, observed)
-                settled += 1
+                outcome = await self._publish(by_chain.get(row.chain), row, signed)
             except Exception as error:
-                _not_finished(feed.pair, row.chain, error)
-                unsettled.add(row.chain)
-        return settled, unsettled
+                # Left pending: the next poll sends it again first. The other chains go on.
+                _not_finished(pair, row.chain, error)
+                sent.append((row.chain, PENDING))
+                continue
+            sent.append((row.chain, outcome.status.value))
+        return sent
 
     async def _publish(
         self, target: _Target | None, row: PriceTransmission, signed: Mapping[str, Any]
@@ -390,3 +396,12 @@ def _not_finished(pair: str, chain: str, error: Exception) -> None:
         )
     else:
         log.error("price round transmission not finished", pair=pair, chain=chain, exc_info=error)
+
+
+def _signed(recorded: PriceRound) -> dict[str, Any]:
+    """What the enclave signed for a recorded round, as its observation has it."""
+    return {
+        "answer": recorded.answer,
+        "observed_at": recorded.observed_at,
+        "config_hash": recorded.envelope.get("result", {}).get("config_hash"),
+    }
