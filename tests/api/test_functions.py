@@ -279,19 +279,6 @@ async def test_a_bad_run_is_refused_and_nothing_recorded(
     assert await _counts(state) == (1, 1, 0)
 
 
-async def test_a_secret_not_granted_refuses_the_run(
-    client: httpx.AsyncClient, tenant: Tenant, state: AppState
-) -> None:
-    fid = (await _deploy(client, tenant, secrets=["api-token"], source="return Object.keys(secrets);"))["id"]
-    for mode in ("sync", "async"):
-        response = await client.post(
-            f"{URL}/{fid}/runs", json={"args": None, "mode": mode}, headers=tenant.headers
-        )
-        problem = assert_problem(response, 422, "function_secret_not_granted")
-        assert problem["secret"] == "api-token"
-    assert (await _counts(state))[2] == 0
-
-
 async def test_an_async_run_is_queued_then_run_by_the_worker(
     client: httpx.AsyncClient, tenant: Tenant, state: AppState, settings: Settings
 ) -> None:
