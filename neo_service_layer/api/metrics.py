@@ -68,7 +68,7 @@ class ApiMetrics:
 
     async def observe_functions(self, session: AsyncSession) -> None:
         """Read the function runs' counts and durations from the database (at scrape time)."""
-        await self.functions.refresh(session)
+        await self.functions.refresh(session, utcnow())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
