@@ -171,12 +171,12 @@ def refused(error: NSLError) -> dict[str, Any]:
 RUN_ABANDONED: Final = "RunAbandoned"
 
 
-async def abandon(session: AsyncSession, account_id: str, run_id: str) -> bool:
+async def abandon(session: AsyncSession, account_id: str, run_id: str) -> None:
     """End the run ``run_id`` ``failed`` with error ``RunAbandoned`` if it has not ended (its job went
     dead: every attempt failed, or its worker died on the last one), in the caller's transaction —
-    the job's death. True if it was ended here. The message says what to do, never why the host
+    the job's death. The message says what to do, never why the host
     failed (the job's ``last_error`` keeps that for an operator)."""
-    ended = await session.execute(
+    await session.execute(
         update(FunctionRun)
         .where(
             FunctionRun.id == run_id,
@@ -192,10 +192,8 @@ async def abandon(session: AsyncSession, account_id: str, run_id: str) -> bool:
             },
             finished_at=utcnow(),
         )
-        .returning(FunctionRun.id)
         .execution_options(synchronize_session=False)
     )
-    return len(ended.scalars().all()) == 1
 
 
 async def run_queued(
