@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/randomness.py
 	$(BIN)/python bench/oracle.py
+	$(BIN)/python bench/functions.py
 	$(BIN)/python bench/pricefeed.py
 	$(BIN)/python bench/fulfilment.py
 

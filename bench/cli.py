@@ -65,6 +65,26 @@ def add_profile_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_load_concurrency_option(parser: argparse.ArgumentParser, default: int) -> None:
+    """``--load-concurrency``: requests in flight for the throughput rows (beside ``--concurrency``'s)."""
+    parser.add_argument(
+        "--load-concurrency",
+        type=int,
+        default=default,
+        help="requests in flight for the throughput rows (default %(default)s)",
+    )
+
+
+def add_profile_process_option(parser: argparse.ArgumentParser) -> None:
+    """``--profile-process api|enclave``: the process ``--profile`` samples (``profile_platform``)."""
+    parser.add_argument(
+        "--profile-process",
+        choices=("api", "enclave"),
+        default="api",
+        help="the process --profile samples: the API server (default) or the enclave",
+    )
+
+
 def parse_load_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Parse ``argv`` and refuse out-of-range load options with a usage error."""
     args = parser.parse_args(argv)
@@ -72,6 +92,8 @@ def parse_load_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> 
         parser.error(f"--duration and --warmup must be within (0, {MAX_SECONDS:.0f}] seconds")
     if not 1 <= args.concurrency <= MAX_CONCURRENCY:
         parser.error(f"--concurrency must be within 1..{MAX_CONCURRENCY}")
+    if not 1 <= getattr(args, "load_concurrency", 1) <= MAX_CONCURRENCY:
+        parser.error(f"--load-concurrency must be within 1..{MAX_CONCURRENCY}")
     if not 0 <= getattr(args, "profile", 0.0) <= MAX_SECONDS:
         parser.error(f"--profile must be within [0, {MAX_SECONDS:.0f}] seconds")
     if args.database_url and not args.database_url.startswith("postgresql"):

@@ -45,9 +45,16 @@ if __package__ in (None, ""):  # run as ``python bench/keys.py``: make ``bench``
 
 from bench import servers
 from bench.api import UNLIMITED_RATE, bootstrap_admin, http_request, provision_tenant, reset_postgres
-from bench.cli import HarnessError, add_profile_option, load_parser, parse_load_args, run_benchmark
+from bench.cli import (
+    HarnessError,
+    add_profile_option,
+    add_profile_process_option,
+    load_parser,
+    parse_load_args,
+    run_benchmark,
+)
 from bench.loadgen import HOST, Window, measure, percentile
-from bench.profile import profile_load
+from bench.profile import profile_platform
 from bench.servers import Server
 from neo_service_layer.config import Settings
 from neo_service_layer.devnet.platform import spawn_enclave
@@ -287,17 +294,15 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             request = post_request(
                 api.port, f"/v1/keys/{key_ids[case.key_type]}/{case.path}", api_key, case.body
             )
-            target = enclave if args.profile_process == "enclave" else api
-            profile = profile_load(
+            profile = profile_platform(
                 console,
                 runner,
-                label=f"the {args.profile_process} process, {case.name}",
-                pid=target.process.pid,
-                seconds=args.profile,
-                output=data_dir / f"{args.profile_process}.spy",
-                target=api,
+                args,
+                api=api,
+                enclave=enclave,
+                case=case.name,
                 request=request,
-                concurrency=args.concurrency,
+                output_dir=data_dir,
             )
     result = report(console, results, floor_ms, args)
     return result if profile is None else result | {"profile": profile}
@@ -378,12 +383,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         __doc__, duration=DEFAULT_DURATION, warmup=DEFAULT_WARMUP, concurrency=DEFAULT_CONCURRENCY
     )
     add_profile_option(parser)
-    parser.add_argument(
-        "--profile-process",
-        choices=("api", "enclave"),
-        default="api",
-        help="the process --profile samples: the API server (default) or the enclave",
-    )
+    add_profile_process_option(parser)
     return parse_load_args(parser, argv)
 
 

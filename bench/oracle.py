@@ -41,9 +41,16 @@ if __package__ in (None, ""):  # run as ``python bench/oracle.py``: make ``bench
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import servers
-from bench.cli import HarnessError, load_parser, parse_load_args, run_benchmark
+from bench.cli import (
+    HarnessError,
+    add_load_concurrency_option,
+    load_parser,
+    parse_load_args,
+    run_benchmark,
+)
 from bench.keys import MIN_TABLE_WIDTH, post_request, start_platform
 from bench.loadgen import HOST, measure, percentile
+from bench.servers import Server
 from neo_service_layer.devnet.local_tls import LocalPKI
 from neo_service_layer.enclave.capabilities import HttpRequest
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
@@ -57,6 +64,14 @@ AIM_OVERHEAD_MS: Final = 5.0  # the issue: our overhead over a bare GET < 5 ms a
 SEED_TARGET_MS: Final = 2000.0  # the issue's seed target: a fetch under 2 s
 PATH: Final = "/v1/oracle/requests"
 FILTER: Final = "$.data.price"
+# The enclave fetcher's limits raised: one data source takes every request, and its per-host limits
+# would otherwise be the bottleneck measured.
+ONE_SOURCE_LIMITS: Final = {
+    "NSL_ORACLE_MAX_CONCURRENT_PER_HOST": "256",
+    "NSL_ORACLE_PER_HOST_RATE_PER_SECOND": "1000000",
+    "NSL_ORACLE_PER_HOST_BURST": "1000000",
+    "NSL_ORACLE_MAX_CONCURRENT_PER_ACCOUNT": "256",
+}
 
 
 @dataclass(slots=True)
@@ -70,7 +85,7 @@ class Row:
     p99_ms: float
 
 
-async def _closed_loop(
+async def closed_loop(
     call: Callable[[], Awaitable[bool]], concurrency: int, warmup: float, seconds: float
 ) -> tuple[list[float], int]:
     """Latencies (s) of ``call`` over ``seconds`` after ``warmup``, ``concurrency`` at a time; errors."""
@@ -97,7 +112,7 @@ async def _closed_loop(
     return latencies, errors
 
 
-def _row(target: str, concurrency: int, latencies: list[float], errors: int, seconds: float) -> Row:
+def row_of(target: str, concurrency: int, latencies: list[float], errors: int, seconds: float) -> Row:
     ordered = sorted(latencies)
     return Row(
         target,
@@ -110,8 +125,11 @@ def _row(target: str, concurrency: int, latencies: list[float], errors: int, sec
     )
 
 
-async def bare_rows(url: str, pki: LocalPKI, args: argparse.Namespace) -> list[Row]:
-    """httpx GET and SafeFetcher (+ filter) in this process, at concurrency 1 and the load concurrency."""
+async def bare_rows(
+    url: str, pki: LocalPKI, args: argparse.Namespace, concurrencies: tuple[int, ...]
+) -> list[Row]:
+    """httpx GET and SafeFetcher (+ filter) in this process, at each of ``concurrencies``, for
+    ``args.duration`` seconds after ``args.warmup``."""
     rows: list[Row] = []
     limits = httpx.Limits(max_keepalive_connections=0)
     request = HttpRequest("GET", url, timeout_seconds=5.0, max_bytes=65535)
@@ -136,28 +154,47 @@ async def bare_rows(url: str, pki: LocalPKI, args: argparse.Namespace) -> list[R
             return bool(apply_filter(response.body, FILTER))
 
         for name, call in (("bare", bare), ("fetcher", fetch)):
-            for concurrency in (1, args.load_concurrency):
-                latencies, errors = await _closed_loop(call, concurrency, args.warmup, args.duration)
-                rows.append(_row(name, concurrency, latencies, errors, args.duration))
+            for concurrency in concurrencies:
+                latencies, errors = await closed_loop(call, concurrency, args.warmup, args.duration)
+                rows.append(row_of(name, concurrency, latencies, errors, args.duration))
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePlatform:
+    """What :func:`start_source_platform` started, and the tenant's owner key."""
+
+    runner: asyncio.Runner
+    data_dir: Path
+    source: servers.HttpsSource
+    enclave: Server
+    api: Server
+    api_key: str
+
+
+def start_source_platform(
+    stack: contextlib.ExitStack,
+    database_url: str | None,
+    prefix: str,
+    extra_env: dict[str, str] | None = None,
+) -> SourcePlatform:
+    """An event loop, a temp data dir (``prefix``), the local HTTPS data source, and the enclave (trusting
+    the source, its fetcher's per-host limits raised: :data:`ONE_SOURCE_LIMITS`) and the API as their
+    own processes (``bench.keys.start_platform``), all stopped or removed by ``stack``."""
+    runner = stack.enter_context(asyncio.Runner(loop_factory=uvloop.new_event_loop))
+    data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix, dir="/tmp")))
+    source = servers.start_https_source(data_dir)
+    stack.callback(servers.stop, source.server)
+    env = {**source.enclave_env(), **ONE_SOURCE_LIMITS, **(extra_env or {})}
+    enclave, api, api_key = start_platform(stack, runner, database_url, data_dir, env)
+    return SourcePlatform(runner, data_dir, source, enclave, api, api_key)
 
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
-        runner = stack.enter_context(asyncio.Runner(loop_factory=uvloop.new_event_loop))
-        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nslbo-", dir="/tmp")))
-        source = servers.start_https_source(data_dir)
-        stack.callback(servers.stop, source.server)
-        url, pki = source.url, source.pki
-        oracle_env = {
-            **source.enclave_env(),
-            # One data source takes every request: the per-host limits would be the bottleneck measured.
-            "NSL_ORACLE_MAX_CONCURRENT_PER_HOST": "256",
-            "NSL_ORACLE_PER_HOST_RATE_PER_SECOND": "1000000",
-            "NSL_ORACLE_PER_HOST_BURST": "1000000",
-            "NSL_ORACLE_MAX_CONCURRENT_PER_ACCOUNT": "256",
-        }
-        _, api, api_key = start_platform(stack, runner, args.database_url, data_dir, oracle_env)
+        started = start_source_platform(stack, args.database_url, "nslbo-")
+        runner, api, api_key = started.runner, started.api, started.api_key
+        url, pki = started.source.url, started.source.pki
         body = {"url": url, "filter": FILTER}
         check = httpx.post(
             f"http://{HOST}:{api.port}{PATH}", json=body, headers={"X-API-Key": api_key}, timeout=10
@@ -180,17 +217,15 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 )
             )
             errors = window.requests - window.statuses.get("201", 0) + window.dropped
-            rows.append(_row("api", concurrency, window.latencies, errors, window.seconds))
+            rows.append(row_of("api", concurrency, window.latencies, errors, window.seconds))
         console.print("bare and fetcher ...")
-        rows += runner.run(bare_rows(url, pki, args))
+        rows += runner.run(bare_rows(url, pki, args, (1, args.load_concurrency)))
     return report(console, rows, args)
 
 
-def report(console: Console, rows: list[Row], args: argparse.Namespace) -> dict[str, Any]:
-    database = "PostgreSQL" if args.database_url else "SQLite"
-    table = Table(
-        title=f"Oracle: REST API vs SafeFetcher vs bare httpx GET, one local HTTPS URL ({database})"
-    )
+def rows_table(title: str, rows: list[Row]) -> Table:
+    """One line per row: target, concurrency, requests, req/s, p50/p99 ms, errors (in red when any)."""
+    table = Table(title=title)
     for column in ("target", "concurrency", "requests", "req/s", "p50 ms", "p99 ms", "errors"):
         table.add_column(column, justify="left" if column == "target" else "right")
     for r in rows:
@@ -203,7 +238,16 @@ def report(console: Console, rows: list[Row], args: argparse.Namespace) -> dict[
             f"{r.p99_ms:.2f}",
             f"[red]{r.errors}[/red]" if r.errors else "0",
         )
-    console.print(table)
+    return table
+
+
+def report(console: Console, rows: list[Row], args: argparse.Namespace) -> dict[str, Any]:
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    console.print(
+        rows_table(
+            f"Oracle: REST API vs SafeFetcher vs bare httpx GET, one local HTTPS URL ({database})", rows
+        )
+    )
     by = {(r.target, r.concurrency): r for r in rows}
     overhead = by[("api", 1)].p50_ms - by[("bare", 1)].p50_ms
     fetcher_overhead = by[("fetcher", 1)].p50_ms - by[("bare", 1)].p50_ms
@@ -231,12 +275,7 @@ def report(console: Console, rows: list[Row], args: argparse.Namespace) -> dict[
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = load_parser(__doc__, duration=DEFAULT_DURATION, warmup=DEFAULT_WARMUP, concurrency=1)
-    parser.add_argument(
-        "--load-concurrency",
-        type=int,
-        default=DEFAULT_LOAD_CONCURRENCY,
-        help="requests in flight for the throughput rows (default %(default)s)",
-    )
+    add_load_concurrency_option(parser, DEFAULT_LOAD_CONCURRENCY)
     return parse_load_args(parser, argv)
 
 

@@ -13,6 +13,7 @@ counted once per sample; *self* = the share of samples where it is the innermost
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import subprocess
 import sys
@@ -238,3 +239,30 @@ def profile_load(
         )
     with raw.open() as lines:
         return report(console, parse(lines), label)
+
+
+def profile_platform(
+    console: Console,
+    runner: asyncio.Runner,
+    args: argparse.Namespace,
+    *,
+    api: Server,
+    enclave: Server,
+    case: str,
+    request: bytes,
+    output_dir: Path,
+) -> dict[str, object]:
+    """``--profile`` of the process ``--profile-process`` names (the API server or the enclave) while
+    ``request`` (the case ``case``) loads the API at ``--concurrency``."""
+    target = enclave if args.profile_process == "enclave" else api
+    return profile_load(
+        console,
+        runner,
+        label=f"the {args.profile_process} process, {case}",
+        pid=target.process.pid,
+        seconds=args.profile,
+        output=output_dir / f"{args.profile_process}.spy",
+        target=api,
+        request=request,
+        concurrency=args.concurrency,
+    )

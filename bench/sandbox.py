@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -64,15 +65,24 @@ def _ms(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+def bare_eval(source: str, args: object, memory_mb: int = LIMITS.memory_mb) -> str:
+    """``source`` as a function body with ``args`` in a fresh quickjs-ng context, in this process: the
+    engine's own floor (no process, prelude, limits beyond memory, or checks); the result as JSON text."""
+    ctx = quickjs.Context()
+    ctx.set_memory_limit(memory_mb << 20)
+    result: str = ctx.eval(f"JSON.stringify((() => {{ const args = {json.dumps(args)}; {source}\n}})())")
+    return result
+
+
 def bare(runs: int) -> tuple[list[float], list[float]]:
     contexts, evals = [], []
-    wrapped = f"(() => {{ const args = {ARGS!r}; {SOURCE} }})()".replace("'", '"')
     for _ in range(runs):
         started = time.perf_counter()
-        ctx = quickjs.Context()
+        quickjs.Context()
         contexts.append(time.perf_counter() - started)
-        ctx.set_memory_limit(LIMITS.memory_mb << 20)
-        ctx.eval(f"JSON.stringify({wrapped})")
+    for _ in range(runs):
+        started = time.perf_counter()
+        bare_eval(SOURCE, ARGS)
         evals.append(time.perf_counter() - started)
     return contexts, evals
 

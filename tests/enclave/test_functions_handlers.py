@@ -16,9 +16,8 @@ import pytest
 
 from neo_service_layer.client.attestation import verify_attestation
 from neo_service_layer.client.functions import verify_function_result
-from neo_service_layer.client.secrets import seal_secret_value
 from neo_service_layer.enclave.attestation import build_report
-from neo_service_layer.enclave.canonical import b64encode, canonical_json
+from neo_service_layer.enclave.canonical import canonical_json
 from neo_service_layer.enclave.client import Signed, UnixEnclaveClient
 from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.functions.limits import RunLimits
@@ -26,7 +25,6 @@ from neo_service_layer.enclave.functions.pool import SandboxPool
 from neo_service_layer.enclave.handlers import default_registry
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.opdefs.functions import CHECK, RUN, CheckArgs, Limits, RunArgs, RunOutcome
-from neo_service_layer.enclave.opdefs.secrets import ENCRYPT, EncryptArgs, StoredVersion
 from neo_service_layer.enclave.ops import OpSpec, execute
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
 from neo_service_layer.enclave.oracle.policy import FetchPolicy
@@ -35,6 +33,7 @@ from neo_service_layer.enclave.sealing import Sealer
 from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.errors import EnclaveRejected, SignatureInvalid
 from neo_service_layer.logging import configure_logging
+from tests.enclave.functions.stored_secrets import stored_secret
 from tests.enclave.oracle.servers import LocalServer, OraclePKI, Request, respond
 from tests.leaks import assert_never_in, encodings
 
@@ -77,44 +76,6 @@ async def web(pki: OraclePKI, tmp_path: Path) -> AsyncIterator[LocalServer]:
         await local.stop()
 
 
-async def _stored(
-    enclave: UnixEnclaveClient, name: str, value: str, hosts: list[str], n: int
-) -> StoredVersion:
-    """A secret version written through the enclave (sealed to its transport key), as the host stores it."""
-    report = await enclave.attest()
-    amk = await enclave.amk_create(ACCOUNT, 1)
-    sealed = seal_secret_value(
-        report, ACCOUNT, name, value.encode(), cas=0, allowed_hosts=hosts, allow_software=True
-    )
-    amk_record = {"version": 1, "sealed": b64encode(amk.sealed)}
-    encrypted = await enclave.run(
-        ENCRYPT,
-        EncryptArgs.model_validate(
-            {
-                "account_id": ACCOUNT,
-                "secret_id": f"sec_{n}",
-                "name": name,
-                "version": 1,
-                "amk": amk_record,
-                "sealed_value": sealed,
-            },
-            strict=False,
-        ),
-    )
-    return StoredVersion.model_validate(
-        {
-            "secret_id": f"sec_{n}",
-            "name": name,
-            "version": 1,
-            "ciphertext": b64encode(encrypted.ciphertext),
-            "wrapped_dek": b64encode(encrypted.wrapped_dek),
-            "amk": amk_record,
-            "allowed_hosts": encrypted.allowed_hosts,
-        },
-        strict=False,
-    )
-
-
 def _args(source: str, **extra: Any) -> RunArgs:
     return RunArgs.model_validate(
         {"account_id": ACCOUNT, "function_id": "fn_1", "version": 3, "run_id": "run_1", "source": source}
@@ -142,7 +103,7 @@ async def test_a_function_returns_json_derived_from_its_args(enclave: UnixEnclav
 
 
 async def test_granted_secrets_are_given_frozen_and_others_are_absent(enclave: UnixEnclaveClient) -> None:
-    stored = await _stored(enclave, "API_KEY", VALUE, [], 1)
+    stored = await stored_secret(enclave, ACCOUNT, "API_KEY", VALUE, [], 1)
     source = """
         let frozen = Object.isFrozen(secrets);
         try { secrets.API_KEY = "x"; } catch (e) {}
@@ -166,7 +127,7 @@ async def test_a_result_that_echoes_a_secret_is_refused_and_logs_are_redacted(
 ) -> None:
     configure_logging("debug", "json")
     caplog.set_level(logging.DEBUG)
-    stored = await _stored(enclave, "API_KEY", VALUE, [], 1)
+    stored = await stored_secret(enclave, ACCOUNT, "API_KEY", VALUE, [], 1)
     secrets = [stored.model_dump(mode="json")]
     echoed = await _run(
         enclave, "console.log('key', secrets.API_KEY); return {k: secrets.API_KEY}", secrets=secrets
@@ -192,7 +153,7 @@ async def test_a_result_that_echoes_a_secret_is_refused_and_logs_are_redacted(
 
 
 async def test_a_secret_not_sealed_for_the_functions_domains_is_refused(enclave: UnixEnclaveClient) -> None:
-    stored = await _stored(enclave, "API_KEY", VALUE, ["api.oracle.test"], 1)
+    stored = await stored_secret(enclave, ACCOUNT, "API_KEY", VALUE, ["api.oracle.test"], 1)
     with pytest.raises(EnclaveRejected) as caught:
         await _run(
             enclave,
@@ -207,7 +168,7 @@ async def test_a_secret_not_sealed_for_the_functions_domains_is_refused(enclave:
 async def test_fetch_reaches_an_allowed_domain_with_a_secret_and_nothing_else(
     enclave: UnixEnclaveClient, web: LocalServer
 ) -> None:
-    stored = await _stored(enclave, "API_KEY", VALUE, ["127.0.0.1"], 1)
+    stored = await stored_secret(enclave, ACCOUNT, "API_KEY", VALUE, ["127.0.0.1"], 1)
     source = f"""
         const r = await fetch({json.dumps(web.url("/price"))}, {{headers: {{"X-Key": secrets.API_KEY}}}});
         const body = await r.json();

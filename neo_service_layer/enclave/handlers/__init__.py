@@ -19,6 +19,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         builtin,
         chains,
         functions,
+        functions_chains,
         keys,
         n3_oracle,
         oracle,
@@ -41,6 +42,7 @@ def handler_registries() -> tuple[OpRegistry, ...]:
         n3_oracle.registry,
         audit.registry,
         functions.registry,
+        functions_chains.registry,
     )
 
 

@@ -6,7 +6,8 @@ depends on happens here: the granted secrets are decrypted here and handed to th
 values only if the writer sealed each with every domain the function may fetch (so the JavaScript
 cannot send a value to a host its writer did not name), the function's ``fetch`` leaves through
 ``ctx.fetcher`` behind the function's allow-list (``SafeFetcherBridge``), and the result is signed
-with the SHA-256 of the source and of the canonical args.
+with the SHA-256 of the source and of the canonical args. That run core, :func:`run_function`, also
+serves the gateway ops (``handlers/functions_chains.py``), which run a function for a contract.
 
 Secrets never reach the host by accident: a result that holds a granted value (as is, JSON-escaped
 or percent-encoded, the oracle's echo rule) is refused — the run ``failed`` with a
@@ -21,7 +22,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from typing import Any, Final, Protocol
 from urllib.parse import quote
 
 from neo_service_layer.enclave.canonical import canonical_json
@@ -35,6 +36,7 @@ from neo_service_layer.enclave.opdefs.functions import (
     RUN,
     CheckArgs,
     CheckResult,
+    Limits,
     RunArgs,
     RunErrorInfo,
     RunOutcome,
@@ -54,6 +56,26 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class RunnableFunction(Protocol):
+    """What a run needs of a function: ``functions.run``'s :class:`RunArgs` and the gateway ops'
+    ``ChainFunction`` both are one."""
+
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def function_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def limits(self) -> Limits: ...
+    @property
+    def allowed_domains(self) -> Sequence[str]: ...
+    @property
+    def secrets(self) -> Sequence[StoredVersion]: ...
+
+
 def _check_grants(stored: Sequence[StoredVersion], allowed_domains: Iterable[str]) -> None:
     """Every domain the function may fetch must be one the writer sealed the secret with: the grant
     (the host's word) is not enough, the sealed hosts are bound into the ciphertext."""
@@ -68,10 +90,10 @@ def _check_grants(stored: Sequence[StoredVersion], allowed_domains: Iterable[str
             )
 
 
-def _values(ctx: EnclaveContext, args: RunArgs) -> dict[str, str]:
+def _values(ctx: EnclaveContext, function: RunnableFunction) -> dict[str, str]:
     """The granted secrets' values by name, as text (decrypted here; never returned or logged)."""
-    _check_grants(args.secrets, args.allowed_domains)
-    raw = resolve_secrets(ctx, ResolveArgs(account_id=args.account_id, secrets=args.secrets))
+    _check_grants(function.secrets, function.allowed_domains)
+    raw = resolve_secrets(ctx, ResolveArgs(account_id=function.account_id, secrets=list(function.secrets)))
     values: dict[str, str] = {}
     for name, value in raw.items():
         try:
@@ -131,17 +153,22 @@ async def check(ctx: EnclaveContext, args: CheckArgs) -> CheckResult:
     return CheckResult(ok=checked.ok, message=checked.message, line=checked.line, column=checked.column)
 
 
-@registry.handler(RUN)
-async def run(ctx: EnclaveContext, args: RunArgs) -> RunOutcome:
-    """``functions.run``: one run in a fresh context, secrets and fetch as granted; signed."""
-    values = _values(ctx, args)
-    bridge = SafeFetcherBridge(ctx.fetcher, frozenset(args.allowed_domains))
+async def run_function(ctx: EnclaveContext, function: RunnableFunction, run_id: str, args: Any) -> RunOutcome:
+    """One run of ``function`` on ``args`` (canonical JSON) as run ``run_id``: the run core that
+    ``functions.run`` and the gateway ops (``handlers/functions_chains.py``) share.
+
+    Secrets are decrypted here only if sealed for every allowed domain, ``fetch`` leaves through the
+    enclave's fetcher behind the allow-list, and the result is guarded against echoing a secret.
+    InvalidArgs (limits above the pool's maximums, a secret not sealed for a domain or not text) and
+    UnsealFailed (a swapped or altered secret record) are raised before anything runs."""
+    values = _values(ctx, function)
+    bridge = SafeFetcherBridge(ctx.fetcher, frozenset(function.allowed_domains))
     request = RunRequest(
-        source=args.source,
-        args=args.args,
+        source=function.source,
+        args=args,
         secrets=values,
-        limits=args.limits.run_limits(),
-        tenant=args.account_id,
+        limits=function.limits.run_limits(),
+        tenant=function.account_id,
     )
     try:
         result = _guarded(await ctx.sandbox.run(request, bridge=bridge), values)
@@ -149,11 +176,11 @@ async def run(ctx: EnclaveContext, args: RunArgs) -> RunOutcome:
         raise InvalidArgs(exc.detail) from None
     error = result.error
     return RunOutcome(
-        run_id=args.run_id,
-        function_id=args.function_id,
-        version=args.version,
-        source_sha256=sha256_hex(args.source.encode("utf-8")),
-        args_sha256=sha256_hex(canonical_json(args.args)),
+        run_id=run_id,
+        function_id=function.function_id,
+        version=function.version,
+        source_sha256=sha256_hex(function.source.encode("utf-8")),
+        args_sha256=sha256_hex(canonical_json(args)),
         status=result.status.value,
         result=result.result,
         error=None
@@ -165,3 +192,9 @@ async def run(ctx: EnclaveContext, args: RunArgs) -> RunOutcome:
         duration_ms=math.ceil(result.duration_ms),
         memory_bytes=result.memory_bytes,
     )
+
+
+@registry.handler(RUN)
+async def run(ctx: EnclaveContext, args: RunArgs) -> RunOutcome:
+    """``functions.run``: one run in a fresh context, secrets and fetch as granted; signed."""
+    return await run_function(ctx, args, args.run_id, args.args)

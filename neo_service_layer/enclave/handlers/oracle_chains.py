@@ -10,10 +10,10 @@
 3. cap the data at 1,024 bytes (``ResponseTooLarge`` above), empty unless ``Success``, and build the
    result: EVM ``abi.encode(uint8 code, bytes data)``, N3 ``code ‖ data``;
 4. sign the gateway's fulfilment digest with the identity key, exactly as the randomness ops do
-   (``handlers/chains.py``), with VRF key version 0 and a zero key hash (a service without a VRF key:
-   what NSLGateway ``_digest`` and nsl_gateway ``message_of`` rebuild for it), and the payload hash
-   computed HERE from the payload: a host that lies about the payload gets a signature over another
-   hash, which the gateway refuses.
+   (``handlers/chains.py``), with VRF key version 0 and a zero key hash (``gateway_signing.py``: a
+   service without a VRF key, what NSLGateway ``_digest`` and nsl_gateway ``message_of`` rebuild for
+   it), and the payload hash computed HERE from the payload: a host that lies about the payload gets a
+   signature over another hash, which the gateway refuses.
 
 Unlike randomness, the op is not deterministic: the web may answer differently a second time. The
 fulfillers therefore record the first signed result before sending it and re-send that one on a retry
@@ -27,12 +27,13 @@ raises.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 from neo_service_layer.enclave.context import EnclaveContext
-from neo_service_layer.enclave.crypto import evm_gateway, n3_gateway
-from neo_service_layer.enclave.crypto.hashing import keccak256
+from neo_service_layer.enclave.handlers.gateway_signing import (
+    evm_fulfilment_signature,
+    n3_fulfilment_signature,
+)
 from neo_service_layer.enclave.handlers.oracle import (
     DEFAULT_MAX_RESPONSE_BYTES,
     OracleQuery,
@@ -54,9 +55,6 @@ from neo_service_layer.enclave.oracle.onchain import CHAIN_ACCOUNT_ID, ChainQuer
 from neo_service_layer.enclave.protocol import InvalidArgs
 
 registry = OpRegistry()
-
-#: Services without a VRF key sign version 0 and a zero key hash (docs/chains-evm.md, "Fulfilment").
-NO_KEY_VERSION = 0
 
 
 async def _outcome(ctx: EnclaveContext, query: ChainQuery | PayloadError) -> tuple[OracleCode, bytes, str]:
@@ -99,14 +97,8 @@ async def evm_oracle_fulfilment(
     """The answer to one EVM gateway oracle request, signed for ``fulfill`` (module docs)."""
     code, data, detail = await _outcome(ctx, _decoded(onchain.decode_evm_payload, args.payload))
     result = onchain.evm_result(code, data)
-    preimage = evm_gateway.fulfilment_preimage(
-        args.chain_id,
-        bytes.fromhex(args.gateway[2:]),
-        args.request_id,
-        payload_hash=keccak256(args.payload),
-        vrf_key_version=NO_KEY_VERSION,
-        vrf_key_hash=evm_gateway.NO_VRF_KEY,
-        result=result,
+    signature = evm_fulfilment_signature(
+        ctx, args.chain_id, args.gateway, args.request_id, args.payload, result
     )
     return EvmOracleFulfilmentResult(
         request_id=args.request_id,
@@ -114,7 +106,7 @@ async def evm_oracle_fulfilment(
         data=data,
         detail=detail,
         result=result,
-        signature=ctx.sign(preimage).k1,  # secp256k1 over keccak256(preimage): EnclaveSignature.sol
+        signature=signature,
         signer=ctx.identity.public.k1_address,
     )
 
@@ -124,14 +116,8 @@ async def n3_oracle_fulfilment(ctx: EnclaveContext, args: N3OracleFulfilmentArgs
     """The answer to one Neo N3 gateway oracle request, signed for ``fulfill`` (module docs)."""
     code, data, detail = await _outcome(ctx, _decoded(onchain.decode_n3_payload, args.payload))
     result = onchain.n3_result(code, data)
-    message = n3_gateway.fulfilment_message(
-        args.network_magic,
-        bytes.fromhex(args.gateway[2:])[::-1],  # display form (big-endian) -> UInt160.to_array()
-        args.request_id,
-        payload_hash=hashlib.sha256(args.payload).digest(),
-        vrf_key_version=NO_KEY_VERSION,
-        vrf_key_hash=bytes(n3_gateway.HASH_SIZE),
-        result=result,
+    signature = n3_fulfilment_signature(
+        ctx, args.network_magic, args.gateway, args.request_id, args.payload, result
     )
     return N3OracleFulfilmentResult(
         request_id=args.request_id,
@@ -139,6 +125,6 @@ async def n3_oracle_fulfilment(ctx: EnclaveContext, args: N3OracleFulfilmentArgs
         data=data,
         detail=detail,
         result=result,
-        signature=ctx.sign(message).p256,  # secp256r1 over SHA-256(message): CryptoLib.verifyWithECDsa
+        signature=signature,
         signer=ctx.identity.public.p256,
     )
