@@ -48,3 +48,8 @@ class FunctionArgsInvalid(ValidationFailed):
 class FunctionSecretNotGranted(ValidationFailed):
     code = "function_secret_not_granted"
     title = "A secret the function names is not granted to it"
+
+
+class FunctionSecretNotFound(ValidationFailed):
+    code = "function_secret_not_found"
+    title = "A secret the function names is not a secret of the account"
