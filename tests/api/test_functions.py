@@ -87,18 +87,23 @@ async def test_deploy_read_update_versions_and_delete(
     assert created["limits"]["memory_mb"] == 128  # the default filled in
     fid = created["id"]
     assert (await client.get(f"{URL}/{fid}", headers=tenant.headers)).json() == created
-    # Settings only: the same version.
+    # Run config: a new version holding all of it (the source unchanged).
     patched = await client.patch(f"{URL}/{fid}", json={"allowed_domains": []}, headers=tenant.headers)
-    assert (patched.status_code, patched.json()["version"], patched.json()["allowed_domains"]) == (200, 1, [])
-    # A new source: a new version; the old one stays.
+    assert (patched.status_code, patched.json()["version"], patched.json()["allowed_domains"]) == (200, 2, [])
+    # A new source: a new version; the old ones stay.
     source = "return args.a * args.b;"
     patched = await client.patch(f"{URL}/{fid}", json={"source": source}, headers=tenant.headers)
-    assert patched.json()["version"] == 2
+    assert patched.json()["version"] == 3
     versions = (await client.get(f"{URL}/{fid}/versions", headers=tenant.headers)).json()
-    assert [(v["version"], v["source"]) for v in versions["items"]] == [(1, ADD), (2, source)]
-    assert versions["items"][1]["source_sha256"] == hashlib.sha256(source.encode()).hexdigest()
+    assert [(v["version"], v["source"], v["allowed_domains"]) for v in versions["items"]] == [
+        (1, ADD, ["api.example.com"]),
+        (2, ADD, []),
+        (3, source, []),
+    ]
+    assert all(v["limits"] == created["limits"] and v["args_schema"] == SCHEMA for v in versions["items"])
+    assert versions["items"][2]["source_sha256"] == hashlib.sha256(source.encode()).hexdigest()
     listed = (await client.get(URL, headers=tenant.headers)).json()
-    assert [f["id"] for f in listed["items"]] == [fid]
+    assert listed["items"] == [patched.json()]
     # Deleted: gone from reads and runs, its name free again.
     assert (await client.delete(f"{URL}/{fid}", headers=tenant.headers)).status_code == 204
     assert_problem(await client.get(f"{URL}/{fid}", headers=tenant.headers), 404, "function_not_found")

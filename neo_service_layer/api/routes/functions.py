@@ -49,36 +49,39 @@ def _audit(ctx: RequestContext, function: Function, suffix: str = "", **details:
 @idempotent()
 async def create_function(body: FunctionIn, ctx: FunctionsWrite) -> FunctionOut:
     """Deploy a function at version 1 (its source checked in the enclave first)."""
-    function, _ = await service.deploy(
+    function, version = await service.deploy(
         ctx.session, ctx.principal.account_id, body.spec(), runner.syntax_check(ctx.state.enclave)
     )
     _audit(ctx, function, version=function.version)
-    return FunctionOut.of(function)
+    return FunctionOut.of(function, version)
 
 
 @router.get("", name="functions.list")
 async def list_functions(ctx: FunctionsRead, page: PageDep) -> Page[FunctionOut]:
-    """The account's functions, oldest first (cursor pagination)."""
-    return await paginate(ctx.session, service.list_statement(), Function.id, page, FunctionOut.of)
+    """The account's functions with their current versions' config, oldest first (cursor pagination)."""
+    functions = await paginate(ctx.session, service.list_statement(), Function.id, page, lambda row: row)
+    current = await service.current_versions(ctx.session, functions.items)
+    items = [FunctionOut.of(*pair) for pair in zip(functions.items, current, strict=True)]
+    return Page[FunctionOut](items=items, next_cursor=functions.next_cursor)
 
 
 @router.get("/{function_id}", name="functions.get", responses=problems(404))
 async def get_function(function_id: PathId, ctx: FunctionsRead) -> FunctionOut:
-    """A function and its current version's settings."""
+    """A function and its current version's config."""
     function = await service.get_function(ctx.session, function_id)
     _audit(ctx, function)
-    return FunctionOut.of(function)
+    return FunctionOut.of(function, await service.get_version(ctx.session, function.id, function.version))
 
 
 @router.patch("/{function_id}", name="functions.update", responses=problems(404, 409, 422))
 async def update_function(function_id: PathId, body: FunctionPatch, ctx: FunctionsWrite) -> FunctionOut:
-    """Change a function; a new ``source`` is a new version (runs from then on use it)."""
+    """Change a function; a change of what decides a run is a new version (runs from then on use it)."""
     function = await service.get_function(ctx.session, function_id)
     spec = body.spec()
-    await service.update(ctx.session, function, spec, runner.syntax_check(ctx.state.enclave))
+    _, current = await service.update(ctx.session, function, spec, runner.syntax_check(ctx.state.enclave))
     changed = sorted(name for name in body.model_fields_set)
     _audit(ctx, function, version=function.version, changed=changed)
-    return FunctionOut.of(function)
+    return FunctionOut.of(function, current)
 
 
 @router.delete("/{function_id}", status_code=204, name="functions.delete", responses=problems(404))
@@ -92,7 +95,7 @@ async def delete_function(function_id: PathId, ctx: FunctionsWrite) -> Response:
 
 @router.get("/{function_id}/versions", name="functions.versions", responses=problems(404))
 async def list_versions(function_id: PathId, ctx: FunctionsRead, page: PageDep) -> Page[VersionOut]:
-    """The function's versions with their sources, oldest first (cursor pagination)."""
+    """The function's versions, each with everything its runs ran with, oldest first (cursor pagination)."""
     function = await service.get_function(ctx.session, function_id)
     _audit(ctx, function, "/versions")
     return await paginate(

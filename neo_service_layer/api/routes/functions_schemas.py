@@ -75,7 +75,8 @@ class FunctionIn(StrictBody):
 
 
 class FunctionPatch(StrictBody):
-    """What to change; a new ``source`` makes a new version. ``limits`` replaces the whole set."""
+    """What to change. A change of ``source``, ``limits``, ``allowed_domains``, ``secrets`` or
+    ``args_schema`` makes a new version holding all of them; ``limits`` replaces the whole set."""
 
     name: Name | None = None
     source: Source | None = None
@@ -99,7 +100,7 @@ class FunctionPatch(StrictBody):
 
 
 class FunctionOut(BaseModel):
-    """A function and its current version."""
+    """A function and its current version's config."""
 
     id: str
     name: str
@@ -113,15 +114,15 @@ class FunctionOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, function: Function) -> FunctionOut:
+    def of(cls, function: Function, current: FunctionVersion) -> FunctionOut:
         return cls(
             id=function.id,
             name=function.name,
-            version=function.version,
-            limits=function.limits,
-            allowed_domains=function.allowed_domains,
-            secrets=function.secrets,
-            args_schema=function.args_schema,
+            version=current.version,
+            limits=current.limits,
+            allowed_domains=current.allowed_domains,
+            secrets=current.secrets,
+            args_schema=current.args_schema,
             onchain_consumers=function.onchain_consumers,
             created_at=function.created_at,
             updated_at=function.updated_at,
@@ -129,12 +130,18 @@ class FunctionOut(BaseModel):
 
 
 class VersionOut(BaseModel):
-    """One version's source and its SHA-256 (hex, of the UTF-8 bytes: what runs sign)."""
+    """One version: everything its runs ran with — the source and its SHA-256 (hex, of the UTF-8
+    bytes), limits, allowed domains, secret names, args schema. With a run's id and args, what
+    ``client.verify_function_result`` needs to rebuild the run's signed params."""
 
     function_id: str
     version: int
     source: str
     source_sha256: str
+    limits: dict[str, int]
+    allowed_domains: list[str]
+    secrets: list[str]
+    args_schema: dict[str, Any] | None
     created_at: datetime
 
     @classmethod
@@ -144,12 +151,16 @@ class VersionOut(BaseModel):
             version=version.version,
             source=version.source,
             source_sha256=version.source_sha256,
+            limits=version.limits,
+            allowed_domains=version.allowed_domains,
+            secrets=version.secrets,
+            args_schema=version.args_schema,
             created_at=version.created_at,
         )
 
 
 class RunIn(StrictBody):
-    """``args`` (any JSON, checked against the function's ``args_schema``) and how to wait for it."""
+    """``args`` (any JSON, checked against the current version's ``args_schema``) and how to wait."""
 
     args: Any = None
     mode: RunMode = "sync"

@@ -60,7 +60,7 @@ async def demo_function(settings: Settings, consumer: str) -> DemoFunction:
                 function, _ = await service.deploy(session, system.id, spec, check)
             elif consumer not in function.onchain_consumers:
                 allowed = [*function.onchain_consumers, consumer]
-                await service.update(
+                function, _ = await service.update(
                     session, function, service.FunctionSpec(onchain_consumers=allowed), check
                 )
             version = await service.get_version(session, function.id, function.version)

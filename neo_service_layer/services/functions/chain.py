@@ -8,13 +8,16 @@ it what it needs and keeps the run's record:
 
 1. **before the op** (:func:`prepare_chain_run`): the function the payload names, found by id in any
    account — the platform's view: the owner consents through ``onchain_consumers``, which the enclave
-   checks —, a deleted one being none; the version whose ``source_sha256`` is the payload's pin, else
-   the current one (a host lying here gets ``SourceMismatch``, nothing run); the stored records of its
-   granted secrets, as a REST run gets them (``runner.granted_secrets``); the ``args_schema`` check
-   (``args_valid``). Then the run row — ``running``, trigger ``chain``, ``chain_request`` the
-   request's key — is written with a run id chosen once: a retry (an enclave that died, a worker that
-   died before the answer was recorded on the fulfilment row) finds the row and reuses its id, so a
-   request has one run row however often it is tried;
+   checks —, a deleted one being none; the latest version whose ``source_sha256`` is the payload's
+   pin (a PATCH of limits or secrets alone keeps the source, so one source can have several versions:
+   the pin means "this code, as its owner configures it now"), else the current one (a host lying here
+   gets ``SourceMismatch``, nothing run); the stored records of that version's granted secrets, as a
+   REST run gets them (``runner.granted_secrets``); that version's ``args_schema`` check
+   (``args_valid``). The run runs with that version's snapshot (limits, allowed domains). Then the
+   run row — ``running``, trigger ``chain``, ``chain_request`` the request's key — is written with a
+   run id chosen once: a retry (an enclave that died, a worker that died before the answer was
+   recorded on the fulfilment row) finds the row and reuses its id, so a request has one run row
+   however often it is tried;
 2. **after the op** (:func:`record_chain_run`): the run's outcome on the row, as a REST run's
    (``runner.outcome_values``; no envelope: the proof is the gateway signature over the result, which
    carries the hash of the code that ran). When the enclave ran nothing (``FunctionNotFound``,
@@ -93,18 +96,19 @@ async def _find(db: Database, call: FunctionCall) -> tuple[Function, FunctionVer
         pinned = None
         if call.source_sha256 is not None:
             wanted = versions.where(FunctionVersion.source_sha256 == call.source_sha256.hex())
-            pinned = (await session.execute(wanted.limit(1))).scalar_one_or_none()
+            latest = wanted.order_by(FunctionVersion.version.desc()).limit(1)
+            pinned = (await session.execute(latest)).scalar_one_or_none()
         if pinned is not None:
             return function, pinned
         current = versions.where(FunctionVersion.version == function.version)
         return function, (await session.execute(current)).scalar_one()
 
 
-def _args_valid(function: Function, call: FunctionCall) -> bool:
+def _args_valid(version: FunctionVersion, call: FunctionCall) -> bool:
     if call.args_error is not None:
         return False  # the enclave answers ArgsInvalid whatever this says
     try:
-        check_args(function, call.args)
+        check_args(version, call.args)
     except NSLError:
         return False
     return True
@@ -141,7 +145,7 @@ async def prepare_chain_run(db: Database, chain_call: ChainCall) -> Prepared:
         return Prepared(new_id(IdPrefix.FUNCTION_RUN), None)  # nothing will run: no row
     function, version = found
     try:
-        secrets = await granted_secrets(db, function.account_id, function.id, list(function.secrets))
+        secrets = await granted_secrets(db, function.account_id, function.id, list(version.secrets))
     except NSLError:
         return Prepared(new_id(IdPrefix.FUNCTION_RUN), None)  # not callable as deployed (docstring)
     chain_function = ChainFunction(
@@ -149,11 +153,11 @@ async def prepare_chain_run(db: Database, chain_call: ChainCall) -> Prepared:
         function_id=function.id,
         version=version.version,
         source=version.source,
-        limits=Limits(**function.limits),
-        allowed_domains=function.allowed_domains,
+        limits=Limits(**version.limits),
+        allowed_domains=version.allowed_domains,
         secrets=secrets,
         consumers=function.onchain_consumers,
-        args_valid=_args_valid(function, call),
+        args_valid=_args_valid(version, call),
     )
     run_id = await _run_row(db, function, version.version, chain_call)
     return Prepared(run_id, chain_function)

@@ -2,10 +2,13 @@
 
 Tenant data (:class:`TenantOwned`): another account's function or run is not found.
 
-- ``functions``: one row per deployed function: its current version, limits, fetch allow-list, the
-  names of the secrets it uses and the JSON Schema of its args. Deleting sets ``deleted_at`` and clears
-  ``live_name`` (the unique column), so the name can be deployed again while the runs stay readable;
-- ``function_versions``: every source a function had, immutable, with its SHA-256 (what runs sign);
+- ``functions``: one row per deployed function: its name, current version and the contracts that may
+  call it (not part of a run's params). Deleting sets ``deleted_at`` and clears ``live_name`` (the
+  unique column), so the name can be deployed again while the runs stay readable;
+- ``function_versions``: every version a function had, immutable: the snapshot of everything that
+  decides a run — source (and its SHA-256), limits, fetch allow-list, the names of the secrets it
+  reads and the JSON Schema of its args. A run names its version and runs with that snapshot, so a
+  stored run's signed params can be rebuilt from its version at any time later;
 - ``function_runs``: one per run, written ``queued``/``running`` before the enclave is called and settled
   with the enclave's signed result (``envelope``: ``client.verify_function_result`` checks it offline).
   A run a contract asked for through a gateway has ``trigger`` ``chain`` and names its request in
@@ -28,7 +31,7 @@ CHAIN_TRIGGER: Final = "chain"
 
 
 class Function(TenantOwned, Base):
-    """A deployed function and the settings every run of it uses."""
+    """A deployed function: its name, current version and who may call it from a contract."""
 
     __tablename__ = "functions"
     __table_args__ = (UniqueConstraint("account_id", "live_name", name="uq_functions_account_live_name"),)
@@ -37,13 +40,8 @@ class Function(TenantOwned, Base):
     name: Mapped[str] = mapped_column(String(100))
     #: ``name`` while the function lives, NULL once deleted (NULLs never collide in a unique constraint).
     live_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: The current version (what a run without a pin runs).
     version: Mapped[int] = mapped_column(Integer)
-    #: ``RunLimits.to_wire()``: every limit, defaults filled in.
-    limits: Mapped[dict[str, Any]] = mapped_column(JSON)
-    allowed_domains: Mapped[list[str]] = mapped_column(JSON)
-    #: Names of the account's secrets the function reads; each must be granted to it.
-    secrets: Mapped[list[str]] = mapped_column(JSON)
-    args_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     #: ``consumer_key``s of the contracts that may call the function through the gateways (none: no one).
     onchain_consumers: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -52,7 +50,7 @@ class Function(TenantOwned, Base):
 
 
 class FunctionVersion(TenantOwned, Base):
-    """One version's source (never changed once written)."""
+    """One version: everything that decides a run of it (never changed once written)."""
 
     __tablename__ = "function_versions"
 
@@ -62,6 +60,12 @@ class FunctionVersion(TenantOwned, Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(Text)
     source_sha256: Mapped[str] = mapped_column(String(64))
+    #: ``RunLimits.to_wire()``: every limit, defaults filled in.
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON)
+    allowed_domains: Mapped[list[str]] = mapped_column(JSON)
+    #: Names of the account's secrets a run reads; each must be granted to the function.
+    secrets: Mapped[list[str]] = mapped_column(JSON)
+    args_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -91,15 +91,15 @@ async def prepare(
     db: Database, account_id: str, function_id: str, args: Any, mode: str, opened: AsyncSession | None = None
 ) -> tuple[FunctionRun, RunArgs]:
     """A new run of the function's current version and what to send for it, read and checked (the
-    function is live, ``args`` match its schema, its secrets are granted) in short read sessions of
+    function is live, ``args`` match the version's schema, its secrets are granted) in short read sessions of
     their own — never in the request's write transaction, which on SQLite would hold the write lock
     for the whole run (module docstring); in ``opened``, the request's session, if it is already open
     (``Database.reading_beside``). Nothing is written."""
     async with db.reading_beside(opened, account_id) as session:
         function = await get_function(session, function_id)
-        check_args(function, args)
         version = await get_version(session, function.id, function.version)
-    secrets = await granted_secrets(db, account_id, function.id, list(function.secrets), opened)
+        check_args(version, args)
+    secrets = await granted_secrets(db, account_id, function.id, list(version.secrets), opened)
     run = new_run(function, args, mode)
     return run, run_args(function, version, run.id, args, secrets)
 
@@ -107,8 +107,9 @@ async def prepare(
 def run_args(
     function: Function, version: FunctionVersion, run_id: str, args: Any, secrets: list[StoredVersion]
 ) -> RunArgs:
-    """The enclave op's args for one run of ``version``; FunctionArgsInvalid when ``args`` have no
-    canonical JSON form (what the signed args hash needs)."""
+    """The enclave op's args for one run of ``version``, with its snapshot (never the function's
+    current config); FunctionArgsInvalid when ``args`` have no canonical JSON form (what the signed
+    args hash needs)."""
     try:
         return RunArgs(
             account_id=function.account_id,
@@ -117,8 +118,8 @@ def run_args(
             run_id=run_id,
             source=version.source,
             args=args,
-            limits=Limits(**function.limits),
-            allowed_domains=function.allowed_domains,
+            limits=Limits(**version.limits),
+            allowed_domains=version.allowed_domains,
             secrets=secrets,
         )
     except ValidationError as exc:
@@ -226,7 +227,7 @@ async def run_queued(
         args = run.args
     # Outside the transaction (expire_on_commit is off: the rows read stay readable).
     try:
-        secrets = await granted_secrets(db, account_id, function.id, list(function.secrets))
+        secrets = await granted_secrets(db, account_id, function.id, list(version.secrets))
         sent: RunArgs | None = run_args(function, version, run_id, args, secrets)
         failure: dict[str, Any] = {}
     except NSLError as exc:

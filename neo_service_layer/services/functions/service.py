@@ -9,12 +9,12 @@ transaction holds the one write lock): its row is written first, settled after.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import jsonschema_rs
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,11 +92,11 @@ def _validator(schema: dict[str, Any]) -> jsonschema_rs.Validator:
     return jsonschema_rs.validator_for(schema, offline=True)
 
 
-def check_args(function: Function, args: Any) -> None:
-    """FunctionArgsInvalid unless ``args`` match the function's schema (none: anything JSON)."""
-    if function.args_schema is None:
+def check_args(version: FunctionVersion, args: Any) -> None:
+    """FunctionArgsInvalid unless ``args`` match the version's schema (none: anything JSON)."""
+    if version.args_schema is None:
         return
-    error = next(iter(_validator(function.args_schema).iter_errors(args)), None)
+    error = next(iter(_validator(version.args_schema).iter_errors(args)), None)
     if error is not None:
         where = "/".join(str(part) for part in error.instance_path)
         raise FunctionArgsInvalid(f"args/{where}: {error.message}"[:500], path=where)
@@ -154,55 +154,67 @@ async def deploy(
         name=spec.name,
         live_name=spec.name,
         version=1,
+        onchain_consumers=consumers,
+    )
+    version = FunctionVersion(
+        function_id=function.id,
+        account_id=account_id,
+        version=1,
+        source=spec.source,
+        source_sha256=digest,
         limits=limits.to_wire(),
         allowed_domains=sorted(set(spec.allowed_domains or [])),
         secrets=sorted(set(spec.secrets or [])),
         args_schema=spec.args_schema,
-        onchain_consumers=consumers,
-    )
-    version = FunctionVersion(
-        function_id=function.id, account_id=account_id, version=1, source=spec.source, source_sha256=digest
     )
     session.add_all([function, version])
     await _flush_named(session, spec.name)
     return function, version
 
 
+def snapshot(version: FunctionVersion) -> tuple[Any, ...]:
+    """What decides a run of ``version`` (a new version is made only when this changes)."""
+    return (version.source, version.limits, version.allowed_domains, version.secrets, version.args_schema)
+
+
 async def update(
     session: AsyncSession, function: Function, spec: FunctionSpec, check: SyntaxCheck
-) -> Function:
-    """Apply ``spec``'s set fields; a new source is a new version (the old ones stay)."""
+) -> tuple[Function, FunctionVersion]:
+    """Apply ``spec``'s set fields; the function and its current version after.
+
+    A change of anything that decides a run (source, limits, allowed domains, secrets, args schema) is a
+    new version holding all of them; the old versions stay as they were, so their runs can still be
+    checked. A change of the name or the consumers alone makes no version: neither is in a run's params.
+    """
     limits = checked_limits(spec.limits) if spec.limits is not None else None
     check_args_schema(spec.args_schema)
     consumers = None if spec.onchain_consumers is None else normalise_consumers(spec.onchain_consumers)
-    if spec.source is not None:
-        digest = await _check_source(spec.source, check)
-        function.version += 1
-        session.add(
-            FunctionVersion(
-                function_id=function.id,
-                account_id=function.account_id,
-                version=function.version,
-                source=spec.source,
-                source_sha256=digest,
-            )
-        )
+    digest = None if spec.source is None else await _check_source(spec.source, check)
     await check_secrets_exist(session, spec.secrets)
+    current = await get_version(session, function.id, function.version)
+    proposed = FunctionVersion(
+        function_id=function.id,
+        account_id=function.account_id,
+        version=function.version + 1,
+        source=current.source if spec.source is None else spec.source,
+        source_sha256=current.source_sha256 if digest is None else digest,
+        limits=current.limits if limits is None else limits.to_wire(),
+        allowed_domains=current.allowed_domains
+        if spec.allowed_domains is None
+        else sorted(set(spec.allowed_domains)),
+        secrets=current.secrets if spec.secrets is None else sorted(set(spec.secrets)),
+        args_schema=current.args_schema if spec.args_schema is None else spec.args_schema,
+    )
+    if snapshot(proposed) != snapshot(current):
+        session.add(proposed)
+        function.version, current = proposed.version, proposed
     if spec.name is not None:
         function.name = function.live_name = spec.name
-    if limits is not None:
-        function.limits = limits.to_wire()
-    if spec.allowed_domains is not None:
-        function.allowed_domains = sorted(set(spec.allowed_domains))
-    if spec.secrets is not None:
-        function.secrets = sorted(set(spec.secrets))
-    if spec.args_schema is not None:
-        function.args_schema = spec.args_schema
     if consumers is not None:
         function.onchain_consumers = consumers
     function.updated_at = utcnow()
     await _flush_named(session, function.name)
-    return function
+    return function, current
 
 
 async def delete(session: AsyncSession, function: Function) -> None:
@@ -263,6 +275,20 @@ async def get_run(session: AsyncSession, function_id: str, run_id: str) -> Funct
 def list_statement() -> Select[Function]:
     """The account's live functions (the session adds the account filter)."""
     return select(Function).where(Function.deleted_at.is_(None))
+
+
+async def current_versions(session: AsyncSession, functions: Sequence[Function]) -> list[FunctionVersion]:
+    """The current version of each of ``functions``, in their order (one query)."""
+    if not functions:
+        return []
+    current = and_(Function.id == FunctionVersion.function_id, Function.version == FunctionVersion.version)
+    statement = (
+        select(FunctionVersion)
+        .join(Function, current)
+        .where(Function.id.in_([function.id for function in functions]))
+    )
+    found = {version.function_id: version for version in (await session.execute(statement)).scalars()}
+    return [found[function.id] for function in functions]
 
 
 def versions_statement(function_id: str) -> Select[FunctionVersion]:

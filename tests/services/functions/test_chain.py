@@ -19,6 +19,7 @@ from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.functions.onchain import FunctionCall
 from neo_service_layer.enclave.functions.pool import SandboxPool
 from neo_service_layer.enclave.opdefs.functions import RunOutcome
+from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.errors import EnclaveRejected
 from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.accounts.service import create_account
@@ -31,6 +32,7 @@ from neo_service_layer.services.functions.chain import (
 )
 from neo_service_layer.services.functions.models import FunctionRun
 from neo_service_layer.services.functions.runner import syntax_check
+from tests.services.secrets.helpers import write_secret
 
 FIRST = "return 1;"
 SECOND = "return 2;"
@@ -45,11 +47,17 @@ async def enclave_sandbox() -> AsyncIterator[SandboxPool]:
         yield pool
 
 
-async def deployed(db: Database, enclave: UnixEnclaveClient, **spec: Any) -> str:
-    """A function at version 2 (FIRST, then SECOND) of a new account, allowing :data:`CONSUMER`."""
+async def deployed(
+    db: Database, enclave: UnixEnclaveClient, server: EnclaveServer | None = None, **spec: Any
+) -> str:
+    """A function at version 2 (FIRST, then SECOND) of a new account, allowing :data:`CONSUMER`; the
+    secrets it names written in the account first (through ``server``), never granted."""
     check = syntax_check(enclave)
     async with db.transaction() as session:
         account_id = (await create_account(session, "acme")).id
+    for name in spec.get("secrets", []):
+        assert server is not None
+        await write_secret(db, enclave, server, account_id, name, b"value")
     async with db.transaction(account_id) as session:
         wanted = {"name": "f", "source": FIRST, "onchain_consumers": [CONSUMER], **spec}
         function, _ = await service.deploy(session, account_id, service.FunctionSpec(**wanted), check)
@@ -98,12 +106,12 @@ async def test_a_pinned_hash_picks_its_version_else_the_current_one(
 
 
 async def test_nothing_is_resolved_and_no_row_written_when_nothing_can_run(
-    db: Database, enclave: UnixEnclaveClient
+    db: Database, enclave: UnixEnclaveClient, enclave_server: EnclaveServer
 ) -> None:
     deleted = await deployed(db, enclave)
     async with db.transaction() as session:
         await service.delete(session, await service.get_any_function(session, deleted))
-    ungranted = await deployed(db, enclave, name="g", secrets=["api-token"])
+    ungranted = await deployed(db, enclave, enclave_server, name="g", secrets=["api-token"])
     for function_call in (call(deleted), call(ungranted), call(new_id(IdPrefix.FUNCTION)), None):
         prepared = await prepare_chain_run(db, chain_call(function_call))
         assert prepared.function is None

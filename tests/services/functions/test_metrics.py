@@ -74,9 +74,6 @@ async def test_each_scrape_equals_a_full_count_and_counts_every_run_once(db: Dat
                 name="f",
                 live_name="f",
                 version=1,
-                limits={},
-                allowed_domains=[],
-                secrets=[],
             )
         )
     hour_ago = NOW - timedelta(hours=1)
