@@ -246,16 +246,18 @@ async def test_metrics_count_the_runs_of_the_api_and_of_the_worker(
 # --- a stored run, checked offline ---------------------------------------------------------------
 
 
-def _params(function: dict[str, Any], source: str, run: dict[str, Any]) -> dict[str, Any]:
-    """The signed params of ``run``, rebuilt by a client from what the API shows."""
+def run_params(version: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """The signed params of ``run``, rebuilt by a client from what the API shows: the run, and its
+    version as ``GET .../versions`` lists it (source, limits and allowed domains)."""
+    assert (version["function_id"], version["version"]) == (run["function_id"], run["version"])
     return {
         "function_id": run["function_id"],
         "version": run["version"],
         "run_id": run["id"],
-        "source": source,
+        "source": version["source"],
         "args": run["args"],
-        "limits": function["limits"],
-        "allowed_domains": function["allowed_domains"],
+        "limits": version["limits"],
+        "allowed_domains": version["allowed_domains"],
     }
 
 
@@ -268,12 +270,11 @@ async def stored(
     sync = await _run(client, tenant, fid, {"a": 2, "b": 40})
     queued = await _queued(client, tenant, fid, {"a": 40, "b": 2})
     await _worked(state, settings, client, tenant, fid, queued)
-    function = (await client.get(f"{URL}/{fid}", headers=tenant.headers)).json()
     [version] = (await client.get(f"{URL}/{fid}/versions", headers=tenant.headers)).json()["items"]
     runs = []
     for run_id in (sync["id"], queued):
         run = (await client.get(f"{URL}/{fid}/runs/{run_id}", headers=tenant.headers)).json()
-        runs.append((run, _params(function, version["source"], run)))
+        runs.append((run, run_params(version, run)))
     return runs
 
 
