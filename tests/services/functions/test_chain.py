@@ -105,6 +105,44 @@ async def test_a_pinned_hash_picks_its_version_else_the_current_one(
     ]
 
 
+async def test_a_pin_of_a_source_with_several_versions_picks_the_latest_and_runs_its_snapshot(
+    db: Database, enclave: UnixEnclaveClient, enclave_server: EnclaveServer
+) -> None:
+    """A PATCH of limits, domains or secrets keeps the source: the pin names the code, the newest
+    version of it says how it runs (limits, domains, secrets, args schema)."""
+    function_id = await deployed(db, enclave)  # v1 FIRST, v2 SECOND
+    account_id = await _owner(db, function_id)
+    await write_secret(db, enclave, enclave_server, account_id, "api-token", b"value")
+    check = syntax_check(enclave)
+    changes = [
+        service.FunctionSpec(limits={"timeout_ms": 3000}),  # v3: SECOND
+        service.FunctionSpec(source=FIRST),  # v4: FIRST, 3000 ms
+        service.FunctionSpec(allowed_domains=["api.example.com"], args_schema=SCHEMA),  # v5: FIRST
+        service.FunctionSpec(source=SECOND, secrets=["api-token"]),  # v6: SECOND, not granted
+    ]
+    async with db.transaction(account_id) as session:
+        function = await service.get_function(session, function_id)
+        for change in changes:
+            await service.update(session, function, change, check)
+        assert function.version == 6
+    first = await prepare_chain_run(
+        db, chain_call(call(function_id, FIRST, {"b": 1}), "evm:31337:" + "01" * 32)
+    )
+    assert first.function is not None
+    assert (first.function.version, first.function.source) == (5, FIRST)
+    assert (first.function.limits.timeout_ms, first.function.allowed_domains) == (3000, ["api.example.com"])
+    assert not first.function.args_valid  # version 5's schema, which needs "a"
+    # SECOND's newest version names a secret not granted: nothing runs (not an older version of it).
+    second = await prepare_chain_run(db, chain_call(call(function_id, SECOND), "evm:31337:" + "02" * 32))
+    assert second.function is None
+    assert [(r.id, r.version) for r in await rows(db)] == [(first.run_id, 5)]
+
+
+async def _owner(db: Database, function_id: str) -> str:
+    async with db.session() as session:
+        return (await service.get_any_function(session, function_id)).account_id
+
+
 async def test_nothing_is_resolved_and_no_row_written_when_nothing_can_run(
     db: Database, enclave: UnixEnclaveClient, enclave_server: EnclaveServer
 ) -> None:
