@@ -31,25 +31,43 @@ _VERSIONS = sa.table(
 )
 
 
-def _move(target: sa.TableClause, source: sa.TableClause, join: sa.ColumnElement[bool]) -> None:
-    with op.batch_alter_table(target.name) as batch:
+def _add(target: sa.TableClause, source: sa.TableClause, join: sa.ColumnElement[bool]) -> None:
+    """The columns on ``target``, nullable, each row's value copied from its ``source`` row."""
+    # Added in place (SQLite's ALTER TABLE ADD COLUMN): never a recreate of ``functions`` (see _drop).
+    with op.batch_alter_table(target.name, recreate="never") as batch:
         for column in _COLUMNS:
             batch.add_column(sa.Column(column, sa.JSON(), nullable=True))
     # A correlated subquery per column: the same statement on SQLite and PostgreSQL.
     values = {name: sa.select(source.c[name]).where(join).scalar_subquery() for name in _COLUMNS}
     op.execute(target.update().values(values))
-    with op.batch_alter_table(target.name) as batch:
+
+
+def _not_null(table: str) -> None:
+    with op.batch_alter_table(table) as batch:
         for column in _NOT_NULL:
             batch.alter_column(column, existing_type=sa.JSON(), nullable=False)
-    with op.batch_alter_table(source.name) as batch:
+
+
+def _drop(table: str) -> None:
+    # In place (SQLite 3.35+: ALTER TABLE ... DROP COLUMN), never a batch recreate: recreating
+    # ``functions`` drops it, and with foreign keys on SQLite's DROP TABLE deletes its rows first,
+    # firing ON DELETE CASCADE into function_versions and function_runs — every version and run lost.
+    with op.batch_alter_table(table, recreate="never") as batch:
         for column in _COLUMNS:
             batch.drop_column(column)
 
 
 def upgrade() -> None:
-    _move(_VERSIONS, _FUNCTIONS, _FUNCTIONS.c.id == _VERSIONS.c.function_id)
+    _add(_VERSIONS, _FUNCTIONS, _FUNCTIONS.c.id == _VERSIONS.c.function_id)
+    _not_null("function_versions")  # a recreate on SQLite: no table refers to function_versions
+    _drop("functions")
 
 
 def downgrade() -> None:
     current = sa.and_(_VERSIONS.c.function_id == _FUNCTIONS.c.id, _VERSIONS.c.version == _FUNCTIONS.c.version)
-    _move(_FUNCTIONS, _VERSIONS, current)
+    _add(_FUNCTIONS, _VERSIONS, current)
+    # SQLite cannot make a column NOT NULL in place, and a recreate of ``functions`` would lose every
+    # version and run (_drop): there the columns stay nullable, every row filled.
+    if op.get_bind().dialect.name != "sqlite":
+        _not_null("functions")
+    _drop("function_versions")
