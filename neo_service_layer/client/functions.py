@@ -7,9 +7,11 @@
     run.status, run.result                                   # "succeeded", '{"sum": 3}'
 
 ``params`` are the signed request parameters of ``functions.run`` — ``function_id``, ``version``,
-``run_id``, ``source``, ``args``, ``limits``, ``allowed_domains`` — as the service stores them beside the
-envelope. :func:`verify_function_result` checks the enclave's signatures over the outcome and over
-exactly that request (so the source and args are the ones that ran), then recomputes the SHA-256 of
+``run_id``, ``source``, ``args``, ``limits``, ``allowed_domains`` — from the run record (id, version,
+args) and its version as ``GET /v1/functions/{id}/versions`` lists it (source, limits, domains: a
+version never changes, so an old run's params can be rebuilt after any PATCH).
+:func:`verify_function_result` checks the enclave's signatures over the outcome and over exactly that
+request (so the source and args are the ones that ran), then recomputes the SHA-256 of
 the source and of the canonical args and compares them, and the run, function and version the outcome
 names, with the request's. A bad envelope raises :class:`SignatureInvalid`; an outcome that names other
 code, input or run raises :class:`FunctionVerificationFailed`.
