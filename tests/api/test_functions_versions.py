@@ -8,6 +8,7 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -161,3 +162,20 @@ async def test_args_are_checked_against_the_schema_of_the_version_that_runs(
     versions = await _versions(client, tenant, fid)
     assert (versions[1]["args_schema"], versions[2]["args_schema"]) == (SCHEMA, wider)
     assert _verified(run, versions[2], tenant, identity) == "3"
+
+
+async def test_concurrent_patches_each_make_their_own_version(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Two PATCHes at once: each is a version of its own (the function row is locked while a version
+    is made), never a conflict on the version number reported as something else."""
+    fid = (await _deploy(client, tenant))["id"]
+    sources = [f"return {n};" for n in range(4)]
+    responses = await asyncio.gather(
+        *(client.patch(f"{URL}/{fid}", json={"source": source}, headers=tenant.headers) for source in sources)
+    )
+    assert [response.status_code for response in responses] == [200] * len(sources)
+    assert sorted(response.json()["version"] for response in responses) == [2, 3, 4, 5]
+    versions = await _versions(client, tenant, fid)
+    assert sorted(versions) == [1, 2, 3, 4, 5]
+    assert {versions[n]["source"] for n in (2, 3, 4, 5)} == set(sources)

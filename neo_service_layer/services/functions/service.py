@@ -191,6 +191,9 @@ async def update(
     consumers = None if spec.onchain_consumers is None else normalise_consumers(spec.onchain_consumers)
     digest = None if spec.source is None else await _check_source(spec.source, check)
     await check_secrets_exist(session, spec.secrets)
+    # Lock the row (after the enclave call) and read its version again: two PATCHes at once each make
+    # a version of their own, instead of both writing the next number.
+    await session.refresh(function, with_for_update=True)
     current = await get_version(session, function.id, function.version)
     proposed = FunctionVersion(
         function_id=function.id,
