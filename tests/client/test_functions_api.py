@@ -94,6 +94,9 @@ async def test_deploy_run_update_and_verify(
     with pytest.raises(ApiRequestFailed) as gone:
         await functions.get(fn["id"])
     assert (gone.value.api_code, gone.value.api_status) == ("function_not_found", 404)
+    with pytest.raises(ApiRequestFailed) as unverifiable:  # its versions are no longer shown
+        await functions.verified_run(fn["id"], first["id"], identity)
+    assert unverifiable.value.api_code == "function_not_found"
     await functions.close()  # the caller's HTTP client stays open
     assert (await client.get("/healthz")).status_code == 200
 
