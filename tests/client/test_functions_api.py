@@ -23,7 +23,7 @@ from neo_service_layer.errors import ApiRequestFailed, FunctionVerificationFaile
 from neo_service_layer.services.functions.models import Function, FunctionRun, FunctionVersion
 from neo_service_layer.worker.functions_jobs import functions_handlers
 from neo_service_layer.worker.runner import Worker
-from tests.api.helpers import NO_RATE_LIMITS
+from tests.api.helpers import NO_RATE_LIMITS, new_secret
 from tests.conftest import Tenant
 from tests.settings_helpers import settings_with
 
@@ -153,21 +153,22 @@ async def test_errors_carry_the_api_code(
     run = await functions.run(fn["id"], {"a": 1, "b": 2})
     # Another account's function and run are not found, whatever is asked of them.
     other = FunctionsClient("http://nsl.test", other_tenant.owner_key, http=client)
-    probes = [
-        other.get(fn["id"]),
-        other.update(fn["id"], name="mine"),
-        other.delete(fn["id"]),
-        other.run(fn["id"], {"a": 1, "b": 2}),
-        other.run_record(fn["id"], run["id"]),
-        other.verified_run(fn["id"], run["id"], identity),
-        _listed(other.runs(fn["id"])),
-        _listed(other.versions(fn["id"])),
+    probes: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("get", lambda: other.get(fn["id"])),
+        ("update", lambda: other.update(fn["id"], name="mine")),
+        ("delete", lambda: other.delete(fn["id"])),
+        ("run", lambda: other.run(fn["id"], {"a": 1, "b": 2})),
+        ("start", lambda: other.start(fn["id"], {"a": 1, "b": 2})),
+        ("run_record", lambda: other.run_record(fn["id"], run["id"])),
+        ("verified_run", lambda: other.verified_run(fn["id"], run["id"], identity)),
+        ("runs", lambda: _listed(other.runs(fn["id"]))),
+        ("versions", lambda: _listed(other.versions(fn["id"]))),
     ]
-    for probe in probes:
+    for name, probe in probes:
         with pytest.raises(ApiRequestFailed) as hidden:
-            await probe
-        assert hidden.value.api_status == 404
-        assert hidden.value.api_code in ("function_not_found", "function_run_not_found")
+            await probe()
+        assert (name, hidden.value.api_status) == (name, 404)
+        assert hidden.value.api_code in ("function_not_found", "function_run_not_found"), name
     assert (await functions.get(fn["id"]))["name"] == "add"
 
 
@@ -245,3 +246,21 @@ async def test_a_run_for_another_account_is_refused(
     run = await functions.run(fn["id"], {"a": 1, "b": 2})
     with pytest.raises(SignatureInvalid):
         await functions.verified_run(fn["id"], run["id"], identity, account_id=other_tenant.account_id)
+
+
+async def test_a_read_only_key_verifies_with_the_account_it_is_told(
+    functions: FunctionsClient, identity: VerifiedIdentity, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    fn = await functions.deploy("add", ADD)
+    run = await functions.run(fn["id"], {"a": 1, "b": 2})
+    key = await new_secret(client, tenant.owner_key, role="developer", scopes=["functions:read"])
+    reader = FunctionsClient("http://nsl.test", key, http=client)
+    outcome = await reader.verified_run(fn["id"], run["id"], identity, account_id=tenant.account_id)
+    assert outcome.result == "3"
+    # Without account:read the key cannot look its account up, nor write.
+    with pytest.raises(ApiRequestFailed) as unread:
+        await reader.verified_run(fn["id"], run["id"], identity)
+    assert (unread.value.api_code, unread.value.api_status) == ("missing_scope", 403)
+    with pytest.raises(ApiRequestFailed) as unwritten:
+        await reader.deploy("x", ADD)
+    assert (unwritten.value.api_code, unwritten.value.api_status) == ("missing_scope", 403)
