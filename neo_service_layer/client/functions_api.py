@@ -29,6 +29,8 @@ import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from neo_service_layer.client.attestation import VerifiedIdentity
 from neo_service_layer.client.functions import verify_function_result
 from neo_service_layer.client.http import DEFAULT_PAGE_SIZE, ApiClient
@@ -134,19 +136,25 @@ class FunctionsClient(ApiClient):
         must be for; left out, the API key's own account (``GET /v1/account``, ``account:read``).
         FunctionVerificationFailed for a run that has not ended."""
         run = await self.run_record(function_id, run_id)
-        if run["envelope"] is None:
-            raise FunctionVerificationFailed(f"run {run_id} has no signed outcome (status {run['status']})")
+        if run.get("envelope") is None:
+            raise FunctionVerificationFailed(
+                f"run {run_id} has no signed outcome (status {run.get('status')})"
+            )
         function = await self.get(function_id)
         source = await self._source(function_id, run["version"])
-        params = {
-            "function_id": run["function_id"],
-            "version": run["version"],
-            "run_id": run["id"],
-            "source": source,
-            "args": run["args"],
-            "limits": Limits.model_validate(function["limits"]).model_dump(mode="json"),
-            "allowed_domains": function["allowed_domains"],
-        }
+        try:
+            # The ids asked for, not the ones the answer names: a run served in place of another fails.
+            params = {
+                "function_id": function_id,
+                "version": run["version"],
+                "run_id": run_id,
+                "source": source,
+                "args": run["args"],
+                "limits": Limits.model_validate(function["limits"]).model_dump(mode="json"),
+                "allowed_domains": function["allowed_domains"],
+            }
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise FunctionVerificationFailed(f"the API's run or function is malformed: {exc}") from exc
         account = account_id if account_id is not None else (await self._get("/v1/account"))["id"]
         return verify_function_result(run["envelope"], identity, account_id=account, params=params)
 

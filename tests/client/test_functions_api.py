@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -264,3 +265,31 @@ async def test_a_read_only_key_verifies_with_the_account_it_is_told(
     with pytest.raises(ApiRequestFailed) as unwritten:
         await reader.deploy("x", ADD)
     assert (unwritten.value.api_code, unwritten.value.api_status) == ("missing_scope", 403)
+
+
+class SwappingTransport(httpx.AsyncBaseTransport):
+    """A compromised API: asked for one path, it answers with another's response."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, asked: str, served: str) -> None:
+        self._inner, self._asked, self._served = inner, asked, served
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == self._asked:
+            request = httpx.Request(
+                request.method, request.url.copy_with(path=self._served), headers=request.headers
+            )
+        return await self._inner.handle_async_request(request)
+
+
+async def test_a_run_served_in_place_of_another_is_refused(
+    functions: FunctionsClient, identity: VerifiedIdentity, app: FastAPI, tenant: Tenant
+) -> None:
+    fn = await functions.deploy("echo", "return args;")
+    asked, served = (await functions.run(fn["id"], 1))["id"], (await functions.run(fn["id"], 2))["id"]
+    path = f"/v1/functions/{fn['id']}/runs/"
+    transport = SwappingTransport(httpx.ASGITransport(app=app), path + asked, path + served)
+    async with httpx.AsyncClient(transport=transport, base_url="http://nsl.test") as http:
+        lying = FunctionsClient("http://nsl.test", tenant.owner_key, http=http)
+        assert (await lying.run_record(fn["id"], asked))["id"] == served  # the lie is served
+        with pytest.raises(SignatureInvalid):
+            await lying.verified_run(fn["id"], asked, identity)
