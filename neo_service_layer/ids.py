@@ -61,5 +61,14 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def new_id(prefix: IdPrefix) -> str:
     """A new id: ``<prefix>_`` + ULID (48-bit ms timestamp, 80 random bits, Crockford base32)."""
     value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5)]
-    return f"{prefix}_{''.join(chars)}"
+    return f"{prefix}_{_ulid(value)}"
+
+
+def id_floor(prefix: IdPrefix, unix_ms: int) -> str:
+    """The smallest id :func:`new_id` makes at ``unix_ms`` (ms since the epoch) or later: every id of
+    ``prefix`` made before sorts below it (a range of a primary key by time)."""
+    return f"{prefix}_{_ulid(unix_ms << 80)}"
+
+
+def _ulid(value: int) -> str:
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5))

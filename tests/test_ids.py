@@ -21,7 +21,15 @@ from pydantic import TypeAdapter, ValidationError
 import neo_service_layer
 from neo_service_layer.enclave.opdefs.keys import GenerateArgs
 from neo_service_layer.enclave.schemas import AmkCreateArgs
-from neo_service_layer.ids import ID_MAX_LENGTH, ID_PATTERN, AccountId, IdPrefix, ResourceId, new_id
+from neo_service_layer.ids import (
+    ID_MAX_LENGTH,
+    ID_PATTERN,
+    AccountId,
+    IdPrefix,
+    ResourceId,
+    id_floor,
+    new_id,
+)
 from tests.api.helpers import assert_problem
 from tests.conftest import Tenant
 
@@ -96,6 +104,16 @@ def test_new_ids_sort_by_the_time_they_were_made() -> None:
         time.sleep(0.002)  # the timestamp has millisecond resolution; within one the order is random
     assert sorted(made) == made
     assert _millis(made[0]) < _millis(made[-1]) <= int(time.time() * 1000)
+
+
+def test_id_floor_splits_ids_by_the_time_they_were_made() -> None:
+    # What the run metrics' frontier relies on (services/functions/metrics.py).
+    made = new_id(IdPrefix.FUNCTION_RUN)
+    at = _millis(made)
+    assert id_floor(IdPrefix.FUNCTION_RUN, at) <= made < id_floor(IdPrefix.FUNCTION_RUN, at + 1)
+    assert _millis(id_floor(IdPrefix.FUNCTION_RUN, at)) == at
+    assert id_floor(IdPrefix.FUNCTION_RUN, at).endswith("0" * 16)
+    assert re.match(ID_PATTERN, id_floor(IdPrefix.JOB, at))
 
 
 def _millis(made: str) -> int:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Job, JobStatus
-from neo_service_layer.services.functions.metrics import FunctionMetrics
+from neo_service_layer.services.functions.metrics import FunctionRunsCollector
 from neo_service_layer.services.pricefeed.metrics import PriceFeedCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -42,7 +42,7 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.price_feeds = PriceFeedCollector(self.registry)
-        self.functions = FunctionMetrics(self.registry)
+        self.functions = FunctionRunsCollector(self.registry)
         # The labelled children per (method, route template, status): labels() validates and
         # locks on every call. Bounded like the labels themselves (route templates, not paths).
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
@@ -65,6 +65,10 @@ class ApiMetrics:
     async def observe_price_feeds(self, session: AsyncSession) -> None:
         """Read the price feeds' state from the database (at scrape time)."""
         await self.price_feeds.refresh(session, utcnow())
+
+    async def observe_functions(self, session: AsyncSession) -> None:
+        """Read the function runs' counts and durations from the database (at scrape time)."""
+        await self.functions.refresh(session, utcnow())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -103,13 +103,20 @@ def api(
 def worker() -> None:
     """Run a worker: job queue, scheduler (when leader)."""
     from neo_service_layer.worker import run_worker
-    from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
+    from neo_service_layer.worker.service_jobs import service_dead_hooks, service_handlers, service_tasks
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     if settings.pricefeed.load_default_feeds:
         run(lambda: _load_default_feeds(settings))
-    run(lambda: run_worker(settings, handlers=service_handlers(settings), tasks=service_tasks(settings)))
+    run(
+        lambda: run_worker(
+            settings,
+            handlers=service_handlers(settings),
+            tasks=service_tasks(settings),
+            on_dead=service_dead_hooks(),
+        )
+    )
 
 
 async def _load_default_feeds(settings: Settings) -> None:

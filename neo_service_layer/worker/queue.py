@@ -17,13 +17,17 @@ Every state change after a claim is fenced on ``(lease_owner, attempts)``: a wor
 expired and was taken over cannot complete, fail, release or extend the job any more, even if the
 job later came back to the same worker for a new attempt.
 
+A job kind may have a dead hook (``on_dead``): called in the transaction that makes one of its jobs
+dead — its last attempt failed, it failed permanently, or its worker died on the last attempt — so the
+record the job was working on (a function run) ends with the job, never left waiting for it.
+
 Times are the workers' wall clocks (UTC). They must be NTP-synchronized; leases are seconds to
 minutes long, so ordinary skew only shortens or lengthens a takeover slightly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +48,7 @@ from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.db.session import Database
 from neo_service_layer.ids import IdPrefix, new_id
+from neo_service_layer.logging import get_logger
 from neo_service_layer.worker.backoff import SYSTEM_UNIFORM, Uniform, backoff_delay
 
 #: ``last_error_code`` of a job whose worker stopped renewing its lease (crashed, or cut off).
@@ -53,6 +58,25 @@ MAX_ERROR_CHARS = 4000
 _TRUNCATED = "…[truncated]"
 
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadJob:
+    """A job that has just gone dead, as its kind's dead hook sees it."""
+
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    account_id: str | None
+    attempts: int
+    #: ``last_error_code``: why the last attempt failed (``lease_expired``, a handler's code, …).
+    code: str
+
+
+#: Called with the transaction that makes a job of its kind dead (module docstring).
+DeadHook = Callable[[AsyncSession, DeadJob], Awaitable[None]]
+
+log = get_logger("worker.queue")
 
 
 def bounded_error(text: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -181,6 +205,7 @@ class JobQueue:
         backoff_max_seconds: float = DEFAULT_JOB_BACKOFF_MAX_SECONDS,
         clock: Clock = utcnow,
         uniform: Uniform = SYSTEM_UNIFORM,
+        on_dead: Mapping[str, DeadHook] | None = None,
     ) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
@@ -190,16 +215,25 @@ class JobQueue:
         self._backoff_max = backoff_max_seconds
         self._clock = clock
         self._uniform = uniform
+        self._on_dead: dict[str, DeadHook] = dict(on_dead or {})
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings, *, clock: Clock = utcnow) -> JobQueue:
-        """A queue with the lease and backoff of ``settings``."""
+    def from_settings(
+        cls,
+        db: Database,
+        settings: Settings,
+        *,
+        clock: Clock = utcnow,
+        on_dead: Mapping[str, DeadHook] | None = None,
+    ) -> JobQueue:
+        """A queue with the lease and backoff of ``settings`` and the kinds' dead hooks ``on_dead``."""
         return cls(
             db,
             lease_seconds=settings.jobs.lease_seconds,
             backoff_base_seconds=settings.jobs.backoff_base_seconds,
             backoff_max_seconds=settings.jobs.backoff_max_seconds,
             clock=clock,
+            on_dead=on_dead,
         )
 
     async def claim(
@@ -252,6 +286,7 @@ class JobQueue:
                     job.lease_owner = None
                     job.lease_expires_at = None
                     job.finished_at = now
+                    await self._died(session, _dead(job, LEASE_EXPIRED))
                     continue
                 if job.status == JobStatus.RUNNING:
                     job.last_error_code = LEASE_EXPIRED
@@ -299,8 +334,10 @@ class JobQueue:
         now = self._clock()
         message = bounded_error(error)
         if not retryable or job.is_last_attempt:
+            dead = DeadJob(job.id, job.kind, job.payload, job.account_id, job.attempts, code)
             return await self._settle(
                 job,
+                dead=dead,
                 status=JobStatus.DEAD,
                 last_error=message,
                 last_error_code=code,
@@ -341,7 +378,20 @@ class JobQueue:
         """Seconds to wait after failed attempt ``attempt`` (full jitter, see ``backoff``)."""
         return backoff_delay(attempt, base=self._backoff_base, cap=self._backoff_max, uniform=self._uniform)
 
-    async def _settle(self, job: ClaimedJob, **values: Any) -> bool:
+    async def _died(self, session: AsyncSession, dead: DeadJob) -> None:
+        """Run ``dead``'s kind's hook in ``session`` (the job's death), inside a SAVEPOINT: a hook
+        that fails is logged and undone alone — the job still dies, and in ``claim`` the other
+        jobs are still claimed (a failing hook must not stop the queue)."""
+        hook = self._on_dead.get(dead.kind)
+        if hook is None:
+            return
+        try:
+            async with session.begin_nested():
+                await hook(session, dead)
+        except Exception:
+            log.exception("dead hook failed", job_id=dead.id, kind=dead.kind)
+
+    async def _settle(self, job: ClaimedJob, *, dead: DeadJob | None = None, **values: Any) -> bool:
         # The fence: still running, still ours, and still the attempt we claimed. A lease that
         # expired but was not taken over yet still counts as ours — nobody else ran the job.
         statement = (
@@ -358,4 +408,10 @@ class JobQueue:
         )
         async with self._db.transaction() as session:
             changed = (await session.execute(statement)).scalars().all()
+            if dead is not None and len(changed) == 1:
+                await self._died(session, dead)
         return len(changed) == 1
+
+
+def _dead(job: Job, code: str) -> DeadJob:
+    return DeadJob(job.id, job.kind, dict(job.payload), job.account_id, job.attempts, code)

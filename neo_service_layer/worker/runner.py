@@ -31,7 +31,7 @@ from neo_service_layer.errors import NSLError
 from neo_service_layer.logging import get_logger
 from neo_service_layer.worker.backoff import backoff_ceiling
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError, new_worker_id
-from neo_service_layer.worker.queue import ClaimedJob, JobQueue
+from neo_service_layer.worker.queue import ClaimedJob, DeadHook, JobQueue
 
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 15.0
 # Longest wait between claims while the database keeps failing.
@@ -81,17 +81,20 @@ class Worker:
         concurrency: int | None = None,
         poll_seconds: float | None = None,
         shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS,
+        on_dead: Mapping[str, DeadHook] | None = None,
     ) -> None:
-        """``kinds`` restricts what is claimed. None claims every kind, and a job whose kind has no
-        handler is dead-lettered — right when all workers run the same code, wrong during a rolling
-        upgrade that adds a kind: pass ``kinds`` there, or upgrade workers before enqueuers.
+        """``on_dead``: the kinds' dead hooks (``worker.queue``), for the queue built here when
+        ``queue`` is None. ``kinds`` restricts what is claimed. None claims every kind, and a job
+        whose kind has no handler is dead-lettered — right when all workers run the same code,
+        wrong during a rolling upgrade that adds a kind: pass ``kinds`` there, or upgrade workers
+        before enqueuers.
         """
         self.db = db
         self.settings = settings
         self.worker_id = worker_id or new_worker_id()
         self._handlers: dict[str, Handler] = dict(handlers or {})
         self._kinds = frozenset(kinds) if kinds is not None else None
-        self._queue = queue or JobQueue.from_settings(db, settings)
+        self._queue = queue or JobQueue.from_settings(db, settings, on_dead=on_dead)
         self._concurrency = concurrency if concurrency is not None else settings.jobs.worker_concurrency
         self._poll_seconds = poll_seconds if poll_seconds is not None else settings.jobs.worker_poll_seconds
         if self._concurrency < 1 or self._poll_seconds <= 0:

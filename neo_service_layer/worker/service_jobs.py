@@ -27,7 +27,7 @@ from neo_service_layer.worker.chain_watch import (
     n3_watch_handler,
 )
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
-from neo_service_layer.worker.functions_jobs import functions_handlers
+from neo_service_layer.worker.functions_jobs import functions_dead_hooks, functions_handlers
 from neo_service_layer.worker.native_oracle_n3 import (
     N3_NATIVE_ORACLE_KIND,
     n3_native_oracle_handler,
@@ -39,6 +39,7 @@ from neo_service_layer.worker.pricefeed_jobs import (
     pricefeed_handlers,
     pricefeed_tasks,
 )
+from neo_service_layer.worker.queue import DeadHook
 from neo_service_layer.worker.scheduler import PeriodicTask
 
 KEYS_PURGE_KIND = "keys.purge"
@@ -129,6 +130,11 @@ def service_handlers(
         **chain_handlers(settings),
         **n3_chain_handlers(settings),
     }
+
+
+def service_dead_hooks() -> dict[str, DeadHook]:
+    """Every service job kind's dead hook (``worker.queue``): what ends with a job that went dead."""
+    return {**functions_dead_hooks()}
 
 
 def service_tasks(

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.config import Settings
 from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.db.session import Database
 from neo_service_layer.worker.queue import (
+    LEASE_EXPIRED,
     MAX_ERROR_CHARS,
     ClaimedJob,
+    DeadJob,
     JobQueue,
     bounded_error,
     enqueue,
@@ -410,3 +413,99 @@ async def test_expired_lease_on_the_last_attempt_goes_dead(db: Database, clock: 
     stored = await get_job(db, job_id)
     assert (stored.status, stored.attempts, stored.lease_owner) == (JobStatus.DEAD, 2, None)
     assert "expired during the last attempt" in (stored.last_error or "")
+
+
+# --- dead hooks ---------------------------------------------------------------------------------
+
+
+class DeadLog:
+    """A dead hook that records each death as a ``dead.seen`` job in the transaction it is given (so the
+    record commits exactly when the job's death does); ``fail_for`` makes it raise for those job ids."""
+
+    def __init__(self, fail_for: set[str] | None = None) -> None:
+        self.fail_for = fail_for or set()
+
+    async def __call__(self, session: AsyncSession, dead: DeadJob) -> None:
+        await enqueue(
+            session,
+            "dead.seen",
+            {"job": dead.id, "code": dead.code, "attempts": dead.attempts, "payload": dead.payload},
+            run_at=FAR_FUTURE,
+        )
+        if dead.id in self.fail_for:
+            raise RuntimeError("hook broke")
+
+
+FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
+
+
+async def seen(db: Database) -> list[dict[str, Any]]:
+    async with db.transaction() as session:
+        rows = (await session.execute(select(Job).where(Job.kind == "dead.seen").order_by(Job.id))).scalars()
+        return [dict(job.payload) for job in rows]
+
+
+DEATHS = [
+    pytest.param("last attempt failed", 1, True, id="last-attempt"),
+    pytest.param("permanent error", 5, False, id="permanent"),
+]
+
+
+@pytest.mark.parametrize(("case", "max_attempts", "retryable"), DEATHS)
+async def test_a_jobs_death_runs_its_kinds_dead_hook_in_the_same_transaction(
+    db: Database, clock: FakeClock, case: str, max_attempts: int, retryable: bool
+) -> None:
+    job_id = await add_job(db, payload={"run_id": "r1"}, max_attempts=max_attempts, run_at=clock.now)
+    queue = make_queue(db, clock, on_dead={"test.kind": DeadLog()})
+    [claimed] = await queue.claim("w1", kinds={"test.kind"})
+    assert await queue.fail(claimed, case, code="test_failure", retryable=retryable)
+    assert (await get_job(db, job_id)).status == JobStatus.DEAD
+    assert await seen(db) == [
+        {"job": job_id, "code": "test_failure", "attempts": 1, "payload": {"run_id": "r1"}}
+    ]
+
+
+async def test_no_dead_hook_for_a_retry_another_kind_or_a_lost_lease(db: Database, clock: FakeClock) -> None:
+    retried = await add_job(db, max_attempts=3, run_at=clock.now)
+    other = await add_job(db, kind="other.kind", max_attempts=1, run_at=clock.now)
+    queue = make_queue(db, clock, on_dead={"test.kind": DeadLog()})
+    first, second = sorted(await queue.claim("w1", limit=2), key=lambda job: job.kind != "test.kind")
+    assert (first.id, second.id) == (retried, other)
+    assert await queue.fail(first, "once", code="test_failure")
+    assert await queue.fail(second, "other kind", code="test_failure")
+    clock.advance(3600)
+    [again] = await queue.claim("w1", kinds={"test.kind"})
+    clock.advance(LEASE + 1)
+    [taken] = await make_queue(db, clock).claim("w2", kinds={"test.kind"})  # last attempt, elsewhere
+    assert taken.attempts == 3
+    # The fenced-off attempt's death is refused, and so is its hook.
+    assert not await queue.fail(again, "too late", code="test_failure")
+    assert (await get_job(db, retried)).status == JobStatus.RUNNING
+    assert await seen(db) == []
+
+
+async def test_a_worker_dying_on_the_last_attempt_runs_the_dead_hook_at_the_next_claim(
+    db: Database, clock: FakeClock
+) -> None:
+    job_id = await add_job(db, payload={"n": 1}, max_attempts=1, run_at=clock.now)
+    queue = make_queue(db, clock, on_dead={"test.kind": DeadLog()})
+    assert len(await queue.claim("w1")) == 1
+    clock.advance(LEASE + 1)
+    assert await queue.claim("w2") == []
+    assert (await get_job(db, job_id)).status == JobStatus.DEAD
+    assert await seen(db) == [{"job": job_id, "code": LEASE_EXPIRED, "attempts": 1, "payload": {"n": 1}}]
+
+
+async def test_a_failing_dead_hook_is_undone_alone_and_never_blocks_claims(
+    db: Database, clock: FakeClock
+) -> None:
+    broken = await add_job(db, max_attempts=1, run_at=clock.now - timedelta(seconds=2))
+    fine = await add_job(db, max_attempts=1, run_at=clock.now - timedelta(seconds=1))
+    queue = make_queue(db, clock, on_dead={"test.kind": DeadLog(fail_for={broken})})
+    assert len(await queue.claim("w1", limit=2)) == 2
+    clock.advance(LEASE + 1)
+    waiting = await add_job(db, run_at=clock.now)
+    # Both expired jobs die in this claim; the broken hook's writes are rolled back, the rest stand.
+    assert [job.id for job in await queue.claim("w2", limit=5)] == [waiting]
+    assert {(await get_job(db, i)).status for i in (broken, fine)} == {JobStatus.DEAD}
+    assert [entry["job"] for entry in await seen(db)] == [fine]

@@ -8,11 +8,14 @@ from pathlib import Path
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.server import EnclaveServer
+from neo_service_layer.services.functions.service import RUN_JOB_KIND
+from neo_service_layer.worker.functions_jobs import functions_run_dead
 from neo_service_layer.worker.pricefeed_jobs import PRICEFEED_TICK_KIND
 from neo_service_layer.worker.service_jobs import (
     AUDIT_CHECKPOINT_KIND,
     KEYS_PURGE_KIND,
     audit_checkpoint_handler,
+    service_dead_hooks,
     service_handlers,
     service_tasks,
 )
@@ -27,6 +30,12 @@ def test_every_scheduled_service_job_has_a_handler() -> None:
     assert [task.kind for task in tasks] == [KEYS_PURGE_KIND]
     assert tasks[0].interval_seconds == 60.0
     assert all(task.kind in handlers for task in tasks)
+
+
+def test_nsl_worker_ends_a_function_run_with_its_dead_job() -> None:
+    hooks = service_dead_hooks()
+    assert hooks == {RUN_JOB_KIND: functions_run_dead}
+    assert set(hooks) <= set(service_handlers())  # a hook for a kind nobody runs would be dead code
 
 
 def test_the_audit_checkpoint_check_runs_every_ten_seconds_or_the_interval(tmp_path: Path) -> None:

@@ -119,7 +119,6 @@ async def run_function(function_id: PathId, body: RunIn, ctx: FunctionsWrite) ->
         runner.settle(run, await runner.execute(ctx.state.enclave, sent))
         ctx.session.add(run)
         await ctx.session.flush()
-        ctx.state.metrics.functions.observe(run.status, run.duration_ms)
     ctx.resource = audit_resource(f"{PREFIX}/{function_id}/runs/{run.id}")
     ctx.audit_details = {
         "function_id": function_id,

@@ -59,8 +59,8 @@ async def readyz(request: Request) -> JSONResponse:
     },
 )
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition; the job queue depth and the price feeds are read from the database at
-    scrape time.
+    """Prometheus text exposition; the job queue depth, the price feeds and the function runs are read
+    from the database at scrape time.
 
     With ``metrics_token`` set, the scraper must send ``Authorization: Bearer <token>``."""
     state = app_state(request)
@@ -68,6 +68,7 @@ async def metrics(request: Request) -> Response:
     async with state.db.session() as session:
         await state.metrics.observe_job_queue(session)
         await state.metrics.observe_price_feeds(session)
+        await state.metrics.observe_functions(session)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -10,10 +10,10 @@ version and source hash — an answer to another request is refused, not recorde
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
@@ -174,13 +174,43 @@ def refused(error: NSLError) -> dict[str, Any]:
     }
 
 
+#: The error name of a run its job gave up on (module docstring of ``worker.queue``: dead hooks).
+RUN_ABANDONED: Final = "RunAbandoned"
+
+
+async def abandon(session: AsyncSession, account_id: str, run_id: str) -> None:
+    """End the run ``run_id`` ``failed`` with error ``RunAbandoned`` if it has not ended (its job went
+    dead: every attempt failed, or its worker died on the last one), in the caller's transaction —
+    the job's death. The message says what to do, never why the host
+    failed (the job's ``last_error`` keeps that for an operator)."""
+    await session.execute(
+        update(FunctionRun)
+        .where(
+            FunctionRun.id == run_id,
+            FunctionRun.account_id == account_id,
+            FunctionRun.status.in_((QUEUED, RUNNING)),
+        )
+        .values(
+            status=RunStatus.FAILED.value,
+            error={
+                "name": RUN_ABANDONED,
+                "message": "the service could not complete this run; run the function again",
+                "stack": "",
+            },
+            finished_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def run_queued(
     db: Database, enclave: EnclaveClient, account_id: str, run_id: str
 ) -> FunctionRun | None:
     """Run the queued run ``run_id`` (the ``functions.run`` job): mark it running, run it, settle it.
 
-    Safe to repeat (delivery is at least once): a run already ended is left as it is (None). A run the
-    job left ``running`` (a worker died) runs again under the same id: nothing was recorded for it.
+    Safe to repeat (delivery is at least once): a run already ended is left as it is (None), also when
+    it ended while this attempt ran. A run the job left ``running`` (a worker died) runs again under the
+    same id: nothing was recorded for it.
     """
     async with db.transaction(account_id) as session:
         run = (
@@ -204,4 +234,5 @@ async def run_queued(
     values = failure if sent is None else await execute(enclave, sent)
     async with db.transaction(account_id) as session:
         run = (await session.execute(select(FunctionRun).where(FunctionRun.id == run_id))).scalar_one()
-        return settle(run, values)
+        # An ended run stays as it ended: the job may have been given up on meanwhile (``abandon``).
+        return settle(run, values) if run.status == RUNNING else None

@@ -29,6 +29,7 @@ from neo_service_layer.services.functions.errors import (
     FunctionNameTaken,
     FunctionNotFound,
     FunctionRunNotFound,
+    FunctionSecretNotFound,
     FunctionSourceTooLarge,
 )
 from neo_service_layer.services.functions.models import (
@@ -38,6 +39,7 @@ from neo_service_layer.services.functions.models import (
     FunctionRun,
     FunctionVersion,
 )
+from neo_service_layer.services.secrets.models import Secret
 
 #: The largest source accepted, in UTF-8 bytes.
 MAX_SOURCE_BYTES: Final = 256 * 1024
@@ -107,6 +109,26 @@ async def _check_source(source: str, check: SyntaxCheck) -> str:
     return source_sha256(source)
 
 
+async def check_secrets_exist(session: AsyncSession, names: list[str] | None) -> None:
+    """FunctionSecretNotFound unless every secret ``names`` names is a secret of the session's account.
+
+    Deploy and PATCH check that the names exist; whether each is granted to the function is checked
+    at every run (``runner.granted_secrets``), as Vault checks a policy at each read and Chainlink
+    Functions a request's secrets at each request: at deploy the function has no id to grant to yet,
+    and a grant can be revoked at any time after (docs/functions.md §8 "Secrets at deploy").
+    Run after the source check, so no transaction is begun across the enclave call.
+    """
+    wanted = set(names or [])
+    if not wanted:
+        return
+    found = set((await session.execute(select(Secret.name).where(Secret.name.in_(sorted(wanted))))).scalars())
+    missing = sorted(wanted - found)
+    if missing:
+        raise FunctionSecretNotFound(
+            f"the account has no secret {missing[0]} (PUT /v1/secrets/{missing[0]} first)", secret=missing[0]
+        )
+
+
 async def _flush_named(session: AsyncSession, name: str) -> None:
     try:
         async with session.begin_nested():
@@ -125,6 +147,7 @@ async def deploy(
     check_args_schema(spec.args_schema)
     consumers = normalise_consumers(spec.onchain_consumers or [])
     digest = await _check_source(spec.source, check)
+    await check_secrets_exist(session, spec.secrets)
     function = Function(
         id=new_id(IdPrefix.FUNCTION),
         account_id=account_id,
@@ -164,6 +187,7 @@ async def update(
                 source_sha256=digest,
             )
         )
+    await check_secrets_exist(session, spec.secrets)
     if spec.name is not None:
         function.name = function.live_name = spec.name
     if limits is not None:

@@ -31,6 +31,7 @@ from neo_service_layer.services.functions.chain import (
 )
 from neo_service_layer.services.functions.models import FunctionRun
 from neo_service_layer.services.functions.runner import syntax_check
+from neo_service_layer.services.secrets.models import Secret
 
 FIRST = "return 1;"
 SECOND = "return 2;"
@@ -51,6 +52,8 @@ async def deployed(db: Database, enclave: UnixEnclaveClient, **spec: Any) -> str
     async with db.transaction() as session:
         account_id = (await create_account(session, "acme")).id
     async with db.transaction(account_id) as session:
+        for name in spec.get("secrets", []):  # a secret of the account, granted to no one
+            session.add(Secret(id=new_id(IdPrefix.SECRET), account_id=account_id, name=name, max_versions=10))
         wanted = {"name": "f", "source": FIRST, "onchain_consumers": [CONSUMER], **spec}
         function, _ = await service.deploy(session, account_id, service.FunctionSpec(**wanted), check)
         await service.update(session, function, service.FunctionSpec(source=SECOND), check)
