@@ -227,6 +227,31 @@ def demo_oracle(
         raise typer.Exit(1)
 
 
+@demo_app.command("functions")
+def demo_functions(
+    chain: str = typer.Option("evm", "--chain", callback=_chain, help=CHAIN_HELP),
+    args: str | None = typer.Option(
+        None, help='The args as JSON text (default: {"a": 2, "b": 40}; the demo function adds a and b).'
+    ),
+    timeout: float = typer.Option(60.0, min=1, help=TIMEOUT_HELP),
+) -> None:
+    """Call a function from the example FunctionsConsumer (the demo function, deployed once in the
+    system account with the consumer allowed); print the code, the hash of the code that ran and the
+    result delivered."""
+    from neo_service_layer.devnet import demo
+
+    settings = _settings()
+    _progress(
+        f"calling the demo function on {chain}; waiting for nsl serve to fulfil it (up to {timeout:.0f} s)"
+    )
+    result = run(lambda: demo.functions(settings, chain, args=args, within=timeout))
+    for line in demo.functions_lines(result):
+        console.print(line, soft_wrap=True)
+    if not result.delivery.callback_success or result.code != "Success":
+        err_console.print("Error: the call did not succeed (above)")
+        raise typer.Exit(1)
+
+
 FEED_PAIRS = ("NEO/USD", "GAS/USD", "BTC/USD", "ETH/USD")  # the feeds nsl devnet up creates
 
 

@@ -3,7 +3,8 @@
 This module wires the fulfiller to its dependencies: the node (``settings.evm.rpc_url``), the database,
 and the enclave, through :class:`EnclaveFulfilmentSigner` — the request's service's enclave op makes
 and signs the result (``chains/onchain.py``; randomness proves with the version of the enclave's EVM
-VRF key the request is pinned to) and the chain's relayer key signs the transaction
+VRF key the request is pinned to; functions resolve the function and record its run in the database
+around the op, ``services/functions/chain.py``) and the chain's relayer key signs the transaction
 (``keys.evm_sign_tx``; wrapped outside the enclave). Job outcomes:
 
 - ``confirmed`` → the job succeeds with the outcome as its result;
@@ -25,10 +26,18 @@ from neo_service_layer.chains.evm.relay import FulfilPolicy
 from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.evm.rpc import node_web3
 from neo_service_layer.chains.fulfilments import FulfilmentStatus, FulfilmentStore, Outcome
-from neo_service_layer.chains.onchain import EvmAdapter, EvmRequestContext, Fulfilment, make_fulfilment
+from neo_service_layer.chains.onchain import (
+    FUNCTIONS_HOST,
+    EvmAdapter,
+    EvmRequestContext,
+    Fulfilment,
+    HostSteps,
+    make_fulfilment,
+)
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
+from neo_service_layer.services.functions.chain import EvmFunctionsHost
 from neo_service_layer.services.keys.platform import EnclaveRelayerSigner
 from neo_service_layer.worker.chain_watch import EVM_REQUEST_KIND
 from neo_service_layer.worker.context import Handler, JobContext, PermanentJobError
@@ -49,9 +58,11 @@ class EnclaveFulfilmentSigner(EnclaveRelayerSigner):
     def __init__(self, db: Database, enclave: EnclaveClient, chain_id: int) -> None:
         super().__init__(db, enclave, chain_id)
         self._ops = enclave
+        # The hosted services' database steps (chains/onchain.py HostedAdapter).
+        self._hosts: HostSteps[EvmRequestContext] = {FUNCTIONS_HOST: EvmFunctionsHost(db)}
 
     async def fulfil(self, adapter: EvmAdapter, context: EvmRequestContext) -> Fulfilment:
-        return await make_fulfilment(self._ops, adapter, context)
+        return await make_fulfilment(self._ops, adapter, context, self._hosts)
 
 
 def _request(ctx: JobContext) -> ServiceRequest:

@@ -3,7 +3,8 @@
 Wires the fulfiller to the node (``settings.n3.rpc_url``), the database and the enclave through
 :class:`N3EnclaveFulfilmentSigner`: the request's service's enclave op makes the result and signs it with
 the enclave identity's secp256r1 key (``chains/onchain.py``; randomness proves with the version of the
-enclave's N3 VRF key the request is pinned to) and the network's relayer key signs the transaction
+enclave's N3 VRF key the request is pinned to; functions resolve the function and record its run in the
+database around the op, ``services/functions/chain.py``) and the network's relayer key signs the transaction
 (``keys.n3_sign_tx``; wrapped outside the enclave).
 Timing comes from the ``n3_fulfil_*`` settings (:func:`n3_fulfil_policy`).
 Outcomes as for EVM (worker/chain_fulfil.py): ``confirmed`` → success; ``failed``
@@ -20,9 +21,18 @@ from neo_service_layer.chains.neo_n3.errors import InvalidN3Message
 from neo_service_layer.chains.neo_n3.fulfiller import N3Fulfiller, N3FulfilPolicy
 from neo_service_layer.chains.neo_n3.requests import N3Request
 from neo_service_layer.chains.neo_n3.rpc import N3Rpc
-from neo_service_layer.chains.onchain import Fulfilment, N3Adapter, N3RequestContext, make_fulfilment
+from neo_service_layer.chains.onchain import (
+    FUNCTIONS_HOST,
+    Fulfilment,
+    HostSteps,
+    N3Adapter,
+    N3RequestContext,
+    make_fulfilment,
+)
 from neo_service_layer.config import Settings
-from neo_service_layer.enclave.client import UnixEnclaveClient
+from neo_service_layer.db.session import Database
+from neo_service_layer.enclave.client import EnclaveClient, UnixEnclaveClient
+from neo_service_layer.services.functions.chain import N3FunctionsHost
 from neo_service_layer.services.keys.platform import N3EnclaveRelayerSigner
 from neo_service_layer.worker.chain_fulfil import job_result
 from neo_service_layer.worker.chain_watch import N3_REQUEST_KIND, n3_configured
@@ -34,8 +44,13 @@ _RPC_TIMEOUT_SECONDS = 10
 class N3EnclaveFulfilmentSigner(N3EnclaveRelayerSigner):
     """:class:`N3FulfilmentSigner` over the enclave and the platform keys (created on first use)."""
 
+    def __init__(self, db: Database, enclave: EnclaveClient, network_magic: int) -> None:
+        super().__init__(db, enclave, network_magic)
+        # The hosted services' database steps (chains/onchain.py HostedAdapter).
+        self._hosts: HostSteps[N3RequestContext] = {FUNCTIONS_HOST: N3FunctionsHost(db)}
+
     async def fulfil(self, adapter: N3Adapter, context: N3RequestContext) -> Fulfilment:
-        return await make_fulfilment(self._enclave, adapter, context)
+        return await make_fulfilment(self._enclave, adapter, context, self._hosts)
 
 
 def n3_fulfil_policy(settings: Settings) -> N3FulfilPolicy:

@@ -147,6 +147,30 @@ BAD_DEPLOYS: list[tuple[str, dict[str, Any], int, str]] = [
     ("bad secret name", {"secrets": ["a b"]}, 422, "validation_failed"),
     ("empty source", {"source": ""}, 422, "validation_failed"),
     ("unknown field", {"code": "x"}, 422, "validation_failed"),
+    *(
+        (f"consumer {case}", {"onchain_consumers": [entry]}, 422, "function_consumer_invalid")
+        for case, entry in [
+            ("of an unknown family", "eth:1:0x" + "ab" * 20),
+            ("without a chain", "evm:0x" + "ab" * 20),
+            ("with chain id 0", "evm:0:0x" + "ab" * 20),
+            ("with a leading zero", "evm:01:0x" + "ab" * 20),
+            ("with a chain id above 2^53-1", f"evm:{2**53}:0x" + "ab" * 20),
+            ("with a magic above 2^32-1", f"n3:{2**32}:0x" + "ab" * 20),
+            ("with a short address", "evm:1:0x" + "ab" * 19),
+            ("with a non-hex address", "evm:1:0x" + "zz" * 20),
+            ("with a non-ASCII digit", "evm:\u0661:0x" + "ab" * 20),
+            ("as an N3 address", "n3:860833102:NNLi44dJNXtDNSBkofB48aTVYtb1zZrNEs"),
+            ("with a fourth part", "evm:1:0x" + "ab" * 20 + ":x"),
+            ("empty", ""),
+        ]
+    ),
+    (
+        "65 consumers",
+        {"onchain_consumers": [f"evm:1:0x{i:040x}" for i in range(65)]},
+        422,
+        "function_consumer_invalid",
+    ),
+    ("a consumer not a string", {"onchain_consumers": [1]}, 422, "validation_failed"),
 ]
 
 
@@ -166,6 +190,31 @@ async def test_a_bad_deploy_is_refused_and_nothing_recorded(
         assert isinstance(problem["line"], int)
         assert isinstance(problem["column"], int)
     assert await _counts(state) == (0, 0, 0)
+
+
+async def test_onchain_consumers_are_kept_in_the_enclaves_form(
+    client: httpx.AsyncClient, tenant: Tenant, state: AppState
+) -> None:
+    """Lower case, duplicates dropped, sorted; a PATCH replaces the list, a bad one changes nothing."""
+    address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    script_hash = "0x" + "AB" * 20
+    created = await _deploy(
+        client, tenant, onchain_consumers=[f"n3:860833102:{script_hash}", f"evm:31337:{address}"] * 2
+    )
+    assert created["onchain_consumers"] == [
+        f"evm:31337:{address.lower()}",
+        f"n3:860833102:{script_hash.lower()}",
+    ]
+    fid = created["id"]
+    bad = await client.patch(
+        f"{URL}/{fid}", json={"onchain_consumers": ["evm:1:0x12"]}, headers=tenant.headers
+    )
+    assert assert_problem(bad, 422, "function_consumer_invalid")["consumer"] == "evm:1:0x12"
+    got = (await client.get(f"{URL}/{fid}", headers=tenant.headers)).json()
+    assert got["onchain_consumers"] == created["onchain_consumers"]
+    cleared = await client.patch(f"{URL}/{fid}", json={"onchain_consumers": []}, headers=tenant.headers)
+    assert (cleared.status_code, cleared.json()["onchain_consumers"]) == (200, [])
+    assert (await _deploy(client, tenant, name="plain"))["onchain_consumers"] == []
 
 
 async def test_a_syntax_error_names_its_line_and_column(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -220,6 +269,7 @@ async def test_a_sync_run_answers_with_the_ended_run(client: httpx.AsyncClient, 
     run = await _run(client, tenant, fid, {"a": 2, "b": 40})
     assert run["id"].startswith("fnr_")
     assert (run["status"], run["result"], run["mode"], run["version"]) == ("succeeded", "42", "sync", 1)
+    assert (run["trigger"], run["chain_request"]) == ("api", None)
     assert "adding" in run["logs"]
     assert run["error"] is None
     assert run["envelope"] is not None

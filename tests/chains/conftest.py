@@ -71,6 +71,7 @@ def _deployed(devnet: EvmDevnet, evm_build: ContractBuild) -> Nsl:
             w3, evm_build["RandomnessConsumer"], dep.examples["RandomnessConsumer"]
         ),
         oracle_consumer=contract_at(w3, evm_build["OracleConsumer"], dep.examples["OracleConsumer"]),
+        functions_consumer=contract_at(w3, evm_build["FunctionsConsumer"], dep.examples["FunctionsConsumer"]),
         feed=contract_at(w3, evm_build["NSLPriceFeed"], feed),
         feed_consumer=contract_at(
             w3, evm_build["PriceFeedConsumer"], dep.examples["PriceFeedConsumer NEO / USD"]

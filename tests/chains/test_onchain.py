@@ -17,11 +17,14 @@ from neo_service_layer.chains.evm.messages import Mode
 from neo_service_layer.chains.evm.requests import ServiceRequest
 from neo_service_layer.chains.neo_n3.requests import N3Request, N3StoredRequest
 from neo_service_layer.chains.onchain import (
+    FUNCTIONS,
+    FUNCTIONS_HOST,
     ORACLE,
     RANDOMNESS,
     SERVICES,
     EvmRequestContext,
     Fulfilment,
+    HostStepMissing,
     N3RequestContext,
     evm_adapter,
     make_fulfilment,
@@ -35,6 +38,11 @@ from neo_service_layer.enclave.opdefs.chains import (
     EvmRandomnessFulfilmentResult,
     N3RandomnessFulfilmentArgs,
     N3RandomnessFulfilmentResult,
+)
+from neo_service_layer.enclave.opdefs.functions_chains import (
+    EVM_FUNCTION_FULFILMENT,
+    EvmFunctionFulfilmentArgs,
+    EvmFunctionFulfilmentResult,
 )
 from neo_service_layer.enclave.opdefs.oracle_chains import (
     EVM_ORACLE_FULFILMENT,
@@ -103,13 +111,15 @@ def n3_context() -> N3RequestContext:
     return N3RequestContext(56753, N3_GATEWAY, request, N3StoredRequest(paid=60_000_000, vrf_key_version=2))
 
 
-def test_randomness_and_oracle_are_served_on_both_families_and_nothing_else_yet() -> None:
-    assert SERVICES == {"randomness": RANDOMNESS, "oracle": ORACLE}
+def test_randomness_oracle_and_functions_are_served_on_both_families_and_nothing_else_yet() -> None:
+    assert SERVICES == {"randomness": RANDOMNESS, "oracle": ORACLE, "functions": FUNCTIONS}
     assert evm_adapter("randomness") is RANDOMNESS.evm
     assert n3_adapter("randomness") is RANDOMNESS.n3
     assert evm_adapter("oracle") is ORACLE.evm
     assert n3_adapter("oracle") is ORACLE.n3
-    for unknown in ("price-feed", "functions", "", "Randomness", "Oracle"):
+    assert evm_adapter("functions") is FUNCTIONS.evm
+    assert n3_adapter("functions") is FUNCTIONS.n3
+    for unknown in ("price-feed", "function", "", "Randomness", "Oracle"):
         assert evm_adapter(unknown) is None
         assert n3_adapter(unknown) is None
 
@@ -218,3 +228,53 @@ def test_every_entry_uses_a_declared_enclave_op(family: str) -> None:
         adapter = getattr(service, family)
         if adapter is not None:
             assert any(adapter.op is op for op in declared), (service.name, family)
+
+
+class RecordingHost:
+    """A host step that hands out canned args and records what it is told was answered."""
+
+    def __init__(self, args: BaseModel) -> None:
+        self.sent = args
+        self.reported: list[tuple[Any, BaseModel, BaseModel]] = []
+
+    async def args(self, context: Any) -> BaseModel:
+        return self.sent
+
+    async def answered(self, context: Any, sent: BaseModel, answer: BaseModel) -> None:
+        self.reported.append((context, sent, answer))
+
+
+async def test_a_hosted_service_takes_its_args_from_its_host_step_and_reports_the_answer() -> None:
+    """functions: the op's args come from the host step the signer holds (the database), and the answer
+    goes back to it before it becomes what ``fulfill`` takes; without the step, nothing is asked."""
+    adapter = FUNCTIONS.evm
+    assert adapter is not None
+    answer = EvmFunctionFulfilmentResult(
+        request_id=b"\x11" * 32,
+        code="FunctionNotFound",
+        source_sha256=None,
+        data=b"",
+        result=b"\x66" * 128,
+        signature=b"\x77" * 64 + b"\x1b",
+        signer=GATEWAY,
+        run=None,
+    )
+    sent = EvmFunctionFulfilmentArgs(
+        chain_id=31337,
+        gateway=GATEWAY,
+        request_id=b"\x11" * 32,
+        payload=b"seed",
+        consumer=GATEWAY,
+        run_id="fnr_01JEXAMP1E0000000000000000",
+        function=None,
+    )
+    enclave, context = RecordingEnclave(answer), evm_context()
+    with pytest.raises(HostStepMissing):
+        await make_fulfilment(enclave, adapter, context)  # type: ignore[arg-type]
+    assert enclave.calls == []
+
+    host = RecordingHost(sent)
+    fulfilment = await make_fulfilment(enclave, adapter, context, {FUNCTIONS_HOST: host})  # type: ignore[arg-type]
+    assert fulfilment == Fulfilment(result=answer.result, signature=answer.signature)
+    assert enclave.calls == [(EVM_FUNCTION_FULFILMENT, sent)]
+    assert host.reported == [(context, sent, answer)]

@@ -59,7 +59,11 @@ def test_up_writes_state_and_config(devnet: Devnet) -> None:
         assert record["rpc_url"].startswith("http://127.0.0.1:")
         assert Path(record["log"]).is_file()
         assert {"deployer", "test", "relayer"} <= set(record["accounts"])
-    assert set(state["evm"]["contracts"]["examples"]) >= {"RandomnessConsumer", "OracleConsumer"}
+    assert set(state["evm"]["contracts"]["examples"]) >= {
+        "RandomnessConsumer",
+        "OracleConsumer",
+        "FunctionsConsumer",
+    }
     assert set(state["evm"]["contracts"]["price_feeds"]) == {
         "NEO / USD",
         "GAS / USD",
@@ -72,6 +76,7 @@ def test_up_writes_state_and_config(devnet: Devnet) -> None:
     assert set(state["n3"]["contracts"]["examples"]) == {
         "RandomnessConsumer",
         "OracleConsumer",
+        "FunctionsConsumer",
         "PriceFeedConsumer",
     }
     assert state["n3"]["contracts"]["feeds"] == {"NEO/USD": 8, "GAS/USD": 8, "BTC/USD": 8, "ETH/USD": 8}
@@ -404,6 +409,8 @@ def test_devnet_commands_configure_logs_for_people(
         pytest.param(["pricefeed", "--price", "-1"], "a positive decimal", id="price-negative"),
         pytest.param(["pricefeed", "--price", "NaN"], "a positive decimal", id="price-nan"),
         pytest.param(["pricefeed", "--chain", "n3"], "[devnet_not_up]", id="no-devnet-pricefeed"),
+        pytest.param(["functions", "--chain", "n3"], "[devnet_not_up]", id="no-devnet-functions"),
+        pytest.param(["functions", "--chain", "sol"], "one of evm, n3", id="functions-unknown-chain"),
     ],
 )
 def test_demo_refuses_before_sending(empty_data_dir: Path, args: list[str], message: str) -> None:

@@ -4,7 +4,8 @@ directory (enclave, API, worker), and the demo as a real process, as a newcomer 
 Randomness on both chains in both modes is checked against the chains themselves: the consumer's
 stored value, the gateway's VRF key, and the printed verification command run on its own. The oracle
 demo fetches from a local HTTPS server (tests never touch the internet): the enclave's answer (code and
-filtered data) reaches the consumer on both chains.
+filtered data) reaches the consumer on both chains. The functions demo calls a function it deploys in
+the system account from the example FunctionsConsumer of each chain.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from neo_service_layer.chains.devnet.processes import free_port
 from neo_service_layer.chains.evm.build import build_contracts
 from neo_service_layer.chains.evm.deploy import contract_at
 from neo_service_layer.devnet.local_tls import LocalPKI
-from tests.cli.devnet_helpers import ROOT, Devnet, feed_latest, rpc
+from tests.cli.devnet_helpers import ROOT, Devnet, feed_latest, nsl, rpc
 from tests.cli.test_serve import Served, start, stop
 
 pytestmark = pytest.mark.slow
@@ -197,6 +198,26 @@ def test_oracle_demo(
     if extra:
         assert shown["extract"] == ["uint256:8"]
         assert shown["value"] == ["1234000000  (= 12.34000000 with 8 decimals)"]
+
+
+@pytest.mark.parametrize("chain", ["evm", "n3"])
+def test_functions_demo(devnet: Devnet, served: Served, chain: str) -> None:
+    """The demo function is deployed by the first run and gets the other chain's consumer added by the
+    second; each call runs the pinned source in the enclave and the consumer keeps the result."""
+    # The demo deploys through nsl serve's enclave: the socket this test's serve listens on.
+    assert served.socket_dir is not None
+    env = {**devnet.env, "NSL_ENCLAVE_SOCKET": str(served.socket_dir / "enclave.sock")}
+    result = nsl(env, "demo", "functions", "--chain", chain, "--args", '{"a": 20, "b": 22}')
+    assert result.returncode == 0, result.stdout + result.stderr + served.output()[-3000:]
+    shown = fields(result.stdout)
+    assert shown["code"] == ["Success"]
+    assert shown["data"] == ["""'{"sum":42}'"""]
+    assert shown["args"] == ['{"a": 20, "b": 22}']
+    pinned = shown["pinned"][0].removeprefix("sha256 ")
+    assert shown["ran"] == [f"sha256 {pinned}  (= the pinned source)"]
+    assert shown["consumer"] == ["stored code 0 and the same data"]
+    assert shown["fulfilled"][0].endswith("callback succeeded")
+    assert re.fullmatch(r"fn_[0-9A-Z]{26} \(version 1; nsl devnet's system account\)", shown["function"][0])
 
 
 def test_nsl_serve_publishes_the_devnet_feeds_on_both_chains(devnet: Devnet, served: Served) -> None:

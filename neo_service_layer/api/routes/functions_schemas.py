@@ -27,6 +27,9 @@ Limit = Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)]
 Source = Annotated[str, Field(min_length=1, max_length=2 * MAX_SOURCE_BYTES)]
 Name = Annotated[str, Field(pattern=FUNCTION_NAME_PATTERN)]
 RunMode = Literal["sync", "async"]
+# Loose bounds on the body only: the service checks each entry and the count (at most 64), so a bad
+# list is ``function_consumer_invalid``.
+Consumers = Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=256)]
 
 
 class LimitsIn(StrictBody):
@@ -55,6 +58,9 @@ class FunctionIn(StrictBody):
     )
     secrets: Annotated[list[SecretName], Field(max_length=MAX_SECRETS)] = Field(default_factory=list)
     args_schema: dict[str, Any] | None = None
+    #: Contracts that may call the function through the gateways (``evm:<chain id>:<address>``,
+    #: ``n3:<magic>:<script hash>``); none by default.
+    onchain_consumers: Consumers = Field(default_factory=list)
 
     def spec(self) -> FunctionSpec:
         return FunctionSpec(
@@ -64,6 +70,7 @@ class FunctionIn(StrictBody):
             allowed_domains=self.allowed_domains,
             secrets=self.secrets,
             args_schema=self.args_schema,
+            onchain_consumers=self.onchain_consumers,
         )
 
 
@@ -76,6 +83,8 @@ class FunctionPatch(StrictBody):
     allowed_domains: Annotated[list[Domain], Field(max_length=MAX_ALLOWED_DOMAINS)] | None = None
     secrets: Annotated[list[SecretName], Field(max_length=MAX_SECRETS)] | None = None
     args_schema: dict[str, Any] | None = None
+    #: Replaces the whole list (``[]``: no contract may call the function any more).
+    onchain_consumers: Consumers | None = None
 
     def spec(self) -> FunctionSpec:
         return FunctionSpec(
@@ -85,6 +94,7 @@ class FunctionPatch(StrictBody):
             allowed_domains=self.allowed_domains,
             secrets=self.secrets,
             args_schema=self.args_schema,
+            onchain_consumers=self.onchain_consumers,
         )
 
 
@@ -98,6 +108,7 @@ class FunctionOut(BaseModel):
     allowed_domains: list[str]
     secrets: list[str]
     args_schema: dict[str, Any] | None
+    onchain_consumers: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -111,6 +122,7 @@ class FunctionOut(BaseModel):
             allowed_domains=function.allowed_domains,
             secrets=function.secrets,
             args_schema=function.args_schema,
+            onchain_consumers=function.onchain_consumers,
             created_at=function.created_at,
             updated_at=function.updated_at,
         )
@@ -153,6 +165,9 @@ class RunOut(BaseModel):
     version: int
     status: str
     mode: RunMode
+    #: ``api`` or ``chain`` (a contract asked, through a gateway: ``chain_request`` names the request).
+    trigger: Literal["api", "chain"]
+    chain_request: str | None
     args: Any
     result: str | None
     error: dict[str, Any] | None
@@ -174,6 +189,8 @@ class RunOut(BaseModel):
             version=run.version,
             status=run.status,
             mode="async" if run.mode == "async" else "sync",
+            trigger="chain" if run.trigger == "chain" else "api",
+            chain_request=run.chain_request,
             args=run.args,
             result=run.result,
             error=run.error,

@@ -28,6 +28,7 @@ DEFAULT_FEES: Mapping[tuple[str, Mode], int] = {
     ("randomness", Mode.SIGNATURE_ONLY): 10**14,
     ("randomness", Mode.ONCHAIN_VERIFY): 3 * 10**14,
     ("oracle", Mode.SIGNATURE_ONLY): 10**14,
+    ("functions", Mode.SIGNATURE_ONLY): 10**14,
 }
 
 
@@ -136,6 +137,9 @@ def deploy_nsl(
             w3, account, build["RandomnessConsumer"], gateway_address
         )
         consumers["OracleConsumer"] = deploy_contract(w3, account, build["OracleConsumer"], gateway_address)
+        consumers["FunctionsConsumer"] = deploy_contract(
+            w3, account, build["FunctionsConsumer"], gateway_address
+        )
         for description, feed in price_feeds.items():
             consumers[f"PriceFeedConsumer {description}"] = deploy_contract(
                 w3, account, build["PriceFeedConsumer"], feed

@@ -31,6 +31,7 @@ CONTRACT_NAMES: tuple[str, ...] = (
     "nsl_price_feed",
     "randomness_consumer",
     "oracle_consumer",
+    "functions_consumer",
     "price_feed_consumer",
 )
 #: boa compiles the gateway in about 0.3 s; a whole build in a few seconds.

@@ -43,6 +43,7 @@ DEFAULT_CONSUMER_FUNDING = 300 * GAS_FACTOR
 EXAMPLES: Mapping[str, str] = {
     "RandomnessConsumer": "randomness_consumer",
     "OracleConsumer": "oracle_consumer",
+    "FunctionsConsumer": "functions_consumer",
     "PriceFeedConsumer": "price_feed_consumer",
 }
 #: The example that reads the price feed contract (deployed with its hash, needs no GAS); the others

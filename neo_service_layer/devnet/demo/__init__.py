@@ -20,8 +20,10 @@ from neo_service_layer.config import Settings
 from neo_service_layer.devnet.demo.errors import DevnetNotUp
 from neo_service_layer.devnet.demo.formats import DEFAULT_ORACLE_FILTER, DEFAULT_ORACLE_URL
 from neo_service_layer.devnet.demo.report import (
+    FunctionsDemo,
     OracleDemo,
     RandomnessDemo,
+    functions_lines,
     oracle_lines,
     pricefeed_lines,
     randomness_lines,
@@ -36,8 +38,11 @@ __all__ = [
     "DEFAULT_ORACLE_FILTER",
     "DEFAULT_ORACLE_URL",
     "DEFAULT_TIMEOUT_SECONDS",
+    "FunctionsDemo",
     "OracleDemo",
     "RandomnessDemo",
+    "functions",
+    "functions_lines",
     "oracle",
     "oracle_lines",
     "pricefeed",
@@ -110,6 +115,28 @@ async def oracle(
     from neo_service_layer.devnet.demo.n3 import N3Demo
 
     return await N3Demo(record, settings).oracle(url, filter_, within=within)
+
+
+async def functions(
+    settings: Settings, chain: str, *, args: str | None = None, within: float = DEFAULT_TIMEOUT_SECONDS
+) -> FunctionsDemo:
+    """Call the demo function (deployed in the system account if missing, the chain's example
+    FunctionsConsumer allowed) from that consumer with ``args`` (JSON text; None: ``{"a": 2, "b": 40}``),
+    pinned to its source, and wait for the callback; errors as :func:`randomness`."""
+    from neo_service_layer.devnet.demo.function_demo import DEFAULT_ARGS, demo_function
+    from neo_service_layer.enclave.functions.onchain import consumer_key
+
+    record = _record(settings, chain)
+    consumer = consumer_key(f"{chain}:{record.network}", record.contracts["examples"]["FunctionsConsumer"])
+    function = await demo_function(settings, consumer)
+    text = DEFAULT_ARGS if args is None else args
+    if chain == "evm":
+        from neo_service_layer.devnet.demo.evm import EvmDemo
+
+        return await EvmDemo(record, settings).functions(function, text, within=within)
+    from neo_service_layer.devnet.demo.n3 import N3Demo
+
+    return await N3Demo(record, settings).functions(function, text, within=within)
 
 
 def _quiet(step: str) -> None:

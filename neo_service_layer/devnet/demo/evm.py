@@ -28,9 +28,11 @@ from neo_service_layer.chains.evm.tx import fill_fees, transact
 from neo_service_layer.config import Settings
 from neo_service_layer.devnet.demo import formats
 from neo_service_layer.devnet.demo.errors import DevnetAccountMissing
-from neo_service_layer.devnet.demo.report import Delivery, OracleDemo, RandomnessDemo
+from neo_service_layer.devnet.demo.function_demo import DemoFunction
+from neo_service_layer.devnet.demo.report import Delivery, FunctionsDemo, OracleDemo, RandomnessDemo
 from neo_service_layer.devnet.demo.wait import wait_for
 from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.functions.onchain import decode_evm_result
 
 ANVIL_ACCOUNTS_FILE = "config.json"
 
@@ -158,4 +160,25 @@ class EvmDemo:
             answer=formats.decode_evm_oracle_result(log.result),
             consumer_result=bytes(consumer.functions.results(sent.request_id).call()),
             extract=extract or None,
+        )
+
+    async def functions(self, function: DemoFunction, args: str, *, within: float) -> FunctionsDemo:
+        """Call ``function`` (pinned to its source) with ``args`` through the FunctionsConsumer."""
+        consumer = self._consumer("FunctionsConsumer")
+        pinned = bytes.fromhex(function.source_sha256)
+        call = consumer.functions.requestFunction(function.function_id, pinned, args)
+        sent = self._send(consumer, call, "functions", Mode.SIGNATURE_ONLY)
+        log = await self._wait(sent, within)
+        code, source_hash, data = decode_evm_result(log.result)
+        return FunctionsDemo(
+            delivery=self._delivery(consumer, sent, log),
+            function_id=function.function_id,
+            version=function.version,
+            args=args,
+            pinned=function.source_sha256,
+            code=code.name,
+            source_hash=source_hash,
+            data=data,
+            consumer_code=int(consumer.functions.codes(sent.request_id).call()),
+            consumer_data=bytes(consumer.functions.results(sent.request_id).call()),
         )

@@ -29,9 +29,11 @@ from neo_service_layer.chains.neo_n3.watcher import GatewayNotification, N3Watch
 from neo_service_layer.config import Settings
 from neo_service_layer.devnet.demo import formats
 from neo_service_layer.devnet.demo.errors import DevnetAccountMissing, N3RequestFailed
-from neo_service_layer.devnet.demo.report import Delivery, OracleDemo, RandomnessDemo
+from neo_service_layer.devnet.demo.function_demo import DemoFunction
+from neo_service_layer.devnet.demo.report import Delivery, FunctionsDemo, OracleDemo, RandomnessDemo
 from neo_service_layer.devnet.demo.wait import wait_for
 from neo_service_layer.enclave.crypto import dyvrf
+from neo_service_layer.enclave.functions.onchain import decode_n3_result
 
 REQUEST_EVENT, FULFILLED_EVENT = "Request", "Fulfilled"
 
@@ -173,4 +175,29 @@ class N3Demo:
             filter=filter_ or None,
             answer=formats.decode_n3_oracle_result(_bytes(found.notification["state"]["value"][1])),
             consumer_result=stored,
+        )
+
+    async def functions(self, function: DemoFunction, args: str, *, within: float) -> FunctionsDemo:
+        """Call ``function`` (pinned to its source) with ``args`` through the FunctionsConsumer."""
+        consumer = self._consumer("FunctionsConsumer")
+        contract = f"0x{consumer.hash}"
+        async with N3Rpc(self.record.rpc_url) as rpc:
+            sent = await self._send(
+                consumer, "request_function", [function.function_id, function.source_sha256, args]
+            )
+            found = await self._wait(rpc, sent, within)
+            stored_code = await self._read(rpc, contract, "get_code", [sent.request_id])
+            stored = _bytes(await self._read(rpc, contract, "get_result", [sent.request_id]))
+        code, source_hash, data = decode_n3_result(_bytes(found.notification["state"]["value"][1]))
+        return FunctionsDemo(
+            delivery=self._delivery(consumer, sent, found),
+            function_id=function.function_id,
+            version=function.version,
+            args=args,
+            pinned=function.source_sha256,
+            code=code.name,
+            source_hash=source_hash,
+            data=data,
+            consumer_code=int(stored_code["value"]),
+            consumer_data=stored,
         )

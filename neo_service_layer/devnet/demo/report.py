@@ -61,6 +61,23 @@ class OracleDemo:
     extract: str | None = None  # EVM: the typed value asked for ("uint256:8", ...)
 
 
+@dataclass(frozen=True, slots=True)
+class FunctionsDemo:
+    """A function called from a contract: what was asked, what the callback got and what the consumer
+    kept (``code``, ``source_hash``, ``data`` as the result carries them)."""
+
+    delivery: Delivery
+    function_id: str
+    version: int
+    args: str
+    pinned: str  # hex SHA-256 of the source the request pinned
+    code: str  # the FunctionCode's name
+    source_hash: bytes  # of the code that ran (zero when nothing ran)
+    data: bytes
+    consumer_code: int
+    consumer_data: bytes
+
+
 def _row(name: str, value: str) -> str:
     return f"{name:<{_NAME_WIDTH}}{value}"
 
@@ -174,4 +191,26 @@ def pricefeed_lines(demo: PriceFeedDemo) -> list[str]:
         "",
         "The answer is the median of the exchanges the enclave fetched, signed by the enclave for this",
         "feed and round; the contract took it only with that signature (docs/pricefeed.md).",
+    ]
+
+
+def functions_lines(demo: FunctionsDemo) -> list[str]:
+    """The functions demo's report."""
+    d = demo.delivery
+    ran = demo.source_hash.hex() == demo.pinned
+    same = "the same" if demo.consumer_data == demo.data else "DIFFERENT"
+    return [
+        f"Function call on {CHAIN_NAMES[d.chain]}",
+        *_delivery_lines(d),
+        _row("function", f"{demo.function_id} (version {demo.version}; nsl devnet's system account)"),
+        _row("args", demo.args),
+        _row("pinned", f"sha256 {demo.pinned}"),
+        _row("code", demo.code),
+        _row("ran", f"sha256 {demo.source_hash.hex()}" + ("  (= the pinned source)" if ran else "")),
+        _row("data", repr(demo.data.decode("utf-8", "replace"))),
+        _row("consumer", f"stored code {demo.consumer_code} and {same} data"),
+        "",
+        "The enclave ran exactly the pinned source and signed the result over the request's payload hash;",
+        "the gateway took it only with that signature (docs/functions.md §10). The run is recorded with",
+        f"trigger chain: GET /v1/functions/{demo.function_id}/runs (the system account's admin key).",
     ]

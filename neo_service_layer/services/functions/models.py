@@ -8,17 +8,23 @@ Tenant data (:class:`TenantOwned`): another account's function or run is not fou
 - ``function_versions``: every source a function had, immutable, with its SHA-256 (what runs sign);
 - ``function_runs``: one per run, written ``queued``/``running`` before the enclave is called and settled
   with the enclave's signed result (``envelope``: ``client.verify_function_result`` checks it offline).
+  A run a contract asked for through a gateway has ``trigger`` ``chain`` and names its request in
+  ``chain_request`` (unique: one run per request however often the fulfiller retries).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from neo_service_layer.db.base import Base, TenantOwned, UTCDateTime, utcnow
+
+#: How a run was asked for (``function_runs.trigger``).
+API_TRIGGER: Final = "api"
+CHAIN_TRIGGER: Final = "chain"
 
 
 class Function(TenantOwned, Base):
@@ -38,6 +44,8 @@ class Function(TenantOwned, Base):
     #: Names of the account's secrets the function reads; each must be granted to it.
     secrets: Mapped[list[str]] = mapped_column(JSON)
     args_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: ``consumer_key``s of the contracts that may call the function through the gateways (none: no one).
+    onchain_consumers: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -61,6 +69,7 @@ class FunctionRun(TenantOwned, Base):
     """One run: what it was given, how it ended and the enclave's signed result."""
 
     __tablename__ = "function_runs"
+    __table_args__ = (UniqueConstraint("chain_request", name="uq_function_runs_chain_request"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     function_id: Mapped[str] = mapped_column(
@@ -70,6 +79,11 @@ class FunctionRun(TenantOwned, Base):
     #: ``queued`` (async, not started), ``running``, then a ``RunStatus``.
     status: Mapped[str] = mapped_column(String(32))
     mode: Mapped[str] = mapped_column(String(8))
+    #: ``api`` (``POST /v1/functions/{id}/runs``) or ``chain`` (a contract, through a gateway).
+    trigger: Mapped[str] = mapped_column(String(8), default=API_TRIGGER, server_default=API_TRIGGER)
+    #: The gateway request a ``chain`` run serves (``evm:<chain id>:<request id hex>`` /
+    #: ``n3:<magic>:<gateway>:<request id>``); NULL for ``api`` runs.
+    chain_request: Mapped[str | None] = mapped_column(String(200), nullable=True)
     args: Mapped[Any] = mapped_column(JSON, nullable=True)
     #: The returned value as JSON text (``succeeded`` only).
     result: Mapped[str | None] = mapped_column(Text, nullable=True)

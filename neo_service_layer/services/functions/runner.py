@@ -27,6 +27,7 @@ from neo_service_layer.enclave.opdefs.functions import (
     CheckArgs,
     Limits,
     RunArgs,
+    RunOutcome,
 )
 from neo_service_layer.enclave.opdefs.secrets import StoredVersion
 from neo_service_layer.errors import EnclaveRejected, NSLError
@@ -137,6 +138,12 @@ async def execute(enclave: EnclaveClient, sent: RunArgs) -> dict[str, Any]:
         or outcome.source_sha256 != source_sha256
     ):
         raise EnclaveRejected("the enclave's function outcome is not for the run it was sent")
+    return outcome_values(outcome, signed.envelope.model_dump(mode="json"))
+
+
+def outcome_values(outcome: RunOutcome, envelope: dict[str, Any] | None) -> dict[str, Any]:
+    """A run's column values from the enclave's outcome (``envelope``: the signed envelope of a
+    ``functions.run``; None for a run a contract asked for, whose proof is the gateway signature)."""
     return {
         "status": outcome.status,
         "result": outcome.result,
@@ -146,7 +153,7 @@ async def execute(enclave: EnclaveClient, sent: RunArgs) -> dict[str, Any]:
         "fetches": outcome.fetches,
         "duration_ms": outcome.duration_ms,
         "memory_bytes": outcome.memory_bytes,
-        "envelope": signed.envelope.model_dump(mode="json"),
+        "envelope": envelope,
         "finished_at": utcnow(),
     }
 

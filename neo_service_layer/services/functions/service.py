@@ -22,6 +22,7 @@ from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.enclave.functions.limits import OPERATOR_MAXIMUMS, RunLimits
 from neo_service_layer.ids import IdPrefix, new_id
+from neo_service_layer.services.functions.consumers import normalise_consumers
 from neo_service_layer.services.functions.errors import (
     FunctionArgsInvalid,
     FunctionArgsSchemaInvalid,
@@ -31,7 +32,13 @@ from neo_service_layer.services.functions.errors import (
     FunctionSecretNotFound,
     FunctionSourceTooLarge,
 )
-from neo_service_layer.services.functions.models import Function, FunctionRun, FunctionVersion
+from neo_service_layer.services.functions.models import (
+    API_TRIGGER,
+    CHAIN_TRIGGER,
+    Function,
+    FunctionRun,
+    FunctionVersion,
+)
 from neo_service_layer.services.secrets.models import Secret
 
 #: The largest source accepted, in UTF-8 bytes.
@@ -55,6 +62,7 @@ class FunctionSpec:
     allowed_domains: list[str] | None = None
     secrets: list[str] | None = None
     args_schema: dict[str, Any] | None = None
+    onchain_consumers: list[str] | None = None
 
 
 def source_sha256(source: str) -> str:
@@ -137,6 +145,7 @@ async def deploy(
     assert spec.source is not None
     limits = checked_limits(spec.limits)
     check_args_schema(spec.args_schema)
+    consumers = normalise_consumers(spec.onchain_consumers or [])
     digest = await _check_source(spec.source, check)
     await check_secrets_exist(session, spec.secrets)
     function = Function(
@@ -149,6 +158,7 @@ async def deploy(
         allowed_domains=sorted(set(spec.allowed_domains or [])),
         secrets=sorted(set(spec.secrets or [])),
         args_schema=spec.args_schema,
+        onchain_consumers=consumers,
     )
     version = FunctionVersion(
         function_id=function.id, account_id=account_id, version=1, source=spec.source, source_sha256=digest
@@ -164,6 +174,7 @@ async def update(
     """Apply ``spec``'s set fields; a new source is a new version (the old ones stay)."""
     limits = checked_limits(spec.limits) if spec.limits is not None else None
     check_args_schema(spec.args_schema)
+    consumers = None if spec.onchain_consumers is None else normalise_consumers(spec.onchain_consumers)
     if spec.source is not None:
         digest = await _check_source(spec.source, check)
         function.version += 1
@@ -187,6 +198,8 @@ async def update(
         function.secrets = sorted(set(spec.secrets))
     if spec.args_schema is not None:
         function.args_schema = spec.args_schema
+    if consumers is not None:
+        function.onchain_consumers = consumers
     function.updated_at = utcnow()
     await _flush_named(session, function.name)
     return function
@@ -262,16 +275,26 @@ def runs_statement(function_id: str) -> Select[FunctionRun]:
     return select(FunctionRun).where(FunctionRun.function_id == function_id)
 
 
-def new_run(function: Function, args: Any, mode: str) -> FunctionRun:
-    """A run row for the function's current version, ``running`` (sync) or ``queued`` (async)."""
+def new_run(
+    function: Function,
+    args: Any,
+    mode: str,
+    *,
+    version: int | None = None,
+    chain_request: str | None = None,
+) -> FunctionRun:
+    """A run row of ``version`` (default: the current one), ``running`` (sync) or ``queued`` (async);
+    with ``chain_request``, a run a contract asked for through a gateway (trigger ``chain``)."""
     now = utcnow()
     return FunctionRun(
         id=new_id(IdPrefix.FUNCTION_RUN),
         account_id=function.account_id,
         function_id=function.id,
-        version=function.version,
+        version=function.version if version is None else version,
         status=RUNNING if mode == "sync" else QUEUED,
         mode=mode,
+        trigger=API_TRIGGER if chain_request is None else CHAIN_TRIGGER,
+        chain_request=chain_request,
         args=args,
         logs="",
         logs_truncated=False,

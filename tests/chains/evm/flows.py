@@ -19,6 +19,7 @@ from tests.chains.evm.helpers import EnclaveKey, one_event
 
 RANDOMNESS = messages.service_id("randomness")
 ORACLE = messages.service_id("oracle")
+FUNCTIONS = messages.service_id("functions")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Nsl:
     gateway: Contract
     randomness_consumer: Contract
     oracle_consumer: Contract
+    functions_consumer: Contract
     feed: Contract
     feed_consumer: Contract
     verifier: Contract

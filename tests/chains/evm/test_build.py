@@ -22,6 +22,7 @@ DEPLOYABLE = {
     "NSLPriceFeed",
     "RandomnessConsumer",
     "OracleConsumer",
+    "FunctionsConsumer",
     "PriceFeedConsumer",
 }
 
