@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Job, JobStatus
-from neo_service_layer.services.functions.metrics import FunctionRunsCollector
+from neo_service_layer.enclave.client import EnclaveClient
+from neo_service_layer.services.functions.metrics import FunctionRunsCollector, SandboxPoolCollector
 from neo_service_layer.services.pricefeed.metrics import PriceFeedCollector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -16,7 +17,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 class ApiMetrics:
     """Request counts, latency per route template, job queue depth per status, refused credentials, and
-    the price feeds (``services.pricefeed.metrics``) and function runs (``services.functions.metrics``)."""
+    the price feeds (``services.pricefeed.metrics``), function runs and the enclave's sandbox pool
+    (``services.functions.metrics``)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -43,6 +45,7 @@ class ApiMetrics:
         )
         self.price_feeds = PriceFeedCollector(self.registry)
         self.functions = FunctionRunsCollector(self.registry)
+        self.sandbox_pool = SandboxPoolCollector(self.registry)
         # The labelled children per (method, route template, status): labels() validates and
         # locks on every call. Bounded like the labels themselves (route templates, not paths).
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
@@ -69,6 +72,10 @@ class ApiMetrics:
     async def observe_functions(self, session: AsyncSession) -> None:
         """Read the function runs' counts and durations from the database (at scrape time)."""
         await self.functions.refresh(session, utcnow())
+
+    async def observe_sandbox_pool(self, enclave: EnclaveClient) -> None:
+        """Ask the enclave how its sandbox pool stands (at scrape time)."""
+        await self.sandbox_pool.refresh(enclave)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,6 +1,6 @@
 """On-chain services: what each service adds to the shared request → fulfil path, per chain family.
 
-A contract asks the NSL gateway for a service (``randomness``, ``oracle``, later ``functions``, …). The
+A contract asks the NSL gateway for a service (``randomness``, ``oracle``, ``functions``, …). The
 watchers, fulfillers, nonces, fee bumps, budgets and reconciliation are the same for every service
 (``chains/evm/fulfiller.py``, ``chains/neo_n3/fulfiller.py``); what differs is only
 

@@ -16,18 +16,12 @@ as :class:`ApiRequestFailed` with the API's own ``code`` (``feed_not_found``, ..
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from neo_service_layer.client.attestation import VerifiedIdentity
+from neo_service_layer.client.http import DEFAULT_PAGE_SIZE, ApiClient
 from neo_service_layer.client.pricefeed import VerifiedPriceRound, verify_price_round
-from neo_service_layer.errors import ApiRequestFailed
-
-API_KEY_HEADER = "X-API-Key"
-DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
 def pair_path(pair: str) -> str:
@@ -35,64 +29,11 @@ def pair_path(pair: str) -> str:
     return quote(pair.replace("/", "-"), safe="-")
 
 
-class FeedsClient:
-    """``/v1/feeds`` read with an API key (any account's, ``pricefeed:read``). ``http`` replaces the
-    HTTP client (its base URL and headers are then the caller's); otherwise one is made and closed."""
+class FeedsClient(ApiClient):
+    """``/v1/feeds`` read with an API key (any account's, ``pricefeed:read``); the HTTP client and
+    errors as :class:`~neo_service_layer.client.http.ApiClient`."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        *,
-        http: httpx.AsyncClient | None = None,
-        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-    ) -> None:
-        self._owned = http is None
-        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds)
-        self._headers = {API_KEY_HEADER: api_key}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the HTTP client if this object made it. Safe to call twice."""
-        if self._owned:
-            await self._http.aclose()
-
-    async def _get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-        response = await self._http.get(path, params=params, headers=self._headers)
-        if response.is_success:
-            body: dict[str, Any] = response.json()
-            return body
-        try:
-            problem = response.json()
-        except ValueError:
-            problem = {}
-        code = problem.get("code") if isinstance(problem, dict) else None
-        detail = problem.get("detail") if isinstance(problem, dict) else None
-        raise ApiRequestFailed(
-            f"GET {path}: {response.status_code} {detail or response.reason_phrase}",
-            api_code=code or "unknown",
-            api_status=response.status_code,
-        )
-
-    async def _pages(self, path: str, limit: int) -> AsyncIterator[dict[str, Any]]:
-        cursor: str | None = None
-        while True:
-            params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
-            page = await self._get(path, params)
-            for item in page["items"]:
-                yield item
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
-
-    def feeds(self, *, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+    def feeds(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[dict[str, Any]]:
         """Every feed with its latest round, by pair."""
         return self._pages("/v1/feeds", page_size)
 
@@ -100,7 +41,7 @@ class FeedsClient:
         """One feed: its definition, ``latest`` round (answer, staleness, sources) and last observation."""
         return await self._get(f"/v1/feeds/{pair_path(pair)}")
 
-    def rounds(self, pair: str, *, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+    def rounds(self, pair: str, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[dict[str, Any]]:
         """The feed's rounds, oldest first."""
         return self._pages(f"/v1/feeds/{pair_path(pair)}/rounds", page_size)
 

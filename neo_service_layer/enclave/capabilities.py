@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol
 
-from neo_service_layer.enclave.functions.runs import RunRequest, RunResult, SyntaxCheck
+from neo_service_layer.enclave.functions.runs import PoolStats, RunRequest, RunResult, SyntaxCheck
 from neo_service_layer.enclave.protocol import CapabilityUnavailable
 
 if TYPE_CHECKING:  # bridge.py imports this module
@@ -92,6 +92,10 @@ class SandboxRunner(Protocol):
         """Compile ``source`` without running it: ok or the syntax error's line and column."""
         ...
 
+    def stats(self) -> PoolStats:
+        """The processes kept, idle and replaced so far (metrics)."""
+        ...
+
 
 class UnconfiguredFetcher:
     """The fetcher of an enclave that reaches no network: every request is refused."""
@@ -107,4 +111,7 @@ class UnconfiguredSandbox:
         raise CapabilityUnavailable("this enclave has no sandbox configured")
 
     async def check(self, source: str) -> SyntaxCheck:
+        raise CapabilityUnavailable("this enclave has no sandbox configured")
+
+    def stats(self) -> PoolStats:
         raise CapabilityUnavailable("this enclave has no sandbox configured")

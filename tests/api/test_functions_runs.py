@@ -25,6 +25,7 @@ from neo_service_layer.client import VerifiedIdentity, verify_function_result
 from neo_service_layer.config import Settings
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Job, JobStatus
+from neo_service_layer.enclave.functions.pool import SandboxPool
 from neo_service_layer.errors import FunctionVerificationFailed, SignatureInvalid
 from neo_service_layer.services.functions.models import FunctionRun
 from neo_service_layer.services.functions.runner import RUN_ABANDONED
@@ -241,6 +242,35 @@ async def test_metrics_count_the_runs_of_the_api_and_of_the_worker(
     assert found[("nsl_function_run_duration_seconds_bucket", "60.0")] == 3
     small = sum(1 for d in durations if d <= 10)
     assert found[("nsl_function_run_duration_seconds_bucket", "0.01")] == small
+
+
+async def test_metrics_show_the_enclaves_sandbox_pool(
+    client: httpx.AsyncClient, tenant: Tenant, enclave_sandbox: SandboxPool
+) -> None:
+    def pool() -> dict[str, float]:
+        return {
+            family.name: family.samples[0].value
+            for family in text_string_to_metric_families(text)
+            if family.name.startswith("nsl_function_sandbox")
+        }
+
+    text = (await client.get("/metrics")).text
+    assert pool() == {
+        "nsl_function_sandbox_processes": 1,
+        "nsl_function_sandbox_idle": 1,
+        "nsl_function_sandbox_replaced": 0,
+    }
+    looping = (
+        await _deploy(client, tenant, name="loop", source="while (true) {}", limits={"timeout_ms": 50})
+    )["id"]
+    assert (await _run(client, tenant, looping, None))["status"] == "timed_out"
+    await enclave_sandbox.replenished()
+    text = (await client.get("/metrics")).text
+    assert pool() == {
+        "nsl_function_sandbox_processes": 1,
+        "nsl_function_sandbox_idle": 1,
+        "nsl_function_sandbox_replaced": 1,
+    }
 
 
 # --- a stored run, checked offline ---------------------------------------------------------------

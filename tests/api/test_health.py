@@ -108,6 +108,20 @@ async def test_metrics_report_job_queue_depth_per_status(client: httpx.AsyncClie
     assert depth == {"queued": 3.0, "running": 0.0, "succeeded": 0.0, "dead": 1.0}
 
 
+async def test_metrics_leave_out_the_sandbox_pool_of_an_enclave_that_has_none(
+    client: httpx.AsyncClient,
+) -> None:
+    # This app's enclave runs no sandbox: no number at all rather than one that says the pool is fine.
+    text = (await client.get("/metrics")).text
+    assert "# TYPE nsl_function_sandbox_processes gauge" in text
+    for name in (
+        "nsl_function_sandbox_processes",
+        "nsl_function_sandbox_idle",
+        "nsl_function_sandbox_replaced_total",
+    ):
+        assert samples(text, name) == []
+
+
 async def test_openapi_describes_every_route_with_problem_details(client: httpx.AsyncClient) -> None:
     response = await client.get("/openapi.json")
     assert response.status_code == 200

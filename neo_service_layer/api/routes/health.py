@@ -60,7 +60,7 @@ async def readyz(request: Request) -> JSONResponse:
 )
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition; the job queue depth, the price feeds and the function runs are read
-    from the database at scrape time.
+    from the database at scrape time, the sandbox pool from the enclave.
 
     With ``metrics_token`` set, the scraper must send ``Authorization: Bearer <token>``."""
     state = app_state(request)
@@ -69,6 +69,7 @@ async def metrics(request: Request) -> Response:
         await state.metrics.observe_job_queue(session)
         await state.metrics.observe_price_feeds(session)
         await state.metrics.observe_functions(session)
+    await state.metrics.observe_sandbox_pool(state.enclave)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

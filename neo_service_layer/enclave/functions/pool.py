@@ -37,7 +37,14 @@ from neo_service_layer.enclave.functions.bridge import (
     NoFetch,
 )
 from neo_service_layer.enclave.functions.limits import OPERATOR_MAXIMUMS, RunLimits
-from neo_service_layer.enclave.functions.runs import RunError, RunRequest, RunResult, RunStatus, SyntaxCheck
+from neo_service_layer.enclave.functions.runs import (
+    PoolStats,
+    RunError,
+    RunRequest,
+    RunResult,
+    RunStatus,
+    SyntaxCheck,
+)
 from neo_service_layer.enclave.functions.wire import FrameTooLarge, ProtocolBroken, encode_frame, read_frame
 
 log = logging.getLogger(__name__)
@@ -150,6 +157,12 @@ class SandboxPool:
     async def replenished(self) -> None:
         """Wait until the processes being replaced are up (tests; a caller of ``run`` never needs to)."""
         await asyncio.gather(*self._spawning, return_exceptions=True)
+
+    def stats(self) -> PoolStats:
+        """The pool's state now (the API's metrics read it through ``functions.pool_stats``)."""
+        return PoolStats(
+            size=self.size, idle=self._idle.qsize(), replaced=self.replaced, seccomp=self.seccomp
+        )
 
     def pids(self) -> list[int]:
         """The live processes' ids (tests and metrics)."""

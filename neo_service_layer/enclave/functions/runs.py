@@ -60,6 +60,17 @@ class RunResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolStats:
+    """A sandbox pool's state: processes it keeps (``size``), those idle now, those replaced since it
+    started (after a limit breach or a crash), and what its processes report of their seccomp filter."""
+
+    size: int
+    idle: int
+    replaced: int
+    seccomp: str
+
+
+@dataclass(frozen=True, slots=True)
 class SyntaxCheck:
     """A source compiled without running: ``ok``, or the first error with its 1-based ``line`` and
     ``column`` in the source (None when the error has no position, e.g. the check ran out of time)."""

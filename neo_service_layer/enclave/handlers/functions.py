@@ -33,10 +33,12 @@ from neo_service_layer.enclave.functions.runs import RunError, RunRequest, RunRe
 from neo_service_layer.enclave.handlers.secrets import resolve_secrets
 from neo_service_layer.enclave.opdefs.functions import (
     CHECK,
+    POOL_STATS,
     RUN,
     CheckArgs,
     CheckResult,
     Limits,
+    PoolStatsResult,
     RunArgs,
     RunErrorInfo,
     RunOutcome,
@@ -45,6 +47,7 @@ from neo_service_layer.enclave.opdefs.secrets import ResolveArgs, StoredVersion
 from neo_service_layer.enclave.ops import OpRegistry
 from neo_service_layer.enclave.oracle.template import MIN_ECHO_CHECK_BYTES
 from neo_service_layer.enclave.protocol import InvalidArgs
+from neo_service_layer.enclave.schemas import NoArgs
 
 registry = OpRegistry()
 
@@ -192,6 +195,13 @@ async def run_function(ctx: EnclaveContext, function: RunnableFunction, run_id: 
         duration_ms=math.ceil(result.duration_ms),
         memory_bytes=result.memory_bytes,
     )
+
+
+@registry.handler(POOL_STATS)
+async def pool_stats(ctx: EnclaveContext, args: NoArgs) -> PoolStatsResult:
+    """``functions.pool_stats``: how the sandbox pool stands (no run, no key: for the API's metrics)."""
+    stats = ctx.sandbox.stats()
+    return PoolStatsResult(size=stats.size, idle=stats.idle, replaced=stats.replaced, seccomp=stats.seccomp)
 
 
 @registry.handler(RUN)

@@ -6,7 +6,8 @@ version of a function in a fresh sandbox context: the signed ``params`` name the
 run id, the exact source, args, limits and allowed domains; the stored records of the granted secrets
 are :data:`UNSIGNED` (values never leave the enclave). The result carries the SHA-256 of the source and
 of the canonical args, so a reader who holds only the envelope can tell which code ran on which input
-(``client.verify_function_result``).
+(``client.verify_function_result``). ``functions.pool_stats`` tells the API's metrics how the sandbox pool
+stands.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from neo_service_layer.enclave.functions import limits as lim
 from neo_service_layer.enclave.functions.runs import RunStatus
 from neo_service_layer.enclave.opdefs.base import Op, SignedOp
 from neo_service_layer.enclave.opdefs.secrets import MAX_RESOLVED_SECRETS, StoredVersion
-from neo_service_layer.enclave.schemas import UNSIGNED, EnclaveModel, Hex32, SignedArgs
+from neo_service_layer.enclave.schemas import UNSIGNED, EnclaveModel, Hex32, NoArgs, SignedArgs
 from neo_service_layer.ids import ResourceId
 
 #: The largest source the enclave accepts (the service may set a lower limit).
@@ -141,7 +142,18 @@ class RunOutcome(EnclaveModel):
     memory_bytes: int | None
 
 
+class PoolStatsResult(EnclaveModel):
+    """``functions.pool_stats``: the sandbox pool's processes kept, idle now and replaced since the
+    enclave started, and their seccomp filter (``enclave.functions.runs.PoolStats``)."""
+
+    size: int
+    idle: int
+    replaced: int
+    seccomp: str
+
+
 CHECK: Final = Op("functions.check", CheckArgs, CheckResult)
+POOL_STATS: Final = Op("functions.pool_stats", NoArgs, PoolStatsResult)
 RUN: Final = SignedOp("functions.run", RunArgs, RunOutcome)
 
 # Names the brief uses (the service may import either).

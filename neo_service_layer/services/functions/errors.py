@@ -50,11 +50,11 @@ class FunctionSecretNotGranted(ValidationFailed):
     title = "A secret the function names is not granted to it"
 
 
-class FunctionConsumerInvalid(ValidationFailed):
-    code = "function_consumer_invalid"
-    title = "An onchain_consumers entry is not evm:<chain id>:<address> or n3:<magic>:<script hash>"
-
-
 class FunctionSecretNotFound(ValidationFailed):
     code = "function_secret_not_found"
     title = "A secret the function names is not a secret of the account"
+
+
+class FunctionConsumerInvalid(ValidationFailed):
+    code = "function_consumer_invalid"
+    title = "An onchain_consumers entry is not evm:<chain id>:<address> or n3:<magic>:<script hash>"

@@ -27,11 +27,15 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neo_service_layer.enclave.client import EnclaveClient
+from neo_service_layer.enclave.opdefs.functions import POOL_STATS, PoolStatsResult
+from neo_service_layer.enclave.schemas import NoArgs
+from neo_service_layer.errors import NSLError
 from neo_service_layer.ids import IdPrefix, id_floor
 from neo_service_layer.services.functions.models import FunctionRun
 from neo_service_layer.services.functions.service import QUEUED, RUNNING
@@ -152,3 +156,42 @@ class FunctionRunsCollector(Collector):
             bounds = [(str(b), float(n)) for b, n in zip(DURATION_BUCKETS, sample.buckets, strict=True)]
             duration.add_metric([], [*bounds, ("+Inf", float(sample.timed))], sample.total_ms / 1000)
         yield from (runs, duration)
+
+
+class SandboxPoolCollector(Collector):
+    """The enclave's sandbox pool as the last :meth:`refresh` found it (``functions.pool_stats``):
+    ``nsl_function_sandbox_processes`` (kept warm), ``nsl_function_sandbox_idle`` and
+    ``nsl_function_sandbox_replaced_total`` (processes replaced after a limit breach or a crash since
+    the enclave started). Absent while the enclave does not answer or runs no sandbox: a stale number
+    would say the pool is fine when nothing is known."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.stats: PoolStatsResult | None = None
+        if registry is not None:
+            registry.register(self)
+
+    async def refresh(self, enclave: EnclaveClient) -> None:
+        """Ask the enclave how its pool stands; forget the last answer when it cannot say."""
+        try:
+            self.stats = await enclave.run(POOL_STATS, NoArgs())
+        except NSLError:
+            self.stats = None
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families(None))
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._families(self.stats))
+
+    @staticmethod
+    def _families(stats: PoolStatsResult | None) -> Iterator[Metric]:
+        processes = GaugeMetricFamily("nsl_function_sandbox_processes", "Sandbox processes the pool keeps")
+        idle = GaugeMetricFamily("nsl_function_sandbox_idle", "Sandbox processes idle now")
+        replaced = CounterMetricFamily(
+            "nsl_function_sandbox_replaced", "Sandbox processes replaced after a limit breach or a crash"
+        )
+        if stats is not None:
+            processes.add_metric([], stats.size)
+            idle.add_metric([], stats.idle)
+            replaced.add_metric([], stats.replaced)
+        yield from (processes, idle, replaced)

@@ -190,11 +190,12 @@ async def test_unknown_and_unsupported_requests_fail_with_stable_reasons(
     request_id, _ = request_randomness(nsl, b"real", verify=False)
     real = await request_of(platform, tmp_path, request_id)
     orphan = ServiceRequest.from_payload({**real.to_payload(), "request_id": "ab" * 32})
-    functions = messages.service_id("functions")  # offered by this gateway, not served by NSL yet
-    transact(nsl.w3, nsl.owner, nsl.gateway.functions.setFee(functions, int(Mode.SIGNATURE_ONLY), 1, True))
+    # "price-feed": offered by this gateway, not served by NSL (feeds are rounds consumers read).
+    unserved = messages.service_id("price-feed")
+    transact(nsl.w3, nsl.owner, nsl.gateway.functions.setFee(unserved, int(Mode.SIGNATURE_ONLY), 1, True))
     zero = Web3.to_checksum_address(bytes(20))
     receipt = transact(
-        nsl.w3, nsl.user, nsl.gateway.functions.request(functions, b"q", zero, bytes(4), 0, 0), value=1
+        nsl.w3, nsl.user, nsl.gateway.functions.request(unserved, b"q", zero, bytes(4), 0, 0), value=1
     )
     other = bytes(one_event(nsl.gateway, "ServiceRequested", receipt).args.requestId)
     not_served = await request_of(platform, tmp_path, other)

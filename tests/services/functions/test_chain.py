@@ -19,7 +19,6 @@ from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.functions.onchain import FunctionCall
 from neo_service_layer.enclave.functions.pool import SandboxPool
 from neo_service_layer.enclave.opdefs.functions import RunOutcome
-from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.errors import EnclaveRejected
 from neo_service_layer.ids import IdPrefix, new_id
 from neo_service_layer.services.accounts.service import create_account
@@ -32,7 +31,7 @@ from neo_service_layer.services.functions.chain import (
 )
 from neo_service_layer.services.functions.models import FunctionRun
 from neo_service_layer.services.functions.runner import syntax_check
-from tests.services.secrets.helpers import write_secret
+from neo_service_layer.services.secrets.models import Secret
 
 FIRST = "return 1;"
 SECOND = "return 2;"
@@ -47,18 +46,14 @@ async def enclave_sandbox() -> AsyncIterator[SandboxPool]:
         yield pool
 
 
-async def deployed(
-    db: Database, enclave: UnixEnclaveClient, server: EnclaveServer | None = None, **spec: Any
-) -> str:
-    """A function at version 2 (FIRST, then SECOND) of a new account, allowing :data:`CONSUMER`; the
-    secrets it names written in the account first (through ``server``), never granted."""
+async def deployed(db: Database, enclave: UnixEnclaveClient, **spec: Any) -> str:
+    """A function at version 2 (FIRST, then SECOND) of a new account, allowing :data:`CONSUMER`."""
     check = syntax_check(enclave)
     async with db.transaction() as session:
         account_id = (await create_account(session, "acme")).id
-    for name in spec.get("secrets", []):
-        assert server is not None
-        await write_secret(db, enclave, server, account_id, name, b"value")
     async with db.transaction(account_id) as session:
+        for name in spec.get("secrets", []):  # a secret of the account, granted to no one
+            session.add(Secret(id=new_id(IdPrefix.SECRET), account_id=account_id, name=name, max_versions=10))
         wanted = {"name": "f", "source": FIRST, "onchain_consumers": [CONSUMER], **spec}
         function, _ = await service.deploy(session, account_id, service.FunctionSpec(**wanted), check)
         await service.update(session, function, service.FunctionSpec(source=SECOND), check)
@@ -106,13 +101,12 @@ async def test_a_pinned_hash_picks_its_version_else_the_current_one(
 
 
 async def test_a_pin_of_a_source_with_several_versions_picks_the_latest_and_runs_its_snapshot(
-    db: Database, enclave: UnixEnclaveClient, enclave_server: EnclaveServer
+    db: Database, enclave: UnixEnclaveClient
 ) -> None:
     """A PATCH of limits, domains or secrets keeps the source: the pin names the code, the newest
     version of it says how it runs (limits, domains, secrets, args schema)."""
     function_id = await deployed(db, enclave)  # v1 FIRST, v2 SECOND
     account_id = await _owner(db, function_id)
-    await write_secret(db, enclave, enclave_server, account_id, "api-token", b"value")
     check = syntax_check(enclave)
     changes = [
         service.FunctionSpec(limits={"timeout_ms": 3000}),  # v3: SECOND
@@ -121,6 +115,10 @@ async def test_a_pin_of_a_source_with_several_versions_picks_the_latest_and_runs
         service.FunctionSpec(source=SECOND, secrets=["api-token"]),  # v6: SECOND, not granted
     ]
     async with db.transaction(account_id) as session:
+        # A secret of the account, granted to no one.
+        session.add(
+            Secret(id=new_id(IdPrefix.SECRET), account_id=account_id, name="api-token", max_versions=10)
+        )
         function = await service.get_function(session, function_id)
         for change in changes:
             await service.update(session, function, change, check)
@@ -144,12 +142,12 @@ async def _owner(db: Database, function_id: str) -> str:
 
 
 async def test_nothing_is_resolved_and_no_row_written_when_nothing_can_run(
-    db: Database, enclave: UnixEnclaveClient, enclave_server: EnclaveServer
+    db: Database, enclave: UnixEnclaveClient
 ) -> None:
     deleted = await deployed(db, enclave)
     async with db.transaction() as session:
         await service.delete(session, await service.get_any_function(session, deleted))
-    ungranted = await deployed(db, enclave, enclave_server, name="g", secrets=["api-token"])
+    ungranted = await deployed(db, enclave, name="g", secrets=["api-token"])
     for function_call in (call(deleted), call(ungranted), call(new_id(IdPrefix.FUNCTION)), None):
         prepared = await prepare_chain_run(db, chain_call(function_call))
         assert prepared.function is None
