@@ -14,7 +14,8 @@ still wake only after the commit):
   chained after (a compare-and-set under the row lock);
 - the INSERT writes the rows only if ``moved`` did (a join with its one row or none);
 - the statement returns ``cur``: on a miss (another process, or a request's own transaction,
-  appended since) nothing was written and the batch is chained again after the head it returned.
+  appended since) nothing was written, and the batch is chained again after the head it returned, in a
+  transaction that keeps the head locked (``append``): no writer starves.
 
 So the chain, the head and the lock are exactly those of the locked append; only who computes the
 rows before the lock is taken differs. One process always hits after its first batch.
@@ -30,9 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from neo_service_layer.enclave.opdefs.audit import GENESIS_HASH
 from neo_service_layer.services.audit.chain import HEAD_ID, AuditEvent, chain_rows
-
-# A miss means another writer appended in between; this many in a row means something is wrong.
-MAX_ATTEMPTS = 20
 
 
 def _as_is(value: Any) -> Any:
@@ -83,49 +81,66 @@ class PostgresBatchAppender:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
-        self._statement: Any = None  # asyncpg's PreparedStatement (asyncpg has no type hints)
+        self._driver: Any = None
+        self._statement: Any = None
+        # Batches that found the head moved by another writer since this one's last batch (for tests).
+        self.misses = 0
         # The head the last batch left (or the last miss reported); a wrong guess costs one miss.
         self._head: tuple[int, str] = (0, GENESIS_HASH)
 
     async def append(self, events: Sequence[AuditEvent]) -> None:
         """Chain and commit ``events`` in one transaction; raise if it is not known to be committed."""
         try:
-            statement = await self._prepared()
-            for _ in range(MAX_ATTEMPTS):
-                seq, prev_hash = self._head
-                rows = chain_rows(seq, prev_hash, events)
-                head = await statement.fetchrow(
-                    seq, prev_hash, rows[-1]["seq"], rows[-1]["hash"], *_arrays(rows)
-                )
-                if head is None:
-                    raise HeadMissing("the audit chain head row is missing")
-                if (head["seq"], head["hash"]) == (seq, prev_hash):
-                    self._head = (rows[-1]["seq"], rows[-1]["hash"])
-                    return
-                self._head = (head["seq"], head["hash"])
+            driver, statement = await self._prepared()
+            if await self._try(statement, events):  # autocommit: one round trip
+                return
+            self.misses += 1
+            # Another writer moved the head since our last batch. Trying again the same way could miss
+            # forever: a writer that just appended knows the new head first, so two busy processes'
+            # writers would leave one of them always a batch behind. So the retry runs in a transaction:
+            # its statement locks the head until COMMIT, so when it misses too it returns the head
+            # nobody else can move, and the try after it cannot miss.
+            async with driver.transaction():
+                if not await self._try(statement, events) and not await self._try(statement, events):
+                    raise RuntimeError("the audit head moved while this writer held its lock")
         except BaseException:
             # Whether the statement committed is unknown (a lost connection, a cancellation): drop the
-            # connection, and let the next batch learn the head from the database.
+            # connection (the head it remembers is only a guess; a wrong one costs a miss).
             await self.close(invalidate=True)
             raise
-        raise RuntimeError(f"the audit head moved under {MAX_ATTEMPTS} batches in a row")
+
+    async def _try(self, statement: Any, events: Sequence[AuditEvent]) -> bool:
+        """One statement: True if the batch was written after the remembered head, else False (nothing
+        written) with the head it found remembered instead."""
+        seq, prev_hash = self._head
+        rows = chain_rows(seq, prev_hash, events)
+        last = rows[-1]
+        head = await statement.fetchrow(seq, prev_hash, last["seq"], last["hash"], *_arrays(rows))
+        if head is None:
+            raise HeadMissing("the audit chain head row is missing")
+        if (head["seq"], head["hash"]) == (seq, prev_hash):
+            self._head = (last["seq"], last["hash"])
+            return True
+        self._head = (head["seq"], head["hash"])
+        return False
 
     async def close(self, *, invalidate: bool = False) -> None:
         """Give the connection back to the pool (``invalidate``: discard it); safe to call twice."""
-        connection, self._connection, self._statement = self._connection, None, None
+        connection, self._connection, self._driver, self._statement = self._connection, None, None, None
         if connection is None:
             return
         if invalidate:
             await connection.invalidate()
         await connection.close()
 
-    async def _prepared(self) -> Any:
+    async def _prepared(self) -> tuple[Any, Any]:
+        """asyncpg's connection and the prepared statement on it (asyncpg has no type hints)."""
         if self._statement is None:
             self._connection = await self._engine.connect()
-            driver = (await self._connection.get_raw_connection()).driver_connection
-            assert driver is not None  # a checked-out connection is connected
-            self._statement = await driver.prepare(_APPEND)
-        return self._statement
+            self._driver = (await self._connection.get_raw_connection()).driver_connection
+            assert self._driver is not None  # a checked-out connection is connected
+            self._statement = await self._driver.prepare(_APPEND)
+        return self._driver, self._statement
 
 
 def _arrays(rows: list[dict[str, Any]]) -> list[list[Any]]:
