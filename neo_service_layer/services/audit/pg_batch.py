@@ -18,7 +18,7 @@ still wake only after the commit):
   transaction that keeps the head locked (``append``): no writer starves.
 
 So the chain, the head and the lock are exactly those of the locked append; only who computes the
-rows before the lock is taken differs. One process always hits after its first batch.
+rows before the lock is taken differs. A process whose requests only read hits after its first batch.
 """
 
 from __future__ import annotations

@@ -16,17 +16,10 @@ from neo_service_layer.services.audit import pg_batch
 from neo_service_layer.services.audit.chain import HEAD_ID, AuditEvent, append, verify
 from neo_service_layer.services.audit.pg_batch import PostgresBatchAppender
 from tests.conftest import POSTGRES_URL
+from tests.services.audit.helpers import EVENT as AUDIT_EVENT
 
-EVENT = AuditEvent(
-    actor="api_key:key_1",
-    action="account.get",
-    resource="/v1/account",
-    outcome=Outcome.SUCCESS,
-    status_code=200,
-    request_id="req_0",
-    account_id="acc_1",
-    details={"name": "é", "nested": {"list": [1, 2.5, None, True]}},
-)
+# Details with a nested JSON value: stored as JSON text, they must read back to what was hashed.
+EVENT = replace(AUDIT_EVENT, details={"name": "é", "nested": {"list": [1, 2.5, None, True]}})
 
 
 def events(prefix: str, count: int) -> list[AuditEvent]:
