@@ -8,6 +8,7 @@ counted, logged and audited in aggregate (``api.auth_failures``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -26,27 +27,23 @@ bearer_scheme = HTTPBearer(auto_error=False, description="An operator JWT, or an
 
 
 async def _caller_of_key(state: AppState, plaintext: str) -> Caller:
-    cached = state.auth_cache.get(plaintext)
-    if cached is not None:
-        return cached
-    async with state.db.session() as session:
-        principal, expires_at = await authenticate_key(session, plaintext)
-        caller = Caller(principal, await account_view(session, principal.account_id))
-    state.auth_cache.put(plaintext, caller, expires_at)
-    return caller
+    async def load() -> tuple[Caller, datetime | None]:
+        async with state.db.session() as session:
+            principal, expires_at = await authenticate_key(session, plaintext)
+            return Caller(principal, await account_view(session, principal.account_id)), expires_at
+
+    return await state.auth_cache.get_or_load(plaintext, load)
 
 
 async def _caller_of_token(state: AppState, token: str) -> Caller:
-    cached = state.auth_cache.get(token)
-    if cached is not None:
-        return cached
-    principal, token_expires_at = state.signer.verify_with_expiry(token)
-    async with state.db.session() as session:
-        key_expires_at = await ensure_usable(session, principal.credential_id)
-        caller = Caller(principal, await account_view(session, principal.account_id))
-    expires_at = token_expires_at if key_expires_at is None else min(token_expires_at, key_expires_at)
-    state.auth_cache.put(token, caller, expires_at)
-    return caller
+    async def load() -> tuple[Caller, datetime | None]:
+        principal, token_expires_at = state.signer.verify_with_expiry(token)
+        async with state.db.session() as session:
+            key_expires_at = await ensure_usable(session, principal.credential_id)
+            caller = Caller(principal, await account_view(session, principal.account_id))
+        return caller, token_expires_at if key_expires_at is None else min(token_expires_at, key_expires_at)
+
+    return await state.auth_cache.get_or_load(token, load)
 
 
 async def _enforce_rate_limits(state: AppState, principal: Principal) -> None:

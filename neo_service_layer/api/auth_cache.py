@@ -4,13 +4,19 @@ Entries live ``auth_cache_seconds`` (default 2 s). Revoking or rotating a key, o
 through this process clears the cache at once; other replicas notice within the TTL. Expiry is checked
 on every hit. An entry is the caller: the principal and its account as read with it, so both are
 equally fresh.
+
+Concurrent misses of one credential share one read (``get_or_load``): when a hot key's entry expires,
+every request in flight would otherwise read the key at once, each in its own session, and past the
+pool's size open (and then close) connections of their own. A read that began before ``clear`` (a
+revocation through this process) answers its waiters but is not cached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,6 +39,8 @@ class AuthCache:
         self._clock = clock
         # Guarded by the event loop: no awaits inside get/put/clear.
         self._entries: dict[bytes, _Entry] = {}
+        self._loading: dict[bytes, asyncio.Task[Caller]] = {}
+        self._generation = 0  # bumped by clear: a read begun before it is not cached
 
     @staticmethod
     def _key(credential: str) -> bytes:
@@ -58,3 +66,36 @@ class AuthCache:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._generation += 1
+
+    async def get_or_load(
+        self, credential: str, load: Callable[[], Awaitable[tuple[Caller, datetime | None]]]
+    ) -> Caller:
+        """The cached caller of ``credential``, else the one ``load`` returns (with the credential's own
+        expiry), cached; concurrent misses of one credential share one ``load``, and its error."""
+        cached = self.get(credential)
+        if cached is not None:
+            return cached
+        key = self._key(credential)
+        loading = self._loading.get(key)
+        if loading is None:
+            # A task of its own: a waiter that is cancelled (its client gone) cancels nobody else's read.
+            reading = self._load(key, credential, load, self._generation)
+            loading = asyncio.create_task(reading, name="nsl-auth-load")
+            self._loading[key] = loading
+        return await asyncio.shield(loading)
+
+    async def _load(
+        self,
+        key: bytes,
+        credential: str,
+        load: Callable[[], Awaitable[tuple[Caller, datetime | None]]],
+        generation: int,
+    ) -> Caller:
+        try:
+            caller, expires_at = await load()
+        finally:
+            del self._loading[key]
+        if generation == self._generation:
+            self.put(credential, caller, expires_at)
+        return caller

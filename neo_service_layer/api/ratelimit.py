@@ -8,14 +8,15 @@ refused request costs the caller nothing.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from neo_service_layer.constants import RATE_LIMIT_REDIS_PREFIX
 from neo_service_layer.errors import ServiceUnavailable
@@ -103,32 +104,94 @@ class LocalRateLimiter:
         self._buckets.clear()
 
 
+_Call = tuple[list[str], list[float | int], "asyncio.Future[Any]"]
+
+
 class RedisRateLimiter:
-    """Buckets shared by every replica through Redis."""
+    """Buckets shared by every replica through Redis.
+
+    Auto-pipelined: the checks of every request that reaches the limiter within one turn of the event
+    loop go to Redis as one pipeline (one write, one read, one connection) instead of one round trip
+    each. Each check is still its own script, which Redis runs atomically and in order, so the limits
+    are exactly those of one call per check; a pipeline is not a transaction, and one check's refusal
+    or error is only its own."""
 
     def __init__(self, url: str) -> None:
         self._redis: Redis = Redis.from_url(url)
         self._script = self._redis.register_script(_BUCKETS_LUA)
+        # Guarded by the event loop: appended by acquire_all, taken whole by the flush it scheduled.
+        self._pending: list[_Call] = []
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def acquire_all(self, buckets: Sequence[Bucket]) -> Refusal | None:
         """As :meth:`RateLimiter.acquire_all`; ServiceUnavailable (503) while Redis cannot be reached."""
-        try:
-            result = await self._script(
-                keys=[f"{RATE_LIMIT_REDIS_PREFIX}{bucket.name}" for bucket in buckets],
-                args=[value for bucket in buckets for value in (bucket.rate, bucket.burst)],
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:  # the first check of this turn schedules the pipeline of them all
+            loop.call_soon(self._flush)
+        self._pending.append(
+            (
+                [f"{RATE_LIMIT_REDIS_PREFIX}{bucket.name}" for bucket in buckets],
+                [value for bucket in buckets for value in (bucket.rate, bucket.burst)],
+                result,
             )
+        )
+        try:
+            reply = await result
         except RedisError as exc:
             # Fail closed: without the shared bucket no replica can tell whether the caller is over.
             raise ServiceUnavailable("the rate limiter (Redis) is unavailable") from exc
-        if not isinstance(result, list):
+        if not isinstance(reply, list):
             return None
-        index, wait_ms = result
+        index, wait_ms = reply
         return Refusal(int(index) - 1, int(wait_ms) / 1000)
+
+    def _flush(self) -> None:
+        calls, self._pending = self._pending, []
+        task = asyncio.create_task(self._run(calls), name="nsl-rate-limit-pipeline")
+        self._flushes.add(task)  # a reference until it ends: the loop keeps only weak ones
+        task.add_done_callback(self._flushes.discard)
+
+    async def _run(self, calls: list[_Call]) -> None:
+        replies: list[Any] = [RedisError("the rate limiter's pipeline was cancelled")] * len(calls)
+        try:
+            replies = await self._pipeline(calls)
+            missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if missing:  # Redis lost its scripts (a restart, SCRIPT FLUSH): load it, run those again
+                await self._redis.script_load(_BUCKETS_LUA)
+                for n, reply in zip(missing, await self._pipeline([calls[n] for n in missing]), strict=True):
+                    replies[n] = reply
+        except RedisError as exc:
+            replies = [exc] * len(calls)
+        finally:  # every waiter is answered, whatever happened (a bug's exception goes on up)
+            for (_, _, result), reply in zip(calls, replies, strict=True):
+                if result.done():  # the request was cancelled meanwhile
+                    continue
+                if isinstance(reply, Exception):
+                    # One exception per waiter: a shared one would collect every waiter's traceback.
+                    error = RedisError(str(reply))
+                    error.__cause__ = reply
+                    result.set_exception(error)
+                else:
+                    result.set_result(reply)
+
+    async def _pipeline(self, calls: list[_Call]) -> list[Any]:
+        if len(calls) == 1:  # a pipeline of one costs more client work than the call itself
+            keys, args, _ = calls[0]
+            try:
+                return [await self._redis.evalsha(self._script.sha, len(keys), *keys, *args)]
+            except NoScriptError as exc:
+                return [exc]
+        pipe = self._redis.pipeline(transaction=False)
+        for keys, args, _ in calls:
+            pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
 
     async def close(self) -> None:
+        await asyncio.gather(*self._flushes, return_exceptions=True)  # answer the checks under way
         await self._redis.aclose()
 
 

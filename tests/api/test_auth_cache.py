@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 
 import pytest
 
 from neo_service_layer.api.auth_cache import MAX_ENTRIES, AuthCache
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Role
+from neo_service_layer.errors import Unauthenticated
 from neo_service_layer.services.accounts.principal import AccountView, Caller, Principal
 
 WHO = Caller(
@@ -63,3 +65,69 @@ def test_clear_and_the_size_bound() -> None:
     assert cache.get("one-too-many") == WHO
     cache.clear()
     assert cache.get("one-too-many") is None
+
+
+class _Loads:
+    """A load that counts its calls and returns (or raises) once released."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.calls = 0
+        self.release = asyncio.Event()
+        self.error = error
+
+    async def __call__(self) -> tuple[Caller, datetime | None]:
+        self.calls += 1
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return WHO, None
+
+
+async def test_concurrent_misses_share_one_load_and_cache_it() -> None:
+    cache, load = AuthCache(60), _Loads()
+    waiters = [asyncio.create_task(cache.get_or_load("k", load)) for _ in range(16)]
+    await asyncio.sleep(0)
+    load.release.set()
+    assert await asyncio.gather(*waiters) == [WHO] * 16
+    assert load.calls == 1
+    assert cache.get("k") == WHO
+    assert await cache.get_or_load("k", _Loads()) == WHO  # a hit: no load
+
+
+async def test_a_failed_load_fails_its_waiters_and_is_not_cached() -> None:
+    cache, load = AuthCache(60), _Loads(Unauthenticated("revoked", reason="revoked"))
+    waiters = [asyncio.create_task(cache.get_or_load("k", load)) for _ in range(4)]
+    await asyncio.sleep(0)
+    load.release.set()
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(isinstance(result, Unauthenticated) for result in results)
+    assert load.calls == 1
+    assert cache.get("k") is None
+    again = _Loads()
+    again.release.set()
+    assert await cache.get_or_load("k", again) == WHO  # the next miss reads again
+    assert again.calls == 1
+
+
+async def test_a_load_begun_before_clear_is_not_cached() -> None:
+    # clear() is how a revocation through this process takes effect at once: a read that began before it
+    # may have seen the key still valid, so it answers its own waiters but is not kept.
+    cache, load = AuthCache(60), _Loads()
+    waiter = asyncio.create_task(cache.get_or_load("k", load))
+    await asyncio.sleep(0)
+    cache.clear()
+    load.release.set()
+    assert await waiter == WHO
+    assert cache.get("k") is None
+
+
+async def test_a_cancelled_waiter_does_not_cancel_the_others_load() -> None:
+    cache, load = AuthCache(60), _Loads()
+    first = asyncio.create_task(cache.get_or_load("k", load))
+    second = asyncio.create_task(cache.get_or_load("k", load))
+    await asyncio.sleep(0)
+    first.cancel()
+    load.release.set()
+    assert await second == WHO
+    assert first.cancelled()
+    assert load.calls == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -122,11 +123,53 @@ async def test_two_limiters_share_one_redis_bucket(redis: Redis) -> None:
         await redis.delete(f"{RATE_LIMIT_REDIS_PREFIX}{bucket}")
 
 
+async def test_concurrent_checks_share_pipelines_and_stay_exact(redis: Redis) -> None:
+    # 60 checks at once over two limiters (two processes): each limiter sends the checks of one event-loop
+    # turn as one pipeline, and every check is still one atomic script: exactly the burst is granted.
+    bucket = unique_bucket()
+    first, second = RedisRateLimiter(REDIS_URL), RedisRateLimiter(REDIS_URL)
+    try:
+        waits = await asyncio.gather(
+            *(acquire(limiter, bucket, rate=NO_REFILL, burst=25) for limiter in (first, second) * 30)
+        )
+        assert sum(wait == 0.0 for wait in waits) == 25
+        assert all(wait > 1.0 for wait in waits if wait != 0.0)
+        # Refusals take nothing: the bucket has no token left, not a negative count.
+        assert float(await redis.hget(f"{RATE_LIMIT_REDIS_PREFIX}{bucket}", "tokens") or -1) >= 0
+    finally:
+        await first.close()
+        await second.close()
+        await redis.delete(f"{RATE_LIMIT_REDIS_PREFIX}{bucket}")
+
+
+async def test_checks_run_again_after_redis_lost_its_scripts(
+    redis: Redis, redis_limiter: RedisRateLimiter
+) -> None:
+    # A restarted Redis (or SCRIPT FLUSH) answers NOSCRIPT: the limiter loads the script and runs the
+    # refused checks again, alone and in a pipeline.
+    bucket = unique_bucket()
+    try:
+        for batch in (1, 5):
+            await redis.script_flush()
+            waits = await asyncio.gather(
+                *(acquire(redis_limiter, bucket, rate=NO_REFILL, burst=100) for _ in range(batch))
+            )
+            assert waits == [0.0] * batch
+        assert int(float(await redis.hget(f"{RATE_LIMIT_REDIS_PREFIX}{bucket}", "tokens") or -1)) == 94
+    finally:
+        await redis.delete(f"{RATE_LIMIT_REDIS_PREFIX}{bucket}")
+
+
 async def test_unreachable_redis_is_service_unavailable() -> None:
     limiter = RedisRateLimiter(DEAD_REDIS_URL)
     try:
         with pytest.raises(ServiceUnavailable):
             await acquire(limiter, unique_bucket(), rate=1.0, burst=1)
+        # Checks pipelined together fail together, each with its own 503.
+        results = await asyncio.gather(
+            *(acquire(limiter, unique_bucket(), rate=1.0, burst=1) for _ in range(5)), return_exceptions=True
+        )
+        assert all(isinstance(result, ServiceUnavailable) for result in results)
     finally:
         await limiter.close()
 

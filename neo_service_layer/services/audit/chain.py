@@ -182,9 +182,19 @@ async def append_batch(session: AsyncSession, events: Sequence[AuditEvent]) -> l
 def append_rows(connection: Connection, events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
     """:func:`append_batch` on a (sync) Core connection in a transaction, within SQLAlchemy's greenlet
     (``run_sync``): the group-commit writer's path, which needs no session."""
+    if not events:
+        return []
+    seq, prev_hash = connection.execute(_LOCK_HEAD).one()
+    rows = chain_rows(seq, prev_hash, events)
+    connection.execute(_INSERT_ENTRIES, rows)
+    connection.execute(_MOVE_HEAD, {"seq": rows[-1]["seq"], "hash": rows[-1]["hash"]})
+    return rows
+
+
+def chain_rows(seq: int, prev_hash: str, events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
+    """The rows (column -> value) that chain ``events`` after the head ``(seq, prev_hash)``, in order."""
     # Rows are plain dicts, not AuditEntry objects: building an instrumented object cost a third of an
     # append.
-    seq, prev_hash = connection.execute(_LOCK_HEAD).one()
     rows = []
     for event in events:
         seq += 1
@@ -203,8 +213,6 @@ def append_rows(connection: Connection, events: Sequence[AuditEvent]) -> list[di
         }
         row["hash"] = prev_hash = chain_hash(prev_hash, canonical_body(row))
         rows.append(row)
-    connection.execute(_INSERT_ENTRIES, rows)
-    connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev_hash})
     return rows
 
 
