@@ -101,11 +101,13 @@ def decode_request(request_id: int, value: bytes) -> NativeOracleRequest:
     try:
         return NativeOracleRequest(
             id=request_id,
-            original_tx="0x" + tx.hex(),
+            # Stored as UInt256/UInt160.to_array() (neo-go BytesBE, the hash's own byte order); the
+            # display form that RPC calls take (gettransactionheight) is that reversed.
+            original_tx="0x" + tx[::-1].hex(),
             gas_for_response=gas,
             url=url.decode(),
             filter=None if flt is None else flt.decode(),
-            callback_contract="0x" + callback.hex(),
+            callback_contract="0x" + callback[::-1].hex(),
             callback_method=method.decode(),
             user_data=user_data,
         )

@@ -227,12 +227,17 @@ async def _response_txs(rpc: N3Rpc, first_block: int) -> list[bytes]:
     return raws
 
 
-async def _wait_designated(rpc: N3Rpc, block: int) -> None:
-    for _ in range(100):  # the designation applies from the block after ``block``
-        if await rpc.block_count() > block + 1:
+async def _wait_past(rpc: N3Rpc, block: int, blocks: int = 1) -> None:
+    """Wait until ``blocks`` blocks after ``block`` are persisted."""
+    for _ in range(100):
+        if await rpc.block_count() > block + blocks:
             return
         await asyncio.sleep(BLOCK_TIME_MS / 1000)
-    raise AssertionError("the designation did not take effect")
+    raise AssertionError(f"no block {block + blocks} in time")
+
+
+async def _wait_designated(rpc: N3Rpc, block: int) -> None:
+    await _wait_past(rpc, block)  # the designation applies from the block after ``block``
 
 
 async def test_nsl_answers_native_requests_as_neo_go_does(
@@ -266,6 +271,9 @@ async def test_nsl_answers_native_requests_as_neo_go_does(
             nsl = [(_url(server, path), flt, f"nsl{i}") for i, (path, flt, _) in enumerate(CASES)]
             start = await rpc.block_count()
             nsl_height = await _ask(chain, user, consumer, nsl)
+            # Blocks past the requests' before NSL looks: its ValidUntilBlock must come from the request
+            # transaction's own height, not from the height NSL happens to see.
+            await _wait_past(rpc, nsl_height, blocks=2)
             node = NativeOracleNode(rpc, InProcessEnclave(ctx))
             by_nsl = await _wait_answers(chain, user, consumer, [key for *_, key in nsl], node)
             nsl_txs = await _response_txs(rpc, start)

@@ -36,7 +36,9 @@ def test_decodes_a_stored_request() -> None:
         "$.a",
         "callback",
     )
-    assert request.original_tx == "0x" + bytes(range(32)).hex()
+    # The display forms (what RPC calls take): the stored bytes reversed.
+    assert request.original_tx == "0x" + bytes(range(32))[::-1].hex()
+    assert request.callback_contract == "0x" + bytes(range(20))[::-1].hex()
     assert request.user_data == b"\x28\x01k"
 
 
