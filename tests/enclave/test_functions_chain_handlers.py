@@ -44,12 +44,11 @@ from neo_service_layer.enclave.opdefs.functions_chains import (
 )
 from neo_service_layer.enclave.opdefs.secrets import StoredVersion
 from neo_service_layer.enclave.ops import execute
-from neo_service_layer.enclave.oracle.fetch import SafeFetcher
-from neo_service_layer.enclave.oracle.policy import FetchPolicy
 from neo_service_layer.enclave.protocol import CapabilityUnavailable, InvalidArgs
 from neo_service_layer.enclave.sealing import Sealer
 from neo_service_layer.enclave.signing import evm_address, k1_recover, p256_verify
 from neo_service_layer.enclave.tee.software import SoftwareBackend
+from tests.enclave.functions.enclave_fixtures import enclave_fetcher, enclave_sandbox
 from tests.enclave.functions.stored_secrets import stored_secret
 from tests.enclave.oracle.servers import LocalServer, OraclePKI, Request, respond
 from tests.leaks import assert_never_in, encodings
@@ -70,21 +69,7 @@ ADD = "return {sum: args.a + args.b}"
 SMALL = {"timeout_ms": 300, "memory_mb": 16}
 ROGUE = Path(__file__).parent / "functions" / "rogue_worker.py"
 
-
-@pytest.fixture
-async def enclave_sandbox() -> AsyncIterator[SandboxPool]:
-    """A real pool of two sandbox processes for the in-process enclave (conftest ``enclave_server``)."""
-    async with SandboxPool(2, grace_seconds=0.5) as pool:
-        yield pool
-
-
-@pytest.fixture
-async def enclave_fetcher(pki: OraclePKI) -> AsyncIterator[SafeFetcher]:
-    """The real fetcher, trusting the test CA and allowed to reach 127.0.0.1 (a devnet's policy)."""
-    async with SafeFetcher(
-        FetchPolicy(allow_private_hosts=True), ssl_context=pki.client_context()
-    ) as fetcher:
-        yield fetcher
+__all__ = ["enclave_fetcher", "enclave_sandbox"]  # the shared fixtures this module uses
 
 
 @pytest.fixture

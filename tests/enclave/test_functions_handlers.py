@@ -26,13 +26,12 @@ from neo_service_layer.enclave.handlers import default_registry
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.opdefs.functions import CHECK, RUN, CheckArgs, Limits, RunArgs, RunOutcome
 from neo_service_layer.enclave.ops import OpSpec, execute
-from neo_service_layer.enclave.oracle.fetch import SafeFetcher
-from neo_service_layer.enclave.oracle.policy import FetchPolicy
 from neo_service_layer.enclave.protocol import CapabilityUnavailable, InvalidArgs
 from neo_service_layer.enclave.sealing import Sealer
 from neo_service_layer.enclave.tee.software import SoftwareBackend
 from neo_service_layer.errors import EnclaveRejected, SignatureInvalid
 from neo_service_layer.logging import configure_logging
+from tests.enclave.functions.enclave_fixtures import enclave_fetcher, enclave_sandbox
 from tests.enclave.functions.stored_secrets import stored_secret
 from tests.enclave.oracle.servers import LocalServer, OraclePKI, Request, respond
 from tests.leaks import assert_never_in, encodings
@@ -41,21 +40,7 @@ ACCOUNT = "acct_fn"
 VALUE = "sk-live-9f8e7d6c5b4a39281706"
 OTHER_VALUE = "sk-other-0a1b2c3d4e5f60718293"
 
-
-@pytest.fixture
-async def enclave_sandbox() -> AsyncIterator[SandboxPool]:
-    """A real pool of two sandbox processes for the in-process enclave (conftest ``enclave_server``)."""
-    async with SandboxPool(2, grace_seconds=0.5) as pool:
-        yield pool
-
-
-@pytest.fixture
-async def enclave_fetcher(pki: OraclePKI) -> AsyncIterator[SafeFetcher]:
-    """The real fetcher, trusting the test CA and allowed to reach 127.0.0.1 (a devnet's policy)."""
-    async with SafeFetcher(
-        FetchPolicy(allow_private_hosts=True), ssl_context=pki.client_context()
-    ) as fetcher:
-        yield fetcher
+__all__ = ["enclave_fetcher", "enclave_sandbox"]  # the shared fixtures this module uses
 
 
 @pytest.fixture
