@@ -28,7 +28,7 @@ from neo_service_layer.worker.context import PermanentJobError
 from neo_service_layer.worker.process import run_worker
 from neo_service_layer.worker.queue import enqueue
 from neo_service_layer.worker.service_jobs import service_handlers, service_tasks
-from tests.chains.evm.flows import Nsl, reorg, request_randomness
+from tests.chains.evm.flows import Nsl, mine, reorg, request_randomness
 from tests.settings_helpers import settings_with
 from tests.worker.helpers import wait_until
 
@@ -109,6 +109,7 @@ async def test_a_stale_cursor_write_rolls_back_the_jobs_with_it(db: Database) ->
 async def test_a_reorg_is_reported_and_the_new_request_enqueued(
     db: Database, nsl: Nsl, tmp_path: Path
 ) -> None:
+    mine(nsl, 1)  # the fork point: a block this test mined (``reorg``)
     watcher = evm_watcher(_settings(tmp_path, db.url, nsl))
     request_randomness(nsl, b"orphan", verify=False)
     await watch_once(db, watcher)

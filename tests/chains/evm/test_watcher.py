@@ -16,12 +16,8 @@ from neo_service_layer.chains.evm.requests import (
     service_name,
 )
 from neo_service_layer.chains.evm.watcher import Cursor, EvmWatcher, ReorgTooDeep
-from tests.chains.evm.flows import Nsl, reorg, request_randomness
+from tests.chains.evm.flows import Nsl, mine, reorg, request_randomness
 from tests.chains.evm.helpers import one_event
-
-
-def _mine(nsl: Nsl, blocks: int) -> None:
-    nsl.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
 
 
 def _watcher(nsl: Nsl, **options: Any) -> EvmWatcher:
@@ -84,7 +80,7 @@ def test_requests_wait_for_the_confirmation_depth(nsl: Nsl) -> None:
     assert early.requests == []
     assert early.cursor.last_block is None or early.cursor.last_block < early.head - 2
 
-    _mine(nsl, 3)
+    mine(nsl, 3)
     late = watcher.scan(early.cursor)
     assert _request_ids(late.requests) == [request_id]
     assert late.cursor.last_block == late.head - 3
@@ -93,7 +89,7 @@ def test_requests_wait_for_the_confirmation_depth(nsl: Nsl) -> None:
 def test_bounded_scans_together_see_every_request_once(nsl: Nsl) -> None:
     watcher = _watcher(nsl, max_blocks=2, window=3)
     expected = [request_randomness(nsl, bytes([i]), verify=False)[0] for i in range(5)]
-    _mine(nsl, 2)
+    mine(nsl, 2)
     cursor, seen, scans = Cursor(), [], 0
     while True:
         scan = watcher.scan(cursor)
@@ -109,11 +105,12 @@ def test_bounded_scans_together_see_every_request_once(nsl: Nsl) -> None:
 
 @pytest.mark.parametrize("blocks_before", [2, 0], ids=["fork-in-window", "fork-before-start-block"])
 def test_a_reorg_is_repaired_and_the_new_branch_rescanned(nsl: Nsl, blocks_before: int) -> None:
+    mine(nsl, 1)  # the fork point: a block this test mined (``reorg``)
     watcher = _watcher(nsl)
     if blocks_before:
-        _mine(nsl, blocks_before)
+        mine(nsl, blocks_before)
     orphan_id, orphan_receipt = request_randomness(nsl, b"orphan", verify=False)
-    _mine(nsl, 1)
+    mine(nsl, 1)
     before = watcher.scan(Cursor())
     assert _request_ids(before.requests) == [orphan_id]
 
@@ -130,7 +127,7 @@ def test_a_reorg_is_repaired_and_the_new_branch_rescanned(nsl: Nsl, blocks_befor
 
 def test_a_reorg_deeper_than_the_window_is_refused(nsl: Nsl) -> None:
     watcher = _watcher(nsl, window=2)
-    _mine(nsl, 4)
+    mine(nsl, 4)
     scan = watcher.scan(Cursor())
     assert len(scan.cursor.recent) == 2
     reorg(nsl, 3)
