@@ -125,7 +125,7 @@ async def test_two_limiters_share_one_redis_bucket(redis: Redis) -> None:
 
 async def test_concurrent_checks_share_pipelines_and_stay_exact(redis: Redis) -> None:
     # 60 checks at once over two limiters (two processes): each limiter sends the checks of one event-loop
-    # turn as one pipeline, and every check is still one atomic script: exactly the burst is granted.
+    # turn as one script call, and every check is still atomic and in order: exactly the burst is granted.
     bucket = unique_bucket()
     first, second = RedisRateLimiter(REDIS_URL), RedisRateLimiter(REDIS_URL)
     try:
@@ -146,7 +146,7 @@ async def test_checks_run_again_after_redis_lost_its_scripts(
     redis: Redis, redis_limiter: RedisRateLimiter
 ) -> None:
     # A restarted Redis (or SCRIPT FLUSH) answers NOSCRIPT: the limiter loads the script and runs the
-    # refused checks again, alone and in a pipeline.
+    # refused checks again, alone and several in one call.
     bucket = unique_bucket()
     try:
         for batch in (1, 5):
