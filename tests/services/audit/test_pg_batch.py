@@ -145,7 +145,8 @@ async def test_a_dead_connection_fails_the_batch_and_the_next_one_reconnects(
         killed = await connection.scalar(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE pid <> pg_backend_pid() AND query LIKE '%audit_head%FOR UPDATE%'"
+                "WHERE pid <> pg_backend_pid() AND datname = current_database() "
+                "AND query LIKE '%audit_head%FOR UPDATE%'"
             )
         )
     assert killed == 1
