@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from neo_service_layer import __version__
 from neo_service_layer.api.auth_cache import AuthCache
@@ -45,6 +46,9 @@ DESCRIPTION = (
     "Off-chain services for Neo N3 and Neo X smart contracts, run in a trusted execution environment. "
     "Errors are RFC 9457 problem details with a stable `code`."
 )
+
+
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -100,7 +104,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await limiter.close()
             await db.dispose()
 
-    app = FastAPI(title="Neo Service Layer", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Neo Service Layer",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # FastAPI's native OpenTelemetry off: the platform exports no traces (its metrics are Prometheus,
+        # api.metrics), and with it on FastAPI asks OpenTelemetry for its three providers on every
+        # request (~5 µs of CPU each: docs/performance.md, "Fifth round").
+        telemetry=NO_TELEMETRY,
+    )
     install_problem_handlers(app)
     app.add_middleware(
         RequestContextMiddleware,
