@@ -23,6 +23,7 @@ keep the single-transaction path — measured with bench/keys.py.)
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ MAX_RESOURCE_LENGTH = 500
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 # Safe methods (RFC 9110, section 9.2.1): their session begins as a read (db.session, for_read).
 READ_METHODS = frozenset({"GET", "HEAD"})
+# What makes Starlette's ``request.url.path`` differ from the scope's path (``request_path``).
+_URL_CHANGES = re.compile(r"[?#\\\t\r\n]")
 
 
 @dataclass(slots=True)
@@ -93,6 +96,16 @@ def audit_resource(path: str) -> str:
     return quote(path, safe=_PATH_SAFE)[:MAX_RESOURCE_LENGTH]
 
 
+def request_path(request: Request) -> str:
+    """``request.url.path``, without building the URL (~7 µs a request) for the paths where it is the
+    scope's path as it stands: every path without a character Starlette's URL escapes (``?``, ``#``,
+    ``\\``) or ``urlsplit`` drops (tab, CR, LF), and not starting with ``//``."""
+    path: str = request.scope["path"]
+    if _URL_CHANGES.search(path) is None and not path.startswith("//"):
+        return path
+    return request.url.path
+
+
 def _route_status(request: Request) -> int:
     return int(getattr(request.scope.get("route"), "status_code", None) or 200)
 
@@ -110,8 +123,8 @@ async def unit_of_work(
         account=request.state.account,
         request_id=request.state.request_id,
         state=state,
-        action=str(getattr(route, "name", request.url.path)),
-        resource=audit_resource(request.url.path),
+        action=str(name) if (name := getattr(route, "name", None)) is not None else request_path(request),
+        resource=audit_resource(request_path(request)),
         status_code=_route_status(request),
         # Platform operators act across accounts: their session is not scoped to their own.
         open_session=partial(

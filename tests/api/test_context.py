@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy import select
 
-from neo_service_layer.api.context import MAX_RESOURCE_LENGTH, audit_resource
+from neo_service_layer.api.context import MAX_RESOURCE_LENGTH, audit_resource, request_path
 from neo_service_layer.api.guards import CredentialCtx
 from neo_service_layer.api.state import AppState
 from neo_service_layer.db.models import Member
@@ -90,6 +90,18 @@ async def test_a_crash_rolls_back_and_is_audited_as_an_error(
 )
 def test_audit_resource_is_printable_and_bounded(path: str, expected: str) -> None:
     assert audit_resource(path) == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/account", "/v1/a?b", "/v1/a#b", "/v1/a\\b", "/v1/a\tb\r\nc", "//v1/a", "/v1/ü", "/v1/a\x00b", "/"],
+)
+@pytest.mark.parametrize("host", [b"nsl.test", b"bad host/", None], ids=["host", "bad-host", "no-host"])
+@pytest.mark.parametrize("server", [("127.0.0.1", 8000), None], ids=["server", "no-server"])
+def test_request_path_is_starlettes_url_path(path: str, host: bytes | None, server: object) -> None:
+    headers = [] if host is None else [(b"host", host)]
+    scope = {"type": "http", "path": path, "query_string": b"", "headers": headers, "server": server}
+    assert request_path(Request(scope)) == Request(scope).url.path
 
 
 @pytest.mark.parametrize("suffix", ["%00", "k" * 600], ids=["nul-byte", "longer-than-the-column"])
