@@ -16,6 +16,7 @@ import asyncio
 import cProfile
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -139,6 +140,7 @@ async def main(args: argparse.Namespace) -> None:
             profiler.dump_stats(args.profile)
     if args.database_url:
         await reset_postgres(url, create=False)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
