@@ -8,8 +8,10 @@ before any work of the route (measured in docs/performance.md).
 
 A route can only match a path that starts with the literal part of its template (up to its first
 ``{``): the regex FastAPI compiles from it is anchored there. So :class:`RouteIndex` keeps, for each
-entry of the app's routes, the longest literal prefix shared by every route it stands for, and hands
-FastAPI's router only the entries whose prefix the path starts with, in their order. The decision is
+entry of the app's routes, the literal prefixes of the routes it stands for, and hands FastAPI's
+router only the entries with a prefix the path starts with, in their order. (Each route's own prefix,
+not the one its router's routes share: the health router's share only ``/``, which every path starts
+with, so it was asked, and walked, for every request.) The decision is
 FastAPI's as before (the first full match, else 405 for a partial one, else the trailing-slash
 redirect, else the low-priority routes, else 404): every skipped entry would have answered "no
 match" for the path and for its trailing-slash variant (the prefix is taken without its trailing
@@ -22,7 +24,6 @@ FastAPI has always assumed: it used to copy their routes at inclusion).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from fastapi import FastAPI
@@ -39,12 +40,15 @@ def literal_prefix(path: str | None) -> str:
     return path.partition("{")[0].rstrip("/")
 
 
-def entry_prefix(route: BaseRoute) -> str:
-    """The literal prefix shared by every route an entry of the app's routes stands for (an included
-    router stands for all of its routes, nested ones too)."""
-    prefixes = [literal_prefix(context.path) for context in iter_route_contexts([route])]
-    # Characters, not path components: a template may continue a segment (``/v1/keys/x{key_id}``).
-    return os.path.commonprefix(prefixes) if prefixes else ""  # noqa: RUF071
+def entry_prefixes(route: BaseRoute) -> tuple[str, ...]:
+    """The literal prefixes of the routes an entry of the app's routes stands for (an included router
+    stands for all of its routes, nested ones too): a path can only match the entry if it starts with
+    one of them. Each prefix once; ``("",)`` (everything) when one is empty or there is none."""
+    prefixes = {literal_prefix(context.path) for context in iter_route_contexts([route])}
+    if not prefixes or "" in prefixes:
+        return ("",)
+    # Compared as characters, not path components: a template may continue a segment (``/v1/keys/x{key_id}``).
+    return tuple(sorted(prefixes))
 
 
 class _Candidates:
@@ -66,12 +70,12 @@ class RouteIndex:
     def __init__(self, router: APIRouter) -> None:
         self._router = router
         self._version: int | None = None
-        self._entries: list[tuple[str, BaseRoute]] = []
+        self._entries: list[tuple[tuple[str, ...], BaseRoute]] = []
 
-    def _current(self) -> list[tuple[str, BaseRoute]]:
+    def _current(self) -> list[tuple[tuple[str, ...], BaseRoute]]:
         version = self._router._routes_version
         if version != self._version:
-            self._entries = [(entry_prefix(route), route) for route in self._router.routes]
+            self._entries = [(entry_prefixes(route), route) for route in self._router.routes]
             self._version = version
         return self._entries
 
@@ -81,7 +85,7 @@ class RouteIndex:
             await router.app(scope, receive, send)
             return
         path: str = scope["path"]
-        candidates = [route for prefix, route in self._current() if path.startswith(prefix)]
+        candidates = [route for prefixes, route in self._current() if path.startswith(prefixes)]
         # Set before FastAPI would set it to the view: url_for and friends need the whole router.
         scope.setdefault("router", router)
         await APIRouter.app(_Candidates(router, candidates), scope, receive, send)  # type: ignore[arg-type]
