@@ -312,7 +312,8 @@ class AuditSettings(SettingsGroup):
         default=DEFAULT_AUDIT_BATCH_LINGER_SECONDS,
         ge=0,
         le=0.1,
-        description="On PostgreSQL, a busy audit writer waits this long for its batch to fill (0: never).",
+        description="On PostgreSQL, a busy audit writer waits this long for its batch to fill, unless as "
+        "many entries as its last batch held are queued already (0: never).",
     )
     anchor_interval_seconds: float = Field(
         default=0.0,

@@ -15,7 +15,10 @@ With several API processes the natural batches shrink: each process's writer wai
 head locks, so the same entries take more, smaller transactions (measured on PostgreSQL at two
 workers: 3.6 entries a batch instead of 8, 2.3x the commits). A busy writer — its last batch held more
 than one entry — therefore lingers ``linger_seconds`` before it takes the next batch, to let it fill
-(PostgreSQL's ``commit_delay`` is the same idea); an idle one (last batch of one) never waits, so a
+(PostgreSQL's ``commit_delay`` is the same idea), unless as many entries as its last batch held are
+queued already: then it would only idle (the requests answered by one batch come back together, and
+on one process they reach the writer in one event-loop turn: the linger was a millisecond of every
+~8 ms cycle at 16 connections, docs/performance.md). An idle one (last batch of one) never waits, so a
 lone request's latency is unchanged.
 """
 
@@ -121,8 +124,8 @@ class AuditWriter:
                 stopping = item is None
                 if item is not None:
                     batch.append(item)
-                if self._linger and self._last_batch > 1 and not stopping:
-                    await asyncio.sleep(self._linger)  # busy: let the batch fill (module docstring)
+                if self._linger and not stopping and 1 + self._queue.qsize() < self._last_batch:
+                    await asyncio.sleep(self._linger)  # busy and short: let the batch fill (module docstring)
                 while len(batch) < self._max_batch and not stopping:
                     try:
                         item = self._queue.get_nowait()

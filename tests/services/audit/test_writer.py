@@ -162,6 +162,24 @@ async def test_a_busy_writer_lingers_for_its_batch_to_fill(
         await writer.stop()
 
 
+async def test_a_busy_writer_whose_batch_is_already_full_does_not_linger(db: Database) -> None:
+    # As many entries queued as the last batch held: waiting for more would only idle the requests.
+    writer = AuditWriter(db, linger_seconds=0.5)
+    await writer.start()
+    try:
+        await asyncio.gather(*(writer.append(event) for event in events(4)))
+        before = writer.batches
+        together = asyncio.gather(*(writer.append(replace(EVENT, request_id=f"req_t{n}")) for n in range(4)))
+        await asyncio.sleep(0.05)
+        # Lingering, the writer would still be waiting, and this one would join the four.
+        late = asyncio.create_task(writer.append(replace(EVENT, request_id="req_late")))
+        await asyncio.gather(together, late)
+        assert writer.batches - before == 2
+        assert await chain_ok(db)
+    finally:
+        await writer.stop()
+
+
 def test_linger_must_not_be_negative(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'nsl.db'}")
     with pytest.raises(ValueError, match="linger_seconds"):
