@@ -13,6 +13,7 @@ share goes through the database and Redis (rate limits; the settings refuse N > 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from dataclasses import dataclass
 
@@ -21,7 +22,8 @@ from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
 from neo_service_layer.api.app import create_app
-from neo_service_layer.api.workers import Workers, reuse_port_sockets
+from neo_service_layer.api.audit_writer import RELAY_SOCKET_ENV, AuditWriterProcess
+from neo_service_layer.api.workers import STARTUP_GRACE_SECONDS, Workers, reuse_port_sockets
 from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.session import Database
@@ -75,8 +77,17 @@ class ApiServer:
             # Logged and ended as one process's failed startup is: uvicorn's status 3, no traceback dump.
             log.exception("api_startup_failed")
             raise SystemExit(STARTUP_FAILURE) from None
-        workers = Workers(self.server.config, self.slots)
-        workers.run()
+        config = self.server.config
+        # Every worker sends the entries it group-commits to one writer process (api.audit_writer).
+        writer = AuditWriterProcess(
+            healthcheck_timeout=config.timeout_worker_healthcheck, startup_grace=STARTUP_GRACE_SECONDS
+        )
+        os.environ[RELAY_SOCKET_ENV] = str(writer.path)  # the spawned workers inherit the environment
+        workers = Workers(config, self.slots, writer)
+        try:
+            workers.run()
+        finally:
+            writer.stop()
         # A worker that fails before serving would fail again on restart: every worker was stopped.
         # Say so with the status a single process exits with.
         if workers.failed_to_start:
