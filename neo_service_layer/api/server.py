@@ -53,6 +53,22 @@ async def prepare_shared_state(settings: Settings) -> None:
     TokenSigner.from_file(settings.effective_jwt_key_file, settings.jwt_issuer, settings.jwt_max_ttl_seconds)
 
 
+def supervise_workers(config: uvicorn.Config, slots: list[list[socket.socket]]) -> Workers:
+    """Run one worker per slot and the audit writer they all send their entries to (api.audit_writer)
+    until a stop signal; return the supervisor, stopped."""
+    writer = AuditWriterProcess(
+        healthcheck_timeout=config.timeout_worker_healthcheck, startup_grace=STARTUP_GRACE_SECONDS
+    )
+    # The spawned workers inherit the environment: each app loads its settings from it.
+    os.environ[RELAY_SOCKET_ENV] = str(writer.path)
+    workers = Workers(config, slots, writer)
+    try:
+        workers.run()
+    finally:
+        writer.stop()  # a second stop does nothing: this one is for an exception out of run()
+    return workers
+
+
 @dataclass(frozen=True, slots=True)
 class ApiServer:
     settings: Settings
@@ -77,17 +93,7 @@ class ApiServer:
             # Logged and ended as one process's failed startup is: uvicorn's status 3, no traceback dump.
             log.exception("api_startup_failed")
             raise SystemExit(STARTUP_FAILURE) from None
-        config = self.server.config
-        # Every worker sends the entries it group-commits to one writer process (api.audit_writer).
-        writer = AuditWriterProcess(
-            healthcheck_timeout=config.timeout_worker_healthcheck, startup_grace=STARTUP_GRACE_SECONDS
-        )
-        os.environ[RELAY_SOCKET_ENV] = str(writer.path)  # the spawned workers inherit the environment
-        workers = Workers(config, self.slots, writer)
-        try:
-            workers.run()
-        finally:
-            writer.stop()
+        workers = supervise_workers(self.server.config, self.slots)
         # A worker that fails before serving would fail again on restart: every worker was stopped.
         # Say so with the status a single process exits with.
         if workers.failed_to_start:
