@@ -6,8 +6,9 @@ while the API faces the world, with no second server or event loop to manage.
 With ``api_workers`` N > 1 (``nsl api --workers N``) this process binds the sockets (one API socket per
 worker, ``SO_REUSEPORT``: ``api.workers``) and supervises N worker processes, each building its own app
 from the environment (:func:`app_from_environment`); it restarts any that dies, and on SIGTERM or SIGINT
-stops them all gracefully (each runs its lifespan shutdown: the audit writer drains). What the workers
-share goes through the database and Redis (rate limits; the settings refuse N > 1 without it).
+stops them all gracefully (each runs its lifespan shutdown). What the workers share goes through the
+database and Redis (rate limits; the settings refuse N > 1 without it), and their group-committed audit
+entries through the one audit-writer process it runs beside them (``api.audit_writer``), stopped last.
 """
 
 from __future__ import annotations

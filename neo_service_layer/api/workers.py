@@ -9,6 +9,10 @@ address with ``SO_REUSEPORT``, and the kernel spreads connections over them by a
 every socket open: a connection the kernel gives to a worker that just died waits in its socket's
 backlog for the replacement instead of being refused.
 
+With an :class:`~neo_service_layer.api.audit_writer.AuditWriterProcess` the supervisor also runs the one
+audit writer the workers send their entries to: started (and answering) before them, replaced like them,
+stopped after them.
+
 The rest is uvicorn's: its :class:`~uvicorn.supervisors.multiprocess.Process` (spawned, with the health
 check ping), its startup-failure status, its restart of a worker that dies or hangs, SIGINT/SIGTERM to
 stop every worker gracefully (each runs its lifespan shutdown) and then exit. Not uvicorn's SIGHUP
