@@ -117,6 +117,8 @@ class AuditRelayClient:
             AuditWriterUnavailable: no writer, the connection broke, or no answer within the timeout.
         """
         connection = await self._connected()
+        if connection.lost:  # broke while we were resumed: nothing would ever answer (no await below)
+            raise AuditWriterUnavailable("the connection to the audit writer broke")
         seq = next(self._seq)
         answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         connection.waiting[seq] = answer
