@@ -314,6 +314,11 @@ class AuditSettings(SettingsGroup):
         le=0.1,
         description="On PostgreSQL, a busy audit writer waits this long for its batch to fill (0: never).",
     )
+    relay_socket: Path | None = Field(
+        default=None,
+        description="Set by nsl api --workers N for its workers, not by hand: the Unix socket of the one "
+        "audit writer process they send their entries to (unset: each process writes its own).",
+    )
     anchor_interval_seconds: float = Field(
         default=0.0,
         ge=0,
