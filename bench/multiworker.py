@@ -11,6 +11,7 @@ import argparse
 import uvicorn
 
 from bench.loadgen import HOST
+from neo_service_layer.api.server import supervise_workers
 from neo_service_layer.api.workers import Workers, reuse_port_sockets
 
 
@@ -21,6 +22,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--audit-writer",
+        action="store_true",
+        help="an NSL app: run its one audit-writer process too, as nsl api --workers N does",
+    )
     args = parser.parse_args(argv)
     config = uvicorn.Config(
         args.factory,
@@ -31,7 +37,11 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         access_log=False,
     )
-    Workers(config, [[sock] for sock in reuse_port_sockets(HOST, args.port, args.workers)]).run()
+    slots = [[sock] for sock in reuse_port_sockets(HOST, args.port, args.workers)]
+    if args.audit_writer:
+        supervise_workers(config, slots)
+    else:
+        Workers(config, slots).run()
 
 
 if __name__ == "__main__":

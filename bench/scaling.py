@@ -147,7 +147,12 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 started: dict[str, Server] = {}
                 for name in TARGETS:
                     started[name] = servers.start(
-                        name, FACTORIES[name], envs[name], data_dir, workers=workers
+                        name,
+                        FACTORIES[name],
+                        envs[name],
+                        data_dir,
+                        workers=workers,
+                        audit_writer=name == OURS,
                     )
                     running.callback(servers.stop, started[name])
                 for name, server in started.items():

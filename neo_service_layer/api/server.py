@@ -6,13 +6,15 @@ while the API faces the world, with no second server or event loop to manage.
 With ``api_workers`` N > 1 (``nsl api --workers N``) this process binds the sockets (one API socket per
 worker, ``SO_REUSEPORT``: ``api.workers``) and supervises N worker processes, each building its own app
 from the environment (:func:`app_from_environment`); it restarts any that dies, and on SIGTERM or SIGINT
-stops them all gracefully (each runs its lifespan shutdown: the audit writer drains). What the workers
-share goes through the database and Redis (rate limits; the settings refuse N > 1 without it).
+stops them all gracefully (each runs its lifespan shutdown). What the workers share goes through the
+database and Redis (rate limits; the settings refuse N > 1 without it), and their group-committed audit
+entries through the one audit-writer process it runs beside them (``api.audit_writer``), stopped last.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from dataclasses import dataclass
 
@@ -21,7 +23,8 @@ from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
 from neo_service_layer.api.app import create_app
-from neo_service_layer.api.workers import Workers, reuse_port_sockets
+from neo_service_layer.api.audit_writer import RELAY_SOCKET_ENV, AuditWriterProcess
+from neo_service_layer.api.workers import STARTUP_GRACE_SECONDS, Workers, reuse_port_sockets
 from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
 from neo_service_layer.db.session import Database
@@ -51,6 +54,22 @@ async def prepare_shared_state(settings: Settings) -> None:
     TokenSigner.from_file(settings.effective_jwt_key_file, settings.jwt_issuer, settings.jwt_max_ttl_seconds)
 
 
+def supervise_workers(config: uvicorn.Config, slots: list[list[socket.socket]]) -> Workers:
+    """Run one worker per slot and the audit writer they all send their entries to (api.audit_writer)
+    until a stop signal; return the supervisor, stopped."""
+    writer = AuditWriterProcess(
+        healthcheck_timeout=config.timeout_worker_healthcheck, startup_grace=STARTUP_GRACE_SECONDS
+    )
+    # The spawned workers inherit the environment: each app loads its settings from it.
+    os.environ[RELAY_SOCKET_ENV] = str(writer.path)
+    workers = Workers(config, slots, writer)
+    try:
+        workers.run()
+    finally:
+        writer.stop()  # a second stop does nothing: this one is for an exception out of run()
+    return workers
+
+
 @dataclass(frozen=True, slots=True)
 class ApiServer:
     settings: Settings
@@ -75,8 +94,7 @@ class ApiServer:
             # Logged and ended as one process's failed startup is: uvicorn's status 3, no traceback dump.
             log.exception("api_startup_failed")
             raise SystemExit(STARTUP_FAILURE) from None
-        workers = Workers(self.server.config, self.slots)
-        workers.run()
+        workers = supervise_workers(self.server.config, self.slots)
         # A worker that fails before serving would fail again on restart: every worker was stopped.
         # Say so with the status a single process exits with.
         if workers.failed_to_start:

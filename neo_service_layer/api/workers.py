@@ -9,6 +9,10 @@ address with ``SO_REUSEPORT``, and the kernel spreads connections over them by a
 every socket open: a connection the kernel gives to a worker that just died waits in its socket's
 backlog for the replacement instead of being refused.
 
+With an :class:`~neo_service_layer.api.audit_writer.AuditWriterProcess` the supervisor also runs the one
+audit writer the workers send their entries to: started (and answering) before them, replaced like them,
+stopped after them.
+
 The rest is uvicorn's: its :class:`~uvicorn.supervisors.multiprocess.Process` (spawned, with the health
 check ping), its startup-failure status, its restart of a worker that dies or hangs, SIGINT/SIGTERM to
 stop every worker gracefully (each runs its lifespan shutdown) and then exit. Not uvicorn's SIGHUP
@@ -28,6 +32,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Process
 
+from neo_service_layer.api.audit_writer import AuditWriterProcess
 from neo_service_layer.logging import get_logger
 
 log = get_logger("nsl.api.workers")
@@ -84,9 +89,16 @@ class _Worker(Process):
 class Workers:
     """Runs one uvicorn worker process per slot, each serving its slot's sockets; restarts the dead."""
 
-    def __init__(self, config: uvicorn.Config, slots: list[list[socket.socket]]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        slots: list[list[socket.socket]],
+        audit_writer: AuditWriterProcess | None = None,
+    ) -> None:
         self.config = config
         self.slots = slots
+        # The one audit writer the workers send their entries to (api.audit_writer); None: each their own.
+        self.audit_writer = audit_writer
         self.processes: list[_Worker] = []
         # Per slot: when its worker started, and whether it has answered a health check since.
         self._started_at: list[float] = [0.0] * len(slots)
@@ -122,13 +134,27 @@ class Workers:
             signal.signal(signum, self._stop)
         api = self.slots[0][0].getsockname()
         log.info("api_workers_listening", host=api[0], port=api[1], workers=len(self.slots))
+        writer = self.audit_writer
+        if writer is not None:
+            # Before the workers: their first audited request needs it.
+            writer.start()
+            if not writer.wait_until_ready():
+                log.error("audit_writer_failed_to_start")
+                self.failed_to_start = True
+                writer.stop()
+                return
         self.processes = [self._start(slot) for slot in range(len(self.slots))]
         while not self.should_exit.wait(CHECK_SECONDS):
             self._restart_dead()
+            if writer is not None and not self.should_exit.is_set() and not writer.healthy():
+                writer.replace()  # the workers fail closed meanwhile and reconnect by themselves
         for process in self.processes:
             process.terminate()
         for process in self.processes:
             process.join()
+        if writer is not None:
+            # Only now: every worker has answered what it accepted, each answer after its entry's commit.
+            writer.stop()
 
     def _restart_dead(self) -> None:
         for slot, process in enumerate(self.processes):

@@ -307,7 +307,9 @@ class FulfilmentStore:
         """
         for _ in range(MAX_NONCE_ROUNDS):
             async with self.db.transaction() as session:
-                row = await session.get(ChainFulfilment, (self.chain, request_id))
+                # Locked: two allocations for one request (publishers of one round at once) must not
+                # both see it without a nonce and give it one each — two transactions of one request.
+                row = await session.get(ChainFulfilment, (self.chain, request_id), with_for_update=True)
                 assert row is not None, "ensure() creates the row first"
                 if row.nonce is not None and row.relayer == relayer:
                     return row.nonce

@@ -315,6 +315,11 @@ class AuditSettings(SettingsGroup):
         description="On PostgreSQL, a busy audit writer waits this long for its batch to fill, unless as "
         "many entries as its last batch held are queued already (0: never).",
     )
+    relay_socket: Path | None = Field(
+        default=None,
+        description="Set by nsl api --workers N for its workers, not by hand: the Unix socket of the one "
+        "audit writer process they send their entries to (unset: each process writes its own).",
+    )
     anchor_interval_seconds: float = Field(
         default=0.0,
         ge=0,

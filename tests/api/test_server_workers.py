@@ -90,7 +90,9 @@ def test_workers_do_not_start_without_their_database(tmp_path: Path) -> None:
     assert "api_startup_failed" in failed.stderr
 
 
-async def test_the_audit_chain_stays_one_valid_chain(start_api: StartApi, bootstrap_key: str) -> None:
+async def test_the_audit_chain_stays_one_valid_chain(
+    start_api: StartApi, bootstrap_key: str, db: Database
+) -> None:
     api = await start_api(**NO_LIMITS)
     tenant = await tenant_on(api, bootstrap_key)
     pids: Counter[int] = Counter()
@@ -106,12 +108,18 @@ async def test_the_audit_chain_stays_one_valid_chain(start_api: StartApi, bootst
     async with open_connections(api, CONNECTIONS) as clients:
         await asyncio.gather(*(traffic(http) for http in clients))
     assert set(pids) == api.workers(), pids
+    (writer,) = api.audit_writers()  # one audit writer for both workers, a process of its own
+    assert writer not in pids
     assert api.stop() == 0
+    assert not cmdline(writer), "the writer stopped with the supervisor"
 
     verified = nsl(api.env, "audit", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     # The tenant's account and owner key, then every request above (bootstrapping is not audited).
     assert f"audit log OK: {2 + CONNECTIONS * 21} entries" in verified.stdout
+    async with db.session() as session:
+        audited = Counter((await session.scalars(select(AuditEntry.request_id))).all())
+    assert set(audited.values()) == {1}, "every request audited once"
 
 
 async def test_a_worker_that_dies_is_replaced(start_api: StartApi) -> None:
@@ -128,12 +136,13 @@ async def test_a_worker_that_dies_is_replaced(start_api: StartApi) -> None:
 
 async def test_the_workers_stop_when_the_supervisor_is_killed(start_api: StartApi) -> None:
     api = await start_api()
-    workers = api.workers()
+    workers = api.workers() | api.audit_writers()
+    assert len(workers) == WORKERS + 1
     api.process.kill()  # no chance to stop its workers
     api.process.wait(STOP_TIMEOUT)
     deadline = time.monotonic() + STOP_TIMEOUT
     while any(cmdline(pid) for pid in workers):
-        assert time.monotonic() < deadline, "orphaned workers still run"
+        assert time.monotonic() < deadline, "orphaned workers (or audit writer) still run"
         await asyncio.sleep(0.1)
     assert api.output().count("Application shutdown complete.") == WORKERS
 
@@ -145,6 +154,7 @@ async def test_sigterm_stops_every_worker_after_auditing_what_it_answered(
     tenant = await tenant_on(api, bootstrap_key)
     answered: list[str] = []
     workers = api.workers()
+    (writer,) = api.audit_writers()
     loaded: set[int] = set()
     stopping = False
 
@@ -166,11 +176,11 @@ async def test_sigterm_stops_every_worker_after_auditing_what_it_answered(
         await asyncio.gather(*running)
     assert await asyncio.to_thread(api.process.wait, STOP_TIMEOUT) == 0
     assert loaded == workers, "both workers were busy when the signal came"
-    assert not any(cmdline(pid) for pid in workers), "the workers are gone"
+    assert not any(cmdline(pid) for pid in [*workers, writer]), "the workers and the writer are gone"
     # Each worker ran its lifespan shutdown: the audit writer drained before the process ended.
     assert api.output().count("Application shutdown complete.") == WORKERS
 
     assert answered
     async with db.session() as session:
-        audited = set((await session.scalars(select(AuditEntry.request_id))).all())
-    assert set(answered) <= audited
+        audited = Counter((await session.scalars(select(AuditEntry.request_id))).all())
+    assert all(audited[request_id] == 1 for request_id in answered), "every answer audited, once"

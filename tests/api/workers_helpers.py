@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from neo_service_layer.api.audit_writer import SOCKET_NAME
 from neo_service_layer.chains.devnet.processes import free_port
 from tests.conftest import Tenant, make_tenant
 
@@ -49,6 +50,17 @@ def _socket_inodes(pid: int) -> set[str]:
                 if target.startswith("socket:["):
                     inodes.add(target.removeprefix("socket:[").removesuffix("]"))
     return inodes
+
+
+def _audit_sockets() -> dict[str, Path]:
+    """The Unix sockets listening on an audit writer's path (``api.audit_writer``): inode -> path."""
+    sockets = {}
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        # Num RefCount Protocol Flags Type St Inode Path; flag 00010000 = __SO_ACCEPTCON (listening).
+        if len(fields) == 8 and fields[7].endswith(f"/{SOCKET_NAME}") and int(fields[3], 16) & 0x10000:
+            sockets[fields[6]] = Path(fields[7])
+    return sockets
 
 
 def cmdline(pid: int) -> bytes:
@@ -81,12 +93,27 @@ class Api:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def workers(self) -> set[int]:
-        """The pids of the worker processes: the supervisor's children spawned by multiprocessing (not
-        its resource tracker, a child too)."""
+    def _spawned(self) -> set[int]:
+        """The supervisor's children spawned by multiprocessing (not its resource tracker, a child too)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         pids = [int(pid) for pid in children.read_text().split()]
         return {pid for pid in pids if b"spawn_main" in cmdline(pid)}
+
+    def workers(self) -> set[int]:
+        """The pids of the worker processes: the spawned children but the audit writer."""
+        writers = self.audit_writers()
+        return {pid for pid in self._spawned() if pid not in writers}
+
+    def audit_writers(self) -> set[int]:
+        """The spawned children that listen on the audit writer's Unix socket (normally one)."""
+        listening = set(_audit_sockets())
+        return {pid for pid in self._spawned() if _socket_inodes(pid) & listening}
+
+    def audit_socket(self) -> Path:
+        """The Unix socket the audit writer listens on."""
+        (writer,) = self.audit_writers()
+        (path,) = {path for inode, path in _audit_sockets().items() if inode in _socket_inodes(writer)}
+        return path
 
     def server_pid(self, response: httpx.Response) -> int:
         """The worker that holds the server end of the connection ``response`` came on."""

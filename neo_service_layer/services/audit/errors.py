@@ -23,3 +23,12 @@ class AuditWriteFailed(NSLError):
     code = "audit_write_failed"
     status = 500
     title = "The audit entry could not be written"
+
+
+class AuditWriterUnavailable(AuditWriteFailed):
+    """The single audit writer of ``nsl api --workers N`` could not be reached, or did not answer in
+    time: the entry is not known to be committed, so the request fails (and may be retried)."""
+
+    code = "audit_writer_unavailable"
+    status = 503
+    title = "The audit writer is unavailable"

@@ -153,3 +153,19 @@ async def test_concurrent_allocations_never_share_a_nonce_and_reuse_abandoned_on
     assert sorted(nonces) == list(range(5, 17))
     assert again == nonces[0]
     assert reused == nonces[3]  # the gap is filled, not left to stall later transactions
+
+
+async def test_concurrent_allocations_for_one_request_give_it_one_nonce(db: Database) -> None:
+    """Several publishers of one round (or fulfillers of one request) at once: one nonce, not one each.
+    Without the row lock, one that read the row before another's nonce committed gave it a second
+    nonce, and two transactions of one request were mined (seen on PostgreSQL, the price publisher)."""
+    store = FulfilmentStore(db, "evm:1")
+    relayer = "0x" + "11" * 20
+    request_id = "e" * 64
+    for _ in range(10):
+        await store.ensure(request_id, "pricefeed", 0)
+        nonces = await asyncio.gather(*(store.allocate_nonce(request_id, relayer, 5) for _ in range(6)))
+        assert len(set(nonces)) == 1
+        assert (await store.get(request_id)).nonce == nonces[0]
+        await store.finish(request_id, FulfilmentStatus.FAILED, reason="test")
+        request_id = f"{int(request_id, 16) - 1:064x}"

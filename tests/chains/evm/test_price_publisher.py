@@ -341,10 +341,9 @@ async def test_concurrent_publishers_of_one_round_write_it_once(feed: Feed) -> N
 
     assert {(o.status, o.tx_hash) for o in outcomes} == {(PublishStatus.CONFIRMED, outcomes[0].tx_hash)}
     assert len(feed.rounds()) == 1
-    # Known race, not yet fixed (docs/pricefeed.md "Left out"): about one run in eight on PostgreSQL, the
-    # same on the commit before this stop, a second transaction of the relayer is mined as well; the
-    # contract takes one round only, so it costs gas, never a second round.
-    assert feed.sent() - sent in (1, 2)
+    # One transaction: a publisher that read the row before another's nonce was committed used to give
+    # the round a second nonce (test_fulfil_parts: one request, one nonce).
+    assert feed.sent() - sent == 1
 
 
 async def test_two_pollers_racing_with_different_reports_publish_one(feed: Feed) -> None:

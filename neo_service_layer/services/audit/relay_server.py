@@ -1,0 +1,155 @@
+"""The single audit writer's side of the relay: the process's :class:`AuditWriter`, unchanged, behind a
+Unix socket that the API workers of ``nsl api --workers N`` send their entries to (``relay``).
+
+Each frame becomes one ``writer.append``; its answer (the frame's number, committed or failed) is
+written when that returns. Answers ready within one event-loop turn go out in one ``write``. A frame
+that is not an event (``relay_frames.BadFrame``) closes its connection and only it: the entries that
+connection sent before it are still committed, and other workers' connections do not notice. A closed
+connection does not cancel its entries either: whatever reached the writer is committed (or fails) as
+its batch does, whether or not anyone is left to hear it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+from typing import cast
+
+from neo_service_layer.config import Settings
+from neo_service_layer.db.session import Database
+from neo_service_layer.logging import get_logger
+from neo_service_layer.services.audit.chain import AuditEvent
+from neo_service_layer.services.audit.relay_frames import (
+    ANSWER,
+    COMMITTED,
+    FAILED,
+    BadFrame,
+    decode_event,
+    split_frames,
+)
+from neo_service_layer.services.audit.writer import AuditSink, AuditWriter
+
+log = get_logger("nsl.audit.relay")
+
+
+class _WriterConnection(asyncio.Protocol):
+    """One worker's connection: frames in, each appended through the writer, answers out."""
+
+    def __init__(
+        self, sink: AuditSink, tasks: set[asyncio.Task[None]], connections: set[_WriterConnection]
+    ) -> None:
+        self._sink = sink
+        # The server's running appends and open connections (it ends both on stop); guarded by the loop.
+        self._tasks = tasks
+        self._connections = connections
+        self._buffer = bytearray()
+        self._answers: list[bytes] = []
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+        self._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connections.discard(self)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        try:
+            for seq, body in split_frames(self._buffer):
+                if not body:
+                    self._answer(seq, COMMITTED)  # a ping
+                    continue
+                task = asyncio.create_task(self._append(seq, decode_event(body)))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        except BadFrame as exc:
+            log.warning("audit_relay_bad_frame", detail=str(exc))
+            self._buffer.clear()
+            assert self._transport is not None
+            self._transport.close()
+
+    async def _append(self, seq: int, event: AuditEvent) -> None:
+        try:
+            await self._sink.append(event)
+        except Exception:  # any failure is the client's AuditWriteFailed; the writer logged it
+            self._answer(seq, FAILED)
+        else:
+            self._answer(seq, COMMITTED)
+
+    def _answer(self, seq: int, status: int) -> None:
+        if not self._answers:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._answers.append(ANSWER.pack(seq, status))
+
+    def _flush(self) -> None:
+        answers, self._answers = self._answers, []
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(answers))
+
+
+class AuditRelayServer:
+    """Serves ``sink`` (the process's :class:`AuditWriter`) on the Unix socket ``path``."""
+
+    def __init__(self, sink: AuditSink, path: Path) -> None:
+        self._sink = sink
+        self._path = path
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._connections: set[_WriterConnection] = set()
+
+    async def start(self) -> None:
+        """Listen on ``path`` (a stale socket of a dead writer is replaced), readable by this user only."""
+        if self._server is not None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self._path.unlink()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(
+            lambda: _WriterConnection(self._sink, self._tasks, self._connections), str(self._path)
+        )
+        self._path.chmod(0o600)
+
+    async def stop(self) -> None:
+        """Stop listening, wait for every append received to be committed (or failed) and answered,
+        then close the connections (safe to call twice)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.sleep(0)  # the last answers' flush (scheduled with call_soon) runs first
+        for connection in list(self._connections):
+            connection.close()
+
+
+async def serve_audit_writer(settings: Settings, path: Path) -> None:
+    """The audit-writer process: its :class:`AuditWriter` on ``path`` until SIGTERM or SIGINT, then
+    every entry received is committed (or failed) and answered before it returns."""
+    db = Database(settings.effective_database_url)
+    linger = 0.0 if db.is_sqlite else settings.audit.batch_linger_seconds
+    writer = AuditWriter(db, linger_seconds=linger)
+    relay = AuditRelayServer(writer, path)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await writer.start()
+        await relay.start()
+        log.info("audit_writer_serving", path=str(path), pid=os.getpid())
+        await stop.wait()
+    finally:
+        await relay.stop()
+        await writer.stop()
+        await db.dispose()
+    log.info("audit_writer_stopped", entries=writer.entries, batches=writer.batches)
