@@ -14,11 +14,12 @@ database logs; PostgreSQL's own WAL does the same).
 With several API processes the natural batches shrink: each process's writer waits for the others'
 head locks, so the same entries take more, smaller transactions (measured on PostgreSQL at two
 workers: 3.6 entries a batch instead of 8, 2.3x the commits). A busy writer — its last batch held more
-than one entry — therefore lingers ``linger_seconds`` before it takes the next batch, to let it fill
-(PostgreSQL's ``commit_delay`` is the same idea), unless as many entries as its last batch held are
-queued already: then it would only idle (the requests answered by one batch come back together, and
-on one process they reach the writer in one event-loop turn: the linger was a millisecond of every
-~8 ms cycle at 16 connections, docs/performance.md). An idle one (last batch of one) never waits, so a
+than one entry — therefore lingers up to ``linger_seconds`` before it takes the next batch, to let it
+fill (PostgreSQL's ``commit_delay`` is the same idea), and no longer than it takes as many entries as
+its last batch held to queue; not at all when they are queued already: then it would only idle (the
+requests answered by one batch come back together, and on one process they reach the writer in one
+event-loop turn: the linger was a millisecond of every ~8 ms cycle at 16 connections,
+docs/performance.md). An idle one (last batch of one) never waits, so a
 lone request's latency is unchanged.
 """
 
@@ -82,6 +83,9 @@ class AuditWriter:
         self._last_batch = 0  # entries in the last committed batch: more than one = busy
         # Guarded by the event loop; None = the stop marker, queued behind everything else.
         self._queue: asyncio.Queue[_Item | None] = asyncio.Queue(max_queue)
+        # While the writer lingers: how many queued entries end the wait early, and the signal.
+        self._fill_target = 0
+        self._filled = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
 
@@ -112,6 +116,8 @@ class AuditWriter:
             raise ServiceUnavailable("the audit writer is not running (the server is shutting down)")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await self._queue.put((event, done))
+        if self._fill_target and self._queue.qsize() >= self._fill_target:
+            self._filled.set()
         # A cancelled request (client gone) stops waiting, but its entry stays queued and is written:
         # an entry may outlive its response, never the other way round.
         await asyncio.shield(done)
@@ -125,7 +131,7 @@ class AuditWriter:
                 if item is not None:
                     batch.append(item)
                 if self._linger and not stopping and 1 + self._queue.qsize() < self._last_batch:
-                    await asyncio.sleep(self._linger)  # busy and short: let the batch fill (module docstring)
+                    await self._wait_to_fill(self._last_batch - 1)  # busy and short (module docstring)
                 while len(batch) < self._max_batch and not stopping:
                     try:
                         item = self._queue.get_nowait()
@@ -150,6 +156,19 @@ class AuditWriter:
             self._fail_all(batch, "the audit writer stopped", None)
             if self._pg is not None:
                 await self._pg.close()
+
+    async def _wait_to_fill(self, queued: int) -> None:
+        """Wait until ``queued`` entries are queued, at most ``linger_seconds``. Not a plain sleep: with
+        several API workers' entries coming through one writer, the batch is often whole well before
+        the linger ends, and every request of it would idle out the rest."""
+        self._filled.clear()
+        self._fill_target = queued
+        try:
+            await asyncio.wait_for(self._filled.wait(), self._linger)
+        except TimeoutError:
+            pass  # the batch goes as it is
+        finally:
+            self._fill_target = 0
 
     async def _commit(self, batch: list[_Item]) -> None:
         try:

@@ -180,6 +180,25 @@ async def test_a_busy_writer_whose_batch_is_already_full_does_not_linger(db: Dat
         await writer.stop()
 
 
+async def test_a_linger_ends_when_the_batch_is_as_large_as_the_last(db: Database) -> None:
+    # With several workers' entries through one writer the batch is often whole early: the rest of
+    # the linger would only idle every request of it. (A plain sleep here waits the whole minute.)
+    writer = AuditWriter(db, linger_seconds=60)
+    await writer.start()
+    try:
+        await asyncio.gather(*(writer.append(event) for event in events(4)))
+        before = writer.batches
+        first = asyncio.create_task(writer.append(replace(EVENT, request_id="req_f0")))
+        await asyncio.sleep(0.05)  # the writer took the first and lingers for three more
+        rest = [writer.append(replace(EVENT, request_id=f"req_f{n}")) for n in range(1, 4)]
+        await asyncio.wait_for(asyncio.gather(first, *rest), timeout=10)
+        assert writer.batches - before == 1
+        assert writer.largest_batch == 4
+        assert await chain_ok(db)
+    finally:
+        await writer.stop()
+
+
 def test_linger_must_not_be_negative(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'nsl.db'}")
     with pytest.raises(ValueError, match="linger_seconds"):
