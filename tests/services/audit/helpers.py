@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neo_service_layer.db.models import AuditEntry, AuditHead, Outcome
@@ -18,7 +18,7 @@ from neo_service_layer.enclave.context import EnclaveContext
 from neo_service_layer.enclave.identity import Identity
 from neo_service_layer.enclave.sealing import Sealer
 from neo_service_layer.enclave.tee.software import SoftwareBackend
-from neo_service_layer.services.audit.chain import AuditEvent, append_batch, entry_hash
+from neo_service_layer.services.audit.chain import HEAD_ID, AuditEvent, append_batch, entry_hash
 
 EVENT = AuditEvent(
     actor="api_key:key_1",
@@ -102,3 +102,18 @@ def other_enclave() -> EnclaveContext:
     backend = SoftwareBackend()
     report = build_report(identity, backend, "00" * 32)
     return EnclaveContext(identity=identity, sealer=Sealer(os.urandom(32)), backend=backend, report=report)
+
+
+@asynccontextmanager
+async def without_audit_head(db: Database) -> AsyncIterator[None]:
+    """The chain head row deleted for the block, put back after: a batch cannot chain, so its
+    transaction fails before anything commits."""
+    async with db.transaction() as session:
+        head = (await session.execute(select(AuditHead))).scalar_one()
+        saved = (head.seq, head.hash)
+        await session.execute(delete(AuditHead))
+    try:
+        yield
+    finally:
+        async with db.transaction() as session:
+            session.add(AuditHead(id=HEAD_ID, seq=saved[0], hash=saved[1]))

@@ -15,11 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
 
-from neo_service_layer.db.models import AuditHead
 from neo_service_layer.db.session import Database
-from neo_service_layer.services.audit.chain import HEAD_ID
 from neo_service_layer.services.audit.errors import AuditWriteFailed, AuditWriterUnavailable
 from neo_service_layer.services.audit.relay import AuditRelayClient
 from neo_service_layer.services.audit.relay_frames import (
@@ -32,6 +29,7 @@ from neo_service_layer.services.audit.relay_frames import (
 )
 from neo_service_layer.services.audit.relay_server import AuditRelayServer
 from neo_service_layer.services.audit.writer import AuditWriter
+from tests.services.audit.helpers import without_audit_head
 from tests.services.audit.test_writer import EVENT, chain_ok, events, stored
 
 
@@ -41,14 +39,6 @@ def socket_path() -> Iterator[Path]:
     directory = Path(tempfile.mkdtemp(prefix="nsl-relay-"))
     yield directory / "audit.sock"
     shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture
-async def writer(db: Database) -> AsyncIterator[AuditWriter]:
-    audit = AuditWriter(db, max_batch=8)
-    await audit.start()
-    yield audit
-    await audit.stop()
 
 
 @pytest.fixture
@@ -143,16 +133,8 @@ async def test_a_garbage_frame_closes_only_its_connection(
 async def test_a_failed_batch_fails_the_clients_entries(
     db: Database, relay: AuditRelayServer, client: AuditRelayClient
 ) -> None:
-    # Without the head row the writer's batch cannot chain (as in test_writer).
-    async with db.transaction() as session:
-        head = (await session.execute(select(AuditHead))).scalar_one()
-        saved = (head.seq, head.hash)
-        await session.execute(delete(AuditHead))
-    try:
+    async with without_audit_head(db):
         results = await asyncio.gather(*(client.append(e) for e in events(10)), return_exceptions=True)
-    finally:
-        async with db.transaction() as session:
-            session.add(AuditHead(id=HEAD_ID, seq=saved[0], hash=saved[1]))
     assert all(type(result) is AuditWriteFailed for result in results), results
     assert await stored(db) == []
     # The same connection carries on.

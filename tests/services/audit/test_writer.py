@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from neo_service_layer.db.models import AuditEntry, AuditHead, Outcome
+from neo_service_layer.db.models import AuditEntry, Outcome
 from neo_service_layer.db.session import Database
 from neo_service_layer.errors import ServiceUnavailable
-from neo_service_layer.services.audit.chain import HEAD_ID, AuditEvent, verify
+from neo_service_layer.services.audit.chain import AuditEvent, verify
 from neo_service_layer.services.audit.errors import AuditWriteFailed
 from neo_service_layer.services.audit.writer import AuditWriter
+from tests.services.audit.helpers import without_audit_head
 
 EVENT = AuditEvent(
     actor="api_key:key_1",
@@ -40,14 +40,6 @@ async def stored(db: Database) -> list[AuditEntry]:
 async def chain_ok(db: Database) -> bool:
     async with db.session() as session:
         return (await verify(session)).ok
-
-
-@pytest.fixture
-async def writer(db: Database) -> AsyncIterator[AuditWriter]:
-    audit = AuditWriter(db, max_batch=8)
-    await audit.start()
-    yield audit
-    await audit.stop()
 
 
 async def test_concurrent_appends_share_transactions_and_chain_in_order(
@@ -75,17 +67,9 @@ async def test_a_lone_append_commits_at_once(db: Database, writer: AuditWriter) 
 async def test_a_failed_batch_fails_every_waiter_and_the_writer_recovers(
     db: Database, writer: AuditWriter
 ) -> None:
-    # Without the head row the batch cannot chain: its transaction fails before anything commits.
-    async with db.transaction() as session:
-        head = (await session.execute(select(AuditHead))).scalar_one()
-        saved = (head.seq, head.hash)
-        await session.execute(delete(AuditHead))
-    try:
+    async with without_audit_head(db):
         appends = (writer.append(event) for event in events(20))
         results = await asyncio.gather(*appends, return_exceptions=True)
-    finally:
-        async with db.transaction() as session:
-            session.add(AuditHead(id=HEAD_ID, seq=saved[0], hash=saved[1]))
     assert all(isinstance(result, AuditWriteFailed) for result in results)
     assert all(isinstance(result, Exception) and result.__cause__ is not None for result in results)
     assert await stored(db) == []
