@@ -41,7 +41,7 @@ from neo_service_layer.db.session import Database
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.services.accounts.tokens import TokenSigner
 from neo_service_layer.services.audit.relay import AuditRelayClient
-from neo_service_layer.services.audit.writer import AuditWriter
+from neo_service_layer.services.audit.writer import AuditWriter, configured_writer
 
 DESCRIPTION = (
     "Off-chain services for Neo N3 and Neo X smart contracts, run in a trusted execution environment. "
@@ -57,10 +57,7 @@ def _audit_sink(settings: Settings, db: Database) -> AuditWriter | AuditRelayCli
     --workers N`` when it set ``audit.relay_socket``, else this process's own writer."""
     if settings.audit.relay_socket is not None:
         return AuditRelayClient(settings.audit.relay_socket)
-    # Lingering pays where commits are dear and shared (PostgreSQL: a WAL fsync, the head's row
-    # lock across processes); on SQLite it only idled one process (measured: -7 % at 16 connections).
-    linger = 0.0 if db.is_sqlite else settings.audit.batch_linger_seconds
-    return AuditWriter(db, linger_seconds=linger)
+    return configured_writer(db, settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

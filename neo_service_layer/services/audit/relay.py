@@ -24,12 +24,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 from pathlib import Path
-from typing import cast
 
 from neo_service_layer.logging import get_logger
 from neo_service_layer.services.audit.chain import AuditEvent
 from neo_service_layer.services.audit.errors import AuditWriteFailed, AuditWriterUnavailable
-from neo_service_layer.services.audit.relay_frames import ANSWER, COMMITTED, encode_event
+from neo_service_layer.services.audit.relay_frames import ANSWER, COMMITTED, TurnBatchedProtocol, encode_event
 
 #: Longer than any batch should take (a busy writer commits in milliseconds); a writer that hangs
 #: beyond it fails its requests instead of holding them.
@@ -40,30 +39,15 @@ _LOST = -1
 log = get_logger("nsl.audit.relay")
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(TurnBatchedProtocol):
     """One connection to the writer: frames out (one write per loop turn), answers matched by number."""
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
+        super().__init__()
         # Guarded by the event loop: sequence number -> the future its answer resolves.
         self.waiting: dict[int, asyncio.Future[int]] = {}
         self.lost = False
         self._buffer = bytearray()
-        self._outgoing: list[bytes] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
-
-    def send(self, frame: bytes) -> None:
-        if not self._outgoing:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._outgoing.append(frame)
-
-    def _flush(self) -> None:
-        frames, self._outgoing = self._outgoing, []
-        if self.transport is not None and not self.lost:
-            self.transport.write(b"".join(frames))
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -82,10 +66,6 @@ class _Connection(asyncio.Protocol):
                 waiter.set_result(_LOST)
         if waiting:
             log.warning("audit_relay_connection_lost", in_flight=len(waiting), error=str(exc or "closed"))
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
 
 class AuditRelayClient:
@@ -122,7 +102,7 @@ class AuditRelayClient:
         seq = next(self._seq)
         answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         connection.waiting[seq] = answer
-        connection.send(encode_event(seq, event))
+        connection.write_this_turn(encode_event(seq, event))
         try:
             # The shield: a cancelled request stops waiting, and its answer is still taken off the wire.
             async with asyncio.timeout(self._timeout):

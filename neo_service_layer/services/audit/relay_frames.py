@@ -9,9 +9,10 @@ client matches them by number.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -25,6 +26,34 @@ ANSWER = struct.Struct(">QB")
 MAX_FRAME_BYTES = 1 << 20
 COMMITTED = 0
 FAILED = 1
+
+
+class TurnBatchedProtocol(asyncio.Protocol):
+    """Both ends of the relay: what is written within one event-loop turn (a batch's answers, the frames of
+    the requests a turn served) goes out in one ``write``, not one each."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._outgoing: list[bytes] = []  # guarded by the event loop
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def write_this_turn(self, data: bytes) -> None:
+        """Queue ``data`` for the write at the end of this event-loop turn."""
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing.append(data)
+
+    def _flush(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(outgoing))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 class BadFrame(ValueError):

@@ -16,7 +16,6 @@ import contextlib
 import os
 import signal
 from pathlib import Path
-from typing import cast
 
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
@@ -27,39 +26,34 @@ from neo_service_layer.services.audit.relay_frames import (
     COMMITTED,
     FAILED,
     BadFrame,
+    TurnBatchedProtocol,
     decode_event,
     split_frames,
 )
-from neo_service_layer.services.audit.writer import AuditSink, AuditWriter
+from neo_service_layer.services.audit.writer import AuditSink, configured_writer
 
 log = get_logger("nsl.audit.relay")
 
 
-class _WriterConnection(asyncio.Protocol):
+class _WriterConnection(TurnBatchedProtocol):
     """One worker's connection: frames in, each appended through the writer, answers out."""
 
     def __init__(
         self, sink: AuditSink, tasks: set[asyncio.Task[None]], connections: set[_WriterConnection]
     ) -> None:
+        super().__init__()
         self._sink = sink
         # The server's running appends and open connections (it ends both on stop); guarded by the loop.
         self._tasks = tasks
         self._connections = connections
         self._buffer = bytearray()
-        self._answers: list[bytes] = []
-        self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it.
-        self._transport = cast(asyncio.Transport, transport)
+        super().connection_made(transport)
         self._connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._connections.discard(self)
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -74,8 +68,7 @@ class _WriterConnection(asyncio.Protocol):
         except BadFrame as exc:
             log.warning("audit_relay_bad_frame", detail=str(exc))
             self._buffer.clear()
-            assert self._transport is not None
-            self._transport.close()
+            self.close()
 
     async def _append(self, seq: int, event: AuditEvent) -> None:
         try:
@@ -86,14 +79,7 @@ class _WriterConnection(asyncio.Protocol):
             self._answer(seq, COMMITTED)
 
     def _answer(self, seq: int, status: int) -> None:
-        if not self._answers:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._answers.append(ANSWER.pack(seq, status))
-
-    def _flush(self) -> None:
-        answers, self._answers = self._answers, []
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(b"".join(answers))
+        self.write_this_turn(ANSWER.pack(seq, status))
 
 
 class AuditRelayServer:
@@ -136,8 +122,7 @@ async def serve_audit_writer(settings: Settings, path: Path) -> None:
     """The audit-writer process: its :class:`AuditWriter` on ``path`` until SIGTERM or SIGINT, then
     every entry received is committed (or failed) and answered before it returns."""
     db = Database(settings.effective_database_url)
-    linger = 0.0 if db.is_sqlite else settings.audit.batch_linger_seconds
-    writer = AuditWriter(db, linger_seconds=linger)
+    writer = configured_writer(db, settings)
     relay = AuditRelayServer(writer, path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

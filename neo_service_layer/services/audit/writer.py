@@ -31,6 +31,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 from sqlalchemy.util import greenlet_spawn
 
+from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.errors import ServiceUnavailable
 from neo_service_layer.logging import get_logger
@@ -201,6 +202,14 @@ class AuditWriter:
                 # Marks it retrieved: a waiter that was cancelled never awaits it, and asyncio
                 # would log "exception was never retrieved". Awaiting it still raises.
                 done.exception()
+
+
+def configured_writer(db: Database, settings: Settings) -> AuditWriter:
+    """The process's writer for ``db`` as configured (the API's own, or the one writer of N workers)."""
+    # Lingering pays where commits are dear and shared (PostgreSQL: a WAL fsync, the head's row
+    # lock across processes); on SQLite it only idled one process (measured: -7 % at 16 connections).
+    linger = 0.0 if db.is_sqlite else settings.audit.batch_linger_seconds
+    return AuditWriter(db, linger_seconds=linger)
 
 
 def _write(engine: Engine, events: list[AuditEvent]) -> None:
