@@ -19,7 +19,6 @@ from neo_service_layer.db.base import utcnow
 from neo_service_layer.devnet.exchanges import SimulatorServer
 from neo_service_layer.enclave.client import UnixEnclaveClient
 from neo_service_layer.enclave.oracle.fetch import SafeFetcher
-from neo_service_layer.enclave.oracle.policy import FetchPolicy
 from neo_service_layer.errors import PriceRoundVerificationFailed, SignatureInvalid
 from neo_service_layer.services.pricefeed import service
 from neo_service_layer.services.pricefeed.default_feeds import DEFAULT_FEEDS, pointed_at
@@ -29,23 +28,15 @@ from neo_service_layer.services.pricefeed.params import feed_config
 from neo_service_layer.services.pricefeed.poller import FeedPoller
 from neo_service_layer.services.pricefeed.service import definition_of
 from tests.api.helpers import auth
+from tests.chains.pricefeed_helpers import price_all, simulator_fetcher
 from tests.enclave.oracle.servers import OraclePKI
 from tests.services.pricefeed.observations import TARGETS, Chains
-
-MARKETS = {"binance": "NEOUSDT", "okx": "NEO-USDT", "coingecko": "neo"}
 
 
 @pytest.fixture
 async def enclave_fetcher(pki: OraclePKI) -> AsyncIterator[SafeFetcher]:
-    """The enclave's fetcher for these tests: trusts the test CA, may reach the simulator on 127.0.0.1."""
-    policy = FetchPolicy(allow_private_hosts=True, per_host_rate_per_second=1000.0, per_host_burst=1000)
-    async with SafeFetcher(policy, ssl_context=pki.client_context()) as fetcher:
+    async with simulator_fetcher(pki) as fetcher:
         yield fetcher
-
-
-def price_all(sim: SimulatorServer, price: str) -> None:
-    for exchange, symbol in MARKETS.items():
-        sim.market.set_price(exchange, symbol, Decimal(price))
 
 
 async def neo_feed(state: AppState, sim: SimulatorServer) -> PriceFeed:

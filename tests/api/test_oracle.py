@@ -24,12 +24,11 @@ from neo_service_layer.api.state import AppState
 from neo_service_layer.client import VerifiedIdentity, verify_oracle_result
 from neo_service_layer.client.secrets import seal_secret_value
 from neo_service_layer.config import Settings
-from neo_service_layer.enclave.oracle.fetch import SafeFetcher
-from neo_service_layer.enclave.oracle.policy import FetchPolicy
 from neo_service_layer.errors import OracleVerificationFailed
 from neo_service_layer.services.oracle.models import OracleRequest
 from tests.api.helpers import NO_RATE_LIMITS, assert_problem, audit_entries, auth
 from tests.conftest import Tenant
+from tests.enclave.functions.enclave_fixtures import enclave_fetcher
 from tests.enclave.oracle.servers import LocalServer, OraclePKI, Request, respond
 from tests.leaks import LeakScanner, encodings
 from tests.settings_helpers import settings_with
@@ -37,19 +36,12 @@ from tests.settings_helpers import settings_with
 URL = "/v1/oracle/requests"
 PRICE = b'{"data": {"price": "43000.12", "volume": 12.5}, "ok": true}'
 
+__all__ = ["enclave_fetcher"]  # the shared fixture this module uses
+
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings_with(settings, rate_limits=NO_RATE_LIMITS)
-
-
-@pytest.fixture
-async def enclave_fetcher(pki: OraclePKI) -> AsyncIterator[SafeFetcher]:
-    """The real fetcher for the shared in-process enclave: trusts the test CA, may reach 127.0.0.1."""
-    async with SafeFetcher(
-        FetchPolicy(allow_private_hosts=True), ssl_context=pki.client_context()
-    ) as fetcher:
-        yield fetcher
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Fixtures both functions handler test modules use: a real sandbox pool and a real safe fetcher for the
-in-process enclave (tests/conftest.py ``enclave_server``). Import them into a test module by name."""
+"""A real sandbox pool and a real safe fetcher for the in-process enclave (tests/conftest.py
+``enclave_server``), used by the functions handler tests and the oracle API tests. Import them into a test
+module by name."""
 
 from __future__ import annotations
 
