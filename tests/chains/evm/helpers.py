@@ -84,7 +84,8 @@ def assert_reverts(
     w3: Web3, build: ContractBuild, account: LocalAccount, fn: ContractFunction, error: str, *, value: int = 0
 ) -> None:
     """``fn`` reverts with custom ``error`` in eth_call, and a real transaction of it gets status 0."""
-    assert revert_name(build, fn, account.address, value) == error
+    name = revert_name(build, fn, account.address, value)
+    assert name == error, f"{fn.fn_name} reverted with {name}, not {error}"
     with pytest.raises(EvmTransactionFailed, match="reverted"):
         transact(w3, account, fn, value=value, gas=REVERT_TX_GAS)
 
