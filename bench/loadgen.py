@@ -11,14 +11,16 @@ tell who was busy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 HOST = "127.0.0.1"
 DRAIN_TIMEOUT = 10.0
@@ -160,6 +162,11 @@ def process_cpu_seconds(pid: int) -> float | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
+    return _stat_cpu_seconds(stat)
+
+
+def _stat_cpu_seconds(stat: str) -> float:
+    """utime + stime of a ``/proc/<pid>/stat`` line, in seconds (the fields after the ``(comm)``)."""
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -180,6 +187,47 @@ def tree_cpu_seconds(pid: int) -> float | None:
     if own is None:
         return None
     return own + sum(tree_cpu_seconds(child) or 0.0 for child in child_pids(pid))
+
+
+def cpu_seconds_by_name(names: tuple[str, ...]) -> dict[str, float]:
+    """CPU time of every living process whose command name (``/proc/<pid>/comm``, e.g. ``postgres``,
+    ``redis-server``) is one of ``names``, summed per name; zeros off Linux. A process that ended
+    between two samples takes its time with it (PostgreSQL's backends live as long as their pool)."""
+    totals = dict.fromkeys(names, 0.0)
+    try:
+        entries = [entry for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    except OSError:
+        return totals
+    for entry in entries:
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if name in totals:
+            totals[name] += _stat_cpu_seconds(stat)
+    return totals
+
+
+def unix_socket_holder(pids: list[int], path_suffix: str) -> int | None:
+    """Which of ``pids`` holds a Unix socket bound to a path ending in ``path_suffix`` (the listening
+    end, or a connection it accepted: both carry the path), from /proc; None if none does."""
+    try:
+        table = Path("/proc/net/unix").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    # Num RefCount Protocol Flags Type St Inode [Path]
+    inodes = {f"socket:[{row.split()[6]}]" for row in table if row.split()[-1].endswith(path_suffix)}
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return pid
+    return None
 
 
 def machine_busy_seconds() -> float | None:
@@ -226,6 +274,7 @@ class Window:
     other_cpu: float | None
     latencies: list[float] = field(repr=False)
     extra_cpu: float | None = None  # the ``extra_pid`` process's, when one was given
+    probed: tuple[Any, Any] | None = None  # ``probe()`` at the window's start and end, when one was given
 
     @property
     def rps(self) -> float:
@@ -243,10 +292,12 @@ async def measure(
     warmup: float,
     seconds: float,
     extra_pid: int | None = None,
+    probe: Callable[[], Any] | None = None,
 ) -> Window:
     """Warm up, then record ``seconds`` of closed-loop load over ``concurrency`` connections.
 
     ``extra_pid``: another process on the request path (the enclave) whose CPU the window also reports.
+    ``probe``: called at the window's start and end, next to the CPU samples (the caller's own clocks).
     """
     recorder = Recorder()
     tasks = [asyncio.create_task(_connection_loop(port, request, recorder)) for _ in range(concurrency)]
@@ -254,11 +305,13 @@ async def measure(
         await _sleep_watching(tasks, warmup)
         before = CpuSample.take(server_pid)
         extra_before = None if extra_pid is None else process_cpu_seconds(extra_pid)
+        probed_before = None if probe is None else probe()
         recorder.recording = True
         await _sleep_watching(tasks, seconds)
         recorder.recording = False
         after = CpuSample.take(server_pid)
         extra_after = None if extra_pid is None else process_cpu_seconds(extra_pid)
+        probed_after = None if probe is None else probe()
         recorder.running = False
         try:
             async with asyncio.timeout(DRAIN_TIMEOUT):
@@ -293,6 +346,7 @@ async def measure(
         other_cpu=other_cpu,
         latencies=recorder.latencies,
         extra_cpu=extra_cpu,
+        probed=None if probe is None else (probed_before, probed_after),
     )
 
 

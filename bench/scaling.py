@@ -9,7 +9,11 @@ first N, p50/p99, server CPU per request, and how evenly the workers shared the 
 the ceiling of the same machine for the same N: the fair comparison for ours at N.
 
 The load generator runs on the same machine: on 2 cores it takes CPU the workers could use, so the
-curve flattens earlier than on a server with a remote client. Exit status as ``bench/api.py``.
+curve flattens earlier than on a server with a remote client. So do PostgreSQL, Redis and the audit
+writer: a second table splits each point's CPU per request by process (workers, writer, PostgreSQL,
+Redis, load generator, the rest of the machine) and gives the cores' bound, what the machine's cores
+would serve if every one were busy at that cost per request. The speed-up of N workers over one can
+reach neither N nor that bound over the first point. Exit status as ``bench/api.py``.
 
 Usage: ``python bench/scaling.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/nsl_bench_scale
 --redis-url redis://127.0.0.1:6379 [--workers 1,2,4] [--duration 6]``.
@@ -20,8 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import os
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +59,17 @@ from bench.api import (
     summarize,
 )
 from bench.cli import load_parser, parse_load_args, run_benchmark
-from bench.loadgen import Window, child_pids, measure, process_cpu_seconds
+from bench.loadgen import (
+    Window,
+    child_pids,
+    cpu_seconds_by_name,
+    machine_busy_seconds,
+    measure,
+    process_cpu_seconds,
+    unix_socket_holder,
+)
 from bench.servers import Server
+from neo_service_layer.api.audit_writer import SOCKET_NAME
 from neo_service_layer.config import Settings
 
 DEFAULT_WORKERS = (1, 2, 4)
@@ -63,6 +79,12 @@ DEFAULT_ROUNDS = 2
 DEFAULT_CONCURRENCY = 16
 MIN_TABLE_WIDTH = 120
 TARGETS = (OURS, BARE)
+# The services on the request path, by process name (/proc/<pid>/comm).
+SERVICES = {"postgres": "PostgreSQL", "redis-server": "Redis"}
+WRITER = "audit writer"
+WORKERS = "workers"
+CLIENT = "client"
+REST = "rest"
 
 
 @dataclass(slots=True)
@@ -73,6 +95,26 @@ class Point:
     summary: Summary
     # The busiest worker's share of the workers' CPU time over the windows (1/N: perfectly even).
     busiest_worker_share: float | None
+    # Where the machine's CPU went, in µs per request: the workers, the audit writer process, each
+    # service of SERVICES, the load generator, the rest (empty off Linux).
+    cpu_us_per_request: dict[str, float]
+    cores: int
+
+
+@dataclass(frozen=True, slots=True)
+class _CpuParts:
+    """CPU clocks of a window's parts at one instant (seconds)."""
+
+    workers: dict[int, float]
+    writer: float
+    services: dict[str, float]
+    machine: float | None
+
+    @classmethod
+    def take(cls, server: Server, writer_pid: int | None) -> _CpuParts:
+        per_child = _worker_cpu(server)
+        writer = per_child.pop(writer_pid, 0.0) if writer_pid is not None else 0.0
+        return cls(per_child, writer, cpu_seconds_by_name(tuple(SERVICES)), machine_busy_seconds())
 
 
 def _worker_cpu(server: Server) -> dict[int, float]:
@@ -86,6 +128,27 @@ def _busiest_share(before: dict[int, float], after: dict[int, float]) -> float |
     return max(used) / total if total > 0 else None
 
 
+def _writer_pid(server: Server) -> int | None:
+    """The audit-writer process among the server's children (the one holding its relay socket), if any."""
+    return unix_socket_holder(child_pids(server.process.pid), SOCKET_NAME)
+
+
+def _cpu_seconds_by_part(window: Window) -> dict[str, float]:
+    """CPU seconds each part used in ``window`` (measured with ``_CpuParts.take`` as its probe)."""
+    if window.probed is None or window.server_cpu is None:
+        return {}  # off Linux: no clocks to split
+    before, after = window.probed
+    parts = {WRITER: after.writer - before.writer}
+    # The server's tree: the supervisor and its workers (one worker: the supervisor is it), less the writer.
+    parts[WORKERS] = window.server_cpu * window.seconds - parts[WRITER]
+    for name, label in SERVICES.items():
+        parts[label] = after.services[name] - before.services[name]
+    parts[CLIENT] = window.client_cpu * window.seconds
+    if after.machine is not None and before.machine is not None:
+        parts[REST] = max(0.0, after.machine - before.machine - sum(parts.values()))
+    return parts
+
+
 def _measure_workers(
     runner: asyncio.Runner,
     console: Console,
@@ -96,11 +159,12 @@ def _measure_workers(
 ) -> dict[str, Point]:
     windows: dict[str, list[Window]] = {name: [] for name in TARGETS}
     shares: dict[str, list[float]] = {name: [] for name in TARGETS}
+    used: dict[str, Counter[str]] = {name: Counter() for name in TARGETS}
+    writers = {name: _writer_pid(server) for name, server in started.items()}
     for round_ in range(1, args.rounds + 1):
         for name in TARGETS if round_ % 2 else tuple(reversed(TARGETS)):
             server = started[name]
             console.print(f"{workers} workers, round {round_}/{args.rounds}: {name} ...", end=" ")
-            before = _worker_cpu(server)
             window = runner.run(
                 measure(
                     name,
@@ -111,21 +175,27 @@ def _measure_workers(
                     concurrency=args.concurrency,
                     warmup=args.warmup,
                     seconds=args.duration / args.rounds,
+                    probe=functools.partial(_CpuParts.take, server, writers[name]),
                 )
             )
-            share = _busiest_share(before, _worker_cpu(server))
+            assert window.probed is not None
+            share = _busiest_share(window.probed[0].workers, window.probed[1].workers)
             if share is not None:
                 shares[name].append(share)
+            used[name].update(_cpu_seconds_by_part(window))
             console.print(f"{window.rps:,.0f} req/s, {window.errors} errors")
             windows[name].append(window)
-    return {
-        name: Point(
+    points = {}
+    for name in TARGETS:
+        requests = sum(w.requests for w in windows[name])
+        points[name] = Point(
             workers,
             summarize(name, PATHS[name], windows[name]),
             max(shares[name]) if shares[name] and workers > 1 else None,
+            {part: seconds / requests * 1e6 for part, seconds in used[name].items()} if requests else {},
+            len(os.sched_getaffinity(0)),
         )
-        for name in TARGETS
-    }
+    return points
 
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
@@ -190,6 +260,7 @@ def report(console: Console, points: list[Point], args: argparse.Namespace, audi
             str(s.errors),
         )
     console.print(table)
+    console.print(_cpu_table(points, base))
     measured = sum(p.summary.requests for p in points if p.summary.target == OURS)
     for workers in args.workers:
         ours, bare = by_workers[workers, OURS], by_workers[workers, BARE]
@@ -211,10 +282,42 @@ def report(console: Console, points: list[Point], args: argparse.Namespace, audi
             "audit_entries_written": audited,
         },
         "points": [
-            {"workers": p.workers, "busiest_worker_share": p.busiest_worker_share} | asdict(p.summary)
+            {
+                "workers": p.workers,
+                "busiest_worker_share": p.busiest_worker_share,
+                "cpu_us_per_request": p.cpu_us_per_request,
+                "cores": p.cores,
+            }
+            | asdict(p.summary)
             for p in points
         ],
     }
+
+
+def _cpu_table(points: list[Point], base: dict[str, float]) -> Table:
+    """Where each point's CPU went per request, and what the machine's cores would serve at that cost."""
+    parts = (WORKERS, WRITER, *SERVICES.values(), CLIENT, REST)
+    table = Table(
+        title="CPU per request by process (µs), and the cores' bound: cores / (all CPU per request)"
+    )
+    for column in ("workers", "target", *parts, "all", "busy cores", "bound req/s", "bound speed-up"):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    for point in sorted(points, key=lambda p: (p.summary.target != OURS, p.workers)):
+        used = point.cpu_us_per_request
+        total = sum(used.values())
+        bound = point.cores * 1e6 / total if total else None
+        table.add_row(
+            str(point.workers),
+            point.summary.target,
+            *(f"{used[part]:,.0f}" if part in used else "n/a" for part in parts),
+            f"{total:,.0f}",
+            f"{total * point.summary.rps / 1e6:.2f} of {point.cores}",
+            "n/a" if bound is None else f"{bound:,.0f}",
+            "n/a"
+            if bound is None or not base.get(point.summary.target)
+            else f"{bound / base[point.summary.target]:.2f}x",
+        )
+    return table
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
