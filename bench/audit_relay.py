@@ -139,10 +139,13 @@ def run_mode(mode: str, url: str, in_flight: int, seconds: float) -> str:
     entries = sum(done for done, _, _ in loads)
     batches = sum(batches for _, _, batches in loads)
     cpu = sum(seconds_used for _, seconds_used, _ in loads)
-    return (
+    line = (
         f"{mode:5}  {entries / seconds:8,.0f} entries/s  {entries / max(batches, 1):5.1f} per batch  "
         f"{cpu / max(entries, 1) * 1e6:5.0f} µs CPU per entry"
     )
+    if writer is not None:  # the writer process's own share
+        line += f" (writer {loads[-1][1] / max(entries, 1) * 1e6:.0f})"
+    return line
 
 
 async def _fresh(url: str) -> None:

@@ -1,18 +1,21 @@
 """The single audit writer's side of the relay: the process's :class:`AuditWriter`, unchanged, behind a
 Unix socket that the API workers of ``nsl api --workers N`` send their entries to (``relay``).
 
-Each frame becomes one ``writer.append``; its answer (the frame's number, committed or failed) is
-written when that returns. Answers ready within one event-loop turn go out in one ``write``. A frame
-that is not an event (``relay_frames.BadFrame``) closes its connection and only it: the entries that
-connection sent before it are still committed, and other workers' connections do not notice. A closed
-connection does not cancel its entries either: whatever reached the writer is committed (or fails) as
-its batch does, whether or not anyone is left to hear it.
+Each frame becomes one ``writer.submit``; its answer (the frame's number, committed or failed) is
+written by a callback when the entry's future is done (no task per entry: the writer's CPU per entry
+fell by about a sixth, 80-108 to 71-94 µs in ``bench/audit_relay.py``). Answers ready within one
+event-loop turn go out in one ``write``. A frame that is not an event (``relay_frames.BadFrame``)
+closes its connection and only it: the entries that connection sent before it are still committed, and
+other workers' connections do not notice. A closed connection does not cancel its entries either:
+whatever reached the writer is committed (or fails) as its batch does, whether or not anyone is left
+to hear it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 from pathlib import Path
@@ -30,21 +33,25 @@ from neo_service_layer.services.audit.relay_frames import (
     decode_event,
     split_frames,
 )
-from neo_service_layer.services.audit.writer import AuditSink, configured_writer
+from neo_service_layer.services.audit.writer import AuditWriter, configured_writer
 
 log = get_logger("nsl.audit.relay")
 
 
 class _WriterConnection(TurnBatchedProtocol):
-    """One worker's connection: frames in, each appended through the writer, answers out."""
+    """One worker's connection: frames in, each submitted to the writer, answers out."""
 
     def __init__(
-        self, sink: AuditSink, tasks: set[asyncio.Task[None]], connections: set[_WriterConnection]
+        self,
+        writer: AuditWriter,
+        pending: set[asyncio.Future[None]],
+        connections: set[_WriterConnection],
     ) -> None:
         super().__init__()
-        self._sink = sink
-        # The server's running appends and open connections (it ends both on stop); guarded by the loop.
-        self._tasks = tasks
+        self._writer = writer
+        # The server's entries not yet answered and open connections (it ends both on stop); guarded
+        # by the loop.
+        self._pending = pending
         self._connections = connections
         self._buffer = bytearray()
 
@@ -62,34 +69,42 @@ class _WriterConnection(TurnBatchedProtocol):
                 if not body:
                     self._answer(seq, COMMITTED)  # a ping
                     continue
-                task = asyncio.create_task(self._append(seq, decode_event(body)))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._submit(seq, decode_event(body))
         except BadFrame as exc:
             log.warning("audit_relay_bad_frame", detail=str(exc))
             self._buffer.clear()
             self.close()
 
-    async def _append(self, seq: int, event: AuditEvent) -> None:
+    def _submit(self, seq: int, event: AuditEvent) -> None:
         try:
-            await self._sink.append(event)
-        except Exception:  # any failure is the client's AuditWriteFailed; the writer logged it
+            done = self._writer.submit(event)
+        except asyncio.QueueFull:  # back-pressure: this one waits for room, as a task
+            done = asyncio.ensure_future(self._writer.append(event))
+        except Exception:  # not running (stopping): the client's AuditWriteFailed
             self._answer(seq, FAILED)
-        else:
-            self._answer(seq, COMMITTED)
+            return
+        self._pending.add(done)
+        done.add_done_callback(functools.partial(self._answer_done, seq))
+
+    def _answer_done(self, seq: int, done: asyncio.Future[None]) -> None:
+        self._pending.discard(done)
+        # Any failure is the client's AuditWriteFailed; the writer logged it. Reading the exception
+        # also marks it retrieved.
+        failed = done.cancelled() or done.exception() is not None
+        self._answer(seq, FAILED if failed else COMMITTED)
 
     def _answer(self, seq: int, status: int) -> None:
         self.write_this_turn(ANSWER.pack(seq, status))
 
 
 class AuditRelayServer:
-    """Serves ``sink`` (the process's :class:`AuditWriter`) on the Unix socket ``path``."""
+    """Serves ``writer`` (the process's :class:`AuditWriter`) on the Unix socket ``path``."""
 
-    def __init__(self, sink: AuditSink, path: Path) -> None:
-        self._sink = sink
+    def __init__(self, writer: AuditWriter, path: Path) -> None:
+        self._writer = writer
         self._path = path
         self._server: asyncio.AbstractServer | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Future[None]] = set()
         self._connections: set[_WriterConnection] = set()
 
     async def start(self) -> None:
@@ -100,7 +115,7 @@ class AuditRelayServer:
             self._path.unlink()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(
-            lambda: _WriterConnection(self._sink, self._tasks, self._connections), str(self._path)
+            lambda: _WriterConnection(self._writer, self._pending, self._connections), str(self._path)
         )
         self._path.chmod(0o600)
 
@@ -111,9 +126,11 @@ class AuditRelayServer:
         if server is None:
             return
         server.close()
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.sleep(0)  # the last answers' flush (scheduled with call_soon) runs first
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        # The done callbacks (the answers) and then their flush run in the next turns, both call_soon.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
         for connection in list(self._connections):
             connection.close()
 

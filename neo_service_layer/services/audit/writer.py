@@ -113,15 +113,31 @@ class AuditWriter:
 
     async def append(self, event: AuditEvent) -> None:
         """Return once ``event`` is committed; raise :class:`AuditWriteFailed` if it was not."""
-        if not self._accepting or self._task is None or self._task.done():
-            raise ServiceUnavailable("the audit writer is not running (the server is shutting down)")
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done = self._new_entry()
         await self._queue.put((event, done))
-        if self._fill_target and self._queue.qsize() >= self._fill_target:
-            self._filled.set()
+        self._queued()
         # A cancelled request (client gone) stops waiting, but its entry stays queued and is written:
         # an entry may outlive its response, never the other way round.
         await asyncio.shield(done)
+
+    def submit(self, event: AuditEvent) -> asyncio.Future[None]:
+        """Queue ``event`` without waiting: the future is done once it is committed, or fails with
+        :class:`AuditWriteFailed`. Raises :class:`asyncio.QueueFull` when ``max_queue`` entries wait
+        already (``append`` waits for room instead). For callers that answer from a callback (the
+        relay's writer side): no task per entry."""
+        done = self._new_entry()
+        self._queue.put_nowait((event, done))
+        self._queued()
+        return done
+
+    def _new_entry(self) -> asyncio.Future[None]:
+        if not self._accepting or self._task is None or self._task.done():
+            raise ServiceUnavailable("the audit writer is not running (the server is shutting down)")
+        return asyncio.get_running_loop().create_future()
+
+    def _queued(self) -> None:
+        if self._fill_target and self._queue.qsize() >= self._fill_target:
+            self._filled.set()
 
     async def _run(self) -> None:
         batch: list[_Item] = []

@@ -79,6 +79,43 @@ async def test_pipelined_entries_of_several_clients_commit_once_each_in_one_chai
     assert os.stat(socket_path).st_mode & 0o777 == 0o600  # only the service user connects
 
 
+async def test_entries_beyond_the_writers_queue_wait_for_room_and_commit(
+    db: Database, socket_path: Path
+) -> None:
+    # A queue of 2 with 40 entries arriving at once: most take the back-pressure path (a task that
+    # waits for room), none is refused or lost.
+    writer = AuditWriter(db, max_batch=2, max_queue=2)
+    await writer.start()
+    relay = AuditRelayServer(writer, socket_path)
+    await relay.start()
+    client = AuditRelayClient(socket_path)
+    batch = events(40)
+    try:
+        await asyncio.gather(*(client.append(event) for event in batch))
+    finally:
+        await client.stop()
+        await relay.stop()
+        await writer.stop()
+    assert await request_ids(db) == Counter(event.request_id for event in batch)
+    assert await chain_ok(db)
+
+
+async def test_a_stopped_writer_fails_the_clients_entries(
+    db: Database, socket_path: Path, client: AuditRelayClient
+) -> None:
+    writer = AuditWriter(db)
+    await writer.start()
+    relay = AuditRelayServer(writer, socket_path)
+    await relay.start()
+    try:
+        await writer.stop()  # the relay still listens; the writer refuses
+        with pytest.raises(AuditWriteFailed):
+            await client.append(EVENT)
+    finally:
+        await relay.stop()
+    assert await request_ids(db) == Counter()
+
+
 async def test_the_event_crosses_the_socket_unchanged(
     db: Database, relay: AuditRelayServer, client: AuditRelayClient
 ) -> None:

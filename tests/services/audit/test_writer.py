@@ -104,6 +104,31 @@ async def test_a_cancelled_waiter_still_gets_its_entry_written(db: Database, wri
     assert [e.request_id for e in await stored(db)] == ["req_0", "req_after"]
 
 
+async def test_submit_queues_without_waiting_and_refuses_beyond_the_queue(db: Database) -> None:
+    writer = AuditWriter(db, max_batch=2, max_queue=3)
+    await writer.start()
+    try:
+        # Submitted in one turn: the writer's task has not run, so the queue holds all three.
+        futures = [writer.submit(event) for event in events(3)]
+        with pytest.raises(asyncio.QueueFull):
+            writer.submit(replace(EVENT, request_id="req_beyond"))
+        assert not any(future.done() for future in futures)  # committed later, not yet
+        assert await asyncio.gather(*futures) == [None] * 3
+    finally:
+        await writer.stop()
+    assert [e.request_id for e in await stored(db)] == ["req_0", "req_1", "req_2"]
+    assert await chain_ok(db)
+    with pytest.raises(ServiceUnavailable):  # stopped: refused at once, as append
+        writer.submit(EVENT)
+
+
+async def test_a_failed_batch_fails_the_submitted_futures(db: Database, writer: AuditWriter) -> None:
+    async with without_audit_head(db):
+        futures = [writer.submit(event) for event in events(3)]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+    assert all(isinstance(result, AuditWriteFailed) for result in results), results
+
+
 @pytest.mark.parametrize(("max_batch", "max_queue"), [(0, 1), (1, 0)], ids=["batch", "queue"])
 def test_bounds_must_be_positive(tmp_path: Path, max_batch: int, max_queue: int) -> None:
     # The engine connects lazily: nothing is opened here.
