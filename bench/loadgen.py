@@ -189,24 +189,37 @@ def tree_cpu_seconds(pid: int) -> float | None:
     return own + sum(tree_cpu_seconds(child) or 0.0 for child in child_pids(pid))
 
 
-def cpu_seconds_by_name(names: tuple[str, ...]) -> dict[str, float]:
+def cpu_seconds_by_name(names: tuple[str, ...]) -> dict[int, tuple[str, float]]:
     """CPU time of every living process whose command name (``/proc/<pid>/comm``, e.g. ``postgres``,
-    ``redis-server``) is one of ``names``, summed per name; zeros off Linux. A process that ended
-    between two samples takes its time with it (PostgreSQL's backends live as long as their pool)."""
-    totals = dict.fromkeys(names, 0.0)
+    ``redis-server``) is one of ``names``: pid -> (name, seconds); empty off Linux. Compare two samples
+    pid by pid (``cpu_seconds_between``): a process that ended between them takes its time with it."""
+    found: dict[int, tuple[str, float]] = {}
     try:
         entries = [entry for entry in Path("/proc").iterdir() if entry.name.isdigit()]
     except OSError:
-        return totals
+        return found
     for entry in entries:
         try:
             stat = (entry / "stat").read_text()
         except OSError:
             continue  # ended meanwhile
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        if name in totals:
-            totals[name] += _stat_cpu_seconds(stat)
-    return totals
+        if name in names:
+            found[int(entry.name)] = (name, _stat_cpu_seconds(stat))
+    return found
+
+
+def cpu_seconds_between(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> dict[str, float]:
+    """CPU seconds used per name between two ``cpu_seconds_by_name`` samples: the processes alive at
+    the second, less what each had used at the first (one started in between counts whole)."""
+    used: dict[str, float] = {}
+    for pid, (name, seconds) in after.items():
+        earlier = before.get(pid)
+        since = seconds - (earlier[1] if earlier is not None and earlier[0] == name else 0.0)
+        used[name] = used.get(name, 0.0) + since
+    return used
 
 
 def unix_socket_holder(pids: list[int], path_suffix: str) -> int | None:

@@ -62,6 +62,7 @@ from bench.cli import load_parser, parse_load_args, run_benchmark
 from bench.loadgen import (
     Window,
     child_pids,
+    cpu_seconds_between,
     cpu_seconds_by_name,
     machine_busy_seconds,
     measure,
@@ -107,7 +108,7 @@ class _CpuParts:
 
     workers: dict[int, float]
     writer: float
-    services: dict[str, float]
+    services: dict[int, tuple[str, float]]
     machine: float | None
 
     @classmethod
@@ -141,8 +142,9 @@ def _cpu_seconds_by_part(window: Window) -> dict[str, float]:
     parts = {WRITER: after.writer - before.writer}
     # The server's tree: the supervisor and its workers (one worker: the supervisor is it), less the writer.
     parts[WORKERS] = window.server_cpu * window.seconds - parts[WRITER]
+    services = cpu_seconds_between(before.services, after.services)
     for name, label in SERVICES.items():
-        parts[label] = after.services[name] - before.services[name]
+        parts[label] = services.get(name, 0.0)
     parts[CLIENT] = window.client_cpu * window.seconds
     if after.machine is not None and before.machine is not None:
         parts[REST] = max(0.0, after.machine - before.machine - sum(parts.values()))

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.loadgen import cpu_seconds_by_name, measure, unix_socket_holder
+from bench.loadgen import cpu_seconds_between, cpu_seconds_by_name, measure, unix_socket_holder
 
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 LISTENER = """
@@ -34,8 +34,18 @@ def test_cpu_by_name_counts_this_process_and_nothing_for_an_absent_name() -> Non
     before = cpu_seconds_by_name((own, "no-such-process"))
     _burn(0.3)
     after = cpu_seconds_by_name((own, "no-such-process"))
-    assert after[own] - before[own] >= 0.2  # clock ticks: 10 ms apiece
-    assert after["no-such-process"] == before["no-such-process"] == 0.0
+    assert after[os.getpid()][0] == own
+    used = cpu_seconds_between(before, after)
+    assert used[own] >= 0.2  # clock ticks: 10 ms apiece
+    assert "no-such-process" not in used
+
+
+def test_cpu_between_samples_ignores_ended_processes_and_counts_new_ones_whole() -> None:
+    before = {1: ("postgres", 5.0), 2: ("postgres", 9.0), 3: ("redis-server", 1.0)}
+    after = {1: ("postgres", 5.5), 4: ("postgres", 0.25), 3: ("redis-server", 1.5)}  # 2 ended, 4 began
+    assert cpu_seconds_between(before, after) == {"postgres": 0.75, "redis-server": 0.5}
+    # A pid reused by another program between the samples counts whole, under its new name.
+    assert cpu_seconds_between({7: ("postgres", 3.0)}, {7: ("sleep", 0.5)}) == {"sleep": 0.5}
 
 
 def test_the_unix_socket_holder_is_the_process_that_listens(tmp_path: Path) -> None:
