@@ -40,6 +40,11 @@ SOCKET_NAME = "audit.sock"
 ORPHAN_CHECK_SECONDS = 0.5
 # How long a stopping writer may take to commit what it holds before it is killed.
 STOP_TIMEOUT_SECONDS = 30.0
+# A writer that dies young is replaced after a delay that doubles from the first to the last (see
+# RestartBackoff); one that served this long before it died counts as healthy: replaced at once.
+FIRST_RESTART_DELAY_SECONDS = 0.5
+MAX_RESTART_DELAY_SECONDS = 30.0
+HEALTHY_LIFETIME_SECONDS = 60.0
 
 
 def _stop_when_orphaned(supervisor: int) -> None:
@@ -78,17 +83,51 @@ def ping(path: Path, timeout: float) -> bool:
     return ANSWER.unpack(answer) == (0, COMMITTED)
 
 
+class RestartBackoff:
+    """How long to wait before replacing a writer that died: not at all after a healthy life or the
+    first early death, then ``first``, doubling for each further early death, at most ``most``.
+
+    A writer that cannot serve (a setting it refuses, a socket directory gone) dies as soon as it starts;
+    replaced at once every time, it would be respawned twice a second forever, each spawn a second of
+    CPU taken from the workers. The workers fail closed (503) either way until one answers."""
+
+    def __init__(
+        self,
+        *,
+        first: float = FIRST_RESTART_DELAY_SECONDS,
+        most: float = MAX_RESTART_DELAY_SECONDS,
+        healthy_lifetime: float = HEALTHY_LIFETIME_SECONDS,
+    ) -> None:
+        self._first = first
+        self._most = most
+        self._healthy_lifetime = healthy_lifetime
+        self._early_deaths = 0
+
+    def delay_after(self, lived_seconds: float) -> float:
+        """The delay before the next writer, for one that died after ``lived_seconds``."""
+        if lived_seconds >= self._healthy_lifetime:
+            self._early_deaths = 0
+        self._early_deaths += 1
+        if self._early_deaths == 1:
+            return 0.0
+        return min(self._most, self._first * 2.0 ** (self._early_deaths - 2))
+
+
 class AuditWriterProcess:
     """The supervisor's handle on the writer process: its socket directory, start, health, stop."""
 
-    def __init__(self, *, healthcheck_timeout: float, startup_grace: float) -> None:
+    def __init__(
+        self, *, healthcheck_timeout: float, startup_grace: float, backoff: RestartBackoff | None = None
+    ) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="nsl-audit-"))  # mode 0700
         self.path = self.directory / SOCKET_NAME
         self._timeout = healthcheck_timeout
         self._grace = startup_grace
+        self._backoff = backoff or RestartBackoff()
         self.process: BaseProcess | None = None
         self._started_at = 0.0
         self._answered = False
+        self._restart_at = 0.0  # monotonic: when the next writer may start (after one died young)
 
     def start(self) -> None:
         """Spawn a writer (the path is its argument; the workers read it from the environment)."""
@@ -125,12 +164,21 @@ class AuditWriterProcess:
         return starting and self.process.is_alive()
 
     def replace(self) -> None:
-        """Kill the writer (hung, or already gone) and start another."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.join()
-            log.warning("audit_writer_died", pid=self.process.pid, exit_code=self.process.exitcode)
-        self.start()
+        """Kill the writer (hung, or already gone) and start another, or, while the backoff lasts
+        after one that died young, none yet: a later call starts it (the supervisor calls again at
+        its next check, as the writer is not healthy meanwhile)."""
+        now = time.monotonic()
+        process, self.process = self.process, None
+        if process is not None:
+            process.kill()
+            process.join()
+            delay = self._backoff.delay_after(now - self._started_at)
+            self._restart_at = now + delay
+            log.warning(
+                "audit_writer_died", pid=process.pid, exit_code=process.exitcode, restart_in_seconds=delay
+            )
+        if now >= self._restart_at:
+            self.start()
 
     def stop(self) -> None:
         """SIGTERM the writer (it commits and answers what it holds), wait, remove the socket directory."""
