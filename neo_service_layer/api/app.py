@@ -56,7 +56,9 @@ def _audit_sink(settings: Settings, db: Database) -> AuditWriter | AuditRelayCli
     """Where entries with no transaction of their own go: the one writer process of ``nsl api
     --workers N`` when it set ``audit.relay_socket``, else this process's own writer."""
     if settings.audit.relay_socket is not None:
-        return AuditRelayClient(settings.audit.relay_socket)
+        return AuditRelayClient(
+            settings.audit.relay_socket, timeout_seconds=settings.audit.relay_timeout_seconds
+        )
     return configured_writer(db, settings)
 
 

@@ -69,6 +69,9 @@ MIN_ENCLAVE_IN_FLIGHT_BYTES = 8 * 1024 * 1024
 DEFAULT_AUDIT_CHECKPOINT_EVERY_ENTRIES = 1000
 DEFAULT_AUDIT_CHECKPOINT_INTERVAL_SECONDS = 300.0
 DEFAULT_AUDIT_BATCH_LINGER_SECONDS = 0.001
+# Longer than any batch should take (a busy writer commits in milliseconds); a writer that hangs beyond
+# it fails its requests (503) instead of holding them.
+DEFAULT_AUDIT_RELAY_TIMEOUT_SECONDS = 10.0
 
 DEFAULT_ORACLE_TIMEOUT_SECONDS = 5.0
 #: N3's MaxOracleResultSize (neo-go pkg/core/transaction/oracle.go).
@@ -314,6 +317,13 @@ class AuditSettings(SettingsGroup):
         le=0.1,
         description="On PostgreSQL, a busy audit writer waits this long for its batch to fill, unless as "
         "many entries as its last batch held are queued already (0: never).",
+    )
+    relay_timeout_seconds: float = Field(
+        default=DEFAULT_AUDIT_RELAY_TIMEOUT_SECONDS,
+        gt=0,
+        le=300,
+        description="With nsl api --workers N: how long a worker waits for the audit writer to answer an "
+        "entry before it fails the request closed (503 audit_writer_unavailable).",
     )
     relay_socket: Path | None = Field(
         default=None,

@@ -25,14 +25,12 @@ import asyncio
 import itertools
 from pathlib import Path
 
+from neo_service_layer.config.groups import DEFAULT_AUDIT_RELAY_TIMEOUT_SECONDS
 from neo_service_layer.logging import get_logger
 from neo_service_layer.services.audit.chain import AuditEvent
 from neo_service_layer.services.audit.errors import AuditWriteFailed, AuditWriterUnavailable
 from neo_service_layer.services.audit.relay_frames import ANSWER, COMMITTED, TurnBatchedProtocol, encode_event
 
-#: Longer than any batch should take (a busy writer commits in milliseconds); a writer that hangs
-#: beyond it fails its requests instead of holding them.
-DEFAULT_TIMEOUT_SECONDS = 10.0
 # The status of an entry whose connection broke before its answer came.
 _LOST = -1
 
@@ -71,7 +69,9 @@ class _Connection(TurnBatchedProtocol):
 class AuditRelayClient:
     """One per worker process: sends audit entries to the single writer; ``append`` returns once committed."""
 
-    def __init__(self, socket_path: Path, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, socket_path: Path, *, timeout_seconds: float = DEFAULT_AUDIT_RELAY_TIMEOUT_SECONDS
+    ) -> None:
         self._path = socket_path
         self._timeout = timeout_seconds
         self._seq = itertools.count(1)
