@@ -4,9 +4,6 @@ process over the relay, waiting for its answer as long as ``audit.relay_timeout_
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,19 +14,14 @@ from neo_service_layer.db.session import Database
 from neo_service_layer.services.audit.errors import AuditWriterUnavailable
 from neo_service_layer.services.audit.relay import AuditRelayClient
 from neo_service_layer.services.audit.writer import AuditWriter
+from tests.services.audit.test_relay import never_answer, socket_path
 from tests.services.audit.test_writer import EVENT
 from tests.settings_helpers import settings_with
 
+__all__ = ["socket_path"]  # the relay tests' fixture: a short socket path, removed after the test
+
 # Far below the default (10 s): a client built without the setting would not fail within it.
 OUTER_SECONDS = 5.0
-
-
-@pytest.fixture
-def socket_path() -> Iterator[Path]:
-    # Not under tmp_path: a Unix socket's path must fit in 108 bytes.
-    directory = Path(tempfile.mkdtemp(prefix="nsl-sink-"))
-    yield directory / "audit.sock"
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_without_a_relay_socket_the_app_writes_its_own(settings: Settings) -> None:
@@ -39,9 +31,6 @@ def test_without_a_relay_socket_the_app_writes_its_own(settings: Settings) -> No
 async def test_the_relay_client_waits_for_an_answer_as_long_as_configured(
     settings: Settings, socket_path: Path
 ) -> None:
-    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()
-
     configured = settings_with(settings, audit={"relay_socket": socket_path, "relay_timeout_seconds": 0.2})
     sink = _audit_sink(configured, Database(configured.effective_database_url))
     assert isinstance(sink, AuditRelayClient)

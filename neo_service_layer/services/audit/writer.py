@@ -19,8 +19,8 @@ fill (PostgreSQL's ``commit_delay`` is the same idea), and no longer than it tak
 its last batch held to queue; not at all when they are queued already: then it would only idle (the
 requests answered by one batch come back together, and on one process they reach the writer in one
 event-loop turn: the linger was a millisecond of every ~8 ms cycle at 16 connections,
-docs/performance.md). An idle one (last batch of one) never waits, so a
-lone request's latency is unchanged.
+docs/performance.md). An idle one (last batch of one) never waits, so a lone request's latency is
+unchanged.
 """
 
 from __future__ import annotations

@@ -41,6 +41,11 @@ def socket_path() -> Iterator[Path]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A writer that takes every frame and answers none."""
+    await reader.read()
+
+
 @pytest.fixture
 async def relay(writer: AuditWriter, socket_path: Path) -> AsyncIterator[AuditRelayServer]:
     server = AuditRelayServer(writer, socket_path)
@@ -229,9 +234,6 @@ async def test_no_writer_fails_closed_and_the_client_reconnects_once_one_listens
 
 
 async def test_no_answer_in_time_fails_closed(socket_path: Path) -> None:
-    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()
-
     server = await asyncio.start_unix_server(never_answer, str(socket_path))
     client = AuditRelayClient(socket_path, timeout_seconds=0.2)
     try:
