@@ -8,7 +8,6 @@ asked for them, never more, and expire after at most ``jwt_max_ttl_seconds``.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,13 +20,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from neo_service_layer.db.base import utcnow
 from neo_service_layer.db.models import Role
+from neo_service_layer.enclave.fsutil import PRIVATE_FILE_MODE, write_new_file
 from neo_service_layer.errors import CredentialExpired, Unauthenticated, ValidationFailed
 from neo_service_layer.services.accounts.principal import Principal
 
 ALGORITHM = "EdDSA"
 AUDIENCE = "nsl-api"
 ACTOR_PREFIX = "jwt:"
-KEY_FILE_MODE = 0o600
+KEY_FILE_MODE = PRIVATE_FILE_MODE
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +58,9 @@ class TokenSigner:
             pem = Ed25519PrivateKey.generate().private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-            # O_EXCL: two processes starting at once must not overwrite each other's key.
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(pem)
+            # Written whole, then linked into place: workers starting at once never overwrite each
+            # other's key, nor read one that is half written (that failed a worker's start).
+            write_new_file(path, pem)
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise ValidationFailed(f"{path} does not hold an Ed25519 private key")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -153,3 +155,23 @@ def test_a_key_file_of_another_type_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValidationFailed):
         TokenSigner.from_file(path, ISSUER, 600)
+
+
+def test_processes_starting_at_once_all_load_the_one_key_written(tmp_path: Path) -> None:
+    """Workers started together each call from_file on a fresh data directory: none may read the key
+    file while another is still writing it (a half-written PEM failed a worker's start), and all end
+    with the same key. Threads released together by a barrier race as the processes would."""
+    rounds, racers = 40, 6
+    for round_ in range(rounds):
+        path = tmp_path / str(round_) / "jwt.pem"
+        barrier = threading.Barrier(racers)
+
+        def load(path: Path = path, barrier: threading.Barrier = barrier) -> str:
+            barrier.wait()
+            return TokenSigner.from_file(path, ISSUER, 600).key_id
+
+        with ThreadPoolExecutor(racers) as pool:
+            key_ids = set(pool.map(lambda _: load(), range(racers)))
+        assert len(key_ids) == 1
+        assert stat.S_IMODE(path.stat().st_mode) == KEY_FILE_MODE
+        assert [p.name for p in path.parent.iterdir()] == ["jwt.pem"]  # no temporary file left
