@@ -13,7 +13,10 @@ curve flattens earlier than on a server with a remote client. So do PostgreSQL, 
 writer: a second table splits each point's CPU per request by process (workers, writer, PostgreSQL,
 Redis, load generator, the rest of the machine) and gives the cores' bound, what the machine's cores
 would serve if every one were busy at that cost per request. The speed-up of N workers over one can
-reach neither N nor that bound over the first point. Exit status as ``bench/api.py``.
+reach neither N nor that bound over the first point. Nor what the machine itself gives: between the
+windows of each round a pure-Python CPU loop runs in one process, then in N at once
+(``bench/machine.py``), and the report sets ours' and bare's speed-ups beside the loops' (a 2-vCPU VM
+gave 1.16x to 1.99x within an hour). Exit status as ``bench/api.py``.
 
 Usage: ``python bench/scaling.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/nsl_bench_scale
 --redis-url redis://127.0.0.1:6379 [--workers 1,2,4] [--duration 6]``.
@@ -69,6 +72,7 @@ from bench.loadgen import (
     process_cpu_seconds,
     unix_socket_holder,
 )
+from bench.machine import MIN_SECONDS, scale_out
 from bench.servers import Server
 from neo_service_layer.api.audit_writer import SOCKET_NAME
 from neo_service_layer.config import Settings
@@ -158,7 +162,10 @@ def _measure_workers(
     workers: int,
     started: dict[str, Server],
     api_key: str,
-) -> dict[str, Point]:
+) -> tuple[dict[str, Point], float]:
+    """Each target's point at ``workers``, and the machine's own speed-up at that count (bench.machine),
+    measured in each round next to the windows."""
+    machine: list[float] = []
     windows: dict[str, list[Window]] = {name: [] for name in TARGETS}
     shares: dict[str, list[float]] = {name: [] for name in TARGETS}
     used: dict[str, Counter[str]] = {name: Counter() for name in TARGETS}
@@ -187,6 +194,8 @@ def _measure_workers(
             used[name].update(_cpu_seconds_by_part(window))
             console.print(f"{window.rps:,.0f} req/s, {window.errors} errors")
             windows[name].append(window)
+        if workers > 1:
+            machine.append(scale_out(workers, max(MIN_SECONDS, args.duration / args.rounds / 2)))
     points = {}
     for name in TARGETS:
         requests = sum(w.requests for w in windows[name])
@@ -197,12 +206,13 @@ def _measure_workers(
             {part: seconds / requests * 1e6 for part, seconds in used[name].items()} if requests else {},
             len(os.sched_getaffinity(0)),
         )
-    return points
+    return points, sum(machine) / len(machine) if machine else 1.0
 
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     """For each worker count: start both servers, measure alternately, stop them; return the report."""
     points: list[Point] = []
+    machine: dict[int, float] = {}
     with contextlib.ExitStack() as stack:
         runner = stack.enter_context(asyncio.Runner(loop_factory=uvloop.new_event_loop))
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nsl-bench-")))
@@ -231,13 +241,18 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                     servers.wait_ready(server, READY_PATHS[name])
                 if api_key is None:  # the key lives in the database: every worker count uses it
                     api_key = provision_tenant(started[OURS], admin_key)
-                points.extend(_measure_workers(runner, console, args, workers, started, api_key).values())
+                measured, machine[workers] = _measure_workers(
+                    runner, console, args, workers, started, api_key
+                )
+                points.extend(measured.values())
         audited = runner.run(audit_entries(database_url)) - audit_before
-    return report(console, points, args, audited)
+    return report(console, points, machine, args, audited)
 
 
-def report(console: Console, points: list[Point], args: argparse.Namespace, audited: int) -> dict[str, Any]:
-    """Print the curve and return it JSON-ready."""
+def report(
+    console: Console, points: list[Point], machine: dict[int, float], args: argparse.Namespace, audited: int
+) -> dict[str, Any]:
+    """Print the curve (``machine``: the CPU loop's speed-up at each count) and return it JSON-ready."""
     database = "PostgreSQL" if args.database_url else "SQLite"
     table = Table(title=f"NSL scale-out ({database}, Redis rate limiter, {args.concurrency} connections)")
     columns = ("workers", "target", "req/s", "speed-up", "p50 ms", "p99 ms", "server CPU", "server µs/req")
@@ -264,9 +279,17 @@ def report(console: Console, points: list[Point], args: argparse.Namespace, audi
     console.print(table)
     console.print(_cpu_table(points, base))
     measured = sum(p.summary.requests for p in points if p.summary.target == OURS)
+    first = args.workers[0]
     for workers in args.workers:
         ours, bare = by_workers[workers, OURS], by_workers[workers, BARE]
         console.print(f"  - {workers} workers: ours is {ours.rps / bare.rps:.1%} of bare at the same count")
+        if workers > first:
+            loops = machine[workers] / machine[first]
+            ours_up, bare_up = ours.rps / by_workers[first, OURS].rps, bare.rps / by_workers[first, BARE].rps
+            console.print(
+                f"    the machine itself: {workers} CPU loops at once did {loops:.2f}x the work of {first} "
+                f"in the same minutes (bench/machine.py); ours {ours_up:.2f}x, bare {bare_up:.2f}x"
+            )
     console.print(
         f"  - audit entries written: {audited:,} for {measured:,} measured requests to ours (warm-ups too); "
         "busiest worker = its share of the workers' CPU (1/N is even); server CPU = supervisor + workers; "
@@ -282,6 +305,8 @@ def report(console: Console, points: list[Point], args: argparse.Namespace, audi
             "warmup": args.warmup,
             "workers": list(args.workers),
             "audit_entries_written": audited,
+            # A pure-Python CPU loop in N processes at once over one process (bench/machine.py).
+            "machine_speed_up": {str(workers): ratio for workers, ratio in machine.items()},
         },
         "points": [
             {
