@@ -14,8 +14,8 @@ writer: a second table splits each point's CPU per request by process (workers, 
 Redis, load generator, the rest of the machine) and gives the cores' bound, what the machine's cores
 would serve if every one were busy at that cost per request. The speed-up of N workers over one can
 reach neither N nor that bound over the first point. Nor what the machine itself gives: between the
-windows of each round a pure-Python CPU loop runs in one process, then in N at once
-(``bench/machine.py``), and the report sets ours' and bare's speed-ups beside the loops' (a 2-vCPU VM
+windows of each round a pure-Python CPU loop runs in one process, then in N at once, then in one
+again (``bench/machine.py``), and the report sets ours' and bare's speed-ups beside the loops' (a 2-vCPU VM
 gave 1.16x to 2.09x within an hour). Exit status as ``bench/api.py``.
 
 Usage: ``python bench/scaling.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/nsl_bench_scale
