@@ -11,7 +11,7 @@ from fastapi.telemetry import TelemetryConfig
 from neo_service_layer import __version__
 from neo_service_layer.api.auth_cache import AuthCache
 from neo_service_layer.api.auth_failures import AuthFailureMonitor
-from neo_service_layer.api.metrics import ApiMetrics
+from neo_service_layer.api.metrics import ApiMetrics, multiprocess_dir
 from neo_service_layer.api.middleware import RequestContextMiddleware
 from neo_service_layer.api.openapi import install as declare_security
 from neo_service_layer.api.problems import install_problem_handlers
@@ -65,7 +65,7 @@ def _audit_sink(settings: Settings, db: Database) -> AuditWriter | AuditRelayCli
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API app. Its state is created in the lifespan, so building it has no side effects."""
     settings = settings or Settings()
-    metrics = ApiMetrics()
+    metrics = ApiMetrics(multiprocess_dir())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -8,14 +8,18 @@ worker, ``SO_REUSEPORT``: ``api.workers``) and supervises N worker processes, ea
 from the environment (:func:`app_from_environment`); it restarts any that dies, and on SIGTERM or SIGINT
 stops them all gracefully (each runs its lifespan shutdown). What the workers share goes through the
 database and Redis (rate limits; the settings refuse N > 1 without it), and their group-committed audit
-entries through the one audit-writer process it runs beside them (``api.audit_writer``), stopped last.
+entries through the one audit-writer process it runs beside them (``api.audit_writer``), stopped last;
+their metrics through files in a directory of its own (``api.metrics``), so any worker's /metrics
+answers for all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import tempfile
 from dataclasses import dataclass
 
 import uvicorn
@@ -24,6 +28,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from neo_service_layer.api.app import create_app
 from neo_service_layer.api.audit_writer import RELAY_SOCKET_ENV, AuditWriterProcess
+from neo_service_layer.api.metrics import MULTIPROCESS_DIR_ENV
 from neo_service_layer.api.workers import STARTUP_GRACE_SECONDS, Workers, reuse_port_sockets
 from neo_service_layer.config import Settings
 from neo_service_layer.db.migrate import upgrade
@@ -60,13 +65,18 @@ def supervise_workers(config: uvicorn.Config, slots: list[list[socket.socket]]) 
     writer = AuditWriterProcess(
         healthcheck_timeout=config.timeout_worker_healthcheck, startup_grace=STARTUP_GRACE_SECONDS
     )
-    # The spawned workers inherit the environment: each app loads its settings from it.
+    # The spawned workers inherit the environment: each app loads its settings from it, and
+    # prometheus_client its multiprocess directory (api.metrics), one file per worker in it.
     os.environ[RELAY_SOCKET_ENV] = str(writer.path)
+    metrics_dir = tempfile.mkdtemp(prefix="nsl-metrics-")  # mode 0700
+    os.environ[MULTIPROCESS_DIR_ENV] = metrics_dir
     workers = Workers(config, slots, writer)
     try:
         workers.run()
     finally:
         writer.stop()  # a second stop does nothing: this one is for an exception out of run()
+        del os.environ[MULTIPROCESS_DIR_ENV]
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return workers
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 from fastapi.dependencies.models import Dependant
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from sqlalchemy import func, select
 
 from neo_service_layer.config import RateLimitSettings
@@ -125,3 +127,13 @@ def bootstrap_admin_key(url: str) -> str:
         return issued.plaintext
 
     return asyncio.run(issue())
+
+
+def samples(text: str, name: str) -> list[Sample]:
+    """The samples called ``name`` in a Prometheus text exposition."""
+    return [
+        sample
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]

@@ -34,9 +34,8 @@ from neo_service_layer.services.accounts.tokens import ALGORITHM
 from neo_service_layer.services.audit.chain import verify
 from neo_service_layer.services.audit.writer import AuditWriter
 from tests.api.conftest import AppFactory
-from tests.api.helpers import audit_entries, auth, bearer, create_key, new_secret
+from tests.api.helpers import audit_entries, auth, bearer, create_key, new_secret, samples
 from tests.api.test_auth import claims_of, issue_token, signing_key
-from tests.api.test_health import samples
 from tests.conftest import Tenant
 
 # The secret part of every credential a test presents: it must appear in no log, metric or audit entry.

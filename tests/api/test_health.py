@@ -6,8 +6,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
 from neo_service_layer.api.state import AppState
 from neo_service_layer.chains.devnet.processes import free_port
@@ -17,20 +15,11 @@ from neo_service_layer.db.models import Job, JobStatus
 from neo_service_layer.enclave.server import EnclaveServer
 from neo_service_layer.ids import IdPrefix, new_id
 from tests.api.conftest import AppFactory
-from tests.api.helpers import assert_problem
+from tests.api.helpers import assert_problem, samples
 from tests.conftest import Tenant
 
 # Routes anyone may call: the JWT verifying key and the enclave's attestation.
 PUBLIC_PATHS = frozenset({"/v1/auth/jwks", "/v1/attestation"})
-
-
-def samples(text: str, name: str) -> list[Sample]:
-    return [
-        sample
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name
-    ]
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:

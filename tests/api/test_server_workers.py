@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select
 from uvicorn.config import STARTUP_FAILURE
 
+from neo_service_layer.api.metrics import MULTIPROCESS_DIR_ENV
 from neo_service_layer.chains.devnet.processes import free_port
 from neo_service_layer.db.models import AuditEntry
 from neo_service_layer.db.session import Database
@@ -35,6 +36,8 @@ from tests.api.workers_helpers import (
     WORKERS,
     Api,
     cmdline,
+    environment,
+    metric_by_worker,
     nsl,
     nsl_env,
     open_connections,
@@ -124,6 +127,8 @@ async def test_the_audit_chain_stays_one_valid_chain(
 
 async def test_a_worker_that_dies_is_replaced(start_api: StartApi) -> None:
     api = await start_api()
+    probes = {"method": "GET", "route": "/healthz", "status": "200"}
+    (probed,) = set((await metric_by_worker(api, "nsl_http_requests_total", **probes)).values())
     killed = min(api.workers())
     os.kill(killed, signal.SIGKILL)
     deadline = time.monotonic() + START_TIMEOUT
@@ -131,6 +136,9 @@ async def test_a_worker_that_dies_is_replaced(start_api: StartApi) -> None:
         assert time.monotonic() < deadline, api.output()[-4000:]
         await asyncio.sleep(0.1)
     assert await wait_until_every_worker_serves(api) == api.workers()
+    # The killed worker's counts stay in the sum: a counter never goes back when a worker is replaced.
+    (probed_since,) = set((await metric_by_worker(api, "nsl_http_requests_total", **probes)).values())
+    assert probed_since > probed
     assert api.stop() == 0
 
 
@@ -155,6 +163,8 @@ async def test_sigterm_stops_every_worker_after_auditing_what_it_answered(
     answered: list[str] = []
     workers = api.workers()
     (writer,) = api.audit_writers()
+    metrics_dir = Path(environment(min(workers))[MULTIPROCESS_DIR_ENV])
+    assert await asyncio.to_thread(metrics_dir.is_dir)
     loaded: set[int] = set()
     stopping = False
 
@@ -177,6 +187,7 @@ async def test_sigterm_stops_every_worker_after_auditing_what_it_answered(
     assert await asyncio.to_thread(api.process.wait, STOP_TIMEOUT) == 0
     assert loaded == workers, "both workers were busy when the signal came"
     assert not any(cmdline(pid) for pid in [*workers, writer]), "the workers and the writer are gone"
+    assert not await asyncio.to_thread(metrics_dir.exists), "the workers' metrics files went with them"
     # Each worker ran its lifespan shutdown: the audit writer drained before the process ended.
     assert api.output().count("Application shutdown complete.") == WORKERS
 

@@ -16,13 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.helpers import auth, bootstrap_admin_key, create_key
+from tests.api.helpers import auth, bootstrap_admin_key, create_key, samples
 from tests.api.workers_helpers import (
     AUTH_CACHE_SECONDS,
     BURST,
     CONNECTIONS,
     NO_REFILL,
+    WORKERS,
     Api,
+    metric_by_worker,
     open_connections,
     spawn_api,
     tenant_on,
@@ -110,3 +112,37 @@ async def test_a_revoked_key_stops_working_on_every_worker_within_the_cache_ttl(
         assert revoked.status_code == 200, revoked.text
     await asyncio.sleep(AUTH_CACHE_SECONDS)
     await answers_per_worker(401)
+
+
+async def test_every_worker_answers_metrics_for_all_workers(shared: SharedApi) -> None:
+    """Whichever worker answers a scrape, it counts every worker's requests (each worker alone would
+    count only those it served, and successive scrapes would disagree)."""
+    api = shared.api
+    tenant = await tenant_on(api, shared.admin_key)
+    route = {"method": "GET", "route": "/v1/api-keys"}  # no other test of the module lists keys
+    requests_before = await metric_by_worker(api, "nsl_http_requests_total", status="200", **route)
+    latency_before = await metric_by_worker(api, "nsl_http_request_duration_seconds_count", **route)
+    served: Counter[int] = Counter()
+    async with open_connections(api, CONNECTIONS) as clients:
+        while len(served) < WORKERS:
+            listing = (http.get("/v1/api-keys", headers=tenant.headers) for http in clients)
+            listed = await asyncio.gather(*listing)
+            for response in listed:
+                assert response.status_code == 200, response.text
+                served[api.server_pid(response)] += 1
+    total = sum(served.values())
+    assert min(served.values()) < total, "both workers served some"
+
+    (requests,) = set(requests_before.values())  # every worker reports the same before, too
+    (latencies,) = set(latency_before.values())
+    every_worker = api.workers()
+    assert await metric_by_worker(api, "nsl_http_requests_total", status="200", **route) == dict.fromkeys(
+        every_worker, requests + total
+    )
+    assert await metric_by_worker(api, "nsl_http_request_duration_seconds_count", **route) == dict.fromkeys(
+        every_worker, latencies + total
+    )
+    async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
+        text = (await http.get("/metrics")).text
+    assert 'pid="' not in text, "one series per metric and labels, not one per process"
+    assert samples(text, "nsl_job_queue_depth"), "the values read at scrape time are still there"

@@ -22,6 +22,7 @@ import httpx
 
 from neo_service_layer.api.audit_writer import SOCKET_NAME
 from neo_service_layer.chains.devnet.processes import free_port
+from tests.api.helpers import samples
 from tests.conftest import Tenant, make_tenant
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -68,6 +69,12 @@ def cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:  # gone
         return b""
+
+
+def environment(pid: int) -> dict[str, str]:
+    """The environment process ``pid`` started with."""
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(entry.decode().partition("=")[::2] for entry in entries if entry)
 
 
 def _connection_inode(local_port: int, remote_port: int) -> str | None:
@@ -210,3 +217,18 @@ async def open_connections(api: Api, count: int) -> AsyncIterator[list[httpx.Asy
             clients.append(await stack.enter_async_context(http))
             assert (await http.get("/healthz")).status_code == 200
         yield clients
+
+
+async def metric_by_worker(api: Api, name: str, **labels: str) -> dict[int, float]:
+    """The sum of the samples ``name`` that carry ``labels``, as each worker answers /metrics: new
+    connections until every worker has answered a scrape."""
+    seen: dict[int, float] = {}
+    deadline = time.monotonic() + START_TIMEOUT
+    while seen.keys() != api.workers():
+        assert time.monotonic() < deadline, f"scraped {set(seen)} only:\n{api.output()[-4000:]}"
+        async with httpx.AsyncClient(base_url=api.url, timeout=10) as http:
+            response = await http.get("/metrics")
+            assert response.status_code == 200, response.text
+            found = [s.value for s in samples(response.text, name) if labels.items() <= s.labels.items()]
+            seen[api.server_pid(response)] = sum(found)
+    return seen
