@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import shutil
 import signal
 import socket
 import tempfile
-import threading
 import time
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import uvloop
 
+from neo_service_layer.api.orphans import stop_when_orphaned
 from neo_service_layer.config import Settings
 from neo_service_layer.logging import configure_logging, get_logger
 from neo_service_layer.services.audit.relay_frames import ANSWER, COMMITTED, encode_ping
@@ -36,8 +35,6 @@ log = get_logger("nsl.api.audit_writer")
 #: The environment variable that tells the workers where the writer listens (``audit.relay_socket``).
 RELAY_SOCKET_ENV = "NSL_AUDIT_RELAY_SOCKET"
 SOCKET_NAME = "audit.sock"
-# How often the writer checks that its supervisor still runs (as the workers do).
-ORPHAN_CHECK_SECONDS = 0.5
 # How long a stopping writer may take to commit what it holds before it is killed.
 STOP_TIMEOUT_SECONDS = 30.0
 # A writer that dies young is replaced after a delay that doubles from the first to the last (see
@@ -47,19 +44,13 @@ MAX_RESTART_DELAY_SECONDS = 30.0
 HEALTHY_LIFETIME_SECONDS = 60.0
 
 
-def _stop_when_orphaned(supervisor: int) -> None:
-    while os.getppid() == supervisor:
-        time.sleep(ORPHAN_CHECK_SECONDS)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def run_audit_writer(path: str) -> None:  # pragma: no cover - runs in the spawned process
     """The writer process's body: settings loaded as the workers load them, the writer on ``path``."""
     # Ctrl-C and a closed terminal signal the whole process group: the workers drain on them, and the
     # writer must outlive that drain. Only its supervisor's SIGTERM (after the workers) stops it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    stop_when_orphaned()
     settings = Settings.load()
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(serve_audit_writer(settings, Path(path)), loop_factory=uvloop.new_event_loop)

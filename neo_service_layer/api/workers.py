@@ -21,7 +21,6 @@ stop every worker gracefully (each runs its lifespan shutdown) and then exit. No
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import threading
@@ -33,6 +32,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Process
 
 from neo_service_layer.api.audit_writer import AuditWriterProcess
+from neo_service_layer.api.orphans import stop_when_orphaned
 from neo_service_layer.logging import get_logger
 
 log = get_logger("nsl.api.workers")
@@ -41,8 +41,6 @@ CHECK_SECONDS = 0.5
 # Each stops the workers gracefully, then the supervisor. SIGHUP too: its default would end the
 # supervisor alone and leave the workers serving without one (uvicorn restarts them on it instead).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# How often a worker checks that its supervisor still runs.
-ORPHAN_CHECK_SECONDS = 0.5
 # How long a new worker may take to answer its first health check. A spawned worker answers only once
 # it has imported the app, which takes seconds on a busy machine: with uvicorn's 5 s health-check
 # timeout alone, a worker slower than that was killed and replaced forever (seen in the test suite).
@@ -69,20 +67,12 @@ def reuse_port_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
-def _stop_when_orphaned(supervisor: int) -> None:
-    """SIGTERM this worker once its supervisor is gone: it stops gracefully (answers what it accepted,
-    runs its lifespan shutdown) instead of serving on with no one to restart or stop it."""
-    while os.getppid() == supervisor:
-        time.sleep(ORPHAN_CHECK_SECONDS)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 class _Worker(Process):
     """uvicorn's worker process, which also stops when its supervisor dies. A SIGKILLed supervisor
     cannot stop its workers, and uvicorn's would serve on, orphaned, holding the port."""
 
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # pragma: no cover - in the child
-        threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
+        stop_when_orphaned()
         super().target(sockets)
 
 
