@@ -130,6 +130,28 @@ def canonical_body(fields: Mapping[str, Any]) -> str:
     return _CANONICAL_JSON.encode(body)
 
 
+def body_parts(event: AuditEvent, details: dict[str, Any]) -> tuple[str, str, str]:
+    """The :func:`canonical_body` of ``event``'s entry in three parts around the two values known only
+    under the head lock, its time and its number: ``head + time + mid + str(seq) + tail``, where time is
+    the ISO-8601 of :func:`canonical_body`. For an appender that takes the lock in the database
+    (``pg_batch``); ``details`` as written (redacted)."""
+    # The body's keys in sorted order: account_id, action, actor | created_at | details, outcome,
+    # request_id, resource | seq | status_code.
+    before = _CANONICAL_JSON.encode(
+        {"account_id": event.account_id, "action": event.action, "actor": event.actor}
+    )
+    after = _CANONICAL_JSON.encode(
+        {
+            "details": details,
+            "outcome": event.outcome,
+            "request_id": event.request_id,
+            "resource": event.resource,
+        }
+    )
+    tail = f',"status_code":{_CANONICAL_JSON.encode(event.status_code)}}}'
+    return before[:-1] + ',"created_at":"', '",' + after[1:-1] + ',"seq":', tail
+
+
 def entry_body(entry: AuditEntry) -> str:
     """:func:`canonical_body` of a stored entry."""
     return canonical_body({name: getattr(entry, name) for name in _BODY_FIELDS})

@@ -1,72 +1,55 @@
-"""The group-commit writer's batch on PostgreSQL in one statement: one round trip, commit included.
+"""The group-commit writer's batch on PostgreSQL: one call of ``nsl_audit_append``, commit included.
 
 The locked append (``chain.append_rows``) takes six round trips through SQLAlchemy (pool pre-ping,
 BEGIN, the head's ``SELECT … FOR UPDATE``, INSERT, head UPDATE, COMMIT) and ~700 µs of the API
-process's CPU per batch, most of it the client's work per round trip (a loopback send that wakes the
-server, an event-loop turn, SQLAlchemy's execution context). Here the writer remembers the head its
-last batch left, chains the next batch after it in Python, and sends one statement on its own
-connection, outside any explicit transaction (PostgreSQL commits it before it answers: the waiters
-still wake only after the commit):
+process's CPU per batch, most of it the client's work per round trip. Here the batch is one
+statement on the writer's own connection, outside any explicit transaction (PostgreSQL commits it
+before it answers: the waiters still wake only after the commit): ``SELECT nsl_audit_append(…)``, the
+database function of migration 0015, which locks the head row, stamps the batch with the time read
+under the lock, numbers and hashes its entries after the head, inserts them and moves the head.
 
-- ``cur`` locks the head row (``FOR UPDATE``: if another transaction moved it meanwhile, PostgreSQL
-  waits for that one and reads the head it committed);
-- ``moved`` moves the head to the batch's last entry only if ``cur`` is the head the batch was
-  chained after (a compare-and-set under the row lock);
-- the INSERT writes the rows only if ``moved`` did (a join with its one row or none);
-- the statement returns ``cur``: on a miss (another process, or a request's own transaction,
-  appended since) nothing was written, and the batch is chained again after the head it returned, in a
-  transaction that keeps the head locked (``append``): no writer starves.
+The database chains, not this process, because several processes append at once (``nsl api --workers
+N``: each worker its own writer): whoever holds the head's row lock appends after the head it sees,
+so no writer needs to know the head, none can miss it, and none waits for another process to hand it
+the head. (The previous design chained in Python after the head its last batch had left and had
+PostgreSQL compare-and-set it: with two workers nearly every batch missed, and a single writer
+process fed over a socket cost more than the misses: docs/performance.md, "Eighth round".)
 
-So the chain, the head and the lock are exactly those of the locked append; only who computes the
-rows before the lock is taken differs. A process whose requests only read hits after its first batch.
+What this process still does is everything that does not depend on the head: each entry's canonical
+JSON around its time and number (``chain.body_parts``), its redaction, and the column values. So the
+chain, the head and the lock are exactly those of the locked append, and ``chain.verify`` checks both
+alike.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from asyncpg.exceptions import NoDataFoundError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from neo_service_layer.enclave.opdefs.audit import GENESIS_HASH
-from neo_service_layer.services.audit.chain import HEAD_ID, AuditEvent, chain_rows
+from neo_service_layer.services.audit.chain import AuditEvent, body_parts, redact
 
-
-def _as_is(value: Any) -> Any:
-    return value
-
-
-# The log's columns, their PostgreSQL types (of the arrays unnest reads) and how a row's value is bound.
-_COLUMNS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
-    ("seq", "int", _as_is),
-    ("account_id", "varchar", _as_is),
-    ("created_at", "timestamptz", _as_is),
-    ("actor", "varchar", _as_is),
-    ("action", "varchar", _as_is),
-    ("resource", "varchar", _as_is),
-    ("outcome", "varchar", str),
-    ("status_code", "int", _as_is),
-    ("request_id", "varchar", _as_is),
-    ("details", "json", json.dumps),  # as SQLAlchemy's JSON type binds it
-    ("prev_hash", "varchar", _as_is),
-    ("hash", "varchar", _as_is),
+# The function's parameters, in order, and the PostgreSQL type of each array.
+_PARAMETERS = (
+    "varchar",  # account_id
+    "varchar",  # actor
+    "varchar",  # action
+    "varchar",  # resource
+    "varchar",  # outcome
+    "int",  # status_code
+    "varchar",  # request_id
+    "json",  # details
+    "text",  # body head (chain.body_parts)
+    "text",  # body mid
+    "text",  # body tail
 )
-_ARRAYS = ", ".join(f"${n}::{kind}[]" for n, (_, kind, _) in enumerate(_COLUMNS, 5))
 # Made of this module's constants only (no input reaches the text: the values are bound).
-_APPEND = f"""
-WITH cur AS (SELECT seq, hash FROM audit_head WHERE id = {HEAD_ID} FOR UPDATE),
-moved AS (
-  UPDATE audit_head SET seq = $3, hash = $4
-  WHERE id = {HEAD_ID} AND (SELECT cur.seq = $1 AND cur.hash = $2 FROM cur)
-  RETURNING id
-),
-written AS (
-  INSERT INTO audit_log ({", ".join(name for name, _, _ in _COLUMNS)})
-  SELECT rows.* FROM moved, unnest({_ARRAYS}) AS rows
+_APPEND = "SELECT nsl_audit_append({})".format(
+    ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_PARAMETERS, 1))
 )
-SELECT seq, hash FROM cur
-"""  # noqa: S608
 
 
 class HeadMissing(RuntimeError):
@@ -81,68 +64,57 @@ class PostgresBatchAppender:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
-        self._driver: Any = None
         self._statement: Any = None
-        # Batches that found the head moved by another writer since this one's last batch (for tests).
-        self.misses = 0
-        # The head the last batch left (or the last miss reported); a wrong guess costs one miss.
-        self._head: tuple[int, str] = (0, GENESIS_HASH)
 
     async def append(self, events: Sequence[AuditEvent]) -> None:
         """Chain and commit ``events`` in one transaction; raise if it is not known to be committed."""
         try:
-            driver, statement = await self._prepared()
-            if await self._try(statement, events):  # autocommit: one round trip
-                return
-            self.misses += 1
-            # Another writer moved the head since our last batch. Trying again the same way could miss
-            # forever: a writer that just appended knows the new head first, so two busy processes'
-            # writers would leave one of them always a batch behind. So the retry runs in a transaction:
-            # its statement locks the head until COMMIT, so when it misses too it returns the head
-            # nobody else can move, and the try after it cannot miss.
-            async with driver.transaction():
-                if not await self._try(statement, events) and not await self._try(statement, events):
-                    raise RuntimeError("the audit head moved while this writer held its lock")
+            statement = await self._prepared()
+            await statement.fetchval(*_arrays(events))
+        except NoDataFoundError as exc:  # raised by the function, before it wrote anything
+            await self.close(invalidate=True)
+            raise HeadMissing("the audit chain head row is missing") from exc
         except BaseException:
             # Whether the statement committed is unknown (a lost connection, a cancellation): drop the
-            # connection (the head it remembers is only a guess; a wrong one costs a miss).
+            # connection rather than reuse one in an unknown state.
             await self.close(invalidate=True)
             raise
 
-    async def _try(self, statement: Any, events: Sequence[AuditEvent]) -> bool:
-        """One statement: True if the batch was written after the remembered head, else False (nothing
-        written) with the head it found remembered instead."""
-        seq, prev_hash = self._head
-        rows = chain_rows(seq, prev_hash, events)
-        last = rows[-1]
-        head = await statement.fetchrow(seq, prev_hash, last["seq"], last["hash"], *_arrays(rows))
-        if head is None:
-            raise HeadMissing("the audit chain head row is missing")
-        if (head["seq"], head["hash"]) == (seq, prev_hash):
-            self._head = (last["seq"], last["hash"])
-            return True
-        self._head = (head["seq"], head["hash"])
-        return False
-
     async def close(self, *, invalidate: bool = False) -> None:
         """Give the connection back to the pool (``invalidate``: discard it); safe to call twice."""
-        connection, self._connection, self._driver, self._statement = self._connection, None, None, None
+        connection, self._connection, self._statement = self._connection, None, None
         if connection is None:
             return
         if invalidate:
             await connection.invalidate()
         await connection.close()
 
-    async def _prepared(self) -> tuple[Any, Any]:
-        """asyncpg's connection and the prepared statement on it (asyncpg has no type hints)."""
+    async def _prepared(self) -> Any:
+        """The prepared statement on this appender's asyncpg connection (asyncpg has no type hints)."""
         if self._statement is None:
             self._connection = await self._engine.connect()
-            self._driver = (await self._connection.get_raw_connection()).driver_connection
-            assert self._driver is not None  # a checked-out connection is connected
-            self._statement = await self._driver.prepare(_APPEND)
-        return self._driver, self._statement
+            driver = (await self._connection.get_raw_connection()).driver_connection
+            assert driver is not None  # a checked-out connection is connected
+            self._statement = await driver.prepare(_APPEND)
+        return self._statement
 
 
-def _arrays(rows: list[dict[str, Any]]) -> list[list[Any]]:
-    """One array per column, in ``_COLUMNS`` order (``unnest`` turns them back into rows)."""
-    return [[bind(row[name]) for row in rows] for name, _, bind in _COLUMNS]
+def _arrays(events: Sequence[AuditEvent]) -> list[list[Any]]:
+    """One array per parameter of ``nsl_audit_append``, in ``_PARAMETERS`` order."""
+    columns: list[list[Any]] = [[] for _ in _PARAMETERS]
+    for event in events:
+        details = redact(event.details or {})
+        values = (
+            event.account_id,
+            event.actor,
+            event.action,
+            event.resource,
+            str(event.outcome),
+            event.status_code,
+            event.request_id,
+            json.dumps(details),  # as SQLAlchemy's JSON type binds it
+            *body_parts(event, details),
+        )
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    return columns

@@ -335,3 +335,36 @@ def test_canonical_body_is_the_documented_json(details: dict[str, Any]) -> None:
         ensure_ascii=False,
     )
     assert chain.canonical_body(fields) == expected
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        EVENT,
+        replace(EVENT, account_id=None, details=None),
+        replace(EVENT, details={"seq": 0, "status_code": 1, "created_at": "x", "z": [1, 2.5, None]}),
+        replace(EVENT, actor='key:"q"\\', resource="/v1/é/\u2028", request_id="", status_code=599),
+        replace(EVENT, action="a" * 200, details={"name": "café ☕", "ctl": "\x00\x1f", "big": 2**70}),
+    ],
+    ids=["plain", "no-account", "body-keys-in-details", "escapes", "long-and-odd"],
+)
+def test_body_parts_join_into_the_canonical_body(event: chain.AuditEvent) -> None:
+    """What nsl_audit_append (migration 0015) concatenates around the time and the number is exactly
+    what the verifier hashes."""
+    created_at, seq = utcnow(), 123_456
+    details = redact(event.details or {})
+    head, mid, tail = chain.body_parts(event, details)
+    fields = {
+        "seq": seq,
+        "account_id": event.account_id,
+        "created_at": created_at,
+        "actor": event.actor,
+        "action": event.action,
+        "resource": event.resource,
+        "outcome": event.outcome,
+        "status_code": event.status_code,
+        "request_id": event.request_id,
+        "details": details,
+    }
+    stamp = created_at.isoformat(timespec="microseconds")
+    assert head + stamp + mid + str(seq) + tail == chain.canonical_body(fields)
