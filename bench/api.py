@@ -379,7 +379,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         started: dict[str, Server] = {}
         for name in TARGETS:
             started[name] = servers.start(
-                name, FACTORIES[name], envs[name], data_dir, workers=args.workers, audit_writer=name == OURS
+                name, FACTORIES[name], envs[name], data_dir, workers=args.workers, nsl_app=name == OURS
             )
             stack.callback(servers.stop, started[name])
         for name, server in started.items():

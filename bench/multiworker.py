@@ -13,6 +13,7 @@ import uvicorn
 from bench.loadgen import HOST
 from neo_service_layer.api.server import supervise_workers
 from neo_service_layer.api.workers import Workers, reuse_port_sockets
+from neo_service_layer.config import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,9 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
     parser.add_argument(
-        "--audit-writer",
+        "--nsl",
         action="store_true",
-        help="an NSL app: run its one audit-writer process too, as nsl api --workers N does",
+        help="an NSL app: supervised as nsl api --workers N supervises it (the shared metrics directory, "
+        "on SQLite the audit-writer process), with the settings of the environment",
     )
     args = parser.parse_args(argv)
     config = uvicorn.Config(
@@ -38,8 +40,8 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,
     )
     slots = [[sock] for sock in reuse_port_sockets(HOST, args.port, args.workers)]
-    if args.audit_writer:
-        supervise_workers(config, slots)
+    if args.nsl:
+        supervise_workers(config, slots, Settings.load())
     else:
         Workers(config, slots).run()
 

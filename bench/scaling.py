@@ -234,7 +234,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                         envs[name],
                         data_dir,
                         workers=workers,
-                        audit_writer=name == OURS,
+                        nsl_app=name == OURS,
                     )
                     running.callback(servers.stop, started[name])
                 for name, server in started.items():

@@ -64,15 +64,15 @@ def start(
     log_dir: Path,
     *,
     workers: int = 1,
-    audit_writer: bool = False,
+    nsl_app: bool = False,
     extra_args: Sequence[str] = (),
 ) -> Server:
     """Start ``uvicorn <factory> --factory`` with the flags shared by every target.
 
     One worker (served in the uvicorn process itself) unless ``workers`` > 1: then ``nsl api --workers``'s
     supervisor (``bench.multiworker``: a socket per worker); uvicorn's default loop and HTTP parser
-    (uvloop and httptools when installed), log level warning, no access log; ``audit_writer`` for an NSL
-    app runs its audit-writer process too (api.audit_writer). ``extra_args`` go to
+    (uvloop and httptools when installed), log level warning, no access log; ``nsl_app``: supervised as
+    ``nsl api --workers N`` supervises an NSL app (api.server.supervise_workers). ``extra_args`` go to
     uvicorn as they are (e.g. ``--ssl-certfile``). Output goes to
     ``<log_dir>/<name>.log``; the process gets its own session, so a Ctrl-C reaches only us and
     we stop it in order.
@@ -85,8 +85,8 @@ def start(
         command += ["--host", HOST, *common, "--no-access-log", *extra_args]
     else:  # as nsl api --workers N serves (api.workers); uvicorn --workers shares one socket unevenly
         command = [sys.executable, "-m", "bench.multiworker", factory, *common]
-        if audit_writer:  # an NSL app: its workers send their audit entries to one writer process
-            command.append("--audit-writer")
+        if nsl_app:  # supervised as nsl api --workers N supervises it (its audit writer on SQLite)
+            command.append("--nsl")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -7,8 +7,9 @@ With ``api_workers`` N > 1 (``nsl api --workers N``) this process binds the sock
 worker, ``SO_REUSEPORT``: ``api.workers``) and supervises N worker processes, each building its own app
 from the environment (:func:`app_from_environment`); it restarts any that dies, and on SIGTERM or SIGINT
 stops them all gracefully (each runs its lifespan shutdown). What the workers share goes through the
-database and Redis (rate limits; the settings refuse N > 1 without it), and their group-committed audit
-entries through the one audit-writer process it runs beside them (``api.audit_writer``), stopped last;
+database and Redis (rate limits; the settings refuse N > 1 without it), and on SQLite their
+group-committed audit entries through the one audit-writer process it runs beside them
+(``api.audit_writer``), stopped last (on PostgreSQL each worker appends its own: ``needs_audit_writer``);
 their metrics through files in a directory of its own (``api.metrics``), so any worker's /metrics
 answers for all of them.
 """
@@ -59,25 +60,40 @@ async def prepare_shared_state(settings: Settings) -> None:
     TokenSigner.from_file(settings.effective_jwt_key_file, settings.jwt_issuer, settings.jwt_max_ttl_seconds)
 
 
-def supervise_workers(config: uvicorn.Config, slots: list[list[socket.socket]]) -> Workers:
-    """Run one worker per slot and the audit writer they all send their entries to (api.audit_writer)
-    until a stop signal; return the supervisor, stopped."""
-    writer = AuditWriterProcess(
-        healthcheck_timeout=config.timeout_worker_healthcheck, startup_grace=STARTUP_GRACE_SECONDS
-    )
-    # The spawned workers inherit the environment: each app loads its settings from it, and
-    # prometheus_client its multiprocess directory (api.metrics), one file per worker in it.
-    os.environ[RELAY_SOCKET_ENV] = str(writer.path)
+def supervise_workers(
+    config: uvicorn.Config, slots: list[list[socket.socket]], settings: Settings
+) -> Workers:
+    """Run one worker per slot until a stop signal; return the supervisor, stopped. On SQLite also the
+    audit writer they all send their entries to (:func:`needs_audit_writer`)."""
+    writer = None
+    if needs_audit_writer(settings):
+        writer = AuditWriterProcess(
+            healthcheck_timeout=config.timeout_worker_healthcheck, startup_grace=STARTUP_GRACE_SECONDS
+        )
+        # The spawned workers inherit the environment: each app loads its settings from it.
+        os.environ[RELAY_SOCKET_ENV] = str(writer.path)
+    # And prometheus_client its multiprocess directory (api.metrics), one file per worker in it.
     metrics_dir = tempfile.mkdtemp(prefix="nsl-metrics-")  # mode 0700
     os.environ[MULTIPROCESS_DIR_ENV] = metrics_dir
     workers = Workers(config, slots, writer)
     try:
         workers.run()
     finally:
-        writer.stop()  # a second stop does nothing: this one is for an exception out of run()
+        if writer is not None:
+            writer.stop()  # a second stop does nothing: this one is for an exception out of run()
         del os.environ[MULTIPROCESS_DIR_ENV]
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return workers
+
+
+def needs_audit_writer(settings: Settings) -> bool:
+    """Whether N workers hand their group-committed audit entries to one writer process.
+
+    On SQLite, yes: the database has one writer, and N processes' batches would queue for its lock. On
+    PostgreSQL, no: each worker appends its own batches in one statement, and the database chains them
+    under the head's row lock (``services/audit/pg_batch``); a writer process cost more than it saved
+    (docs/performance.md, "Eighth round")."""
+    return settings.is_sqlite
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +120,7 @@ class ApiServer:
             # Logged and ended as one process's failed startup is: uvicorn's status 3, no traceback dump.
             log.exception("api_startup_failed")
             raise SystemExit(STARTUP_FAILURE) from None
-        workers = supervise_workers(self.server.config, self.slots)
+        workers = supervise_workers(self.server.config, self.slots, self.settings)
         # A worker that fails before serving would fail again on restart: every worker was stopped.
         # Say so with the status a single process exits with.
         if workers.failed_to_start:

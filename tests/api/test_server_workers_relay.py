@@ -1,12 +1,14 @@
-"""The single audit writer of ``nsl api --workers 2`` as real processes, on both databases and the
-machine's Redis: killed mid-load, requests in flight fail closed (503, never a 200 without its entry),
-the supervisor replaces it and the workers reconnect by themselves; a garbage frame sent to it is
-refused without harm. The writer in one process: tests/services/audit/test_relay.py."""
+"""The single audit writer of ``nsl api --workers 2`` as real processes, on SQLite (on PostgreSQL each
+worker appends its own entries: ``api.server.needs_audit_writer``) and the machine's Redis: killed
+mid-load, requests in flight fail closed (503, never a 200 without its entry), the supervisor replaces
+it and the workers reconnect by themselves; a garbage frame sent to it is refused without harm. The
+writer in one process, on both databases: tests/services/audit/test_relay.py."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import time
@@ -36,6 +38,14 @@ from tests.api.workers_helpers import (
 pytestmark = pytest.mark.slow
 # Answers after the new writer took over, before the load stops.
 AFTER_RESTART = 100
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated, empty SQLite database: the one backend with an audit-writer process."""
+    path = tmp_path / "nsl.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
 
 
 @pytest.fixture

@@ -140,6 +140,12 @@ class Api:
         return self.process.wait(STOP_TIMEOUT)
 
 
+def audit_writer_processes(database_url: str) -> int:
+    """How many audit-writer processes ``nsl api --workers N`` runs on ``database_url``: one on SQLite,
+    none on PostgreSQL, where each worker appends its own entries (``api.server.needs_audit_writer``)."""
+    return 1 if database_url.startswith("sqlite") else 0
+
+
 def nsl_env(data_dir: Path, database_url: str, **settings: str) -> dict[str, str]:
     """The environment of an ``nsl`` process (none of the test runner's NSL_* variables)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NSL_")}
