@@ -1,11 +1,12 @@
-"""The single audit-writer process of ``nsl api --workers N``, as the supervisor runs it.
+"""The single audit-writer process of ``nsl api --workers N`` on SQLite, as the supervisor runs it.
 
 The workers hand the entries they group-commit to it over a Unix socket (``services.audit.relay``):
-one process holds the audit chain head, so batches are full and nothing misses (docs/performance.md,
-"Fifth round"). The supervisor (``api.workers.Workers``) starts it before the workers and tells them
-its socket through ``NSL_AUDIT_RELAY_SOCKET``, health-checks it with a ping frame, replaces it if it
-dies or hangs (the workers fail closed meanwhile and reconnect by themselves), and stops it only after
-every worker has drained, so that every answered request's entry is committed.
+one process holds SQLite's one write lock, so batches are full and the workers do not queue for the lock
+(docs/performance.md, "Fifth round"; on PostgreSQL the workers append their own batches:
+``api.server.needs_audit_writer``). The supervisor (``api.workers.Workers``) starts it before the
+workers and tells them its socket through ``NSL_AUDIT_RELAY_SOCKET``, health-checks it with a ping
+frame, replaces it if it dies or hangs (the workers fail closed meanwhile and reconnect by themselves),
+and stops it only after every worker has drained, so that every answered request's entry is committed.
 
 The socket lives in a directory of its own created with mode 0700 (``tempfile.mkdtemp``): only the
 service user can connect, as only it can write the log through the database.

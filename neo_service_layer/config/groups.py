@@ -327,8 +327,8 @@ class AuditSettings(SettingsGroup):
     )
     relay_socket: Path | None = Field(
         default=None,
-        description="Set by nsl api --workers N for its workers, not by hand: the Unix socket of the one "
-        "audit writer process they send their entries to (unset: each process writes its own).",
+        description="Set by nsl api --workers N on SQLite for its workers, not by hand: the Unix socket of "
+        "the one audit writer process they send their entries to (unset: each process writes its own).",
     )
     anchor_interval_seconds: float = Field(
         default=0.0,

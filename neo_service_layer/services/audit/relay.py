@@ -1,11 +1,12 @@
-"""The worker's side of the single audit writer (``nsl api --workers N``): an :class:`AuditSink` that
-hands each entry to the writer process over a local Unix socket and returns once its batch committed.
+"""The worker's side of the single audit writer (``nsl api --workers N`` on SQLite): an :class:`AuditSink`
+that hands each entry to the writer process over a local Unix socket and returns once its batch
+committed.
 
-With N API processes each group-committing its own entries, the N writers contend for the chain head's
-row lock, held through each commit's WAL flush: their batches shrink, they miss the head and retry
-(docs/performance.md, "Two workers: the chain head"). So the supervisor runs one :class:`AuditWriter`
-in a process of its own (``relay_server``) and every worker sends it its entries: one head holder,
-full batches, no misses.
+SQLite has one writer for the whole database: N API processes each group-committing its own entries
+would queue for its lock with a busy timeout. So there the supervisor runs one :class:`AuditWriter` in a
+process of its own (``relay_server``) and every worker sends it its entries: one lock holder, full
+batches. (On PostgreSQL each worker appends its own batches and the database chains them under the
+head's row lock, ``pg_batch``: cheaper than this hand-over, docs/performance.md, "Eighth round".)
 
 One persistent connection per worker, pipelined: every append writes its frame (sequence-numbered,
 ``relay_frames``) and waits for the answer with that number. The frames written within one event-loop

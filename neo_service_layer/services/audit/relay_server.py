@@ -1,5 +1,5 @@
 """The single audit writer's side of the relay: the process's :class:`AuditWriter`, unchanged, behind a
-Unix socket that the API workers of ``nsl api --workers N`` send their entries to (``relay``).
+Unix socket that the API workers of ``nsl api --workers N`` on SQLite send their entries to (``relay``).
 
 Each frame becomes one ``writer.submit``; its answer (the frame's number, committed or failed) is
 written by a callback when the entry's future is done (no task per entry: the writer's CPU per entry
