@@ -2,8 +2,9 @@
 
 The audit side of ``nsl api --workers 2`` without HTTP: two processes append entries with
 ``--in-flight`` concurrent tasks each for ``--duration`` seconds. *own*: each process runs its own
-``AuditWriter`` (the two contend for the chain head, as with no relay); *relay*: each process is an
-``AuditRelayClient`` of one writer process (``AuditRelayServer``), as ``nsl api --workers 2`` runs it.
+``AuditWriter`` (the two take the chain head's lock in turn; the database chains their batches), as
+``nsl api --workers 2`` runs on PostgreSQL; *relay*: each process is an ``AuditRelayClient`` of one
+writer process (``AuditRelayServer``), as ``nsl api --workers 2`` runs on SQLite.
 Reported per run: entries/s, entries per batch, CPU per entry (every process's ``process_time``).
 The modes alternate ``--pairs`` times; PostgreSQL only (a bench database, dropped and recreated).
 
