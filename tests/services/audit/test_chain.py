@@ -351,20 +351,7 @@ def test_canonical_body_is_the_documented_json(details: dict[str, Any]) -> None:
 def test_body_parts_join_into_the_canonical_body(event: chain.AuditEvent) -> None:
     """What nsl_audit_append (migration 0015) concatenates around the time and the number is exactly
     what the verifier hashes."""
-    created_at, seq = utcnow(), 123_456
-    details = redact(event.details or {})
-    head, mid, tail = chain.body_parts(event, details)
-    fields = {
-        "seq": seq,
-        "account_id": event.account_id,
-        "created_at": created_at,
-        "actor": event.actor,
-        "action": event.action,
-        "resource": event.resource,
-        "outcome": event.outcome,
-        "status_code": event.status_code,
-        "request_id": event.request_id,
-        "details": details,
-    }
-    stamp = created_at.isoformat(timespec="microseconds")
-    assert head + stamp + mid + str(seq) + tail == chain.canonical_body(fields)
+    (row,) = chain.chain_rows(122, GENESIS_HASH, [event])  # the row the locked append writes
+    head, mid, tail = chain.body_parts(event, row["details"])
+    stamp = row["created_at"].isoformat(timespec="microseconds")
+    assert head + stamp + mid + str(row["seq"]) + tail == chain.canonical_body(row)
