@@ -177,3 +177,24 @@ async def test_a_missing_head_fails_the_batch(pg: Database, appender: PostgresBa
     finally:
         async with pg.transaction() as session:  # the next tests' database keeps its head row
             session.add(AuditHead(id=HEAD_ID, seq=saved[0], hash=saved[1]))
+
+
+async def test_a_tampered_append_function_is_caught_by_verify(
+    pg: Database, appender: PostgresBatchAppender
+) -> None:
+    """Someone who may replace database functions swaps nsl_audit_append for one that hashes another
+    body: the entries it writes do not verify, since the verifier recomputes every hash itself."""
+    await appender.append(events("a", 2))
+    async with pg.engine.begin() as connection:
+        original = await connection.scalar(text("SELECT pg_get_functiondef('nsl_audit_append'::regproc)"))
+        assert "|| head_seq ||" in original
+        await connection.exec_driver_sql(original.replace("|| head_seq ||", "|| (head_seq + 1) ||"))
+    try:
+        await appender.append(events("b", 2))
+    finally:
+        async with pg.engine.begin() as connection:
+            await connection.exec_driver_sql(original)  # CREATE OR REPLACE: the next tests get it back
+    async with pg.session() as session:
+        report = await verify(session)
+    assert (report.ok, report.bad_seq) == (False, 3)
+    assert report.reason == "entry content does not match its hash"
