@@ -52,14 +52,14 @@ DESCRIPTION = (
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
-def _audit_sink(settings: Settings, db: Database) -> AuditWriter | AuditRelayClient:
+def _audit_sink(settings: Settings, db: Database, metrics: ApiMetrics) -> AuditWriter | AuditRelayClient:
     """Where entries with no transaction of their own go: the one writer process of ``nsl api
     --workers N`` when it set ``audit.relay_socket``, else this process's own writer."""
     if settings.audit.relay_socket is not None:
         return AuditRelayClient(
             settings.audit.relay_socket, timeout_seconds=settings.audit.relay_timeout_seconds
         )
-    return configured_writer(db, settings)
+    return configured_writer(db, settings, on_batch=metrics.observe_audit_batch)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # Connects lazily: the API starts (and answers /readyz with "enclave down") before the enclave does.
         enclave = UnixEnclaveClient.from_settings(settings)
-        audit = _audit_sink(settings, db)
+        audit = _audit_sink(settings, db, metrics)
         await audit.start()
         auth_failures = AuthFailureMonitor(
             metrics.auth_failures, audit, max_keys=settings.auth_failure_audit_max_keys

@@ -70,6 +70,17 @@ class ApiMetrics:
             ["credential", "reason"],
             registry=self.registry,
         )
+        # The group commit of audit entries (services/audit/writer): entries / batches is the mean batch,
+        # over which each commit's fixed cost is shared. Not counted where several workers on SQLite
+        # hand their entries to the one audit-writer process (it serves no /metrics).
+        self.audit_batches = Counter(
+            "nsl_audit_batches",
+            "Audit batches committed by the API's group-commit writer",
+            registry=self.registry,
+        )
+        self.audit_batch_entries = Counter(
+            "nsl_audit_batch_entries", "Audit entries in those batches", registry=self.registry
+        )
         self.price_feeds = PriceFeedCollector(self.registry)
         self.functions = FunctionRunsCollector(self.registry)
         self.sandbox_pool = SandboxPoolCollector(self.registry)
@@ -91,6 +102,11 @@ class ApiMetrics:
             self._children[method, route, status] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def observe_audit_batch(self, entries: int) -> None:
+        """Count one committed audit batch of ``entries`` entries."""
+        self.audit_batches.inc()
+        self.audit_batch_entries.inc(entries)
 
     async def observe_job_queue(self, session: AsyncSession) -> None:
         """Set the queue depth per status from the ``jobs`` table (read at scrape time)."""

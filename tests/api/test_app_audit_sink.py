@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from neo_service_layer.api.app import _audit_sink
+from neo_service_layer.api.metrics import ApiMetrics
 from neo_service_layer.config import Settings
 from neo_service_layer.db.session import Database
 from neo_service_layer.services.audit.errors import AuditWriterUnavailable
@@ -25,14 +26,16 @@ OUTER_SECONDS = 5.0
 
 
 def test_without_a_relay_socket_the_app_writes_its_own(settings: Settings) -> None:
-    assert isinstance(_audit_sink(settings, Database(settings.effective_database_url)), AuditWriter)
+    assert isinstance(
+        _audit_sink(settings, Database(settings.effective_database_url), ApiMetrics()), AuditWriter
+    )
 
 
 async def test_the_relay_client_waits_for_an_answer_as_long_as_configured(
     settings: Settings, socket_path: Path
 ) -> None:
     configured = settings_with(settings, audit={"relay_socket": socket_path, "relay_timeout_seconds": 0.2})
-    sink = _audit_sink(configured, Database(configured.effective_database_url))
+    sink = _audit_sink(configured, Database(configured.effective_database_url), ApiMetrics())
     assert isinstance(sink, AuditRelayClient)
     server = await asyncio.start_unix_server(never_answer, str(socket_path))
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -72,6 +73,24 @@ async def test_metrics_count_requests_and_latency_per_route_template(
     }
     assert histogram["+Inf"] == 4
     assert list(histogram.values()) == sorted(histogram.values())  # cumulative buckets
+
+
+async def test_metrics_count_the_audit_writers_batches_and_entries(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    async def counted() -> tuple[float, float]:
+        text = (await client.get("/metrics")).text
+        (batches,) = samples(text, "nsl_audit_batches_total")
+        (entries,) = samples(text, "nsl_audit_batch_entries_total")
+        return batches.value, entries.value
+
+    batches_before, entries_before = await counted()
+    # Reads: their entries have no transaction of their own and go to the group-commit writer.
+    answered = await asyncio.gather(*(client.get("/v1/account", headers=tenant.headers) for _ in range(6)))
+    assert {response.status_code for response in answered} == {200}
+    batches, entries = await counted()
+    assert entries - entries_before == 6
+    assert 1 <= batches - batches_before <= 6
 
 
 async def test_metrics_report_job_queue_depth_per_status(client: httpx.AsyncClient, state: AppState) -> None:
