@@ -81,7 +81,8 @@ class AuditWriter:
         # run on the loop's thread and cost little (db.sqlite_cursor).
         self._pg = None if db.is_sqlite else PostgresBatchAppender(db.engine)
         self._max_batch = max_batch
-        # Committed so far (for tests and metrics): entries / batches is the mean batch size.
+        # Committed so far by this writer (tests, its stop log, benchmarks): entries / batches is the mean
+        # batch size. /metrics counts through ``on_batch`` instead, summed over the API's workers.
         self.batches = 0
         self.entries = 0
         self.largest_batch = 0
