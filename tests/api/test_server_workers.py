@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import stat
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -175,7 +176,8 @@ async def test_sigterm_stops_every_worker_after_auditing_what_it_answered(
     audit_writers = api.audit_writers()
     assert len(audit_writers) == writers
     metrics_dir = Path(environment(min(workers))[MULTIPROCESS_DIR_ENV])
-    assert await asyncio.to_thread(metrics_dir.is_dir)
+    # Only the service user may read or forge the workers' counts.
+    assert stat.S_IMODE((await asyncio.to_thread(metrics_dir.stat)).st_mode) == 0o700
     loaded: set[int] = set()
     stopping = False
 
