@@ -4,9 +4,11 @@ For each worker count N, ``bench.api``'s **ours** (``GET /v1/account``: API key,
 tenant-scoped session, an audit entry) and **bare** (``GET /`` hello world) are served by ``uvicorn
 --workers N`` (the supervisor ``nsl api --workers N`` runs) and measured in alternating windows, with
 the same load generator, setup and CPU accounting as ``bench/api.py`` (the server's CPU is the
-supervisor's and its workers'). The report is one row per (N, target): req/s, the speed-up over the
-first N, p50/p99, server CPU per request, and how evenly the workers shared the work. Bare at N is
-the ceiling of the same machine for the same N: the fair comparison for ours at N.
+supervisor's and its workers'), at ``--concurrency`` connections (16) and at ``--saturate`` (64). The
+report is, at each load, one row per (N, target): req/s, the speed-up over the first N, p50/p99, server
+CPU per request, and how evenly the workers shared the work; then the capacity, each (N, target)'s most
+req/s at either load, and its speed-up (``bench/scaling_report.py`` says why both). Bare at N is the
+ceiling of the same machine for the same N: the fair comparison for ours at N.
 
 The load generator runs on the same machine: on 2 cores it takes CPU the workers could use, so the
 curve flattens earlier than on a server with a remote client. So do PostgreSQL, Redis and the audit
@@ -19,7 +21,7 @@ again (``bench/machine.py``), and the report sets ours' and bare's speed-ups bes
 gave 1.16x to 2.09x within an hour). Exit status as ``bench/api.py``.
 
 Usage: ``python bench/scaling.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/nsl_bench_scale
---redis-url redis://127.0.0.1:6379 [--workers 1,2,4] [--duration 6]``.
+--redis-url redis://127.0.0.1:6379 [--workers 1,2,4] [--duration 6] [--saturate 64]``.
 """
 
 from __future__ import annotations
@@ -32,13 +34,12 @@ import os
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import uvloop
 from rich.console import Console
-from rich.table import Table
 
 if __package__ in (None, ""):  # run as ``python bench/scaling.py``: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -52,7 +53,6 @@ from bench.api import (
     OURS,
     PATHS,
     READY_PATHS,
-    Summary,
     audit_entries,
     bootstrap_admin,
     http_request,
@@ -61,7 +61,7 @@ from bench.api import (
     reset_postgres,
     summarize,
 )
-from bench.cli import load_parser, parse_load_args, run_benchmark
+from bench.cli import MAX_CONCURRENCY, load_parser, parse_load_args, run_benchmark
 from bench.loadgen import (
     Window,
     child_pids,
@@ -73,6 +73,7 @@ from bench.loadgen import (
     unix_socket_holder,
 )
 from bench.machine import MIN_SECONDS, scale_out
+from bench.scaling_report import CLIENT, REST, SERVICES, TARGETS, WORKERS, WRITER, Point, report
 from bench.servers import Server
 from neo_service_layer.api.audit_writer import SOCKET_NAME
 from neo_service_layer.config import Settings
@@ -82,28 +83,10 @@ DEFAULT_DURATION = 6.0
 DEFAULT_WARMUP = 1.0
 DEFAULT_ROUNDS = 2
 DEFAULT_CONCURRENCY = 16
+# Enough requests in flight to keep two or four workers of ours busy while their requests wait for the
+# group commit (docs/performance.md, "Scale-out"): one worker serves no more from 32 on.
+DEFAULT_SATURATE = 64
 MIN_TABLE_WIDTH = 120
-TARGETS = (OURS, BARE)
-# The services on the request path, by process name (/proc/<pid>/comm).
-SERVICES = {"postgres": "PostgreSQL", "redis-server": "Redis"}
-WRITER = "audit writer"
-WORKERS = "workers"
-CLIENT = "client"
-REST = "rest"
-
-
-@dataclass(slots=True)
-class Point:
-    """One (worker count, target) of the curve."""
-
-    workers: int
-    summary: Summary
-    # The busiest worker's share of the workers' CPU time over the windows (1/N: perfectly even).
-    busiest_worker_share: float | None
-    # Where the machine's CPU went, in µs per request: the workers, the audit writer process, each
-    # service of SERVICES, the load generator, the rest (empty off Linux).
-    cpu_us_per_request: dict[str, float]
-    cores: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +143,12 @@ def _measure_workers(
     console: Console,
     args: argparse.Namespace,
     workers: int,
+    concurrency: int,
     started: dict[str, Server],
     api_key: str,
-) -> tuple[dict[str, Point], float]:
-    """Each target's point at ``workers``, and the machine's own speed-up at that count (bench.machine),
-    measured in each round next to the windows."""
+) -> tuple[dict[str, Point], list[float]]:
+    """Each target's point at ``workers`` and ``concurrency`` connections, and the machine's own speed-up
+    at that count (bench.machine), measured in each round next to the windows."""
     machine: list[float] = []
     windows: dict[str, list[Window]] = {name: [] for name in TARGETS}
     shares: dict[str, list[float]] = {name: [] for name in TARGETS}
@@ -173,7 +157,10 @@ def _measure_workers(
     for round_ in range(1, args.rounds + 1):
         for name in TARGETS if round_ % 2 else tuple(reversed(TARGETS)):
             server = started[name]
-            console.print(f"{workers} workers, round {round_}/{args.rounds}: {name} ...", end=" ")
+            console.print(
+                f"{workers} workers, {concurrency} connections, round {round_}/{args.rounds}: {name} ...",
+                end=" ",
+            )
             window = runner.run(
                 measure(
                     name,
@@ -181,7 +168,7 @@ def _measure_workers(
                     server.port,
                     server.process.pid,
                     http_request(server.port, PATHS[name], api_key),
-                    concurrency=args.concurrency,
+                    concurrency=concurrency,
                     warmup=args.warmup,
                     seconds=args.duration / args.rounds,
                     probe=functools.partial(_CpuParts.take, server, writers[name]),
@@ -200,17 +187,19 @@ def _measure_workers(
     for name in TARGETS:
         requests = sum(w.requests for w in windows[name])
         points[name] = Point(
+            concurrency,
             workers,
             summarize(name, PATHS[name], windows[name]),
             max(shares[name]) if shares[name] and workers > 1 else None,
             {part: seconds / requests * 1e6 for part, seconds in used[name].items()} if requests else {},
             len(os.sched_getaffinity(0)),
         )
-    return points, sum(machine) / len(machine) if machine else 1.0
+    return points, machine
 
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    """For each worker count: start both servers, measure alternately, stop them; return the report."""
+    """For each worker count: start both servers, measure them alternately at each load, stop them;
+    return the report."""
     points: list[Point] = []
     machine: dict[int, float] = {}
     with contextlib.ExitStack() as stack:
@@ -241,110 +230,16 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                     servers.wait_ready(server, READY_PATHS[name])
                 if api_key is None:  # the key lives in the database: every worker count uses it
                     api_key = provision_tenant(started[OURS], admin_key)
-                measured, machine[workers] = _measure_workers(
-                    runner, console, args, workers, started, api_key
-                )
-                points.extend(measured.values())
+                loops: list[float] = []
+                for concurrency in args.concurrencies:
+                    measured, ratios = _measure_workers(
+                        runner, console, args, workers, concurrency, started, api_key
+                    )
+                    points.extend(measured.values())
+                    loops += ratios
+                machine[workers] = sum(loops) / len(loops) if loops else 1.0
         audited = runner.run(audit_entries(database_url)) - audit_before
     return report(console, points, machine, args, audited)
-
-
-def report(
-    console: Console, points: list[Point], machine: dict[int, float], args: argparse.Namespace, audited: int
-) -> dict[str, Any]:
-    """Print the curve (``machine``: the CPU loop's speed-up at each count) and return it JSON-ready."""
-    database = "PostgreSQL" if args.database_url else "SQLite"
-    table = Table(title=f"NSL scale-out ({database}, Redis rate limiter, {args.concurrency} connections)")
-    columns = ("workers", "target", "req/s", "speed-up", "p50 ms", "p99 ms", "server CPU", "server µs/req")
-    for column in (*columns, "client CPU", "other CPU", "busiest worker", "errors"):
-        table.add_column(column, justify="left" if column == "target" else "right")
-    base = {p.summary.target: p.summary.rps for p in points if p.workers == args.workers[0]}
-    by_workers = {(p.workers, p.summary.target): p.summary for p in points}
-    for point in sorted(points, key=lambda p: (p.summary.target != OURS, p.workers)):
-        s = point.summary
-        table.add_row(
-            str(point.workers),
-            s.target,
-            f"{s.rps:,.0f}",
-            f"{s.rps / base[s.target]:.2f}x" if base.get(s.target) else "n/a",
-            f"{s.p50_ms:.2f}",
-            f"{s.p99_ms:.2f}",
-            "n/a" if s.server_cpu is None else f"{s.server_cpu:.0%}",
-            "n/a" if s.server_cpu_us_per_request is None else f"{s.server_cpu_us_per_request:,.0f}",
-            f"{s.client_cpu:.0%}",
-            "n/a" if s.other_cpu is None else f"{s.other_cpu:.0%}",
-            "n/a" if point.busiest_worker_share is None else f"{point.busiest_worker_share:.0%}",
-            str(s.errors),
-        )
-    console.print(table)
-    console.print(_cpu_table(points, base))
-    measured = sum(p.summary.requests for p in points if p.summary.target == OURS)
-    first = args.workers[0]
-    for workers in args.workers:
-        ours, bare = by_workers[workers, OURS], by_workers[workers, BARE]
-        console.print(f"  - {workers} workers: ours is {ours.rps / bare.rps:.1%} of bare at the same count")
-        if workers > first:
-            loops = machine[workers] / machine[first]
-            ours_up, bare_up = ours.rps / by_workers[first, OURS].rps, bare.rps / by_workers[first, BARE].rps
-            console.print(
-                f"    the machine itself: {workers} CPU loops at once did {loops:.2f}x the work of {first} "
-                f"in the same minutes (bench/machine.py); ours {ours_up:.2f}x, bare {bare_up:.2f}x"
-            )
-    console.print(
-        f"  - audit entries written: {audited:,} for {measured:,} measured requests to ours (warm-ups too); "
-        "busiest worker = its share of the workers' CPU (1/N is even); server CPU = supervisor + workers; "
-        "other CPU = every other process (PostgreSQL and Redis too)."
-    )
-    return {
-        "info": {
-            "database": database,
-            "rate_limiter": "Redis",
-            "concurrency": args.concurrency,
-            "duration_per_target": args.duration,
-            "rounds": args.rounds,
-            "warmup": args.warmup,
-            "workers": list(args.workers),
-            "audit_entries_written": audited,
-            # A pure-Python CPU loop in N processes at once over one process (bench/machine.py).
-            "machine_speed_up": {str(workers): ratio for workers, ratio in machine.items()},
-        },
-        "points": [
-            {
-                "workers": p.workers,
-                "busiest_worker_share": p.busiest_worker_share,
-                "cpu_us_per_request": p.cpu_us_per_request,
-                "cores": p.cores,
-            }
-            | asdict(p.summary)
-            for p in points
-        ],
-    }
-
-
-def _cpu_table(points: list[Point], base: dict[str, float]) -> Table:
-    """Where each point's CPU went per request, and what the machine's cores would serve at that cost."""
-    parts = (WORKERS, WRITER, *SERVICES.values(), CLIENT, REST)
-    table = Table(
-        title="CPU per request by process (µs), and the cores' bound: cores / (all CPU per request)"
-    )
-    for column in ("workers", "target", *parts, "all", "busy cores", "bound req/s", "bound speed-up"):
-        table.add_column(column, justify="left" if column == "target" else "right")
-    for point in sorted(points, key=lambda p: (p.summary.target != OURS, p.workers)):
-        used = point.cpu_us_per_request
-        total = sum(used.values())
-        bound = point.cores * 1e6 / total if total else None
-        table.add_row(
-            str(point.workers),
-            point.summary.target,
-            *(f"{used[part]:,.0f}" if part in used else "n/a" for part in parts),
-            f"{total:,.0f}",
-            f"{total * point.summary.rps / 1e6:.2f} of {point.cores}",
-            "n/a" if bound is None else f"{bound:,.0f}",
-            "n/a"
-            if bound is None or not base.get(point.summary.target)
-            else f"{bound / base[point.summary.target]:.2f}x",
-        )
-    return table
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -361,11 +256,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="worker counts, comma-separated (default 1,2,4)",
     )
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="alternating windows per target")
+    parser.add_argument(
+        "--saturate",
+        type=int,
+        default=DEFAULT_SATURATE,
+        help="also measure every count at this many connections, for the capacity (default %(default)s; "
+        "0: only --concurrency)",
+    )
     args = parse_load_args(parser, argv)
     if not args.workers or not all(1 <= n <= MAX_WORKERS for n in args.workers):
         parser.error(f"--workers: counts within 1..{MAX_WORKERS}")
     if not 1 <= args.rounds <= MAX_ROUNDS:
         parser.error(f"--rounds must be within 1..{MAX_ROUNDS}")
+    if not 0 <= args.saturate <= MAX_CONCURRENCY:
+        parser.error(f"--saturate must be within 0..{MAX_CONCURRENCY}")
+    args.concurrencies = tuple(sorted({args.concurrency, args.saturate} - {0}))
     return args
 
 
