@@ -11,6 +11,7 @@ from fastapi.telemetry import TelemetryConfig
 from neo_service_layer import __version__
 from neo_service_layer.api.auth_cache import AuthCache
 from neo_service_layer.api.auth_failures import AuthFailureMonitor
+from neo_service_layer.api.gc_tuning import tuned_for_serving
 from neo_service_layer.api.metrics import ApiMetrics, multiprocess_dir
 from neo_service_layer.api.middleware import RequestContextMiddleware
 from neo_service_layer.api.openapi import install as declare_security
@@ -101,7 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             readiness,
         )
         try:
-            yield
+            with tuned_for_serving():  # once everything the process keeps is built (api.gc_tuning)
+                yield
         finally:
             await readiness.close()
             # Before the audit writer stops: its last aggregate entries go through the writer.
