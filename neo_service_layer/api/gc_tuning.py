@@ -4,7 +4,7 @@ An API process holds some 225,000 objects once started (FastAPI, SQLAlchemy, pyd
 libraries, the routes) that live as long as it does, and under load Python's collector kept walking
 all of them: requests in flight survive the young collections, reach the oldest generation and
 trigger a full collection more than once a second, each ~120 ms on this machine with nothing to free
-(measured: 14 % of a busy worker's time, every in-flight request stalled for it, p99 at 64 connections
+(measured: ~15 % of a busy worker's time, every in-flight request stalled for it, p99 at 64 connections
 130 ms; docs/performance.md, "Ninth round"). So, once the app has started:
 
 - ``gc.freeze()`` moves everything alive into the permanent generation, which collections skip (what
