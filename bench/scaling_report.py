@@ -121,24 +121,31 @@ def _first_rps(points: list[Point]) -> dict[str, float]:
     return {p.summary.target: p.summary.rps for p in points if p.workers == first}
 
 
-def _speed_up(point: Point, base: dict[str, float]) -> str:
+def _table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column == "target" else "right")
+    return table
+
+
+def _lead_cells(point: Point, base: dict[str, float]) -> tuple[str, str, str, str]:
+    """A row's first cells: workers, target, req/s and the speed-up over ``base`` (the target's first)."""
     rps = base.get(point.summary.target)
-    return f"{point.summary.rps / rps:.2f}x" if rps else "n/a"
+    speed_up = f"{point.summary.rps / rps:.2f}x" if rps else "n/a"
+    return str(point.workers), point.summary.target, f"{point.summary.rps:,.0f}", speed_up
+
+
+_LEAD_COLUMNS = ("workers", "target", "req/s", "speed-up")
 
 
 def _curve_table(points: list[Point], title: str) -> Table:
-    table = Table(title=title)
-    columns = ("workers", "target", "req/s", "speed-up", "p50 ms", "p99 ms", "server CPU", "server µs/req")
-    for column in (*columns, "client CPU", "other CPU", "busiest worker", "errors"):
-        table.add_column(column, justify="left" if column == "target" else "right")
+    columns = ("p50 ms", "p99 ms", "server CPU", "server µs/req", "client CPU", "other CPU", "busiest worker")
+    table = _table(title, (*_LEAD_COLUMNS, *columns, "errors"))
     base = _first_rps(points)
     for point in _ordered(points):
         s = point.summary
         table.add_row(
-            str(point.workers),
-            s.target,
-            f"{s.rps:,.0f}",
-            _speed_up(point, base),
+            *_lead_cells(point, base),
             f"{s.p50_ms:.2f}",
             f"{s.p99_ms:.2f}",
             "n/a" if s.server_cpu is None else f"{s.server_cpu:.0%}",
@@ -154,11 +161,10 @@ def _curve_table(points: list[Point], title: str) -> Table:
 def _cpu_table(points: list[Point]) -> Table:
     """Where each point's CPU went per request, and what the machine's cores would serve at that cost."""
     parts = (WORKERS, WRITER, *SERVICES.values(), CLIENT, REST)
-    table = Table(
-        title="CPU per request by process (µs), and the cores' bound: cores / (all CPU per request)"
+    table = _table(
+        "CPU per request by process (µs), and the cores' bound: cores / (all CPU per request)",
+        ("workers", "target", *parts, "all", "busy cores", "bound req/s", "bound speed-up"),
     )
-    for column in ("workers", "target", *parts, "all", "busy cores", "bound req/s", "bound speed-up"):
-        table.add_column(column, justify="left" if column == "target" else "right")
     base = _first_rps(points)
     for point in _ordered(points):
         used = point.cpu_us_per_request
@@ -179,18 +185,16 @@ def _cpu_table(points: list[Point]) -> Table:
 
 
 def _capacity_table(best: dict[tuple[int, str], Point], workers: tuple[int, ...]) -> Table:
-    table = Table(title="Capacity: the most req/s at any load measured")
-    for column in ("workers", "target", "req/s", "speed-up", "at connections", "p99 ms", "server µs/req"):
-        table.add_column(column, justify="left" if column == "target" else "right")
+    table = _table(
+        "Capacity: the most req/s at any load measured",
+        (*_LEAD_COLUMNS, "at connections", "p99 ms", "server µs/req"),
+    )
     points = [best[n, target] for target in TARGETS for n in workers]
     base = _first_rps(points)
     for point in points:
         s = point.summary
         table.add_row(
-            str(point.workers),
-            s.target,
-            f"{s.rps:,.0f}",
-            _speed_up(point, base),
+            *_lead_cells(point, base),
             str(point.concurrency),
             f"{s.p99_ms:.2f}",
             "n/a" if s.server_cpu_us_per_request is None else f"{s.server_cpu_us_per_request:,.0f}",
