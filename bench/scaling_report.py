@@ -63,12 +63,9 @@ def report(
     database = "PostgreSQL" if args.database_url else "SQLite"
     for concurrency in args.concurrencies:
         at_load = [p for p in points if p.concurrency == concurrency]
-        console.print(
-            _curve_table(
-                at_load, f"NSL scale-out ({database}, Redis rate limiter, {concurrency} connections)"
-            )
-        )
-        console.print(_cpu_table(at_load))
+        title = f"NSL scale-out ({database}, Redis rate limiter, {concurrency} connections)"
+        console.print(_curve_table(at_load, args.workers[0], title))
+        console.print(_cpu_table(at_load, args.workers[0]))
         _print_speed_ups(console, at_load, machine, args.workers, f"at {concurrency} connections")
     best = capacity(points)
     console.print(_capacity_table(best, args.workers))
@@ -115,9 +112,8 @@ def _ordered(points: list[Point]) -> list[Point]:
     return sorted(points, key=lambda p: (p.summary.target != OURS, p.workers))
 
 
-def _first_rps(points: list[Point]) -> dict[str, float]:
-    """Each target's req/s at its smallest worker count among ``points`` (the speed-ups' base)."""
-    first = min(p.workers for p in points)
+def _first_rps(points: list[Point], first: int) -> dict[str, float]:
+    """Each target's req/s at ``first`` workers, the first count measured (the speed-ups' base)."""
     return {p.summary.target: p.summary.rps for p in points if p.workers == first}
 
 
@@ -138,10 +134,10 @@ def _lead_cells(point: Point, base: dict[str, float]) -> tuple[str, str, str, st
 _LEAD_COLUMNS = ("workers", "target", "req/s", "speed-up")
 
 
-def _curve_table(points: list[Point], title: str) -> Table:
+def _curve_table(points: list[Point], first: int, title: str) -> Table:
     columns = ("p50 ms", "p99 ms", "server CPU", "server µs/req", "client CPU", "other CPU", "busiest worker")
     table = _table(title, (*_LEAD_COLUMNS, *columns, "errors"))
-    base = _first_rps(points)
+    base = _first_rps(points, first)
     for point in _ordered(points):
         s = point.summary
         table.add_row(
@@ -158,14 +154,14 @@ def _curve_table(points: list[Point], title: str) -> Table:
     return table
 
 
-def _cpu_table(points: list[Point]) -> Table:
+def _cpu_table(points: list[Point], first: int) -> Table:
     """Where each point's CPU went per request, and what the machine's cores would serve at that cost."""
     parts = (WORKERS, WRITER, *SERVICES.values(), CLIENT, REST)
     table = _table(
         "CPU per request by process (µs), and the cores' bound: cores / (all CPU per request)",
         ("workers", "target", *parts, "all", "busy cores", "bound req/s", "bound speed-up"),
     )
-    base = _first_rps(points)
+    base = _first_rps(points, first)
     for point in _ordered(points):
         used = point.cpu_us_per_request
         total = sum(used.values())
@@ -190,7 +186,7 @@ def _capacity_table(best: dict[tuple[int, str], Point], workers: tuple[int, ...]
         (*_LEAD_COLUMNS, "at connections", "p99 ms", "server µs/req"),
     )
     points = [best[n, target] for target in TARGETS for n in workers]
-    base = _first_rps(points)
+    base = _first_rps(points, workers[0])
     for point in points:
         s = point.summary
         table.add_row(
@@ -208,12 +204,13 @@ def _print_speed_ups(
     """Ours as a share of bare at each count, and both speed-ups beside the machine's own."""
     by_workers = {(p.workers, p.summary.target): p.summary for p in points}
     first = workers[0]
+    base = _first_rps(points, first)
     for n in workers:
         ours, bare = by_workers[n, OURS], by_workers[n, BARE]
         console.print(f"  - {label}, {n} workers: ours is {ours.rps / bare.rps:.1%} of bare at that count")
         if n > first:
             loops = machine[n] / machine[first]
-            ours_up, bare_up = ours.rps / by_workers[first, OURS].rps, bare.rps / by_workers[first, BARE].rps
+            ours_up, bare_up = ours.rps / base[OURS], bare.rps / base[BARE]
             console.print(
                 f"    the machine itself: {n} CPU loops at once did {loops:.2f}x the work of {first} "
                 f"in the same minutes (bench/machine.py); ours {ours_up:.2f}x, bare {bare_up:.2f}x"

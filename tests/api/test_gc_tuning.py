@@ -49,7 +49,7 @@ def test_cycles_made_while_serving_are_still_collected_on_their_own(untuned: tup
         cycle = _dropped_cycle()
         assert cycle() is not None  # reference counting alone cannot free a cycle
         # More tracked allocations than the young threshold, all kept alive: a collection must run.
-        kept = [[] for _ in range(YOUNG_THRESHOLD * 2)]  # type: ignore[var-annotated]
+        kept: list[list[object]] = [[] for _ in range(YOUNG_THRESHOLD * 2)]
         assert cycle() is None
         del kept
     assert gc.get_threshold() == untuned

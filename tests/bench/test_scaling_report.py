@@ -84,3 +84,13 @@ def test_the_report_gives_each_load_and_the_capacity_with_its_speed_up() -> None
         {"workers": 2, "target": OURS, "rps": 5_800.0, "concurrency": 64},
     ]
     assert [(p["concurrency"], p["workers"]) for p in result["points"]][:2] == [(16, 1), (64, 1)]
+
+
+def test_speed_ups_are_over_the_first_count_given() -> None:
+    out = io.StringIO()
+    args = argparse.Namespace(
+        database_url=None, concurrencies=(16, 64), workers=(2, 1), duration=6.0, rounds=2, warmup=1.0
+    )
+    report(Console(file=out, width=200), [_point(*row) for row in CURVE], {1: 1.0, 2: 1.9}, args, audited=10)
+    # Ours' one worker against its two at capacity: 3,400 / 5,800 req/s.
+    assert "│       1 │ ours   │  3,400 │    0.59x │" in out.getvalue()
