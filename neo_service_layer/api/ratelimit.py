@@ -29,9 +29,13 @@ MAX_LOCAL_BUCKETS = 100_000
 # check takes one token from every one of its buckets or from none, in order, as if it were its own call
 # (the script is atomic, so the checks are too). Returns two integers per check: 0, 0 when all were taken,
 # else the index (1-based) of the first bucket short of a token and the milliseconds until it has one.
+# A call's checks mostly share a few buckets (a busy key's and its account's), so each distinct bucket
+# is read once and, if a check took from it, written once at the end with its last state and expiry:
+# the commands run from Lua, not the arithmetic, are what the script costs Redis.
 _CHECKS_LUA = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local stored, stamp, ttl, written = {}, {}, {}, {}
 local out = {}
 local k = 0
 local a = 2
@@ -40,12 +44,15 @@ for c = 1, tonumber(ARGV[1]) do
   local levels = {}
   local refused, wait = 0, 0
   for i = 1, n do
+    local key = KEYS[k + i]
     local rate = tonumber(ARGV[a + 2 * i - 1])
     local burst = tonumber(ARGV[a + 2 * i])
-    local state = redis.call('HMGET', KEYS[k + i], 'tokens', 'ts')
-    local tokens = tonumber(state[1]) or burst
-    local ts = tonumber(state[2]) or now
-    tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+    if stamp[key] == nil then
+      local state = redis.call('HMGET', key, 'tokens', 'ts')
+      stored[key] = tonumber(state[1]) or burst
+      stamp[key] = tonumber(state[2]) or now
+    end
+    local tokens = math.min(burst, stored[key] + math.max(0, now - stamp[key]) * rate)
     if tokens < 1 then
       refused, wait = i, math.ceil((1 - tokens) / rate * 1000)
       break
@@ -54,16 +61,22 @@ for c = 1, tonumber(ARGV[1]) do
   end
   if refused == 0 then
     for i = 1, n do
-      local rate = tonumber(ARGV[a + 2 * i - 1])
-      local burst = tonumber(ARGV[a + 2 * i])
-      redis.call('HSET', KEYS[k + i], 'tokens', tostring(levels[i] - 1), 'ts', tostring(now))
-      redis.call('PEXPIRE', KEYS[k + i], math.ceil(burst / rate * 1000) + 1000)
+      local key = KEYS[k + i]
+      if ttl[key] == nil then
+        written[#written + 1] = key
+      end
+      stored[key], stamp[key] = levels[i] - 1, now
+      ttl[key] = math.ceil(tonumber(ARGV[a + 2 * i]) / tonumber(ARGV[a + 2 * i - 1]) * 1000) + 1000
     end
   end
   out[2 * c - 1] = refused
   out[2 * c] = wait
   k = k + n
   a = a + 1 + 2 * n
+end
+for _, key in ipairs(written) do
+  redis.call('HSET', key, 'tokens', tostring(stored[key]), 'ts', tostring(now))
+  redis.call('PEXPIRE', key, ttl[key])
 end
 return out
 """

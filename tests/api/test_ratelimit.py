@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import httpx
@@ -140,6 +141,95 @@ async def test_concurrent_checks_share_pipelines_and_stay_exact(redis: Redis) ->
         await first.close()
         await second.close()
         await redis.delete(f"{RATE_LIMIT_REDIS_PREFIX}{bucket}")
+
+
+# Checks made together on shared buckets (burst, no refill): "k1"/"k2" are two keys, "acct" their
+# account. Each row: the checks in order, and what each must get as if made one call at a time
+# (None: taken; an index: the first bucket refused, which takes nothing from any bucket).
+SHARED_BUCKET_CASES = [
+    pytest.param(
+        {"k1": 3, "acct": 5},
+        [("k1", "acct")] * 4,
+        [None, None, None, 0],
+        id="the key runs out first",
+    ),
+    pytest.param(
+        {"k1": 3, "k2": 10, "acct": 5},
+        [("k1", "acct")] * 4 + [("k2", "acct")] * 4,
+        [None, None, None, 0, None, None, 1, 1],
+        id="a refused check takes nothing from the account",
+    ),
+    pytest.param(
+        {"k1": 1, "acct": 2},
+        [("acct", "k1"), ("acct",), ("acct",), ("k1",)],
+        [None, None, 0, 0],
+        id="one bucket in several checks, alone and with others",
+    ),
+    pytest.param(
+        {"k1": 2},
+        [("k1", "k1"), ("k1",), ("k1",)],
+        [None, None, 0],
+        id="a bucket twice in one check takes one token",
+    ),
+]
+
+
+async def _answers(
+    limiter: RateLimiter, checks: list[tuple[Bucket, ...]], *, together: bool
+) -> list[int | None]:
+    """Each check's refused index (None: taken), the checks made in one turn or one after the other."""
+    if together:
+        refusals = await asyncio.gather(*(limiter.acquire_all(check) for check in checks))
+    else:
+        refusals = [await limiter.acquire_all(check) for check in checks]
+    return [None if refusal is None else refusal.index for refusal in refusals]
+
+
+@pytest.mark.parametrize(("bursts", "sequence", "expected"), SHARED_BUCKET_CASES)
+async def test_checks_of_one_call_answer_as_separate_calls(
+    redis: Redis, bursts: dict[str, int], sequence: list[tuple[str, ...]], expected: list[int | None]
+) -> None:
+    # The script reads each bucket once and writes it once per call: the answers must still be those
+    # of one call per check, in order (the reference: the in-process limiter, one check at a time).
+    names = {name: unique_bucket() for name in bursts}
+    checks = [tuple(Bucket(names[name], NO_REFILL, bursts[name]) for name in check) for check in sequence]
+    limiter = RedisRateLimiter(REDIS_URL)
+    try:
+        assert await _answers(LocalRateLimiter(), checks, together=False) == expected
+        assert await _answers(limiter, checks, together=True) == expected
+        # The state left behind is the one the checks took: each bucket's burst less what was taken.
+        taken = {name: 0 for name in bursts}
+        for check, answer in zip(sequence, expected, strict=True):
+            for name in set(check) if answer is None else ():
+                taken[name] += 1
+        for name, burst in bursts.items():
+            left = float(await redis.hget(f"{RATE_LIMIT_REDIS_PREFIX}{names[name]}", "tokens") or burst)
+            assert round(left) == burst - taken[name], name
+    finally:
+        await limiter.close()
+        await redis.delete(*(f"{RATE_LIMIT_REDIS_PREFIX}{name}" for name in names.values()))
+
+
+async def test_a_call_reads_and_writes_each_bucket_once(redis: Redis) -> None:
+    # 30 checks of one key and its account in one call: 2 reads and 2 writes (+ expiries), not 60 of each.
+    key, account = Bucket(unique_bucket(), NO_REFILL, 100), Bucket(unique_bucket(), NO_REFILL, 100)
+    limiter = RedisRateLimiter(REDIS_URL)
+    sentinel = unique_bucket()
+    seen: list[str] = []
+    try:
+        await limiter.acquire_all([key, account])  # loads the script if Redis has not got it
+        async with redis.monitor() as monitor:
+            await asyncio.gather(*(limiter.acquire_all([key, account]) for _ in range(30)))
+            await redis.get(sentinel)
+            while sentinel not in (command := (await monitor.next_command())["command"]):
+                if key.name in command or account.name in command:
+                    seen.append(command.split()[0].upper())
+        assert Counter(seen) == {"EVALSHA": 1, "HMGET": 2, "HSET": 2, "PEXPIRE": 2}
+        tokens = await redis.hget(f"{RATE_LIMIT_REDIS_PREFIX}{key.name}", "tokens")
+        assert round(float(tokens or 0)) == 100 - 31
+    finally:
+        await limiter.close()
+        await redis.delete(*(f"{RATE_LIMIT_REDIS_PREFIX}{b.name}" for b in (key, account)))
 
 
 async def test_checks_run_again_after_redis_lost_its_scripts(
