@@ -31,7 +31,8 @@ MAX_LOCAL_BUCKETS = 100_000
 # else the index (1-based) of the first bucket short of a token and the milliseconds until it has one.
 # A call's checks mostly share a few buckets (a busy key's and its account's), so each distinct bucket
 # is read once and, if a check took from it, written once at the end with its last state and expiry:
-# the commands run from Lua, not the arithmetic, are what the script costs Redis.
+# three commands per bucket of every check were most of what the script cost Redis (docs/performance.md,
+# "Tenth round"); what remains per check is the script's own argument handling and arithmetic.
 _CHECKS_LUA = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
